@@ -1,0 +1,210 @@
+/* call.c - channel and blocking unary calls over the gRPC core API (see coffer/call.h). */
+#include "coffer/call.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+struct coffer_channel {
+	grpc_channel *channel; /* the core channel */
+	char *authorization;   /* "Bearer <token>", or NULL */
+	int timeout_ms;        /* per-call deadline, 0: none */
+};
+
+static const char *const names[] = {
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "UNAUTHENTICATED",
+};
+
+const char *coffer_code_name(int code)
+{
+	return code >= 0 && code <= 16 ? names[code] : "UNKNOWN";
+}
+
+static int fail(coffer_error *err, int code, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		err->code = code;
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	do {
+		if (len + 4096 + 1 > cap) {
+			char *nb = realloc(buf, cap = cap * 2 + 8192);
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, 4096, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out, coffer_error *err)
+{
+	*out = NULL;
+	if (opts == NULL || opts->target == NULL || *opts->target == '\0')
+		return fail(err, 3, "no target address given");
+	coffer_channel *ch = calloc(1, sizeof(*ch));
+	if (ch == NULL)
+		return fail(err, 8, "out of memory");
+	grpc_init();
+	grpc_channel_credentials *creds;
+	if (opts->ca_file && *opts->ca_file) {
+		char *pem = read_file(opts->ca_file);
+		if (pem == NULL) {
+			free(ch);
+			grpc_shutdown();
+			return fail(err, 3, "cannot read CA file %s", opts->ca_file);
+		}
+		creds = grpc_ssl_credentials_create(pem, NULL, NULL, NULL);
+		free(pem);
+	} else {
+		creds = grpc_insecure_credentials_create();
+	}
+	ch->channel = grpc_channel_create(opts->target, creds, NULL);
+	grpc_channel_credentials_release(creds);
+	ch->timeout_ms = opts->timeout_ms;
+	if (opts->token && *opts->token) {
+		size_t n = strlen(opts->token) + 8;
+		ch->authorization = malloc(n);
+		if (ch->authorization)
+			snprintf(ch->authorization, n, "Bearer %s", opts->token);
+	}
+	*out = ch;
+	return 0;
+}
+
+void coffer_channel_free(coffer_channel *ch)
+{
+	if (ch == NULL)
+		return;
+	grpc_channel_destroy(ch->channel);
+	free(ch->authorization);
+	free(ch);
+	grpc_shutdown();
+}
+
+int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const ProtobufCMessage *req,
+                       ProtobufCMessage **resp, coffer_error *err)
+{
+	*resp = NULL;
+	if (err)
+		memset(err, 0, sizeof(*err));
+	size_t len = protobuf_c_message_get_packed_size(req);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return fail(err, 8, "out of memory");
+	protobuf_c_message_pack(req, buf);
+	grpc_slice req_slice = grpc_slice_from_copied_buffer((const char *)buf, len);
+	memset(buf, 0, len);
+	free(buf);
+	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&req_slice, 1);
+	grpc_slice_unref(req_slice);
+
+	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+	gpr_timespec deadline = ch->timeout_ms > 0
+	                            ? gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+	                                           gpr_time_from_millis(ch->timeout_ms, GPR_TIMESPAN))
+	                            : gpr_inf_future(GPR_CLOCK_REALTIME);
+	grpc_slice method = grpc_slice_from_static_string(m->path);
+	grpc_call *call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method,
+	                                           NULL, deadline, NULL);
+	grpc_metadata md;
+	memset(&md, 0, sizeof(md));
+	size_t n_md = 0;
+	if (ch->authorization) {
+		md.key = grpc_slice_from_static_string("authorization");
+		md.value = grpc_slice_from_copied_string(ch->authorization);
+		n_md = 1;
+	}
+	grpc_metadata_array initial_md, trailing_md;
+	grpc_metadata_array_init(&initial_md);
+	grpc_metadata_array_init(&trailing_md);
+	grpc_byte_buffer *recv = NULL;
+	grpc_status_code status = GRPC_STATUS_UNKNOWN;
+	grpc_slice details = grpc_empty_slice();
+	grpc_op ops[6];
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = n_md;
+	ops[0].data.send_initial_metadata.metadata = n_md ? &md : NULL;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
+	ops[5].data.recv_status_on_client.status = &status;
+	ops[5].data.recv_status_on_client.status_details = &details;
+	int rc = 0;
+	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
+		rc = fail(err, 13, "cannot start the call");
+	} else {
+		grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		if (status != GRPC_STATUS_OK) {
+			char *text = grpc_slice_to_c_string(details);
+			rc = fail(err, (int)status, "%s", text);
+			gpr_free(text);
+		} else if (recv == NULL) {
+			rc = fail(err, 13, "the server sent no message");
+		} else {
+			grpc_byte_buffer_reader reader;
+			grpc_byte_buffer_reader_init(&reader, recv);
+			grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+			grpc_byte_buffer_reader_destroy(&reader);
+			*resp = protobuf_c_message_unpack(m->output, NULL, GRPC_SLICE_LENGTH(all),
+			                                  GRPC_SLICE_START_PTR(all));
+			memset(GRPC_SLICE_START_PTR(all), 0, GRPC_SLICE_LENGTH(all));
+			grpc_slice_unref(all);
+			if (*resp == NULL)
+				rc = fail(err, 13, "the response did not parse as %s", m->output->name);
+		}
+	}
+	if (n_md)
+		grpc_slice_unref(md.value);
+	grpc_slice_unref(details);
+	grpc_metadata_array_destroy(&initial_md);
+	grpc_metadata_array_destroy(&trailing_md);
+	if (recv)
+		grpc_byte_buffer_destroy(recv);
+	grpc_byte_buffer_destroy(send);
+	grpc_call_unref(call);
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+	return rc;
+}

@@ -1,0 +1,33 @@
+/*
+ * config.h - cofferd's settings: one table, each setting a flag and a COFFER_* environment variable.
+ *
+ * Precedence: built-in default < environment variable < command-line flag.
+ */
+#ifndef COFFER_CONFIG_H
+#define COFFER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct config {
+	char *listen;            /* gRPC address, host:port */
+	char *database_url;      /* libpq connection string or URI */
+	char *root_key_file;     /* 32-byte root key (raw or 64 hex digits) */
+	char *log_level;         /* debug, info, warn, error */
+	int workers;             /* worker threads on the shared completion queue */
+	int slots_per_method;    /* request slots pre-posted per method */
+	int max_message_bytes;   /* largest request accepted; larger is RESOURCE_EXHAUSTED */
+	int grace_seconds;       /* shutdown: how long in-flight calls may finish */
+	int statement_timeout_ms;/* bound on a statement when the call has no deadline */
+	bool migrate;            /* apply migrations at start-up */
+};
+
+/* Fills cfg with defaults, then the environment. Returns 0, or -1 with a message on stderr. */
+int config_from_env(struct config *cfg);
+/* Applies --flag=value / --flag value arguments from argv[first..argc). Returns 0 or -1. */
+int config_from_args(struct config *cfg, int argc, char **argv, int first);
+/* Prints the settings table (flag, variable, default, meaning). */
+void config_usage(FILE *out);
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,306 @@
+/* crypt.c - keyring and sealed values over libsodium (see crypt.h). */
+#include "crypt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#define MAX_TERMS 1024
+
+struct term_key {
+	int32_t term;  /* term number */
+	uint8_t *key;  /* crypto_aead_xchacha20poly1305_ietf_KEYBYTES in sodium_malloc memory */
+};
+
+struct crypt_keyring {
+	uint8_t *root;              /* root key, sodium_malloc'd, read-only */
+	struct term_key *terms;     /* data keys */
+	size_t n_terms;             /* entries in terms */
+	int32_t active;             /* term used for new seals */
+	pthread_rwlock_t lock;      /* guards terms and active */
+};
+
+int crypt_init(void)
+{
+	return sodium_init() < 0 ? COF_EINTERNAL : 0;
+}
+
+void crypt_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		sodium_memzero(p, n);
+}
+
+bool crypt_equal(const void *a, const void *b, size_t n)
+{
+	return sodium_memcmp(a, b, n) == 0;
+}
+
+void crypt_random(void *p, size_t n)
+{
+	randombytes_buf(p, n);
+}
+
+int crypt_keyring_new_from_key(const uint8_t key[CRYPT_ROOT_KEY_BYTES], struct crypt_keyring **out,
+                               struct cof_err *e)
+{
+	*out = NULL;
+	struct crypt_keyring *kr = calloc(1, sizeof(*kr));
+	if (kr == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	kr->root = sodium_malloc(CRYPT_ROOT_KEY_BYTES);
+	if (kr->root == NULL) {
+		free(kr);
+		return cof_err_set(e, COF_EINTERNAL, "cannot allocate protected memory for the root key");
+	}
+	memcpy(kr->root, key, CRYPT_ROOT_KEY_BYTES);
+	sodium_mprotect_readonly(kr->root);
+	pthread_rwlock_init(&kr->lock, NULL);
+	*out = kr;
+	return 0;
+}
+
+int crypt_keyring_new(const char *path, struct crypt_keyring **out, struct cof_err *e)
+{
+	*out = NULL;
+	if (path == NULL || *path == '\0')
+		return cof_err_set(e, COF_EINVAL, "no root key file configured (COFFER_ROOT_KEY_FILE)");
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return cof_err_set(e, COF_EINVAL, "cannot read the root key file %s: %s", path,
+		                   strerror(errno));
+	uint8_t *raw = sodium_malloc(160);
+	uint8_t *key = sodium_malloc(CRYPT_ROOT_KEY_BYTES);
+	int rc = 0;
+	if (raw == NULL || key == NULL) {
+		rc = cof_err_set(e, COF_EINTERNAL, "cannot allocate protected memory for the root key");
+		goto out;
+	}
+	size_t n = fread(raw, 1, 160, f);
+	while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
+		n--;
+	size_t bin_len = 0;
+	if (n == CRYPT_ROOT_KEY_BYTES) {
+		memcpy(key, raw, n);
+	} else if (n == 2 * CRYPT_ROOT_KEY_BYTES &&
+	           sodium_hex2bin(key, CRYPT_ROOT_KEY_BYTES, (const char *)raw, n, NULL, &bin_len, NULL) == 0 &&
+	           bin_len == CRYPT_ROOT_KEY_BYTES) {
+		/* hex */
+	} else {
+		rc = cof_err_set(e, COF_EINVAL,
+		                 "the root key file %s must hold 32 bytes or 64 hex digits", path);
+		goto out;
+	}
+	rc = crypt_keyring_new_from_key(key, out, e);
+out:
+	fclose(f);
+	sodium_free(raw);
+	sodium_free(key);
+	return rc;
+}
+
+void crypt_keyring_free(struct crypt_keyring *kr)
+{
+	if (kr == NULL)
+		return;
+	for (size_t i = 0; i < kr->n_terms; i++)
+		sodium_free(kr->terms[i].key);
+	free(kr->terms);
+	sodium_free(kr->root);
+	pthread_rwlock_destroy(&kr->lock);
+	free(kr);
+}
+
+static void wrap_ad(int32_t term, char *ad, size_t cap)
+{
+	snprintf(ad, cap, "coffer.keyring.v1:%d", (int)term);
+}
+
+int crypt_keyring_wrap_new(struct crypt_keyring *kr, int32_t term, uint8_t *out, struct cof_err *e)
+{
+	uint8_t *dk = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+	if (dk == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "cannot allocate protected memory");
+	crypto_aead_xchacha20poly1305_ietf_keygen(dk);
+	char ad[48];
+	wrap_ad(term, ad, sizeof(ad));
+	randombytes_buf(out, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	unsigned long long clen = 0;
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, &clen, dk, 32, (const uint8_t *)ad,
+	                                           strlen(ad), NULL, out, kr->root);
+	sodium_free(dk);
+	return 0;
+}
+
+int crypt_keyring_add(struct crypt_keyring *kr, int32_t term, const uint8_t *wrapped, size_t len,
+                      bool active, struct cof_err *e)
+{
+	if (len != CRYPT_WRAPPED_KEY_BYTES)
+		return cof_err_set(e, COF_EINTERNAL, "keyring term %d is damaged (wrong length)", (int)term);
+	uint8_t *dk = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+	if (dk == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "cannot allocate protected memory");
+	char ad[48];
+	wrap_ad(term, ad, sizeof(ad));
+	unsigned long long mlen = 0;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(dk, &mlen, NULL, wrapped + 24, len - 24,
+	                                               (const uint8_t *)ad, strlen(ad), wrapped,
+	                                               kr->root) != 0) {
+		sodium_free(dk);
+		return cof_err_set(e, COF_EINTERNAL,
+		                   "the root key does not open keyring term %d: wrong root key file?",
+		                   (int)term);
+	}
+	sodium_mprotect_readonly(dk);
+	pthread_rwlock_wrlock(&kr->lock);
+	int rc = 0;
+	size_t i;
+	for (i = 0; i < kr->n_terms && kr->terms[i].term != term; i++)
+		;
+	if (i < kr->n_terms) {
+		sodium_free(dk); /* already known */
+	} else if (kr->n_terms >= MAX_TERMS) {
+		sodium_free(dk);
+		rc = cof_err_set(e, COF_EINTERNAL, "too many keyring terms");
+	} else {
+		struct term_key *t = realloc(kr->terms, sizeof(*t) * (kr->n_terms + 1));
+		if (t == NULL) {
+			sodium_free(dk);
+			rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
+		} else {
+			kr->terms = t;
+			kr->terms[kr->n_terms++] = (struct term_key){term, dk};
+		}
+	}
+	if (rc == 0 && active)
+		kr->active = term;
+	pthread_rwlock_unlock(&kr->lock);
+	return rc;
+}
+
+int32_t crypt_keyring_active_term(struct crypt_keyring *kr)
+{
+	pthread_rwlock_rdlock(&kr->lock);
+	int32_t t = kr->active;
+	pthread_rwlock_unlock(&kr->lock);
+	return t;
+}
+
+/* Caller holds the lock. */
+static const uint8_t *key_of(struct crypt_keyring *kr, int32_t term)
+{
+	for (size_t i = 0; i < kr->n_terms; i++)
+		if (kr->terms[i].term == term)
+			return kr->terms[i].key;
+	return NULL;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+/* Associated data: a label, the blob header, and the identity. */
+#define AD_BYTES (16 + 5 + 8 * 4 + 4)
+static void value_ad(const struct crypt_value_id *id, const uint8_t *header5, uint8_t ad[AD_BYTES])
+{
+	memcpy(ad, "coffer.value.v1\0", 16);
+	memcpy(ad + 16, header5, 5);
+	put_be64(ad + 21, (uint64_t)id->project_id);
+	put_be64(ad + 29, (uint64_t)id->secret_id);
+	put_be64(ad + 37, (uint64_t)id->environment_id);
+	put_be64(ad + 45, (uint64_t)id->valid_from);
+	put_be32(ad + 53, (uint32_t)id->version);
+}
+
+int crypt_seal(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *plain,
+               size_t len, uint8_t **blob, size_t *blob_len, struct cof_err *e)
+{
+	*blob = NULL;
+	size_t total = CRYPT_HEADER_BYTES + len + CRYPT_TAG_BYTES;
+	uint8_t *out = malloc(total);
+	if (out == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	pthread_rwlock_rdlock(&kr->lock);
+	int32_t term = kr->active;
+	const uint8_t *key = key_of(kr, term);
+	if (key == NULL) {
+		pthread_rwlock_unlock(&kr->lock);
+		free(out);
+		return cof_err_set(e, COF_EINTERNAL, "the keyring has no active term");
+	}
+	out[0] = CRYPT_FORMAT_V1;
+	put_be32(out + 1, (uint32_t)term);
+	randombytes_buf(out + 5, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	uint8_t ad[AD_BYTES];
+	value_ad(id, out, ad);
+	unsigned long long clen = 0;
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + CRYPT_HEADER_BYTES, &clen, plain, len, ad,
+	                                           sizeof(ad), NULL, out + 5, key);
+	pthread_rwlock_unlock(&kr->lock);
+	*blob = out;
+	*blob_len = total;
+	return 0;
+}
+
+int32_t crypt_blob_term(const uint8_t *blob, size_t len)
+{
+	if (len < CRYPT_HEADER_BYTES + CRYPT_TAG_BYTES || blob[0] != CRYPT_FORMAT_V1)
+		return 0;
+	return (int32_t)(((uint32_t)blob[1] << 24) | ((uint32_t)blob[2] << 16) |
+	                 ((uint32_t)blob[3] << 8) | blob[4]);
+}
+
+int crypt_open(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *blob,
+               size_t blob_len, char **plain, size_t *len, struct cof_err *e)
+{
+	*plain = NULL;
+	*len = 0;
+	int32_t term = crypt_blob_term(blob, blob_len);
+	if (term == 0)
+		return cof_err_set(e, COF_ETAMPER, "malformed ciphertext");
+	size_t mlen_max = blob_len - CRYPT_HEADER_BYTES - CRYPT_TAG_BYTES;
+	char *out = malloc(mlen_max + 1);
+	if (out == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	uint8_t ad[AD_BYTES];
+	value_ad(id, blob, ad);
+	pthread_rwlock_rdlock(&kr->lock);
+	const uint8_t *key = key_of(kr, term);
+	unsigned long long mlen = 0;
+	int rc = key == NULL ? -1
+	                     : crypto_aead_xchacha20poly1305_ietf_decrypt(
+	                           (uint8_t *)out, &mlen, NULL, blob + CRYPT_HEADER_BYTES,
+	                           blob_len - CRYPT_HEADER_BYTES, ad, sizeof(ad), blob + 5, key);
+	pthread_rwlock_unlock(&kr->lock);
+	if (rc != 0) {
+		crypt_free_plain(out, mlen_max + 1);
+		return cof_err_set(e, COF_ETAMPER, key ? "ciphertext failed authentication"
+		                                       : "ciphertext names an unknown keyring term");
+	}
+	out[mlen] = '\0';
+	*plain = out;
+	*len = (size_t)mlen;
+	return 0;
+}
+
+void crypt_free_plain(char *plain, size_t len)
+{
+	if (plain == NULL)
+		return;
+	sodium_memzero(plain, len);
+	free(plain);
+}

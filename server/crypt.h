@@ -1,0 +1,80 @@
+/*
+ * crypt.h - encryption at rest: the only room that touches libsodium.
+ *
+ * The root key (32 bytes, from a file) wraps the data keys of the keyring; each data key has a
+ * term number and one term is active. A value is sealed with XChaCha20-Poly1305 under the active
+ * term's key, with associated data that binds it to its identity (project, secret, environment,
+ * version and the revision it was written at), as
+ *   format (1 byte) | term (4 bytes, big-endian) | nonce (24 bytes) | ciphertext + tag.
+ * A blob moved to another identity, altered by one bit, or cut short fails to open.
+ * Keys live in sodium_malloc memory and never leave this room.
+ */
+#ifndef COFFER_CRYPT_H
+#define COFFER_CRYPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+#define CRYPT_ROOT_KEY_BYTES 32
+#define CRYPT_FORMAT_V1 1
+#define CRYPT_HEADER_BYTES (1 + 4 + 24)
+#define CRYPT_TAG_BYTES 16
+#define CRYPT_WRAPPED_KEY_BYTES (24 + 32 + 16)
+
+struct crypt_keyring;
+
+/* What a sealed value is bound to. environment_id 0 and version 0: the project default. */
+struct crypt_value_id {
+	int64_t project_id;     /* projects.id */
+	int64_t secret_id;      /* secrets.id */
+	int64_t environment_id; /* environments.id, or 0 */
+	int32_t version;        /* 0 default, 1 draft, 2 live */
+	int64_t valid_from;     /* the revision that wrote it */
+};
+
+/* Initialises libsodium; call once before anything else here. 0 or COF_EINTERNAL. */
+int crypt_init(void) __attribute__((warn_unused_result));
+/* Overwrites n bytes at p with zeros in a way the compiler keeps. NULL-safe. */
+void crypt_wipe(void *p, size_t n);
+/* Constant-time equality of two buffers of n bytes. */
+bool crypt_equal(const void *a, const void *b, size_t n);
+/* Fills p with n random bytes. */
+void crypt_random(void *p, size_t n);
+
+/* Reads the root key from path (32 raw bytes, or 64 hex digits and optional newline) into a new
+ * keyring with no terms. */
+int crypt_keyring_new(const char *root_key_path, struct crypt_keyring **out, struct cof_err *e)
+    __attribute__((warn_unused_result));
+/* As crypt_keyring_new, with the root key given as bytes (tests). */
+int crypt_keyring_new_from_key(const uint8_t key[CRYPT_ROOT_KEY_BYTES], struct crypt_keyring **out,
+                               struct cof_err *e) __attribute__((warn_unused_result));
+void crypt_keyring_free(struct crypt_keyring *kr);
+/* Makes a new random data key for `term` and returns it wrapped by the root key (out must hold
+ * CRYPT_WRAPPED_KEY_BYTES). The key is not added: add it with crypt_keyring_add. */
+int crypt_keyring_wrap_new(struct crypt_keyring *kr, int32_t term, uint8_t *out, struct cof_err *e)
+    __attribute__((warn_unused_result));
+/* Unwraps a stored data key and adds it as `term` (active when `active`). A wrong root key fails
+ * here with COF_EINTERNAL and a message that says so. */
+int crypt_keyring_add(struct crypt_keyring *kr, int32_t term, const uint8_t *wrapped, size_t len,
+                      bool active, struct cof_err *e) __attribute__((warn_unused_result));
+/* The active term, 0 when none. */
+int32_t crypt_keyring_active_term(struct crypt_keyring *kr);
+
+/* Seals plain[0..len) for id under the active term. *blob is malloc'd (free with free()). */
+int crypt_seal(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *plain,
+               size_t len, uint8_t **blob, size_t *blob_len, struct cof_err *e)
+    __attribute__((warn_unused_result));
+/* Opens a blob for id. On success *plain is a malloc'd NUL-terminated copy of *len bytes; free it
+ * with crypt_free_plain. Any failure is COF_ETAMPER. */
+int crypt_open(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *blob,
+               size_t blob_len, char **plain, size_t *len, struct cof_err *e)
+    __attribute__((warn_unused_result));
+/* The term a blob was sealed under, or 0 when it is not a blob. */
+int32_t crypt_blob_term(const uint8_t *blob, size_t len);
+/* Wipes and frees a plaintext from crypt_open. NULL-safe. */
+void crypt_free_plain(char *plain, size_t len);
+
+#endif

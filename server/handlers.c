@@ -1,0 +1,100 @@
+/* handlers.c - helpers shared by the handlers, and the worker state they use. */
+#include "handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "status.h"
+#include "validate.h"
+
+void *app_worker_init(void *app_arg)
+{
+	struct app *app = app_arg;
+	struct worker_state *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	struct cof_err e = {0};
+	if (store_open(app->cfg->database_url, &w->store, &e) != 0)
+		log_warn("worker: %s (%s); will retry on the next call", e.msg, e.detail);
+	return w;
+}
+
+void app_worker_fini(void *state)
+{
+	struct worker_state *w = state;
+	if (w == NULL)
+		return;
+	store_close(w->store);
+	free(w);
+}
+
+struct app *handler_app(struct rpc_ctx *ctx)
+{
+	return rpc_app(ctx);
+}
+
+struct store *handler_store(struct rpc_ctx *ctx, struct cof_err *e)
+{
+	struct worker_state *w = rpc_worker_state(ctx);
+	if (w == NULL || w->store == NULL) {
+		cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
+		return NULL;
+	}
+	int64_t ms = rpc_remaining_ms(ctx);
+	if (ms < 0)
+		ms = handler_app(ctx)->cfg->statement_timeout_ms;
+	if (store_call_begin(w->store, ms, e) != 0)
+		return NULL;
+	return w->store;
+}
+
+int handler_error(struct rpc_ctx *ctx, const struct cof_err *e)
+{
+	int code = status_from_code(e->code);
+	if (e->detail[0] || code == RPC_INTERNAL || code == RPC_UNAVAILABLE) {
+		char members[1024] = "\"method\":\"";
+		log_json_escape(members, sizeof(members) - 64, rpc_method(ctx));
+		size_t n = strlen(members);
+		snprintf(members + n, sizeof(members) - n, "\",\"code\":\"%s\",\"detail\":\"", rpc_code_name(code));
+		log_json_escape(members, sizeof(members) - 2, e->detail);
+		n = strlen(members);
+		snprintf(members + n, sizeof(members) - n, "\"");
+		log_fields(code == RPC_INTERNAL ? LOG_ERROR : LOG_WARN, e->msg, members);
+	}
+	return rpc_fail(ctx, code, "%s", e->msg[0] ? e->msg : rpc_code_name(code));
+}
+
+Google__Protobuf__Timestamp *handler_timestamp(struct rpc_ctx *ctx, int64_t us)
+{
+	Google__Protobuf__Timestamp *ts = rpc_alloc(ctx, sizeof(*ts));
+	if (ts == NULL)
+		return NULL;
+	google__protobuf__timestamp__init(ts);
+	ts->seconds = us / 1000000;
+	ts->nanos = (int32_t)((us % 1000000) * 1000);
+	if (ts->nanos < 0) {
+		ts->seconds--;
+		ts->nanos += 1000000000;
+	}
+	return ts;
+}
+
+int handler_page(struct rpc_ctx *ctx, const char *token, int32_t size, char *after, size_t cap,
+                 int *limit)
+{
+	if (!validate_page_size(size, limit))
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "page_size must be from 0 to %d",
+		                VALIDATE_MAX_PAGE_SIZE);
+	if (!page_token_decode(token, after, cap))
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "page_token is not valid");
+	return RPC_OK;
+}
+
+char *handler_next_token(struct rpc_ctx *ctx, const char *last_name)
+{
+	char buf[2 * 130 + 8];
+	page_token_encode(last_name, buf, sizeof(buf));
+	return rpc_strdup(ctx, buf);
+}

@@ -1,0 +1,35 @@
+/* handlers_health.c - grpc.health.v1.Health/Check: SERVING while the database answers. */
+#include "handlers.h"
+
+#include <string.h>
+
+#include "coffer_registry.h"
+
+static bool known_service(const char *name)
+{
+	if (name == NULL || *name == '\0')
+		return true;
+	for (size_t f = 0; f < coffer__n_files; f++)
+		for (size_t s = 0; s < coffer__files[f]->n_services; s++)
+			if (strcmp(coffer__files[f]->services[s]->name, name) == 0)
+				return true;
+	return false;
+}
+
+static int check(struct rpc_ctx *ctx, const Grpc__Health__V1__HealthCheckRequest *req,
+                 Grpc__Health__V1__HealthCheckResponse *resp)
+{
+	if (!known_service(req->service))
+		return rpc_fail(ctx, RPC_NOT_FOUND, "unknown service \"%s\"", req->service);
+	struct cof_err e = {0};
+	struct store *s = handler_store(ctx, &e);
+	resp->status = s != NULL && store_ping(s)
+	                   ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+	                   : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+	return RPC_OK;
+}
+
+const Grpc__Health__V1__Health__Handlers health_handlers = {
+    .check = check,
+    /* watch: UNIMPLEMENTED; Kubernetes and load balancers poll Check */
+};

@@ -1,0 +1,98 @@
+/*
+ * main.c - cofferd: `cofferd [serve] [--flags]` serves; `cofferd migrate` applies migrations.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#define CONNECT_WAIT_SECONDS 30
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: cofferd [serve] [--flag value ...]   serve gRPC\n"
+	             "       cofferd migrate [--flag value ...]   apply database migrations and exit\n"
+	             "       cofferd --help | --version\n\n");
+	config_usage(out);
+}
+
+int main(int argc, char **argv)
+{
+	int first = 1;
+	const char *command = "serve";
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+		printf("cofferd %s\n", COFFER_VERSION);
+		return 0;
+	}
+	if (argc > 1 && argv[1][0] != '-') {
+		command = argv[1];
+		first = 2;
+	}
+	if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0) {
+		fprintf(stderr, "cofferd: unknown command '%s'\n", command);
+		usage(stderr);
+		return 2;
+	}
+	struct config cfg;
+	if (config_from_env(&cfg) < 0 || config_from_args(&cfg, argc, argv, first) < 0) {
+		config_free(&cfg);
+		return 2;
+	}
+	enum log_level level;
+	if (!log_parse_level(cfg.log_level, &level)) {
+		fprintf(stderr, "cofferd: --log-level must be debug, info, warn or error\n");
+		config_free(&cfg);
+		return 2;
+	}
+	log_set_level(level);
+	/* Signals are taken by sigwait below, never by another thread: block them before gRPC starts
+	 * its threads, which inherit the mask. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (server_global_init() != 0) {
+		log_error("cannot initialise libsodium");
+		config_free(&cfg);
+		return 1;
+	}
+	struct cof_err e = {0};
+	int status = 0;
+	if (strcmp(command, "migrate") == 0) {
+		if (server_migrate(&cfg, CONNECT_WAIT_SECONDS, &e) != 0) {
+			log_error("migrate failed: %s%s%s", e.msg, e.detail[0] ? ": " : "", e.detail);
+			status = 1;
+		}
+		goto out;
+	}
+
+	struct server *srv = NULL;
+	if (server_start(&cfg, CONNECT_WAIT_SECONDS, &srv, &e) != 0) {
+		log_error("cannot start: %s%s%s%s", e.msg, e.detail[0] ? " (" : "", e.detail,
+		          e.detail[0] ? ")" : "");
+		status = 1;
+		goto out;
+	}
+	log_info("cofferd %s serving gRPC on %s (port %d) with %d workers", COFFER_VERSION, cfg.listen,
+	         server_port(srv), cfg.workers);
+	int sig = 0;
+	sigwait(&stop, &sig);
+	log_info("received %s: stopping (grace %d s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+	         cfg.grace_seconds);
+	server_stop(srv, cfg.grace_seconds);
+	log_info("stopped");
+out:
+	server_global_shutdown();
+	config_free(&cfg);
+	return status;
+}

@@ -1,0 +1,30 @@
+/*
+ * server.h - cofferd's life: start-up checks, the keyring, serving, and graceful stop.
+ *
+ * Used by main.c and by the integration tests, which run a real server in their own process.
+ */
+#ifndef COFFER_SERVER_H
+#define COFFER_SERVER_H
+
+#include "app.h"
+#include "config.h"
+#include "errors.h"
+
+struct server;
+
+/* Global set-up (libsodium, gRPC core); once per process. 0 or a COF_E* code. */
+int server_global_init(void) __attribute__((warn_unused_result));
+void server_global_shutdown(void);
+/* Connects (retrying for up to connect_wait_s seconds), migrates when cfg->migrate, checks the
+ * schema, loads or creates the keyring (a wrong root key fails here), and starts serving. */
+int server_start(const struct config *cfg, int connect_wait_s, struct server **out, struct cof_err *e)
+    __attribute__((warn_unused_result));
+/* The bound gRPC port. */
+int server_port(const struct server *srv);
+/* Graceful stop (see rpc_server_shutdown), then frees. NULL-safe. */
+void server_stop(struct server *srv, int grace_seconds);
+/* cofferd migrate: applies pending migrations and returns. */
+int server_migrate(const struct config *cfg, int connect_wait_s, struct cof_err *e)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,143 @@
+/* validate.c - name, value and paging rules (see validate.h). */
+#include "validate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool validate_utf8(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i];
+		size_t len;
+		unsigned cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xC2 && c <= 0xDF) {
+			len = 2;
+			cp = c & 0x1F;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			len = 3;
+			cp = c & 0x0F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + len > n)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+		    (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+bool validate_slug(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 1 || n > 63 || !(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool validate_secret_name(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 1 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+		if (!(alpha || (i > 0 && c >= '0' && c <= '9')))
+			return false;
+	}
+	return true;
+}
+
+bool validate_value(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	return n <= VALIDATE_MAX_VALUE_BYTES && validate_utf8(s ? s : "", n);
+}
+
+bool validate_description(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	return n <= VALIDATE_MAX_DESCRIPTION_BYTES && validate_utf8(s ? s : "", n);
+}
+
+bool validate_page_size(int32_t in, int *out)
+{
+	if (in < 0 || in > VALIDATE_MAX_PAGE_SIZE)
+		return false;
+	*out = in == 0 ? VALIDATE_DEFAULT_PAGE_SIZE : (int)in;
+	return true;
+}
+
+/* Tokens: "p1." followed by the hex of the last name. */
+void page_token_encode(const char *last, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	if (cap < 4) {
+		if (cap)
+			out[0] = '\0';
+		return;
+	}
+	memcpy(out, "p1.", 3);
+	n = 3;
+	for (const unsigned char *p = (const unsigned char *)last; *p && n + 3 <= cap; p++) {
+		out[n++] = hex[*p >> 4];
+		out[n++] = hex[*p & 15];
+	}
+	out[n] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+bool page_token_decode(const char *token, char *out, size_t cap)
+{
+	if (cap == 0)
+		return false;
+	out[0] = '\0';
+	if (token == NULL || *token == '\0')
+		return true;
+	if (strncmp(token, "p1.", 3) != 0)
+		return false;
+	const char *h = token + 3;
+	size_t n = strlen(h);
+	if (n == 0 || n % 2 || n / 2 + 1 > cap)
+		return false;
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (char)(hi * 16 + lo);
+		if (out[i] == '\0')
+			return false;
+	}
+	out[n / 2] = '\0';
+	return true;
+}
