@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 
+#include "log.h"
 #include "store_internal.h"
 
 struct store {
@@ -71,6 +72,13 @@ static void col_str(PGresult *r, int row, int col, char *out, size_t cap)
 
 /* ---- connection ---- */
 
+/* Server notices (NOTICE, WARNING) go to the debug log, not to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+	(void)arg;
+	log_debug("database notice: %s", message);
+}
+
 int store_open(const char *url, struct store **out, struct cof_err *e)
 {
 	*out = NULL;
@@ -81,6 +89,7 @@ int store_open(const char *url, struct store **out, struct cof_err *e)
 	}
 	*out = s;
 	s->conn = PQconnectdb(s->url);
+	PQsetNoticeProcessor(s->conn, on_notice, NULL);
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		cof_err_detail(e, "connect: %s", PQerrorMessage(s->conn));
 		return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");

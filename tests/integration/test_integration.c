@@ -1,0 +1,890 @@
+/*
+ * test_integration.c - every Projects and Secrets RPC and status code against a real cofferd
+ * (started in this process on an ephemeral port) over a real PostgreSQL (COFFER_TEST_DATABASE_URL),
+ * called through the generated C client stubs. Each test works in its own project.
+ *
+ * libpq is used directly only to play the attacker or the operator: tampering with ciphertext,
+ * holding row locks, terminating connections.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "coffer/v1/environments.stub.h"
+#include "coffer/v1/projects.stub.h"
+#include "coffer/v1/secrets.stub.h"
+#include "grpc/health/v1/health.stub.h"
+#include "server.h"
+
+static struct config cfg;
+static struct server *srv;
+static char target[64];
+static coffer_channel *ch;
+static PGconn *admin;
+
+/* ---- helpers ---- */
+
+static const char *uniq(const char *prefix)
+{
+	static char buf[16][64];
+	static int n;
+	char *b = buf[n++ % 16];
+	snprintf(b, 64, "%s-%d-%d", prefix, (int)getpid(), n);
+	return b;
+}
+
+static coffer_channel *channel(int timeout_ms)
+{
+	coffer_channel_options o = {.target = target, .timeout_ms = timeout_ms};
+	coffer_channel *c = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_channel_new(&o, &c, &err), 0);
+	return c;
+}
+
+#define EXPECT_CODE(call, want)                                                                   \
+	do {                                                                                      \
+		coffer_error err_ = {0};                                                          \
+		ProtobufCMessage *resp_ = NULL;                                                   \
+		int rc_ = (call);                                                                 \
+		(void)resp_;                                                                      \
+		ck_assert_msg(err_.code == (want), "%s: got %s (%s), want %s", #call,             \
+		              coffer_code_name(err_.code), err_.message, coffer_code_name(want)); \
+		ck_assert_int_eq(rc_ != 0, (want) != 0);                                          \
+	} while (0)
+
+static void create_project(const char *name)
+{
+	Coffer__V1__CreateProjectRequest req = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	req.name = (char *)name;
+	Coffer__V1__Project *p = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_projects_create_project(ch, &req, &p, &err) == 0, "%s", err.message);
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+}
+
+static int64_t project_revision(const char *name)
+{
+	Coffer__V1__GetProjectRequest req = COFFER__V1__GET_PROJECT_REQUEST__INIT;
+	req.name = (char *)name;
+	Coffer__V1__Project *p = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_projects_get_project(ch, &req, &p, &err) == 0, "%s", err.message);
+	int64_t rev = p->revision;
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	return rev;
+}
+
+static int create_secret(const char *project, const char *name, const char *value, int vis,
+                         coffer_error *err)
+{
+	Coffer__V1__CreateSecretRequest req = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+	req.project = (char *)project;
+	req.name = (char *)name;
+	req.value = (char *)value;
+	req.visibility = vis;
+	Coffer__V1__Secret *s = NULL;
+	int rc = coffer_v1_secrets_create_secret(ch, &req, &s, err);
+	if (s)
+		protobuf_c_message_free_unpacked(&s->base, NULL);
+	return rc;
+}
+
+static void must_create_secret(const char *project, const char *name, const char *value, int vis)
+{
+	coffer_error err;
+	ck_assert_msg(create_secret(project, name, value, vis, &err) == 0, "%s", err.message);
+}
+
+/* Reveals the project default; returns the gRPC code; *value (malloc'd) on OK. */
+static int reveal(coffer_channel *c, const char *project, const char *name, char **value,
+                  coffer_error *err)
+{
+	Coffer__V1__RevealSecretRequest req = COFFER__V1__REVEAL_SECRET_REQUEST__INIT;
+	req.project = (char *)project;
+	req.name = (char *)name;
+	Coffer__V1__RevealSecretResponse *r = NULL;
+	if (value)
+		*value = NULL;
+	if (coffer_v1_secrets_reveal_secret(c, &req, &r, err) != 0)
+		return err->code;
+	if (value)
+		*value = strdup(r->value);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+static char *must_reveal(const char *project, const char *name)
+{
+	char *v = NULL;
+	coffer_error err;
+	ck_assert_msg(reveal(ch, project, name, &v, &err) == 0, "%s", err.message);
+	return v;
+}
+
+static Coffer__V1__Secret *get_secret(const char *project, const char *name)
+{
+	Coffer__V1__GetSecretRequest req = COFFER__V1__GET_SECRET_REQUEST__INIT;
+	req.project = (char *)project;
+	req.name = (char *)name;
+	Coffer__V1__Secret *s = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_secrets_get_secret(ch, &req, &s, &err) == 0, "%s", err.message);
+	return s;
+}
+
+static PGresult *sql(const char *q, int n, const char *const *vals)
+{
+	PGresult *r = PQexecParams(admin, q, n, NULL, vals, NULL, NULL, 0);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+	              "%s: %s", q, PQerrorMessage(admin));
+	return r;
+}
+
+static char *value_row_id(const char *project, const char *name)
+{
+	const char *vals[2] = {project, name};
+	PGresult *r = sql("SELECT v.id FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
+	                  "JOIN projects p ON p.id = s.project_id WHERE p.name = $1 AND s.name = $2 "
+	                  "AND s.deleted_rev IS NULL AND v.valid_to IS NULL AND v.version = 0",
+	                  2, vals);
+	ck_assert_int_eq(PQntuples(r), 1);
+	char *id = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return id;
+}
+
+/* ---- Projects ---- */
+
+START_TEST(projects_crud_and_codes)
+{
+	const char *name = uniq("proj");
+	Coffer__V1__CreateProjectRequest creq = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	creq.name = (char *)name;
+	creq.description = "the support bot";
+	Coffer__V1__Project *p = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_v1_projects_create_project(ch, &creq, &p, &err), 0);
+	ck_assert_str_eq(p->name, name);
+	ck_assert_str_eq(p->description, "the support bot");
+	ck_assert_int_eq(p->revision, 1);
+	ck_assert_ptr_nonnull(p->create_time);
+	ck_assert_int_gt(p->create_time->seconds, 1700000000);
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+
+	/* main exists with the project */
+	const char *vals[1] = {name};
+	PGresult *r = sql("SELECT e.name FROM environments e JOIN projects p ON p.id = e.project_id "
+	                  "WHERE p.name = $1",
+	                  1, vals);
+	ck_assert_int_eq(PQntuples(r), 1);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "main");
+	PQclear(r);
+
+	EXPECT_CODE(coffer_v1_projects_create_project(ch, &creq, (Coffer__V1__Project **)&resp_, &err_),
+	            6 /* ALREADY_EXISTS */);
+	Coffer__V1__GetProjectRequest greq = COFFER__V1__GET_PROJECT_REQUEST__INIT;
+	greq.name = (char *)uniq("missing");
+	EXPECT_CODE(coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_), 5);
+
+	const char *bad_names[] = {"", "Upper", "1abc", "has_underscore", "has space", "-lead",
+	                           "a234567890123456789012345678901234567890123456789012345678901234"};
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		Coffer__V1__CreateProjectRequest b = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+		b.name = (char *)bad_names[i];
+		EXPECT_CODE(coffer_v1_projects_create_project(ch, &b, (Coffer__V1__Project **)&resp_, &err_), 3);
+		greq.name = (char *)bad_names[i];
+		EXPECT_CODE(coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_), 3);
+	}
+	char long_desc[1100];
+	memset(long_desc, 'd', sizeof(long_desc) - 1);
+	long_desc[1025] = '\0';
+	Coffer__V1__CreateProjectRequest ld = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	ld.name = (char *)uniq("longdesc");
+	ld.description = long_desc;
+	EXPECT_CODE(coffer_v1_projects_create_project(ch, &ld, (Coffer__V1__Project **)&resp_, &err_), 3);
+	greq.name = ld.name;
+	EXPECT_CODE(coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_), 5);
+
+	/* delete: compare-and-set, then gone, then NOT_FOUND */
+	Coffer__V1__DeleteProjectRequest dreq = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
+	dreq.name = (char *)name;
+	dreq.expected_revision = 7;
+	EXPECT_CODE(coffer_v1_projects_delete_project(ch, &dreq, (Google__Protobuf__Empty **)&resp_, &err_), 10);
+	ck_assert_int_eq(project_revision(name), 1);
+	dreq.expected_revision = -1;
+	EXPECT_CODE(coffer_v1_projects_delete_project(ch, &dreq, (Google__Protobuf__Empty **)&resp_, &err_), 3);
+	dreq.expected_revision = 1;
+	Google__Protobuf__Empty *empty = NULL;
+	ck_assert_int_eq(coffer_v1_projects_delete_project(ch, &dreq, &empty, &err), 0);
+	protobuf_c_message_free_unpacked(&empty->base, NULL);
+	greq.name = (char *)name;
+	EXPECT_CODE(coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_), 5);
+	EXPECT_CODE(coffer_v1_projects_delete_project(ch, &dreq, (Google__Protobuf__Empty **)&resp_, &err_), 5);
+	r = sql("SELECT count(*) FROM environments e JOIN projects p ON p.id = e.project_id WHERE p.name = $1",
+	        1, vals);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+}
+END_TEST
+
+/* Pages through every project, returning how many of those with `prefix` were seen, and
+ * failing on any duplicate or disorder. */
+static int page_all(const char *prefix, int page_size, bool insert_between)
+{
+	char seen[64][64];
+	int n_seen = 0, pages = 0;
+	char *token = strdup("");
+	char last[128] = "";
+	for (;;) {
+		Coffer__V1__ListProjectsRequest req = COFFER__V1__LIST_PROJECTS_REQUEST__INIT;
+		req.page_size = page_size;
+		req.page_token = token;
+		Coffer__V1__ListProjectsResponse *resp = NULL;
+		coffer_error err;
+		ck_assert_msg(coffer_v1_projects_list_projects(ch, &req, &resp, &err) == 0, "%s", err.message);
+		ck_assert_int_le((int)resp->n_projects, page_size);
+		for (size_t i = 0; i < resp->n_projects; i++) {
+			const char *nm = resp->projects[i]->name;
+			ck_assert_msg(strcmp(nm, last) > 0, "order: %s after %s", nm, last);
+			snprintf(last, sizeof(last), "%s", nm);
+			if (strncmp(nm, prefix, strlen(prefix)) == 0) {
+				for (int k = 0; k < n_seen; k++)
+					ck_assert_msg(strcmp(seen[k], nm) != 0, "duplicate %s", nm);
+				ck_assert_int_lt(n_seen, 64);
+				snprintf(seen[n_seen++], 64, "%s", nm);
+			}
+		}
+		free(token);
+		token = strdup(resp->next_page_token);
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+		if (insert_between && pages++ < 3) {
+			char extra[96];
+			snprintf(extra, sizeof(extra), "%s-zz-%d", prefix, pages);
+			create_project(extra);
+		}
+		if (*token == '\0')
+			break;
+	}
+	free(token);
+	return n_seen;
+}
+
+START_TEST(projects_pagination)
+{
+	char prefix[48];
+	snprintf(prefix, sizeof(prefix), "pg%d", (int)getpid());
+	for (int i = 0; i < 23; i++) {
+		char nm[64];
+		snprintf(nm, sizeof(nm), "%s-%02d", prefix, i);
+		create_project(nm);
+	}
+	ck_assert_int_eq(page_all(prefix, 7, false), 23);
+	ck_assert_int_eq(page_all(prefix, 1000, false), 23);
+	/* New names sorted after the cursor appear once; nothing before it is lost or repeated. */
+	int n = page_all(prefix, 5, true);
+	ck_assert_int_ge(n, 23);
+	ck_assert_int_le(n, 26);
+
+	Coffer__V1__ListProjectsRequest req = COFFER__V1__LIST_PROJECTS_REQUEST__INIT;
+	req.page_token = "not-a-token";
+	EXPECT_CODE(coffer_v1_projects_list_projects(ch, &req, (Coffer__V1__ListProjectsResponse **)&resp_, &err_), 3);
+	req.page_token = "";
+	req.page_size = 1001;
+	EXPECT_CODE(coffer_v1_projects_list_projects(ch, &req, (Coffer__V1__ListProjectsResponse **)&resp_, &err_), 3);
+	req.page_size = -1;
+	EXPECT_CODE(coffer_v1_projects_list_projects(ch, &req, (Coffer__V1__ListProjectsResponse **)&resp_, &err_), 3);
+}
+END_TEST
+
+/* ---- Secrets ---- */
+
+START_TEST(secrets_crud_and_codes)
+{
+	const char *p = uniq("sec");
+	create_project(p);
+	Coffer__V1__CreateSecretRequest creq = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+	creq.project = (char *)p;
+	creq.name = "API_KEY";
+	creq.value = "value-one";
+	creq.description = "for the API";
+	Coffer__V1__Secret *s = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_v1_secrets_create_secret(ch, &creq, &s, &err), 0);
+	ck_assert_str_eq(s->project, p);
+	ck_assert_str_eq(s->name, "API_KEY");
+	ck_assert_int_eq(s->visibility, COFFER__V1__VISIBILITY__VISIBILITY_MASKED);
+	ck_assert_str_eq(s->description, "for the API");
+	ck_assert_int_eq(s->revision, 2);
+	ck_assert_ptr_nonnull(s->create_time);
+	ck_assert_ptr_nonnull(s->update_time);
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	ck_assert_int_eq(project_revision(p), 2);
+
+	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &creq, (Coffer__V1__Secret **)&resp_, &err_), 6);
+	char *v = must_reveal(p, "API_KEY");
+	ck_assert_str_eq(v, "value-one");
+	free(v);
+
+	/* invalid input changes nothing */
+	Coffer__V1__CreateSecretRequest bad = creq;
+	bad.name = "BAD-NAME";
+	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	bad.name = "OK_NAME";
+	bad.visibility = 9;
+	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	bad.visibility = 0;
+	char *big = malloc(65538);
+	memset(big, 'v', 65537);
+	big[65537] = '\0';
+	bad.value = big;
+	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	big[65536] = '\0';
+	bad.name = "MAX_VALUE";
+	ck_assert_int_eq(create_secret(p, "MAX_VALUE", big, 0, &err), 0);
+	v = must_reveal(p, "MAX_VALUE");
+	ck_assert_uint_eq(strlen(v), 65536);
+	free(v);
+	free(big);
+	ck_assert_int_eq(create_secret(p, "EMPTY", "", 0, &err), 0);
+	v = must_reveal(p, "EMPTY");
+	ck_assert_str_eq(v, "");
+	free(v);
+	ck_assert_int_eq(project_revision(p), 4);
+
+	/* NOT_FOUND for a missing project and a missing secret, on every RPC */
+	const char *nop = uniq("nope");
+	bad = creq;
+	bad.project = (char *)nop;
+	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_), 5);
+	Coffer__V1__GetSecretRequest g = COFFER__V1__GET_SECRET_REQUEST__INIT;
+	g.project = (char *)nop;
+	g.name = "API_KEY";
+	EXPECT_CODE(coffer_v1_secrets_get_secret(ch, &g, (Coffer__V1__Secret **)&resp_, &err_), 5);
+	g.project = (char *)p;
+	g.name = "MISSING";
+	EXPECT_CODE(coffer_v1_secrets_get_secret(ch, &g, (Coffer__V1__Secret **)&resp_, &err_), 5);
+	g.name = "bad name";
+	EXPECT_CODE(coffer_v1_secrets_get_secret(ch, &g, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	Coffer__V1__ListSecretsRequest l = COFFER__V1__LIST_SECRETS_REQUEST__INIT;
+	l.project = (char *)nop;
+	EXPECT_CODE(coffer_v1_secrets_list_secrets(ch, &l, (Coffer__V1__ListSecretsResponse **)&resp_, &err_), 5);
+	Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	u.project = (char *)p;
+	u.name = "MISSING";
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 5);
+	u.project = (char *)nop;
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 5);
+	Coffer__V1__DeleteSecretRequest d = COFFER__V1__DELETE_SECRET_REQUEST__INIT;
+	d.project = (char *)p;
+	d.name = "MISSING";
+	EXPECT_CODE(coffer_v1_secrets_delete_secret(ch, &d, (Google__Protobuf__Empty **)&resp_, &err_), 5);
+	ck_assert_int_eq(reveal(ch, p, "MISSING", NULL, &err), 5);
+	ck_assert_int_eq(reveal(ch, nop, "API_KEY", NULL, &err), 5);
+	ck_assert_int_eq(project_revision(p), 4);
+
+	/* list */
+	l.project = (char *)p;
+	Coffer__V1__ListSecretsResponse *lr = NULL;
+	ck_assert_int_eq(coffer_v1_secrets_list_secrets(ch, &l, &lr, &err), 0);
+	ck_assert_uint_eq(lr->n_secrets, 3);
+	ck_assert_str_eq(lr->secrets[0]->name, "API_KEY");
+	ck_assert_str_eq(lr->secrets[1]->name, "EMPTY");
+	ck_assert_str_eq(lr->secrets[2]->name, "MAX_VALUE");
+	ck_assert_str_eq(lr->next_page_token, "");
+	protobuf_c_message_free_unpacked(&lr->base, NULL);
+	l.page_size = 2;
+	ck_assert_int_eq(coffer_v1_secrets_list_secrets(ch, &l, &lr, &err), 0);
+	ck_assert_uint_eq(lr->n_secrets, 2);
+	l.page_token = strdup(lr->next_page_token);
+	protobuf_c_message_free_unpacked(&lr->base, NULL);
+	ck_assert_int_eq(coffer_v1_secrets_list_secrets(ch, &l, &lr, &err), 0);
+	ck_assert_uint_eq(lr->n_secrets, 1);
+	ck_assert_str_eq(lr->secrets[0]->name, "MAX_VALUE");
+	ck_assert_str_eq(lr->next_page_token, "");
+	protobuf_c_message_free_unpacked(&lr->base, NULL);
+	free(l.page_token);
+	l.page_token = "garbage";
+	EXPECT_CODE(coffer_v1_secrets_list_secrets(ch, &l, (Coffer__V1__ListSecretsResponse **)&resp_, &err_), 3);
+
+	/* update: value only, description only, compare-and-set */
+	u.project = (char *)p;
+	u.name = "API_KEY";
+	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	u.value = "value-two";
+	u.expected_revision = 2;
+	ck_assert_int_eq(coffer_v1_secrets_update_secret(ch, &u, &s, &err), 0);
+	ck_assert_int_eq(s->revision, 5);
+	ck_assert_str_eq(s->description, "for the API");
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	v = must_reveal(p, "API_KEY");
+	ck_assert_str_eq(v, "value-two");
+	free(v);
+	u.value = "value-three";
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 10);
+	v = must_reveal(p, "API_KEY");
+	ck_assert_str_eq(v, "value-two");
+	free(v);
+	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE__NOT_SET;
+	u.description_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE_DESCRIPTION;
+	u.description = "";
+	u.expected_revision = 5;
+	ck_assert_int_eq(coffer_v1_secrets_update_secret(ch, &u, &s, &err), 0);
+	ck_assert_str_eq(s->description, "");
+	ck_assert_int_eq(s->revision, 6);
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	v = must_reveal(p, "API_KEY");
+	ck_assert_str_eq(v, "value-two");
+	free(v);
+	u.description_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE__NOT_SET;
+	u.expected_revision = 0;
+	u.visibility = 7;
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	u.visibility = 0;
+	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	u.value = "\xc3\x28";
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	ck_assert_int_eq(project_revision(p), 6);
+
+	/* delete with CAS; recreate brings a fresh secret */
+	d.name = "API_KEY";
+	d.expected_revision = 5;
+	EXPECT_CODE(coffer_v1_secrets_delete_secret(ch, &d, (Google__Protobuf__Empty **)&resp_, &err_), 10);
+	d.expected_revision = 6;
+	Google__Protobuf__Empty *empty = NULL;
+	ck_assert_int_eq(coffer_v1_secrets_delete_secret(ch, &d, &empty, &err), 0);
+	protobuf_c_message_free_unpacked(&empty->base, NULL);
+	g.name = "API_KEY";
+	EXPECT_CODE(coffer_v1_secrets_get_secret(ch, &g, (Coffer__V1__Secret **)&resp_, &err_), 5);
+	ck_assert_int_eq(reveal(ch, p, "API_KEY", NULL, &err), 5);
+	ck_assert_int_eq(project_revision(p), 7);
+	must_create_secret(p, "API_KEY", "reborn", 0);
+	v = must_reveal(p, "API_KEY");
+	ck_assert_str_eq(v, "reborn");
+	free(v);
+	s = get_secret(p, "API_KEY");
+	ck_assert_int_eq(s->revision, 8);
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+END_TEST
+
+START_TEST(visibility_rules)
+{
+	const char *p = uniq("vis");
+	create_project(p);
+	must_create_secret(p, "MASKED", "m-value", COFFER__V1__VISIBILITY__VISIBILITY_MASKED);
+	must_create_secret(p, "RESTRICTED", "r-value", COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED);
+	coffer_error err;
+	char *v = NULL;
+	ck_assert_int_eq(reveal(ch, p, "RESTRICTED", &v, &err), 9 /* FAILED_PRECONDITION */);
+	ck_assert_ptr_null(strstr(err.message, "r-value"));
+	ck_assert_ptr_nonnull(strstr(err.message, "RESTRICTED"));
+
+	Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	u.project = (char *)p;
+	u.name = "RESTRICTED";
+	u.visibility = COFFER__V1__VISIBILITY__VISIBILITY_MASKED;
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 9);
+	Coffer__V1__Secret *s = get_secret(p, "RESTRICTED");
+	ck_assert_int_eq(s->visibility, COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED);
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+
+	/* masked -> restricted is allowed, and then reveal is refused */
+	u.name = "MASKED";
+	u.visibility = COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED;
+	ck_assert_int_eq(coffer_v1_secrets_update_secret(ch, &u, &s, &err), 0);
+	ck_assert_int_eq(s->visibility, COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED);
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	ck_assert_int_eq(reveal(ch, p, "MASKED", &v, &err), 9);
+	/* a restricted secret's value can still be replaced */
+	u.visibility = 0;
+	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	u.value = "new";
+	ck_assert_int_eq(coffer_v1_secrets_update_secret(ch, &u, &s, &err), 0);
+	ck_assert_int_eq(s->visibility, COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED);
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+END_TEST
+
+START_TEST(reveal_in_environment)
+{
+	const char *p = uniq("rev");
+	create_project(p);
+	must_create_secret(p, "TOKEN", "default-value", 0);
+	Coffer__V1__RevealSecretRequest req = COFFER__V1__REVEAL_SECRET_REQUEST__INIT;
+	req.project = (char *)p;
+	req.name = "TOKEN";
+	req.environment = "main";
+	EXPECT_CODE(coffer_v1_secrets_reveal_secret(ch, &req, (Coffer__V1__RevealSecretResponse **)&resp_, &err_), 3);
+	req.version = COFFER__V1__VERSION__VERSION_LIVE;
+	Coffer__V1__RevealSecretResponse *r = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_v1_secrets_reveal_secret(ch, &req, &r, &err), 0);
+	ck_assert_str_eq(r->value, "default-value");
+	ck_assert_int_eq(r->source, COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_DEFAULT);
+	ck_assert_int_eq(r->revision, 2);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	req.environment = "staging";
+	EXPECT_CODE(coffer_v1_secrets_reveal_secret(ch, &req, (Coffer__V1__RevealSecretResponse **)&resp_, &err_), 5);
+	req.environment = "Bad Env";
+	EXPECT_CODE(coffer_v1_secrets_reveal_secret(ch, &req, (Coffer__V1__RevealSecretResponse **)&resp_, &err_), 3);
+}
+END_TEST
+
+START_TEST(revisions_are_gapless)
+{
+	const char *p = uniq("gap");
+	create_project(p);
+	int64_t rev = 1;
+	coffer_error err;
+	for (int i = 0; i < 20; i++) {
+		char nm[16];
+		snprintf(nm, sizeof(nm), "S%d", i % 5);
+		int rc;
+		if (i < 5) {
+			rc = create_secret(p, nm, "v", 0, &err);
+		} else if (i % 3 == 0) {
+			Coffer__V1__DeleteSecretRequest d = COFFER__V1__DELETE_SECRET_REQUEST__INIT;
+			d.project = (char *)p;
+			d.name = nm;
+			Google__Protobuf__Empty *e = NULL;
+			rc = coffer_v1_secrets_delete_secret(ch, &d, &e, &err);
+			if (e)
+				protobuf_c_message_free_unpacked(&e->base, NULL);
+		} else {
+			rc = create_secret(p, nm, "again", 0, &err);
+			if (rc != 0) {
+				Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+				u.project = (char *)p;
+				u.name = nm;
+				u.expected_revision = (i % 2) ? 999 : 0; /* every other one fails the CAS */
+				u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+				u.value = "updated";
+				Coffer__V1__Secret *s = NULL;
+				rc = coffer_v1_secrets_update_secret(ch, &u, &s, &err);
+				if (s) {
+					ck_assert_int_eq(s->revision, rev + 1);
+					protobuf_c_message_free_unpacked(&s->base, NULL);
+				}
+			}
+		}
+		if (rc == 0)
+			rev++;
+		ck_assert_int_eq(project_revision(p), rev);
+	}
+	ck_assert_int_gt(rev, 15);
+}
+END_TEST
+
+/* ---- concurrency ---- */
+
+#define CAS_THREADS 8
+#define CAS_INCREMENTS 15
+
+struct cas_arg {
+	const char *project; /* shared project */
+	int aborted;         /* ABORTED answers seen */
+	int other;           /* unexpected failures */
+};
+
+static void *cas_worker(void *arg)
+{
+	struct cas_arg *a = arg;
+	coffer_channel *c = channel(0);
+	for (int done = 0; done < CAS_INCREMENTS;) {
+		Coffer__V1__GetSecretRequest g = COFFER__V1__GET_SECRET_REQUEST__INIT;
+		g.project = (char *)a->project;
+		g.name = "COUNTER";
+		Coffer__V1__Secret *s = NULL;
+		coffer_error err;
+		if (coffer_v1_secrets_get_secret(c, &g, &s, &err) != 0) {
+			a->other++;
+			break;
+		}
+		int64_t rev = s->revision;
+		protobuf_c_message_free_unpacked(&s->base, NULL);
+		char *v = NULL;
+		if (reveal(c, a->project, "COUNTER", &v, &err) != 0) {
+			a->other++;
+			break;
+		}
+		/* The value may be newer than rev: then the CAS below must fail. */
+		char next[32];
+		snprintf(next, sizeof(next), "%ld", atol(v) + 1);
+		free(v);
+		Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+		u.project = (char *)a->project;
+		u.name = "COUNTER";
+		u.expected_revision = rev;
+		u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+		u.value = next;
+		int rc = coffer_v1_secrets_update_secret(c, &u, &s, &err);
+		if (rc == 0) {
+			protobuf_c_message_free_unpacked(&s->base, NULL);
+			done++;
+		} else if (err.code == 10) {
+			a->aborted++;
+		} else {
+			a->other++;
+			break;
+		}
+	}
+	coffer_channel_free(c);
+	return NULL;
+}
+
+START_TEST(concurrent_compare_and_set)
+{
+	const char *p = uniq("cas");
+	create_project(p);
+	must_create_secret(p, "COUNTER", "0", 0);
+	pthread_t t[CAS_THREADS];
+	struct cas_arg args[CAS_THREADS];
+	for (int i = 0; i < CAS_THREADS; i++) {
+		args[i] = (struct cas_arg){.project = p};
+		pthread_create(&t[i], NULL, cas_worker, &args[i]);
+	}
+	int aborted = 0;
+	for (int i = 0; i < CAS_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(args[i].other, 0);
+		aborted += args[i].aborted;
+	}
+	char *v = must_reveal(p, "COUNTER");
+	ck_assert_int_eq(atoi(v), CAS_THREADS * CAS_INCREMENTS);
+	free(v);
+	ck_assert_int_eq(project_revision(p), 2 + CAS_THREADS * CAS_INCREMENTS);
+	printf("concurrent CAS: %d increments, %d ABORTED retries\n", CAS_THREADS * CAS_INCREMENTS, aborted);
+}
+END_TEST
+
+/* ---- encryption at rest ---- */
+
+START_TEST(tampered_ciphertext_is_internal)
+{
+	const char *p = uniq("tamper");
+	create_project(p);
+	must_create_secret(p, "FLIPPED", "flip-canary-value", 0);
+	must_create_secret(p, "DONOR", "donor-canary-value", 0);
+	must_create_secret(p, "VICTIM", "victim-canary-value", 0);
+	char *flip = value_row_id(p, "FLIPPED");
+	const char *v1[1] = {flip};
+	PQclear(sql("UPDATE secret_values SET sealed = set_byte(sealed, 40, get_byte(sealed, 40) # 1) "
+	            "WHERE id = $1",
+	            1, v1));
+	coffer_error err;
+	char *v = NULL;
+	ck_assert_int_eq(reveal(ch, p, "FLIPPED", &v, &err), 13 /* INTERNAL */);
+	ck_assert_ptr_nonnull(strstr(err.message, "FLIPPED"));
+	ck_assert_ptr_null(strstr(err.message, "canary"));
+	/* A valid ciphertext moved to another row does not open there. */
+	char *donor = value_row_id(p, "DONOR"), *victim = value_row_id(p, "VICTIM");
+	const char *v2[2] = {victim, donor};
+	PQclear(sql("UPDATE secret_values SET sealed = (SELECT sealed FROM secret_values WHERE id = $2) "
+	            "WHERE id = $1",
+	            2, v2));
+	ck_assert_int_eq(reveal(ch, p, "VICTIM", &v, &err), 13);
+	ck_assert_ptr_nonnull(strstr(err.message, "VICTIM"));
+	ck_assert_ptr_null(strstr(err.message, "canary"));
+	v = must_reveal(p, "DONOR");
+	ck_assert_str_eq(v, "donor-canary-value");
+	free(v);
+	/* Stored bytes hold no plaintext. */
+	const char *v3[1] = {p};
+	PGresult *r = sql("SELECT count(*) FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
+	                  "JOIN projects p ON p.id = s.project_id WHERE p.name = $1 "
+	                  "AND position('canary'::bytea IN v.sealed) > 0",
+	                  1, v3);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+	free(flip);
+	free(donor);
+	free(victim);
+}
+END_TEST
+
+START_TEST(wrong_root_key_refuses_to_start)
+{
+	char path[] = "/tmp/coffer-wrong-key-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n", 65), 65);
+	close(fd);
+	struct config c2 = cfg;
+	c2.root_key_file = path;
+	c2.listen = "127.0.0.1:0";
+	struct server *other = NULL;
+	struct cof_err e = {0};
+	ck_assert_int_ne(server_start(&c2, 0, &other, &e), 0);
+	ck_assert_ptr_null(other);
+	ck_assert_msg(strstr(e.msg, "wrong root key") != NULL, "%s", e.msg);
+	unlink(path);
+}
+END_TEST
+
+/* ---- database failures and deadlines ---- */
+
+START_TEST(lost_connection_is_unavailable_then_recovers)
+{
+	const char *p = uniq("lost");
+	create_project(p);
+	PQclear(sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+	            "current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+	            0, NULL));
+	int unavailable = 0, ok = 0;
+	for (int i = 0; i < 40 && ok < 8; i++) {
+		Coffer__V1__GetProjectRequest g = COFFER__V1__GET_PROJECT_REQUEST__INIT;
+		g.name = (char *)p;
+		Coffer__V1__Project *pr = NULL;
+		coffer_error err;
+		if (coffer_v1_projects_get_project(ch, &g, &pr, &err) == 0) {
+			ok++;
+			protobuf_c_message_free_unpacked(&pr->base, NULL);
+		} else {
+			ck_assert_msg(err.code == 14, "got %s: %s", coffer_code_name(err.code), err.message);
+			ck_assert_str_eq(err.message, "the database is unavailable");
+			unavailable++;
+		}
+	}
+	ck_assert_int_ge(unavailable, 1);
+	ck_assert_int_eq(ok, 8);
+}
+END_TEST
+
+START_TEST(deadline_bounds_the_statement)
+{
+	const char *p = uniq("deadline");
+	create_project(p);
+	must_create_secret(p, "SLOW", "before", 0);
+	const char *vals[1] = {p};
+	PQclear(sql("BEGIN", 0, NULL));
+	PQclear(sql("SELECT id FROM projects WHERE name = $1 FOR UPDATE", 1, vals));
+	coffer_channel *fast = channel(400);
+	Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	u.project = (char *)p;
+	u.name = "SLOW";
+	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	u.value = "after";
+	Coffer__V1__Secret *s = NULL;
+	coffer_error err;
+	ck_assert_int_ne(coffer_v1_secrets_update_secret(fast, &u, &s, &err), 0);
+	ck_assert_int_eq(err.code, 4 /* DEADLINE_EXCEEDED */);
+	/* Let the server's statement time out, then release the lock: the write must not happen. */
+	usleep(800 * 1000);
+	PQclear(sql("ROLLBACK", 0, NULL));
+	usleep(300 * 1000);
+	char *v = must_reveal(p, "SLOW");
+	ck_assert_str_eq(v, "before");
+	free(v);
+	ck_assert_int_eq(project_revision(p), 2);
+	coffer_channel_free(fast);
+}
+END_TEST
+
+/* ---- protocol ---- */
+
+START_TEST(health_and_unknown_methods)
+{
+	Grpc__Health__V1__HealthCheckRequest h = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+	const char *services[] = {"", "coffer.v1.Projects", "coffer.v1.Secrets", "coffer.v1.Environments",
+	                          "coffer.v1.Access"};
+	for (size_t i = 0; i < 5; i++) {
+		h.service = (char *)services[i];
+		Grpc__Health__V1__HealthCheckResponse *r = NULL;
+		coffer_error err;
+		ck_assert_int_eq(grpc_health_v1_health_check(ch, &h, &r, &err), 0);
+		ck_assert_int_eq(r->status, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	}
+	h.service = "coffer.v1.Nope";
+	EXPECT_CODE(grpc_health_v1_health_check(ch, &h, (Grpc__Health__V1__HealthCheckResponse **)&resp_, &err_), 5);
+
+	coffer_method_desc fake = coffer__v1__projects__service.methods[COFFER__V1__PROJECTS__GET_PROJECT];
+	fake.path = "/coffer.v1.Nope/Nothing";
+	Coffer__V1__GetProjectRequest g = COFFER__V1__GET_PROJECT_REQUEST__INIT;
+	g.name = "x";
+	EXPECT_CODE(coffer__call_unary(ch, &fake, &g.base, &resp_, &err_), 12);
+	/* Declared but not yet implemented RPCs answer UNIMPLEMENTED. */
+	Coffer__V1__GetEnvironmentRequest ge = COFFER__V1__GET_ENVIRONMENT_REQUEST__INIT;
+	EXPECT_CODE(coffer_v1_environments_get_environment(ch, &ge, (Coffer__V1__Environment **)&resp_, &err_), 12);
+	/* A request over the size limit. */
+	char *huge = malloc(5 << 20);
+	memset(huge, 'x', (5 << 20) - 1);
+	huge[(5 << 20) - 1] = '\0';
+	Coffer__V1__CreateProjectRequest c = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	c.name = (char *)uniq("huge");
+	c.description = huge;
+	EXPECT_CODE(coffer_v1_projects_create_project(ch, &c, (Coffer__V1__Project **)&resp_, &err_), 8);
+	free(huge);
+}
+END_TEST
+
+int main(void)
+{
+	const char *url = getenv("COFFER_TEST_DATABASE_URL");
+	const char *key = getenv("COFFER_TEST_ROOT_KEY_FILE");
+	if (url == NULL || key == NULL) {
+		fprintf(stderr, "COFFER_TEST_DATABASE_URL and COFFER_TEST_ROOT_KEY_FILE must be set "
+		                "(scripts/dev test does)\n");
+		return EXIT_FAILURE;
+	}
+	if (config_from_env(&cfg) != 0)
+		return EXIT_FAILURE;
+	free(cfg.database_url);
+	free(cfg.root_key_file);
+	cfg.database_url = strdup(url);
+	cfg.root_key_file = strdup(key);
+	free(cfg.listen);
+	cfg.listen = strdup("127.0.0.1:0");
+	cfg.migrate = true;
+	cfg.workers = 4;
+	struct cof_err e = {0};
+	if (server_global_init() != 0 || server_start(&cfg, 10, &srv, &e) != 0) {
+		fprintf(stderr, "cannot start cofferd: %s %s\n", e.msg, e.detail);
+		return EXIT_FAILURE;
+	}
+	snprintf(target, sizeof(target), "127.0.0.1:%d", server_port(srv));
+	coffer_channel_options o = {.target = target, .timeout_ms = 20000};
+	coffer_error err;
+	if (coffer_channel_new(&o, &ch, &err) != 0)
+		return EXIT_FAILURE;
+	admin = PQconnectdb(url);
+	if (PQstatus(admin) != CONNECTION_OK)
+		return EXIT_FAILURE;
+
+	Suite *s = suite_create("integration");
+	TCase *tc = tcase_create("rpc");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, projects_crud_and_codes);
+	tcase_add_test(tc, projects_pagination);
+	tcase_add_test(tc, secrets_crud_and_codes);
+	tcase_add_test(tc, visibility_rules);
+	tcase_add_test(tc, reveal_in_environment);
+	tcase_add_test(tc, revisions_are_gapless);
+	tcase_add_test(tc, concurrent_compare_and_set);
+	tcase_add_test(tc, tampered_ciphertext_is_internal);
+	tcase_add_test(tc, wrong_root_key_refuses_to_start);
+	tcase_add_test(tc, deadline_bounds_the_statement);
+	tcase_add_test(tc, health_and_unknown_methods);
+	tcase_add_test(tc, lost_connection_is_unavailable_then_recovers);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+
+	PQfinish(admin);
+	coffer_channel_free(ch);
+	server_stop(srv, 5);
+	server_global_shutdown();
+	config_free(&cfg);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

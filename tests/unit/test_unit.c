@@ -1,0 +1,446 @@
+/*
+ * test_unit.c - unit tests (Check, fork mode, no database): validation, paging tokens, sealing and
+ * every tamper case, root key files, the status table, settings and log escaping.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "crypt.h"
+#include "errors.h"
+#include "log.h"
+#include "rpc.h"
+#include "status.h"
+#include "validate.h"
+
+/* ---- names and sizes ---- */
+
+static const struct {
+	const char *s;
+	bool ok;
+} slugs[] = {
+    {"a", true}, {"support-bot", true}, {"p1", true}, {"a-", true},
+    {"", false}, {"1abc", false}, {"-a", false}, {"Abc", false}, {"a_b", false}, {"a.b", false},
+    {"a b", false}, {"é", false},
+    {"a23456789012345678901234567890123456789012345678901234567890123", true},   /* 63 */
+    {"a234567890123456789012345678901234567890123456789012345678901234", false}, /* 64 */
+};
+
+START_TEST(slug_rules)
+{
+	for (size_t i = 0; i < sizeof(slugs) / sizeof(slugs[0]); i++)
+		ck_assert_msg(validate_slug(slugs[i].s) == slugs[i].ok, "slug \"%s\"", slugs[i].s);
+	ck_assert(!validate_slug(NULL));
+}
+END_TEST
+
+START_TEST(secret_name_rules)
+{
+	const char *good[] = {"API_KEY", "_x", "a", "A1", "db_password_2"};
+	const char *bad[] = {"", "1A", "API-KEY", "API KEY", "a.b", "ключ", "A$"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(validate_secret_name(good[i]), "%s", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!validate_secret_name(bad[i]), "%s", bad[i]);
+	char n[130];
+	memset(n, 'A', sizeof(n));
+	n[128] = '\0';
+	ck_assert(validate_secret_name(n));
+	n[128] = 'A';
+	n[129] = '\0';
+	ck_assert(!validate_secret_name(n));
+}
+END_TEST
+
+START_TEST(utf8_rules)
+{
+	ck_assert(validate_utf8("plain", 5));
+	ck_assert(validate_utf8("h\xc3\xa9", 3));              /* é */
+	ck_assert(validate_utf8("\xe2\x82\xac", 3));           /* € */
+	ck_assert(validate_utf8("\xf0\x9f\x94\x91", 4));       /* 🔑 */
+	ck_assert(validate_utf8("\xf4\x8f\xbf\xbf", 4));       /* U+10FFFF */
+	ck_assert(!validate_utf8("\xc0\x80", 2));              /* overlong NUL */
+	ck_assert(!validate_utf8("\xe0\x80\xaf", 3));          /* overlong / */
+	ck_assert(!validate_utf8("\xed\xa0\x80", 3));          /* surrogate */
+	ck_assert(!validate_utf8("\xf4\x90\x80\x80", 4));      /* > U+10FFFF */
+	ck_assert(!validate_utf8("\xc3", 1));                  /* truncated */
+	ck_assert(!validate_utf8("\xc3\x28", 2));              /* bad continuation */
+	ck_assert(!validate_utf8("\xff", 1));
+	ck_assert(!validate_utf8("\x80", 1));
+}
+END_TEST
+
+START_TEST(value_and_description_sizes)
+{
+	char *v = malloc(VALIDATE_MAX_VALUE_BYTES + 2);
+	memset(v, 'x', VALIDATE_MAX_VALUE_BYTES + 1);
+	v[VALIDATE_MAX_VALUE_BYTES] = '\0';
+	ck_assert(validate_value(v));
+	v[VALIDATE_MAX_VALUE_BYTES] = 'x';
+	v[VALIDATE_MAX_VALUE_BYTES + 1] = '\0';
+	ck_assert(!validate_value(v));
+	ck_assert(validate_value(""));
+	ck_assert(!validate_value("\xc3\x28"));
+	v[VALIDATE_MAX_DESCRIPTION_BYTES] = '\0';
+	ck_assert(validate_description(v));
+	v[VALIDATE_MAX_DESCRIPTION_BYTES] = 'x';
+	v[VALIDATE_MAX_DESCRIPTION_BYTES + 1] = '\0';
+	ck_assert(!validate_description(v));
+	free(v);
+}
+END_TEST
+
+START_TEST(page_sizes)
+{
+	int n = -5;
+	ck_assert(validate_page_size(0, &n) && n == 100);
+	ck_assert(validate_page_size(1, &n) && n == 1);
+	ck_assert(validate_page_size(1000, &n) && n == 1000);
+	ck_assert(!validate_page_size(1001, &n));
+	ck_assert(!validate_page_size(-1, &n));
+}
+END_TEST
+
+START_TEST(page_tokens)
+{
+	char tok[300], out[130];
+	page_token_encode("support-bot", tok, sizeof(tok));
+	ck_assert(page_token_decode(tok, out, sizeof(out)));
+	ck_assert_str_eq(out, "support-bot");
+	ck_assert(page_token_decode("", out, sizeof(out)));
+	ck_assert_str_eq(out, "");
+	const char *bad[] = {"x", "p1.", "p1.z1", "p1.6", "p2.61", "p1.00", "P1.61"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!page_token_decode(bad[i], out, sizeof(out)), "%s", bad[i]);
+	char small[3];
+	ck_assert(!page_token_decode(tok, small, sizeof(small)));
+}
+END_TEST
+
+/* ---- crypt ---- */
+
+static struct crypt_keyring *keyring_with_term(uint8_t fill, int32_t term)
+{
+	uint8_t root[CRYPT_ROOT_KEY_BYTES];
+	memset(root, fill, sizeof(root));
+	struct crypt_keyring *kr = NULL;
+	struct cof_err e = {0};
+	ck_assert_int_eq(crypt_init(), 0);
+	ck_assert_int_eq(crypt_keyring_new_from_key(root, &kr, &e), 0);
+	uint8_t wrapped[CRYPT_WRAPPED_KEY_BYTES];
+	ck_assert_int_eq(crypt_keyring_wrap_new(kr, term, wrapped, &e), 0);
+	ck_assert_int_eq(crypt_keyring_add(kr, term, wrapped, sizeof(wrapped), true, &e), 0);
+	return kr;
+}
+
+static const struct crypt_value_id ID = {7, 42, 0, 0, 3};
+static const char PLAIN[] = "canary-plaintext-0123456789";
+
+static void seal(struct crypt_keyring *kr, const struct crypt_value_id *id, uint8_t **blob, size_t *len)
+{
+	struct cof_err e = {0};
+	ck_assert_int_eq(crypt_seal(kr, id, (const uint8_t *)PLAIN, strlen(PLAIN), blob, len, &e), 0);
+}
+
+static int try_open(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *blob,
+                    size_t len)
+{
+	char *plain = NULL;
+	size_t plen = 0;
+	struct cof_err e = {0};
+	int rc = crypt_open(kr, id, blob, len, &plain, &plen, &e);
+	if (rc == 0) {
+		ck_assert_uint_eq(plen, strlen(PLAIN));
+		ck_assert_mem_eq(plain, PLAIN, plen);
+	} else {
+		ck_assert_ptr_null(plain);
+		ck_assert_int_eq(rc, COF_ETAMPER);
+		ck_assert(strstr(e.msg, PLAIN) == NULL);
+	}
+	crypt_free_plain(plain, plen);
+	return rc;
+}
+
+START_TEST(seal_open_round_trip)
+{
+	struct crypt_keyring *kr = keyring_with_term(1, 1);
+	uint8_t *blob;
+	size_t len;
+	seal(kr, &ID, &blob, &len);
+	ck_assert_uint_eq(len, CRYPT_HEADER_BYTES + strlen(PLAIN) + CRYPT_TAG_BYTES);
+	ck_assert_int_eq(blob[0], CRYPT_FORMAT_V1);
+	ck_assert_int_eq(crypt_blob_term(blob, len), 1);
+	ck_assert(memmem(blob, len, PLAIN, strlen(PLAIN)) == NULL);
+	ck_assert_int_eq(try_open(kr, &ID, blob, len), 0);
+	/* Two seals of the same value differ (random nonce). */
+	uint8_t *blob2;
+	size_t len2;
+	seal(kr, &ID, &blob2, &len2);
+	ck_assert(memcmp(blob, blob2, len) != 0);
+	free(blob);
+	free(blob2);
+	/* The empty value. */
+	struct cof_err e = {0};
+	char *plain = NULL;
+	size_t plen = 9;
+	ck_assert_int_eq(crypt_seal(kr, &ID, (const uint8_t *)"", 0, &blob, &len, &e), 0);
+	ck_assert_int_eq(crypt_open(kr, &ID, blob, len, &plain, &plen, &e), 0);
+	ck_assert_uint_eq(plen, 0);
+	ck_assert_str_eq(plain, "");
+	crypt_free_plain(plain, plen);
+	free(blob);
+	crypt_keyring_free(kr);
+}
+END_TEST
+
+START_TEST(tamper_every_bit)
+{
+	struct crypt_keyring *kr = keyring_with_term(2, 1);
+	uint8_t *blob;
+	size_t len;
+	seal(kr, &ID, &blob, &len);
+	for (size_t i = 0; i < len; i++) {
+		for (int bit = 0; bit < 8; bit++) {
+			blob[i] ^= (uint8_t)(1u << bit);
+			ck_assert_msg(try_open(kr, &ID, blob, len) == COF_ETAMPER, "byte %zu bit %d", i, bit);
+			blob[i] ^= (uint8_t)(1u << bit);
+		}
+	}
+	ck_assert_int_eq(try_open(kr, &ID, blob, len), 0);
+	free(blob);
+	crypt_keyring_free(kr);
+}
+END_TEST
+
+START_TEST(tamper_truncated_and_extended)
+{
+	struct crypt_keyring *kr = keyring_with_term(3, 1);
+	uint8_t *blob;
+	size_t len;
+	seal(kr, &ID, &blob, &len);
+	for (size_t n = 0; n < len; n++)
+		ck_assert_msg(try_open(kr, &ID, blob, n) == COF_ETAMPER, "length %zu", n);
+	uint8_t *longer = malloc(len + 1);
+	memcpy(longer, blob, len);
+	longer[len] = 0;
+	ck_assert_int_eq(try_open(kr, &ID, longer, len + 1), COF_ETAMPER);
+	free(longer);
+	free(blob);
+	crypt_keyring_free(kr);
+}
+END_TEST
+
+START_TEST(tamper_swapped_identity)
+{
+	struct crypt_keyring *kr = keyring_with_term(4, 1);
+	uint8_t *blob;
+	size_t len;
+	seal(kr, &ID, &blob, &len);
+	struct crypt_value_id moved[] = {
+	    {8, 42, 0, 0, 3},  /* another project */
+	    {7, 43, 0, 0, 3},  /* another secret */
+	    {7, 42, 5, 1, 3},  /* an environment override */
+	    {7, 42, 0, 2, 3},  /* another version */
+	    {7, 42, 0, 0, 4},  /* another revision (replay of an old value) */
+	};
+	for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++)
+		ck_assert_msg(try_open(kr, &moved[i], blob, len) == COF_ETAMPER, "identity %zu", i);
+	free(blob);
+	crypt_keyring_free(kr);
+}
+END_TEST
+
+START_TEST(wrong_key)
+{
+	struct crypt_keyring *a = keyring_with_term(5, 1);
+	struct crypt_keyring *b = keyring_with_term(6, 1);
+	uint8_t *blob;
+	size_t len;
+	seal(a, &ID, &blob, &len);
+	ck_assert_int_eq(try_open(b, &ID, blob, len), COF_ETAMPER);
+	/* A wrapped data key does not open under another root key, and says why. */
+	uint8_t wrapped[CRYPT_WRAPPED_KEY_BYTES];
+	struct cof_err e = {0};
+	ck_assert_int_eq(crypt_keyring_wrap_new(a, 2, wrapped, &e), 0);
+	ck_assert_int_ne(crypt_keyring_add(b, 2, wrapped, sizeof(wrapped), false, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "wrong root key"));
+	/* Nor under its own root key with another term number. */
+	ck_assert_int_ne(crypt_keyring_add(a, 3, wrapped, sizeof(wrapped), false, &e), 0);
+	free(blob);
+	crypt_keyring_free(a);
+	crypt_keyring_free(b);
+}
+END_TEST
+
+START_TEST(terms_rotate)
+{
+	struct crypt_keyring *kr = keyring_with_term(7, 1);
+	uint8_t *old_blob, *new_blob;
+	size_t old_len, new_len;
+	seal(kr, &ID, &old_blob, &old_len);
+	uint8_t wrapped[CRYPT_WRAPPED_KEY_BYTES];
+	struct cof_err e = {0};
+	ck_assert_int_eq(crypt_keyring_wrap_new(kr, 2, wrapped, &e), 0);
+	ck_assert_int_eq(crypt_keyring_add(kr, 2, wrapped, sizeof(wrapped), true, &e), 0);
+	ck_assert_int_eq(crypt_keyring_active_term(kr), 2);
+	seal(kr, &ID, &new_blob, &new_len);
+	ck_assert_int_eq(crypt_blob_term(new_blob, new_len), 2);
+	ck_assert_int_eq(try_open(kr, &ID, old_blob, old_len), 0);
+	ck_assert_int_eq(try_open(kr, &ID, new_blob, new_len), 0);
+	/* A blob relabelled with the other term fails. */
+	old_blob[4] = 2;
+	ck_assert_int_eq(try_open(kr, &ID, old_blob, old_len), COF_ETAMPER);
+	free(old_blob);
+	free(new_blob);
+	crypt_keyring_free(kr);
+}
+END_TEST
+
+static char *write_temp(const void *data, size_t len)
+{
+	char *path = strdup("/tmp/coffer-unit-key-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+START_TEST(root_key_files)
+{
+	ck_assert_int_eq(crypt_init(), 0);
+	struct crypt_keyring *kr = NULL;
+	struct cof_err e = {0};
+	uint8_t raw[32];
+	memset(raw, 9, sizeof(raw));
+	const char *hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+	const char *cases[][2] = {{"raw", NULL}, {"hex", hex}, {"short", "abcd\n"},
+	                          {"bad-hex", "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}};
+	for (size_t i = 0; i < 4; i++) {
+		char *p = cases[i][1] ? write_temp(cases[i][1], strlen(cases[i][1])) : write_temp(raw, 32);
+		int rc = crypt_keyring_new(p, &kr, &e);
+		if (i < 2) {
+			ck_assert_msg(rc == 0, "%s: %s", cases[i][0], e.msg);
+			crypt_keyring_free(kr);
+		} else {
+			ck_assert_msg(rc == COF_EINVAL, "%s", cases[i][0]);
+			ck_assert_ptr_nonnull(strstr(e.msg, "32 bytes or 64 hex digits"));
+		}
+		unlink(p);
+		free(p);
+	}
+	ck_assert_int_eq(crypt_keyring_new("/nonexistent/coffer.key", &kr, &e), COF_EINVAL);
+	ck_assert_int_eq(crypt_keyring_new("", &kr, &e), COF_EINVAL);
+}
+END_TEST
+
+/* ---- status table ---- */
+
+START_TEST(status_mapping)
+{
+	static const int expect[][2] = {
+	    {COF_OK, RPC_OK},
+	    {COF_EINVAL, RPC_INVALID_ARGUMENT},
+	    {COF_ENOTFOUND, RPC_NOT_FOUND},
+	    {COF_EEXIST, RPC_ALREADY_EXISTS},
+	    {COF_ECONFLICT, RPC_ABORTED},
+	    {COF_EPRECOND, RPC_FAILED_PRECONDITION},
+	    {COF_ERANGE, RPC_OUT_OF_RANGE},
+	    {COF_EUNAVAIL, RPC_UNAVAILABLE},
+	    {COF_EINTERNAL, RPC_INTERNAL},
+	    {COF_ETAMPER, RPC_INTERNAL},
+	    {COF_EUNAUTH, RPC_UNAUTHENTICATED},
+	    {COF_EPERM, RPC_PERMISSION_DENIED},
+	    {COF_EEXHAUSTED, RPC_RESOURCE_EXHAUSTED},
+	    {COF_ERETRY, RPC_ABORTED},
+	    {COF_EDEADLINE, RPC_DEADLINE_EXCEEDED},
+	    {-999, RPC_INTERNAL},
+	};
+	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
+		ck_assert_int_eq(status_from_code(expect[i][0]), expect[i][1]);
+	ck_assert_str_eq(rpc_code_name(RPC_NOT_FOUND), "NOT_FOUND");
+	ck_assert_str_eq(rpc_code_name(RPC_UNAUTHENTICATED), "UNAUTHENTICATED");
+	ck_assert_str_eq(rpc_code_name(99), "UNKNOWN");
+}
+END_TEST
+
+/* ---- settings and log ---- */
+
+START_TEST(settings_precedence)
+{
+	struct config cfg;
+	setenv("COFFER_WORKERS", "7", 1);
+	setenv("COFFER_LISTEN", "0.0.0.0:1", 1);
+	ck_assert_int_eq(config_from_env(&cfg), 0);
+	ck_assert_int_eq(cfg.workers, 7);
+	ck_assert_str_eq(cfg.listen, "0.0.0.0:1");
+	ck_assert_int_eq(cfg.max_message_bytes, 4194304);
+	ck_assert(!cfg.migrate);
+	char *argv[] = {"cofferd", "--workers", "3", "--listen=127.0.0.1:9", "--migrate"};
+	ck_assert_int_eq(config_from_args(&cfg, 5, argv, 1), 0);
+	ck_assert_int_eq(cfg.workers, 3);
+	ck_assert_str_eq(cfg.listen, "127.0.0.1:9");
+	ck_assert(cfg.migrate);
+	char *bad1[] = {"cofferd", "--workers=0"};
+	char *bad2[] = {"cofferd", "--nope=1"};
+	char *bad3[] = {"cofferd", "--workers"};
+	char *bad4[] = {"cofferd", "--workers=12x"};
+	ck_assert_int_eq(config_from_args(&cfg, 2, bad1, 1), -1);
+	ck_assert_int_eq(config_from_args(&cfg, 2, bad2, 1), -1);
+	ck_assert_int_eq(config_from_args(&cfg, 2, bad3, 1), -1);
+	ck_assert_int_eq(config_from_args(&cfg, 2, bad4, 1), -1);
+	config_free(&cfg);
+	setenv("COFFER_WORKERS", "many", 1);
+	ck_assert_int_eq(config_from_env(&cfg), -1);
+	config_free(&cfg);
+	unsetenv("COFFER_WORKERS");
+	unsetenv("COFFER_LISTEN");
+}
+END_TEST
+
+START_TEST(log_escaping)
+{
+	char out[64] = "";
+	log_json_escape(out, sizeof(out), "a\"b\\c\nd\x01");
+	ck_assert_str_eq(out, "a\\\"b\\\\c\\u000ad\\u0001");
+	enum log_level l;
+	ck_assert(log_parse_level("warn", &l) && l == LOG_WARN);
+	ck_assert(!log_parse_level("loud", &l));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("unit");
+	TCase *names = tcase_create("validate");
+	tcase_add_test(names, slug_rules);
+	tcase_add_test(names, secret_name_rules);
+	tcase_add_test(names, utf8_rules);
+	tcase_add_test(names, value_and_description_sizes);
+	tcase_add_test(names, page_sizes);
+	tcase_add_test(names, page_tokens);
+	suite_add_tcase(s, names);
+	TCase *crypt = tcase_create("crypt");
+	tcase_set_timeout(crypt, 60);
+	tcase_add_test(crypt, seal_open_round_trip);
+	tcase_add_test(crypt, tamper_every_bit);
+	tcase_add_test(crypt, tamper_truncated_and_extended);
+	tcase_add_test(crypt, tamper_swapped_identity);
+	tcase_add_test(crypt, wrong_key);
+	tcase_add_test(crypt, terms_rotate);
+	tcase_add_test(crypt, root_key_files);
+	suite_add_tcase(s, crypt);
+	TCase *misc = tcase_create("misc");
+	tcase_add_test(misc, status_mapping);
+	tcase_add_test(misc, settings_precedence);
+	tcase_add_test(misc, log_escaping);
+	suite_add_tcase(s, misc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
