@@ -135,12 +135,19 @@ int store_call_begin(struct store *s, int64_t timeout_ms, struct cof_err *e)
 
 bool store_ping(struct store *s)
 {
-	if (PQstatus(s->conn) != CONNECTION_OK)
-		PQreset(s->conn);
-	PGresult *r = PQexec(s->conn, "SELECT 1");
-	bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
-	PQclear(r);
-	return ok;
+	/* A connection that went stale while idle gets one fresh attempt. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (PQstatus(s->conn) != CONNECTION_OK) {
+			PQreset(s->conn);
+			s->timeout_ms = 0;
+		}
+		PGresult *r = PQexec(s->conn, "SELECT 1");
+		bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+		if (ok)
+			return true;
+	}
+	return false;
 }
 
 static int simple(struct store *s, const char *sql, struct cof_err *e)

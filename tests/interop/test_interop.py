@@ -1,0 +1,248 @@
+"""Interop: the Python grpcio client, with stubs generated from our proto files by
+grpc_python_plugin, against the real cofferd started by run.sh (COFFER_ADDR)."""
+import os
+import subprocess
+import time
+import unittest
+import uuid
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+from coffer.v1 import common_pb2 as common
+from coffer.v1 import environments_pb2 as envs, environments_pb2_grpc as envs_grpc
+from coffer.v1 import projects_pb2 as projects, projects_pb2_grpc as projects_grpc
+from coffer.v1 import secrets_pb2 as secrets, secrets_pb2_grpc as secrets_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+ADDR = os.environ["COFFER_ADDR"]
+CANARY = os.environ["COFFER_CANARY"]
+SC = grpc.StatusCode
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class Base(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.channel = grpc.insecure_channel(ADDR)
+        cls.projects = projects_grpc.ProjectsStub(cls.channel)
+        cls.secrets = secrets_grpc.SecretsStub(cls.channel)
+        cls.envs = envs_grpc.EnvironmentsStub(cls.channel)
+        cls.health = health_pb2_grpc.HealthStub(cls.channel)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+
+    def assertCode(self, code, fn, *args, **kwargs):
+        with self.assertRaises(grpc.RpcError) as cm:
+            fn(*args, **kwargs)
+        self.assertEqual(cm.exception.code(), code, cm.exception.details())
+        return cm.exception.details()
+
+    def raw(self, method, payload):
+        """Sends raw bytes to a method and returns the RpcError."""
+        call = self.channel.unary_unary(method)
+        with self.assertRaises(grpc.RpcError) as cm:
+            call(payload, timeout=10)
+        return cm.exception
+
+    def new_project(self):
+        name = unique("it")
+        self.projects.CreateProject(projects.CreateProjectRequest(name=name))
+        return name
+
+
+class ProjectsAndSecrets(Base):
+    def test_round_trip_and_codes(self):
+        p = unique("interop")
+        proj = self.projects.CreateProject(projects.CreateProjectRequest(name=p, description="d"))
+        self.assertEqual((proj.name, proj.revision), (p, 1))
+        self.assertGreater(proj.create_time.seconds, 0)
+        self.assertCode(SC.ALREADY_EXISTS, self.projects.CreateProject, projects.CreateProjectRequest(name=p))
+        self.assertCode(SC.INVALID_ARGUMENT, self.projects.CreateProject, projects.CreateProjectRequest(name="No"))
+        s = self.secrets.CreateSecret(secrets.CreateSecretRequest(project=p, name="DB_PASSWORD", value="pw-1"))
+        self.assertEqual((s.name, s.visibility, s.revision), ("DB_PASSWORD", common.VISIBILITY_MASKED, 2))
+        self.assertFalse(hasattr(s, "value"))
+        r = self.secrets.RevealSecret(secrets.RevealSecretRequest(project=p, name="DB_PASSWORD"))
+        self.assertEqual((r.value, r.source, r.revision), ("pw-1", common.VALUE_SOURCE_DEFAULT, 2))
+        u = self.secrets.UpdateSecret(secrets.UpdateSecretRequest(project=p, name="DB_PASSWORD", value="pw-2", expected_revision=2))
+        self.assertEqual(u.revision, 3)
+        self.assertCode(SC.ABORTED, self.secrets.UpdateSecret,
+                        secrets.UpdateSecretRequest(project=p, name="DB_PASSWORD", value="pw-3", expected_revision=2))
+        self.assertEqual(self.secrets.RevealSecret(secrets.RevealSecretRequest(project=p, name="DB_PASSWORD")).value, "pw-2")
+        self.assertCode(SC.NOT_FOUND, self.secrets.GetSecret, secrets.GetSecretRequest(project=p, name="NOPE"))
+        self.assertCode(SC.NOT_FOUND, self.secrets.GetSecret, secrets.GetSecretRequest(project=unique("gone"), name="X"))
+        self.secrets.CreateSecret(secrets.CreateSecretRequest(project=p, name="R", value="r", visibility=common.VISIBILITY_RESTRICTED))
+        self.assertCode(SC.FAILED_PRECONDITION, self.secrets.RevealSecret, secrets.RevealSecretRequest(project=p, name="R"))
+        self.assertCode(SC.FAILED_PRECONDITION, self.secrets.UpdateSecret,
+                        secrets.UpdateSecretRequest(project=p, name="R", visibility=common.VISIBILITY_MASKED))
+        listed = self.secrets.ListSecrets(secrets.ListSecretsRequest(project=p))
+        self.assertEqual([x.name for x in listed.secrets], ["DB_PASSWORD", "R"])
+        self.secrets.DeleteSecret(secrets.DeleteSecretRequest(project=p, name="R"))
+        self.assertCode(SC.NOT_FOUND, self.secrets.RevealSecret, secrets.RevealSecretRequest(project=p, name="R"))
+        self.assertEqual(self.projects.GetProject(projects.GetProjectRequest(name=p)).revision, 5)
+        self.projects.DeleteProject(projects.DeleteProjectRequest(name=p, expected_revision=5))
+        self.assertCode(SC.NOT_FOUND, self.projects.GetProject, projects.GetProjectRequest(name=p))
+
+    def test_pagination_over_the_wire(self):
+        p = self.new_project()
+        names = [f"K{i:03d}" for i in range(25)]
+        for n in names:
+            self.secrets.CreateSecret(secrets.CreateSecretRequest(project=p, name=n, value="v"))
+        seen, token = [], ""
+        while True:
+            page = self.secrets.ListSecrets(secrets.ListSecretsRequest(project=p, page_size=6, page_token=token))
+            self.assertLessEqual(len(page.secrets), 6)
+            seen += [s.name for s in page.secrets]
+            token = page.next_page_token
+            if not token:
+                break
+        self.assertEqual(seen, names)
+        self.assertCode(SC.INVALID_ARGUMENT, self.secrets.ListSecrets,
+                        secrets.ListSecretsRequest(project=p, page_token="bogus"))
+
+    def test_unimplemented_until_later_issues(self):
+        self.assertCode(SC.UNIMPLEMENTED, self.envs.ListEnvironments, envs.ListEnvironmentsRequest(project="x"))
+        self.assertCode(SC.UNIMPLEMENTED, self.secrets.ResolveSecrets, secrets.ResolveSecretsRequest(project="x"))
+
+
+class WireLevel(Base):
+    def test_invalid_utf8_is_invalid_argument_and_changes_nothing(self):
+        p = self.new_project()
+        # CreateSecretRequest{project=p, name="BAD", value=<invalid UTF-8>} encoded by hand.
+        pb = p.encode()
+        payload = b"\x0a" + bytes([len(pb)]) + pb + b"\x12\x03BAD" + b"\x1a\x02\xc3\x28"
+        err = self.raw("/coffer.v1.Secrets/CreateSecret", payload)
+        self.assertEqual(err.code(), SC.INVALID_ARGUMENT, err.details())
+        self.assertIn("UTF-8", err.details())
+        self.assertCode(SC.NOT_FOUND, self.secrets.GetSecret, secrets.GetSecretRequest(project=p, name="BAD"))
+        err = self.raw("/coffer.v1.Projects/CreateProject", b"\x0a\x04ab\xff\xfe")
+        self.assertEqual(err.code(), SC.INVALID_ARGUMENT)
+        self.assertEqual(self.projects.GetProject(projects.GetProjectRequest(name=p)).revision, 1)
+
+    def test_garbage_payloads(self):
+        garbage = [b"\xff\xff\xff\xff\xff", b"\x0a\x10abc", b"\x0b", b"\x0a\xff\xff\xff\xff\x0f", os.urandom(0) + b"\x08"]
+        for method in ["/coffer.v1.Projects/CreateProject", "/coffer.v1.Projects/GetProject",
+                       "/coffer.v1.Secrets/CreateSecret", "/coffer.v1.Secrets/RevealSecret",
+                       "/coffer.v1.Secrets/UpdateSecret", "/grpc.health.v1.Health/Check"]:
+            for g in garbage:
+                err = self.raw(method, g)
+                self.assertEqual(err.code(), SC.INVALID_ARGUMENT, f"{method} {g!r}: {err.details()}")
+        # still healthy afterwards
+        self.assertEqual(self.health.Check(health_pb2.HealthCheckRequest()).status, health_pb2.HealthCheckResponse.SERVING)
+
+    def test_unknown_method_and_service(self):
+        for m in ["/coffer.v1.Projects/Nope", "/no.such.Service/Call", "/garbage"]:
+            err = self.raw(m, b"")
+            self.assertEqual(err.code(), SC.UNIMPLEMENTED, m)
+
+    def test_five_mib_message_is_resource_exhausted(self):
+        p = unique("big")
+        self.assertCode(SC.RESOURCE_EXHAUSTED, self.projects.CreateProject,
+                        projects.CreateProjectRequest(name=p, description="x" * (5 << 20)))
+        self.assertCode(SC.NOT_FOUND, self.projects.GetProject, projects.GetProjectRequest(name=p))
+
+    def test_health(self):
+        for svc in ["", "coffer.v1.Projects", "coffer.v1.Secrets", "coffer.v1.Environments", "coffer.v1.Access"]:
+            self.assertEqual(self.health.Check(health_pb2.HealthCheckRequest(service=svc)).status,
+                             health_pb2.HealthCheckResponse.SERVING, svc)
+        self.assertCode(SC.NOT_FOUND, self.health.Check, health_pb2.HealthCheckRequest(service="coffer.v1.Nope"))
+
+
+class Reflection(Base):
+    def ask(self, **kw):
+        stub = reflection_pb2_grpc.ServerReflectionStub(self.channel)
+        return list(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(**kw)]), timeout=10))[0]
+
+    def test_lists_services(self):
+        names = {s.name for s in self.ask(list_services="").list_services_response.service}
+        for want in ["coffer.v1.Projects", "coffer.v1.Secrets", "coffer.v1.Environments", "coffer.v1.Access",
+                     "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"]:
+            self.assertIn(want, names)
+
+    def test_describes_and_calls_a_method_without_proto_files(self):
+        resp = self.ask(file_containing_symbol="coffer.v1.Projects")
+        files = [descriptor_pb2.FileDescriptorProto.FromString(b)
+                 for b in resp.file_descriptor_response.file_descriptor_proto]
+        self.assertIn("coffer/v1/projects.proto", [f.name for f in files])
+        self.assertIn("google/protobuf/timestamp.proto", [f.name for f in files])
+        pool = descriptor_pool.DescriptorPool()
+        pending = list(files)
+        while pending:  # add files once their imports are in the pool
+            for f in list(pending):
+                if all(any(d == g.name for g in files if g not in pending) for d in f.dependency):
+                    pool.Add(f)
+                    pending.remove(f)
+        method = pool.FindServiceByName("coffer.v1.Projects").FindMethodByName("CreateProject")
+        Req = message_factory.MessageFactory(pool).GetPrototype(method.input_type)
+        Resp = message_factory.MessageFactory(pool).GetPrototype(method.output_type)
+        name = unique("reflected")
+        call = self.channel.unary_unary("/coffer.v1.Projects/CreateProject",
+                                        request_serializer=lambda m: m.SerializeToString(),
+                                        response_deserializer=Resp.FromString)
+        out = call(Req(name=name, description="made through reflection"), timeout=10)
+        self.assertEqual(out.name, name)
+        self.assertEqual(out.revision, 1)
+        self.assertEqual(self.ask(file_by_filename="coffer/v1/secrets.proto").file_descriptor_response
+                         .file_descriptor_proto[0][:0], b"")
+        self.assertTrue(self.ask(file_containing_symbol="coffer.v1.Secrets.RevealSecret").HasField("file_descriptor_response"))
+        self.assertEqual(self.ask(file_containing_symbol="no.Such").error_response.error_code, SC.NOT_FOUND.value[0])
+
+
+class Canaries(Base):
+    def test_values_never_in_errors_and_round_trip(self):
+        p = self.new_project()
+        value = f"VAL-{CANARY}"
+        for bad in [secrets.CreateSecretRequest(project=p, name="bad name", value=value),
+                    secrets.CreateSecretRequest(project=p, name="OK", value=value, visibility=7),
+                    secrets.CreateSecretRequest(project=unique("missing"), name="OK", value=value)]:
+            details = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT if bad.project == p else SC.NOT_FOUND,
+                                      self.secrets.CreateSecret, bad)
+            self.assertNotIn(CANARY, details)
+        for i in range(5):
+            self.secrets.CreateSecret(secrets.CreateSecretRequest(
+                project=p, name=f"CANARY_{i}", value=f"{value}-{i}", description=f"DESC-{CANARY}",
+                visibility=common.VISIBILITY_RESTRICTED if i % 2 else common.VISIBILITY_MASKED))
+        self.secrets.UpdateSecret(secrets.UpdateSecretRequest(project=p, name="CANARY_0", value=f"{value}-updated"))
+        self.assertEqual(self.secrets.RevealSecret(secrets.RevealSecretRequest(project=p, name="CANARY_0")).value,
+                         f"{value}-updated")
+        details = self.assertCode(SC.FAILED_PRECONDITION, self.secrets.RevealSecret,
+                                  secrets.RevealSecretRequest(project=p, name="CANARY_1"))
+        self.assertNotIn(CANARY, details)
+        self.assertCode(SC.ALREADY_EXISTS, self.secrets.CreateSecret,
+                        secrets.CreateSecretRequest(project=p, name="CANARY_2", value=value))
+
+
+class ZzDatabaseOutage(Base):
+    """Runs last (unittest orders classes by name): stops and restarts PostgreSQL."""
+
+    def test_not_serving_while_the_database_is_down(self):
+        p = self.new_project()
+        subprocess.run(os.environ["COFFER_TEST_PG_STOP"], shell=True, check=True, stdout=subprocess.DEVNULL)
+        try:
+            self.assertEqual(self.health.Check(health_pb2.HealthCheckRequest(), timeout=10).status,
+                             health_pb2.HealthCheckResponse.NOT_SERVING)
+            self.assertCode(SC.UNAVAILABLE, self.projects.GetProject, projects.GetProjectRequest(name=p), timeout=10)
+        finally:
+            subprocess.run(os.environ["COFFER_TEST_PG_START"], shell=True, check=True, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while self.health.Check(health_pb2.HealthCheckRequest(), timeout=10).status != health_pb2.HealthCheckResponse.SERVING:
+            self.assertLess(time.time(), deadline, "cofferd did not recover after the database came back")
+            time.sleep(0.2)
+        # every worker reconnects: a burst of calls all succeed
+        for _ in range(20):
+            try:
+                self.projects.GetProject(projects.GetProjectRequest(name=p), timeout=10)
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), SC.UNAVAILABLE)  # a worker's first call after the outage
+        for _ in range(20):
+            self.assertEqual(self.projects.GetProject(projects.GetProjectRequest(name=p), timeout=10).name, p)
+
+
+if __name__ == "__main__":
+    unittest.main()
