@@ -1,5 +1,6 @@
 """Interop: the Python grpcio client, with stubs generated from our proto files by
 grpc_python_plugin, against the real cofferd started by run.sh (COFFER_ADDR)."""
+import json
 import os
 import subprocess
 import time
@@ -216,6 +217,49 @@ class Canaries(Base):
         self.assertNotIn(CANARY, details)
         self.assertCode(SC.ALREADY_EXISTS, self.secrets.CreateSecret,
                         secrets.CreateSecretRequest(project=p, name="CANARY_2", value=value))
+
+
+class Cli(Base):
+    """The coffer CLI (build/bin/coffer) against the same server."""
+
+    def coffer(self, *args, stdin=None):
+        exe = os.path.join(os.environ["COFFER_TEST_BUILD"], "bin", "coffer")
+        return subprocess.run([exe, "--addr", ADDR, *args], input=stdin, capture_output=True, text=True, timeout=30)
+
+    def test_first_session(self):
+        p = unique("cli")
+        r = self.coffer("projects", "create", p, "--description", "from the CLI")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"name:        {p}", r.stdout)
+        r = self.coffer("secrets", "create", p, "API_KEY", "--value-stdin", stdin=f"VAL-{CANARY}-cli\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(CANARY, r.stdout)
+        r = self.coffer("secrets", "reveal", p, "API_KEY")
+        self.assertEqual((r.returncode, r.stdout), (0, f"VAL-{CANARY}-cli\n"))
+        r = self.coffer("--json", "secrets", "list", p)
+        listed = json.loads(r.stdout)
+        self.assertEqual([(x["name"], x["visibility"], x["revision"]) for x in listed], [("API_KEY", "masked", 2)])
+        with open(os.path.join(os.environ["COFFER_TEST_STATE"], "cli-value"), "w") as f:
+            f.write("from-a-file\n")
+        r = self.coffer("secrets", "update", p, "API_KEY", "--value-file", f.name, "--expected-revision", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.coffer("--json", "secrets", "reveal", p, "API_KEY")
+        self.assertEqual(json.loads(r.stdout), {"value": "from-a-file", "source": "default", "revision": 3})
+        r = self.coffer("secrets", "create", p, "R", "--value-stdin", "--restricted", stdin="r")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.coffer("secrets", "reveal", p, "R")
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue(r.stderr.startswith("coffer: FAILED_PRECONDITION: "), r.stderr)
+        r = self.coffer("projects", "get", unique("missing"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("NOT_FOUND", r.stderr)
+        r = self.coffer("secrets", "create", p, "NOVALUE")
+        self.assertEqual(r.returncode, 2)
+        r = self.coffer("--json", "projects", "list")
+        self.assertIn(p, [x["name"] for x in json.loads(r.stdout)])
+        r = self.coffer("projects", "delete", p, "--expected-revision", "1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("ABORTED", r.stderr)
 
 
 class ZzDatabaseOutage(Base):
