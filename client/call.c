@@ -20,10 +20,23 @@ struct coffer_channel {
 };
 
 static const char *const names[] = {
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-    "UNAUTHENTICATED",
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
 };
 
 const char *coffer_code_name(int code)
@@ -131,13 +144,14 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 	grpc_slice_unref(req_slice);
 
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-	gpr_timespec deadline = ch->timeout_ms > 0
-	                            ? gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-	                                           gpr_time_from_millis(ch->timeout_ms, GPR_TIMESPAN))
-	                            : gpr_inf_future(GPR_CLOCK_REALTIME);
+	gpr_timespec deadline =
+	        ch->timeout_ms > 0
+	                ? gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+	                               gpr_time_from_millis(ch->timeout_ms, GPR_TIMESPAN))
+	                : gpr_inf_future(GPR_CLOCK_REALTIME);
 	grpc_slice method = grpc_slice_from_static_string(m->path);
-	grpc_call *call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method,
-	                                           NULL, deadline, NULL);
+	grpc_call *call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+	                                           method, NULL, deadline, NULL);
 	grpc_metadata md;
 	memset(&md, 0, sizeof(md));
 	size_t n_md = 0;
@@ -189,7 +203,8 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 			memset(GRPC_SLICE_START_PTR(all), 0, GRPC_SLICE_LENGTH(all));
 			grpc_slice_unref(all);
 			if (*resp == NULL)
-				rc = fail(err, 13, "the response did not parse as %s", m->output->name);
+				rc = fail(err, 13, "the response did not parse as %s",
+				          m->output->name);
 		}
 	}
 	if (n_md)
@@ -202,8 +217,8 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 	grpc_byte_buffer_destroy(send);
 	grpc_call_unref(call);
 	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
+	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+	               .type != GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(cq);
 	return rc;

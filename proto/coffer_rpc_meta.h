@@ -43,15 +43,15 @@ typedef struct coffer_service_desc {
 } coffer_service_desc;
 
 typedef struct coffer_file_desc {
-	const char *name;                            /* "coffer/v1/projects.proto" */
-	const uint8_t *descriptor;                   /* serialized FileDescriptorProto */
-	size_t descriptor_len;                       /* bytes in descriptor */
-	size_t n_deps;                               /* entries in deps */
-	const char *const *deps;                     /* imported file names */
-	size_t n_symbols;                            /* entries in symbols */
-	const char *const *symbols;                  /* every fully qualified name it declares */
-	size_t n_services;                           /* entries in services */
-	const coffer_service_desc *const *services;  /* its services */
+	const char *name;                           /* "coffer/v1/projects.proto" */
+	const uint8_t *descriptor;                  /* serialized FileDescriptorProto */
+	size_t descriptor_len;                      /* bytes in descriptor */
+	size_t n_deps;                              /* entries in deps */
+	const char *const *deps;                    /* imported file names */
+	size_t n_symbols;                           /* entries in symbols */
+	const char *const *symbols;                 /* every fully qualified name it declares */
+	size_t n_services;                          /* entries in services */
+	const coffer_service_desc *const *services; /* its services */
 } coffer_file_desc;
 
 #endif

@@ -10,8 +10,8 @@
 #include "store.h"
 
 struct app {
-	const struct config *cfg;       /* settings */
-	struct crypt_keyring *keyring;  /* data keys */
+	const struct config *cfg;      /* settings */
+	struct crypt_keyring *keyring; /* data keys */
 };
 
 struct worker_state {

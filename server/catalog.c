@@ -17,15 +17,15 @@ static int seal_and_put(struct store *s, struct crypt_keyring *kr, int64_t proje
 	int rc = crypt_seal(kr, &id, (const uint8_t *)value, strlen(value), &blob, &blob_len, e);
 	if (rc)
 		return rc;
-	rc = store_value_put(s, secret_id, env_id, version, rev, crypt_blob_term(blob, blob_len), blob,
-	                     blob_len, e);
+	rc = store_value_put(s, secret_id, env_id, version, rev, crypt_blob_term(blob, blob_len),
+	                     blob, blob_len, e);
 	free(blob);
 	return rc;
 }
 
 static int create_once(struct store *s, struct crypt_keyring *kr, const char *project,
-                       const char *name, const char *value, int visibility,
-                       const char *description, struct store_secret *out, struct cof_err *e)
+                       const char *name, const char *value, int visibility, const char *description,
+                       struct store_secret *out, struct cof_err *e)
 {
 	int64_t pid = 0, rev = 0;
 	int rc = store_begin(s, e);
@@ -36,8 +36,8 @@ static int create_once(struct store *s, struct crypt_keyring *kr, const char *pr
 	struct store_secret existing;
 	rc = store_secret_find(s, pid, name, &existing, e);
 	if (rc == 0) {
-		rc = cof_err_set(e, COF_EEXIST, "secret \"%s\" already exists in project \"%s\"", name,
-		                 project);
+		rc = cof_err_set(e, COF_EEXIST, "secret \"%s\" already exists in project \"%s\"",
+		                 name, project);
 		goto out_rollback;
 	}
 	if (rc != COF_ENOTFOUND)
@@ -76,18 +76,21 @@ static int update_once(struct store *s, struct crypt_keyring *kr,
 	struct store_secret cur;
 	if ((rc = store_secret_find(s, pid, c->name, &cur, e))) {
 		if (rc == COF_ENOTFOUND)
-			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", c->name, c->project);
+			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", c->name,
+			            c->project);
 		goto out_rollback;
 	}
 	if (c->expected_revision != 0 && c->expected_revision != cur.revision) {
-		rc = cof_err_set(e, COF_ECONFLICT, "secret \"%s\" is at revision %" PRId64 ", not %" PRId64,
-		                 c->name, cur.revision, c->expected_revision);
+		rc = cof_err_set(e, COF_ECONFLICT,
+		                 "secret \"%s\" is at revision %" PRId64 ", not %" PRId64, c->name,
+		                 cur.revision, c->expected_revision);
 		goto out_rollback;
 	}
 	int vis = c->visibility ? c->visibility : cur.visibility;
 	if (cur.visibility == VIS_RESTRICTED && vis == VIS_MASKED) {
 		rc = cof_err_set(e, COF_EPRECOND,
-		                 "secret \"%s\" is restricted and cannot become masked again", c->name);
+		                 "secret \"%s\" is restricted and cannot become masked again",
+		                 c->name);
 		goto out_rollback;
 	}
 	rev++;
@@ -126,12 +129,14 @@ static int delete_once(struct store *s, const char *project, const char *name,
 	struct store_secret cur;
 	if ((rc = store_secret_find(s, pid, name, &cur, e))) {
 		if (rc == COF_ENOTFOUND)
-			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", name, project);
+			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", name,
+			            project);
 		goto out_rollback;
 	}
 	if (expected_revision != 0 && expected_revision != cur.revision) {
-		rc = cof_err_set(e, COF_ECONFLICT, "secret \"%s\" is at revision %" PRId64 ", not %" PRId64,
-		                 name, cur.revision, expected_revision);
+		rc = cof_err_set(e, COF_ECONFLICT,
+		                 "secret \"%s\" is at revision %" PRId64 ", not %" PRId64, name,
+		                 cur.revision, expected_revision);
 		goto out_rollback;
 	}
 	rev++;
@@ -166,7 +171,8 @@ int catalog_secret_reveal(struct store *s, struct crypt_keyring *kr, const char 
 	if ((rc = store_secret_get(s, project, name, &sec, e)))
 		goto out;
 	if (sec.visibility == VIS_RESTRICTED) {
-		rc = cof_err_set(e, COF_EPRECOND, "secret \"%s\" is restricted and cannot be revealed", name);
+		rc = cof_err_set(e, COF_EPRECOND,
+		                 "secret \"%s\" is restricted and cannot be revealed", name);
 		goto out;
 	}
 	int64_t env_id = 0;
@@ -174,8 +180,8 @@ int catalog_secret_reveal(struct store *s, struct crypt_keyring *kr, const char 
 	if (environment && *environment) {
 		if ((rc = store_environment_find(s, sec.project_id, environment, &env_id, e))) {
 			if (rc == COF_ENOTFOUND)
-				cof_err_set(e, rc, "environment \"%s\" not found in project \"%s\"", environment,
-				            project);
+				cof_err_set(e, rc, "environment \"%s\" not found in project \"%s\"",
+				            environment, project);
 			goto out;
 		}
 		rc = store_value_current(s, sec.id, env_id, version, &val, e);
@@ -189,15 +195,18 @@ int catalog_secret_reveal(struct store *s, struct crypt_keyring *kr, const char 
 		version = 0;
 		if ((rc = store_value_current(s, sec.id, 0, 0, &val, e))) {
 			if (rc == COF_ENOTFOUND)
-				rc = cof_err_set(e, COF_EINTERNAL, "secret \"%s\" has no stored value", name);
+				rc = cof_err_set(e, COF_EINTERNAL,
+				                 "secret \"%s\" has no stored value", name);
 			goto out;
 		}
 	}
 	struct crypt_value_id id = {sec.project_id, sec.id, env_id, version, val.valid_from};
 	rc = crypt_open(kr, &id, val.sealed, val.sealed_len, &out->value, &out->len, e);
 	if (rc) {
-		cof_err_detail(e, "value of secret %s (project %s) failed to open: %s", name, project, e->msg);
-		cof_err_set(e, COF_ETAMPER, "the stored value of secret \"%s\" failed to decrypt", name);
+		cof_err_detail(e, "value of secret %s (project %s) failed to open: %s", name,
+		               project, e->msg);
+		cof_err_set(e, COF_ETAMPER, "the stored value of secret \"%s\" failed to decrypt",
+		            name);
 		goto out;
 	}
 	out->revision = val.valid_from;

@@ -30,27 +30,28 @@ struct catalog_secret_change {
 };
 
 struct catalog_revealed {
-	char *value;       /* plaintext, NUL-terminated; free with catalog_revealed_clear */
-	size_t len;        /* bytes in value */
-	int source;        /* SOURCE_DEFAULT or SOURCE_OVERRIDE */
-	int64_t revision;  /* the revision that wrote the value */
+	char *value;      /* plaintext, NUL-terminated; free with catalog_revealed_clear */
+	size_t len;       /* bytes in value */
+	int source;       /* SOURCE_DEFAULT or SOURCE_OVERRIDE */
+	int64_t revision; /* the revision that wrote the value */
 };
 
 int catalog_secret_create(struct store *s, struct crypt_keyring *kr, const char *project,
                           const char *name, const char *value, int visibility,
                           const char *description, struct store_secret *out, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 int catalog_secret_update(struct store *s, struct crypt_keyring *kr,
                           const struct catalog_secret_change *c, struct store_secret *out,
                           struct cof_err *e) __attribute__((warn_unused_result));
 int catalog_secret_delete(struct store *s, const char *project, const char *name,
-                          int64_t expected_revision, struct cof_err *e) __attribute__((warn_unused_result));
+                          int64_t expected_revision, struct cof_err *e)
+        __attribute__((warn_unused_result));
 /* The effective value of a masked secret in (environment, version); environment "" or NULL: the
  * project default. Restricted secrets: COF_EPRECOND. */
 int catalog_secret_reveal(struct store *s, struct crypt_keyring *kr, const char *project,
                           const char *name, const char *environment, int version,
                           struct catalog_revealed *out, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 void catalog_revealed_clear(struct catalog_revealed *r);
 
 #endif

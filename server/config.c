@@ -10,37 +10,37 @@
 enum kind { K_STR, K_INT, K_BOOL };
 
 struct setting {
-	const char *flag;  /* "listen" for --listen */
-	const char *env;   /* "COFFER_LISTEN" */
-	enum kind kind;    /* how the value parses */
-	size_t offset;     /* into struct config */
-	const char *def;   /* default, as text */
-	int min, max;      /* range for K_INT */
-	const char *help;  /* one line */
+	const char *flag; /* "listen" for --listen */
+	const char *env;  /* "COFFER_LISTEN" */
+	enum kind kind;   /* how the value parses */
+	size_t offset;    /* into struct config */
+	const char *def;  /* default, as text */
+	int min, max;     /* range for K_INT */
+	const char *help; /* one line */
 };
 
 #define S(f) offsetof(struct config, f)
 static const struct setting settings[] = {
-	{"listen", "COFFER_LISTEN", K_STR, S(listen), "127.0.0.1:50051", 0, 0,
-	 "gRPC listen address (host:port)"},
-	{"database-url", "COFFER_DATABASE_URL", K_STR, S(database_url), "", 0, 0,
-	 "PostgreSQL connection string (libpq keywords or postgresql:// URI)"},
-	{"root-key-file", "COFFER_ROOT_KEY_FILE", K_STR, S(root_key_file), "", 0, 0,
-	 "file holding the 32-byte root key (raw bytes or 64 hex digits)"},
-	{"log-level", "COFFER_LOG_LEVEL", K_STR, S(log_level), "info", 0, 0,
-	 "debug, info, warn or error"},
-	{"workers", "COFFER_WORKERS", K_INT, S(workers), "4", 1, 256,
-	 "worker threads (each holds one database connection)"},
-	{"slots-per-method", "COFFER_SLOTS_PER_METHOD", K_INT, S(slots_per_method), "4", 1, 64,
-	 "request slots pre-posted per method"},
-	{"max-message-bytes", "COFFER_MAX_MESSAGE_BYTES", K_INT, S(max_message_bytes), "4194304", 1024,
-	 64 << 20, "largest request message accepted"},
-	{"grace-seconds", "COFFER_GRACE_SECONDS", K_INT, S(grace_seconds), "10", 0, 3600,
-	 "on SIGTERM, how long in-flight calls may finish before they are cancelled"},
-	{"statement-timeout-ms", "COFFER_STATEMENT_TIMEOUT_MS", K_INT, S(statement_timeout_ms), "10000",
-	 1, 3600000, "bound on one SQL statement for calls without a deadline"},
-	{"migrate", "COFFER_MIGRATE", K_BOOL, S(migrate), "false", 0, 0,
-	 "apply pending migrations at start-up"},
+        {"listen", "COFFER_LISTEN", K_STR, S(listen), "127.0.0.1:50051", 0, 0,
+         "gRPC listen address (host:port)"},
+        {"database-url", "COFFER_DATABASE_URL", K_STR, S(database_url), "", 0, 0,
+         "PostgreSQL connection string (libpq keywords or postgresql:// URI)"},
+        {"root-key-file", "COFFER_ROOT_KEY_FILE", K_STR, S(root_key_file), "", 0, 0,
+         "file holding the 32-byte root key (raw bytes or 64 hex digits)"},
+        {"log-level", "COFFER_LOG_LEVEL", K_STR, S(log_level), "info", 0, 0,
+         "debug, info, warn or error"},
+        {"workers", "COFFER_WORKERS", K_INT, S(workers), "4", 1, 256,
+         "worker threads (each holds one database connection)"},
+        {"slots-per-method", "COFFER_SLOTS_PER_METHOD", K_INT, S(slots_per_method), "4", 1, 64,
+         "request slots pre-posted per method"},
+        {"max-message-bytes", "COFFER_MAX_MESSAGE_BYTES", K_INT, S(max_message_bytes), "4194304",
+         1024, 64 << 20, "largest request message accepted"},
+        {"grace-seconds", "COFFER_GRACE_SECONDS", K_INT, S(grace_seconds), "10", 0, 3600,
+         "on SIGTERM, how long in-flight calls may finish before they are cancelled"},
+        {"statement-timeout-ms", "COFFER_STATEMENT_TIMEOUT_MS", K_INT, S(statement_timeout_ms),
+         "10000", 1, 3600000, "bound on one SQL statement for calls without a deadline"},
+        {"migrate", "COFFER_MIGRATE", K_BOOL, S(migrate), "false", 0, 0,
+         "apply pending migrations at start-up"},
 };
 #undef S
 
@@ -61,15 +61,16 @@ static int set_value(struct config *cfg, const struct setting *s, const char *va
 		errno = 0;
 		long v = strtol(value, &end, 10);
 		if (errno || *value == '\0' || *end != '\0' || v < s->min || v > s->max) {
-			fprintf(stderr, "cofferd: --%s must be a whole number from %d to %d\n", s->flag,
-			        s->min, s->max);
+			fprintf(stderr, "cofferd: --%s must be a whole number from %d to %d\n",
+			        s->flag, s->min, s->max);
 			return -1;
 		}
 		*(int *)field = (int)v;
 		return 0;
 	}
 	case K_BOOL:
-		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0) {
+		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
+		    strcmp(value, "yes") == 0) {
 			*(bool *)field = true;
 		} else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 ||
 		           strcmp(value, "no") == 0) {

@@ -12,16 +12,16 @@
 #define MAX_TERMS 1024
 
 struct term_key {
-	int32_t term;  /* term number */
-	uint8_t *key;  /* crypto_aead_xchacha20poly1305_ietf_KEYBYTES in sodium_malloc memory */
+	int32_t term; /* term number */
+	uint8_t *key; /* crypto_aead_xchacha20poly1305_ietf_KEYBYTES in sodium_malloc memory */
 };
 
 struct crypt_keyring {
-	uint8_t *root;              /* root key, sodium_malloc'd, read-only */
-	struct term_key *terms;     /* data keys */
-	size_t n_terms;             /* entries in terms */
-	int32_t active;             /* term used for new seals */
-	pthread_rwlock_t lock;      /* guards terms and active */
+	uint8_t *root;          /* root key, sodium_malloc'd, read-only */
+	struct term_key *terms; /* data keys */
+	size_t n_terms;         /* entries in terms */
+	int32_t active;         /* term used for new seals */
+	pthread_rwlock_t lock;  /* guards terms and active */
 };
 
 int crypt_init(void)
@@ -55,7 +55,8 @@ int crypt_keyring_new_from_key(const uint8_t key[CRYPT_ROOT_KEY_BYTES], struct c
 	kr->root = sodium_malloc(CRYPT_ROOT_KEY_BYTES);
 	if (kr->root == NULL) {
 		free(kr);
-		return cof_err_set(e, COF_EINTERNAL, "cannot allocate protected memory for the root key");
+		return cof_err_set(e, COF_EINTERNAL,
+		                   "cannot allocate protected memory for the root key");
 	}
 	memcpy(kr->root, key, CRYPT_ROOT_KEY_BYTES);
 	sodium_mprotect_readonly(kr->root);
@@ -68,7 +69,8 @@ int crypt_keyring_new(const char *path, struct crypt_keyring **out, struct cof_e
 {
 	*out = NULL;
 	if (path == NULL || *path == '\0')
-		return cof_err_set(e, COF_EINVAL, "no root key file configured (COFFER_ROOT_KEY_FILE)");
+		return cof_err_set(e, COF_EINVAL,
+		                   "no root key file configured (COFFER_ROOT_KEY_FILE)");
 	FILE *f = fopen(path, "rb");
 	if (f == NULL)
 		return cof_err_set(e, COF_EINVAL, "cannot read the root key file %s: %s", path,
@@ -77,7 +79,8 @@ int crypt_keyring_new(const char *path, struct crypt_keyring **out, struct cof_e
 	uint8_t *key = sodium_malloc(CRYPT_ROOT_KEY_BYTES);
 	int rc = 0;
 	if (raw == NULL || key == NULL) {
-		rc = cof_err_set(e, COF_EINTERNAL, "cannot allocate protected memory for the root key");
+		rc = cof_err_set(e, COF_EINTERNAL,
+		                 "cannot allocate protected memory for the root key");
 		goto out;
 	}
 	size_t n = fread(raw, 1, 160, f);
@@ -87,7 +90,8 @@ int crypt_keyring_new(const char *path, struct crypt_keyring **out, struct cof_e
 	if (n == CRYPT_ROOT_KEY_BYTES) {
 		memcpy(key, raw, n);
 	} else if (n == 2 * CRYPT_ROOT_KEY_BYTES &&
-	           sodium_hex2bin(key, CRYPT_ROOT_KEY_BYTES, (const char *)raw, n, NULL, &bin_len, NULL) == 0 &&
+	           sodium_hex2bin(key, CRYPT_ROOT_KEY_BYTES, (const char *)raw, n, NULL, &bin_len,
+	                          NULL) == 0 &&
 	           bin_len == CRYPT_ROOT_KEY_BYTES) {
 		/* hex */
 	} else {
@@ -140,7 +144,8 @@ int crypt_keyring_add(struct crypt_keyring *kr, int32_t term, const uint8_t *wra
                       bool active, struct cof_err *e)
 {
 	if (len != CRYPT_WRAPPED_KEY_BYTES)
-		return cof_err_set(e, COF_EINTERNAL, "keyring term %d is damaged (wrong length)", (int)term);
+		return cof_err_set(e, COF_EINTERNAL, "keyring term %d is damaged (wrong length)",
+		                   (int)term);
 	uint8_t *dk = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
 	if (dk == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "cannot allocate protected memory");
@@ -151,9 +156,10 @@ int crypt_keyring_add(struct crypt_keyring *kr, int32_t term, const uint8_t *wra
 	                                               (const uint8_t *)ad, strlen(ad), wrapped,
 	                                               kr->root) != 0) {
 		sodium_free(dk);
-		return cof_err_set(e, COF_EINTERNAL,
-		                   "the root key does not open keyring term %d: wrong root key file?",
-		                   (int)term);
+		return cof_err_set(
+		        e, COF_EINTERNAL,
+		        "the root key does not open keyring term %d: wrong root key file?",
+		        (int)term);
 	}
 	sodium_mprotect_readonly(dk);
 	pthread_rwlock_wrlock(&kr->lock);
@@ -281,15 +287,17 @@ int crypt_open(struct crypt_keyring *kr, const struct crypt_value_id *id, const 
 	pthread_rwlock_rdlock(&kr->lock);
 	const uint8_t *key = key_of(kr, term);
 	unsigned long long mlen = 0;
-	int rc = key == NULL ? -1
-	                     : crypto_aead_xchacha20poly1305_ietf_decrypt(
+	int rc = key == NULL
+	                 ? -1
+	                 : crypto_aead_xchacha20poly1305_ietf_decrypt(
 	                           (uint8_t *)out, &mlen, NULL, blob + CRYPT_HEADER_BYTES,
 	                           blob_len - CRYPT_HEADER_BYTES, ad, sizeof(ad), blob + 5, key);
 	pthread_rwlock_unlock(&kr->lock);
 	if (rc != 0) {
 		crypt_free_plain(out, mlen_max + 1);
-		return cof_err_set(e, COF_ETAMPER, key ? "ciphertext failed authentication"
-		                                       : "ciphertext names an unknown keyring term");
+		return cof_err_set(e, COF_ETAMPER,
+		                   key ? "ciphertext failed authentication"
+		                       : "ciphertext names an unknown keyring term");
 	}
 	out[mlen] = '\0';
 	*plain = out;

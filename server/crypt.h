@@ -18,10 +18,10 @@
 
 #include "errors.h"
 
-#define CRYPT_ROOT_KEY_BYTES 32
-#define CRYPT_FORMAT_V1 1
-#define CRYPT_HEADER_BYTES (1 + 4 + 24)
-#define CRYPT_TAG_BYTES 16
+#define CRYPT_ROOT_KEY_BYTES    32
+#define CRYPT_FORMAT_V1         1
+#define CRYPT_HEADER_BYTES      (1 + 4 + 24)
+#define CRYPT_TAG_BYTES         16
 #define CRYPT_WRAPPED_KEY_BYTES (24 + 32 + 16)
 
 struct crypt_keyring;
@@ -47,7 +47,7 @@ void crypt_random(void *p, size_t n);
 /* Reads the root key from path (32 raw bytes, or 64 hex digits and optional newline) into a new
  * keyring with no terms. */
 int crypt_keyring_new(const char *root_key_path, struct crypt_keyring **out, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* As crypt_keyring_new, with the root key given as bytes (tests). */
 int crypt_keyring_new_from_key(const uint8_t key[CRYPT_ROOT_KEY_BYTES], struct crypt_keyring **out,
                                struct cof_err *e) __attribute__((warn_unused_result));
@@ -55,7 +55,7 @@ void crypt_keyring_free(struct crypt_keyring *kr);
 /* Makes a new random data key for `term` and returns it wrapped by the root key (out must hold
  * CRYPT_WRAPPED_KEY_BYTES). The key is not added: add it with crypt_keyring_add. */
 int crypt_keyring_wrap_new(struct crypt_keyring *kr, int32_t term, uint8_t *out, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Unwraps a stored data key and adds it as `term` (active when `active`). A wrong root key fails
  * here with COF_EINTERNAL and a message that says so. */
 int crypt_keyring_add(struct crypt_keyring *kr, int32_t term, const uint8_t *wrapped, size_t len,
@@ -66,12 +66,12 @@ int32_t crypt_keyring_active_term(struct crypt_keyring *kr);
 /* Seals plain[0..len) for id under the active term. *blob is malloc'd (free with free()). */
 int crypt_seal(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *plain,
                size_t len, uint8_t **blob, size_t *blob_len, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Opens a blob for id. On success *plain is a malloc'd NUL-terminated copy of *len bytes; free it
  * with crypt_free_plain. Any failure is COF_ETAMPER. */
 int crypt_open(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *blob,
                size_t blob_len, char **plain, size_t *len, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* The term a blob was sealed under, or 0 when it is not a blob. */
 int32_t crypt_blob_term(const uint8_t *blob, size_t len);
 /* Wipes and frees a plaintext from crypt_open. NULL-safe. */

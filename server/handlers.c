@@ -57,7 +57,8 @@ int handler_error(struct rpc_ctx *ctx, const struct cof_err *e)
 		char members[1024] = "\"method\":\"";
 		log_json_escape(members, sizeof(members) - 64, rpc_method(ctx));
 		size_t n = strlen(members);
-		snprintf(members + n, sizeof(members) - n, "\",\"code\":\"%s\",\"detail\":\"", rpc_code_name(code));
+		snprintf(members + n, sizeof(members) - n, "\",\"code\":\"%s\",\"detail\":\"",
+		         rpc_code_name(code));
 		log_json_escape(members, sizeof(members) - 2, e->detail);
 		n = strlen(members);
 		snprintf(members + n, sizeof(members) - n, "\"");

@@ -23,13 +23,14 @@ static int check(struct rpc_ctx *ctx, const Grpc__Health__V1__HealthCheckRequest
 		return rpc_fail(ctx, RPC_NOT_FOUND, "unknown service \"%s\"", req->service);
 	struct cof_err e = {0};
 	struct store *s = handler_store(ctx, &e);
-	resp->status = s != NULL && store_ping(s)
-	                   ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-	                   : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+	resp->status =
+	        s != NULL && store_ping(s)
+	                ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+	                : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
 	return RPC_OK;
 }
 
 const Grpc__Health__V1__Health__Handlers health_handlers = {
-    .check = check,
-    /* watch: UNIMPLEMENTED; Kubernetes and load balancers poll Check */
+        .check = check,
+        /* watch: UNIMPLEMENTED; Kubernetes and load balancers poll Check */
 };

@@ -13,7 +13,8 @@ static int check_project_name(struct rpc_ctx *ctx, const char *name)
 	return RPC_OK;
 }
 
-static void fill_project(struct rpc_ctx *ctx, Coffer__V1__Project *out, const struct store_project *p)
+static void fill_project(struct rpc_ctx *ctx, Coffer__V1__Project *out,
+                         const struct store_project *p)
 {
 	out->name = rpc_strdup(ctx, p->name);
 	out->description = rpc_strdup(ctx, p->description);
@@ -91,7 +92,8 @@ static int delete_project(struct rpc_ctx *ctx, const Coffer__V1__DeleteProjectRe
 	if (code)
 		return code;
 	if (req->expected_revision < 0)
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "expected_revision must not be negative");
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                "expected_revision must not be negative");
 	struct cof_err e = {0};
 	struct store *s = handler_store(ctx, &e);
 	if (s == NULL || store_project_delete(s, req->name, req->expected_revision, &e) != 0)
@@ -101,8 +103,8 @@ static int delete_project(struct rpc_ctx *ctx, const Coffer__V1__DeleteProjectRe
 }
 
 const Coffer__V1__Projects__Handlers projects_handlers = {
-    .create_project = create_project,
-    .get_project = get_project,
-    .list_projects = list_projects,
-    .delete_project = delete_project,
+        .create_project = create_project,
+        .get_project = get_project,
+        .list_projects = list_projects,
+        .delete_project = delete_project,
 };

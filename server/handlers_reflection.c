@@ -47,10 +47,11 @@ static int answer(struct rpc_stream *st, refl_req *req)
 {
 	refl_resp resp = GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__INIT;
 	Grpc__Reflection__V1alpha__FileDescriptorResponse fdr =
-	    GRPC__REFLECTION__V1ALPHA__FILE_DESCRIPTOR_RESPONSE__INIT;
+	        GRPC__REFLECTION__V1ALPHA__FILE_DESCRIPTOR_RESPONSE__INIT;
 	Grpc__Reflection__V1alpha__ListServiceResponse lsr =
-	    GRPC__REFLECTION__V1ALPHA__LIST_SERVICE_RESPONSE__INIT;
-	Grpc__Reflection__V1alpha__ErrorResponse err = GRPC__REFLECTION__V1ALPHA__ERROR_RESPONSE__INIT;
+	        GRPC__REFLECTION__V1ALPHA__LIST_SERVICE_RESPONSE__INIT;
+	Grpc__Reflection__V1alpha__ErrorResponse err =
+	        GRPC__REFLECTION__V1ALPHA__ERROR_RESPONSE__INIT;
 	const coffer_file_desc *files[64];
 	ProtobufCBinaryData blobs[64];
 	Grpc__Reflection__V1alpha__ServiceResponse svcs[64];
@@ -71,7 +72,7 @@ static int answer(struct rpc_stream *st, refl_req *req)
 		lsr.n_service = n;
 		lsr.service = svc_ptrs;
 		resp.message_response_case =
-		    GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE;
+		        GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE;
 		resp.list_services_response = &lsr;
 		break;
 	case GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME:
@@ -93,7 +94,7 @@ static int answer(struct rpc_stream *st, refl_req *req)
 		fdr.n_file_descriptor_proto = n;
 		fdr.file_descriptor_proto = blobs;
 		resp.message_response_case =
-		    GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE;
+		        GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE;
 		resp.file_descriptor_response = &fdr;
 		break;
 	default:
@@ -101,7 +102,7 @@ static int answer(struct rpc_stream *st, refl_req *req)
 		err.error_message = "not supported: this server declares no extensions";
 	error:
 		resp.message_response_case =
-		    GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
+		        GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
 		resp.error_response = &err;
 		break;
 	}
@@ -116,7 +117,8 @@ static int server_reflection_info(struct rpc_ctx *ctx, struct rpc_stream *st)
 		if (got == 0)
 			return RPC_OK;
 		if (got < 0)
-			return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "the reflection request did not parse");
+			return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+			                "the reflection request did not parse");
 		int rc = answer(st, (refl_req *)msg);
 		rpc_message_free(msg);
 		if (rc < 0)
@@ -125,5 +127,5 @@ static int server_reflection_info(struct rpc_ctx *ctx, struct rpc_stream *st)
 }
 
 const Grpc__Reflection__V1alpha__ServerReflection__Handlers reflection_handlers = {
-    .server_reflection_info = server_reflection_info,
+        .server_reflection_info = server_reflection_info,
 };

@@ -9,7 +9,8 @@
 static int check_names(struct rpc_ctx *ctx, const char *project, const char *name)
 {
 	if (!validate_slug(project))
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "project name must match ^[a-z][a-z0-9-]{0,62}$");
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                "project name must match ^[a-z][a-z0-9-]{0,62}$");
 	rpc_note_project(ctx, project);
 	if (name && !validate_secret_name(name))
 		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
@@ -20,7 +21,8 @@ static int check_names(struct rpc_ctx *ctx, const char *project, const char *nam
 static int check_value(struct rpc_ctx *ctx, const char *value)
 {
 	if (!validate_value(value))
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "value must be UTF-8 of at most %d bytes",
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                "value must be UTF-8 of at most %d bytes",
 		                VALIDATE_MAX_VALUE_BYTES);
 	return RPC_OK;
 }
@@ -49,19 +51,22 @@ static int create_secret(struct rpc_ctx *ctx, const Coffer__V1__CreateSecretRequ
                          Coffer__V1__Secret *resp)
 {
 	int code;
-	if ((code = check_names(ctx, req->project, req->name)) || (code = check_value(ctx, req->value)) ||
+	if ((code = check_names(ctx, req->project, req->name)) ||
+	    (code = check_value(ctx, req->value)) ||
 	    (code = check_description(ctx, req->description)))
 		return code;
 	int vis = req->visibility;
 	if (vis == COFFER__V1__VISIBILITY__VISIBILITY_UNSPECIFIED)
 		vis = VIS_MASKED;
 	if (vis != VIS_MASKED && vis != VIS_RESTRICTED)
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "visibility %d is not a known value", vis);
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "visibility %d is not a known value",
+		                vis);
 	struct cof_err e = {0};
 	struct store *s = handler_store(ctx, &e);
 	struct store_secret out;
-	if (s == NULL || catalog_secret_create(s, handler_app(ctx)->keyring, req->project, req->name,
-	                                       req->value, vis, req->description, &out, &e) != 0)
+	if (s == NULL ||
+	    catalog_secret_create(s, handler_app(ctx)->keyring, req->project, req->name, req->value,
+	                          vis, req->description, &out, &e) != 0)
 		return handler_error(ctx, &e);
 	fill_secret(ctx, resp, req->project, &out);
 	return RPC_OK;
@@ -90,7 +95,8 @@ static int list_secrets(struct rpc_ctx *ctx, const Coffer__V1__ListSecretsReques
 		return code;
 	char after[STORE_NAME_MAX];
 	int limit = 0;
-	if ((code = handler_page(ctx, req->page_token, req->page_size, after, sizeof(after), &limit)))
+	if ((code = handler_page(ctx, req->page_token, req->page_size, after, sizeof(after),
+	                         &limit)))
 		return code;
 	struct cof_err e = {0};
 	struct store *s = handler_store(ctx, &e);
@@ -121,10 +127,10 @@ static int update_secret(struct rpc_ctx *ctx, const Coffer__V1__UpdateSecretRequ
 	if (code)
 		return code;
 	struct catalog_secret_change c = {
-	    .project = req->project,
-	    .name = req->name,
-	    .visibility = req->visibility,
-	    .expected_revision = req->expected_revision,
+	        .project = req->project,
+	        .name = req->name,
+	        .visibility = req->visibility,
+	        .expected_revision = req->expected_revision,
 	};
 	if (req->value_update_case == COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE) {
 		if ((code = check_value(ctx, req->value)))
@@ -138,9 +144,11 @@ static int update_secret(struct rpc_ctx *ctx, const Coffer__V1__UpdateSecretRequ
 		c.description = req->description;
 	}
 	if (c.visibility != 0 && c.visibility != VIS_MASKED && c.visibility != VIS_RESTRICTED)
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "visibility %d is not a known value", c.visibility);
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "visibility %d is not a known value",
+		                c.visibility);
 	if (c.expected_revision < 0)
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "expected_revision must not be negative");
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                "expected_revision must not be negative");
 	struct cof_err e = {0};
 	struct store *s = handler_store(ctx, &e);
 	struct store_secret out;
@@ -157,10 +165,12 @@ static int delete_secret(struct rpc_ctx *ctx, const Coffer__V1__DeleteSecretRequ
 	if (code)
 		return code;
 	if (req->expected_revision < 0)
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "expected_revision must not be negative");
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                "expected_revision must not be negative");
 	struct cof_err e = {0};
 	struct store *s = handler_store(ctx, &e);
-	if (s == NULL || catalog_secret_delete(s, req->project, req->name, req->expected_revision, &e) != 0)
+	if (s == NULL ||
+	    catalog_secret_delete(s, req->project, req->name, req->expected_revision, &e) != 0)
 		return handler_error(ctx, &e);
 	return RPC_OK;
 }
@@ -177,14 +187,15 @@ static int reveal_secret(struct rpc_ctx *ctx, const Coffer__V1__RevealSecretRequ
 		                "environment name must match ^[a-z][a-z0-9-]{0,62}$");
 	if (has_env && req->version != COFFER__V1__VERSION__VERSION_DRAFT &&
 	    req->version != COFFER__V1__VERSION__VERSION_LIVE)
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
-		                "version must be VERSION_DRAFT or VERSION_LIVE with an environment");
+		return rpc_fail(
+		        ctx, RPC_INVALID_ARGUMENT,
+		        "version must be VERSION_DRAFT or VERSION_LIVE with an environment");
 	struct cof_err e = {0};
 	struct store *s = handler_store(ctx, &e);
 	struct catalog_revealed r;
-	if (s == NULL || catalog_secret_reveal(s, handler_app(ctx)->keyring, req->project, req->name,
-	                                       has_env ? req->environment : NULL, req->version, &r,
-	                                       &e) != 0)
+	if (s == NULL ||
+	    catalog_secret_reveal(s, handler_app(ctx)->keyring, req->project, req->name,
+	                          has_env ? req->environment : NULL, req->version, &r, &e) != 0)
 		return handler_error(ctx, &e);
 	resp->value = rpc_alloc(ctx, r.len + 1);
 	if (resp->value == NULL) {
@@ -199,13 +210,13 @@ static int reveal_secret(struct rpc_ctx *ctx, const Coffer__V1__RevealSecretRequ
 }
 
 const Coffer__V1__Secrets__Handlers secrets_handlers = {
-    .create_secret = create_secret,
-    .get_secret = get_secret,
-    .list_secrets = list_secrets,
-    .update_secret = update_secret,
-    .delete_secret = delete_secret,
-    .reveal_secret = reveal_secret,
-    /* resolve_secrets: the next issue; UNIMPLEMENTED until then */
+        .create_secret = create_secret,
+        .get_secret = get_secret,
+        .list_secrets = list_secrets,
+        .update_secret = update_secret,
+        .delete_secret = delete_secret,
+        .reveal_secret = reveal_secret,
+        /* resolve_secrets: the next issue; UNIMPLEMENTED until then */
 };
 
 /* Services declared by the API whose handlers come with later issues: UNIMPLEMENTED for now. */

@@ -57,16 +57,17 @@ void log_fields(enum log_level level, const char *msg, const char *json_members)
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line),
-	                 "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":\"",
-	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	                 ts.tv_nsec / 1000000, level_names[level]);
+	int n = snprintf(
+	        line, sizeof(line),
+	        "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":\"",
+	        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	        ts.tv_nsec / 1000000, level_names[level]);
 	if (n < 0)
 		return;
 	log_json_escape(line, sizeof(line) - 512, msg);
 	size_t len = strlen(line);
-	snprintf(line + len, sizeof(line) - len, "\"%s%s}\n", json_members && *json_members ? "," : "",
-	         json_members ? json_members : "");
+	snprintf(line + len, sizeof(line) - len, "\"%s%s}\n",
+	         json_members && *json_members ? "," : "", json_members ? json_members : "");
 	fputs(line, stderr);
 }
 

@@ -14,9 +14,10 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: cofferd [serve] [--flag value ...]   serve gRPC\n"
-	             "       cofferd migrate [--flag value ...]   apply database migrations and exit\n"
-	             "       cofferd --help | --version\n\n");
+	fprintf(out,
+	        "usage: cofferd [serve] [--flag value ...]   serve gRPC\n"
+	        "       cofferd migrate [--flag value ...]   apply database migrations and exit\n"
+	        "       cofferd --help | --version\n\n");
 	config_usage(out);
 }
 
@@ -53,8 +54,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(level);
-	/* Signals are taken by sigwait below, never by another thread: block them before gRPC starts
-	 * its threads, which inherit the mask. */
+	/* Signals are taken by sigwait below, never by another thread: block them before gRPC
+	 * starts its threads, which inherit the mask. */
 	sigset_t stop;
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
@@ -70,7 +71,8 @@ int main(int argc, char **argv)
 	int status = 0;
 	if (strcmp(command, "migrate") == 0) {
 		if (server_migrate(&cfg, CONNECT_WAIT_SECONDS, &e) != 0) {
-			log_error("migrate failed: %s%s%s", e.msg, e.detail[0] ? ": " : "", e.detail);
+			log_error("migrate failed: %s%s%s", e.msg, e.detail[0] ? ": " : "",
+			          e.detail);
 			status = 1;
 		}
 		goto out;
@@ -83,8 +85,8 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	log_info("cofferd %s serving gRPC on %s (port %d) with %d workers", COFFER_VERSION, cfg.listen,
-	         server_port(srv), cfg.workers);
+	log_info("cofferd %s serving gRPC on %s (port %d) with %d workers", COFFER_VERSION,
+	         cfg.listen, server_port(srv), cfg.workers);
 	int sig = 0;
 	sigwait(&stop, &sig);
 	log_info("received %s: stopping (grace %d s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",

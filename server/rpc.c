@@ -31,28 +31,28 @@ struct arena_block {
 
 /* A pre-posted request: what gRPC fills in when a call for `method` arrives. */
 struct rpc_slot {
-	struct rpc_server *srv;            /* owner */
-	const coffer_method_desc *method;  /* NULL: the catch-all for unknown methods */
-	const void *handlers;              /* typed handler table of method's service */
-	void *registered;                  /* grpc_server_register_method handle */
-	grpc_completion_queue *cq;         /* pluck queue bound to the call */
-	grpc_call *call;                   /* the call, once notified */
-	gpr_timespec deadline;             /* registered methods: the call's deadline */
-	grpc_metadata_array md;            /* request metadata */
-	grpc_byte_buffer *payload;         /* unary: the request message */
-	grpc_call_details details;         /* catch-all: method and deadline */
-	bool retired;                      /* failed at shutdown: never posted again */
+	struct rpc_server *srv;           /* owner */
+	const coffer_method_desc *method; /* NULL: the catch-all for unknown methods */
+	const void *handlers;             /* typed handler table of method's service */
+	void *registered;                 /* grpc_server_register_method handle */
+	grpc_completion_queue *cq;        /* pluck queue bound to the call */
+	grpc_call *call;                  /* the call, once notified */
+	gpr_timespec deadline;            /* registered methods: the call's deadline */
+	grpc_metadata_array md;           /* request metadata */
+	grpc_byte_buffer *payload;        /* unary: the request message */
+	grpc_call_details details;        /* catch-all: method and deadline */
+	bool retired;                     /* failed at shutdown: never posted again */
 };
 
 struct rpc_ctx {
-	struct rpc_slot *slot;       /* the call's slot */
-	struct rpc_worker *worker;   /* the thread running it */
-	struct arena_block *arena;   /* call-owned memory */
-	char *message;               /* status message, arena-owned */
-	const char *project;         /* for the call log */
-	char *peer;                  /* gpr-allocated */
-	bool sent_initial_md;        /* initial metadata goes out once */
-	bool failed;                 /* a batch failed: the call is gone */
+	struct rpc_slot *slot;     /* the call's slot */
+	struct rpc_worker *worker; /* the thread running it */
+	struct arena_block *arena; /* call-owned memory */
+	char *message;             /* status message, arena-owned */
+	const char *project;       /* for the call log */
+	char *peer;                /* gpr-allocated */
+	bool sent_initial_md;      /* initial metadata goes out once */
+	bool failed;               /* a batch failed: the call is gone */
 };
 
 struct rpc_stream {
@@ -66,29 +66,42 @@ struct rpc_worker {
 };
 
 struct rpc_server {
-	struct rpc_server_opts opts;     /* copy of the caller's options */
-	grpc_server *server;             /* the core server */
-	grpc_completion_queue *cq;       /* shared notification queue */
-	struct rpc_slot *slots;          /* every request slot */
-	size_t n_slots;                  /* entries in slots */
-	struct rpc_worker *workers;      /* opts.workers of them */
-	int n_started;                   /* workers started */
-	int port;                        /* bound port */
-	atomic_int active;               /* calls being handled */
-	atomic_bool shutting_down;       /* no more re-posting */
-	atomic_uint_fast64_t next_id;    /* request ids */
-	pthread_mutex_t mu;              /* guards shutdown_done */
-	pthread_cond_t cv;               /* signalled on shutdown_done and active changes */
-	bool shutdown_done;              /* the shutdown tag arrived */
-	bool stopped;                    /* rpc_server_shutdown finished */
-	int shutdown_tag;                /* its address is the tag */
+	struct rpc_server_opts opts;  /* copy of the caller's options */
+	grpc_server *server;          /* the core server */
+	grpc_completion_queue *cq;    /* shared notification queue */
+	struct rpc_slot *slots;       /* every request slot */
+	size_t n_slots;               /* entries in slots */
+	struct rpc_worker *workers;   /* opts.workers of them */
+	int n_started;                /* workers started */
+	int port;                     /* bound port */
+	atomic_int active;            /* calls being handled */
+	atomic_bool shutting_down;    /* no more re-posting */
+	atomic_uint_fast64_t next_id; /* request ids */
+	pthread_mutex_t mu;           /* guards shutdown_done */
+	pthread_cond_t cv;            /* signalled on shutdown_done and active changes */
+	bool shutdown_done;           /* the shutdown tag arrived */
+	bool stopped;                 /* rpc_server_shutdown finished */
+	int shutdown_tag;             /* its address is the tag */
 };
 
 static const char *const code_names[] = {
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-    "UNAUTHENTICATED",
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
 };
 
 const char *rpc_code_name(int code)
@@ -182,15 +195,16 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg)
 }
 
 /* Reads and unpacks bb as desc; NULL when it does not parse. */
-static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb)
+static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *desc,
+                                        grpc_byte_buffer *bb)
 {
 	grpc_byte_buffer_reader reader;
 	if (!grpc_byte_buffer_reader_init(&reader, bb))
 		return NULL;
 	grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
 	grpc_byte_buffer_reader_destroy(&reader);
-	ProtobufCMessage *msg = protobuf_c_message_unpack(desc, &wiping_allocator,
-	                                                  GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+	ProtobufCMessage *msg = protobuf_c_message_unpack(
+	        desc, &wiping_allocator, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
 	crypt_wipe(GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
 	grpc_slice_unref(all);
 	return msg;
@@ -280,7 +294,8 @@ const char *rpc_metadata(struct rpc_ctx *ctx, const char *key)
 	size_t klen = strlen(key);
 	for (size_t i = 0; i < md->count; i++) {
 		const grpc_slice *k = &md->metadata[i].key;
-		if (GRPC_SLICE_LENGTH(*k) == klen && memcmp(GRPC_SLICE_START_PTR(*k), key, klen) == 0) {
+		if (GRPC_SLICE_LENGTH(*k) == klen &&
+		    memcmp(GRPC_SLICE_START_PTR(*k), key, klen) == 0) {
 			const grpc_slice *v = &md->metadata[i].value;
 			size_t vlen = GRPC_SLICE_LENGTH(*v);
 			char *out = rpc_alloc(ctx, vlen + 1);
@@ -315,7 +330,8 @@ static bool run_batch(struct rpc_ctx *ctx, grpc_op *ops, size_t n)
 		ctx->failed = true;
 		return false;
 	}
-	grpc_event ev = grpc_completion_queue_pluck(slot->cq, ctx, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	grpc_event ev = grpc_completion_queue_pluck(slot->cq, ctx,
+	                                            gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
 		ctx->failed = true;
 		return false;
@@ -393,7 +409,8 @@ static void finish_call(struct rpc_ctx *ctx, int code, const ProtobufCMessage *r
 	}
 	if (code == RPC_UNIMPLEMENTED && ctx->message == NULL && ctx->slot->method)
 		rpc_fail(ctx, code, "%s is not implemented yet", ctx->slot->method->path);
-	const char *text = ctx->message ? ctx->message : (code == RPC_OK ? "" : rpc_code_name(code));
+	const char *text =
+	        ctx->message ? ctx->message : (code == RPC_OK ? "" : rpc_code_name(code));
 	grpc_slice details = grpc_slice_from_copied_string(text);
 	memset(&ops[n], 0, sizeof(ops[n]));
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
@@ -464,12 +481,13 @@ static void handle_call(struct rpc_worker *w, struct rpc_slot *slot)
 	if (srv->opts.on_call) {
 		char *path = slot->method ? NULL : grpc_slice_to_c_string(slot->details.method);
 		struct rpc_call_info info = {
-		    .method = slot->method ? slot->method->path : path,
-		    .project = ctx.project,
-		    .peer = rpc_peer(&ctx),
-		    .request_id = atomic_fetch_add(&srv->next_id, 1) + 1,
-		    .code = code,
-		    .duration_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+		        .method = slot->method ? slot->method->path : path,
+		        .project = ctx.project,
+		        .peer = rpc_peer(&ctx),
+		        .request_id = atomic_fetch_add(&srv->next_id, 1) + 1,
+		        .code = code,
+		        .duration_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		                       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 		};
 		srv->opts.on_call(&info, srv->opts.app);
 		gpr_free(path);
@@ -489,13 +507,13 @@ static bool post_slot(struct rpc_slot *slot)
 	grpc_metadata_array_init(&slot->md);
 	if (slot->method == NULL) {
 		grpc_call_details_init(&slot->details);
-		err = grpc_server_request_call(srv->server, &slot->call, &slot->details, &slot->md, slot->cq,
-		                               srv->cq, slot);
+		err = grpc_server_request_call(srv->server, &slot->call, &slot->details, &slot->md,
+		                               slot->cq, srv->cq, slot);
 	} else {
 		bool unary = !slot->method->client_streaming && !slot->method->server_streaming;
-		err = grpc_server_request_registered_call(srv->server, slot->registered, &slot->call,
-		                                          &slot->deadline, &slot->md,
-		                                          unary ? &slot->payload : NULL, slot->cq, srv->cq, slot);
+		err = grpc_server_request_registered_call(
+		        srv->server, slot->registered, &slot->call, &slot->deadline, &slot->md,
+		        unary ? &slot->payload : NULL, slot->cq, srv->cq, slot);
 	}
 	if (err != GRPC_CALL_OK) {
 		log_error("cannot post a request slot (%d)", (int)err);
@@ -524,7 +542,8 @@ static void *worker_main(void *arg)
 	struct rpc_worker *w = arg;
 	struct rpc_server *srv = w->srv;
 	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		grpc_event ev = grpc_completion_queue_next(
+		        srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		if (ev.type != GRPC_OP_COMPLETE)
@@ -612,10 +631,13 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 			const coffer_method_desc *md = &svc->methods[m];
 			bool unary = !md->client_streaming && !md->server_streaming;
 			void *reg = grpc_server_register_method(
-			    srv->server, md->path, NULL,
-			    unary ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER : GRPC_SRM_PAYLOAD_NONE, 0);
+			        srv->server, md->path, NULL,
+			        unary ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER
+			              : GRPC_SRM_PAYLOAD_NONE,
+			        0);
 			if (reg == NULL) {
-				cof_err_set(e, COF_EINTERNAL, "cannot register method %s", md->path);
+				cof_err_set(e, COF_EINTERNAL, "cannot register method %s",
+				            md->path);
 				goto out_free;
 			}
 			for (size_t i = 0; i < per; i++, k++) {
@@ -642,7 +664,8 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 		post_slot(&srv->slots[i]);
 	for (int i = 0; i < opts->workers; i++) {
 		srv->workers[i].srv = srv;
-		if (pthread_create(&srv->workers[i].thread, NULL, worker_thread, &srv->workers[i]) != 0) {
+		if (pthread_create(&srv->workers[i].thread, NULL, worker_thread,
+		                   &srv->workers[i]) != 0) {
 			cof_err_set(e, COF_EINTERNAL, "cannot start worker threads");
 			rpc_server_free(srv);
 			return COF_EINTERNAL;
@@ -689,7 +712,8 @@ void rpc_server_shutdown(struct rpc_server *srv, int grace_seconds)
 		clock_gettime(CLOCK_REALTIME, &abs);
 		abs.tv_sec += grace_seconds;
 		if (!wait_until(srv, &abs)) {
-			log_warn("grace period of %d s over: cancelling the calls still running", grace_seconds);
+			log_warn("grace period of %d s over: cancelling the calls still running",
+			         grace_seconds);
 			grpc_server_cancel_all_calls(srv->server);
 			wait_until(srv, NULL);
 		}
@@ -702,7 +726,8 @@ void rpc_server_shutdown(struct rpc_server *srv, int grace_seconds)
 		grpc_server_cancel_all_calls(srv->server);
 		grpc_event ev;
 		do {
-			ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+			ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+			                                NULL);
 			if (ev.type == GRPC_OP_COMPLETE && ev.tag != &srv->shutdown_tag)
 				reset_slot(ev.tag);
 		} while (!(ev.type == GRPC_OP_COMPLETE && ev.tag == &srv->shutdown_tag));
@@ -711,8 +736,8 @@ void rpc_server_shutdown(struct rpc_server *srv, int grace_seconds)
 	for (int i = 0; i < srv->n_started; i++)
 		pthread_join(srv->workers[i].thread, NULL);
 	if (srv->n_started == 0) {
-		while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-		       GRPC_QUEUE_SHUTDOWN)
+		while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+		               .type != GRPC_QUEUE_SHUTDOWN)
 			;
 	}
 }
@@ -732,8 +757,9 @@ void rpc_server_free(struct rpc_server *srv)
 		if (cq == NULL)
 			continue;
 		grpc_completion_queue_shutdown(cq);
-		while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-		       GRPC_QUEUE_SHUTDOWN)
+		while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME),
+		                                   NULL)
+		               .type != GRPC_QUEUE_SHUTDOWN)
 			;
 		grpc_completion_queue_destroy(cq);
 	}

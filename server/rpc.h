@@ -45,34 +45,35 @@ struct rpc_stream;
 /* One service and the typed handler table that implements it (NULL entries: UNIMPLEMENTED). */
 struct rpc_binding {
 	const coffer_service_desc *service; /* generated method table */
-	const void *handlers;               /* generated typed handler table, filled by a handlers_*.c */
+	const void *handlers; /* generated typed handler table, filled by a handlers_*.c */
 };
 
 /* What the runtime tells the observer about each finished call. */
 struct rpc_call_info {
-	const char *method;     /* full path, "/coffer.v1.Projects/GetProject" */
-	const char *project;    /* set by the handler with rpc_note_project, or NULL */
-	const char *peer;       /* transport peer */
-	uint64_t request_id;    /* process-unique, increasing */
-	int code;               /* final status */
-	double duration_ms;     /* from dispatch to status sent */
+	const char *method;  /* full path, "/coffer.v1.Projects/GetProject" */
+	const char *project; /* set by the handler with rpc_note_project, or NULL */
+	const char *peer;    /* transport peer */
+	uint64_t request_id; /* process-unique, increasing */
+	int code;            /* final status */
+	double duration_ms;  /* from dispatch to status sent */
 };
 
 struct rpc_server_opts {
-	const char *listen;                  /* host:port; port 0 picks one (see rpc_server_port) */
-	int workers;                         /* threads on the shared queue */
-	int slots_per_method;                /* pre-posted request slots per method */
-	int max_message_bytes;               /* larger requests: RESOURCE_EXHAUSTED */
-	void *app;                           /* shared application state, see rpc_app */
-	void *(*worker_init)(void *app);     /* per-worker state, see rpc_worker_state; may be NULL */
-	void (*worker_fini)(void *state);    /* frees what worker_init made; may be NULL */
-	void (*on_call)(const struct rpc_call_info *info, void *app); /* after each call; may be NULL */
+	const char *listen;               /* host:port; port 0 picks one (see rpc_server_port) */
+	int workers;                      /* threads on the shared queue */
+	int slots_per_method;             /* pre-posted request slots per method */
+	int max_message_bytes;            /* larger requests: RESOURCE_EXHAUSTED */
+	void *app;                        /* shared application state, see rpc_app */
+	void *(*worker_init)(void *app);  /* per-worker state, see rpc_worker_state; may be NULL */
+	void (*worker_fini)(void *state); /* frees what worker_init made; may be NULL */
+	void (*on_call)(const struct rpc_call_info *info,
+	                void *app); /* after each call; may be NULL */
 };
 
 /* Creates, binds and starts the server with its workers. Returns 0 or a COF_E* code with e set. */
 int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_binding *bindings,
                      size_t n_bindings, struct rpc_server **out, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* The bound TCP port. */
 int rpc_server_port(const struct rpc_server *srv);
 /* Graceful stop: no new calls; in-flight calls get grace_seconds, then are cancelled; then every
@@ -86,7 +87,8 @@ void *rpc_alloc(struct rpc_ctx *ctx, size_t n);
 /* A copy of s (NULL stays NULL) in the call's arena. */
 char *rpc_strdup(struct rpc_ctx *ctx, const char *s);
 /* Sets the status message sent with code; returns code, so handlers can `return rpc_fail(...)`. */
-int rpc_fail(struct rpc_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int rpc_fail(struct rpc_ctx *ctx, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 /* Milliseconds left before the call's deadline; -1 when the client set none. */
 int64_t rpc_remaining_ms(const struct rpc_ctx *ctx);
 void *rpc_app(const struct rpc_ctx *ctx);
@@ -98,8 +100,9 @@ const char *rpc_metadata(struct rpc_ctx *ctx, const char *key);
 /* Records the project a call concerns, for the call log. */
 void rpc_note_project(struct rpc_ctx *ctx, const char *project);
 
-/* Streaming handlers: reads the next request message into *out (free with rpc_message_free). 1: a message; 0: the client closed its side;
- * negative: the call failed or the message did not parse. */
+/* Streaming handlers: reads the next request message into *out (free with rpc_message_free). 1: a
+ * message; 0: the client closed its side; negative: the call failed or the message did not parse.
+ */
 int rpc_stream_read(struct rpc_stream *st, ProtobufCMessage **out);
 /* Frees (and wipes) a message from rpc_stream_read. NULL-safe. */
 void rpc_message_free(ProtobufCMessage *msg);

@@ -14,17 +14,17 @@
 #include "log.h"
 
 struct server {
-	struct app app;             /* shared state handed to handlers */
-	struct rpc_server *rpc;     /* the gRPC runtime */
+	struct app app;         /* shared state handed to handlers */
+	struct rpc_server *rpc; /* the gRPC runtime */
 };
 
 const struct rpc_binding app_bindings[] = {
-    {&coffer__v1__projects__service, &projects_handlers},
-    {&coffer__v1__secrets__service, &secrets_handlers},
-    {&coffer__v1__environments__service, &environments_handlers},
-    {&coffer__v1__access__service, &access_handlers},
-    {&grpc__health__v1__health__service, &health_handlers},
-    {&grpc__reflection__v1alpha__server_reflection__service, &reflection_handlers},
+        {&coffer__v1__projects__service, &projects_handlers},
+        {&coffer__v1__secrets__service, &secrets_handlers},
+        {&coffer__v1__environments__service, &environments_handlers},
+        {&coffer__v1__access__service, &access_handlers},
+        {&grpc__health__v1__health__service, &health_handlers},
+        {&grpc__reflection__v1alpha__server_reflection__service, &reflection_handlers},
 };
 const size_t app_n_bindings = sizeof(app_bindings) / sizeof(app_bindings[0]);
 
@@ -39,9 +39,11 @@ void app_on_call(const struct rpc_call_info *info, void *app)
 	log_json_escape(peer, sizeof(peer), info->peer);
 	log_json_escape(project, sizeof(project), info->project ? info->project : "");
 	snprintf(members, sizeof(members),
-	         "\"request_id\":%" PRIu64 ",\"method\":\"%s\",\"code\":\"%s\",\"duration_ms\":%.3f,"
+	         "\"request_id\":%" PRIu64
+	         ",\"method\":\"%s\",\"code\":\"%s\",\"duration_ms\":%.3f,"
 	         "\"project\":\"%s\",\"peer\":\"%s\"",
-	         info->request_id, method, rpc_code_name(info->code), info->duration_ms, project, peer);
+	         info->request_id, method, rpc_code_name(info->code), info->duration_ms, project,
+	         peer);
 	log_fields(level, "call", members);
 }
 
@@ -58,14 +60,16 @@ void server_global_shutdown(void)
 	grpc_shutdown();
 }
 
-static int connect_with_wait(const struct config *cfg, int wait_s, struct store **out, struct cof_err *e)
+static int connect_with_wait(const struct config *cfg, int wait_s, struct store **out,
+                             struct cof_err *e)
 {
 	for (int i = 0;; i++) {
 		int rc = store_open(cfg->database_url, out, e);
 		if (rc == 0 || rc != COF_EUNAVAIL || i >= wait_s)
 			return rc;
 		if (i == 0)
-			log_warn("database not reachable yet (%s); retrying for up to %d s", e->detail, wait_s);
+			log_warn("database not reachable yet (%s); retrying for up to %d s",
+			         e->detail, wait_s);
 		store_close(*out);
 		*out = NULL;
 		sleep(1);
@@ -109,7 +113,8 @@ int server_migrate(const struct config *cfg, int connect_wait_s, struct cof_err 
 	return rc;
 }
 
-int server_start(const struct config *cfg, int connect_wait_s, struct server **out, struct cof_err *e)
+int server_start(const struct config *cfg, int connect_wait_s, struct server **out,
+                 struct cof_err *e)
 {
 	*out = NULL;
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -128,10 +133,11 @@ int server_start(const struct config *cfg, int connect_wait_s, struct server **o
 	if ((rc = store_schema_version(s, &applied, &known, e)))
 		goto out_free;
 	if (applied < known) {
-		rc = cof_err_set(e, COF_EPRECOND,
-		                 "the database schema is at version %d and this cofferd needs %d: run "
-		                 "'cofferd migrate' or start with --migrate",
-		                 applied, known);
+		rc = cof_err_set(
+		        e, COF_EPRECOND,
+		        "the database schema is at version %d and this cofferd needs %d: run "
+		        "'cofferd migrate' or start with --migrate",
+		        applied, known);
 		goto out_free;
 	}
 	if ((rc = load_keyring(s, srv->app.keyring, e)))
@@ -139,14 +145,14 @@ int server_start(const struct config *cfg, int connect_wait_s, struct server **o
 	store_close(s);
 	s = NULL;
 	struct rpc_server_opts opts = {
-	    .listen = cfg->listen,
-	    .workers = cfg->workers,
-	    .slots_per_method = cfg->slots_per_method,
-	    .max_message_bytes = cfg->max_message_bytes,
-	    .app = &srv->app,
-	    .worker_init = app_worker_init,
-	    .worker_fini = app_worker_fini,
-	    .on_call = app_on_call,
+	        .listen = cfg->listen,
+	        .workers = cfg->workers,
+	        .slots_per_method = cfg->slots_per_method,
+	        .max_message_bytes = cfg->max_message_bytes,
+	        .app = &srv->app,
+	        .worker_init = app_worker_init,
+	        .worker_fini = app_worker_fini,
+	        .on_call = app_on_call,
 	};
 	if ((rc = rpc_server_start(&opts, app_bindings, app_n_bindings, &srv->rpc, e)))
 		goto out_free;

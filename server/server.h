@@ -17,14 +17,14 @@ int server_global_init(void) __attribute__((warn_unused_result));
 void server_global_shutdown(void);
 /* Connects (retrying for up to connect_wait_s seconds), migrates when cfg->migrate, checks the
  * schema, loads or creates the keyring (a wrong root key fails here), and starts serving. */
-int server_start(const struct config *cfg, int connect_wait_s, struct server **out, struct cof_err *e)
-    __attribute__((warn_unused_result));
+int server_start(const struct config *cfg, int connect_wait_s, struct server **out,
+                 struct cof_err *e) __attribute__((warn_unused_result));
 /* The bound gRPC port. */
 int server_port(const struct server *srv);
 /* Graceful stop (see rpc_server_shutdown), then frees. NULL-safe. */
 void server_stop(struct server *srv, int grace_seconds);
 /* cofferd migrate: applies pending migrations and returns. */
 int server_migrate(const struct config *cfg, int connect_wait_s, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 #endif

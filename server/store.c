@@ -14,10 +14,10 @@
 #include "store_internal.h"
 
 struct store {
-	PGconn *conn;           /* the connection, possibly broken */
-	char *url;              /* to reconnect */
-	int64_t timeout_ms;     /* statement_timeout in force, 0 = unknown */
-	bool in_tx;             /* between store_begin and commit/rollback */
+	PGconn *conn;       /* the connection, possibly broken */
+	char *url;          /* to reconnect */
+	int64_t timeout_ms; /* statement_timeout in force, 0 = unknown */
+	bool in_tx;         /* between store_begin and commit/rollback */
 };
 
 /* ---- errors ---- */
@@ -35,7 +35,8 @@ int store__fail(struct store *s, PGresult *res, const char *what, struct cof_err
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		return cof_err_set(e, COF_ERETRY, "a concurrent change interfered; try again");
 	if (strcmp(state, "57014") == 0)
-		return cof_err_set(e, COF_EDEADLINE, "the database did not answer before the deadline");
+		return cof_err_set(e, COF_EDEADLINE,
+		                   "the database did not answer before the deadline");
 	if (strcmp(state, "23505") == 0)
 		return cof_err_set(e, COF_EEXIST, "already exists");
 	return cof_err_set(e, COF_EINTERNAL, "internal storage error");
@@ -192,14 +193,15 @@ void store_rollback(struct store *s)
 
 int store_keyring_load(struct store *s, store_keyring_fn fn, void *arg, struct cof_err *e)
 {
-	PGresult *r = store__exec(s, "SELECT term, wrapped, active FROM keyring ORDER BY term", 0, NULL,
-	                          NULL, NULL, "keyring load", e);
+	PGresult *r = store__exec(s, "SELECT term, wrapped, active FROM keyring ORDER BY term", 0,
+	                          NULL, NULL, NULL, "keyring load", e);
 	if (r == NULL)
 		return e ? e->code : COF_EINTERNAL;
 	int rc = 0;
 	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
 		size_t len = 0;
-		unsigned char *w = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 1), &len);
+		unsigned char *w =
+		        PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 1), &len);
 		if (w == NULL) {
 			rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
 			break;
@@ -230,7 +232,7 @@ int store_keyring_insert(struct store *s, int32_t term, const uint8_t *wrapped, 
 
 /* ---- projects ---- */
 
-#define PROJECT_COLS \
+#define PROJECT_COLS                                                                               \
 	"id, name, description, revision, (extract(epoch FROM create_time) * 1000000)::int8"
 
 static void project_row(PGresult *r, int i, struct store_project *p)
@@ -249,10 +251,11 @@ int store_project_create(struct store *s, const char *name, const char *descript
 	int rc = store_begin(s, e);
 	if (rc)
 		return rc;
-	PGresult *r = store__exec(s,
-	                          "INSERT INTO projects (name, description, revision) VALUES ($1, $2, 1) "
-	                          "RETURNING " PROJECT_COLS,
-	                          2, vals, NULL, NULL, "project insert", e);
+	PGresult *r =
+	        store__exec(s,
+	                    "INSERT INTO projects (name, description, revision) VALUES ($1, $2, 1) "
+	                    "RETURNING " PROJECT_COLS,
+	                    2, vals, NULL, NULL, "project insert", e);
 	if (r == NULL) {
 		rc = e->code;
 		if (rc == COF_EEXIST)
@@ -263,10 +266,11 @@ int store_project_create(struct store *s, const char *name, const char *descript
 	PQclear(r);
 	char id[24];
 	const char *ev[1] = {I64(id, out->id)};
-	r = store__exec(s,
-	                "INSERT INTO environments (project_id, name, description, revision, created_rev) "
-	                "VALUES ($1, 'main', '', 1, 1)",
-	                1, ev, NULL, NULL, "main environment insert", e);
+	r = store__exec(
+	        s,
+	        "INSERT INTO environments (project_id, name, description, revision, created_rev) "
+	        "VALUES ($1, 'main', '', 1, 1)",
+	        1, ev, NULL, NULL, "main environment insert", e);
 	if (r == NULL) {
 		rc = e->code;
 		goto out_rollback;
@@ -278,11 +282,12 @@ out_rollback:
 	return rc;
 }
 
-int store_project_get(struct store *s, const char *name, struct store_project *out, struct cof_err *e)
+int store_project_get(struct store *s, const char *name, struct store_project *out,
+                      struct cof_err *e)
 {
 	const char *vals[1] = {name};
-	PGresult *r = store__exec(s, "SELECT " PROJECT_COLS " FROM projects WHERE name = $1", 1, vals,
-	                          NULL, NULL, "project get", e);
+	PGresult *r = store__exec(s, "SELECT " PROJECT_COLS " FROM projects WHERE name = $1", 1,
+	                          vals, NULL, NULL, "project get", e);
 	if (r == NULL)
 		return e->code;
 	int rc = 0;
@@ -299,10 +304,11 @@ int store_project_list(struct store *s, const char *after, int limit, struct sto
 {
 	char lim[24];
 	const char *vals[2] = {after, I64(lim, limit)};
-	PGresult *r = store__exec(s,
-	                          "SELECT " PROJECT_COLS " FROM projects WHERE name COLLATE \"C\" > $1 "
-	                          "ORDER BY name COLLATE \"C\" LIMIT $2",
-	                          2, vals, NULL, NULL, "project list", e);
+	PGresult *r =
+	        store__exec(s,
+	                    "SELECT " PROJECT_COLS " FROM projects WHERE name COLLATE \"C\" > $1 "
+	                    "ORDER BY name COLLATE \"C\" LIMIT $2",
+	                    2, vals, NULL, NULL, "project list", e);
 	if (r == NULL)
 		return e->code;
 	*n = PQntuples(r);
@@ -316,8 +322,8 @@ int store_project_lock(struct store *s, const char *name, int64_t *id, int64_t *
                        struct cof_err *e)
 {
 	const char *vals[1] = {name};
-	PGresult *r = store__exec(s, "SELECT id, revision FROM projects WHERE name = $1 FOR UPDATE", 1,
-	                          vals, NULL, NULL, "project lock", e);
+	PGresult *r = store__exec(s, "SELECT id, revision FROM projects WHERE name = $1 FOR UPDATE",
+	                          1, vals, NULL, NULL, "project lock", e);
 	if (r == NULL)
 		return e->code;
 	int rc = 0;
@@ -335,8 +341,8 @@ int store_project_set_revision(struct store *s, int64_t id, int64_t revision, st
 {
 	char a[24], b[24];
 	const char *vals[2] = {I64(a, id), I64(b, revision)};
-	PGresult *r = store__exec(s, "UPDATE projects SET revision = $2 WHERE id = $1", 2, vals, NULL,
-	                          NULL, "project revision", e);
+	PGresult *r = store__exec(s, "UPDATE projects SET revision = $2 WHERE id = $1", 2, vals,
+	                          NULL, NULL, "project revision", e);
 	if (r == NULL)
 		return e->code;
 	PQclear(r);
@@ -355,8 +361,8 @@ int store_project_delete(struct store *s, const char *name, int64_t expected_rev
 		goto out_rollback;
 	if (expected_revision != 0 && expected_revision != rev) {
 		rc = cof_err_set(e, COF_ECONFLICT,
-		                 "project \"%s\" is at revision %" PRId64 ", not %" PRId64, name, rev,
-		                 expected_revision);
+		                 "project \"%s\" is at revision %" PRId64 ", not %" PRId64, name,
+		                 rev, expected_revision);
 		goto out_rollback;
 	}
 	char a[24];
@@ -376,9 +382,9 @@ out_rollback:
 
 /* ---- secrets ---- */
 
-#define SECRET_COLS                                                                              \
-	"s.id, s.project_id, s.name, s.visibility, s.description, s.revision, "                   \
-	"(extract(epoch FROM s.create_time) * 1000000)::int8, "                                   \
+#define SECRET_COLS                                                                                \
+	"s.id, s.project_id, s.name, s.visibility, s.description, s.revision, "                    \
+	"(extract(epoch FROM s.create_time) * 1000000)::int8, "                                    \
 	"(extract(epoch FROM s.update_time) * 1000000)::int8"
 
 static void secret_row(PGresult *r, int i, int off, struct store_secret *p)
@@ -393,30 +399,32 @@ static void secret_row(PGresult *r, int i, int off, struct store_secret *p)
 	p->update_us = col_i64(r, i, off + 7);
 }
 
-int store_secret_get(struct store *s, const char *project, const char *name, struct store_secret *out,
-                     struct cof_err *e)
+int store_secret_get(struct store *s, const char *project, const char *name,
+                     struct store_secret *out, struct cof_err *e)
 {
 	const char *vals[2] = {project, name};
-	PGresult *r = store__exec(s,
-	                          "SELECT " SECRET_COLS " FROM projects p LEFT JOIN secrets s "
-	                          "ON s.project_id = p.id AND s.name = $2 AND s.deleted_rev IS NULL "
-	                          "WHERE p.name = $1",
-	                          2, vals, NULL, NULL, "secret get", e);
+	PGresult *r =
+	        store__exec(s,
+	                    "SELECT " SECRET_COLS " FROM projects p LEFT JOIN secrets s "
+	                    "ON s.project_id = p.id AND s.name = $2 AND s.deleted_rev IS NULL "
+	                    "WHERE p.name = $1",
+	                    2, vals, NULL, NULL, "secret get", e);
 	if (r == NULL)
 		return e->code;
 	int rc = 0;
 	if (PQntuples(r) == 0)
 		rc = cof_err_set(e, COF_ENOTFOUND, "project \"%s\" not found", project);
 	else if (PQgetisnull(r, 0, 0))
-		rc = cof_err_set(e, COF_ENOTFOUND, "secret \"%s\" not found in project \"%s\"", name, project);
+		rc = cof_err_set(e, COF_ENOTFOUND, "secret \"%s\" not found in project \"%s\"",
+		                 name, project);
 	else
 		secret_row(r, 0, 0, out);
 	PQclear(r);
 	return rc;
 }
 
-int store_secret_find(struct store *s, int64_t project_id, const char *name, struct store_secret *out,
-                      struct cof_err *e)
+int store_secret_find(struct store *s, int64_t project_id, const char *name,
+                      struct store_secret *out, struct cof_err *e)
 {
 	char a[24];
 	const char *vals[2] = {I64(a, project_id), name};
@@ -441,13 +449,14 @@ int store_secret_list(struct store *s, const char *project, const char *after, i
 	char lim[24];
 	const char *vals[3] = {project, after, I64(lim, limit)};
 	/* The first row says whether the project exists; secrets follow. */
-	PGresult *r = store__exec(s,
-	                          "SELECT " SECRET_COLS " FROM projects p LEFT JOIN LATERAL ("
-	                          "  SELECT * FROM secrets x WHERE x.project_id = p.id AND "
-	                          "  x.deleted_rev IS NULL AND x.name COLLATE \"C\" > $2 "
-	                          "  ORDER BY x.name COLLATE \"C\" LIMIT $3) s ON true WHERE p.name = $1 "
-	                          "ORDER BY s.name COLLATE \"C\"",
-	                          3, vals, NULL, NULL, "secret list", e);
+	PGresult *r =
+	        store__exec(s,
+	                    "SELECT " SECRET_COLS " FROM projects p LEFT JOIN LATERAL ("
+	                    "  SELECT * FROM secrets x WHERE x.project_id = p.id AND "
+	                    "  x.deleted_rev IS NULL AND x.name COLLATE \"C\" > $2 "
+	                    "  ORDER BY x.name COLLATE \"C\" LIMIT $3) s ON true WHERE p.name = $1 "
+	                    "ORDER BY s.name COLLATE \"C\"",
+	                    3, vals, NULL, NULL, "secret list", e);
 	if (r == NULL)
 		return e->code;
 	int rc = 0;
@@ -468,12 +477,14 @@ int store_secret_insert(struct store *s, int64_t project_id, const char *name, i
                         struct cof_err *e)
 {
 	char a[24], b[24], c[24];
-	const char *vals[5] = {I64(a, project_id), name, I64(b, visibility), description, I64(c, revision)};
-	PGresult *r = store__exec(s,
-	                          "INSERT INTO secrets AS s (project_id, name, visibility, description, "
-	                          "revision, created_rev) VALUES ($1, $2, $3, $4, $5, $5) "
-	                          "RETURNING " SECRET_COLS,
-	                          5, vals, NULL, NULL, "secret insert", e);
+	const char *vals[5] = {I64(a, project_id), name, I64(b, visibility), description,
+	                       I64(c, revision)};
+	PGresult *r =
+	        store__exec(s,
+	                    "INSERT INTO secrets AS s (project_id, name, visibility, description, "
+	                    "revision, created_rev) VALUES ($1, $2, $3, $4, $5, $5) "
+	                    "RETURNING " SECRET_COLS,
+	                    5, vals, NULL, NULL, "secret insert", e);
 	if (r == NULL)
 		return e->code;
 	secret_row(r, 0, 0, out);
@@ -485,11 +496,13 @@ int store_secret_update(struct store *s, int64_t secret_id, int visibility, cons
                         int64_t revision, struct store_secret *out, struct cof_err *e)
 {
 	char a[24], b[24], c[24];
-	const char *vals[4] = {I64(a, secret_id), I64(b, visibility), description, I64(c, revision)};
-	PGresult *r = store__exec(s,
-	                          "UPDATE secrets AS s SET visibility = $2, description = $3, revision = $4, "
-	                          "update_time = now() WHERE id = $1 RETURNING " SECRET_COLS,
-	                          4, vals, NULL, NULL, "secret update", e);
+	const char *vals[4] = {I64(a, secret_id), I64(b, visibility), description,
+	                       I64(c, revision)};
+	PGresult *r = store__exec(
+	        s,
+	        "UPDATE secrets AS s SET visibility = $2, description = $3, revision = $4, "
+	        "update_time = now() WHERE id = $1 RETURNING " SECRET_COLS,
+	        4, vals, NULL, NULL, "secret update", e);
 	if (r == NULL)
 		return e->code;
 	secret_row(r, 0, 0, out);
@@ -543,20 +556,22 @@ int store_value_put(struct store *s, int64_t secret_id, int64_t environment_id, 
 {
 	char a[24], b[24], c[24], d[24], t[24];
 	const char *vals[6] = {I64(a, secret_id), I64(b, environment_id), I64(c, version),
-	                       I64(d, revision), I64(t, term), (const char *)sealed};
+	                       I64(d, revision),  I64(t, term),           (const char *)sealed};
 	int lens[6] = {0, 0, 0, 0, 0, (int)len};
 	int fmts[6] = {0, 0, 0, 0, 0, 1};
-	PGresult *r = store__exec(s,
-	                          "UPDATE secret_values SET valid_to = $4 WHERE secret_id = $1 "
-	                          "AND coalesce(environment_id, 0) = $2 AND version = $3 AND valid_to IS NULL",
-	                          4, vals, NULL, NULL, "value end", e);
+	PGresult *r = store__exec(
+	        s,
+	        "UPDATE secret_values SET valid_to = $4 WHERE secret_id = $1 "
+	        "AND coalesce(environment_id, 0) = $2 AND version = $3 AND valid_to IS NULL",
+	        4, vals, NULL, NULL, "value end", e);
 	if (r == NULL)
 		return e->code;
 	PQclear(r);
-	r = store__exec(s,
-	                "INSERT INTO secret_values (secret_id, environment_id, version, valid_from, term, "
-	                "sealed) VALUES ($1, nullif($2::int8, 0), $3, $4, $5, $6)",
-	                          6, vals, lens, fmts, "value put", e);
+	r = store__exec(
+	        s,
+	        "INSERT INTO secret_values (secret_id, environment_id, version, valid_from, term, "
+	        "sealed) VALUES ($1, nullif($2::int8, 0), $3, $4, $5, $6)",
+	        6, vals, lens, fmts, "value put", e);
 	if (r == NULL)
 		return e->code;
 	PQclear(r);
@@ -569,10 +584,11 @@ int store_value_current(struct store *s, int64_t secret_id, int64_t environment_
 	memset(out, 0, sizeof(*out));
 	char a[24], b[24], c[24];
 	const char *vals[3] = {I64(a, secret_id), I64(b, environment_id), I64(c, version)};
-	PGresult *r = store__exec(s,
-	                          "SELECT valid_from, term, sealed FROM secret_values WHERE secret_id = $1 "
-	                          "AND coalesce(environment_id, 0) = $2 AND version = $3 AND valid_to IS NULL",
-	                          3, vals, NULL, NULL, "value get", e);
+	PGresult *r = store__exec(
+	        s,
+	        "SELECT valid_from, term, sealed FROM secret_values WHERE secret_id = $1 "
+	        "AND coalesce(environment_id, 0) = $2 AND version = $3 AND valid_to IS NULL",
+	        3, vals, NULL, NULL, "value get", e);
 	if (r == NULL)
 		return e->code;
 	int rc = 0;
@@ -582,7 +598,8 @@ int store_value_current(struct store *s, int64_t secret_id, int64_t environment_
 		out->valid_from = col_i64(r, 0, 0);
 		out->term = (int32_t)col_i64(r, 0, 1);
 		size_t len = 0;
-		unsigned char *blob = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 2), &len);
+		unsigned char *blob =
+		        PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 2), &len);
 		if (blob == NULL) {
 			rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
 		} else {

@@ -23,30 +23,30 @@
 struct store;
 
 struct store_project {
-	int64_t id;                        /* projects.id */
-	char name[STORE_NAME_MAX];         /* unique name */
-	char description[STORE_DESC_MAX];  /* free text */
-	int64_t revision;                  /* current revision */
-	int64_t create_us;                 /* microseconds since the epoch */
+	int64_t id;                       /* projects.id */
+	char name[STORE_NAME_MAX];        /* unique name */
+	char description[STORE_DESC_MAX]; /* free text */
+	int64_t revision;                 /* current revision */
+	int64_t create_us;                /* microseconds since the epoch */
 };
 
 struct store_secret {
-	int64_t id;                        /* secrets.id */
-	int64_t project_id;                /* owner */
-	char name[STORE_NAME_MAX];         /* unique among current secrets of the project */
-	int visibility;                    /* 1 masked, 2 restricted */
-	char description[STORE_DESC_MAX];  /* free text */
-	int64_t revision;                  /* last change */
-	int64_t create_us;                 /* creation time */
-	int64_t update_us;                 /* last change time */
+	int64_t id;                       /* secrets.id */
+	int64_t project_id;               /* owner */
+	char name[STORE_NAME_MAX];        /* unique among current secrets of the project */
+	int visibility;                   /* 1 masked, 2 restricted */
+	char description[STORE_DESC_MAX]; /* free text */
+	int64_t revision;                 /* last change */
+	int64_t create_us;                /* creation time */
+	int64_t update_us;                /* last change time */
 };
 
 /* A sealed value row. */
 struct store_value {
-	int64_t valid_from;  /* revision that wrote it */
-	int32_t term;        /* keyring term */
-	uint8_t *sealed;     /* malloc'd blob; free with free() */
-	size_t sealed_len;   /* bytes in sealed */
+	int64_t valid_from; /* revision that wrote it */
+	int32_t term;       /* keyring term */
+	uint8_t *sealed;    /* malloc'd blob; free with free() */
+	size_t sealed_len;  /* bytes in sealed */
 };
 
 /* Keyring rows, handed to a callback by store_keyring_load. */
@@ -56,11 +56,13 @@ typedef int (*store_keyring_fn)(void *arg, int32_t term, const uint8_t *wrapped,
 /* Connects (url: libpq keywords or URI). A connection that fails now is kept and retried by
  * store_call_begin, so *out is set whenever memory allows; the return value says whether the
  * database answered. */
-int store_open(const char *url, struct store **out, struct cof_err *e) __attribute__((warn_unused_result));
+int store_open(const char *url, struct store **out, struct cof_err *e)
+        __attribute__((warn_unused_result));
 void store_close(struct store *s);
 /* Prepares the connection for one call: reconnects if it was lost and bounds each statement by
  * timeout_ms (the call's remaining deadline, or the configured default). */
-int store_call_begin(struct store *s, int64_t timeout_ms, struct cof_err *e) __attribute__((warn_unused_result));
+int store_call_begin(struct store *s, int64_t timeout_ms, struct cof_err *e)
+        __attribute__((warn_unused_result));
 /* SELECT 1: is the database reachable now? */
 bool store_ping(struct store *s);
 
@@ -72,22 +74,24 @@ int store_commit(struct store *s, struct cof_err *e) __attribute__((warn_unused_
 void store_rollback(struct store *s);
 
 /* Applies pending migrations (store_migrate.c). *applied counts the new ones. */
-int store_migrate(struct store *s, int *applied, struct cof_err *e) __attribute__((warn_unused_result));
+int store_migrate(struct store *s, int *applied, struct cof_err *e)
+        __attribute__((warn_unused_result));
 /* The highest applied migration (0 on an empty database) and the highest this build knows. */
 int store_schema_version(struct store *s, int *applied, int *known, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 int store_keyring_load(struct store *s, store_keyring_fn fn, void *arg, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Inserts a term unless it exists (another replica may have won the race). */
 int store_keyring_insert(struct store *s, int32_t term, const uint8_t *wrapped, size_t len,
                          bool active, struct cof_err *e) __attribute__((warn_unused_result));
 
 /* Projects. create also makes environment `main`, both at revision 1. */
 int store_project_create(struct store *s, const char *name, const char *description,
-                         struct store_project *out, struct cof_err *e) __attribute__((warn_unused_result));
-int store_project_get(struct store *s, const char *name, struct store_project *out, struct cof_err *e)
-    __attribute__((warn_unused_result));
+                         struct store_project *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
+int store_project_get(struct store *s, const char *name, struct store_project *out,
+                      struct cof_err *e) __attribute__((warn_unused_result));
 /* Up to `limit` projects with name > after, by name; *n is how many were filled. */
 int store_project_list(struct store *s, const char *after, int limit, struct store_project *out,
                        int *n, struct cof_err *e) __attribute__((warn_unused_result));
@@ -97,25 +101,28 @@ int store_project_delete(struct store *s, const char *name, int64_t expected_rev
 int store_project_lock(struct store *s, const char *name, int64_t *id, int64_t *revision,
                        struct cof_err *e) __attribute__((warn_unused_result));
 int store_project_set_revision(struct store *s, int64_t id, int64_t revision, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Secrets. get: the current secret `name` of `project` (NOT_FOUND names which is missing). */
-int store_secret_get(struct store *s, const char *project, const char *name, struct store_secret *out,
-                     struct cof_err *e) __attribute__((warn_unused_result));
+int store_secret_get(struct store *s, const char *project, const char *name,
+                     struct store_secret *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
 /* In a transaction, under the project lock: the current secret or COF_ENOTFOUND. */
-int store_secret_find(struct store *s, int64_t project_id, const char *name, struct store_secret *out,
-                      struct cof_err *e) __attribute__((warn_unused_result));
+int store_secret_find(struct store *s, int64_t project_id, const char *name,
+                      struct store_secret *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
 int store_secret_list(struct store *s, const char *project, const char *after, int limit,
-                      struct store_secret *out, int *n, struct cof_err *e) __attribute__((warn_unused_result));
+                      struct store_secret *out, int *n, struct cof_err *e)
+        __attribute__((warn_unused_result));
 int store_secret_insert(struct store *s, int64_t project_id, const char *name, int visibility,
                         const char *description, int64_t revision, struct store_secret *out,
                         struct cof_err *e) __attribute__((warn_unused_result));
 int store_secret_update(struct store *s, int64_t secret_id, int visibility, const char *description,
                         int64_t revision, struct store_secret *out, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Marks the secret deleted at `revision` and ends every current value of it (its overrides too). */
 int store_secret_delete(struct store *s, int64_t secret_id, int64_t revision, struct cof_err *e)
-    __attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* The current environment `name` of the project; COF_ENOTFOUND when there is none. */
 int store_environment_find(struct store *s, int64_t project_id, const char *name, int64_t *id,
@@ -128,7 +135,8 @@ int store_value_put(struct store *s, int64_t secret_id, int64_t environment_id, 
                     struct cof_err *e) __attribute__((warn_unused_result));
 /* The current value row; COF_ENOTFOUND when there is none. */
 int store_value_current(struct store *s, int64_t secret_id, int64_t environment_id, int version,
-                        struct store_value *out, struct cof_err *e) __attribute__((warn_unused_result));
+                        struct store_value *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
 void store_value_clear(struct store_value *v);
 
 #endif

@@ -17,8 +17,8 @@ static int apply_one(struct store *s, const struct migration *m, int *applied, s
 	int rc = store_begin(s, e);
 	if (rc)
 		return rc;
-	PGresult *r = store__exec(s, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0, NULL,
-	                          NULL, NULL, "migration lock", e);
+	PGresult *r = store__exec(s, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0,
+	                          NULL, NULL, NULL, "migration lock", e);
 	if (r == NULL)
 		goto out_rollback;
 	PQclear(r);
@@ -33,8 +33,8 @@ static int apply_one(struct store *s, const struct migration *m, int *applied, s
 	char v[16];
 	snprintf(v, sizeof(v), "%d", m->version);
 	const char *vals[2] = {v, m->name};
-	r = store__exec(s, "SELECT 1 FROM coffer_schema_migrations WHERE version = $1", 1, vals, NULL,
-	                NULL, "migration check", e);
+	r = store__exec(s, "SELECT 1 FROM coffer_schema_migrations WHERE version = $1", 1, vals,
+	                NULL, NULL, "migration check", e);
 	if (r == NULL)
 		goto out_rollback;
 	int done = PQntuples(r) > 0;
@@ -51,8 +51,8 @@ static int apply_one(struct store *s, const struct migration *m, int *applied, s
 		goto out_rollback;
 	}
 	PQclear(x);
-	r = store__exec(s, "INSERT INTO coffer_schema_migrations (version, name) VALUES ($1, $2)", 2,
-	                vals, NULL, NULL, "migration record", e);
+	r = store__exec(s, "INSERT INTO coffer_schema_migrations (version, name) VALUES ($1, $2)",
+	                2, vals, NULL, NULL, "migration record", e);
 	if (r == NULL)
 		goto out_rollback;
 	PQclear(r);
@@ -82,16 +82,16 @@ int store_schema_version(struct store *s, int *applied, int *known, struct cof_e
 {
 	*applied = 0;
 	*known = n_migrations ? migrations[n_migrations - 1].version : 0;
-	PGresult *r = store__exec(s, "SELECT to_regclass('coffer_schema_migrations') IS NOT NULL", 0,
-	                          NULL, NULL, NULL, "schema version", e);
+	PGresult *r = store__exec(s, "SELECT to_regclass('coffer_schema_migrations') IS NOT NULL",
+	                          0, NULL, NULL, NULL, "schema version", e);
 	if (r == NULL)
 		return e->code;
 	bool exists = PQgetvalue(r, 0, 0)[0] == 't';
 	PQclear(r);
 	if (!exists)
 		return 0;
-	r = store__exec(s, "SELECT coalesce(max(version), 0) FROM coffer_schema_migrations", 0, NULL,
-	                NULL, NULL, "schema version", e);
+	r = store__exec(s, "SELECT coalesce(max(version), 0) FROM coffer_schema_migrations", 0,
+	                NULL, NULL, NULL, "schema version", e);
 	if (r == NULL)
 		return e->code;
 	*applied = atoi(PQgetvalue(r, 0, 0));

@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VALIDATE_MAX_VALUE_BYTES 65536
+#define VALIDATE_MAX_VALUE_BYTES       65536
 #define VALIDATE_MAX_DESCRIPTION_BYTES 1024
-#define VALIDATE_DEFAULT_PAGE_SIZE 100
-#define VALIDATE_MAX_PAGE_SIZE 1000
+#define VALIDATE_DEFAULT_PAGE_SIZE     100
+#define VALIDATE_MAX_PAGE_SIZE         1000
 
 /* Well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
 bool validate_utf8(const char *s, size_t n);
@@ -24,7 +24,8 @@ bool validate_description(const char *s);
 /* page_size 0 -> 100; negative or over 1000 -> false. */
 bool validate_page_size(int32_t in, int *out);
 
-/* Opaque page tokens carry the last name of the previous page. Encodes into out (cap >= 2*len+8). */
+/* Opaque page tokens carry the last name of the previous page. Encodes into out (cap >= 2*len+8).
+ */
 void page_token_encode(const char *last_name, char *out, size_t cap);
 /* Decodes a token into out (cap bytes); empty token -> "" and true; malformed -> false. */
 bool page_token_decode(const char *token, char *out, size_t cap);

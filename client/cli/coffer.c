@@ -27,11 +27,11 @@ struct opt {
 };
 
 struct cli {
-	coffer_channel *ch;        /* open channel */
-	bool json;                 /* --json */
-	int argc;                  /* positionals after GROUP VERB */
+	coffer_channel *ch; /* open channel */
+	bool json;          /* --json */
+	int argc;           /* positionals after GROUP VERB */
 	char **argv;
-	struct opt opts[16];       /* verb options */
+	struct opt opts[16]; /* verb options */
 	int n_opts;
 };
 
@@ -39,13 +39,15 @@ static const char *const FLAGS[] = {"--json", "--restricted", "--value-stdin", N
 
 static void usage(FILE *out)
 {
-	fputs("usage: coffer [--addr HOST:PORT] [--token T] [--ca-file F] [--timeout-ms N] [--json]\n"
+	fputs("usage: coffer [--addr HOST:PORT] [--token T] [--ca-file F] [--timeout-ms N] "
+	      "[--json]\n"
 	      "              GROUP VERB [ARGS]\n\n"
 	      "  projects create NAME [--description D]\n"
 	      "  projects get NAME\n"
 	      "  projects list\n"
 	      "  projects delete NAME [--expected-revision R]\n"
-	      "  secrets create PROJECT NAME (--value-stdin | --value-file F) [--restricted] [--description D]\n"
+	      "  secrets create PROJECT NAME (--value-stdin | --value-file F) [--restricted] "
+	      "[--description D]\n"
 	      "  secrets get PROJECT NAME\n"
 	      "  secrets list PROJECT\n"
 	      "  secrets update PROJECT NAME [--value-stdin | --value-file F] [--description D]\n"
@@ -150,8 +152,9 @@ static void print_project(const struct cli *c, const Coffer__V1__Project *p, boo
 	} else if (table_row) {
 		printf("%-40s %9" PRId64 "  %s  %s\n", p->name, p->revision, t, p->description);
 	} else {
-		printf("name:        %s\ndescription: %s\nrevision:    %" PRId64 "\ncreated:     %s\n", p->name,
-		       p->description, p->revision, t);
+		printf("name:        %s\ndescription: %s\nrevision:    %" PRId64
+		       "\ncreated:     %s\n",
+		       p->name, p->description, p->revision, t);
 	}
 }
 
@@ -167,15 +170,16 @@ static void print_secret(const struct cli *c, const Coffer__V1__Secret *s, bool 
 		json_str(s->name);
 		printf(",\"visibility\":\"%s\",\"description\":", visibility_name(s->visibility));
 		json_str(s->description);
-		printf(",\"revision\":%" PRId64 ",\"create_time\":\"%s\",\"update_time\":\"%s\"}", s->revision,
-		       ct, ut);
+		printf(",\"revision\":%" PRId64 ",\"create_time\":\"%s\",\"update_time\":\"%s\"}",
+		       s->revision, ct, ut);
 	} else if (table_row) {
-		printf("%-40s %-10s %9" PRId64 "  %s  %s\n", s->name, visibility_name(s->visibility),
-		       s->revision, ut, s->description);
+		printf("%-40s %-10s %9" PRId64 "  %s  %s\n", s->name,
+		       visibility_name(s->visibility), s->revision, ut, s->description);
 	} else {
-		printf("project:     %s\nname:        %s\nvisibility:  %s\ndescription: %s\nrevision:    %" PRId64
-		       "\ncreated:     %s\nupdated:     %s\n",
-		       s->project, s->name, visibility_name(s->visibility), s->description, s->revision, ct, ut);
+		printf("project:     %s\nname:        %s\nvisibility:  %s\ndescription: "
+		       "%s\nrevision:    %" PRId64 "\ncreated:     %s\nupdated:     %s\n",
+		       s->project, s->name, visibility_name(s->visibility), s->description,
+		       s->revision, ct, ut);
 	}
 }
 
@@ -266,9 +270,11 @@ static int projects_cmd(struct cli *c, const char *verb)
 		if (c->json)
 			putchar('[');
 		else
-			printf("%-40s %9s  %-20s  %s\n", "NAME", "REVISION", "CREATED", "DESCRIPTION");
+			printf("%-40s %9s  %-20s  %s\n", "NAME", "REVISION", "CREATED",
+			       "DESCRIPTION");
 		do {
-			Coffer__V1__ListProjectsRequest req = COFFER__V1__LIST_PROJECTS_REQUEST__INIT;
+			Coffer__V1__ListProjectsRequest req =
+			        COFFER__V1__LIST_PROJECTS_REQUEST__INIT;
 			req.page_size = 1000;
 			req.page_token = token;
 			Coffer__V1__ListProjectsResponse *r = NULL;
@@ -318,13 +324,16 @@ static int secrets_cmd(struct cli *c, const char *verb)
 		Coffer__V1__CreateSecretRequest req = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
 		char *value = NULL;
 		if ((rc = read_value(c, &value)) != 1)
-			return rc == 0 ? usage_error("secrets create needs --value-stdin or --value-file") : rc;
+			return rc == 0 ? usage_error("secrets create needs --value-stdin or "
+			                             "--value-file")
+			               : rc;
 		req.project = c->argv[0];
 		req.name = c->argv[1];
 		req.value = value;
 		req.description = (char *)(opt(c, "--description") ? opt(c, "--description") : "");
-		req.visibility = opt(c, "--restricted") ? COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED
-		                                        : COFFER__V1__VISIBILITY__VISIBILITY_MASKED;
+		req.visibility = opt(c, "--restricted")
+		                         ? COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED
+		                         : COFFER__V1__VISIBILITY__VISIBILITY_MASKED;
 		Coffer__V1__Secret *s = NULL;
 		rc = coffer_v1_secrets_create_secret(c->ch, &req, &s, &err);
 		free_value(value);
@@ -355,8 +364,8 @@ static int secrets_cmd(struct cli *c, const char *verb)
 		if (c->json)
 			putchar('[');
 		else
-			printf("%-40s %-10s %9s  %-20s  %s\n", "NAME", "VISIBILITY", "REVISION", "UPDATED",
-			       "DESCRIPTION");
+			printf("%-40s %-10s %9s  %-20s  %s\n", "NAME", "VISIBILITY", "REVISION",
+			       "UPDATED", "DESCRIPTION");
 		do {
 			Coffer__V1__ListSecretsRequest req = COFFER__V1__LIST_SECRETS_REQUEST__INIT;
 			req.project = c->argv[0];
@@ -389,12 +398,13 @@ static int secrets_cmd(struct cli *c, const char *verb)
 		req.project = c->argv[0];
 		req.name = c->argv[1];
 		if (value) {
-			req.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+			req.value_update_case =
+			        COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
 			req.value = value;
 		}
 		if (opt(c, "--description")) {
 			req.description_update_case =
-			    COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE_DESCRIPTION;
+			        COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE_DESCRIPTION;
 			req.description = (char *)opt(c, "--description");
 		}
 		if (opt(c, "--restricted"))
@@ -449,7 +459,9 @@ static int secrets_cmd(struct cli *c, const char *verb)
 			printf("{\"value\":");
 			json_str(r->value);
 			printf(",\"source\":\"%s\",\"revision\":%" PRId64 "}\n",
-			       r->source == COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE ? "override" : "default",
+			       r->source == COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE
+			               ? "override"
+			               : "default",
 			       r->revision);
 		} else {
 			puts(r->value);

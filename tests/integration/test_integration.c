@@ -49,15 +49,15 @@ static coffer_channel *channel(int timeout_ms)
 	return c;
 }
 
-#define EXPECT_CODE(call, want)                                                                   \
-	do {                                                                                      \
-		coffer_error err_ = {0};                                                          \
-		ProtobufCMessage *resp_ = NULL;                                                   \
-		int rc_ = (call);                                                                 \
-		(void)resp_;                                                                      \
-		ck_assert_msg(err_.code == (want), "%s: got %s (%s), want %s", #call,             \
-		              coffer_code_name(err_.code), err_.message, coffer_code_name(want)); \
-		ck_assert_int_eq(rc_ != 0, (want) != 0);                                          \
+#define EXPECT_CODE(call, want)                                                                    \
+	do {                                                                                       \
+		coffer_error err_ = {0};                                                           \
+		ProtobufCMessage *resp_ = NULL;                                                    \
+		int rc_ = (call);                                                                  \
+		(void)resp_;                                                                       \
+		ck_assert_msg(err_.code == (want), "%s: got %s (%s), want %s", #call,              \
+		              coffer_code_name(err_.code), err_.message, coffer_code_name(want));  \
+		ck_assert_int_eq(rc_ != 0, (want) != 0);                                           \
 	} while (0)
 
 static void create_project(const char *name)
@@ -66,7 +66,8 @@ static void create_project(const char *name)
 	req.name = (char *)name;
 	Coffer__V1__Project *p = NULL;
 	coffer_error err;
-	ck_assert_msg(coffer_v1_projects_create_project(ch, &req, &p, &err) == 0, "%s", err.message);
+	ck_assert_msg(coffer_v1_projects_create_project(ch, &req, &p, &err) == 0, "%s",
+	              err.message);
 	protobuf_c_message_free_unpacked(&p->base, NULL);
 }
 
@@ -151,10 +152,11 @@ static PGresult *sql(const char *q, int n, const char *const *vals)
 static char *value_row_id(const char *project, const char *name)
 {
 	const char *vals[2] = {project, name};
-	PGresult *r = sql("SELECT v.id FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
-	                  "JOIN projects p ON p.id = s.project_id WHERE p.name = $1 AND s.name = $2 "
-	                  "AND s.deleted_rev IS NULL AND v.valid_to IS NULL AND v.version = 0",
-	                  2, vals);
+	PGresult *r =
+	        sql("SELECT v.id FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
+	            "JOIN projects p ON p.id = s.project_id WHERE p.name = $1 AND s.name = $2 "
+	            "AND s.deleted_rev IS NULL AND v.valid_to IS NULL AND v.version = 0",
+	            2, vals);
 	ck_assert_int_eq(PQntuples(r), 1);
 	char *id = strdup(PQgetvalue(r, 0, 0));
 	PQclear(r);
@@ -181,27 +183,41 @@ START_TEST(projects_crud_and_codes)
 
 	/* main exists with the project */
 	const char *vals[1] = {name};
-	PGresult *r = sql("SELECT e.name FROM environments e JOIN projects p ON p.id = e.project_id "
-	                  "WHERE p.name = $1",
-	                  1, vals);
+	PGresult *r =
+	        sql("SELECT e.name FROM environments e JOIN projects p ON p.id = e.project_id "
+	            "WHERE p.name = $1",
+	            1, vals);
 	ck_assert_int_eq(PQntuples(r), 1);
 	ck_assert_str_eq(PQgetvalue(r, 0, 0), "main");
 	PQclear(r);
 
-	EXPECT_CODE(coffer_v1_projects_create_project(ch, &creq, (Coffer__V1__Project **)&resp_, &err_),
-	            6 /* ALREADY_EXISTS */);
+	EXPECT_CODE(
+	        coffer_v1_projects_create_project(ch, &creq, (Coffer__V1__Project **)&resp_, &err_),
+	        6 /* ALREADY_EXISTS */);
 	Coffer__V1__GetProjectRequest greq = COFFER__V1__GET_PROJECT_REQUEST__INIT;
 	greq.name = (char *)uniq("missing");
-	EXPECT_CODE(coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_), 5);
+	EXPECT_CODE(
+	        coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_),
+	        5);
 
-	const char *bad_names[] = {"", "Upper", "1abc", "has_underscore", "has space", "-lead",
-	                           "a234567890123456789012345678901234567890123456789012345678901234"};
+	const char *bad_names[] = {
+	        "",
+	        "Upper",
+	        "1abc",
+	        "has_underscore",
+	        "has space",
+	        "-lead",
+	        "a234567890123456789012345678901234567890123456789012345678901234"};
 	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
 		Coffer__V1__CreateProjectRequest b = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
 		b.name = (char *)bad_names[i];
-		EXPECT_CODE(coffer_v1_projects_create_project(ch, &b, (Coffer__V1__Project **)&resp_, &err_), 3);
+		EXPECT_CODE(coffer_v1_projects_create_project(
+		                    ch, &b, (Coffer__V1__Project **)&resp_, &err_),
+		            3);
 		greq.name = (char *)bad_names[i];
-		EXPECT_CODE(coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_), 3);
+		EXPECT_CODE(coffer_v1_projects_get_project(ch, &greq,
+		                                           (Coffer__V1__Project **)&resp_, &err_),
+		            3);
 	}
 	char long_desc[1100];
 	memset(long_desc, 'd', sizeof(long_desc) - 1);
@@ -209,26 +225,39 @@ START_TEST(projects_crud_and_codes)
 	Coffer__V1__CreateProjectRequest ld = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
 	ld.name = (char *)uniq("longdesc");
 	ld.description = long_desc;
-	EXPECT_CODE(coffer_v1_projects_create_project(ch, &ld, (Coffer__V1__Project **)&resp_, &err_), 3);
+	EXPECT_CODE(
+	        coffer_v1_projects_create_project(ch, &ld, (Coffer__V1__Project **)&resp_, &err_),
+	        3);
 	greq.name = ld.name;
-	EXPECT_CODE(coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_), 5);
+	EXPECT_CODE(
+	        coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_),
+	        5);
 
 	/* delete: compare-and-set, then gone, then NOT_FOUND */
 	Coffer__V1__DeleteProjectRequest dreq = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
 	dreq.name = (char *)name;
 	dreq.expected_revision = 7;
-	EXPECT_CODE(coffer_v1_projects_delete_project(ch, &dreq, (Google__Protobuf__Empty **)&resp_, &err_), 10);
+	EXPECT_CODE(coffer_v1_projects_delete_project(ch, &dreq, (Google__Protobuf__Empty **)&resp_,
+	                                              &err_),
+	            10);
 	ck_assert_int_eq(project_revision(name), 1);
 	dreq.expected_revision = -1;
-	EXPECT_CODE(coffer_v1_projects_delete_project(ch, &dreq, (Google__Protobuf__Empty **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_projects_delete_project(ch, &dreq, (Google__Protobuf__Empty **)&resp_,
+	                                              &err_),
+	            3);
 	dreq.expected_revision = 1;
 	Google__Protobuf__Empty *empty = NULL;
 	ck_assert_int_eq(coffer_v1_projects_delete_project(ch, &dreq, &empty, &err), 0);
 	protobuf_c_message_free_unpacked(&empty->base, NULL);
 	greq.name = (char *)name;
-	EXPECT_CODE(coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_), 5);
-	EXPECT_CODE(coffer_v1_projects_delete_project(ch, &dreq, (Google__Protobuf__Empty **)&resp_, &err_), 5);
-	r = sql("SELECT count(*) FROM environments e JOIN projects p ON p.id = e.project_id WHERE p.name = $1",
+	EXPECT_CODE(
+	        coffer_v1_projects_get_project(ch, &greq, (Coffer__V1__Project **)&resp_, &err_),
+	        5);
+	EXPECT_CODE(coffer_v1_projects_delete_project(ch, &dreq, (Google__Protobuf__Empty **)&resp_,
+	                                              &err_),
+	            5);
+	r = sql("SELECT count(*) FROM environments e JOIN projects p ON p.id = e.project_id WHERE "
+	        "p.name = $1",
 	        1, vals);
 	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
 	PQclear(r);
@@ -249,7 +278,8 @@ static int page_all(const char *prefix, int page_size, bool insert_between)
 		req.page_token = token;
 		Coffer__V1__ListProjectsResponse *resp = NULL;
 		coffer_error err;
-		ck_assert_msg(coffer_v1_projects_list_projects(ch, &req, &resp, &err) == 0, "%s", err.message);
+		ck_assert_msg(coffer_v1_projects_list_projects(ch, &req, &resp, &err) == 0, "%s",
+		              err.message);
 		ck_assert_int_le((int)resp->n_projects, page_size);
 		for (size_t i = 0; i < resp->n_projects; i++) {
 			const char *nm = resp->projects[i]->name;
@@ -295,12 +325,18 @@ START_TEST(projects_pagination)
 
 	Coffer__V1__ListProjectsRequest req = COFFER__V1__LIST_PROJECTS_REQUEST__INIT;
 	req.page_token = "not-a-token";
-	EXPECT_CODE(coffer_v1_projects_list_projects(ch, &req, (Coffer__V1__ListProjectsResponse **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_projects_list_projects(
+	                    ch, &req, (Coffer__V1__ListProjectsResponse **)&resp_, &err_),
+	            3);
 	req.page_token = "";
 	req.page_size = 1001;
-	EXPECT_CODE(coffer_v1_projects_list_projects(ch, &req, (Coffer__V1__ListProjectsResponse **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_projects_list_projects(
+	                    ch, &req, (Coffer__V1__ListProjectsResponse **)&resp_, &err_),
+	            3);
 	req.page_size = -1;
-	EXPECT_CODE(coffer_v1_projects_list_projects(ch, &req, (Coffer__V1__ListProjectsResponse **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_projects_list_projects(
+	                    ch, &req, (Coffer__V1__ListProjectsResponse **)&resp_, &err_),
+	            3);
 }
 END_TEST
 
@@ -328,7 +364,9 @@ START_TEST(secrets_crud_and_codes)
 	protobuf_c_message_free_unpacked(&s->base, NULL);
 	ck_assert_int_eq(project_revision(p), 2);
 
-	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &creq, (Coffer__V1__Secret **)&resp_, &err_), 6);
+	EXPECT_CODE(
+	        coffer_v1_secrets_create_secret(ch, &creq, (Coffer__V1__Secret **)&resp_, &err_),
+	        6);
 	char *v = must_reveal(p, "API_KEY");
 	ck_assert_str_eq(v, "value-one");
 	free(v);
@@ -336,16 +374,19 @@ START_TEST(secrets_crud_and_codes)
 	/* invalid input changes nothing */
 	Coffer__V1__CreateSecretRequest bad = creq;
 	bad.name = "BAD-NAME";
-	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_),
+	            3);
 	bad.name = "OK_NAME";
 	bad.visibility = 9;
-	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_),
+	            3);
 	bad.visibility = 0;
 	char *big = malloc(65538);
 	memset(big, 'v', 65537);
 	big[65537] = '\0';
 	bad.value = big;
-	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_),
+	            3);
 	big[65536] = '\0';
 	bad.name = "MAX_VALUE";
 	ck_assert_int_eq(create_secret(p, "MAX_VALUE", big, 0, &err), 0);
@@ -363,7 +404,8 @@ START_TEST(secrets_crud_and_codes)
 	const char *nop = uniq("nope");
 	bad = creq;
 	bad.project = (char *)nop;
-	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_), 5);
+	EXPECT_CODE(coffer_v1_secrets_create_secret(ch, &bad, (Coffer__V1__Secret **)&resp_, &err_),
+	            5);
 	Coffer__V1__GetSecretRequest g = COFFER__V1__GET_SECRET_REQUEST__INIT;
 	g.project = (char *)nop;
 	g.name = "API_KEY";
@@ -375,17 +417,23 @@ START_TEST(secrets_crud_and_codes)
 	EXPECT_CODE(coffer_v1_secrets_get_secret(ch, &g, (Coffer__V1__Secret **)&resp_, &err_), 3);
 	Coffer__V1__ListSecretsRequest l = COFFER__V1__LIST_SECRETS_REQUEST__INIT;
 	l.project = (char *)nop;
-	EXPECT_CODE(coffer_v1_secrets_list_secrets(ch, &l, (Coffer__V1__ListSecretsResponse **)&resp_, &err_), 5);
+	EXPECT_CODE(coffer_v1_secrets_list_secrets(
+	                    ch, &l, (Coffer__V1__ListSecretsResponse **)&resp_, &err_),
+	            5);
 	Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
 	u.project = (char *)p;
 	u.name = "MISSING";
-	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 5);
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_),
+	            5);
 	u.project = (char *)nop;
-	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 5);
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_),
+	            5);
 	Coffer__V1__DeleteSecretRequest d = COFFER__V1__DELETE_SECRET_REQUEST__INIT;
 	d.project = (char *)p;
 	d.name = "MISSING";
-	EXPECT_CODE(coffer_v1_secrets_delete_secret(ch, &d, (Google__Protobuf__Empty **)&resp_, &err_), 5);
+	EXPECT_CODE(
+	        coffer_v1_secrets_delete_secret(ch, &d, (Google__Protobuf__Empty **)&resp_, &err_),
+	        5);
 	ck_assert_int_eq(reveal(ch, p, "MISSING", NULL, &err), 5);
 	ck_assert_int_eq(reveal(ch, nop, "API_KEY", NULL, &err), 5);
 	ck_assert_int_eq(project_revision(p), 4);
@@ -412,7 +460,9 @@ START_TEST(secrets_crud_and_codes)
 	protobuf_c_message_free_unpacked(&lr->base, NULL);
 	free(l.page_token);
 	l.page_token = "garbage";
-	EXPECT_CODE(coffer_v1_secrets_list_secrets(ch, &l, (Coffer__V1__ListSecretsResponse **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_secrets_list_secrets(
+	                    ch, &l, (Coffer__V1__ListSecretsResponse **)&resp_, &err_),
+	            3);
 
 	/* update: value only, description only, compare-and-set */
 	u.project = (char *)p;
@@ -428,12 +478,14 @@ START_TEST(secrets_crud_and_codes)
 	ck_assert_str_eq(v, "value-two");
 	free(v);
 	u.value = "value-three";
-	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 10);
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_),
+	            10);
 	v = must_reveal(p, "API_KEY");
 	ck_assert_str_eq(v, "value-two");
 	free(v);
 	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE__NOT_SET;
-	u.description_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE_DESCRIPTION;
+	u.description_update_case =
+	        COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE_DESCRIPTION;
 	u.description = "";
 	u.expected_revision = 5;
 	ck_assert_int_eq(coffer_v1_secrets_update_secret(ch, &u, &s, &err), 0);
@@ -446,17 +498,21 @@ START_TEST(secrets_crud_and_codes)
 	u.description_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE__NOT_SET;
 	u.expected_revision = 0;
 	u.visibility = 7;
-	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_),
+	            3);
 	u.visibility = 0;
 	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
 	u.value = "\xc3\x28";
-	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_),
+	            3);
 	ck_assert_int_eq(project_revision(p), 6);
 
 	/* delete with CAS; recreate brings a fresh secret */
 	d.name = "API_KEY";
 	d.expected_revision = 5;
-	EXPECT_CODE(coffer_v1_secrets_delete_secret(ch, &d, (Google__Protobuf__Empty **)&resp_, &err_), 10);
+	EXPECT_CODE(
+	        coffer_v1_secrets_delete_secret(ch, &d, (Google__Protobuf__Empty **)&resp_, &err_),
+	        10);
 	d.expected_revision = 6;
 	Google__Protobuf__Empty *empty = NULL;
 	ck_assert_int_eq(coffer_v1_secrets_delete_secret(ch, &d, &empty, &err), 0);
@@ -480,7 +536,8 @@ START_TEST(visibility_rules)
 	const char *p = uniq("vis");
 	create_project(p);
 	must_create_secret(p, "MASKED", "m-value", COFFER__V1__VISIBILITY__VISIBILITY_MASKED);
-	must_create_secret(p, "RESTRICTED", "r-value", COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED);
+	must_create_secret(p, "RESTRICTED", "r-value",
+	                   COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED);
 	coffer_error err;
 	char *v = NULL;
 	ck_assert_int_eq(reveal(ch, p, "RESTRICTED", &v, &err), 9 /* FAILED_PRECONDITION */);
@@ -491,7 +548,8 @@ START_TEST(visibility_rules)
 	u.project = (char *)p;
 	u.name = "RESTRICTED";
 	u.visibility = COFFER__V1__VISIBILITY__VISIBILITY_MASKED;
-	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_), 9);
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ch, &u, (Coffer__V1__Secret **)&resp_, &err_),
+	            9);
 	Coffer__V1__Secret *s = get_secret(p, "RESTRICTED");
 	ck_assert_int_eq(s->visibility, COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED);
 	protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -522,7 +580,9 @@ START_TEST(reveal_in_environment)
 	req.project = (char *)p;
 	req.name = "TOKEN";
 	req.environment = "main";
-	EXPECT_CODE(coffer_v1_secrets_reveal_secret(ch, &req, (Coffer__V1__RevealSecretResponse **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_secrets_reveal_secret(
+	                    ch, &req, (Coffer__V1__RevealSecretResponse **)&resp_, &err_),
+	            3);
 	req.version = COFFER__V1__VERSION__VERSION_LIVE;
 	Coffer__V1__RevealSecretResponse *r = NULL;
 	coffer_error err;
@@ -532,9 +592,13 @@ START_TEST(reveal_in_environment)
 	ck_assert_int_eq(r->revision, 2);
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 	req.environment = "staging";
-	EXPECT_CODE(coffer_v1_secrets_reveal_secret(ch, &req, (Coffer__V1__RevealSecretResponse **)&resp_, &err_), 5);
+	EXPECT_CODE(coffer_v1_secrets_reveal_secret(
+	                    ch, &req, (Coffer__V1__RevealSecretResponse **)&resp_, &err_),
+	            5);
 	req.environment = "Bad Env";
-	EXPECT_CODE(coffer_v1_secrets_reveal_secret(ch, &req, (Coffer__V1__RevealSecretResponse **)&resp_, &err_), 3);
+	EXPECT_CODE(coffer_v1_secrets_reveal_secret(
+	                    ch, &req, (Coffer__V1__RevealSecretResponse **)&resp_, &err_),
+	            3);
 }
 END_TEST
 
@@ -561,11 +625,14 @@ START_TEST(revisions_are_gapless)
 		} else {
 			rc = create_secret(p, nm, "again", 0, &err);
 			if (rc != 0) {
-				Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+				Coffer__V1__UpdateSecretRequest u =
+				        COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
 				u.project = (char *)p;
 				u.name = nm;
-				u.expected_revision = (i % 2) ? 999 : 0; /* every other one fails the CAS */
-				u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+				u.expected_revision =
+				        (i % 2) ? 999 : 0; /* every other one fails the CAS */
+				u.value_update_case =
+				        COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
 				u.value = "updated";
 				Coffer__V1__Secret *s = NULL;
 				rc = coffer_v1_secrets_update_secret(ch, &u, &s, &err);
@@ -585,7 +652,7 @@ END_TEST
 
 /* ---- concurrency ---- */
 
-#define CAS_THREADS 8
+#define CAS_THREADS    8
 #define CAS_INCREMENTS 15
 
 struct cas_arg {
@@ -661,7 +728,8 @@ START_TEST(concurrent_compare_and_set)
 	ck_assert_int_eq(atoi(v), CAS_THREADS * CAS_INCREMENTS);
 	free(v);
 	ck_assert_int_eq(project_revision(p), 2 + CAS_THREADS * CAS_INCREMENTS);
-	printf("concurrent CAS: %d increments, %d ABORTED retries\n", CAS_THREADS * CAS_INCREMENTS, aborted);
+	printf("concurrent CAS: %d increments, %d ABORTED retries\n", CAS_THREADS * CAS_INCREMENTS,
+	       aborted);
 }
 END_TEST
 
@@ -676,9 +744,10 @@ START_TEST(tampered_ciphertext_is_internal)
 	must_create_secret(p, "VICTIM", "victim-canary-value", 0);
 	char *flip = value_row_id(p, "FLIPPED");
 	const char *v1[1] = {flip};
-	PQclear(sql("UPDATE secret_values SET sealed = set_byte(sealed, 40, get_byte(sealed, 40) # 1) "
-	            "WHERE id = $1",
-	            1, v1));
+	PQclear(sql(
+	        "UPDATE secret_values SET sealed = set_byte(sealed, 40, get_byte(sealed, 40) # 1) "
+	        "WHERE id = $1",
+	        1, v1));
 	coffer_error err;
 	char *v = NULL;
 	ck_assert_int_eq(reveal(ch, p, "FLIPPED", &v, &err), 13 /* INTERNAL */);
@@ -687,7 +756,8 @@ START_TEST(tampered_ciphertext_is_internal)
 	/* A valid ciphertext moved to another row does not open there. */
 	char *donor = value_row_id(p, "DONOR"), *victim = value_row_id(p, "VICTIM");
 	const char *v2[2] = {victim, donor};
-	PQclear(sql("UPDATE secret_values SET sealed = (SELECT sealed FROM secret_values WHERE id = $2) "
+	PQclear(sql("UPDATE secret_values SET sealed = (SELECT sealed FROM secret_values WHERE id "
+	            "= $2) "
 	            "WHERE id = $1",
 	            2, v2));
 	ck_assert_int_eq(reveal(ch, p, "VICTIM", &v, &err), 13);
@@ -698,10 +768,11 @@ START_TEST(tampered_ciphertext_is_internal)
 	free(v);
 	/* Stored bytes hold no plaintext. */
 	const char *v3[1] = {p};
-	PGresult *r = sql("SELECT count(*) FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
-	                  "JOIN projects p ON p.id = s.project_id WHERE p.name = $1 "
-	                  "AND position('canary'::bytea IN v.sealed) > 0",
-	                  1, v3);
+	PGresult *r =
+	        sql("SELECT count(*) FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
+	            "JOIN projects p ON p.id = s.project_id WHERE p.name = $1 "
+	            "AND position('canary'::bytea IN v.sealed) > 0",
+	            1, v3);
 	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
 	PQclear(r);
 	free(flip);
@@ -715,7 +786,9 @@ START_TEST(wrong_root_key_refuses_to_start)
 	char path[] = "/tmp/coffer-wrong-key-XXXXXX";
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n", 65), 65);
+	ck_assert_int_eq(
+	        write(fd, "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n", 65),
+	        65);
 	close(fd);
 	struct config c2 = cfg;
 	c2.root_key_file = path;
@@ -736,7 +809,8 @@ START_TEST(lost_connection_is_unavailable_then_recovers)
 	const char *p = uniq("lost");
 	create_project(p);
 	PQclear(sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-	            "current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+	            "current_database() AND pid <> pg_backend_pid() AND backend_type = 'client "
+	            "backend'",
 	            0, NULL));
 	int unavailable = 0, ok = 0;
 	for (int i = 0; i < 40 && ok < 8; i++) {
@@ -748,7 +822,8 @@ START_TEST(lost_connection_is_unavailable_then_recovers)
 			ok++;
 			protobuf_c_message_free_unpacked(&pr->base, NULL);
 		} else {
-			ck_assert_msg(err.code == 14, "got %s: %s", coffer_code_name(err.code), err.message);
+			ck_assert_msg(err.code == 14, "got %s: %s", coffer_code_name(err.code),
+			              err.message);
 			ck_assert_str_eq(err.message, "the database is unavailable");
 			unavailable++;
 		}
@@ -793,27 +868,33 @@ END_TEST
 START_TEST(health_and_unknown_methods)
 {
 	Grpc__Health__V1__HealthCheckRequest h = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-	const char *services[] = {"", "coffer.v1.Projects", "coffer.v1.Secrets", "coffer.v1.Environments",
-	                          "coffer.v1.Access"};
+	const char *services[] = {"", "coffer.v1.Projects", "coffer.v1.Secrets",
+	                          "coffer.v1.Environments", "coffer.v1.Access"};
 	for (size_t i = 0; i < 5; i++) {
 		h.service = (char *)services[i];
 		Grpc__Health__V1__HealthCheckResponse *r = NULL;
 		coffer_error err;
 		ck_assert_int_eq(grpc_health_v1_health_check(ch, &h, &r, &err), 0);
-		ck_assert_int_eq(r->status, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+		ck_assert_int_eq(r->status,
+		                 GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
 		protobuf_c_message_free_unpacked(&r->base, NULL);
 	}
 	h.service = "coffer.v1.Nope";
-	EXPECT_CODE(grpc_health_v1_health_check(ch, &h, (Grpc__Health__V1__HealthCheckResponse **)&resp_, &err_), 5);
+	EXPECT_CODE(grpc_health_v1_health_check(
+	                    ch, &h, (Grpc__Health__V1__HealthCheckResponse **)&resp_, &err_),
+	            5);
 
-	coffer_method_desc fake = coffer__v1__projects__service.methods[COFFER__V1__PROJECTS__GET_PROJECT];
+	coffer_method_desc fake =
+	        coffer__v1__projects__service.methods[COFFER__V1__PROJECTS__GET_PROJECT];
 	fake.path = "/coffer.v1.Nope/Nothing";
 	Coffer__V1__GetProjectRequest g = COFFER__V1__GET_PROJECT_REQUEST__INIT;
 	g.name = "x";
 	EXPECT_CODE(coffer__call_unary(ch, &fake, &g.base, &resp_, &err_), 12);
 	/* Declared but not yet implemented RPCs answer UNIMPLEMENTED. */
 	Coffer__V1__GetEnvironmentRequest ge = COFFER__V1__GET_ENVIRONMENT_REQUEST__INIT;
-	EXPECT_CODE(coffer_v1_environments_get_environment(ch, &ge, (Coffer__V1__Environment **)&resp_, &err_), 12);
+	EXPECT_CODE(coffer_v1_environments_get_environment(
+	                    ch, &ge, (Coffer__V1__Environment **)&resp_, &err_),
+	            12);
 	/* A request over the size limit. */
 	char *huge = malloc(5 << 20);
 	memset(huge, 'x', (5 << 20) - 1);
@@ -821,7 +902,9 @@ START_TEST(health_and_unknown_methods)
 	Coffer__V1__CreateProjectRequest c = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
 	c.name = (char *)uniq("huge");
 	c.description = huge;
-	EXPECT_CODE(coffer_v1_projects_create_project(ch, &c, (Coffer__V1__Project **)&resp_, &err_), 8);
+	EXPECT_CODE(
+	        coffer_v1_projects_create_project(ch, &c, (Coffer__V1__Project **)&resp_, &err_),
+	        8);
 	free(huge);
 }
 END_TEST
@@ -831,8 +914,9 @@ int main(void)
 	const char *url = getenv("COFFER_TEST_DATABASE_URL");
 	const char *key = getenv("COFFER_TEST_ROOT_KEY_FILE");
 	if (url == NULL || key == NULL) {
-		fprintf(stderr, "COFFER_TEST_DATABASE_URL and COFFER_TEST_ROOT_KEY_FILE must be set "
-		                "(scripts/dev test does)\n");
+		fprintf(stderr,
+		        "COFFER_TEST_DATABASE_URL and COFFER_TEST_ROOT_KEY_FILE must be set "
+		        "(scripts/dev test does)\n");
 		return EXIT_FAILURE;
 	}
 	if (config_from_env(&cfg) != 0)

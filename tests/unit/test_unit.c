@@ -22,11 +22,20 @@ static const struct {
 	const char *s;
 	bool ok;
 } slugs[] = {
-    {"a", true}, {"support-bot", true}, {"p1", true}, {"a-", true},
-    {"", false}, {"1abc", false}, {"-a", false}, {"Abc", false}, {"a_b", false}, {"a.b", false},
-    {"a b", false}, {"é", false},
-    {"a23456789012345678901234567890123456789012345678901234567890123", true},   /* 63 */
-    {"a234567890123456789012345678901234567890123456789012345678901234", false}, /* 64 */
+        {"a", true},
+        {"support-bot", true},
+        {"p1", true},
+        {"a-", true},
+        {"", false},
+        {"1abc", false},
+        {"-a", false},
+        {"Abc", false},
+        {"a_b", false},
+        {"a.b", false},
+        {"a b", false},
+        {"é", false},
+        {"a23456789012345678901234567890123456789012345678901234567890123", true},   /* 63 */
+        {"a234567890123456789012345678901234567890123456789012345678901234", false}, /* 64 */
 };
 
 START_TEST(slug_rules)
@@ -58,16 +67,16 @@ END_TEST
 START_TEST(utf8_rules)
 {
 	ck_assert(validate_utf8("plain", 5));
-	ck_assert(validate_utf8("h\xc3\xa9", 3));              /* é */
-	ck_assert(validate_utf8("\xe2\x82\xac", 3));           /* € */
-	ck_assert(validate_utf8("\xf0\x9f\x94\x91", 4));       /* 🔑 */
-	ck_assert(validate_utf8("\xf4\x8f\xbf\xbf", 4));       /* U+10FFFF */
-	ck_assert(!validate_utf8("\xc0\x80", 2));              /* overlong NUL */
-	ck_assert(!validate_utf8("\xe0\x80\xaf", 3));          /* overlong / */
-	ck_assert(!validate_utf8("\xed\xa0\x80", 3));          /* surrogate */
-	ck_assert(!validate_utf8("\xf4\x90\x80\x80", 4));      /* > U+10FFFF */
-	ck_assert(!validate_utf8("\xc3", 1));                  /* truncated */
-	ck_assert(!validate_utf8("\xc3\x28", 2));              /* bad continuation */
+	ck_assert(validate_utf8("h\xc3\xa9", 3));         /* é */
+	ck_assert(validate_utf8("\xe2\x82\xac", 3));      /* € */
+	ck_assert(validate_utf8("\xf0\x9f\x94\x91", 4));  /* 🔑 */
+	ck_assert(validate_utf8("\xf4\x8f\xbf\xbf", 4));  /* U+10FFFF */
+	ck_assert(!validate_utf8("\xc0\x80", 2));         /* overlong NUL */
+	ck_assert(!validate_utf8("\xe0\x80\xaf", 3));     /* overlong / */
+	ck_assert(!validate_utf8("\xed\xa0\x80", 3));     /* surrogate */
+	ck_assert(!validate_utf8("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	ck_assert(!validate_utf8("\xc3", 1));             /* truncated */
+	ck_assert(!validate_utf8("\xc3\x28", 2));         /* bad continuation */
 	ck_assert(!validate_utf8("\xff", 1));
 	ck_assert(!validate_utf8("\x80", 1));
 }
@@ -139,10 +148,12 @@ static struct crypt_keyring *keyring_with_term(uint8_t fill, int32_t term)
 static const struct crypt_value_id ID = {7, 42, 0, 0, 3};
 static const char PLAIN[] = "canary-plaintext-0123456789";
 
-static void seal(struct crypt_keyring *kr, const struct crypt_value_id *id, uint8_t **blob, size_t *len)
+static void seal(struct crypt_keyring *kr, const struct crypt_value_id *id, uint8_t **blob,
+                 size_t *len)
 {
 	struct cof_err e = {0};
-	ck_assert_int_eq(crypt_seal(kr, id, (const uint8_t *)PLAIN, strlen(PLAIN), blob, len, &e), 0);
+	ck_assert_int_eq(crypt_seal(kr, id, (const uint8_t *)PLAIN, strlen(PLAIN), blob, len, &e),
+	                 0);
 }
 
 static int try_open(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *blob,
@@ -205,7 +216,8 @@ START_TEST(tamper_every_bit)
 	for (size_t i = 0; i < len; i++) {
 		for (int bit = 0; bit < 8; bit++) {
 			blob[i] ^= (uint8_t)(1u << bit);
-			ck_assert_msg(try_open(kr, &ID, blob, len) == COF_ETAMPER, "byte %zu bit %d", i, bit);
+			ck_assert_msg(try_open(kr, &ID, blob, len) == COF_ETAMPER,
+			              "byte %zu bit %d", i, bit);
 			blob[i] ^= (uint8_t)(1u << bit);
 		}
 	}
@@ -240,11 +252,11 @@ START_TEST(tamper_swapped_identity)
 	size_t len;
 	seal(kr, &ID, &blob, &len);
 	struct crypt_value_id moved[] = {
-	    {8, 42, 0, 0, 3},  /* another project */
-	    {7, 43, 0, 0, 3},  /* another secret */
-	    {7, 42, 5, 1, 3},  /* an environment override */
-	    {7, 42, 0, 2, 3},  /* another version */
-	    {7, 42, 0, 0, 4},  /* another revision (replay of an old value) */
+	        {8, 42, 0, 0, 3}, /* another project */
+	        {7, 43, 0, 0, 3}, /* another secret */
+	        {7, 42, 5, 1, 3}, /* an environment override */
+	        {7, 42, 0, 2, 3}, /* another version */
+	        {7, 42, 0, 0, 4}, /* another revision (replay of an old value) */
 	};
 	for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++)
 		ck_assert_msg(try_open(kr, &moved[i], blob, len) == COF_ETAMPER, "identity %zu", i);
@@ -317,10 +329,14 @@ START_TEST(root_key_files)
 	uint8_t raw[32];
 	memset(raw, 9, sizeof(raw));
 	const char *hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
-	const char *cases[][2] = {{"raw", NULL}, {"hex", hex}, {"short", "abcd\n"},
-	                          {"bad-hex", "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}};
+	const char *cases[][2] = {
+	        {"raw", NULL},
+	        {"hex", hex},
+	        {"short", "abcd\n"},
+	        {"bad-hex", "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}};
 	for (size_t i = 0; i < 4; i++) {
-		char *p = cases[i][1] ? write_temp(cases[i][1], strlen(cases[i][1])) : write_temp(raw, 32);
+		char *p = cases[i][1] ? write_temp(cases[i][1], strlen(cases[i][1]))
+		                      : write_temp(raw, 32);
 		int rc = crypt_keyring_new(p, &kr, &e);
 		if (i < 2) {
 			ck_assert_msg(rc == 0, "%s: %s", cases[i][0], e.msg);
@@ -342,22 +358,22 @@ END_TEST
 START_TEST(status_mapping)
 {
 	static const int expect[][2] = {
-	    {COF_OK, RPC_OK},
-	    {COF_EINVAL, RPC_INVALID_ARGUMENT},
-	    {COF_ENOTFOUND, RPC_NOT_FOUND},
-	    {COF_EEXIST, RPC_ALREADY_EXISTS},
-	    {COF_ECONFLICT, RPC_ABORTED},
-	    {COF_EPRECOND, RPC_FAILED_PRECONDITION},
-	    {COF_ERANGE, RPC_OUT_OF_RANGE},
-	    {COF_EUNAVAIL, RPC_UNAVAILABLE},
-	    {COF_EINTERNAL, RPC_INTERNAL},
-	    {COF_ETAMPER, RPC_INTERNAL},
-	    {COF_EUNAUTH, RPC_UNAUTHENTICATED},
-	    {COF_EPERM, RPC_PERMISSION_DENIED},
-	    {COF_EEXHAUSTED, RPC_RESOURCE_EXHAUSTED},
-	    {COF_ERETRY, RPC_ABORTED},
-	    {COF_EDEADLINE, RPC_DEADLINE_EXCEEDED},
-	    {-999, RPC_INTERNAL},
+	        {COF_OK, RPC_OK},
+	        {COF_EINVAL, RPC_INVALID_ARGUMENT},
+	        {COF_ENOTFOUND, RPC_NOT_FOUND},
+	        {COF_EEXIST, RPC_ALREADY_EXISTS},
+	        {COF_ECONFLICT, RPC_ABORTED},
+	        {COF_EPRECOND, RPC_FAILED_PRECONDITION},
+	        {COF_ERANGE, RPC_OUT_OF_RANGE},
+	        {COF_EUNAVAIL, RPC_UNAVAILABLE},
+	        {COF_EINTERNAL, RPC_INTERNAL},
+	        {COF_ETAMPER, RPC_INTERNAL},
+	        {COF_EUNAUTH, RPC_UNAUTHENTICATED},
+	        {COF_EPERM, RPC_PERMISSION_DENIED},
+	        {COF_EEXHAUSTED, RPC_RESOURCE_EXHAUSTED},
+	        {COF_ERETRY, RPC_ABORTED},
+	        {COF_EDEADLINE, RPC_DEADLINE_EXCEEDED},
+	        {-999, RPC_INTERNAL},
 	};
 	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
 		ck_assert_int_eq(status_from_code(expect[i][0]), expect[i][1]);

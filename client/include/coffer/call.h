@@ -17,8 +17,8 @@ extern "C" {
 #endif
 
 typedef struct coffer_error {
-	int code;           /* gRPC status code; 0 when there was no error */
-	char message[512];  /* the server's (or the library's) message */
+	int code;          /* gRPC status code; 0 when there was no error */
+	char message[512]; /* the server's (or the library's) message */
 } coffer_error;
 
 typedef struct coffer_channel coffer_channel;
