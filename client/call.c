@@ -19,29 +19,9 @@ struct coffer_channel {
 	int timeout_ms;        /* per-call deadline, 0: none */
 };
 
-static const char *const names[] = {
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-};
-
 const char *coffer_code_name(int code)
 {
-	return code >= 0 && code <= 16 ? names[code] : "UNKNOWN";
+	return coffer_status_name(code);
 }
 
 static int fail(coffer_error *err, int code, const char *fmt, ...)

@@ -54,4 +54,7 @@ typedef struct coffer_file_desc {
 	const coffer_service_desc *const *services; /* its services */
 } coffer_file_desc;
 
+/* "NOT_FOUND" for 5, and so on; "UNKNOWN" outside 0..16. */
+const char *coffer_status_name(int code);
+
 #endif

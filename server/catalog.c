@@ -23,6 +23,27 @@ static int seal_and_put(struct store *s, struct crypt_keyring *kr, int64_t proje
 	return rc;
 }
 
+/* In an open transaction: locks the project and finds the current secret, checking the caller's
+ * expected revision. Fills *pid, *rev (the project's current revision) and *cur. */
+static int lock_secret(struct store *s, const char *project, const char *name, int64_t expected,
+                       int64_t *pid, int64_t *rev, struct store_secret *cur, struct cof_err *e)
+{
+	int rc = store_project_lock(s, project, pid, rev, e);
+	if (rc)
+		return rc;
+	if ((rc = store_secret_find(s, *pid, name, cur, e))) {
+		if (rc == COF_ENOTFOUND)
+			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", name,
+			            project);
+		return rc;
+	}
+	if (expected != 0 && expected != cur->revision)
+		return cof_err_set(e, COF_ECONFLICT,
+		                   "secret \"%s\" is at revision %" PRId64 ", not %" PRId64, name,
+		                   cur->revision, expected);
+	return 0;
+}
+
 static int create_once(struct store *s, struct crypt_keyring *kr, const char *project,
                        const char *name, const char *value, int visibility, const char *description,
                        struct store_secret *out, struct cof_err *e)
@@ -71,21 +92,9 @@ static int update_once(struct store *s, struct crypt_keyring *kr,
 	int rc = store_begin(s, e);
 	if (rc)
 		return rc;
-	if ((rc = store_project_lock(s, c->project, &pid, &rev, e)))
-		goto out_rollback;
 	struct store_secret cur;
-	if ((rc = store_secret_find(s, pid, c->name, &cur, e))) {
-		if (rc == COF_ENOTFOUND)
-			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", c->name,
-			            c->project);
+	if ((rc = lock_secret(s, c->project, c->name, c->expected_revision, &pid, &rev, &cur, e)))
 		goto out_rollback;
-	}
-	if (c->expected_revision != 0 && c->expected_revision != cur.revision) {
-		rc = cof_err_set(e, COF_ECONFLICT,
-		                 "secret \"%s\" is at revision %" PRId64 ", not %" PRId64, c->name,
-		                 cur.revision, c->expected_revision);
-		goto out_rollback;
-	}
 	int vis = c->visibility ? c->visibility : cur.visibility;
 	if (cur.visibility == VIS_RESTRICTED && vis == VIS_MASKED) {
 		rc = cof_err_set(e, COF_EPRECOND,
@@ -124,21 +133,9 @@ static int delete_once(struct store *s, const char *project, const char *name,
 	int rc = store_begin(s, e);
 	if (rc)
 		return rc;
-	if ((rc = store_project_lock(s, project, &pid, &rev, e)))
-		goto out_rollback;
 	struct store_secret cur;
-	if ((rc = store_secret_find(s, pid, name, &cur, e))) {
-		if (rc == COF_ENOTFOUND)
-			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", name,
-			            project);
+	if ((rc = lock_secret(s, project, name, expected_revision, &pid, &rev, &cur, e)))
 		goto out_rollback;
-	}
-	if (expected_revision != 0 && expected_revision != cur.revision) {
-		rc = cof_err_set(e, COF_ECONFLICT,
-		                 "secret \"%s\" is at revision %" PRId64 ", not %" PRId64, name,
-		                 cur.revision, expected_revision);
-		goto out_rollback;
-	}
 	rev++;
 	if ((rc = store_secret_delete(s, cur.id, rev, e)) ||
 	    (rc = store_project_set_revision(s, pid, rev, e)))

@@ -54,6 +54,16 @@ PGresult *store__exec(struct store *s, const char *sql, int n, const char *const
 	return NULL;
 }
 
+int store__run(struct store *s, const char *sql, int n, const char *const *vals, const int *lens,
+               const int *fmts, const char *what, struct cof_err *e)
+{
+	PGresult *r = store__exec(s, sql, n, vals, lens, fmts, what, e);
+	if (r == NULL)
+		return e && e->code ? e->code : COF_EINTERNAL;
+	PQclear(r);
+	return 0;
+}
+
 PGconn *store__conn(struct store *s)
 {
 	return s->conn;
@@ -153,11 +163,7 @@ bool store_ping(struct store *s)
 
 static int simple(struct store *s, const char *sql, struct cof_err *e)
 {
-	PGresult *r = store__exec(s, sql, 0, NULL, NULL, NULL, sql, e);
-	if (r == NULL)
-		return e ? e->code : COF_EINTERNAL;
-	PQclear(r);
-	return 0;
+	return store__run(s, sql, 0, NULL, NULL, NULL, sql, e);
 }
 
 int store_begin(struct store *s, struct cof_err *e)
@@ -220,14 +226,10 @@ int store_keyring_insert(struct store *s, int32_t term, const uint8_t *wrapped, 
 	const char *vals[3] = {I64(t, term), (const char *)wrapped, active ? "t" : "f"};
 	int lens[3] = {0, (int)len, 0};
 	int fmts[3] = {0, 1, 0};
-	PGresult *r = store__exec(s,
-	                          "INSERT INTO keyring (term, wrapped, active) VALUES ($1, $2, $3) "
-	                          "ON CONFLICT DO NOTHING",
-	                          3, vals, lens, fmts, "keyring insert", e);
-	if (r == NULL)
-		return e ? e->code : COF_EINTERNAL;
-	PQclear(r);
-	return 0;
+	return store__run(s,
+	                  "INSERT INTO keyring (term, wrapped, active) VALUES ($1, $2, $3) "
+	                  "ON CONFLICT DO NOTHING",
+	                  3, vals, lens, fmts, "keyring insert", e);
 }
 
 /* ---- projects ---- */
@@ -266,16 +268,12 @@ int store_project_create(struct store *s, const char *name, const char *descript
 	PQclear(r);
 	char id[24];
 	const char *ev[1] = {I64(id, out->id)};
-	r = store__exec(
-	        s,
-	        "INSERT INTO environments (project_id, name, description, revision, created_rev) "
-	        "VALUES ($1, 'main', '', 1, 1)",
-	        1, ev, NULL, NULL, "main environment insert", e);
-	if (r == NULL) {
-		rc = e->code;
+	if ((rc = store__run(s,
+	                     "INSERT INTO environments (project_id, name, description, revision, "
+	                     "created_rev) "
+	                     "VALUES ($1, 'main', '', 1, 1)",
+	                     1, ev, NULL, NULL, "main environment insert", e)))
 		goto out_rollback;
-	}
-	PQclear(r);
 	return store_commit(s, e);
 out_rollback:
 	store_rollback(s);
@@ -341,12 +339,8 @@ int store_project_set_revision(struct store *s, int64_t id, int64_t revision, st
 {
 	char a[24], b[24];
 	const char *vals[2] = {I64(a, id), I64(b, revision)};
-	PGresult *r = store__exec(s, "UPDATE projects SET revision = $2 WHERE id = $1", 2, vals,
-	                          NULL, NULL, "project revision", e);
-	if (r == NULL)
-		return e->code;
-	PQclear(r);
-	return 0;
+	return store__run(s, "UPDATE projects SET revision = $2 WHERE id = $1", 2, vals, NULL, NULL,
+	                  "project revision", e);
 }
 
 int store_project_delete(struct store *s, const char *name, int64_t expected_revision,
@@ -367,13 +361,9 @@ int store_project_delete(struct store *s, const char *name, int64_t expected_rev
 	}
 	char a[24];
 	const char *vals[1] = {I64(a, id)};
-	PGresult *r = store__exec(s, "DELETE FROM projects WHERE id = $1", 1, vals, NULL, NULL,
-	                          "project delete", e);
-	if (r == NULL) {
-		rc = e->code;
+	if ((rc = store__run(s, "DELETE FROM projects WHERE id = $1", 1, vals, NULL, NULL,
+	                     "project delete", e)))
 		goto out_rollback;
-	}
-	PQclear(r);
 	return store_commit(s, e);
 out_rollback:
 	store_rollback(s);
@@ -514,16 +504,12 @@ int store_secret_delete(struct store *s, int64_t secret_id, int64_t revision, st
 {
 	char a[24], b[24];
 	const char *vals[2] = {I64(a, secret_id), I64(b, revision)};
-	PGresult *r = store__exec(s,
-	                          "WITH d AS (UPDATE secrets SET deleted_rev = $2, revision = $2, "
-	                          "update_time = now() WHERE id = $1) "
-	                          "UPDATE secret_values SET valid_to = $2 WHERE secret_id = $1 "
-	                          "AND valid_to IS NULL",
-	                          2, vals, NULL, NULL, "secret delete", e);
-	if (r == NULL)
-		return e->code;
-	PQclear(r);
-	return 0;
+	return store__run(s,
+	                  "WITH d AS (UPDATE secrets SET deleted_rev = $2, revision = $2, "
+	                  "update_time = now() WHERE id = $1) "
+	                  "UPDATE secret_values SET valid_to = $2 WHERE secret_id = $1 "
+	                  "AND valid_to IS NULL",
+	                  2, vals, NULL, NULL, "secret delete", e);
 }
 
 /* ---- environments ---- */
@@ -559,23 +545,18 @@ int store_value_put(struct store *s, int64_t secret_id, int64_t environment_id, 
 	                       I64(d, revision),  I64(t, term),           (const char *)sealed};
 	int lens[6] = {0, 0, 0, 0, 0, (int)len};
 	int fmts[6] = {0, 0, 0, 0, 0, 1};
-	PGresult *r = store__exec(
+	int rc = store__run(
 	        s,
 	        "UPDATE secret_values SET valid_to = $4 WHERE secret_id = $1 "
 	        "AND coalesce(environment_id, 0) = $2 AND version = $3 AND valid_to IS NULL",
 	        4, vals, NULL, NULL, "value end", e);
-	if (r == NULL)
-		return e->code;
-	PQclear(r);
-	r = store__exec(
+	if (rc)
+		return rc;
+	return store__run(
 	        s,
 	        "INSERT INTO secret_values (secret_id, environment_id, version, valid_from, term, "
 	        "sealed) VALUES ($1, nullif($2::int8, 0), $3, $4, $5, $6)",
 	        6, vals, lens, fmts, "value put", e);
-	if (r == NULL)
-		return e->code;
-	PQclear(r);
-	return 0;
 }
 
 int store_value_current(struct store *s, int64_t secret_id, int64_t environment_id, int version,

@@ -183,6 +183,25 @@ static void print_secret(const struct cli *c, const Coffer__V1__Secret *s, bool 
 	}
 }
 
+/* Prints one object (a JSON line with --json) and frees it; returns 0. */
+static int show_project(const struct cli *c, Coffer__V1__Project *p)
+{
+	print_project(c, p, false);
+	if (c->json)
+		putchar('\n');
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	return 0;
+}
+
+static int show_secret(const struct cli *c, Coffer__V1__Secret *s)
+{
+	print_secret(c, s, false);
+	if (c->json)
+		putchar('\n');
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	return 0;
+}
+
 /* ---- values from stdin or a file ---- */
 
 /* Reads a value per --value-stdin / --value-file into *out (malloc'd). One trailing newline is
@@ -233,6 +252,81 @@ static void free_value(char *v)
 	}
 }
 
+/* ---- listing every page ---- */
+
+/* Fetches and prints one page after `token`; sets *next (malloc'd, "" on the last page). */
+typedef int (*page_fn)(struct cli *c, const char *token, char **next, int *printed,
+                       coffer_error *err);
+
+/* The separator before the next item of a JSON array. */
+static void json_sep(const struct cli *c, int *printed)
+{
+	if (c->json && (*printed)++)
+		putchar(',');
+}
+
+static int list_all(struct cli *c, const char *header, page_fn page)
+{
+	coffer_error err;
+	char *token = strdup("");
+	int printed = 0;
+	if (c->json)
+		putchar('[');
+	else
+		puts(header);
+	while (token != NULL) {
+		char *next = NULL;
+		if (page(c, token, &next, &printed, &err) != 0) {
+			free(token);
+			return rpc_error(&err);
+		}
+		free(token);
+		token = next && *next ? next : NULL;
+		if (token == NULL)
+			free(next);
+	}
+	if (c->json)
+		puts("]");
+	return 0;
+}
+
+static int projects_page(struct cli *c, const char *token, char **next, int *printed,
+                         coffer_error *err)
+{
+	Coffer__V1__ListProjectsRequest req = COFFER__V1__LIST_PROJECTS_REQUEST__INIT;
+	req.page_size = 1000;
+	req.page_token = (char *)token;
+	Coffer__V1__ListProjectsResponse *r = NULL;
+	if (coffer_v1_projects_list_projects(c->ch, &req, &r, err) != 0)
+		return -1;
+	for (size_t i = 0; i < r->n_projects; i++) {
+		json_sep(c, printed);
+		print_project(c, r->projects[i], true);
+	}
+	*next = strdup(r->next_page_token);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+static int secrets_page(struct cli *c, const char *token, char **next, int *printed,
+                        coffer_error *err)
+{
+	Coffer__V1__ListSecretsRequest req = COFFER__V1__LIST_SECRETS_REQUEST__INIT;
+	req.project = c->argv[0];
+	req.page_size = 1000;
+	req.page_token = (char *)token;
+	Coffer__V1__ListSecretsResponse *r = NULL;
+	if (coffer_v1_secrets_list_secrets(c->ch, &req, &r, err) != 0)
+		return -1;
+	for (size_t i = 0; i < r->n_secrets; i++) {
+		json_sep(c, printed);
+		print_secret(c, r->secrets[i], true);
+	}
+	*next = strdup(r->next_page_token);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
 /* ---- projects ---- */
 
 static int projects_cmd(struct cli *c, const char *verb)
@@ -246,11 +340,7 @@ static int projects_cmd(struct cli *c, const char *verb)
 		Coffer__V1__Project *p = NULL;
 		if (coffer_v1_projects_create_project(c->ch, &req, &p, &err) != 0)
 			return rpc_error(&err);
-		print_project(c, p, false);
-		if (c->json)
-			putchar('\n');
-		protobuf_c_message_free_unpacked(&p->base, NULL);
-		return 0;
+		return show_project(c, p);
 	}
 	if (strcmp(verb, "get") == 0 && c->argc == 1) {
 		Coffer__V1__GetProjectRequest req = COFFER__V1__GET_PROJECT_REQUEST__INIT;
@@ -258,44 +348,13 @@ static int projects_cmd(struct cli *c, const char *verb)
 		Coffer__V1__Project *p = NULL;
 		if (coffer_v1_projects_get_project(c->ch, &req, &p, &err) != 0)
 			return rpc_error(&err);
-		print_project(c, p, false);
-		if (c->json)
-			putchar('\n');
-		protobuf_c_message_free_unpacked(&p->base, NULL);
-		return 0;
+		return show_project(c, p);
 	}
-	if (strcmp(verb, "list") == 0 && c->argc == 0) {
-		char *token = strdup("");
-		int n = 0;
-		if (c->json)
-			putchar('[');
-		else
-			printf("%-40s %9s  %-20s  %s\n", "NAME", "REVISION", "CREATED",
-			       "DESCRIPTION");
-		do {
-			Coffer__V1__ListProjectsRequest req =
-			        COFFER__V1__LIST_PROJECTS_REQUEST__INIT;
-			req.page_size = 1000;
-			req.page_token = token;
-			Coffer__V1__ListProjectsResponse *r = NULL;
-			if (coffer_v1_projects_list_projects(c->ch, &req, &r, &err) != 0) {
-				free(token);
-				return rpc_error(&err);
-			}
-			for (size_t i = 0; i < r->n_projects; i++) {
-				if (c->json && n++)
-					putchar(',');
-				print_project(c, r->projects[i], true);
-			}
-			free(token);
-			token = strdup(r->next_page_token);
-			protobuf_c_message_free_unpacked(&r->base, NULL);
-		} while (token && *token);
-		free(token);
-		if (c->json)
-			puts("]");
-		return 0;
-	}
+	if (strcmp(verb, "list") == 0 && c->argc == 0)
+		return list_all(c,
+		                "NAME                                      REVISION  CREATED       "
+		                "        DESCRIPTION",
+		                projects_page);
 	if (strcmp(verb, "delete") == 0 && c->argc == 1) {
 		Coffer__V1__DeleteProjectRequest req = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
 		req.name = c->argv[0];
@@ -339,11 +398,7 @@ static int secrets_cmd(struct cli *c, const char *verb)
 		free_value(value);
 		if (rc != 0)
 			return rpc_error(&err);
-		print_secret(c, s, false);
-		if (c->json)
-			putchar('\n');
-		protobuf_c_message_free_unpacked(&s->base, NULL);
-		return 0;
+		return show_secret(c, s);
 	}
 	if (strcmp(verb, "get") == 0 && c->argc == 2) {
 		Coffer__V1__GetSecretRequest req = COFFER__V1__GET_SECRET_REQUEST__INIT;
@@ -352,44 +407,13 @@ static int secrets_cmd(struct cli *c, const char *verb)
 		Coffer__V1__Secret *s = NULL;
 		if (coffer_v1_secrets_get_secret(c->ch, &req, &s, &err) != 0)
 			return rpc_error(&err);
-		print_secret(c, s, false);
-		if (c->json)
-			putchar('\n');
-		protobuf_c_message_free_unpacked(&s->base, NULL);
-		return 0;
+		return show_secret(c, s);
 	}
-	if (strcmp(verb, "list") == 0 && c->argc == 1) {
-		char *token = strdup("");
-		int n = 0;
-		if (c->json)
-			putchar('[');
-		else
-			printf("%-40s %-10s %9s  %-20s  %s\n", "NAME", "VISIBILITY", "REVISION",
-			       "UPDATED", "DESCRIPTION");
-		do {
-			Coffer__V1__ListSecretsRequest req = COFFER__V1__LIST_SECRETS_REQUEST__INIT;
-			req.project = c->argv[0];
-			req.page_size = 1000;
-			req.page_token = token;
-			Coffer__V1__ListSecretsResponse *r = NULL;
-			if (coffer_v1_secrets_list_secrets(c->ch, &req, &r, &err) != 0) {
-				free(token);
-				return rpc_error(&err);
-			}
-			for (size_t i = 0; i < r->n_secrets; i++) {
-				if (c->json && n++)
-					putchar(',');
-				print_secret(c, r->secrets[i], true);
-			}
-			free(token);
-			token = strdup(r->next_page_token);
-			protobuf_c_message_free_unpacked(&r->base, NULL);
-		} while (token && *token);
-		free(token);
-		if (c->json)
-			puts("]");
-		return 0;
-	}
+	if (strcmp(verb, "list") == 0 && c->argc == 1)
+		return list_all(c,
+		                "NAME                                     VISIBILITY  REVISION  "
+		                "UPDATED               DESCRIPTION",
+		                secrets_page);
 	if (strcmp(verb, "update") == 0 && c->argc == 2) {
 		Coffer__V1__UpdateSecretRequest req = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
 		char *value = NULL;
@@ -419,11 +443,7 @@ static int secrets_cmd(struct cli *c, const char *verb)
 		free_value(value);
 		if (rc != 0)
 			return rpc_error(&err);
-		print_secret(c, s, false);
-		if (c->json)
-			putchar('\n');
-		protobuf_c_message_free_unpacked(&s->base, NULL);
-		return 0;
+		return show_secret(c, s);
 	}
 	if (strcmp(verb, "delete") == 0 && c->argc == 2) {
 		Coffer__V1__DeleteSecretRequest req = COFFER__V1__DELETE_SECRET_REQUEST__INIT;
