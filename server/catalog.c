@@ -1,15 +1,14 @@
 /* catalog.c - secret write transactions and reveal (see catalog.h). */
 #include "catalog.h"
+#include "catalog_internal.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ATTEMPTS 3
-
-static int seal_and_put(struct store *s, struct crypt_keyring *kr, int64_t project_id,
-                        int64_t secret_id, int64_t env_id, int version, int64_t rev,
-                        const char *value, struct cof_err *e)
+int catalog__seal_and_put(struct store *s, struct crypt_keyring *kr, int64_t project_id,
+                          int64_t secret_id, int64_t env_id, int version, int64_t rev,
+                          const char *value, struct cof_err *e)
 {
 	struct crypt_value_id id = {project_id, secret_id, env_id, version, rev};
 	uint8_t *blob = NULL;
@@ -65,7 +64,7 @@ static int create_once(struct store *s, struct crypt_keyring *kr, const char *pr
 		goto out_rollback;
 	rev++;
 	if ((rc = store_secret_insert(s, pid, name, visibility, description, rev, out, e)) ||
-	    (rc = seal_and_put(s, kr, pid, out->id, 0, 0, rev, value, e)) ||
+	    (rc = catalog__seal_and_put(s, kr, pid, out->id, 0, 0, rev, value, e)) ||
 	    (rc = store_project_set_revision(s, pid, rev, e)))
 		goto out_rollback;
 	return store_commit(s, e);
@@ -106,7 +105,7 @@ static int update_once(struct store *s, struct crypt_keyring *kr,
 	const char *desc = c->description ? c->description : cur.description;
 	if ((rc = store_secret_update(s, cur.id, vis, desc, rev, out, e)))
 		goto out_rollback;
-	if (c->value && (rc = seal_and_put(s, kr, pid, cur.id, 0, 0, rev, c->value, e)))
+	if (c->value && (rc = catalog__seal_and_put(s, kr, pid, cur.id, 0, 0, rev, c->value, e)))
 		goto out_rollback;
 	if ((rc = store_project_set_revision(s, pid, rev, e)))
 		goto out_rollback;
@@ -175,7 +174,10 @@ int catalog_secret_reveal(struct store *s, struct crypt_keyring *kr, const char 
 	int64_t env_id = 0;
 	out->source = SOURCE_DEFAULT;
 	if (environment && *environment) {
-		if ((rc = store_environment_find(s, sec.project_id, environment, &env_id, e))) {
+		struct store_environment env;
+		rc = store_environment_find(s, sec.project_id, environment, &env, e);
+		env_id = env.id;
+		if (rc) {
 			if (rc == COF_ENOTFOUND)
 				cof_err_set(e, rc, "environment \"%s\" not found in project \"%s\"",
 				            environment, project);

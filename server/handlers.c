@@ -99,3 +99,59 @@ char *handler_next_token(struct rpc_ctx *ctx, const char *last_name)
 	page_token_encode(last_name, buf, sizeof(buf));
 	return rpc_strdup(ctx, buf);
 }
+
+int handler_check_project(struct rpc_ctx *ctx, const char *name)
+{
+	if (!validate_slug(name))
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                "project name must match ^[a-z][a-z0-9-]{0,62}$");
+	rpc_note_project(ctx, name);
+	return RPC_OK;
+}
+
+int handler_check_environment(struct rpc_ctx *ctx, const char *field, const char *name)
+{
+	if (!validate_slug(name))
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s must match ^[a-z][a-z0-9-]{0,62}$",
+		                field);
+	return RPC_OK;
+}
+
+int handler_check_secret(struct rpc_ctx *ctx, const char *name)
+{
+	if (!validate_secret_name(name))
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                "secret name must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$");
+	return RPC_OK;
+}
+
+int handler_check_value(struct rpc_ctx *ctx, const char *value)
+{
+	if (!validate_value(value))
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                "value must be UTF-8 of at most %d bytes",
+		                VALIDATE_MAX_VALUE_BYTES);
+	return RPC_OK;
+}
+
+int handler_check_description(struct rpc_ctx *ctx, const char *description)
+{
+	if (!validate_description(description))
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "description must be at most %d bytes",
+		                VALIDATE_MAX_DESCRIPTION_BYTES);
+	return RPC_OK;
+}
+
+int handler_check_version(struct rpc_ctx *ctx, int version, bool allow_unspecified)
+{
+	if (version == 1 || version == 2 || (allow_unspecified && version == 0))
+		return RPC_OK;
+	return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "version must be VERSION_DRAFT or VERSION_LIVE");
+}
+
+int handler_check_revision(struct rpc_ctx *ctx, const char *field, int64_t revision)
+{
+	if (revision < 0)
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s must not be negative", field);
+	return RPC_OK;
+}

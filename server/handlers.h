@@ -7,6 +7,7 @@
 #ifndef COFFER_HANDLERS_H
 #define COFFER_HANDLERS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "app.h"
@@ -27,6 +28,17 @@ struct app *handler_app(struct rpc_ctx *ctx);
 int handler_error(struct rpc_ctx *ctx, const struct cof_err *e);
 /* A Timestamp in the call's arena from microseconds since the epoch. */
 Google__Protobuf__Timestamp *handler_timestamp(struct rpc_ctx *ctx, int64_t us);
+/* Request checks: each returns RPC_OK or sets an INVALID_ARGUMENT message and returns its code.
+ * handler_check_project also records the project for the call log. */
+int handler_check_project(struct rpc_ctx *ctx, const char *name);
+int handler_check_environment(struct rpc_ctx *ctx, const char *field, const char *name);
+int handler_check_secret(struct rpc_ctx *ctx, const char *name);
+int handler_check_value(struct rpc_ctx *ctx, const char *value);
+int handler_check_description(struct rpc_ctx *ctx, const char *description);
+/* VERSION_DRAFT or VERSION_LIVE; unspecified too when allow_unspecified. */
+int handler_check_version(struct rpc_ctx *ctx, int version, bool allow_unspecified);
+/* A revision field (expected_*, min/at/known): not negative. */
+int handler_check_revision(struct rpc_ctx *ctx, const char *field, int64_t revision);
 /* Decodes page_token/page_size into after (cap bytes) and *limit; an rpc code on bad input. */
 int handler_page(struct rpc_ctx *ctx, const char *token, int32_t size, char *after, size_t cap,
                  int *limit);

@@ -4,15 +4,6 @@
 #include "log.h"
 #include "validate.h"
 
-static int check_project_name(struct rpc_ctx *ctx, const char *name)
-{
-	if (!validate_slug(name))
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
-		                "project name must match ^[a-z][a-z0-9-]{0,62}$");
-	rpc_note_project(ctx, name);
-	return RPC_OK;
-}
-
 static void fill_project(struct rpc_ctx *ctx, Coffer__V1__Project *out,
                          const struct store_project *p)
 {
@@ -25,12 +16,11 @@ static void fill_project(struct rpc_ctx *ctx, Coffer__V1__Project *out,
 static int create_project(struct rpc_ctx *ctx, const Coffer__V1__CreateProjectRequest *req,
                           Coffer__V1__Project *resp)
 {
-	int code = check_project_name(ctx, req->name);
+	int code = handler_check_project(ctx, req->name);
 	if (code)
 		return code;
-	if (!validate_description(req->description))
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "description must be at most %d bytes",
-		                VALIDATE_MAX_DESCRIPTION_BYTES);
+	if ((code = handler_check_description(ctx, req->description)))
+		return code;
 	struct cof_err e = {0};
 	struct store *s = handler_store(ctx, &e);
 	struct store_project p;
@@ -43,7 +33,7 @@ static int create_project(struct rpc_ctx *ctx, const Coffer__V1__CreateProjectRe
 static int get_project(struct rpc_ctx *ctx, const Coffer__V1__GetProjectRequest *req,
                        Coffer__V1__Project *resp)
 {
-	int code = check_project_name(ctx, req->name);
+	int code = handler_check_project(ctx, req->name);
 	if (code)
 		return code;
 	struct cof_err e = {0};
@@ -88,7 +78,7 @@ static int list_projects(struct rpc_ctx *ctx, const Coffer__V1__ListProjectsRequ
 static int delete_project(struct rpc_ctx *ctx, const Coffer__V1__DeleteProjectRequest *req,
                           Google__Protobuf__Empty *resp)
 {
-	int code = check_project_name(ctx, req->name);
+	int code = handler_check_project(ctx, req->name);
 	if (code)
 		return code;
 	if (req->expected_revision < 0)

@@ -8,31 +8,10 @@
 
 static int check_names(struct rpc_ctx *ctx, const char *project, const char *name)
 {
-	if (!validate_slug(project))
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
-		                "project name must match ^[a-z][a-z0-9-]{0,62}$");
-	rpc_note_project(ctx, project);
-	if (name && !validate_secret_name(name))
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
-		                "secret name must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$");
-	return RPC_OK;
-}
-
-static int check_value(struct rpc_ctx *ctx, const char *value)
-{
-	if (!validate_value(value))
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
-		                "value must be UTF-8 of at most %d bytes",
-		                VALIDATE_MAX_VALUE_BYTES);
-	return RPC_OK;
-}
-
-static int check_description(struct rpc_ctx *ctx, const char *description)
-{
-	if (!validate_description(description))
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "description must be at most %d bytes",
-		                VALIDATE_MAX_DESCRIPTION_BYTES);
-	return RPC_OK;
+	int code = handler_check_project(ctx, project);
+	if (code == RPC_OK && name)
+		code = handler_check_secret(ctx, name);
+	return code;
 }
 
 static void fill_secret(struct rpc_ctx *ctx, Coffer__V1__Secret *out, const char *project,
@@ -52,8 +31,8 @@ static int create_secret(struct rpc_ctx *ctx, const Coffer__V1__CreateSecretRequ
 {
 	int code;
 	if ((code = check_names(ctx, req->project, req->name)) ||
-	    (code = check_value(ctx, req->value)) ||
-	    (code = check_description(ctx, req->description)))
+	    (code = handler_check_value(ctx, req->value)) ||
+	    (code = handler_check_description(ctx, req->description)))
 		return code;
 	int vis = req->visibility;
 	if (vis == COFFER__V1__VISIBILITY__VISIBILITY_UNSPECIFIED)
@@ -133,13 +112,13 @@ static int update_secret(struct rpc_ctx *ctx, const Coffer__V1__UpdateSecretRequ
 	        .expected_revision = req->expected_revision,
 	};
 	if (req->value_update_case == COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE) {
-		if ((code = check_value(ctx, req->value)))
+		if ((code = handler_check_value(ctx, req->value)))
 			return code;
 		c.value = req->value;
 	}
 	if (req->description_update_case ==
 	    COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE_DESCRIPTION) {
-		if ((code = check_description(ctx, req->description)))
+		if ((code = handler_check_description(ctx, req->description)))
 			return code;
 		c.description = req->description;
 	}
@@ -209,6 +188,75 @@ static int reveal_secret(struct rpc_ctx *ctx, const Coffer__V1__RevealSecretRequ
 	return RPC_OK;
 }
 
+/* How long a resolve may wait for min_revision when the client set no deadline. */
+#define MIN_REVISION_WAIT_MS 2000
+
+static int resolve_secrets(struct rpc_ctx *ctx, const Coffer__V1__ResolveSecretsRequest *req,
+                           Coffer__V1__ResolveSecretsResponse *resp)
+{
+	int code;
+	if ((code = handler_check_project(ctx, req->project)) ||
+	    (code = handler_check_environment(ctx, "environment", req->environment)) ||
+	    (code = handler_check_version(ctx, req->version, false)) ||
+	    (code = handler_check_revision(ctx, "min_revision", req->min_revision)) ||
+	    (code = handler_check_revision(ctx, "at_revision", req->at_revision)) ||
+	    (code = handler_check_revision(ctx, "known_revision", req->known_revision)))
+		return code;
+	for (size_t i = 0; i < req->n_names; i++)
+		if ((code = handler_check_secret(ctx, req->names[i])))
+			return code;
+	int64_t wait = rpc_remaining_ms(ctx);
+	if (wait < 0 || wait > MIN_REVISION_WAIT_MS)
+		wait = MIN_REVISION_WAIT_MS;
+	struct catalog_resolve_request r = {
+	        .project = req->project,
+	        .environment = req->environment,
+	        .version = req->version,
+	        .names = (const char *const *)req->names,
+	        .n_names = req->n_names,
+	        .min_revision = req->min_revision,
+	        .at_revision = req->at_revision,
+	        .known_revision = req->known_revision,
+	        .wait_ms = wait,
+	};
+	struct cof_err e = {0};
+	struct store *s = handler_store(ctx, &e);
+	struct catalog_resolved out;
+	if (s == NULL || catalog_resolve(s, handler_app(ctx)->keyring, &r, &out, &e))
+		return handler_error(ctx, &e);
+	resp->revision = out.revision;
+	resp->not_modified = out.not_modified;
+	resp->secrets = rpc_alloc(ctx, sizeof(*resp->secrets) * (out.n_secrets + 1));
+	resp->missing = rpc_alloc(ctx, sizeof(*resp->missing) * (out.n_missing + 1));
+	if (resp->secrets == NULL || resp->missing == NULL) {
+		catalog_resolved_clear(&out);
+		return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	for (size_t i = 0; i < out.n_secrets; i++) {
+		const struct catalog_resolved_secret *x = &out.secrets[i];
+		Coffer__V1__ResolvedSecret *m = rpc_alloc(ctx, sizeof(*m));
+		char *value = rpc_alloc(ctx, x->len + 1);
+		if (m == NULL || value == NULL) {
+			catalog_resolved_clear(&out);
+			return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		}
+		coffer__v1__resolved_secret__init(m);
+		memcpy(value, x->value, x->len);
+		m->name = rpc_strdup(ctx, x->name);
+		m->value = value;
+		m->visibility = (Coffer__V1__Visibility)x->visibility;
+		m->source = (Coffer__V1__ValueSource)x->source;
+		m->revision = x->revision;
+		resp->secrets[i] = m;
+	}
+	resp->n_secrets = out.n_secrets;
+	for (size_t i = 0; i < out.n_missing; i++)
+		resp->missing[i] = rpc_strdup(ctx, out.missing[i]);
+	resp->n_missing = out.n_missing;
+	catalog_resolved_clear(&out);
+	return RPC_OK;
+}
+
 const Coffer__V1__Secrets__Handlers secrets_handlers = {
         .create_secret = create_secret,
         .get_secret = get_secret,
@@ -216,9 +264,8 @@ const Coffer__V1__Secrets__Handlers secrets_handlers = {
         .update_secret = update_secret,
         .delete_secret = delete_secret,
         .reveal_secret = reveal_secret,
-        /* resolve_secrets: the next issue; UNIMPLEMENTED until then */
+        .resolve_secrets = resolve_secrets,
 };
 
 /* Services declared by the API whose handlers come with later issues: UNIMPLEMENTED for now. */
-const Coffer__V1__Environments__Handlers environments_handlers = {0};
 const Coffer__V1__Access__Handlers access_handlers = {0};

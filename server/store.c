@@ -69,17 +69,22 @@ PGconn *store__conn(struct store *s)
 	return s->conn;
 }
 
-static int64_t col_i64(PGresult *r, int row, int col)
+int store__col_bytea(PGresult *r, int row, int col, uint8_t **out, size_t *len, struct cof_err *e)
 {
-	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+	*out = NULL;
+	*len = 0;
+	size_t n = 0;
+	unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n);
+	if (raw == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	*out = malloc(n ? n : 1);
+	if (*out != NULL) {
+		memcpy(*out, raw, n);
+		*len = n;
+	}
+	PQfreemem(raw);
+	return *out ? 0 : cof_err_set(e, COF_EINTERNAL, "out of memory");
 }
-
-static void col_str(PGresult *r, int row, int col, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
-}
-
-#define I64(buf, v) (snprintf((buf), sizeof(buf), "%" PRId64, (int64_t)(v)), (buf))
 
 /* ---- connection ---- */
 
@@ -512,28 +517,6 @@ int store_secret_delete(struct store *s, int64_t secret_id, int64_t revision, st
 	                  2, vals, NULL, NULL, "secret delete", e);
 }
 
-/* ---- environments ---- */
-
-int store_environment_find(struct store *s, int64_t project_id, const char *name, int64_t *id,
-                           struct cof_err *e)
-{
-	char a[24];
-	const char *vals[2] = {I64(a, project_id), name};
-	PGresult *r = store__exec(s,
-	                          "SELECT id FROM environments WHERE project_id = $1 AND name = $2 "
-	                          "AND deleted_rev IS NULL",
-	                          2, vals, NULL, NULL, "environment find", e);
-	if (r == NULL)
-		return e->code;
-	int rc = 0;
-	if (PQntuples(r) == 0)
-		rc = cof_err_set(e, COF_ENOTFOUND, "environment \"%s\" not found", name);
-	else
-		*id = col_i64(r, 0, 0);
-	PQclear(r);
-	return rc;
-}
-
 /* ---- values ---- */
 
 int store_value_put(struct store *s, int64_t secret_id, int64_t environment_id, int version,
@@ -578,21 +561,7 @@ int store_value_current(struct store *s, int64_t secret_id, int64_t environment_
 	} else {
 		out->valid_from = col_i64(r, 0, 0);
 		out->term = (int32_t)col_i64(r, 0, 1);
-		size_t len = 0;
-		unsigned char *blob =
-		        PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 2), &len);
-		if (blob == NULL) {
-			rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
-		} else {
-			out->sealed = malloc(len ? len : 1);
-			if (out->sealed == NULL) {
-				rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
-			} else {
-				memcpy(out->sealed, blob, len);
-				out->sealed_len = len;
-			}
-			PQfreemem(blob);
-		}
+		rc = store__col_bytea(r, 0, 2, &out->sealed, &out->sealed_len, e);
 	}
 	PQclear(r);
 	return rc;

@@ -124,9 +124,78 @@ int store_secret_update(struct store *s, int64_t secret_id, int visibility, cons
 int store_secret_delete(struct store *s, int64_t secret_id, int64_t revision, struct cof_err *e)
         __attribute__((warn_unused_result));
 
-/* The current environment `name` of the project; COF_ENOTFOUND when there is none. */
-int store_environment_find(struct store *s, int64_t project_id, const char *name, int64_t *id,
-                           struct cof_err *e) __attribute__((warn_unused_result));
+/* ---- environments and overrides (store_envs.c) ---- */
+
+struct store_environment {
+	int64_t id;                       /* environments.id */
+	int64_t project_id;               /* owner */
+	char name[STORE_NAME_MAX];        /* unique among current environments of the project */
+	char description[STORE_DESC_MAX]; /* free text */
+	int64_t revision;                 /* last change, overrides included */
+	int64_t create_us;                /* creation time */
+};
+
+struct store_override {
+	char secret[STORE_NAME_MAX]; /* secret name */
+	int version;                 /* 1 draft, 2 live */
+	int64_t revision;            /* the revision that set it */
+	int64_t update_us;           /* when */
+};
+
+/* A sealed value with its identity: what merge and resolve read. */
+struct store_sealed {
+	int64_t secret_id;           /* secrets.id */
+	char secret[STORE_NAME_MAX]; /* its name */
+	int visibility;              /* its visibility now */
+	int64_t environment_id;      /* 0: the project default */
+	int version;                 /* 0 default, 1 draft, 2 live */
+	int64_t valid_from;          /* the revision that wrote it */
+	uint8_t *sealed;             /* malloc'd blob */
+	size_t sealed_len;           /* bytes in sealed */
+};
+void store_sealed_free(struct store_sealed *rows, size_t n);
+
+/* The current environment `name` of `project`; NOT_FOUND names which is missing. */
+int store_environment_get(struct store *s, const char *project, const char *name,
+                          struct store_environment *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
+int store_environment_list(struct store *s, const char *project, const char *after, int limit,
+                           struct store_environment *out, int *n, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* In a transaction: the current environment `name` of the project, or COF_ENOTFOUND. */
+int store_environment_find(struct store *s, int64_t project_id, const char *name,
+                           struct store_environment *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* The id of the environment `name` as it was at revision `at`, or COF_ENOTFOUND. */
+int store_environment_at(struct store *s, int64_t project_id, const char *name, int64_t at,
+                         int64_t *id, struct cof_err *e) __attribute__((warn_unused_result));
+int store_environment_insert(struct store *s, int64_t project_id, const char *name,
+                             const char *description, int64_t revision,
+                             struct store_environment *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* Marks it deleted at `revision` and ends its overrides. */
+int store_environment_delete(struct store *s, int64_t environment_id, int64_t revision,
+                             struct cof_err *e) __attribute__((warn_unused_result));
+int store_environment_set_revision(struct store *s, int64_t environment_id, int64_t revision,
+                                   struct cof_err *e) __attribute__((warn_unused_result));
+
+/* Overrides of an environment of a project, by (secret name, version) after (after_secret,
+ * after_version); version 0 lists both. NOT_FOUND names a missing project or environment. */
+int store_override_list(struct store *s, const char *project, const char *environment, int version,
+                        const char *after_secret, int after_version, int limit,
+                        struct store_override *out, int *n, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* In a transaction: every current override of an environment (both versions), by name, version. */
+int store_override_rows(struct store *s, int64_t environment_id, struct store_sealed **rows,
+                        size_t *n, struct cof_err *e) __attribute__((warn_unused_result));
+/* The effective value of every secret that existed at revision `at`, in (environment, version):
+ * the override valid then if any, else the default; by name (C collation). */
+int store_resolve_rows(struct store *s, int64_t project_id, int64_t environment_id, int version,
+                       int64_t at, struct store_sealed **rows, size_t *n, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* Ends the current row of (secret, environment, version) at `revision`; COF_ENOTFOUND if none. */
+int store_value_end(struct store *s, int64_t secret_id, int64_t environment_id, int version,
+                    int64_t revision, struct cof_err *e) __attribute__((warn_unused_result));
 
 /* Values. environment_id 0 with version 0 is the project default. put ends the current row for
  * (secret, environment, version) at `revision` and inserts the new one valid from `revision`. */

@@ -4,6 +4,10 @@
 #ifndef COFFER_STORE_INTERNAL_H
 #define COFFER_STORE_INTERNAL_H
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 #include <libpq-fe.h>
 
 #include "store.h"
@@ -17,5 +21,20 @@ int store__run(struct store *s, const char *sql, int n, const char *const *vals,
 /* Maps a failed result (or connection) to a COF_E* code, detail for the log. */
 int store__fail(struct store *s, PGresult *res, const char *what, struct cof_err *e);
 PGconn *store__conn(struct store *s);
+/* A malloc'd copy of a bytea column (text format). */
+int store__col_bytea(PGresult *r, int row, int col, uint8_t **out, size_t *len, struct cof_err *e);
+
+static inline int64_t col_i64(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static inline void col_str(PGresult *r, int row, int col, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+}
+
+/* A decimal parameter in buf (a char array). */
+#define I64(buf, v) (snprintf((buf), sizeof(buf), "%" PRId64, (int64_t)(v)), (buf))
 
 #endif

@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 
+#include "coffer/v1/access.stub.h"
 #include "coffer/v1/environments.stub.h"
 #include "coffer/v1/projects.stub.h"
 #include "coffer/v1/secrets.stub.h"
@@ -891,9 +892,9 @@ START_TEST(health_and_unknown_methods)
 	g.name = "x";
 	EXPECT_CODE(coffer__call_unary(ch, &fake, &g.base, &resp_, &err_), 12);
 	/* Declared but not yet implemented RPCs answer UNIMPLEMENTED. */
-	Coffer__V1__GetEnvironmentRequest ge = COFFER__V1__GET_ENVIRONMENT_REQUEST__INIT;
-	EXPECT_CODE(coffer_v1_environments_get_environment(
-	                    ch, &ge, (Coffer__V1__Environment **)&resp_, &err_),
+	Coffer__V1__ListTokensRequest lt = COFFER__V1__LIST_TOKENS_REQUEST__INIT;
+	EXPECT_CODE(coffer_v1_access_list_tokens(ch, &lt, (Coffer__V1__ListTokensResponse **)&resp_,
+	                                         &err_),
 	            12);
 	/* A request over the size limit. */
 	char *huge = malloc(5 << 20);

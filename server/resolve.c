@@ -1,0 +1,54 @@
+/* resolve.c - the names filter of ResolveSecrets (see resolve.h). */
+#include "resolve.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+static long find(const char *const *all, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(all[mid], name);
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+void resolve_select(const char *const *all, size_t n_all, const char *const *requested,
+                    size_t n_requested, size_t *take, size_t *n_take, const char **missing,
+                    size_t *n_missing)
+{
+	*n_take = 0;
+	*n_missing = 0;
+	if (n_requested == 0) {
+		for (size_t i = 0; i < n_all; i++)
+			take[(*n_take)++] = i;
+		return;
+	}
+	bool *wanted = calloc(n_all ? n_all : 1, sizeof(*wanted));
+	for (size_t r = 0; r < n_requested; r++) {
+		long at = find(all, n_all, requested[r]);
+		if (at >= 0 && wanted) {
+			wanted[at] = true;
+			continue;
+		}
+		if (at >= 0)
+			continue;
+		bool seen = false;
+		for (size_t m = 0; m < *n_missing && !seen; m++)
+			seen = strcmp(missing[m], requested[r]) == 0;
+		if (!seen)
+			missing[(*n_missing)++] = requested[r];
+	}
+	for (size_t i = 0; wanted && i < n_all; i++)
+		if (wanted[i])
+			take[(*n_take)++] = i;
+	free(wanted);
+}
