@@ -5,18 +5,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
+#include <grpc/support/sync.h>
 #include <grpc/support/time.h>
 
 struct coffer_channel {
 	grpc_channel *channel; /* the core channel */
 	char *authorization;   /* "Bearer <token>", or NULL */
 	int timeout_ms;        /* per-call deadline, 0: none */
+	int max_retries;       /* attempts after UNAVAILABLE */
+	int retry_base_ms;     /* first backoff */
 };
 
 const char *coffer_code_name(int code)
@@ -86,6 +90,8 @@ int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out,
 	ch->channel = grpc_channel_create(opts->target, creds, NULL);
 	grpc_channel_credentials_release(creds);
 	ch->timeout_ms = opts->timeout_ms;
+	ch->max_retries = opts->max_retries > 0 ? opts->max_retries : 0;
+	ch->retry_base_ms = opts->retry_base_ms > 0 ? opts->retry_base_ms : 50;
 	if (opts->token && *opts->token) {
 		size_t n = strlen(opts->token) + 8;
 		ch->authorization = malloc(n);
@@ -106,8 +112,8 @@ void coffer_channel_free(coffer_channel *ch)
 	grpc_shutdown();
 }
 
-int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const ProtobufCMessage *req,
-                       ProtobufCMessage **resp, coffer_error *err)
+static int call_once(coffer_channel *ch, const coffer_method_desc *m, const ProtobufCMessage *req,
+                     gpr_timespec deadline, ProtobufCMessage **resp, coffer_error *err)
 {
 	*resp = NULL;
 	if (err)
@@ -124,11 +130,6 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 	grpc_slice_unref(req_slice);
 
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-	gpr_timespec deadline =
-	        ch->timeout_ms > 0
-	                ? gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-	                               gpr_time_from_millis(ch->timeout_ms, GPR_TIMESPAN))
-	                : gpr_inf_future(GPR_CLOCK_REALTIME);
 	grpc_slice method = grpc_slice_from_static_string(m->path);
 	grpc_call *call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
 	                                           method, NULL, deadline, NULL);
@@ -202,4 +203,38 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 		;
 	grpc_completion_queue_destroy(cq);
 	return rc;
+}
+
+/* A random delay in [0, cap) milliseconds. */
+static int64_t jitter(int64_t cap)
+{
+	uint64_t r = 0;
+	if (cap <= 0)
+		return 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint64_t)rand();
+	return (int64_t)(r % (uint64_t)cap);
+}
+
+int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const ProtobufCMessage *req,
+                       ProtobufCMessage **resp, coffer_error *err)
+{
+	gpr_timespec deadline =
+	        ch->timeout_ms > 0
+	                ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+	                               gpr_time_from_millis(ch->timeout_ms, GPR_TIMESPAN))
+	                : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+	for (int attempt = 0;; attempt++) {
+		int rc = call_once(ch, m, req, deadline, resp, err);
+		if (rc == 0 || err == NULL || err->code != 14 /* UNAVAILABLE */ ||
+		    attempt >= ch->max_retries)
+			return rc;
+		int64_t cap = (int64_t)ch->retry_base_ms << (attempt < 16 ? attempt : 16);
+		int64_t wait = jitter(cap) + 1;
+		gpr_timespec wake = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+		                                 gpr_time_from_millis(wait, GPR_TIMESPAN));
+		if (gpr_time_cmp(wake, deadline) >= 0)
+			return rc; /* no time left for another attempt */
+		gpr_sleep_until(wake);
+	}
 }

@@ -27,14 +27,17 @@ typedef struct coffer_channel_options {
 	const char *target;  /* host:port */
 	const char *token;   /* bearer token sent as `authorization`, or NULL */
 	const char *ca_file; /* PEM CA bundle for TLS, or NULL for plaintext */
-	int timeout_ms;      /* per-call deadline; 0: none */
+	int timeout_ms;      /* deadline of each call, retries included; 0: none */
+	int max_retries;     /* further attempts after UNAVAILABLE (never after other codes) */
+	int retry_base_ms;   /* first backoff (default 50); doubles per attempt, with full jitter */
 } coffer_channel_options;
 
 /* Opens a channel (lazily connected). */
 int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out, coffer_error *err);
 /* Closes a channel. NULL-safe. */
 void coffer_channel_free(coffer_channel *ch);
-/* One unary call of method m. On success *resp is a new message (free it with
+/* One unary call of method m, retried on UNAVAILABLE with exponential backoff and full jitter
+ * while attempts and the deadline last. On success *resp is a new message (free it with
  * protobuf_c_message_free_unpacked(*resp, NULL)). */
 int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const ProtobufCMessage *req,
                        ProtobufCMessage **resp, coffer_error *err);

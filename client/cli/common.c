@@ -1,0 +1,167 @@
+/* common.c - the CLI's shared helpers: options, errors, output, values, paging. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define MAX_VALUE_BYTES 65536
+
+const char *cli_opt(const struct cli *c, const char *name)
+{
+	for (int i = 0; i < c->n_opts; i++)
+		if (strcmp(c->opts[i].name, name) == 0)
+			return c->opts[i].value;
+	return NULL;
+}
+
+int64_t cli_opt_i64(const struct cli *c, const char *name, int64_t def, bool *ok)
+{
+	const char *v = cli_opt(c, name);
+	if (v == NULL)
+		return def;
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || *v == '\0' || *end != '\0') {
+		*ok = false;
+		return def;
+	}
+	return n;
+}
+
+int cli_version(const char *s)
+{
+	if (s && strcmp(s, "draft") == 0)
+		return 1;
+	if (s && strcmp(s, "live") == 0)
+		return 2;
+	return 0;
+}
+
+const char *cli_version_name(int version)
+{
+	return version == 2 ? "live" : version == 1 ? "draft" : "-";
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("coffer: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(" (see coffer --help)\n", stderr);
+	va_end(ap);
+	return 2;
+}
+
+int cli_rpc_error(const coffer_error *err)
+{
+	fprintf(stderr, "coffer: %s: %s\n", coffer_code_name(err->code), err->message);
+	return 1;
+}
+
+void cli_json_str(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+void cli_time(const Google__Protobuf__Timestamp *ts, char *buf, size_t cap)
+{
+	if (ts == NULL) {
+		snprintf(buf, cap, "-");
+		return;
+	}
+	time_t t = (time_t)ts->seconds;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void cli_json_sep(const struct cli *c, int *printed)
+{
+	if (c->json && (*printed)++)
+		putchar(',');
+}
+
+int cli_list_all(struct cli *c, const char *header, cli_page_fn page)
+{
+	coffer_error err;
+	char *token = strdup("");
+	int printed = 0;
+	if (c->json)
+		putchar('[');
+	else
+		puts(header);
+	while (token != NULL) {
+		char *next = NULL;
+		if (page(c, token, &next, &printed, &err) != 0) {
+			free(token);
+			return cli_rpc_error(&err);
+		}
+		free(token);
+		token = next && *next ? next : NULL;
+		if (token == NULL)
+			free(next);
+	}
+	if (c->json)
+		puts("]");
+	return 0;
+}
+
+int cli_read_value(const struct cli *c, char **out)
+{
+	*out = NULL;
+	const char *file = cli_opt(c, "--value-file");
+	bool from_stdin = cli_opt(c, "--value-stdin") != NULL;
+	if (!file && !from_stdin)
+		return 0;
+	if (file && from_stdin)
+		return cli_usage_error(
+		        "give the value with --value-stdin or --value-file, not both");
+	FILE *f = from_stdin ? stdin : fopen(file, "rb");
+	if (f == NULL)
+		return cli_usage_error("cannot read %s: %s", file, strerror(errno));
+	char *buf = malloc(MAX_VALUE_BYTES + 2);
+	size_t n = buf ? fread(buf, 1, MAX_VALUE_BYTES + 2, f) : 0;
+	if (!from_stdin)
+		fclose(f);
+	if (buf == NULL)
+		return cli_usage_error("out of memory");
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n > MAX_VALUE_BYTES) {
+		free(buf);
+		return cli_usage_error("the value is larger than %d bytes", MAX_VALUE_BYTES);
+	}
+	if (memchr(buf, '\0', n) != NULL) {
+		free(buf);
+		return cli_usage_error("the value contains a NUL byte");
+	}
+	buf[n] = '\0';
+	*out = buf;
+	return 1;
+}
+
+void cli_free_value(char *v)
+{
+	if (v) {
+		volatile char *p = v;
+		while (*p)
+			*p++ = 0;
+		free(v);
+	}
+}

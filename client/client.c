@@ -1,0 +1,267 @@
+/* client.c - the high-level client: options, resolve, snapshots, templates (see coffer/client.h).
+ */
+#include "coffer/client.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct coffer_client {
+	coffer_channel *ch; /* the channel */
+};
+
+struct snapshot_entry {
+	char *name;  /* secret name */
+	char *value; /* plaintext */
+	size_t len;  /* bytes in value */
+};
+
+struct coffer_snapshot {
+	int64_t revision;               /* project revision it was read at */
+	size_t n;                       /* entries */
+	struct snapshot_entry *entries; /* sorted by name (strcmp) */
+};
+
+static int fail(coffer_error *err, int code, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		err->code = code;
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static void wipe(void *p, size_t n)
+{
+	volatile unsigned char *v = p;
+	while (n--)
+		*v++ = 0;
+}
+
+void coffer_options_init(coffer_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	const char *addr = getenv("COFFER_ADDR");
+	opts->target = addr && *addr ? addr : "127.0.0.1:50051";
+	opts->token = getenv("COFFER_TOKEN");
+	opts->ca_file = getenv("COFFER_CA_FILE");
+	opts->timeout_ms = 10000;
+	opts->max_retries = 4;
+}
+
+int coffer_client_new(const coffer_options *opts, coffer_client **out, coffer_error *err)
+{
+	*out = NULL;
+	if (opts == NULL)
+		return fail(err, 3, "no options given");
+	coffer_client *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return fail(err, 8, "out of memory");
+	coffer_channel_options o = {
+	        .target = opts->target,
+	        .token = opts->token,
+	        .ca_file = opts->ca_file,
+	        .timeout_ms = opts->timeout_ms,
+	        .max_retries = opts->max_retries,
+	};
+	if (coffer_channel_new(&o, &c->ch, err) != 0) {
+		free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+void coffer_client_free(coffer_client *client)
+{
+	if (client == NULL)
+		return;
+	coffer_channel_free(client->ch);
+	free(client);
+}
+
+coffer_channel *coffer_client_channel(coffer_client *client)
+{
+	return client->ch;
+}
+
+int coffer_resolve(coffer_client *client, const char *project, const char *environment,
+                   coffer_version version, coffer_snapshot **out, coffer_error *err)
+{
+	*out = NULL;
+	if (client == NULL || project == NULL || environment == NULL)
+		return fail(err, 3, "client, project and environment are required");
+	Coffer__V1__ResolveSecretsRequest req = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
+	req.project = (char *)project;
+	req.environment = (char *)environment;
+	req.version = (Coffer__V1__Version)version;
+	Coffer__V1__ResolveSecretsResponse *resp = NULL;
+	if (coffer_v1_secrets_resolve_secrets(client->ch, &req, &resp, err) != 0)
+		return -1;
+	coffer_snapshot *s = calloc(1, sizeof(*s));
+	int rc = 0;
+	if (s == NULL || (s->entries = calloc(resp->n_secrets + 1, sizeof(*s->entries))) == NULL) {
+		rc = fail(err, 8, "out of memory");
+		goto out;
+	}
+	s->revision = resp->revision;
+	for (size_t i = 0; i < resp->n_secrets; i++) {
+		const Coffer__V1__ResolvedSecret *x = resp->secrets[i];
+		struct snapshot_entry *e = &s->entries[s->n];
+		e->len = strlen(x->value);
+		e->name = strdup(x->name);
+		e->value = malloc(e->len + 1);
+		if (e->name == NULL || e->value == NULL) {
+			free(e->name);
+			free(e->value);
+			rc = fail(err, 8, "out of memory");
+			goto out;
+		}
+		memcpy(e->value, x->value, e->len + 1);
+		s->n++;
+	}
+out:
+	for (size_t i = 0; i < resp->n_secrets; i++)
+		wipe(resp->secrets[i]->value, strlen(resp->secrets[i]->value));
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	if (rc) {
+		coffer_snapshot_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+static const struct snapshot_entry *find(const coffer_snapshot *s, const char *name, size_t len)
+{
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *n = s->entries[mid].name;
+		int c = strncmp(n, name, len);
+		if (c == 0)
+			c = n[len] == '\0' ? 0 : 1;
+		if (c == 0)
+			return &s->entries[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const char *coffer_snapshot_get(const coffer_snapshot *snap, const char *name)
+{
+	if (snap == NULL || name == NULL)
+		return NULL;
+	const struct snapshot_entry *e = find(snap, name, strlen(name));
+	return e ? e->value : NULL;
+}
+
+size_t coffer_snapshot_count(const coffer_snapshot *snap)
+{
+	return snap ? snap->n : 0;
+}
+
+const char *coffer_snapshot_name(const coffer_snapshot *snap, size_t i)
+{
+	return snap && i < snap->n ? snap->entries[i].name : NULL;
+}
+
+int64_t coffer_snapshot_revision(const coffer_snapshot *snap)
+{
+	return snap ? snap->revision : 0;
+}
+
+/* A growable output buffer that wipes what it drops. */
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static int put(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = (o->cap + n + 1) * 2;
+		char *p = malloc(cap);
+		if (p == NULL)
+			return -1;
+		if (o->p) {
+			memcpy(p, o->p, o->len);
+			wipe(o->p, o->cap);
+			free(o->p);
+		}
+		o->p = p;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+	return 0;
+}
+
+int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char **out,
+                           coffer_error *err)
+{
+	static const char ref[] = "{secret.";
+	struct out o = {0};
+	*out = NULL;
+	if (snap == NULL || tmpl == NULL)
+		return fail(err, 3, "snapshot and template are required");
+	int rc = put(&o, "", 0);
+	for (const char *p = tmpl; *p && rc == 0;) {
+		if (p[0] == '{' && p[1] == '{') {
+			rc = put(&o, "{", 1);
+			p += 2;
+		} else if (strncmp(p, ref, sizeof(ref) - 1) == 0) {
+			const char *name = p + sizeof(ref) - 1;
+			const char *end = strchr(name, '}');
+			if (end == NULL) {
+				rc = fail(err, 3, "a {secret. reference is not closed");
+				break;
+			}
+			const struct snapshot_entry *e = find(snap, name, (size_t)(end - name));
+			if (e == NULL) {
+				rc = fail(err, 5, "secret \"%.*s\" is not in the snapshot",
+				          (int)(end - name), name);
+				break;
+			}
+			rc = put(&o, e->value, e->len);
+			p = end + 1;
+		} else {
+			const char *next = strchr(p + 1, '{');
+			size_t n = next ? (size_t)(next - p) : strlen(p);
+			rc = put(&o, p, n);
+			p += n;
+		}
+	}
+	if (rc != 0) {
+		if (err && err->code == 0)
+			fail(err, 8, "out of memory");
+		if (o.p) {
+			wipe(o.p, o.cap);
+			free(o.p);
+		}
+		return -1;
+	}
+	*out = o.p;
+	return 0;
+}
+
+void coffer_snapshot_free(coffer_snapshot *snap)
+{
+	if (snap == NULL)
+		return;
+	for (size_t i = 0; i < snap->n; i++) {
+		wipe(snap->entries[i].value, snap->entries[i].len);
+		free(snap->entries[i].value);
+		free(snap->entries[i].name);
+	}
+	free(snap->entries);
+	free(snap);
+}
