@@ -205,6 +205,9 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 	return rc;
 }
 
+/* The longest wait between two attempts. */
+#define MAX_BACKOFF_MS 2000
+
 /* A random delay in [0, cap) milliseconds. */
 static int64_t jitter(int64_t cap)
 {
@@ -230,6 +233,8 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 		    attempt >= ch->max_retries)
 			return rc;
 		int64_t cap = (int64_t)ch->retry_base_ms << (attempt < 16 ? attempt : 16);
+		if (cap > MAX_BACKOFF_MS)
+			cap = MAX_BACKOFF_MS;
 		int64_t wait = jitter(cap) + 1;
 		gpr_timespec wake = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 		                                 gpr_time_from_millis(wait, GPR_TIMESPAN));

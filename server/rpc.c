@@ -195,6 +195,8 @@ static const char *first_bad_utf8(const ProtobufCMessage *msg)
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		const char *base = (const char *)msg;
+		if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
 		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
 			uint32_t which = *(const uint32_t *)(base + f->quantifier_offset);
 			if (which != f->id)

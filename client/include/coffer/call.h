@@ -29,7 +29,7 @@ typedef struct coffer_channel_options {
 	const char *ca_file; /* PEM CA bundle for TLS, or NULL for plaintext */
 	int timeout_ms;      /* deadline of each call, retries included; 0: none */
 	int max_retries;     /* further attempts after UNAVAILABLE (never after other codes) */
-	int retry_base_ms;   /* first backoff (default 50); doubles per attempt, with full jitter */
+	int retry_base_ms;   /* first backoff (default 50); doubles per attempt up to 2 s, full jitter */
 } coffer_channel_options;
 
 /* Opens a channel (lazily connected). */

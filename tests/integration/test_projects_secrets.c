@@ -1,168 +1,15 @@
 /*
- * test_integration.c - every Projects and Secrets RPC and status code against a real cofferd
- * (started in this process on an ephemeral port) over a real PostgreSQL (COFFER_TEST_DATABASE_URL),
- * called through the generated C client stubs. Each test works in its own project.
- *
- * libpq is used directly only to play the attacker or the operator: tampering with ciphertext,
- * holding row locks, terminating connections.
+ * test_projects_secrets.c - every Projects and Secrets RPC and status code against the real cofferd
+ * over the real PostgreSQL, through the generated C client stubs.
  */
-#include <check.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
-#include "coffer/v1/access.stub.h"
-#include "coffer/v1/environments.stub.h"
-#include "coffer/v1/projects.stub.h"
-#include "coffer/v1/secrets.stub.h"
-#include "grpc/health/v1/health.stub.h"
-#include "server.h"
-
-static struct config cfg;
-static struct server *srv;
-static char target[64];
-static coffer_channel *ch;
-static PGconn *admin;
-
-/* ---- helpers ---- */
-
-static const char *uniq(const char *prefix)
-{
-	static char buf[16][64];
-	static int n;
-	char *b = buf[n++ % 16];
-	snprintf(b, 64, "%s-%d-%d", prefix, (int)getpid(), n);
-	return b;
-}
-
-static coffer_channel *channel(int timeout_ms)
-{
-	coffer_channel_options o = {.target = target, .timeout_ms = timeout_ms};
-	coffer_channel *c = NULL;
-	coffer_error err;
-	ck_assert_int_eq(coffer_channel_new(&o, &c, &err), 0);
-	return c;
-}
-
-#define EXPECT_CODE(call, want)                                                                    \
-	do {                                                                                       \
-		coffer_error err_ = {0};                                                           \
-		ProtobufCMessage *resp_ = NULL;                                                    \
-		int rc_ = (call);                                                                  \
-		(void)resp_;                                                                       \
-		ck_assert_msg(err_.code == (want), "%s: got %s (%s), want %s", #call,              \
-		              coffer_code_name(err_.code), err_.message, coffer_code_name(want));  \
-		ck_assert_int_eq(rc_ != 0, (want) != 0);                                           \
-	} while (0)
-
-static void create_project(const char *name)
-{
-	Coffer__V1__CreateProjectRequest req = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
-	req.name = (char *)name;
-	Coffer__V1__Project *p = NULL;
-	coffer_error err;
-	ck_assert_msg(coffer_v1_projects_create_project(ch, &req, &p, &err) == 0, "%s",
-	              err.message);
-	protobuf_c_message_free_unpacked(&p->base, NULL);
-}
-
-static int64_t project_revision(const char *name)
-{
-	Coffer__V1__GetProjectRequest req = COFFER__V1__GET_PROJECT_REQUEST__INIT;
-	req.name = (char *)name;
-	Coffer__V1__Project *p = NULL;
-	coffer_error err;
-	ck_assert_msg(coffer_v1_projects_get_project(ch, &req, &p, &err) == 0, "%s", err.message);
-	int64_t rev = p->revision;
-	protobuf_c_message_free_unpacked(&p->base, NULL);
-	return rev;
-}
-
-static int create_secret(const char *project, const char *name, const char *value, int vis,
-                         coffer_error *err)
-{
-	Coffer__V1__CreateSecretRequest req = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
-	req.project = (char *)project;
-	req.name = (char *)name;
-	req.value = (char *)value;
-	req.visibility = vis;
-	Coffer__V1__Secret *s = NULL;
-	int rc = coffer_v1_secrets_create_secret(ch, &req, &s, err);
-	if (s)
-		protobuf_c_message_free_unpacked(&s->base, NULL);
-	return rc;
-}
-
-static void must_create_secret(const char *project, const char *name, const char *value, int vis)
-{
-	coffer_error err;
-	ck_assert_msg(create_secret(project, name, value, vis, &err) == 0, "%s", err.message);
-}
-
-/* Reveals the project default; returns the gRPC code; *value (malloc'd) on OK. */
-static int reveal(coffer_channel *c, const char *project, const char *name, char **value,
-                  coffer_error *err)
-{
-	Coffer__V1__RevealSecretRequest req = COFFER__V1__REVEAL_SECRET_REQUEST__INIT;
-	req.project = (char *)project;
-	req.name = (char *)name;
-	Coffer__V1__RevealSecretResponse *r = NULL;
-	if (value)
-		*value = NULL;
-	if (coffer_v1_secrets_reveal_secret(c, &req, &r, err) != 0)
-		return err->code;
-	if (value)
-		*value = strdup(r->value);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
-	return 0;
-}
-
-static char *must_reveal(const char *project, const char *name)
-{
-	char *v = NULL;
-	coffer_error err;
-	ck_assert_msg(reveal(ch, project, name, &v, &err) == 0, "%s", err.message);
-	return v;
-}
-
-static Coffer__V1__Secret *get_secret(const char *project, const char *name)
-{
-	Coffer__V1__GetSecretRequest req = COFFER__V1__GET_SECRET_REQUEST__INIT;
-	req.project = (char *)project;
-	req.name = (char *)name;
-	Coffer__V1__Secret *s = NULL;
-	coffer_error err;
-	ck_assert_msg(coffer_v1_secrets_get_secret(ch, &req, &s, &err) == 0, "%s", err.message);
-	return s;
-}
-
-static PGresult *sql(const char *q, int n, const char *const *vals)
-{
-	PGresult *r = PQexecParams(admin, q, n, NULL, vals, NULL, NULL, 0);
-	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
-	              "%s: %s", q, PQerrorMessage(admin));
-	return r;
-}
-
-static char *value_row_id(const char *project, const char *name)
-{
-	const char *vals[2] = {project, name};
-	PGresult *r =
-	        sql("SELECT v.id FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
-	            "JOIN projects p ON p.id = s.project_id WHERE p.name = $1 AND s.name = $2 "
-	            "AND s.deleted_rev IS NULL AND v.valid_to IS NULL AND v.version = 0",
-	            2, vals);
-	ck_assert_int_eq(PQntuples(r), 1);
-	char *id = strdup(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return id;
-}
+#include "helpers.h"
 
 /* ---- Projects ---- */
 
@@ -910,42 +757,9 @@ START_TEST(health_and_unknown_methods)
 }
 END_TEST
 
-int main(void)
+TCase *tcase_projects_secrets(void)
 {
-	const char *url = getenv("COFFER_TEST_DATABASE_URL");
-	const char *key = getenv("COFFER_TEST_ROOT_KEY_FILE");
-	if (url == NULL || key == NULL) {
-		fprintf(stderr,
-		        "COFFER_TEST_DATABASE_URL and COFFER_TEST_ROOT_KEY_FILE must be set "
-		        "(scripts/dev test does)\n");
-		return EXIT_FAILURE;
-	}
-	if (config_from_env(&cfg) != 0)
-		return EXIT_FAILURE;
-	free(cfg.database_url);
-	free(cfg.root_key_file);
-	cfg.database_url = strdup(url);
-	cfg.root_key_file = strdup(key);
-	free(cfg.listen);
-	cfg.listen = strdup("127.0.0.1:0");
-	cfg.migrate = true;
-	cfg.workers = 4;
-	struct cof_err e = {0};
-	if (server_global_init() != 0 || server_start(&cfg, 10, &srv, &e) != 0) {
-		fprintf(stderr, "cannot start cofferd: %s %s\n", e.msg, e.detail);
-		return EXIT_FAILURE;
-	}
-	snprintf(target, sizeof(target), "127.0.0.1:%d", server_port(srv));
-	coffer_channel_options o = {.target = target, .timeout_ms = 20000};
-	coffer_error err;
-	if (coffer_channel_new(&o, &ch, &err) != 0)
-		return EXIT_FAILURE;
-	admin = PQconnectdb(url);
-	if (PQstatus(admin) != CONNECTION_OK)
-		return EXIT_FAILURE;
-
-	Suite *s = suite_create("integration");
-	TCase *tc = tcase_create("rpc");
+	TCase *tc = tcase_create("projects_secrets");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, projects_crud_and_codes);
 	tcase_add_test(tc, projects_pagination);
@@ -958,18 +772,13 @@ int main(void)
 	tcase_add_test(tc, wrong_root_key_refuses_to_start);
 	tcase_add_test(tc, deadline_bounds_the_statement);
 	tcase_add_test(tc, health_and_unknown_methods);
-	tcase_add_test(tc, lost_connection_is_unavailable_then_recovers);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	return tc;
+}
 
-	PQfinish(admin);
-	coffer_channel_free(ch);
-	server_stop(srv, 5);
-	server_global_shutdown();
-	config_free(&cfg);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+TCase *tcase_disruptive(void)
+{
+	TCase *tc = tcase_create("disruptive");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, lost_connection_is_unavailable_then_recovers);
+	return tc;
 }

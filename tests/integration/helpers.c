@@ -1,0 +1,390 @@
+/* helpers.c - shared integration-test helpers and main (see helpers.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+struct config cfg;
+static struct server *srv;
+char target[64];
+coffer_channel *ch;
+PGconn *admin;
+
+const char *uniq(const char *prefix)
+{
+	static char buf[16][64];
+	static int n;
+	char *b = buf[n++ % 16];
+	snprintf(b, 64, "%s-%d-%d", prefix, (int)getpid(), n);
+	return b;
+}
+
+coffer_channel *channel(int timeout_ms)
+{
+	coffer_channel_options o = {.target = target, .timeout_ms = timeout_ms};
+	coffer_channel *c = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_channel_new(&o, &c, &err), 0);
+	return c;
+}
+
+void create_project(const char *name)
+{
+	Coffer__V1__CreateProjectRequest req = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	req.name = (char *)name;
+	Coffer__V1__Project *p = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_projects_create_project(ch, &req, &p, &err) == 0, "%s",
+	              err.message);
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+}
+
+int64_t project_revision(const char *name)
+{
+	Coffer__V1__GetProjectRequest req = COFFER__V1__GET_PROJECT_REQUEST__INIT;
+	req.name = (char *)name;
+	Coffer__V1__Project *p = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_projects_get_project(ch, &req, &p, &err) == 0, "%s", err.message);
+	int64_t rev = p->revision;
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	return rev;
+}
+
+int create_secret(const char *project, const char *name, const char *value, int vis,
+                  coffer_error *err)
+{
+	Coffer__V1__CreateSecretRequest req = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+	req.project = (char *)project;
+	req.name = (char *)name;
+	req.value = (char *)value;
+	req.visibility = vis;
+	Coffer__V1__Secret *s = NULL;
+	int rc = coffer_v1_secrets_create_secret(ch, &req, &s, err);
+	if (s)
+		protobuf_c_message_free_unpacked(&s->base, NULL);
+	return rc;
+}
+
+void must_create_secret(const char *project, const char *name, const char *value, int vis)
+{
+	coffer_error err;
+	ck_assert_msg(create_secret(project, name, value, vis, &err) == 0, "%s", err.message);
+}
+
+/* Reveals the project default; returns the gRPC code; *value (malloc'd) on OK. */
+int reveal(coffer_channel *c, const char *project, const char *name, char **value,
+           coffer_error *err)
+{
+	Coffer__V1__RevealSecretRequest req = COFFER__V1__REVEAL_SECRET_REQUEST__INIT;
+	req.project = (char *)project;
+	req.name = (char *)name;
+	Coffer__V1__RevealSecretResponse *r = NULL;
+	if (value)
+		*value = NULL;
+	if (coffer_v1_secrets_reveal_secret(c, &req, &r, err) != 0)
+		return err->code;
+	if (value)
+		*value = strdup(r->value);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+char *must_reveal(const char *project, const char *name)
+{
+	char *v = NULL;
+	coffer_error err;
+	ck_assert_msg(reveal(ch, project, name, &v, &err) == 0, "%s", err.message);
+	return v;
+}
+
+Coffer__V1__Secret *get_secret(const char *project, const char *name)
+{
+	Coffer__V1__GetSecretRequest req = COFFER__V1__GET_SECRET_REQUEST__INIT;
+	req.project = (char *)project;
+	req.name = (char *)name;
+	Coffer__V1__Secret *s = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_secrets_get_secret(ch, &req, &s, &err) == 0, "%s", err.message);
+	return s;
+}
+
+PGresult *sql(const char *q, int n, const char *const *vals)
+{
+	PGresult *r = PQexecParams(admin, q, n, NULL, vals, NULL, NULL, 0);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+	              "%s: %s", q, PQerrorMessage(admin));
+	return r;
+}
+
+char *value_row_id(const char *project, const char *name)
+{
+	const char *vals[2] = {project, name};
+	PGresult *r =
+	        sql("SELECT v.id FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
+	            "JOIN projects p ON p.id = s.project_id WHERE p.name = $1 AND s.name = $2 "
+	            "AND s.deleted_rev IS NULL AND v.valid_to IS NULL AND v.version = 0",
+	            2, vals);
+	ck_assert_int_eq(PQntuples(r), 1);
+	char *id = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return id;
+}
+
+void env_create(const char *project, const char *name)
+{
+	Coffer__V1__CreateEnvironmentRequest req = COFFER__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
+	req.project = (char *)project;
+	req.name = (char *)name;
+	Coffer__V1__Environment *e = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_environments_create_environment(ch, &req, &e, &err) == 0, "%s",
+	              err.message);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
+int64_t env_revision(const char *project, const char *name)
+{
+	Coffer__V1__GetEnvironmentRequest req = COFFER__V1__GET_ENVIRONMENT_REQUEST__INIT;
+	req.project = (char *)project;
+	req.name = (char *)name;
+	Coffer__V1__Environment *e = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_environments_get_environment(ch, &req, &e, &err) == 0, "%s",
+	              err.message);
+	int64_t rev = e->revision;
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	return rev;
+}
+
+int set_override(const char *project, const char *env, int version, const char *secret,
+                 const char *value, int64_t expected, coffer_error *err)
+{
+	Coffer__V1__SetOverrideRequest req = COFFER__V1__SET_OVERRIDE_REQUEST__INIT;
+	req.project = (char *)project;
+	req.environment = (char *)env;
+	req.version = version;
+	req.secret = (char *)secret;
+	req.value = (char *)value;
+	req.expected_revision = expected;
+	Coffer__V1__Override *o = NULL;
+	int rc = coffer_v1_environments_set_override(ch, &req, &o, err);
+	if (o) {
+		ck_assert_str_eq(o->secret, secret);
+		ck_assert_int_eq(o->version, version);
+		ck_assert_ptr_nonnull(o->update_time);
+		protobuf_c_message_free_unpacked(&o->base, NULL);
+	}
+	return rc;
+}
+
+int delete_override(const char *project, const char *env, int version, const char *secret,
+                    int64_t expected, coffer_error *err)
+{
+	Coffer__V1__DeleteOverrideRequest req = COFFER__V1__DELETE_OVERRIDE_REQUEST__INIT;
+	req.project = (char *)project;
+	req.environment = (char *)env;
+	req.version = version;
+	req.secret = (char *)secret;
+	req.expected_revision = expected;
+	Google__Protobuf__Empty *e = NULL;
+	int rc = coffer_v1_environments_delete_override(ch, &req, &e, err);
+	if (e)
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+	return rc;
+}
+
+int64_t override_revision(const char *project, const char *env, int version, const char *secret)
+{
+	Coffer__V1__ListOverridesRequest req = COFFER__V1__LIST_OVERRIDES_REQUEST__INIT;
+	req.project = (char *)project;
+	req.environment = (char *)env;
+	req.version = version;
+	req.page_size = 1000;
+	Coffer__V1__ListOverridesResponse *r = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_environments_list_overrides(ch, &req, &r, &err) == 0, "%s",
+	              err.message);
+	int64_t rev = 0;
+	for (size_t i = 0; i < r->n_overrides; i++)
+		if (strcmp(r->overrides[i]->secret, secret) == 0)
+			rev = r->overrides[i]->revision;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rev;
+}
+
+int count_overrides(const char *project, const char *env, int version, int page_size)
+{
+	int n = 0;
+	char *token = strdup("");
+	char last[160] = "";
+	do {
+		Coffer__V1__ListOverridesRequest req = COFFER__V1__LIST_OVERRIDES_REQUEST__INIT;
+		req.project = (char *)project;
+		req.environment = (char *)env;
+		req.version = version;
+		req.page_size = page_size;
+		req.page_token = token;
+		Coffer__V1__ListOverridesResponse *r = NULL;
+		coffer_error err;
+		ck_assert_msg(coffer_v1_environments_list_overrides(ch, &req, &r, &err) == 0, "%s",
+		              err.message);
+		ck_assert_int_le((int)r->n_overrides, page_size);
+		for (size_t i = 0; i < r->n_overrides; i++, n++) {
+			char key[160];
+			snprintf(key, sizeof(key), "%s/%d", r->overrides[i]->secret,
+			         r->overrides[i]->version);
+			ck_assert_msg(strcmp(key, last) > 0, "order: %s after %s", key, last);
+			snprintf(last, sizeof(last), "%s", key);
+			if (version)
+				ck_assert_int_eq(r->overrides[i]->version, version);
+		}
+		free(token);
+		token = strdup(r->next_page_token);
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	} while (*token);
+	free(token);
+	return n;
+}
+
+void update_value(const char *project, const char *name, const char *value)
+{
+	Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	u.project = (char *)project;
+	u.name = (char *)name;
+	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	u.value = (char *)value;
+	Coffer__V1__Secret *s = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_secrets_update_secret(ch, &u, &s, &err) == 0, "%s", err.message);
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+
+int merge(const char *project, const char *source, const char *into, bool dry_run,
+          int64_t expected_source, int64_t expected_target, bool delete_source,
+          Coffer__V1__MergeEnvironmentResponse **out, coffer_error *err)
+{
+	Coffer__V1__MergeEnvironmentRequest req = COFFER__V1__MERGE_ENVIRONMENT_REQUEST__INIT;
+	req.project = (char *)project;
+	req.source = (char *)source;
+	req.target = (char *)into;
+	req.dry_run = dry_run;
+	req.expected_source_revision = expected_source;
+	req.expected_target_revision = expected_target;
+	req.delete_source = delete_source;
+	*out = NULL;
+	return coffer_v1_environments_merge_environment(ch, &req, out, err);
+}
+
+static int resolve_raw(const char *project, const char *env, int version, int64_t at,
+                       Coffer__V1__ResolveSecretsResponse **out, coffer_error *err)
+{
+	Coffer__V1__ResolveSecretsRequest req = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
+	req.project = (char *)project;
+	req.environment = (char *)env;
+	req.version = version;
+	req.at_revision = at;
+	*out = NULL;
+	return coffer_v1_secrets_resolve_secrets(ch, &req, out, err);
+}
+
+void resolve_into(const char *project, const char *env, int version, int64_t at, struct resolved *r)
+{
+	coffer_error err;
+	ck_assert_msg(resolve_raw(project, env, version, at, &r->resp, &err) == 0,
+	              "resolve %s/%s/%d@%ld: %s", project, env, version, (long)at, err.message);
+	for (size_t i = 1; i < r->resp->n_secrets; i++)
+		ck_assert(strcmp(r->resp->secrets[i - 1]->name, r->resp->secrets[i]->name) < 0);
+}
+
+int resolve_code(const char *project, const char *env, int version, int64_t at)
+{
+	Coffer__V1__ResolveSecretsResponse *resp = NULL;
+	coffer_error err = {0};
+	if (resolve_raw(project, env, version, at, &resp, &err) == 0)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return err.code;
+}
+
+static const Coffer__V1__ResolvedSecret *find_resolved(const struct resolved *r, const char *name)
+{
+	for (size_t i = 0; i < r->resp->n_secrets; i++)
+		if (strcmp(r->resp->secrets[i]->name, name) == 0)
+			return r->resp->secrets[i];
+	return NULL;
+}
+
+const char *resolved_value(const struct resolved *r, const char *name)
+{
+	const Coffer__V1__ResolvedSecret *s = find_resolved(r, name);
+	return s ? s->value : NULL;
+}
+
+int resolved_source(const struct resolved *r, const char *name)
+{
+	const Coffer__V1__ResolvedSecret *s = find_resolved(r, name);
+	return s ? (int)s->source : 0;
+}
+
+void resolved_clear(struct resolved *r)
+{
+	if (r->resp)
+		protobuf_c_message_free_unpacked(&r->resp->base, NULL);
+	r->resp = NULL;
+}
+
+int main(void)
+{
+	const char *url = getenv("COFFER_TEST_DATABASE_URL");
+	const char *key = getenv("COFFER_TEST_ROOT_KEY_FILE");
+	if (url == NULL || key == NULL) {
+		fprintf(stderr,
+		        "COFFER_TEST_DATABASE_URL and COFFER_TEST_ROOT_KEY_FILE must be set "
+		        "(scripts/dev test does)\n");
+		return EXIT_FAILURE;
+	}
+	if (config_from_env(&cfg) != 0)
+		return EXIT_FAILURE;
+	free(cfg.database_url);
+	free(cfg.root_key_file);
+	cfg.database_url = strdup(url);
+	cfg.root_key_file = strdup(key);
+	free(cfg.listen);
+	cfg.listen = strdup("127.0.0.1:0");
+	cfg.migrate = true;
+	cfg.workers = 4;
+	struct cof_err e = {0};
+	if (server_global_init() != 0 || server_start(&cfg, 10, &srv, &e) != 0) {
+		fprintf(stderr, "cannot start cofferd: %s %s\n", e.msg, e.detail);
+		return EXIT_FAILURE;
+	}
+	snprintf(target, sizeof(target), "127.0.0.1:%d", server_port(srv));
+	coffer_channel_options o = {.target = target, .timeout_ms = 20000};
+	coffer_error err;
+	if (coffer_channel_new(&o, &ch, &err) != 0)
+		return EXIT_FAILURE;
+	admin = PQconnectdb(url);
+	if (PQstatus(admin) != CONNECTION_OK)
+		return EXIT_FAILURE;
+
+	Suite *s = suite_create("integration");
+	suite_add_tcase(s, tcase_projects_secrets());
+	suite_add_tcase(s, tcase_environments());
+	suite_add_tcase(s, tcase_model());
+	suite_add_tcase(s, tcase_client());
+	suite_add_tcase(s, tcase_disruptive());
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+
+	PQfinish(admin);
+	coffer_channel_free(ch);
+	server_stop(srv, 5);
+	server_global_shutdown();
+	config_free(&cfg);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,87 @@
+/*
+ * helpers.h - what the integration test files share: the in-process server, a channel, libpq for
+ * playing attacker or operator, and small wrappers over the generated stubs.
+ */
+#ifndef COFFER_TEST_HELPERS_H
+#define COFFER_TEST_HELPERS_H
+
+#include <check.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coffer/client.h"
+#include "grpc/health/v1/health.stub.h"
+#include "server.h"
+
+extern struct config cfg;
+extern char target[64];
+extern coffer_channel *ch;
+extern PGconn *admin;
+
+/* A unique name with the prefix (per process). */
+const char *uniq(const char *prefix);
+coffer_channel *channel(int timeout_ms);
+void create_project(const char *name);
+int64_t project_revision(const char *name);
+int create_secret(const char *project, const char *name, const char *value, int vis,
+                  coffer_error *err);
+void must_create_secret(const char *project, const char *name, const char *value, int vis);
+int reveal(coffer_channel *c, const char *project, const char *name, char **value,
+           coffer_error *err);
+char *must_reveal(const char *project, const char *name);
+Coffer__V1__Secret *get_secret(const char *project, const char *name);
+PGresult *sql(const char *q, int n, const char *const *vals);
+char *value_row_id(const char *project, const char *name);
+
+/* Environments and overrides (versions 1 draft, 2 live). */
+void env_create(const char *project, const char *name);
+int64_t env_revision(const char *project, const char *name);
+int set_override(const char *project, const char *env, int version, const char *secret,
+                 const char *value, int64_t expected, coffer_error *err);
+int delete_override(const char *project, const char *env, int version, const char *secret,
+                    int64_t expected, coffer_error *err);
+/* The override's revision, 0 when there is none. */
+int64_t override_revision(const char *project, const char *env, int version, const char *secret);
+/* Counts the overrides of env (version 0: both), paging page_size at a time. */
+int count_overrides(const char *project, const char *env, int version, int page_size);
+void update_value(const char *project, const char *name, const char *value);
+int merge(const char *project, const char *source, const char *into, bool dry_run,
+          int64_t expected_source, int64_t expected_target, bool delete_source,
+          Coffer__V1__MergeEnvironmentResponse **out, coffer_error *err);
+
+/* A resolve's response, with lookups by name. */
+struct resolved {
+	Coffer__V1__ResolveSecretsResponse *resp; /* the response */
+};
+/* Resolves (at revision `at`, 0: now) and fails the test unless it succeeds. */
+void resolve_into(const char *project, const char *env, int version, int64_t at,
+                  struct resolved *r);
+/* The status code of a resolve. */
+int resolve_code(const char *project, const char *env, int version, int64_t at);
+/* The value (NULL when absent) and source (0 when absent) of a secret in r. */
+const char *resolved_value(const struct resolved *r, const char *name);
+int resolved_source(const struct resolved *r, const char *name);
+void resolved_clear(struct resolved *r);
+
+/* Runs a typed call and checks its status code; resp_ and err_ are in scope for the call. */
+#define EXPECT_CODE(call, want)                                                                    \
+	do {                                                                                       \
+		coffer_error err_ = {0};                                                           \
+		ProtobufCMessage *resp_ = NULL;                                                    \
+		int rc_ = (call);                                                                  \
+		if (resp_)                                                                         \
+			protobuf_c_message_free_unpacked(resp_, NULL);                             \
+		ck_assert_msg(err_.code == (want), "%s: got %s (%s), want %s", #call,              \
+		              coffer_code_name(err_.code), err_.message, coffer_code_name(want));  \
+		ck_assert_int_eq(rc_ != 0, (want) != 0);                                           \
+	} while (0)
+
+TCase *tcase_projects_secrets(void);
+TCase *tcase_environments(void);
+TCase *tcase_model(void);
+TCase *tcase_client(void);
+/* Runs last: it terminates the server's database connections. */
+TCase *tcase_disruptive(void);
+
+#endif
