@@ -39,6 +39,9 @@ status=0
 PYTHONPATH="$GEN:$HERE" "$PY" "$HERE/wait_serving.py" || { cat "$LOG"; exit 1; }
 PYTHONPATH="$GEN:$HERE" "$PY" -m unittest discover -s "$HERE" -p 'test_*.py' -v || status=1
 
+# libcoffer installed and used as its users do, the docs' examples, and the CLI's runtime commands.
+COFFER_TEST_SANITIZE=${COFFER_TEST_SANITIZE:-0} "$ROOT/tests/client/run.sh" || status=1
+
 # Graceful stop: a call in flight when SIGTERM arrives still completes; cofferd exits 0.
 PYTHONPATH="$GEN:$HERE" "$PY" "$HERE/graceful_stop.py" || status=1
 rc=0

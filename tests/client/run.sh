@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# tests/client/run.sh - libcoffer as its users get it: installed, found with pkg-config and CMake.
+#   - installs the build into a prefix and seeds the docs' project with the installed coffer CLI;
+#   - builds every EXAMPLE of docs/client/*.md with `pkg-config --cflags --libs coffer`, runs it
+#     against the server (COFFER_ADDR) and compares its output with the page's OUTPUT;
+#   - builds a CMake consumer with find_package(coffer) / coffer::client and runs it;
+#   - checks `coffer run -- env`, `coffer export`, `coffer render` and the CLI's exit codes.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+: "${COFFER_TEST_BUILD:?}" "${COFFER_ADDR:?}"
+PREFIX="$COFFER_TEST_BUILD/install"
+WORK="$COFFER_TEST_BUILD/client-tests"
+rm -rf "$PREFIX" "$WORK"
+mkdir -p "$WORK"
+cmake --install "$COFFER_TEST_BUILD" --prefix "$PREFIX" >/dev/null
+export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
+CFLAGS_EXTRA=()
+[ "${COFFER_TEST_SANITIZE:-0}" = 1 ] && CFLAGS_EXTRA=(-fsanitize=address,undefined)
+COFFER="$PREFIX/bin/coffer"
+pass=0 fail=0
+ok() { echo "ok: $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+# The docs' project, exactly as docs/client/README.md seeds it.
+"$COFFER" projects delete support-bot >/dev/null 2>&1 || true
+"$COFFER" projects create support-bot >/dev/null
+"$COFFER" secrets create support-bot OPENAI_API_KEY --value-stdin <<< 'sk-live-123' >/dev/null
+"$COFFER" secrets create support-bot DB_PASSWORD --restricted --value-stdin <<< 'hunter2' >/dev/null
+"$COFFER" envs create support-bot staging >/dev/null
+"$COFFER" overrides set support-bot staging draft OPENAI_API_KEY --value-stdin <<< 'sk-test-456' >/dev/null
+
+# Every documented example: compiled against the installed library, run, output compared.
+for page in "$ROOT"/docs/client/*.md; do
+  name=$(basename "$page" .md)
+  [ "$name" = README ] && continue
+  src="$WORK/$name.c"
+  awk '/^```c$/{on=1; next} /^```$/{if(on){exit}} on' "$page" >"$src"
+  awk '/^## OUTPUT/{f=1} f && /^```text$/{on=1; next} on && /^```$/{exit} on' "$page" >"$WORK/$name.want"
+  if [ ! -s "$src" ]; then bad "$name: no EXAMPLE"; continue; fi
+  # shellcheck disable=SC2046
+  if ! cc -Wall -Wextra -Werror "${CFLAGS_EXTRA[@]}" $(pkg-config --cflags coffer) "$src" \
+      $(pkg-config --libs coffer) -o "$WORK/$name" 2>"$WORK/$name.cc.log"; then
+    bad "$name: the example does not compile"; cat "$WORK/$name.cc.log"; continue
+  fi
+  if ! "$WORK/$name" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
+    bad "$name: the example failed"; cat "$WORK/$name.err"; continue
+  fi
+  if diff -u "$WORK/$name.want" "$WORK/$name.out"; then ok "docs/client/$name.md example"; else bad "$name: output differs from the page"; fi
+done
+
+# find_package(coffer) and coffer::client.
+if cmake -S "$HERE/consumer" -B "$WORK/consumer" -DCMAKE_PREFIX_PATH="$PREFIX" \
+     -DSANITIZE="${COFFER_TEST_SANITIZE:-0}" >"$WORK/consumer.log" 2>&1 &&
+   cmake --build "$WORK/consumer" >>"$WORK/consumer.log" 2>&1 &&
+   [ "$("$WORK/consumer/consumer")" = "Bearer sk-test-456" ]; then
+  ok "CMake consumer (find_package(coffer), coffer::client) resolves and renders"
+else
+  bad "CMake consumer"; cat "$WORK/consumer.log"
+fi
+
+# coffer run: the secrets in the child's environment, the token not; the child's exit status.
+out=$(COFFER_TOKEN=not-for-children "$COFFER" run --project support-bot --env staging --version draft -- env)
+if grep -qx 'OPENAI_API_KEY=sk-test-456' <<<"$out" && grep -qx 'DB_PASSWORD=hunter2' <<<"$out" &&
+   ! grep -q '^COFFER_TOKEN=' <<<"$out"; then
+  ok "coffer run -- env shows the secrets and not COFFER_TOKEN"
+else
+  bad "coffer run -- env: $out"
+fi
+out=$("$COFFER" run --project support-bot --env main --version live --only OPENAI_API_KEY -- env)
+if grep -qx 'OPENAI_API_KEY=sk-live-123' <<<"$out" && ! grep -q '^DB_PASSWORD=' <<<"$out"; then
+  ok "coffer run --only limits the environment"
+else
+  bad "coffer run --only"
+fi
+set +e
+"$COFFER" run --project support-bot --env main --version live -- sh -c 'exit 7'; rc=$?
+[ $rc -eq 7 ] && ok "coffer run exits with the program's status" || bad "coffer run exit status $rc"
+"$COFFER" run --project support-bot --env main --version live -- /nonexistent/program 2>/dev/null; rc=$?
+[ $rc -eq 127 ] && ok "coffer run exits 127 when the program cannot start" || bad "exit $rc for a missing program"
+"$COFFER" run --project support-bot --env main --version live --only NOPE -- true 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'NOT_FOUND' "$WORK/err" && ok "coffer run --only with an unknown secret fails" || bad "run --only NOPE: $rc"
+"$COFFER" resolve --project no-such-project --env main --version live 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q '^coffer: NOT_FOUND: ' "$WORK/err" && ok "a refused call exits 1 with the code name" || bad "resolve NOT_FOUND: $rc"
+"$COFFER" --addr 127.0.0.1:1 --timeout-ms 1500 resolve --project p --env main --version live 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q '^coffer: UNAVAILABLE: ' "$WORK/err" && ok "server down: exit 1, UNAVAILABLE" || bad "server down: $rc $(cat "$WORK/err")"
+"$COFFER" resolve --project p 2>/dev/null; rc=$?
+[ $rc -eq 2 ] && ok "a usage error exits 2" || bad "usage error exit $rc"
+set -e
+
+# export and render
+[ "$("$COFFER" export --project support-bot --env staging --version draft)" = "$(printf 'DB_PASSWORD="hunter2"\nOPENAI_API_KEY="sk-test-456"')" ] &&
+  ok "coffer export --format dotenv" || bad "coffer export dotenv"
+[ "$("$COFFER" export --project support-bot --env main --version live --format json)" = '{"DB_PASSWORD":"hunter2","OPENAI_API_KEY":"sk-live-123"}' ] &&
+  ok "coffer export --format json" || bad "coffer export json"
+[ "$(printf 'key={secret.OPENAI_API_KEY} {{literal}' | "$COFFER" render --project support-bot --env staging --version draft)" = 'key=sk-test-456 {literal}' ] &&
+  ok "coffer render" || bad "coffer render"
+merged=$("$COFFER" --json merge support-bot staging --dry-run)
+[ "$merged" = '{"applied":false,"revision":5,"live_overrides_applied":0,"changes":[{"secret":"OPENAI_API_KEY","version":"draft","kind":"added"}]}' ] &&
+  ok "coffer merge --dry-run" || bad "merge dry run: $merged"
+
+echo "client: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
