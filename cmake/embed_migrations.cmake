@@ -1,4 +1,6 @@
-# Writes OUT: a C array of the numbered migrations in FILES (NNNN_name.sql), in order.
+# Writes OUT: a C array of the numbered migrations DIR/NNNN_name.sql, in order.
+file(GLOB FILES ${DIR}/*.sql)
+list(SORT FILES)
 set(body "/* Generated from server/migrations by cmake/embed_migrations.cmake. Do not edit. */\n")
 string(APPEND body "#include \"store_migrate.h\"\n\nconst struct migration migrations[] = {\n")
 set(count 0)

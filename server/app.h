@@ -9,9 +9,13 @@
 #include "rpc.h"
 #include "store.h"
 
+struct audit;
+
 struct app {
 	const struct config *cfg;      /* settings */
 	struct crypt_keyring *keyring; /* data keys */
+	struct audit *audit;           /* the audit writer */
+	bool insecure_no_auth;         /* --insecure-no-auth: every call is allowed */
 };
 
 struct worker_state {

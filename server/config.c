@@ -41,6 +41,18 @@ static const struct setting settings[] = {
          "10000", 1, 3600000, "bound on one SQL statement for calls without a deadline"},
         {"migrate", "COFFER_MIGRATE", K_BOOL, S(migrate), "false", 0, 0,
          "apply pending migrations at start-up"},
+        {"bootstrap-token-file", "COFFER_BOOTSTRAP_TOKEN_FILE", K_STR, S(bootstrap_token_file), "",
+         0, 0,
+         "with no tokens yet: the first admin token is read from this file, or made and written "
+         "there"},
+        {"insecure-no-auth", "COFFER_INSECURE_NO_AUTH", K_BOOL, S(insecure_no_auth), "false", 0, 0,
+         "serve every call without a token (local development only)"},
+        {"tls-cert-file", "COFFER_TLS_CERT_FILE", K_STR, S(tls_cert_file), "", 0, 0,
+         "server certificate chain (PEM); without it cofferd serves plaintext"},
+        {"tls-key-file", "COFFER_TLS_KEY_FILE", K_STR, S(tls_key_file), "", 0, 0,
+         "private key of the server certificate (PEM)"},
+        {"tls-client-ca-file", "COFFER_TLS_CLIENT_CA_FILE", K_STR, S(tls_client_ca_file), "", 0, 0,
+         "CA bundle (PEM) of client certificates; when set, clients must present one (mTLS)"},
 };
 #undef S
 

@@ -18,6 +18,7 @@ struct term_key {
 
 struct crypt_keyring {
 	uint8_t *root;          /* root key, sodium_malloc'd, read-only */
+	uint8_t *token_key;     /* HMAC key of token secrets, sodium_malloc'd, or NULL */
 	struct term_key *terms; /* data keys */
 	size_t n_terms;         /* entries in terms */
 	int32_t active;         /* term used for new seals */
@@ -114,6 +115,8 @@ void crypt_keyring_free(struct crypt_keyring *kr)
 	for (size_t i = 0; i < kr->n_terms; i++)
 		sodium_free(kr->terms[i].key);
 	free(kr->terms);
+	if (kr->token_key)
+		sodium_free(kr->token_key);
 	sodium_free(kr->root);
 	pthread_rwlock_destroy(&kr->lock);
 	free(kr);
@@ -311,4 +314,114 @@ void crypt_free_plain(char *plain, size_t len)
 		return;
 	sodium_memzero(plain, len);
 	free(plain);
+}
+
+/* ---- tokens ---- */
+
+static const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+static uint32_t crc32(const char *s, size_t n)
+{
+	uint32_t c = 0xFFFFFFFFu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= (uint8_t)s[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xEDB88320u & (uint32_t) - (int32_t)(c & 1));
+	}
+	return ~c;
+}
+
+static void checksum6(const char *s, size_t n, char out[6])
+{
+	uint32_t c = crc32(s, n);
+	for (int i = 5; i >= 0; i--) {
+		out[i] = BASE62[c % 62];
+		c /= 62;
+	}
+}
+
+void crypt_token_new(char *out)
+{
+	memcpy(out, CRYPT_TOKEN_PREFIX, 7);
+	for (int i = 0; i < 43; i++)
+		out[7 + i] = BASE62[randombytes_uniform(62)];
+	checksum6(out, 50, out + 50);
+	out[CRYPT_TOKEN_CHARS] = '\0';
+}
+
+void crypt_token_id(char *out)
+{
+	uint8_t raw[8];
+	randombytes_buf(raw, sizeof(raw));
+	memcpy(out, "tok_", 4);
+	sodium_bin2hex(out + 4, 17, raw, sizeof(raw));
+}
+
+bool crypt_token_well_formed(const char *token)
+{
+	if (token == NULL || strlen(token) != CRYPT_TOKEN_CHARS ||
+	    strncmp(token, CRYPT_TOKEN_PREFIX, 7))
+		return false;
+	for (int i = 7; i < CRYPT_TOKEN_CHARS; i++)
+		if (strchr(BASE62, token[i]) == NULL || token[i] == '\0')
+			return false;
+	char sum[6];
+	checksum6(token, 50, sum);
+	return memcmp(sum, token + 50, 6) == 0;
+}
+
+#define TOKEN_KEY_AD "coffer.token-key.v1"
+
+int crypt_token_key_new(struct crypt_keyring *kr, uint8_t *out, struct cof_err *e)
+{
+	uint8_t *k = sodium_malloc(32);
+	if (k == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "cannot allocate protected memory");
+	randombytes_buf(k, 32);
+	randombytes_buf(out, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	unsigned long long clen = 0;
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, &clen, k, 32,
+	                                           (const uint8_t *)TOKEN_KEY_AD,
+	                                           strlen(TOKEN_KEY_AD), NULL, out, kr->root);
+	sodium_free(k);
+	return 0;
+}
+
+int crypt_token_key_set(struct crypt_keyring *kr, const uint8_t *wrapped, size_t len,
+                        struct cof_err *e)
+{
+	if (len != CRYPT_WRAPPED_KEY_BYTES)
+		return cof_err_set(e, COF_EINTERNAL, "the token key is damaged (wrong length)");
+	uint8_t *k = sodium_malloc(32);
+	if (k == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "cannot allocate protected memory");
+	unsigned long long mlen = 0;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+	            k, &mlen, NULL, wrapped + 24, len - 24, (const uint8_t *)TOKEN_KEY_AD,
+	            strlen(TOKEN_KEY_AD), wrapped, kr->root) != 0) {
+		sodium_free(k);
+		return cof_err_set(
+		        e, COF_EINTERNAL,
+		        "the root key does not open the token key: wrong root key file?");
+	}
+	sodium_mprotect_readonly(k);
+	pthread_rwlock_wrlock(&kr->lock);
+	if (kr->token_key)
+		sodium_free(kr->token_key);
+	kr->token_key = k;
+	pthread_rwlock_unlock(&kr->lock);
+	return 0;
+}
+
+int crypt_token_hash(struct crypt_keyring *kr, const char *token,
+                     uint8_t out[CRYPT_TOKEN_HASH_BYTES], struct cof_err *e)
+{
+	pthread_rwlock_rdlock(&kr->lock);
+	int rc = 0;
+	if (kr->token_key == NULL)
+		rc = cof_err_set(e, COF_EINTERNAL, "no token key loaded");
+	else
+		crypto_auth_hmacsha256(out, (const uint8_t *)token, strlen(token), kr->token_key);
+	pthread_rwlock_unlock(&kr->lock);
+	return rc;
 }

@@ -63,6 +63,30 @@ int crypt_keyring_add(struct crypt_keyring *kr, int32_t term, const uint8_t *wra
 /* The active term, 0 when none. */
 int32_t crypt_keyring_active_term(struct crypt_keyring *kr);
 
+/* ---- tokens ---- */
+
+/* coffer_ + 43 base62 characters (256 bits) + 6 base62 characters of CRC-32 checksum. */
+#define CRYPT_TOKEN_PREFIX     "coffer_"
+#define CRYPT_TOKEN_CHARS      (7 + 43 + 6)
+#define CRYPT_TOKEN_HASH_BYTES 32
+
+/* A new bearer secret in out (at least CRYPT_TOKEN_CHARS + 1 bytes). */
+void crypt_token_new(char *out);
+/* A random public token id "tok_" + 16 hex digits in out (at least 21 bytes). */
+void crypt_token_id(char *out);
+/* Prefix, length, alphabet and checksum: true when the string could be a token. */
+bool crypt_token_well_formed(const char *token);
+/* Wraps a new random token-hashing key (out holds CRYPT_WRAPPED_KEY_BYTES). */
+int crypt_token_key_new(struct crypt_keyring *kr, uint8_t *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* Unwraps and installs the token-hashing key. */
+int crypt_token_key_set(struct crypt_keyring *kr, const uint8_t *wrapped, size_t len,
+                        struct cof_err *e) __attribute__((warn_unused_result));
+/* HMAC-SHA256 of the token under the token-hashing key. */
+int crypt_token_hash(struct crypt_keyring *kr, const char *token,
+                     uint8_t out[CRYPT_TOKEN_HASH_BYTES], struct cof_err *e)
+        __attribute__((warn_unused_result));
+
 /* Seals plain[0..len) for id under the active term. *blob is malloc'd (free with free()). */
 int crypt_seal(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *plain,
                size_t len, uint8_t **blob, size_t *blob_len, struct cof_err *e)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "log.h"
 #include "status.h"
 #include "validate.h"
@@ -47,6 +48,7 @@ struct store *handler_store(struct rpc_ctx *ctx, struct cof_err *e)
 		ms = handler_app(ctx)->cfg->statement_timeout_ms;
 	if (store_call_begin(w->store, ms, e) != 0)
 		return NULL;
+	store_audit_set(w->store, access_write_audit(ctx));
 	return w->store;
 }
 

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "catalog.h"
 #include "handlers.h"
 #include "validate.h"
@@ -262,6 +263,7 @@ static int merge_environment(struct rpc_ctx *ctx, const Coffer__V1__MergeEnviron
 	resp->live_overrides_applied = r.live_overrides_applied;
 	resp->revision = r.revision;
 	resp->applied = r.applied;
+	access_note_revision(ctx, r.revision);
 	catalog_merge_result_clear(&r);
 	return RPC_OK;
 }

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "access.h"
 #include "catalog.h"
 #include "validate.h"
 
@@ -184,6 +185,7 @@ static int reveal_secret(struct rpc_ctx *ctx, const Coffer__V1__RevealSecretRequ
 	memcpy(resp->value, r.value, r.len);
 	resp->source = (Coffer__V1__ValueSource)r.source;
 	resp->revision = r.revision;
+	access_note_revision(ctx, r.revision);
 	catalog_revealed_clear(&r);
 	return RPC_OK;
 }
@@ -226,6 +228,7 @@ static int resolve_secrets(struct rpc_ctx *ctx, const Coffer__V1__ResolveSecrets
 		return handler_error(ctx, &e);
 	resp->revision = out.revision;
 	resp->not_modified = out.not_modified;
+	access_note_revision(ctx, out.revision);
 	resp->secrets = rpc_alloc(ctx, sizeof(*resp->secrets) * (out.n_secrets + 1));
 	resp->missing = rpc_alloc(ctx, sizeof(*resp->missing) * (out.n_missing + 1));
 	if (resp->secrets == NULL || resp->missing == NULL) {
@@ -266,6 +269,3 @@ const Coffer__V1__Secrets__Handlers secrets_handlers = {
         .reveal_secret = reveal_secret,
         .resolve_secrets = resolve_secrets,
 };
-
-/* Services declared by the API whose handlers come with later issues: UNIMPLEMENTED for now. */
-const Coffer__V1__Access__Handlers access_handlers = {0};

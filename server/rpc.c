@@ -51,6 +51,7 @@ struct rpc_ctx {
 	char *message;             /* status message, arena-owned */
 	const char *project;       /* for the call log */
 	char *peer;                /* gpr-allocated */
+	void *call_data;           /* the application's, see rpc_set_call_data */
 	bool sent_initial_md;      /* initial metadata goes out once */
 	bool failed;               /* a batch failed: the call is gone */
 };
@@ -287,6 +288,26 @@ const char *rpc_metadata(struct rpc_ctx *ctx, const char *key)
 	return NULL;
 }
 
+void rpc_set_call_data(struct rpc_ctx *ctx, void *data)
+{
+	ctx->call_data = data;
+}
+
+void *rpc_call_data(const struct rpc_ctx *ctx)
+{
+	return ctx->call_data;
+}
+
+const coffer_method_desc *rpc_method_desc(const struct rpc_ctx *ctx)
+{
+	return ctx->slot->method;
+}
+
+const char *rpc_message(const struct rpc_ctx *ctx)
+{
+	return ctx->message;
+}
+
 void rpc_note_project(struct rpc_ctx *ctx, const char *project)
 {
 	ctx->project = rpc_strdup(ctx, project);
@@ -423,6 +444,9 @@ static int dispatch_unary(struct rpc_ctx *ctx, ProtobufCMessage **resp_out)
 		code = rpc_fail(ctx, RPC_INVALID_ARGUMENT, "field %s is not valid UTF-8", bad);
 		goto out_free_req;
 	}
+	struct rpc_server *srv = slot->srv;
+	if (srv->opts.authorize && (code = srv->opts.authorize(ctx, m, req)) != RPC_OK)
+		goto out_free_req;
 	ProtobufCMessage *resp = rpc_alloc(ctx, m->output->sizeof_message);
 	if (resp == NULL) {
 		code = rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -455,6 +479,11 @@ static void handle_call(struct rpc_worker *w, struct rpc_slot *slot)
 		code = slot->method->invoke_stream(slot->handlers, &ctx, &st);
 	} else {
 		code = dispatch_unary(&ctx, &resp);
+	}
+	if (slot->method && srv->opts.before_finish) {
+		code = srv->opts.before_finish(&ctx, code);
+		if (code != RPC_OK)
+			resp = NULL;
 	}
 	finish_call(&ctx, code, resp);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -632,7 +661,18 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 		srv->slots[i].cq = grpc_completion_queue_create_for_pluck(NULL);
 	}
 
-	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+	grpc_server_credentials *creds;
+	if (opts->tls_cert_pem) {
+		grpc_ssl_pem_key_cert_pair pair = {opts->tls_key_pem, opts->tls_cert_pem};
+		creds = grpc_ssl_server_credentials_create_ex(
+		        opts->tls_client_ca_pem, &pair, 1,
+		        opts->tls_client_ca_pem
+		                ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+		                : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+		        NULL);
+	} else {
+		creds = grpc_insecure_server_credentials_create();
+	}
 	srv->port = grpc_server_add_http2_port(srv->server, opts->listen, creds);
 	grpc_server_credentials_release(creds);
 	if (srv->port <= 0) {

@@ -66,8 +66,18 @@ struct rpc_server_opts {
 	void *app;                        /* shared application state, see rpc_app */
 	void *(*worker_init)(void *app);  /* per-worker state, see rpc_worker_state; may be NULL */
 	void (*worker_fini)(void *state); /* frees what worker_init made; may be NULL */
-	void (*on_call)(const struct rpc_call_info *info,
-	                void *app); /* after each call; may be NULL */
+	/* After each call; may be NULL. */
+	void (*on_call)(const struct rpc_call_info *info, void *app);
+	/* Before a unary handler runs, with its parsed request: RPC_OK to go on, or the code to
+	 * answer instead. May be NULL. */
+	int (*authorize)(struct rpc_ctx *ctx, const coffer_method_desc *m,
+	                 const ProtobufCMessage *req);
+	/* After the handler, before anything is sent: returns the code to answer (a non-OK code
+	 * drops the response). May be NULL. */
+	int (*before_finish)(struct rpc_ctx *ctx, int code);
+	const char *tls_cert_pem;      /* server certificate chain (PEM); NULL: plaintext */
+	const char *tls_key_pem;       /* its private key (PEM) */
+	const char *tls_client_ca_pem; /* when set, clients must present a certificate it signed */
 };
 
 /* Creates, binds and starts the server with its workers. Returns 0 or a COF_E* code with e set. */
@@ -97,6 +107,13 @@ const char *rpc_peer(const struct rpc_ctx *ctx);
 const char *rpc_method(const struct rpc_ctx *ctx);
 /* The first value of request metadata `key` (lower case), or NULL; owned by the call. */
 const char *rpc_metadata(struct rpc_ctx *ctx, const char *key);
+/* A pointer the application keeps with the call (arena memory, say). */
+void rpc_set_call_data(struct rpc_ctx *ctx, void *data);
+void *rpc_call_data(const struct rpc_ctx *ctx);
+/* The method being called; NULL for an unknown one. */
+const coffer_method_desc *rpc_method_desc(const struct rpc_ctx *ctx);
+/* The status message set so far (rpc_fail), or NULL. */
+const char *rpc_message(const struct rpc_ctx *ctx);
 /* Records the project a call concerns, for the call log. */
 void rpc_note_project(struct rpc_ctx *ctx, const char *project);
 

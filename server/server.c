@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <grpc/grpc.h>
 
+#include "access.h"
+#include "audit.h"
 #include "coffer_registry.h"
 #include "handlers.h"
 #include "log.h"
@@ -16,6 +19,9 @@
 struct server {
 	struct app app;         /* shared state handed to handlers */
 	struct rpc_server *rpc; /* the gRPC runtime */
+	char *tls_cert;         /* PEM contents, or NULL */
+	char *tls_key;          /* its key */
+	char *tls_client_ca;    /* client CA, or NULL */
 };
 
 const struct rpc_binding app_bindings[] = {
@@ -101,6 +107,140 @@ static int load_keyring(struct store *s, struct crypt_keyring *kr, struct cof_er
 	return 0;
 }
 
+#define TOKEN_KEY_NAME "token-hash"
+
+/* Loads the token-hashing key, creating it on a fresh database. */
+static int load_token_key(struct store *s, struct crypt_keyring *kr, struct cof_err *e)
+{
+	uint8_t *wrapped = NULL;
+	size_t len = 0;
+	int rc = store_server_key_get(s, TOKEN_KEY_NAME, &wrapped, &len, e);
+	if (rc == COF_ENOTFOUND) {
+		uint8_t fresh[CRYPT_WRAPPED_KEY_BYTES];
+		if ((rc = crypt_token_key_new(kr, fresh, e)) ||
+		    (rc = store_server_key_insert(s, TOKEN_KEY_NAME, fresh, sizeof(fresh), e)) ||
+		    (rc = store_server_key_get(s, TOKEN_KEY_NAME, &wrapped, &len, e)))
+			return rc;
+	} else if (rc) {
+		return rc;
+	}
+	rc = crypt_token_key_set(kr, wrapped, len, e);
+	free(wrapped);
+	return rc;
+}
+
+/* Reads a whole small file into a NUL-terminated malloc'd string; NULL when it cannot. */
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	size_t cap = 1 << 16, len = 0, n;
+	char *buf = malloc(cap + 1);
+	while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
+		len += n;
+		if (len == cap) {
+			char *bigger = realloc(buf, (cap *= 2) + 1);
+			if (bigger == NULL)
+				free(buf);
+			buf = bigger;
+		}
+	}
+	fclose(f);
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+/* With no tokens at all: the first admin token, from the bootstrap file or made and written there.
+ */
+static int bootstrap_token(struct store *s, struct crypt_keyring *kr, const char *path,
+                           struct cof_err *e)
+{
+	int64_t n = 0;
+	int rc = store_token_count(s, &n, e);
+	if (rc || n > 0)
+		return rc;
+	if (path == NULL || *path == '\0')
+		return cof_err_set(
+		        e, COF_EPRECOND,
+		        "no tokens exist: set COFFER_BOOTSTRAP_TOKEN_FILE to create the first "
+		        "admin token (or --insecure-no-auth for local development)");
+	char token[CRYPT_TOKEN_CHARS + 2] = "";
+	char *text = read_text(path);
+	bool made = false;
+	if (text && *text) {
+		snprintf(token, sizeof(token), "%s", text);
+		token[strcspn(token, "\r\n")] = '\0';
+		crypt_wipe(text, strlen(text));
+		free(text);
+		if (!crypt_token_well_formed(token))
+			return cof_err_set(e, COF_EINVAL,
+			                   "the bootstrap token file %s holds no valid token",
+			                   path);
+	} else {
+		free(text);
+		crypt_token_new(token);
+		made = true;
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		bool ok = fd >= 0 && write(fd, token, strlen(token)) == (ssize_t)strlen(token) &&
+		          write(fd, "\n", 1) == 1;
+		if (fd >= 0)
+			close(fd);
+		if (!ok) {
+			crypt_wipe(token, sizeof(token));
+			return cof_err_set(e, COF_EINVAL,
+			                   "cannot write the bootstrap token file %s", path);
+		}
+	}
+	uint8_t hash[CRYPT_TOKEN_HASH_BYTES];
+	struct store_token t = {.role = 1};
+	struct store_token out;
+	snprintf(t.name, sizeof(t.name), "bootstrap");
+	crypt_token_id(t.id);
+	rc = crypt_token_hash(kr, token, hash, e);
+	crypt_wipe(token, sizeof(token));
+	if (rc == 0)
+		rc = store_token_insert(s, &t, hash, sizeof(hash), 0, &out, e);
+	if (rc == COF_EEXIST)
+		return 0; /* another replica bootstrapped the same token */
+	if (rc == 0)
+		log_info("created the bootstrap admin token %s (%s %s)", out.id,
+		         made ? "written to" : "read from", path);
+	return rc;
+}
+
+static int load_tls(struct server *srv, const struct config *cfg, struct cof_err *e)
+{
+	if (cfg->tls_cert_file == NULL || *cfg->tls_cert_file == '\0') {
+		if (cfg->tls_client_ca_file && *cfg->tls_client_ca_file)
+			return cof_err_set(e, COF_EINVAL,
+			                   "--tls-client-ca-file needs --tls-cert-file");
+		return 0;
+	}
+	srv->tls_cert = read_text(cfg->tls_cert_file);
+	srv->tls_key =
+	        cfg->tls_key_file && *cfg->tls_key_file ? read_text(cfg->tls_key_file) : NULL;
+	if (srv->tls_cert == NULL || srv->tls_key == NULL)
+		return cof_err_set(
+		        e, COF_EINVAL, "cannot read the TLS certificate %s or its key %s",
+		        cfg->tls_cert_file, cfg->tls_key_file ? cfg->tls_key_file : "(none)");
+	if (cfg->tls_client_ca_file && *cfg->tls_client_ca_file &&
+	    (srv->tls_client_ca = read_text(cfg->tls_client_ca_file)) == NULL)
+		return cof_err_set(e, COF_EINVAL, "cannot read the client CA file %s",
+		                   cfg->tls_client_ca_file);
+	return 0;
+}
+
+static void free_tls(struct server *srv)
+{
+	if (srv->tls_key)
+		crypt_wipe(srv->tls_key, strlen(srv->tls_key));
+	free(srv->tls_key);
+	free(srv->tls_cert);
+	free(srv->tls_client_ca);
+}
+
 int server_migrate(const struct config *cfg, int connect_wait_s, struct cof_err *e)
 {
 	struct store *s = NULL;
@@ -140,10 +280,24 @@ int server_start(const struct config *cfg, int connect_wait_s, struct server **o
 		        applied, known);
 		goto out_free;
 	}
-	if ((rc = load_keyring(s, srv->app.keyring, e)))
+	if ((rc = load_keyring(s, srv->app.keyring, e)) ||
+	    (rc = load_token_key(s, srv->app.keyring, e)) || (rc = load_tls(srv, cfg, e)))
 		goto out_free;
+	srv->app.insecure_no_auth = cfg->insecure_no_auth;
+	if (cfg->insecure_no_auth)
+		log_warn("!!! AUTHENTICATION IS OFF (--insecure-no-auth): every caller may do "
+		         "anything. "
+		         "Never run this way outside local development. !!!");
+	else if ((rc = bootstrap_token(s, srv->app.keyring, cfg->bootstrap_token_file, e)))
+		goto out_free;
+	if (srv->tls_cert == NULL)
+		log_warn("serving plaintext gRPC (no --tls-cert-file): use TLS outside a loopback "
+		         "or "
+		         "a mesh that encrypts");
 	store_close(s);
 	s = NULL;
+	if ((rc = audit_start(cfg->database_url, &srv->app.audit, e)))
+		goto out_free;
 	struct rpc_server_opts opts = {
 	        .listen = cfg->listen,
 	        .workers = cfg->workers,
@@ -153,6 +307,11 @@ int server_start(const struct config *cfg, int connect_wait_s, struct server **o
 	        .worker_init = app_worker_init,
 	        .worker_fini = app_worker_fini,
 	        .on_call = app_on_call,
+	        .authorize = access_authorize,
+	        .before_finish = access_before_finish,
+	        .tls_cert_pem = srv->tls_cert,
+	        .tls_key_pem = srv->tls_key,
+	        .tls_client_ca_pem = srv->tls_client_ca,
 	};
 	if ((rc = rpc_server_start(&opts, app_bindings, app_n_bindings, &srv->rpc, e)))
 		goto out_free;
@@ -160,6 +319,8 @@ int server_start(const struct config *cfg, int connect_wait_s, struct server **o
 	return 0;
 out_free:
 	store_close(s);
+	audit_stop(srv->app.audit);
+	free_tls(srv);
 	crypt_keyring_free(srv->app.keyring);
 	free(srv);
 	return rc;
@@ -176,6 +337,8 @@ void server_stop(struct server *srv, int grace_seconds)
 		return;
 	rpc_server_shutdown(srv->rpc, grace_seconds);
 	rpc_server_free(srv->rpc);
+	audit_stop(srv->app.audit);
+	free_tls(srv);
 	crypt_keyring_free(srv->app.keyring);
 	free(srv);
 }

@@ -14,10 +14,14 @@
 #include "store_internal.h"
 
 struct store {
-	PGconn *conn;       /* the connection, possibly broken */
-	char *url;          /* to reconnect */
-	int64_t timeout_ms; /* statement_timeout in force, 0 = unknown */
-	bool in_tx;         /* between store_begin and commit/rollback */
+	PGconn *conn;             /* the connection, possibly broken */
+	char *url;                /* to reconnect */
+	int64_t timeout_ms;       /* statement_timeout in force, 0 = unknown */
+	bool in_tx;               /* between store_begin and commit/rollback */
+	struct store_audit audit; /* written by the next commit when audit_pending */
+	bool audit_pending;       /* an audit row waits for the commit */
+	bool audit_committed;     /* the last commit wrote it */
+	int64_t revision_hint;    /* the revision the open transaction writes */
 };
 
 /* ---- errors ---- */
@@ -185,8 +189,39 @@ int store_begin_snapshot(struct store *s, struct cof_err *e)
 	return rc;
 }
 
+void store_audit_set(struct store *s, const struct store_audit *ev)
+{
+	s->audit_pending = ev != NULL;
+	s->audit_committed = false;
+	s->revision_hint = 0;
+	if (ev)
+		s->audit = *ev;
+}
+
+bool store_audit_committed(const struct store *s)
+{
+	return s->audit_committed;
+}
+
+void store__revision_hint(struct store *s, int64_t revision)
+{
+	s->revision_hint = revision;
+}
+
 int store_commit(struct store *s, struct cof_err *e)
 {
+	if (s->audit_pending) {
+		s->audit.revision = s->revision_hint;
+		s->audit.code = 0;
+		int rc = store__audit_row(s, &s->audit, e);
+		if (rc) {
+			store_rollback(s);
+			cof_err_detail(e, "audit insert: %s", e->detail);
+			return cof_err_set(e, COF_EUNAVAIL, "the audit log is unavailable");
+		}
+		s->audit_pending = false;
+		s->audit_committed = true;
+	}
 	s->in_tx = false;
 	return simple(s, "COMMIT", e);
 }
@@ -271,6 +306,7 @@ int store_project_create(struct store *s, const char *name, const char *descript
 	}
 	project_row(r, 0, out);
 	PQclear(r);
+	store__revision_hint(s, 1);
 	char id[24];
 	const char *ev[1] = {I64(id, out->id)};
 	if ((rc = store__run(s,
@@ -342,6 +378,7 @@ int store_project_lock(struct store *s, const char *name, int64_t *id, int64_t *
 
 int store_project_set_revision(struct store *s, int64_t id, int64_t revision, struct cof_err *e)
 {
+	store__revision_hint(s, revision);
 	char a[24], b[24];
 	const char *vals[2] = {I64(a, id), I64(b, revision)};
 	return store__run(s, "UPDATE projects SET revision = $2 WHERE id = $1", 2, vals, NULL, NULL,
@@ -364,6 +401,7 @@ int store_project_delete(struct store *s, const char *name, int64_t expected_rev
 		                 rev, expected_revision);
 		goto out_rollback;
 	}
+	store__revision_hint(s, rev);
 	char a[24];
 	const char *vals[1] = {I64(a, id)};
 	if ((rc = store__run(s, "DELETE FROM projects WHERE id = $1", 1, vals, NULL, NULL,

@@ -197,6 +197,74 @@ int store_resolve_rows(struct store *s, int64_t project_id, int64_t environment_
 int store_value_end(struct store *s, int64_t secret_id, int64_t environment_id, int version,
                     int64_t revision, struct cof_err *e) __attribute__((warn_unused_result));
 
+/* ---- access: server keys, tokens, audit (store_access.c) ---- */
+
+#define STORE_TOKEN_MAX_ENVS 32
+
+struct store_token {
+	char id[32];                  /* tok_... */
+	char name[STORE_NAME_MAX];    /* label */
+	int role;                     /* 1 admin, 2 editor, 3 viewer, 4 runtime */
+	char project[STORE_NAME_MAX]; /* scope; "" for admin */
+	int n_envs;                   /* entries in envs; 0: all */
+	char envs[STORE_TOKEN_MAX_ENVS][STORE_NAME_MAX]; /* runtime scope */
+	int versions;                                    /* bit 1 draft, bit 2 live; 0: all */
+	int64_t create_us;                               /* creation time */
+	int64_t expire_us;                               /* 0: never */
+	bool usable;                                     /* not revoked and not expired */
+};
+
+/* One audit row. Never a value or a token secret. */
+struct store_audit {
+	int64_t id;                   /* audit_events.id (lists) */
+	int64_t time_us;              /* when (lists) */
+	char token_id[32];            /* who */
+	char method[96];              /* full method path */
+	char project[STORE_NAME_MAX]; /* request fields, when the request has them */
+	char environment[STORE_NAME_MAX];
+	char secret[STORE_NAME_MAX];
+	int version;
+	int code;         /* gRPC status */
+	char peer[64];    /* transport peer */
+	int64_t revision; /* the write's revision, 0 otherwise */
+};
+
+int store_server_key_get(struct store *s, const char *name, uint8_t **wrapped, size_t *len,
+                         struct cof_err *e) __attribute__((warn_unused_result));
+/* Inserts unless it exists (another replica may have won). */
+int store_server_key_insert(struct store *s, const char *name, const uint8_t *wrapped, size_t len,
+                            struct cof_err *e) __attribute__((warn_unused_result));
+
+int store_token_insert(struct store *s, const struct store_token *t, const uint8_t *hash,
+                       size_t hash_len, int64_t ttl_seconds, struct store_token *out,
+                       struct cof_err *e) __attribute__((warn_unused_result));
+/* The token whose secret hashes to `hash`; COF_ENOTFOUND when none. */
+int store_token_by_hash(struct store *s, const uint8_t *hash, size_t hash_len,
+                        struct store_token *out, uint8_t *stored_hash, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* Tokens not revoked, of `project` ("" and all_projects: every token), by id after `after`. */
+int store_token_list(struct store *s, const char *project, bool all_projects, const char *after,
+                     int limit, struct store_token *out, int *n, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* COF_ENOTFOUND when there is no such usable token. */
+int store_token_revoke(struct store *s, const char *id, struct cof_err *e)
+        __attribute__((warn_unused_result));
+int store_token_count(struct store *s, int64_t *n, struct cof_err *e)
+        __attribute__((warn_unused_result));
+
+/* Inserts rows in one transaction. */
+int store_audit_insert(struct store *s, const struct store_audit *rows, size_t n, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* Rows of `project` ("" and all_projects: every row) at or after since_us, by id after after_id. */
+int store_audit_list(struct store *s, const char *project, bool all_projects, int64_t since_us,
+                     int64_t after_id, int limit, struct store_audit *out, int *n,
+                     struct cof_err *e) __attribute__((warn_unused_result));
+/* The audit row the next store_commit writes in its transaction (NULL: none). The revision is
+ * taken from the transaction (store_project_set_revision, project create or delete). */
+void store_audit_set(struct store *s, const struct store_audit *ev);
+/* Whether the last commit wrote the pending audit row. */
+bool store_audit_committed(const struct store *s);
+
 /* Values. environment_id 0 with version 0 is the project default. put ends the current row for
  * (secret, environment, version) at `revision` and inserts the new one valid from `revision`. */
 int store_value_put(struct store *s, int64_t secret_id, int64_t environment_id, int version,

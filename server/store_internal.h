@@ -21,6 +21,10 @@ int store__run(struct store *s, const char *sql, int n, const char *const *vals,
 /* Maps a failed result (or connection) to a COF_E* code, detail for the log. */
 int store__fail(struct store *s, PGresult *res, const char *what, struct cof_err *e);
 PGconn *store__conn(struct store *s);
+/* Records the revision the open transaction writes, for its audit row. */
+void store__revision_hint(struct store *s, int64_t revision);
+/* Inserts one audit row (store_access.c). */
+int store__audit_row(struct store *s, const struct store_audit *ev, struct cof_err *e);
 /* A malloc'd copy of a bytea column (text format). */
 int store__col_bytea(PGresult *r, int row, int col, uint8_t **out, size_t *len, struct cof_err *e);
 

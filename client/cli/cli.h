@@ -66,5 +66,7 @@ int cmd_resolve(struct cli *c);
 int cmd_run(struct cli *c);
 int cmd_export(struct cli *c);
 int cmd_render(struct cli *c);
+int cmd_tokens(struct cli *c, const char *verb);
+int cmd_audit(struct cli *c);
 
 #endif

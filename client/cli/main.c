@@ -42,7 +42,11 @@ static void usage(FILE *out)
 	      "  resolve --project P --env E --version draft|live [--only A,B] [--at-revision R]\n"
 	      "  run --project P --env E --version draft|live [--only A,B] -- CMD [ARGS...]\n"
 	      "  export --project P --env E --version draft|live [--format dotenv|json]\n"
-	      "  render --project P --env E --version draft|live < TEMPLATE\n\n"
+	      "  render --project P --env E --version draft|live < TEMPLATE\n"
+	      "  tokens create NAME --role admin|editor|viewer|runtime [--project P]\n"
+	      "                [--envs A,B] [--versions draft,live] [--ttl SECONDS]\n"
+	      "  tokens list [--project P] | revoke ID\n"
+	      "  audit [--project P] [--since-minutes N]\n\n"
 	      "Environment: COFFER_ADDR (default 127.0.0.1:50051), COFFER_TOKEN, COFFER_CA_FILE.\n",
 	      out);
 }
@@ -111,7 +115,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	static const char *const grouped[] = {"projects", "secrets", "envs", "overrides", NULL};
+	static const char *const grouped[] = {"projects",  "secrets", "envs",
+	                                      "overrides", "tokens",  NULL};
 	int words = 1;
 	for (int g = 0; grouped[g]; g++)
 		if (strcmp(pos[0], grouped[g]) == 0)
@@ -144,6 +149,10 @@ int main(int argc, char **argv)
 		rc = cmd_export(&c);
 	else if (strcmp(cmd, "render") == 0)
 		rc = cmd_render(&c);
+	else if (strcmp(cmd, "tokens") == 0)
+		rc = cmd_tokens(&c, verb);
+	else if (strcmp(cmd, "audit") == 0)
+		rc = cmd_audit(&c);
 	else
 		rc = cli_usage_error("unknown command '%s'", cmd);
 	coffer_client_free(c.client);

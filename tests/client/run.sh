@@ -22,13 +22,18 @@ pass=0 fail=0
 ok() { echo "ok: $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
 
-# The docs' project, exactly as docs/client/README.md seeds it.
+# The docs' project, exactly as docs/client/README.md seeds it, by an admin; then an editor and a
+# runtime token for it (the examples that resolve run with the runtime token, the rest with the
+# editor's).
+export COFFER_TOKEN="${COFFER_ADMIN_TOKEN:?}"
 "$COFFER" projects delete support-bot >/dev/null 2>&1 || true
 "$COFFER" projects create support-bot >/dev/null
 "$COFFER" secrets create support-bot OPENAI_API_KEY --value-stdin <<< 'sk-live-123' >/dev/null
 "$COFFER" secrets create support-bot DB_PASSWORD --restricted --value-stdin <<< 'hunter2' >/dev/null
 "$COFFER" envs create support-bot staging >/dev/null
 "$COFFER" overrides set support-bot staging draft OPENAI_API_KEY --value-stdin <<< 'sk-test-456' >/dev/null
+EDITOR_TOKEN=$("$COFFER" tokens create docs-editor --role editor --project support-bot 2>/dev/null)
+RUNTIME_TOKEN=$("$COFFER" tokens create docs-runtime --role runtime --project support-bot 2>/dev/null)
 
 # Every documented example: compiled against the installed library, run, output compared.
 for page in "$ROOT"/docs/client/*.md; do
@@ -43,7 +48,9 @@ for page in "$ROOT"/docs/client/*.md; do
       $(pkg-config --libs coffer) -o "$WORK/$name" 2>"$WORK/$name.cc.log"; then
     bad "$name: the example does not compile"; cat "$WORK/$name.cc.log"; continue
   fi
-  if ! "$WORK/$name" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
+  token=$EDITOR_TOKEN
+  grep -q 'coffer_resolve' "$src" && token=$RUNTIME_TOKEN
+  if ! COFFER_TOKEN=$token "$WORK/$name" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
     bad "$name: the example failed"; cat "$WORK/$name.err"; continue
   fi
   if diff -u "$WORK/$name.want" "$WORK/$name.out"; then ok "docs/client/$name.md example"; else bad "$name: output differs from the page"; fi
@@ -53,14 +60,15 @@ done
 if cmake -S "$HERE/consumer" -B "$WORK/consumer" -DCMAKE_PREFIX_PATH="$PREFIX" \
      -DSANITIZE="${COFFER_TEST_SANITIZE:-0}" >"$WORK/consumer.log" 2>&1 &&
    cmake --build "$WORK/consumer" >>"$WORK/consumer.log" 2>&1 &&
-   [ "$("$WORK/consumer/consumer")" = "Bearer sk-test-456" ]; then
+   [ "$(COFFER_TOKEN=$RUNTIME_TOKEN "$WORK/consumer/consumer")" = "Bearer sk-test-456" ]; then
   ok "CMake consumer (find_package(coffer), coffer::client) resolves and renders"
 else
   bad "CMake consumer"; cat "$WORK/consumer.log"
 fi
 
 # coffer run: the secrets in the child's environment, the token not; the child's exit status.
-out=$(COFFER_TOKEN=not-for-children "$COFFER" run --project support-bot --env staging --version draft -- env)
+export COFFER_TOKEN=$RUNTIME_TOKEN
+out=$("$COFFER" run --project support-bot --env staging --version draft -- env)
 if grep -qx 'OPENAI_API_KEY=sk-test-456' <<<"$out" && grep -qx 'DB_PASSWORD=hunter2' <<<"$out" &&
    ! grep -q '^COFFER_TOKEN=' <<<"$out"; then
   ok "coffer run -- env shows the secrets and not COFFER_TOKEN"
@@ -80,8 +88,12 @@ set +e
 [ $rc -eq 127 ] && ok "coffer run exits 127 when the program cannot start" || bad "exit $rc for a missing program"
 "$COFFER" run --project support-bot --env main --version live --only NOPE -- true 2>"$WORK/err"; rc=$?
 [ $rc -eq 1 ] && grep -q 'NOT_FOUND' "$WORK/err" && ok "coffer run --only with an unknown secret fails" || bad "run --only NOPE: $rc"
-"$COFFER" resolve --project no-such-project --env main --version live 2>"$WORK/err"; rc=$?
+"$COFFER" resolve --project support-bot --env prod --version live 2>"$WORK/err"; rc=$?
 [ $rc -eq 1 ] && grep -q '^coffer: NOT_FOUND: ' "$WORK/err" && ok "a refused call exits 1 with the code name" || bad "resolve NOT_FOUND: $rc"
+"$COFFER" resolve --project other --env main --version live 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q '^coffer: PERMISSION_DENIED: ' "$WORK/err" && ok "a runtime token of another project is refused" || bad "other project: $rc"
+COFFER_TOKEN= "$COFFER" resolve --project support-bot --env main --version live 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q '^coffer: UNAUTHENTICATED: ' "$WORK/err" && ok "no token: UNAUTHENTICATED" || bad "no token: $rc"
 "$COFFER" --addr 127.0.0.1:1 --timeout-ms 1500 resolve --project p --env main --version live 2>"$WORK/err"; rc=$?
 [ $rc -eq 1 ] && grep -q '^coffer: UNAVAILABLE: ' "$WORK/err" && ok "server down: exit 1, UNAVAILABLE" || bad "server down: $rc $(cat "$WORK/err")"
 "$COFFER" resolve --project p 2>/dev/null; rc=$?
@@ -95,7 +107,7 @@ set -e
   ok "coffer export --format json" || bad "coffer export json"
 [ "$(printf 'key={secret.OPENAI_API_KEY} {{literal}' | "$COFFER" render --project support-bot --env staging --version draft)" = 'key=sk-test-456 {literal}' ] &&
   ok "coffer render" || bad "coffer render"
-merged=$("$COFFER" --json merge support-bot staging --dry-run)
+merged=$(COFFER_TOKEN=$EDITOR_TOKEN "$COFFER" --json merge support-bot staging --dry-run)
 [ "$merged" = '{"applied":false,"revision":5,"live_overrides_applied":0,"changes":[{"secret":"OPENAI_API_KEY","version":"draft","kind":"added"}]}' ] &&
   ok "coffer merge --dry-run" || bad "merge dry run: $merged"
 

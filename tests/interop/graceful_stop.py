@@ -14,7 +14,8 @@ from coffer.v1 import projects_pb2, projects_pb2_grpc, secrets_pb2, secrets_pb2_
 addr, pid = os.environ["COFFER_ADDR"], int(os.environ["COFFERD_PID"])
 psql = os.path.join(os.environ["COFFER_TEST_PG_BIN"], "psql")
 url = os.environ["COFFER_TEST_DATABASE_URL"]
-channel = grpc.insecure_channel(addr)
+channel = grpc.intercept_channel(grpc.insecure_channel(addr), __import__("test_interop").Bearer(
+    os.environ["COFFER_ADMIN_TOKEN"]))
 P, S = projects_pb2_grpc.ProjectsStub(channel), secrets_pb2_grpc.SecretsStub(channel)
 name = "graceful-" + uuid.uuid4().hex[:8]
 P.CreateProject(projects_pb2.CreateProjectRequest(name=name))

@@ -19,6 +19,7 @@ cp "$ROOT/proto/grpc/reflection/v1alpha/reflection.proto" "$COFFER_TEST_BUILD/py
   --python_out="$GEN" --grpc_out="$GEN" --plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin \
   coffer/v1/*.proto grpc_health/v1/health.proto grpc_reflection/v1alpha/reflection.proto)
 
+scan() { { grep -rcaF "$1" "$2" 2>/dev/null || true; } | awk -F: '{s += $NF} END {print s + 0}'; }
 CANARY="canary$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export COFFER_CANARY=$CANARY
 LOG="$COFFER_TEST_STATE/interop-cofferd.log"
@@ -27,9 +28,13 @@ PORT=50151
 while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
 export COFFER_ADDR="127.0.0.1:$PORT"
 
-COFFER_DATABASE_URL="$COFFER_TEST_DATABASE_URL" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
+DB="${COFFER_TEST_INTEROP_DATABASE_URL:-$COFFER_TEST_DATABASE_URL}"
+export COFFER_TEST_DATABASE_URL="$DB"
+export COFFER_ADMIN_TOKEN_FILE="$COFFER_TEST_STATE/interop-admin.token"
+rm -f "$COFFER_ADMIN_TOKEN_FILE"
+COFFER_DATABASE_URL="$DB" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
   "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$COFFER_ADDR" --migrate --log-level debug \
-  --grace-seconds 15 >"$LOG" 2>&1 &
+  --grace-seconds 15 --bootstrap-token-file "$COFFER_ADMIN_TOKEN_FILE" >"$LOG" 2>&1 &
 PID=$!
 export COFFERD_PID=$PID
 cleanup() { kill -TERM "$PID" 2>/dev/null || true; }
@@ -37,6 +42,7 @@ trap cleanup EXIT
 
 status=0
 PYTHONPATH="$GEN:$HERE" "$PY" "$HERE/wait_serving.py" || { cat "$LOG"; exit 1; }
+export COFFER_ADMIN_TOKEN; COFFER_ADMIN_TOKEN=$(cat "$COFFER_ADMIN_TOKEN_FILE")
 PYTHONPATH="$GEN:$HERE" "$PY" -m unittest discover -s "$HERE" -p 'test_*.py' -v || status=1
 
 # libcoffer installed and used as its users do, the docs' examples, and the CLI's runtime commands.
@@ -54,8 +60,16 @@ if grep -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$LOG"; then
 fi
 
 # Canaries: secret values never reach the database files, the WAL or the server's output.
-"$COFFER_TEST_PG_BIN/psql" "$COFFER_TEST_DATABASE_URL" -qAtc "CHECKPOINT" >/dev/null
-scan() { { grep -rcaF "$1" "$2" 2>/dev/null || true; } | awk -F: '{s += $NF} END {print s + 0}'; }
+"$COFFER_TEST_PG_BIN/psql" "$DB" -qAtc "CHECKPOINT" >/dev/null
+# A database dump (what a backup holds) has no value and no token secret either.
+"$COFFER_TEST_PG_BIN/pg_dump" "$DB" >"$COFFER_TEST_STATE/interop-dump.sql"
+values_in_dump=$(scan "VAL-$CANARY" "$COFFER_TEST_STATE/interop-dump.sql")
+token_in_dump=$(scan "$COFFER_ADMIN_TOKEN" "$COFFER_TEST_STATE/interop-dump.sql")
+control_in_dump=$(scan "DESC-$CANARY" "$COFFER_TEST_STATE/interop-dump.sql")
+echo "dump scan: values $values_in_dump, admin token secret $token_in_dump, plaintext control $control_in_dump"
+if [ "$values_in_dump" -ne 0 ] || [ "$token_in_dump" -ne 0 ] || [ "$control_in_dump" -eq 0 ]; then
+  echo "FAIL: the dump holds a value or a token secret (or the control is missing)"; status=1
+fi
 values_in_db=$(scan "VAL-$CANARY" "$COFFER_TEST_PGDATA")
 values_in_wal=$(scan "VAL-$CANARY" "$COFFER_TEST_PGDATA/pg_wal")
 values_in_log=$(scan "VAL-$CANARY" "$LOG")
