@@ -2,6 +2,7 @@
 #include "coffer/call.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,13 +78,27 @@ int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out,
 	grpc_channel_credentials *creds;
 	if (opts->ca_file && *opts->ca_file) {
 		char *pem = read_file(opts->ca_file);
-		if (pem == NULL) {
+		bool mtls = opts->cert_file && *opts->cert_file;
+		char *cert = mtls ? read_file(opts->cert_file) : NULL;
+		char *key = mtls && opts->key_file ? read_file(opts->key_file) : NULL;
+		if (pem == NULL || (mtls && (cert == NULL || key == NULL))) {
+			free(pem);
+			free(cert);
+			free(key);
 			free(ch);
 			grpc_shutdown();
-			return fail(err, 3, "cannot read CA file %s", opts->ca_file);
+			return fail(err, 3,
+			            "cannot read the CA file %s or the client certificate or key",
+			            opts->ca_file);
 		}
-		creds = grpc_ssl_credentials_create(pem, NULL, NULL, NULL);
+		grpc_ssl_pem_key_cert_pair pair = {key, cert};
+		creds = grpc_ssl_credentials_create(pem, mtls ? &pair : NULL, NULL, NULL);
 		free(pem);
+		free(cert);
+		if (key) {
+			memset(key, 0, strlen(key));
+			free(key);
+		}
 	} else {
 		creds = grpc_insecure_credentials_create();
 	}

@@ -49,6 +49,8 @@ void coffer_options_init(coffer_options *opts)
 	opts->target = addr && *addr ? addr : "127.0.0.1:50051";
 	opts->token = getenv("COFFER_TOKEN");
 	opts->ca_file = getenv("COFFER_CA_FILE");
+	opts->cert_file = getenv("COFFER_CERT_FILE");
+	opts->key_file = getenv("COFFER_KEY_FILE");
 	opts->timeout_ms = 10000;
 	opts->max_retries = 4;
 }
@@ -65,6 +67,8 @@ int coffer_client_new(const coffer_options *opts, coffer_client **out, coffer_er
 	        .target = opts->target,
 	        .token = opts->token,
 	        .ca_file = opts->ca_file,
+	        .cert_file = opts->cert_file,
+	        .key_file = opts->key_file,
 	        .timeout_ms = opts->timeout_ms,
 	        .max_retries = opts->max_retries,
 	};

@@ -19,6 +19,7 @@
 struct server {
 	struct app app;         /* shared state handed to handlers */
 	struct rpc_server *rpc; /* the gRPC runtime */
+	struct config cfg;      /* a copy of the settings (their strings are the caller's) */
 	char *tls_cert;         /* PEM contents, or NULL */
 	char *tls_key;          /* its key */
 	char *tls_client_ca;    /* client CA, or NULL */
@@ -262,7 +263,8 @@ int server_start(const struct config *cfg, int connect_wait_s, struct server **o
 	int rc;
 	if (srv == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
-	srv->app.cfg = cfg;
+	srv->cfg = *cfg;
+	srv->app.cfg = &srv->cfg;
 	if ((rc = crypt_keyring_new(cfg->root_key_file, &srv->app.keyring, e)))
 		goto out_free;
 	if ((rc = connect_with_wait(cfg, connect_wait_s, &s, e)))

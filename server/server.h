@@ -16,7 +16,8 @@ struct server;
 int server_global_init(void) __attribute__((warn_unused_result));
 void server_global_shutdown(void);
 /* Connects (retrying for up to connect_wait_s seconds), migrates when cfg->migrate, checks the
- * schema, loads or creates the keyring (a wrong root key fails here), and starts serving. */
+ * schema, loads or creates the keyring (a wrong root key fails here), and starts serving. cfg is
+ * copied; the strings it points to must stay valid while the server runs. */
 int server_start(const struct config *cfg, int connect_wait_s, struct server **out,
                  struct cof_err *e) __attribute__((warn_unused_result));
 /* The bound gRPC port. */

@@ -18,9 +18,8 @@ static const char *const FLAGS[] = {"--json",    "--restricted",    "--value-std
 
 static void usage(FILE *out)
 {
-	fputs("usage: coffer [--addr HOST:PORT] [--token T] [--ca-file F] [--timeout-ms N] "
-	      "[--json]\n"
-	      "              COMMAND [ARGS]\n\n"
+	fputs("usage: coffer [--addr HOST:PORT] [--token T] [--ca-file F [--cert-file F --key-file F]]\n"
+	      "              [--timeout-ms N] [--json] COMMAND [ARGS]\n\n"
 	      "  projects create NAME [--description D]\n"
 	      "  projects get NAME | list | delete NAME [--expected-revision R]\n"
 	      "  secrets create PROJECT NAME (--value-stdin | --value-file F) [--restricted]\n"
@@ -47,7 +46,8 @@ static void usage(FILE *out)
 	      "                [--envs A,B] [--versions draft,live] [--ttl SECONDS]\n"
 	      "  tokens list [--project P] | revoke ID\n"
 	      "  audit [--project P] [--since-minutes N]\n\n"
-	      "Environment: COFFER_ADDR (default 127.0.0.1:50051), COFFER_TOKEN, COFFER_CA_FILE.\n",
+	      "Environment: COFFER_ADDR (default 127.0.0.1:50051), COFFER_TOKEN, COFFER_CA_FILE,\n"
+	      "COFFER_CERT_FILE, COFFER_KEY_FILE.\n",
 	      out);
 }
 
@@ -102,6 +102,10 @@ int main(int argc, char **argv)
 			o.token = value;
 		else if (strcmp(a, "--ca-file") == 0)
 			o.ca_file = value;
+		else if (strcmp(a, "--cert-file") == 0)
+			o.cert_file = value;
+		else if (strcmp(a, "--key-file") == 0)
+			o.key_file = value;
 		else if (strcmp(a, "--timeout-ms") == 0)
 			o.timeout_ms = atoi(value);
 		else if (strcmp(a, "--json") == 0)

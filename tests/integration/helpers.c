@@ -376,12 +376,14 @@ int main(void)
 	suite_add_tcase(s, tcase_environments());
 	suite_add_tcase(s, tcase_model());
 	suite_add_tcase(s, tcase_client());
+	suite_add_tcase(s, tcase_access());
 	suite_add_tcase(s, tcase_disruptive());
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	access_tests_cleanup();
 
 	PQfinish(admin);
 	coffer_channel_free(ch);

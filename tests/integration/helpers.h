@@ -81,6 +81,9 @@ TCase *tcase_projects_secrets(void);
 TCase *tcase_environments(void);
 TCase *tcase_model(void);
 TCase *tcase_client(void);
+TCase *tcase_access(void);
+/* Stops the authenticating server test_access.c started. */
+void access_tests_cleanup(void);
 /* Runs last: it terminates the server's database connections. */
 TCase *tcase_disruptive(void);
 

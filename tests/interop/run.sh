@@ -40,6 +40,23 @@ export COFFERD_PID=$PID
 cleanup() { kill -TERM "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
 
+# Two more servers on the same database: TLS, and TLS that requires client certificates (mTLS).
+export COFFER_CERTS="$COFFER_TEST_STATE/certs"
+"$ROOT/tests/tls/make-certs.sh" "$COFFER_CERTS"
+free_port() { local p=$1; while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done; echo "$p"; }
+export COFFER_TLS_ADDR="127.0.0.1:$(free_port $((PORT + 10)))"
+export COFFER_MTLS_ADDR="127.0.0.1:$(free_port $((PORT + 20)))"
+TLS_PIDS=()
+for mode in tls mtls; do
+  addr=$COFFER_TLS_ADDR; extra=()
+  [ $mode = mtls ] && { addr=$COFFER_MTLS_ADDR; extra=(--tls-client-ca-file "$COFFER_CERTS/ca.crt"); }
+  COFFER_DATABASE_URL="$DB" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
+    "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$addr" --tls-cert-file "$COFFER_CERTS/server.crt" \
+    --tls-key-file "$COFFER_CERTS/server.key" "${extra[@]}" >"$COFFER_TEST_STATE/interop-$mode.log" 2>&1 &
+  TLS_PIDS+=($!)
+done
+cleanup() { kill -TERM "$PID" "${TLS_PIDS[@]}" 2>/dev/null || true; }
+
 status=0
 PYTHONPATH="$GEN:$HERE" "$PY" "$HERE/wait_serving.py" || { cat "$LOG"; exit 1; }
 export COFFER_ADMIN_TOKEN; COFFER_ADMIN_TOKEN=$(cat "$COFFER_ADMIN_TOKEN_FILE")
@@ -47,6 +64,9 @@ PYTHONPATH="$GEN:$HERE" "$PY" -m unittest discover -s "$HERE" -p 'test_*.py' -v 
 
 # libcoffer installed and used as its users do, the docs' examples, and the CLI's runtime commands.
 COFFER_TEST_SANITIZE=${COFFER_TEST_SANITIZE:-0} "$ROOT/tests/client/run.sh" || status=1
+
+kill -TERM "${TLS_PIDS[@]}" 2>/dev/null || true
+for p in "${TLS_PIDS[@]}"; do wait "$p" || { echo "FAIL: a TLS cofferd exited non-zero"; status=1; }; done
 
 # Graceful stop: a call in flight when SIGTERM arrives still completes; cofferd exits 0.
 PYTHONPATH="$GEN:$HERE" "$PY" "$HERE/graceful_stop.py" || status=1

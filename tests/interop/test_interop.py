@@ -288,6 +288,61 @@ class Cli(Base):
         self.assertIn("ABORTED", r.stderr)
 
 
+class Tls(unittest.TestCase):
+    """TLS and mTLS servers started by run.sh on the same database."""
+
+    @staticmethod
+    def read(name):
+        with open(os.path.join(os.environ["COFFER_CERTS"], name), "rb") as f:
+            return f.read()
+
+    def health(self, channel):
+        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
+
+    def wait_up(self, addr, creds):
+        deadline = time.time() + 20
+        while True:
+            try:
+                with grpc.secure_channel(addr, creds) as ch:
+                    return self.health(ch)
+            except grpc.RpcError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def test_tls(self):
+        creds = grpc.ssl_channel_credentials(root_certificates=self.read("ca.crt"))
+        self.assertEqual(self.wait_up(os.environ["COFFER_TLS_ADDR"], creds), health_pb2.HealthCheckResponse.SERVING)
+        call = grpc.composite_channel_credentials(creds, grpc.access_token_call_credentials(ADMIN_TOKEN))
+        with grpc.secure_channel(os.environ["COFFER_TLS_ADDR"], call) as ch:
+            name = unique("tls")
+            p = projects_grpc.ProjectsStub(ch).CreateProject(projects.CreateProjectRequest(name=name), timeout=10)
+            self.assertEqual(p.name, name)
+        with grpc.insecure_channel(os.environ["COFFER_TLS_ADDR"]) as ch:  # plaintext against TLS
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.health(ch)
+            self.assertEqual(cm.exception.code(), SC.UNAVAILABLE)
+        wrong = grpc.ssl_channel_credentials(root_certificates=self.read("other-ca.crt"))
+        with grpc.secure_channel(os.environ["COFFER_TLS_ADDR"], wrong) as ch:  # untrusted server
+            with self.assertRaises(grpc.RpcError):
+                self.health(ch)
+
+    def test_mtls(self):
+        addr = os.environ["COFFER_MTLS_ADDR"]
+        good = grpc.ssl_channel_credentials(self.read("ca.crt"), self.read("client.key"), self.read("client.crt"))
+        self.assertEqual(self.wait_up(addr, good), health_pb2.HealthCheckResponse.SERVING)
+        for creds in [grpc.ssl_channel_credentials(self.read("ca.crt")),  # no client certificate
+                      grpc.ssl_channel_credentials(self.read("ca.crt"), self.read("stranger.key"),
+                                                   self.read("stranger.crt"))]:  # signed by another CA
+            with grpc.secure_channel(addr, creds) as ch:
+                with self.assertRaises(grpc.RpcError) as cm:
+                    self.health(ch)
+                self.assertEqual(cm.exception.code(), SC.UNAVAILABLE)
+        with grpc.insecure_channel(addr) as ch:
+            with self.assertRaises(grpc.RpcError):
+                self.health(ch)
+
+
 class ZzDatabaseOutage(Base):
     """Runs last (unittest orders classes by name): stops and restarts PostgreSQL."""
 

@@ -24,12 +24,15 @@ typedef struct coffer_error {
 typedef struct coffer_channel coffer_channel;
 
 typedef struct coffer_channel_options {
-	const char *target;  /* host:port */
-	const char *token;   /* bearer token sent as `authorization`, or NULL */
-	const char *ca_file; /* PEM CA bundle for TLS, or NULL for plaintext */
-	int timeout_ms;      /* deadline of each call, retries included; 0: none */
-	int max_retries;     /* further attempts after UNAVAILABLE (never after other codes) */
-	int retry_base_ms;   /* first backoff (default 50); doubles per attempt up to 2 s, full jitter */
+	const char *target;    /* host:port */
+	const char *token;     /* bearer token sent as `authorization`, or NULL */
+	const char *ca_file;   /* PEM CA bundle for TLS, or NULL for plaintext */
+	const char *cert_file; /* client certificate (PEM) for mTLS, or NULL */
+	const char *key_file;  /* its private key (PEM) */
+	int timeout_ms;        /* deadline of each call, retries included; 0: none */
+	int max_retries;       /* further attempts after UNAVAILABLE (never after other codes) */
+	int retry_base_ms; /* first backoff (default 50); doubles per attempt up to 2 s, full jitter
+	                    */
 } coffer_channel_options;
 
 /* Opens a channel (lazily connected). */

@@ -37,8 +37,10 @@ typedef struct coffer_options {
 	const char *target;  /* host:port of cofferd; default $COFFER_ADDR or 127.0.0.1:50051 */
 	const char *token;   /* bearer token; default $COFFER_TOKEN or none */
 	const char *ca_file; /* PEM CA bundle to verify the server (TLS); default $COFFER_CA_FILE */
-	int timeout_ms;      /* deadline of each call, retries included; default 10000 */
-	int max_retries;     /* retries after UNAVAILABLE; default 4 */
+	const char *cert_file; /* client certificate (PEM) for mTLS; default $COFFER_CERT_FILE */
+	const char *key_file;  /* its private key (PEM); default $COFFER_KEY_FILE */
+	int timeout_ms;        /* deadline of each call, retries included; default 10000 */
+	int max_retries;       /* retries after UNAVAILABLE; default 4 */
 } coffer_options;
 
 typedef struct coffer_client coffer_client;
@@ -55,7 +57,8 @@ coffer_channel *coffer_client_channel(coffer_client *client);
 /* Resolves every secret of (project, environment, version) into a new snapshot. */
 int coffer_resolve(coffer_client *client, const char *project, const char *environment,
                    coffer_version version, coffer_snapshot **out, coffer_error *err);
-/* The value of secret `name`, or NULL when the snapshot has no such secret. Owned by the snapshot. */
+/* The value of secret `name`, or NULL when the snapshot has no such secret. Owned by the snapshot.
+ */
 const char *coffer_snapshot_get(const coffer_snapshot *snap, const char *name);
 /* How many secrets the snapshot holds. */
 size_t coffer_snapshot_count(const coffer_snapshot *snap);

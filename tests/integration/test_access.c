@@ -1,0 +1,621 @@
+/*
+ * test_access.c - a second cofferd in this process, with authentication on: the bootstrap admin
+ * token; a permission matrix over every RPC of the registry x every role x a token scoped to this
+ * or another project, environment and version (and it fails when an RPC is missing from it);
+ * restricted values in no response to a non-runtime token; revoked and expired tokens; audit rows
+ * for every kind of call with no value in any; audit made unwritable -> resolves and writes
+ * refused. And TLS / mTLS servers called from the C client.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access.h"
+#include "coffer_registry.h"
+#include "helpers.h"
+
+static struct server *auth_srv;
+static char auth_target[64];
+static char admin_token[128];
+static char project[64], other[64];
+static char canary[64];
+
+static coffer_channel *chan_as(const char *token)
+{
+	coffer_channel_options o = {.target = auth_target, .token = token, .timeout_ms = 20000};
+	coffer_channel *c = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_channel_new(&o, &c, &err), 0);
+	return c;
+}
+
+/* Creates a token with the admin token; returns its secret (static storage per call site). */
+static void make_token(const char *name, int role, const char *proj, const char *env, int version,
+                       int64_t ttl, char *secret, char *id)
+{
+	coffer_channel *a = chan_as(admin_token);
+	Coffer__V1__CreateTokenRequest req = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
+	req.name = (char *)name;
+	req.role = role;
+	req.project = (char *)(proj ? proj : "");
+	char *envs[1] = {(char *)env};
+	Coffer__V1__Version vers[1] = {version};
+	if (env) {
+		req.environments = envs;
+		req.n_environments = 1;
+	}
+	if (version) {
+		req.versions = vers;
+		req.n_versions = 1;
+	}
+	req.ttl_seconds = ttl;
+	Coffer__V1__CreateTokenResponse *r = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_access_create_token(a, &req, &r, &err) == 0, "%s", err.message);
+	ck_assert_int_eq(strncmp(r->secret, "coffer_", 7), 0);
+	ck_assert_uint_eq(strlen(r->secret), 56);
+	snprintf(secret, 128, "%s", r->secret);
+	if (id)
+		snprintf(id, 32, "%s", r->token->id);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	coffer_channel_free(a);
+}
+
+static void seed(void)
+{
+	coffer_channel *a = chan_as(admin_token);
+	snprintf(project, sizeof(project), "%s", uniq("acl"));
+	snprintf(other, sizeof(other), "%s", uniq("acl-other"));
+	snprintf(canary, sizeof(canary), "restricted-canary-%d", (int)getpid());
+	const char *projects[2] = {project, other};
+	for (int i = 0; i < 2; i++) {
+		Coffer__V1__CreateProjectRequest c = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+		c.name = (char *)projects[i];
+		Coffer__V1__Project *p = NULL;
+		coffer_error err;
+		ck_assert_msg(coffer_v1_projects_create_project(a, &c, &p, &err) == 0, "%s",
+		              err.message);
+		protobuf_c_message_free_unpacked(&p->base, NULL);
+		const char *names[2] = {"API_KEY", "RSECRET"};
+		for (int k = 0; k < 2; k++) {
+			Coffer__V1__CreateSecretRequest s = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+			s.project = (char *)projects[i];
+			s.name = (char *)names[k];
+			s.value = k ? canary : "masked-value";
+			s.visibility = k ? COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED : 0;
+			Coffer__V1__Secret *x = NULL;
+			ck_assert_msg(coffer_v1_secrets_create_secret(a, &s, &x, &err) == 0, "%s",
+			              err.message);
+			protobuf_c_message_free_unpacked(&x->base, NULL);
+		}
+		Coffer__V1__CreateEnvironmentRequest e =
+		        COFFER__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
+		e.project = (char *)projects[i];
+		e.name = "staging";
+		Coffer__V1__Environment *env = NULL;
+		ck_assert_int_eq(coffer_v1_environments_create_environment(a, &e, &env, &err), 0);
+		protobuf_c_message_free_unpacked(&env->base, NULL);
+	}
+	coffer_channel_free(a);
+}
+
+static void start_auth_server(void)
+{
+	if (auth_srv)
+		return;
+	char path[] = "/tmp/coffer-bootstrap-XXXXXX";
+	int fd = mkstemp(path);
+	close(fd);
+	unlink(path); /* cofferd makes it */
+	/* The bootstrap token is made only when no token exists (this database is the tests'). */
+	PQclear(sql("DELETE FROM tokens", 0, NULL));
+	struct config c2 = cfg;
+	c2.insecure_no_auth = false;
+	c2.bootstrap_token_file = path;
+	c2.listen = "127.0.0.1:0";
+	struct cof_err e = {0};
+	ck_assert_msg(server_start(&c2, 5, &auth_srv, &e) == 0, "%s %s", e.msg, e.detail);
+	snprintf(auth_target, sizeof(auth_target), "127.0.0.1:%d", server_port(auth_srv));
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(admin_token, sizeof(admin_token), f));
+	fclose(f);
+	admin_token[strcspn(admin_token, "\n")] = '\0';
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	unlink(path);
+	seed();
+}
+
+/* ---- the matrix ---- */
+
+/* Who may call each RPC: A admin only, R read (admin, editor, viewer of the project),
+ * W write (admin, editor of the project), X resolve (runtime of the project, env, version),
+ * P public. One line per RPC: a new RPC without a line fails the test. */
+static const struct {
+	const char *path;
+	char perm;
+} matrix[] = {
+        {"/coffer.v1.Projects/CreateProject", 'A'},
+        {"/coffer.v1.Projects/GetProject", 'R'},
+        {"/coffer.v1.Projects/ListProjects", 'A'},
+        {"/coffer.v1.Projects/DeleteProject", 'A'},
+        {"/coffer.v1.Secrets/CreateSecret", 'W'},
+        {"/coffer.v1.Secrets/GetSecret", 'R'},
+        {"/coffer.v1.Secrets/ListSecrets", 'R'},
+        {"/coffer.v1.Secrets/UpdateSecret", 'W'},
+        {"/coffer.v1.Secrets/DeleteSecret", 'W'},
+        {"/coffer.v1.Secrets/RevealSecret", 'W'},
+        {"/coffer.v1.Secrets/ResolveSecrets", 'X'},
+        {"/coffer.v1.Environments/CreateEnvironment", 'W'},
+        {"/coffer.v1.Environments/GetEnvironment", 'R'},
+        {"/coffer.v1.Environments/ListEnvironments", 'R'},
+        {"/coffer.v1.Environments/DeleteEnvironment", 'W'},
+        {"/coffer.v1.Environments/SetOverride", 'W'},
+        {"/coffer.v1.Environments/DeleteOverride", 'W'},
+        {"/coffer.v1.Environments/ListOverrides", 'R'},
+        {"/coffer.v1.Environments/MergeEnvironment", 'W'},
+        {"/coffer.v1.Access/CreateToken", 'A'},
+        {"/coffer.v1.Access/ListTokens", 'A'},
+        {"/coffer.v1.Access/RevokeToken", 'A'},
+        {"/coffer.v1.Access/ListAuditEvents", 'A'},
+        {"/grpc.health.v1.Health/Check", 'P'},
+        {"/grpc.health.v1.Health/Watch", 'P'},
+        {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", 'P'},
+};
+
+struct who {
+	const char *label; /* for messages */
+	int role;          /* 0: no token or a bad one */
+	bool own;          /* scoped to the project the requests name */
+	bool env_ok;       /* runtime scope covers staging/draft */
+	char secret[128];  /* bearer */
+};
+
+static char perm_of(const char *path)
+{
+	for (size_t i = 0; i < sizeof(matrix) / sizeof(matrix[0]); i++)
+		if (strcmp(matrix[i].path, path) == 0)
+			return matrix[i].perm;
+	return 0;
+}
+
+static bool allowed(const struct who *w, char perm)
+{
+	switch (perm) {
+	case 'P':
+		return true;
+	case 'A':
+		return w->role == ROLE_ADMIN;
+	case 'R':
+		return w->role == ROLE_ADMIN ||
+		       (w->own && (w->role == ROLE_EDITOR || w->role == ROLE_VIEWER));
+	case 'W':
+		return w->role == ROLE_ADMIN || (w->own && w->role == ROLE_EDITOR);
+	case 'X':
+		return w->role == ROLE_RUNTIME && w->own && w->env_ok;
+	}
+	return false;
+}
+
+static void set_str(ProtobufCMessage *m, const char *field, const char *value)
+{
+	const ProtobufCFieldDescriptor *f =
+	        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, field);
+	if (f && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED)
+		*(const char **)((char *)m + f->offset) = value;
+}
+
+static void set_num(ProtobufCMessage *m, const char *field, int64_t value)
+{
+	const ProtobufCFieldDescriptor *f =
+	        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, field);
+	if (f == NULL || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return;
+	if (f->type == PROTOBUF_C_TYPE_INT64)
+		*(int64_t *)((char *)m + f->offset) = value;
+	else if (f->type == PROTOBUF_C_TYPE_ENUM || f->type == PROTOBUF_C_TYPE_INT32)
+		*(int *)((char *)m + f->offset) = (int)value;
+	else if (f->type == PROTOBUF_C_TYPE_BOOL)
+		*(protobuf_c_boolean *)((char *)m + f->offset) = value != 0;
+}
+
+/* A request that names the test project (and changes nothing: every write's expected revision
+ * is far ahead, so an allowed write answers ABORTED). */
+static ProtobufCMessage *request_for(const coffer_method_desc *m)
+{
+	ProtobufCMessage *req = calloc(1, m->input->sizeof_message);
+	protobuf_c_message_init(m->input, req);
+	bool projects = strstr(m->path, "/coffer.v1.Projects/") != NULL;
+	bool secrets = strstr(m->path, "/coffer.v1.Secrets/") != NULL;
+	bool access = strstr(m->path, "/coffer.v1.Access/") != NULL;
+	set_str(req, "project", project);
+	set_str(req, "name",
+	        projects  ? project
+	        : secrets ? "API_KEY"
+	        : access  ? "matrix"
+	                  : "staging");
+	set_str(req, "environment", "staging");
+	set_str(req, "secret", "API_KEY");
+	set_str(req, "source", "staging");
+	set_str(req, "target", "main");
+	set_str(req, "value", "matrix-value");
+	set_str(req, "id", "tok_0000000000000000");
+	set_num(req, "version", COFFER__V1__VERSION__VERSION_DRAFT);
+	set_num(req, "expected_revision", 999999999);
+	set_num(req, "expected_source_revision", 999999999);
+	if (strstr(m->path, "/CreateProject"))
+		set_str(req, "name", project); /* exists: ALREADY_EXISTS when allowed */
+	return req;
+}
+
+START_TEST(permission_matrix)
+{
+	start_auth_server();
+	/* Every RPC the server serves has a line in the matrix and a policy in the server. */
+	for (size_t f = 0; f < coffer__n_files; f++)
+		for (size_t s = 0; s < coffer__files[f]->n_services; s++) {
+			const coffer_service_desc *svc = coffer__files[f]->services[s];
+			for (size_t k = 0; k < svc->n_methods; k++) {
+				ck_assert_msg(perm_of(svc->methods[k].path) != 0,
+				              "%s is missing from the permission matrix",
+				              svc->methods[k].path);
+				ck_assert_msg(access_has_policy(svc->methods[k].path),
+				              "%s has no policy in server/access.c",
+				              svc->methods[k].path);
+			}
+		}
+
+	struct who who[] = {
+	        {"admin", ROLE_ADMIN, true, true, ""},
+	        {"editor", ROLE_EDITOR, true, true, ""},
+	        {"viewer", ROLE_VIEWER, true, true, ""},
+	        {"runtime", ROLE_RUNTIME, true, true, ""},
+	        {"runtime staging/draft", ROLE_RUNTIME, true, true, ""},
+	        {"runtime main only", ROLE_RUNTIME, true, false, ""},
+	        {"runtime live only", ROLE_RUNTIME, true, false, ""},
+	        {"editor of another project", ROLE_EDITOR, false, true, ""},
+	        {"viewer of another project", ROLE_VIEWER, false, true, ""},
+	        {"runtime of another project", ROLE_RUNTIME, false, true, ""},
+	        {"no token", 0, false, false, ""},
+	        {"unknown token", 0, false, false, ""},
+	};
+	snprintf(who[0].secret, 128, "%s", admin_token);
+	make_token("m-editor", ROLE_EDITOR, project, NULL, 0, 0, who[1].secret, NULL);
+	make_token("m-viewer", ROLE_VIEWER, project, NULL, 0, 0, who[2].secret, NULL);
+	make_token("m-runtime", ROLE_RUNTIME, project, NULL, 0, 0, who[3].secret, NULL);
+	make_token("m-rt-scoped", ROLE_RUNTIME, project, "staging", 1, 0, who[4].secret, NULL);
+	make_token("m-rt-main", ROLE_RUNTIME, project, "main", 0, 0, who[5].secret, NULL);
+	make_token("m-rt-live", ROLE_RUNTIME, project, NULL, 2, 0, who[6].secret, NULL);
+	make_token("o-editor", ROLE_EDITOR, other, NULL, 0, 0, who[7].secret, NULL);
+	make_token("o-viewer", ROLE_VIEWER, other, NULL, 0, 0, who[8].secret, NULL);
+	make_token("o-runtime", ROLE_RUNTIME, other, NULL, 0, 0, who[9].secret, NULL);
+	snprintf(who[11].secret, 128, "coffer_%s",
+	         "0000000000000000000000000000000000000000000AAAAAA");
+
+	int checked = 0, allowed_calls = 0;
+	for (size_t w = 0; w < sizeof(who) / sizeof(who[0]); w++) {
+		coffer_channel *c = chan_as(*who[w].secret ? who[w].secret : NULL);
+		for (size_t f = 0; f < coffer__n_files; f++) {
+			for (size_t s = 0; s < coffer__files[f]->n_services; s++) {
+				const coffer_service_desc *svc = coffer__files[f]->services[s];
+				for (size_t k = 0; k < svc->n_methods; k++) {
+					const coffer_method_desc *m = &svc->methods[k];
+					if (m->client_streaming || m->server_streaming)
+						continue; /* public streams: health Watch,
+						             reflection */
+					char perm = perm_of(m->path);
+					ProtobufCMessage *req = request_for(m);
+					ProtobufCMessage *resp = NULL;
+					coffer_error err = {0};
+					coffer__call_unary(c, m, req, &resp, &err);
+					free(req);
+					bool ok = allowed(&who[w], perm);
+					if (ok) {
+						allowed_calls++;
+						ck_assert_msg(err.code != 7 && err.code != 16,
+						              "%s as %s: got %s (%s), expected to "
+						              "be let through",
+						              m->path, who[w].label,
+						              coffer_code_name(err.code),
+						              err.message);
+					} else {
+						int want = who[w].role == 0 && perm != 'P' ? 16 : 7;
+						ck_assert_msg(err.code == want,
+						              "%s as %s: got %s (%s), want %s",
+						              m->path, who[w].label,
+						              coffer_code_name(err.code),
+						              err.message, coffer_code_name(want));
+					}
+					if (resp) {
+						/* a restricted value reaches runtime tokens only,
+						 * via ResolveSecrets */
+						size_t len =
+						        protobuf_c_message_get_packed_size(resp);
+						uint8_t *buf = malloc(len + 1);
+						protobuf_c_message_pack(resp, buf);
+						bool has = memmem(buf, len, canary,
+						                  strlen(canary)) != NULL;
+						free(buf);
+						ck_assert_msg(
+						        !has || (who[w].role == ROLE_RUNTIME &&
+						                 perm == 'X'),
+						        "%s as %s returned a restricted value",
+						        m->path, who[w].label);
+						if (who[w].role == ROLE_RUNTIME && perm == 'X')
+							ck_assert_msg(has,
+							              "the runtime's resolve lacks "
+							              "the restricted value");
+						protobuf_c_message_free_unpacked(resp, NULL);
+					}
+					checked++;
+				}
+			}
+		}
+		coffer_channel_free(c);
+	}
+	printf("permission matrix: %d calls checked, %d let through\n", checked, allowed_calls);
+	ck_assert_int_ge(checked, 12 * 23);
+}
+END_TEST
+
+START_TEST(revoked_and_expired_tokens_are_refused_at_once)
+{
+	start_auth_server();
+	char secret[128], id[32], short_lived[128];
+	make_token("revoke-me", ROLE_VIEWER, project, NULL, 0, 0, secret, id);
+	make_token("short", ROLE_VIEWER, project, NULL, 0, 1, short_lived, NULL);
+	coffer_channel *v = chan_as(secret), *s = chan_as(short_lived);
+	Coffer__V1__GetProjectRequest g = COFFER__V1__GET_PROJECT_REQUEST__INIT;
+	g.name = project;
+	Coffer__V1__Project *p = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_v1_projects_get_project(v, &g, &p, &err), 0);
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	ck_assert_int_eq(coffer_v1_projects_get_project(s, &g, &p, &err), 0);
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+
+	coffer_channel *a = chan_as(admin_token);
+	Coffer__V1__RevokeTokenRequest r = COFFER__V1__REVOKE_TOKEN_REQUEST__INIT;
+	r.id = id;
+	Google__Protobuf__Empty *e = NULL;
+	ck_assert_int_eq(coffer_v1_access_revoke_token(a, &r, &e, &err), 0);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	EXPECT_CODE(coffer_v1_access_revoke_token(a, &r, (Google__Protobuf__Empty **)&resp_, &err_),
+	            5);
+	EXPECT_CODE(coffer_v1_projects_get_project(v, &g, (Coffer__V1__Project **)&resp_, &err_),
+	            16);
+	usleep(1300 * 1000);
+	EXPECT_CODE(coffer_v1_projects_get_project(s, &g, (Coffer__V1__Project **)&resp_, &err_),
+	            16);
+
+	/* listing shows neither the revoked token nor any secret */
+	Coffer__V1__ListTokensRequest l = COFFER__V1__LIST_TOKENS_REQUEST__INIT;
+	l.project = project;
+	Coffer__V1__ListTokensResponse *lr = NULL;
+	ck_assert_int_eq(coffer_v1_access_list_tokens(a, &l, &lr, &err), 0);
+	ck_assert_uint_gt(lr->n_tokens, 0);
+	for (size_t i = 0; i < lr->n_tokens; i++) {
+		ck_assert_str_ne(lr->tokens[i]->id, id);
+		ck_assert_str_eq(lr->tokens[i]->project, project);
+	}
+	size_t len = protobuf_c_message_get_packed_size(&lr->base);
+	uint8_t *buf = malloc(len + 1);
+	protobuf_c_message_pack(&lr->base, buf);
+	ck_assert_ptr_null(memmem(buf, len, "coffer_", 7));
+	free(buf);
+	protobuf_c_message_free_unpacked(&lr->base, NULL);
+	/* and the database holds hashes only */
+	const char *vals[1] = {secret};
+	PGresult *q = sql("SELECT count(*) FROM tokens WHERE position(convert_to($1, 'UTF8') IN "
+	                  "secret_hash) > 0 "
+	                  "OR name = $1 OR id = $1",
+	                  1, vals);
+	ck_assert_str_eq(PQgetvalue(q, 0, 0), "0");
+	PQclear(q);
+	coffer_channel_free(a);
+	coffer_channel_free(v);
+	coffer_channel_free(s);
+}
+END_TEST
+
+START_TEST(audit_rows_for_every_kind_of_call)
+{
+	start_auth_server();
+	char editor[128], runtime[128];
+	make_token("a-editor", ROLE_EDITOR, project, NULL, 0, 0, editor, NULL);
+	make_token("a-runtime", ROLE_RUNTIME, project, NULL, 0, 0, runtime, NULL);
+	coffer_channel *ed = chan_as(editor), *rt = chan_as(runtime), *none = chan_as(NULL);
+	coffer_error err;
+	/* a write, a reveal, a resolve, a refused call of each kind */
+	Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	u.project = project;
+	u.name = "API_KEY";
+	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	u.value = canary;
+	Coffer__V1__Secret *s = NULL;
+	ck_assert_int_eq(coffer_v1_secrets_update_secret(ed, &u, &s, &err), 0);
+	int64_t write_rev = s->revision;
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	Coffer__V1__RevealSecretRequest rv = COFFER__V1__REVEAL_SECRET_REQUEST__INIT;
+	rv.project = project;
+	rv.name = "API_KEY";
+	Coffer__V1__RevealSecretResponse *rr = NULL;
+	ck_assert_int_eq(coffer_v1_secrets_reveal_secret(ed, &rv, &rr, &err), 0);
+	protobuf_c_message_free_unpacked(&rr->base, NULL);
+	Coffer__V1__ResolveSecretsRequest q = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
+	q.project = project;
+	q.environment = "staging";
+	q.version = COFFER__V1__VERSION__VERSION_LIVE;
+	Coffer__V1__ResolveSecretsResponse *res = NULL;
+	ck_assert_int_eq(coffer_v1_secrets_resolve_secrets(rt, &q, &res, &err), 0);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	EXPECT_CODE(coffer_v1_secrets_resolve_secrets(
+	                    ed, &q, (Coffer__V1__ResolveSecretsResponse **)&resp_, &err_),
+	            7);
+	EXPECT_CODE(coffer_v1_secrets_resolve_secrets(
+	                    none, &q, (Coffer__V1__ResolveSecretsResponse **)&resp_, &err_),
+	            16);
+
+	coffer_channel *a = chan_as(admin_token);
+	Coffer__V1__ListAuditEventsRequest l = COFFER__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
+	l.project = project;
+	l.page_size = 1000;
+	Coffer__V1__ListAuditEventsResponse *lr = NULL;
+	ck_assert_int_eq(coffer_v1_access_list_audit_events(a, &l, &lr, &err), 0);
+	bool write = false, reveal = false, resolve = false, denied = false, unauth = false,
+	     token_op = false;
+	for (size_t i = 0; i < lr->n_events; i++) {
+		const Coffer__V1__AuditEvent *ev = lr->events[i];
+		ck_assert_str_eq(ev->project, project);
+		ck_assert_ptr_nonnull(ev->time);
+		ck_assert(*ev->peer);
+		if (strstr(ev->method, "UpdateSecret") && ev->code == 0 &&
+		    ev->revision == write_rev && strcmp(ev->secret, "API_KEY") == 0 &&
+		    strncmp(ev->token_id, "tok_", 4) == 0)
+			write = true;
+		if (strstr(ev->method, "RevealSecret") && ev->code == 0 &&
+		    ev->revision == write_rev)
+			reveal = true;
+		if (strstr(ev->method, "ResolveSecrets") && ev->code == 0 &&
+		    strcmp(ev->environment, "staging") == 0 && ev->version == 2 && ev->revision > 0)
+			resolve = true;
+		if (strstr(ev->method, "ResolveSecrets") && ev->code == 7)
+			denied = true;
+		if (strstr(ev->method, "ResolveSecrets") && ev->code == 16 && *ev->token_id == '\0')
+			unauth = true;
+		if (strstr(ev->method, "CreateToken") && ev->code == 0)
+			token_op = true;
+		/* reads that succeed leave no row */
+		ck_assert_msg(!(strstr(ev->method, "/GetProject") && ev->code == 0),
+		              "a read was audited");
+	}
+	ck_assert_msg(write && reveal && resolve && denied && unauth && token_op,
+	              "missing rows: write %d reveal %d resolve %d denied %d unauth %d token %d",
+	              write, reveal, resolve, denied, unauth, token_op);
+	size_t len = protobuf_c_message_get_packed_size(&lr->base);
+	uint8_t *buf = malloc(len + 1);
+	protobuf_c_message_pack(&lr->base, buf);
+	ck_assert_ptr_null(memmem(buf, len, canary, strlen(canary)));
+	ck_assert_ptr_null(memmem(buf, len, "masked-value", 12));
+	free(buf);
+	protobuf_c_message_free_unpacked(&lr->base, NULL);
+	PGresult *r =
+	        sql("SELECT count(*) FROM audit_events WHERE (token_id || method || project || "
+	            "environment || secret || peer) LIKE '%canary%'",
+	            0, NULL);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+
+	/* The audit log made unwritable: resolves and writes are refused, nothing changes. */
+	PQclear(sql("ALTER TABLE audit_events ADD CONSTRAINT audit_closed CHECK (false) NOT VALID",
+	            0, NULL));
+	EXPECT_CODE(coffer_v1_secrets_resolve_secrets(
+	                    rt, &q, (Coffer__V1__ResolveSecretsResponse **)&resp_, &err_),
+	            14);
+	u.value = "while-audit-is-down";
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ed, &u, (Coffer__V1__Secret **)&resp_, &err_),
+	            14);
+	EXPECT_CODE(coffer_v1_secrets_reveal_secret(
+	                    ed, &rv, (Coffer__V1__RevealSecretResponse **)&resp_, &err_),
+	            14);
+	PQclear(sql("ALTER TABLE audit_events DROP CONSTRAINT audit_closed", 0, NULL));
+	ck_assert_int_eq(coffer_v1_secrets_resolve_secrets(rt, &q, &res, &err), 0);
+	for (size_t i = 0; i < res->n_secrets; i++)
+		if (strcmp(res->secrets[i]->name, "API_KEY") == 0)
+			ck_assert_str_eq(res->secrets[i]->value, canary);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	coffer_channel_free(a);
+	coffer_channel_free(ed);
+	coffer_channel_free(rt);
+	coffer_channel_free(none);
+}
+END_TEST
+
+/* ---- TLS ---- */
+
+static char certs[64];
+
+static struct server *tls_server(bool mtls, char *addr)
+{
+	snprintf(certs, sizeof(certs), "/tmp/coffer-certs-%d", (int)getpid());
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "%s/tests/tls/make-certs.sh %s", COFFER_SOURCE_DIR, certs);
+	ck_assert_msg(system(cmd) == 0, "%s", cmd);
+	static char cert[128], key[128], ca[128];
+	snprintf(cert, sizeof(cert), "%s/server.crt", certs);
+	snprintf(key, sizeof(key), "%s/server.key", certs);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	struct config c2 = cfg;
+	c2.listen = "127.0.0.1:0";
+	c2.tls_cert_file = cert;
+	c2.tls_key_file = key;
+	c2.tls_client_ca_file = mtls ? ca : "";
+	struct server *srv = NULL;
+	struct cof_err e = {0};
+	ck_assert_msg(server_start(&c2, 5, &srv, &e) == 0, "%s", e.msg);
+	snprintf(addr, 64, "127.0.0.1:%d", server_port(srv));
+	return srv;
+}
+
+static int health(const char *addr, const char *ca, const char *cert, const char *key)
+{
+	char cpath[128] = "", kpath[128] = "", capath[128] = "";
+	if (ca)
+		snprintf(capath, sizeof(capath), "%s/%s", certs, ca);
+	if (cert)
+		snprintf(cpath, sizeof(cpath), "%s/%s", certs, cert);
+	if (key)
+		snprintf(kpath, sizeof(kpath), "%s/%s", certs, key);
+	coffer_channel_options o = {.target = addr,
+	                            .ca_file = ca ? capath : NULL,
+	                            .cert_file = cert ? cpath : NULL,
+	                            .key_file = key ? kpath : NULL,
+	                            .timeout_ms = 3000};
+	coffer_channel *c = NULL;
+	coffer_error err = {0};
+	ck_assert_int_eq(coffer_channel_new(&o, &c, &err), 0);
+	Grpc__Health__V1__HealthCheckRequest h = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+	Grpc__Health__V1__HealthCheckResponse *r = NULL;
+	if (grpc_health_v1_health_check(c, &h, &r, &err) == 0)
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	coffer_channel_free(c);
+	return err.code;
+}
+
+START_TEST(tls_and_mtls_from_c)
+{
+	char addr[64], maddr[64];
+	struct server *tls = tls_server(false, addr);
+	struct server *mtls = tls_server(true, maddr);
+	ck_assert_int_eq(health(addr, "ca.crt", NULL, NULL), 0);
+	ck_assert_int_eq(health(addr, NULL, NULL, NULL), 14); /* plaintext client */
+	ck_assert_int_eq(health(addr, "other-ca.crt", NULL, NULL),
+	                 14); /* does not trust the server */
+	ck_assert_int_eq(health(maddr, "ca.crt", "client.crt", "client.key"), 0);
+	ck_assert_int_eq(health(maddr, "ca.crt", NULL, NULL), 14); /* no client certificate */
+	ck_assert_int_eq(health(maddr, "ca.crt", "stranger.crt", "stranger.key"), 14);
+	server_stop(tls, 1);
+	server_stop(mtls, 1);
+}
+END_TEST
+
+TCase *tcase_access(void)
+{
+	TCase *tc = tcase_create("access");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, permission_matrix);
+	tcase_add_test(tc, revoked_and_expired_tokens_are_refused_at_once);
+	tcase_add_test(tc, audit_rows_for_every_kind_of_call);
+	tcase_add_test(tc, tls_and_mtls_from_c);
+	return tc;
+}
+
+void access_tests_cleanup(void)
+{
+	server_stop(auth_srv, 1);
+	auth_srv = NULL;
+}
