@@ -1,6 +1,7 @@
 /* catalog.c - secret write transactions and reveal (see catalog.h). */
 #include "catalog.h"
 #include "catalog_internal.h"
+#include "keys.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -200,6 +201,8 @@ int catalog_secret_reveal(struct store *s, struct crypt_keyring *kr, const char 
 		}
 	}
 	struct crypt_value_id id = {sec.project_id, sec.id, env_id, version, val.valid_from};
+	if ((rc = keys_ensure_term(s, kr, crypt_blob_term(val.sealed, val.sealed_len), e)))
+		goto out;
 	rc = crypt_open(kr, &id, val.sealed, val.sealed_len, &out->value, &out->len, e);
 	if (rc) {
 		cof_err_detail(e, "value of secret %s (project %s) failed to open: %s", name,

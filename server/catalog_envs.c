@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "catalog_internal.h"
+#include "keys.h"
 #include "resolve.h"
 
 static const char *version_name(int version)
@@ -221,9 +222,12 @@ int catalog_override_delete(struct store *s, const struct catalog_override_chang
 /* ---- opening rows ---- */
 
 /* Opens a sealed row of project pid into *plain / *len; a failure names the secret only. */
-static int open_row(struct crypt_keyring *kr, int64_t pid, const struct store_sealed *row,
-                    char **plain, size_t *len, struct cof_err *e)
+static int open_row(struct store *s, struct crypt_keyring *kr, int64_t pid,
+                    const struct store_sealed *row, char **plain, size_t *len, struct cof_err *e)
 {
+	int tr = keys_ensure_term(s, kr, crypt_blob_term(row->sealed, row->sealed_len), e);
+	if (tr)
+		return tr;
 	struct crypt_value_id id = {pid, row->secret_id, row->environment_id, row->version,
 	                            row->valid_from};
 	int rc = crypt_open(kr, &id, row->sealed, row->sealed_len, plain, len, e);
@@ -240,13 +244,14 @@ static int open_row(struct crypt_keyring *kr, int64_t pid, const struct store_se
 }
 
 /* Opens every row into entries[] (values owned by the entries; free with free_entries). */
-static int open_entries(struct crypt_keyring *kr, int64_t pid, const struct store_sealed *rows,
-                        size_t n, struct merge_entry *entries, struct cof_err *e)
+static int open_entries(struct store *s, struct crypt_keyring *kr, int64_t pid,
+                        const struct store_sealed *rows, size_t n, struct merge_entry *entries,
+                        struct cof_err *e)
 {
 	for (size_t i = 0; i < n; i++) {
 		char *plain = NULL;
 		size_t len = 0;
-		int rc = open_row(kr, pid, &rows[i], &plain, &len, e);
+		int rc = open_row(s, kr, pid, &rows[i], &plain, &len, e);
 		entries[i] = (struct merge_entry){rows[i].secret, rows[i].version, plain, len, i};
 		if (rc)
 			return rc;
@@ -306,8 +311,8 @@ static int merge_once(struct store *s, struct crypt_keyring *kr,
 		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if ((rc = open_entries(kr, pid, src_rows, n_src, src_e, e)) ||
-	    (rc = open_entries(kr, pid, dst_rows, n_dst, dst_e, e)))
+	if ((rc = open_entries(s, kr, pid, src_rows, n_src, src_e, e)) ||
+	    (rc = open_entries(s, kr, pid, dst_rows, n_dst, dst_e, e)))
 		goto out;
 	size_t n = merge_plan(src_e, n_src, dst_e, n_dst, plan, &out->live_overrides_applied);
 	out->changes = calloc(n + 1, sizeof(*out->changes));
@@ -444,7 +449,7 @@ static int resolve_once(struct store *s, struct crypt_keyring *kr,
 	for (size_t k = 0; k < n_take && rc == 0; k++) {
 		const struct store_sealed *row = &out->rows[take[k]];
 		struct catalog_resolved_secret *sec = &out->secrets[out->n_secrets];
-		rc = open_row(kr, p.id, row, &sec->value, &sec->len, e);
+		rc = open_row(s, kr, p.id, row, &sec->value, &sec->len, e);
 		if (rc)
 			break;
 		sec->name = row->secret;

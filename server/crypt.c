@@ -425,3 +425,44 @@ int crypt_token_hash(struct crypt_keyring *kr, const char *token,
 	pthread_rwlock_unlock(&kr->lock);
 	return rc;
 }
+
+bool crypt_keyring_has_term(struct crypt_keyring *kr, int32_t term)
+{
+	pthread_rwlock_rdlock(&kr->lock);
+	bool has = key_of(kr, term) != NULL;
+	pthread_rwlock_unlock(&kr->lock);
+	return has;
+}
+
+/* Wraps 32 key bytes under to's root key with associated data ad. */
+static void wrap_with(struct crypt_keyring *to, const uint8_t *key, const char *ad, uint8_t *out)
+{
+	randombytes_buf(out, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	unsigned long long clen = 0;
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, &clen, key, 32, (const uint8_t *)ad,
+	                                           strlen(ad), NULL, out, to->root);
+}
+
+int crypt_keyring_rewrap_term(struct crypt_keyring *from, int32_t term, struct crypt_keyring *to,
+                              uint8_t *out, struct cof_err *e)
+{
+	char ad[48];
+	wrap_ad(term, ad, sizeof(ad));
+	pthread_rwlock_rdlock(&from->lock);
+	const uint8_t *key = key_of(from, term);
+	if (key)
+		wrap_with(to, key, ad, out);
+	pthread_rwlock_unlock(&from->lock);
+	return key ? 0 : cof_err_set(e, COF_EINTERNAL, "keyring term %d is not loaded", (int)term);
+}
+
+int crypt_token_key_rewrap(struct crypt_keyring *from, struct crypt_keyring *to, uint8_t *out,
+                           struct cof_err *e)
+{
+	pthread_rwlock_rdlock(&from->lock);
+	const uint8_t *key = from->token_key;
+	if (key)
+		wrap_with(to, key, TOKEN_KEY_AD, out);
+	pthread_rwlock_unlock(&from->lock);
+	return key ? 0 : cof_err_set(e, COF_EINTERNAL, "no token key loaded");
+}

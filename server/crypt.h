@@ -60,6 +60,15 @@ int crypt_keyring_wrap_new(struct crypt_keyring *kr, int32_t term, uint8_t *out,
  * here with COF_EINTERNAL and a message that says so. */
 int crypt_keyring_add(struct crypt_keyring *kr, int32_t term, const uint8_t *wrapped, size_t len,
                       bool active, struct cof_err *e) __attribute__((warn_unused_result));
+/* Whether the keyring holds `term`. */
+bool crypt_keyring_has_term(struct crypt_keyring *kr, int32_t term);
+/* The data key of `term` wrapped by the root key of `to` (root-key replacement); out holds
+ * CRYPT_WRAPPED_KEY_BYTES. */
+int crypt_keyring_rewrap_term(struct crypt_keyring *from, int32_t term, struct crypt_keyring *to,
+                              uint8_t *out, struct cof_err *e) __attribute__((warn_unused_result));
+/* The token-hashing key of `from` wrapped by the root key of `to`. */
+int crypt_token_key_rewrap(struct crypt_keyring *from, struct crypt_keyring *to, uint8_t *out,
+                           struct cof_err *e) __attribute__((warn_unused_result));
 /* The active term, 0 when none. */
 int32_t crypt_keyring_active_term(struct crypt_keyring *kr);
 

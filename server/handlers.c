@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "keys.h"
 #include "log.h"
 #include "status.h"
 #include "validate.h"
@@ -49,6 +50,7 @@ struct store *handler_store(struct rpc_ctx *ctx, struct cof_err *e)
 	if (store_call_begin(w->store, ms, e) != 0)
 		return NULL;
 	store_audit_set(w->store, access_write_audit(ctx));
+	keys_refresh_if_due(w->store, handler_app(ctx)->keyring);
 	return w->store;
 }
 

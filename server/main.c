@@ -3,6 +3,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,13 +38,43 @@ int main(int argc, char **argv)
 		command = argv[1];
 		first = 2;
 	}
-	if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0) {
+	/* cofferd keys SUB: the subcommand's own options are set aside from the settings. */
+	const char *keys_sub = NULL;
+	char *keys_args[16];
+	int n_keys_args = 0;
+	char **args = argv;
+	int n_args = argc;
+	char *kept[64];
+	if (strcmp(command, "keys") == 0) {
+		if (argc < 3 || argc > 64) {
+			usage(stderr);
+			return 2;
+		}
+		keys_sub = argv[2];
+		static const char *const own[] = {"--batch-size", "--max-batches",
+		                                  "--batch-delay-ms", "--new-root-key-file", NULL};
+		n_args = 0;
+		kept[n_args++] = argv[0];
+		for (int i = 3; i < argc; i++) {
+			bool mine = false;
+			for (int k = 0; own[k]; k++)
+				mine = mine || strcmp(argv[i], own[k]) == 0;
+			if (mine && i + 1 < argc && n_keys_args + 2 <= 16) {
+				keys_args[n_keys_args++] = argv[i];
+				keys_args[n_keys_args++] = argv[++i];
+			} else {
+				kept[n_args++] = argv[i];
+			}
+		}
+		args = kept;
+		first = 1;
+	} else if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0) {
 		fprintf(stderr, "cofferd: unknown command '%s'\n", command);
 		usage(stderr);
 		return 2;
 	}
 	struct config cfg;
-	if (config_from_env(&cfg) < 0 || config_from_args(&cfg, argc, argv, first) < 0) {
+	if (config_from_env(&cfg) < 0 || config_from_args(&cfg, n_args, args, first) < 0) {
 		config_free(&cfg);
 		return 2;
 	}
@@ -69,6 +100,10 @@ int main(int argc, char **argv)
 	}
 	struct cof_err e = {0};
 	int status = 0;
+	if (keys_sub) {
+		status = server_keys(&cfg, keys_sub, n_keys_args, keys_args);
+		goto out;
+	}
 	if (strcmp(command, "migrate") == 0) {
 		if (server_migrate(&cfg, CONNECT_WAIT_SECONDS, &e) != 0) {
 			log_error("migrate failed: %s%s%s", e.msg, e.detail[0] ? ": " : "",

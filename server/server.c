@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "coffer_registry.h"
 #include "handlers.h"
+#include "keys.h"
 #include "log.h"
 
 struct server {
@@ -81,31 +82,6 @@ static int connect_with_wait(const struct config *cfg, int wait_s, struct store 
 		*out = NULL;
 		sleep(1);
 	}
-}
-
-static int add_term(void *arg, int32_t term, const uint8_t *wrapped, size_t len, bool active,
-                    struct cof_err *e)
-{
-	return crypt_keyring_add(arg, term, wrapped, len, active, e);
-}
-
-/* Loads every keyring term; creates term 1 on a fresh database. */
-static int load_keyring(struct store *s, struct crypt_keyring *kr, struct cof_err *e)
-{
-	int rc = store_keyring_load(s, add_term, kr, e);
-	if (rc || crypt_keyring_active_term(kr) != 0)
-		return rc;
-	uint8_t wrapped[CRYPT_WRAPPED_KEY_BYTES];
-	if ((rc = crypt_keyring_wrap_new(kr, 1, wrapped, e)) ||
-	    (rc = store_keyring_insert(s, 1, wrapped, sizeof(wrapped), true, e)))
-		return rc;
-	/* Another replica may have inserted term 1 first: load what won. */
-	if ((rc = store_keyring_load(s, add_term, kr, e)))
-		return rc;
-	if (crypt_keyring_active_term(kr) == 0)
-		return cof_err_set(e, COF_EINTERNAL, "the keyring has no active term");
-	log_info("created keyring term 1");
-	return 0;
 }
 
 #define TOKEN_KEY_NAME "token-hash"
@@ -282,7 +258,7 @@ int server_start(const struct config *cfg, int connect_wait_s, struct server **o
 		        applied, known);
 		goto out_free;
 	}
-	if ((rc = load_keyring(s, srv->app.keyring, e)) ||
+	if ((rc = keys_load(s, srv->app.keyring, true, e)) ||
 	    (rc = load_token_key(s, srv->app.keyring, e)) || (rc = load_tls(srv, cfg, e)))
 		goto out_free;
 	srv->app.insecure_no_auth = cfg->insecure_no_auth;
@@ -343,4 +319,108 @@ void server_stop(struct server *srv, int grace_seconds)
 	free_tls(srv);
 	crypt_keyring_free(srv->app.keyring);
 	free(srv);
+}
+
+int server_keys(const struct config *cfg, const char *sub, int argc, char **argv)
+{
+	struct keys_rewrap_opts ro = {.batch_size = 200};
+	const char *new_root = NULL;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (v && strcmp(a, "--batch-size") == 0)
+			ro.batch_size = atoi(v);
+		else if (v && strcmp(a, "--max-batches") == 0)
+			ro.max_batches = atoi(v);
+		else if (v && strcmp(a, "--batch-delay-ms") == 0)
+			ro.delay_ms = atoi(v);
+		else if (v && strcmp(a, "--new-root-key-file") == 0)
+			new_root = v;
+		else {
+			fprintf(stderr, "cofferd keys: unknown option %s\n", a);
+			return 2;
+		}
+		i++;
+	}
+	if (ro.batch_size < 1 || ro.batch_size > 10000 || ro.max_batches < 0 || ro.delay_ms < 0) {
+		fprintf(stderr,
+		        "cofferd keys: --batch-size is 1 to 10000; others are not negative\n");
+		return 2;
+	}
+	struct cof_err e = {0};
+	struct crypt_keyring *kr = NULL, *next = NULL;
+	struct store *s = NULL;
+	int status = 1;
+	if (crypt_keyring_new(cfg->root_key_file, &kr, &e) != 0 ||
+	    connect_with_wait(cfg, 30, &s, &e) != 0 || keys_load(s, kr, false, &e) != 0 ||
+	    load_token_key(s, kr, &e) != 0)
+		goto out;
+	if (strcmp(sub, "rotate") == 0) {
+		int32_t term = 0;
+		if (keys_rotate(s, kr, &term, &e) != 0)
+			goto out;
+		printf("keyring term %d is active; new writes use it. Run 'cofferd keys rewrap' to "
+		       "move "
+		       "older values onto it.\n",
+		       (int)term);
+	} else if (strcmp(sub, "rewrap") == 0) {
+		int64_t moved = 0, failed = 0;
+		if (keys_rewrap(s, kr, &ro, &moved, &failed, &e) != 0)
+			goto out;
+		printf("re-sealed %lld value row%s under term %d%s; %lld did not open\n",
+		       (long long)moved, moved == 1 ? "" : "s", (int)crypt_keyring_active_term(kr),
+		       ro.max_batches ? " (stopped after --max-batches)" : "", (long long)failed);
+		if (failed) {
+			status = 1;
+			goto out_quiet;
+		}
+	} else if (strcmp(sub, "rekey") == 0) {
+		if (new_root == NULL) {
+			fprintf(stderr, "cofferd keys rekey needs --new-root-key-file\n");
+			status = 2;
+			goto out_quiet;
+		}
+		if (crypt_keyring_new(new_root, &next, &e) != 0 || keys_rekey(s, kr, next, &e) != 0)
+			goto out;
+		printf("the keyring is now wrapped by the root key in %s: restart every cofferd "
+		       "with "
+		       "COFFER_ROOT_KEY_FILE pointing at it\n",
+		       new_root);
+	} else if (strcmp(sub, "verify") == 0 || strcmp(sub, "status") == 0) {
+		int32_t terms[1024];
+		int64_t counts[1024];
+		int n = 0;
+		if (store_term_counts(s, terms, counts, 1024, &n, &e) != 0)
+			goto out;
+		for (int i = 0; i < n; i++)
+			printf("term %d%s: %lld value row%s\n", (int)terms[i],
+			       terms[i] == crypt_keyring_active_term(kr) ? " (active)" : "",
+			       (long long)counts[i], counts[i] == 1 ? "" : "s");
+		if (strcmp(sub, "verify") == 0) {
+			int64_t ok = 0, bad = 0;
+			if (keys_verify(s, kr, &ok, &bad, &e) != 0)
+				goto out;
+			printf("%lld value row%s open, %lld do not\n", (long long)ok,
+			       ok == 1 ? "" : "s", (long long)bad);
+			if (bad) {
+				status = 1;
+				goto out_quiet;
+			}
+		}
+	} else {
+		fprintf(stderr,
+		        "cofferd keys: unknown subcommand '%s' (rotate, rewrap, rekey, verify, "
+		        "status)\n",
+		        sub);
+		status = 2;
+		goto out_quiet;
+	}
+	status = 0;
+	goto out_quiet;
+out:
+	fprintf(stderr, "cofferd keys %s: %s%s%s\n", sub, e.msg, e.detail[0] ? ": " : "", e.detail);
+out_quiet:
+	store_close(s);
+	crypt_keyring_free(kr);
+	crypt_keyring_free(next);
+	return status;
 }

@@ -28,4 +28,9 @@ void server_stop(struct server *srv, int grace_seconds);
 int server_migrate(const struct config *cfg, int connect_wait_s, struct cof_err *e)
         __attribute__((warn_unused_result));
 
+/* cofferd keys rotate|rewrap|rekey|verify|status. `args` are the subcommand's own options
+ * (--batch-size N, --max-batches N, --batch-delay-ms N, --new-root-key-file F). Prints what it did;
+ * returns a process exit status. */
+int server_keys(const struct config *cfg, const char *sub, int argc, char **argv);
+
 #endif

@@ -152,6 +152,9 @@ struct store_sealed {
 	int64_t valid_from;          /* the revision that wrote it */
 	uint8_t *sealed;             /* malloc'd blob */
 	size_t sealed_len;           /* bytes in sealed */
+	int64_t row_id;              /* secret_values.id (key maintenance only) */
+	int64_t project_id;          /* owner (key maintenance only) */
+	int32_t term;                /* keyring term (key maintenance only) */
 };
 void store_sealed_free(struct store_sealed *rows, size_t n);
 
@@ -196,6 +199,29 @@ int store_resolve_rows(struct store *s, int64_t project_id, int64_t environment_
 /* Ends the current row of (secret, environment, version) at `revision`; COF_ENOTFOUND if none. */
 int store_value_end(struct store *s, int64_t secret_id, int64_t environment_id, int version,
                     int64_t revision, struct cof_err *e) __attribute__((warn_unused_result));
+
+/* ---- key maintenance (store_keys.c) ---- */
+
+/* In a transaction: locks the keyring against other rotations; *max is the highest term. */
+int store_keyring_lock(struct store *s, int32_t *max, struct cof_err *e) __attribute__((warn_unused_result));
+/* In that transaction: adds `term` and makes it the only active one. */
+int store_keyring_activate(struct store *s, int32_t term, const uint8_t *wrapped, size_t len,
+                           struct cof_err *e) __attribute__((warn_unused_result));
+/* Replaces the wrapped bytes of a term, or of a server key (root-key replacement). */
+int store_keyring_set_wrapped(struct store *s, int32_t term, const uint8_t *wrapped, size_t len,
+                              struct cof_err *e) __attribute__((warn_unused_result));
+int store_server_key_set(struct store *s, const char *name, const uint8_t *wrapped, size_t len,
+                         struct cof_err *e) __attribute__((warn_unused_result));
+/* In a transaction: up to `limit` value rows sealed under another term than `term` (every row
+ * when term is 0) with id > after, locked (SKIP LOCKED: concurrent rewraps share the work). */
+int store_values_for_rewrap(struct store *s, int32_t term, int64_t after, int limit,
+                            bool lock, struct store_sealed **rows, size_t *n, struct cof_err *e)
+        __attribute__((warn_unused_result));
+int store_value_reseal(struct store *s, int64_t row_id, int32_t term, const uint8_t *sealed,
+                       size_t len, struct cof_err *e) __attribute__((warn_unused_result));
+/* How many value rows each term seals: terms[i] has counts[i] rows; *n entries (at most cap). */
+int store_term_counts(struct store *s, int32_t *terms, int64_t *counts, int cap, int *n,
+                      struct cof_err *e) __attribute__((warn_unused_result));
 
 /* ---- access: server keys, tokens, audit (store_access.c) ---- */
 

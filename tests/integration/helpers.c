@@ -377,6 +377,7 @@ int main(void)
 	suite_add_tcase(s, tcase_model());
 	suite_add_tcase(s, tcase_client());
 	suite_add_tcase(s, tcase_access());
+	suite_add_tcase(s, tcase_keys());
 	suite_add_tcase(s, tcase_disruptive());
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);

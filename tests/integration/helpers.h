@@ -82,6 +82,7 @@ TCase *tcase_environments(void);
 TCase *tcase_model(void);
 TCase *tcase_client(void);
 TCase *tcase_access(void);
+TCase *tcase_keys(void);
 /* Stops the authenticating server test_access.c started. */
 void access_tests_cleanup(void);
 /* Runs last: it terminates the server's database connections. */

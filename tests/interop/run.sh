@@ -40,13 +40,16 @@ export COFFERD_PID=$PID
 cleanup() { kill -TERM "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
 
+status=0
+TLS_PIDS=()
+PYTHONPATH="$GEN:$HERE" "$PY" "$HERE/wait_serving.py" || { cat "$LOG"; exit 1; }
+
 # Two more servers on the same database: TLS, and TLS that requires client certificates (mTLS).
 export COFFER_CERTS="$COFFER_TEST_STATE/certs"
 "$ROOT/tests/tls/make-certs.sh" "$COFFER_CERTS"
 free_port() { local p=$1; while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done; echo "$p"; }
 export COFFER_TLS_ADDR="127.0.0.1:$(free_port $((PORT + 10)))"
 export COFFER_MTLS_ADDR="127.0.0.1:$(free_port $((PORT + 20)))"
-TLS_PIDS=()
 for mode in tls mtls; do
   addr=$COFFER_TLS_ADDR; extra=()
   [ $mode = mtls ] && { addr=$COFFER_MTLS_ADDR; extra=(--tls-client-ca-file "$COFFER_CERTS/ca.crt"); }
@@ -57,8 +60,7 @@ for mode in tls mtls; do
 done
 cleanup() { kill -TERM "$PID" "${TLS_PIDS[@]}" 2>/dev/null || true; }
 
-status=0
-PYTHONPATH="$GEN:$HERE" "$PY" "$HERE/wait_serving.py" || { cat "$LOG"; exit 1; }
+
 export COFFER_ADMIN_TOKEN; COFFER_ADMIN_TOKEN=$(cat "$COFFER_ADMIN_TOKEN_FILE")
 PYTHONPATH="$GEN:$HERE" "$PY" -m unittest discover -s "$HERE" -p 'test_*.py' -v || status=1
 
@@ -99,4 +101,6 @@ if [ "$control_in_db" -eq 0 ]; then echo "FAIL: the control canary was not found
 if [ "$values_in_db" -ne 0 ] || [ "$values_in_wal" -ne 0 ] || [ "$values_in_log" -ne 0 ]; then
   echo "FAIL: a secret value reached disk or the log in plaintext"; status=1
 fi
+# Key maintenance with the real binary, last: it replaces this database's root key.
+COFFER_TEST_DATABASE_URL="$DB" "$ROOT/tests/keys/run.sh" || status=1
 exit $status
