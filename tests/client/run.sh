@@ -111,5 +111,23 @@ merged=$(COFFER_TOKEN=$EDITOR_TOKEN "$COFFER" --json merge support-bot staging -
 [ "$merged" = '{"applied":false,"revision":5,"live_overrides_applied":0,"changes":[{"secret":"OPENAI_API_KEY","version":"draft","kind":"added"}]}' ] &&
   ok "coffer merge --dry-run" || bad "merge dry run: $merged"
 
+# tokens and audit from the CLI
+set +e
+export COFFER_TOKEN=$COFFER_ADMIN_TOKEN
+created=$("$COFFER" --json tokens create ci-viewer --role viewer --project support-bot)
+tid=$(sed -n 's/.*"id":"\(tok_[0-9a-f]*\)".*/\1/p' <<<"$created")
+tsecret=$(sed -n 's/.*"secret":"\(coffer_[A-Za-z0-9]*\)".*/\1/p' <<<"$created")
+[ -n "$tid" ] && [ -n "$tsecret" ] && ok "coffer tokens create" || bad "tokens create: $created"
+"$COFFER" tokens list --project support-bot | grep -q "^$tid .*viewer.*ci-viewer" && ok "coffer tokens list" || bad "tokens list"
+COFFER_TOKEN=$tsecret "$COFFER" secrets list support-bot >/dev/null && ok "a viewer token lists secrets" || bad "viewer list"
+COFFER_TOKEN=$tsecret "$COFFER" secrets reveal support-bot OPENAI_API_KEY 2>"$WORK/err"
+grep -q "^coffer: PERMISSION_DENIED" "$WORK/err" && ok "a viewer token may not reveal" || bad "viewer reveal"
+"$COFFER" tokens revoke "$tid" && ! COFFER_TOKEN=$tsecret "$COFFER" secrets list support-bot 2>"$WORK/err" &&
+  grep -q UNAUTHENTICATED "$WORK/err" && ok "coffer tokens revoke: refused at once" || bad "revoke"
+audit=$("$COFFER" audit --project support-bot)
+grep -q "ResolveSecrets .*OK" <<<"$audit" && grep -q "RevealSecret .*PERMISSION_DENIED" <<<"$audit" &&
+  grep -q "$tid" <<<"$audit" && ok "coffer audit shows resolves and refused calls with token ids" || bad "audit: $audit"
+set -e
+
 echo "client: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -353,6 +353,88 @@ START_TEST(root_key_files)
 }
 END_TEST
 
+START_TEST(token_format)
+{
+	ck_assert_int_eq(crypt_init(), 0);
+	char a[CRYPT_TOKEN_CHARS + 1], b[CRYPT_TOKEN_CHARS + 1], id[24];
+	crypt_token_new(a);
+	crypt_token_new(b);
+	ck_assert_uint_eq(strlen(a), CRYPT_TOKEN_CHARS);
+	ck_assert_int_eq(strncmp(a, "coffer_", 7), 0);
+	ck_assert_str_ne(a, b);
+	ck_assert(crypt_token_well_formed(a));
+	/* one changed character anywhere fails the checksum (or the alphabet) */
+	for (int i = 7; i < CRYPT_TOKEN_CHARS; i++) {
+		char c = a[i];
+		a[i] = c == 'A' ? 'B' : 'A';
+		ck_assert_msg(!crypt_token_well_formed(a), "position %d", i);
+		a[i] = c;
+	}
+	ck_assert(!crypt_token_well_formed("coffer_short"));
+	ck_assert(!crypt_token_well_formed(NULL));
+	char wrong_prefix[CRYPT_TOKEN_CHARS + 1];
+	memcpy(wrong_prefix, a, sizeof(wrong_prefix));
+	wrong_prefix[0] = 'k';
+	ck_assert(!crypt_token_well_formed(wrong_prefix));
+	crypt_token_id(id);
+	ck_assert_uint_eq(strlen(id), 20);
+	ck_assert_int_eq(strncmp(id, "tok_", 4), 0);
+	/* the keyed hash depends on the key and the token */
+	struct crypt_keyring *k1 = keyring_with_term(11, 1), *k2 = keyring_with_term(12, 1);
+	uint8_t w1[CRYPT_WRAPPED_KEY_BYTES], w2[CRYPT_WRAPPED_KEY_BYTES];
+	struct cof_err e = {0};
+	uint8_t h1[CRYPT_TOKEN_HASH_BYTES], h1b[CRYPT_TOKEN_HASH_BYTES], h2[CRYPT_TOKEN_HASH_BYTES];
+	ck_assert_int_ne(crypt_token_hash(k1, a, h1, &e), 0); /* no key loaded yet */
+	ck_assert_int_eq(crypt_token_key_new(k1, w1, &e), 0);
+	ck_assert_int_eq(crypt_token_key_set(k1, w1, sizeof(w1), &e), 0);
+	ck_assert_int_eq(crypt_token_key_new(k2, w2, &e), 0);
+	ck_assert_int_eq(crypt_token_key_set(k2, w2, sizeof(w2), &e), 0);
+	ck_assert_int_ne(crypt_token_key_set(k2, w1, sizeof(w1), &e), 0); /* wrong root key */
+	ck_assert_int_eq(crypt_token_hash(k1, a, h1, &e), 0);
+	ck_assert_int_eq(crypt_token_hash(k1, a, h1b, &e), 0);
+	ck_assert_int_eq(crypt_token_hash(k2, a, h2, &e), 0);
+	ck_assert(crypt_equal(h1, h1b, sizeof(h1)));
+	ck_assert(!crypt_equal(h1, h2, sizeof(h1)));
+	ck_assert_int_eq(crypt_token_hash(k1, b, h1b, &e), 0);
+	ck_assert(!crypt_equal(h1, h1b, sizeof(h1)));
+	/* root-key replacement: the token key re-wrapped for k2's root opens there */
+	uint8_t moved[CRYPT_WRAPPED_KEY_BYTES];
+	ck_assert_int_eq(crypt_token_key_rewrap(k1, k2, moved, &e), 0);
+	ck_assert_int_eq(crypt_token_key_set(k2, moved, sizeof(moved), &e), 0);
+	ck_assert_int_eq(crypt_token_hash(k2, a, h2, &e), 0);
+	ck_assert(crypt_equal(h1, h2, sizeof(h1)));
+	crypt_keyring_free(k1);
+	crypt_keyring_free(k2);
+}
+END_TEST
+
+START_TEST(term_rewrap_to_new_root)
+{
+	struct crypt_keyring *old = keyring_with_term(13, 1), *next = keyring_with_term(14, 9);
+	uint8_t *blob;
+	size_t len;
+	seal(old, &ID, &blob, &len);
+	uint8_t wrapped[CRYPT_WRAPPED_KEY_BYTES];
+	struct cof_err e = {0};
+	ck_assert_int_eq(crypt_keyring_rewrap_term(old, 1, next, wrapped, &e), 0);
+	ck_assert_int_ne(crypt_keyring_rewrap_term(old, 5, next, wrapped, &e), 0);
+	/* a fresh keyring with the new root key opens term 1 and the old value */
+	ck_assert_int_eq(crypt_keyring_rewrap_term(old, 1, next, wrapped, &e), 0);
+	uint8_t root[CRYPT_ROOT_KEY_BYTES];
+	memset(root, 14, sizeof(root));
+	struct crypt_keyring *fresh = NULL;
+	ck_assert_int_eq(crypt_keyring_new_from_key(root, &fresh, &e), 0);
+	ck_assert_int_eq(crypt_keyring_add(fresh, 1, wrapped, sizeof(wrapped), true, &e), 0);
+	ck_assert(crypt_keyring_has_term(fresh, 1));
+	ck_assert(!crypt_keyring_has_term(fresh, 2));
+	ck_assert_int_eq(try_open(fresh, &ID, blob, len), 0);
+	free(blob);
+	crypt_keyring_free(old);
+	crypt_keyring_free(next);
+	crypt_keyring_free(fresh);
+}
+END_TEST
+
 /* ---- status table ---- */
 
 START_TEST(status_mapping)
@@ -448,6 +530,8 @@ int main(void)
 	tcase_add_test(crypt, wrong_key);
 	tcase_add_test(crypt, terms_rotate);
 	tcase_add_test(crypt, root_key_files);
+	tcase_add_test(crypt, token_format);
+	tcase_add_test(crypt, term_rewrap_to_new_root);
 	suite_add_tcase(s, crypt);
 	TCase *misc = tcase_create("misc");
 	tcase_add_test(misc, status_mapping);
