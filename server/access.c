@@ -7,6 +7,7 @@
 #include "audit.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "status.h"
 
 enum perm {
@@ -275,6 +276,8 @@ int access_before_finish(struct rpc_ctx *ctx, int code)
 		return code;
 	c->ev.code = code;
 	int rc = audit_record(handler_app(ctx)->audit, &c->ev, AUDIT_WAIT_MS);
+	if (rc != 0)
+		metrics_audit_failure(handler_app(ctx)->metrics);
 	if (rc == 0 || code != RPC_OK)
 		return code;
 	return rpc_fail(ctx, RPC_UNAVAILABLE, "the audit log is unavailable");

@@ -16,10 +16,12 @@ struct app {
 	struct crypt_keyring *keyring; /* data keys */
 	struct audit *audit;           /* the audit writer */
 	bool insecure_no_auth;         /* --insecure-no-auth: every call is allowed */
+	struct metrics *metrics;       /* counters for /metrics */
 };
 
 struct worker_state {
 	struct store *store; /* this worker's database connection */
+	int index;           /* 0 .. workers-1 */
 };
 
 /* rpc_server_opts.worker_init / worker_fini: one store connection per worker. */

@@ -51,6 +51,8 @@ static const struct setting settings[] = {
          "server certificate chain (PEM); without it cofferd serves plaintext"},
         {"tls-key-file", "COFFER_TLS_KEY_FILE", K_STR, S(tls_key_file), "", 0, 0,
          "private key of the server certificate (PEM)"},
+        {"metrics-listen", "COFFER_METRICS_LISTEN", K_STR, S(metrics_listen), "127.0.0.1:9464", 0,
+         0, "Prometheus /metrics listener (host:port); empty: none"},
         {"tls-client-ca-file", "COFFER_TLS_CLIENT_CA_FILE", K_STR, S(tls_client_ca_file), "", 0, 0,
          "CA bundle (PEM) of client certificates; when set, clients must present one (mTLS)"},
 };

@@ -26,6 +26,7 @@ struct config {
 	char *tls_cert_file;        /* server certificate chain (PEM); none: plaintext */
 	char *tls_key_file;         /* its private key (PEM) */
 	char *tls_client_ca_file;   /* CA of client certificates; set: mTLS required */
+	char *metrics_listen;       /* host:port of the /metrics listener; "": none */
 };
 
 /* Fills cfg with defaults, then the environment. Returns 0, or -1 with a message on stderr. */

@@ -7,6 +7,9 @@
 
 #include "access.h"
 #include "keys.h"
+#include "metrics.h"
+
+#include <stdatomic.h>
 #include "log.h"
 #include "status.h"
 #include "validate.h"
@@ -14,9 +17,12 @@
 void *app_worker_init(void *app_arg)
 {
 	struct app *app = app_arg;
+	static atomic_int next_index;
 	struct worker_state *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return NULL;
+	w->index =
+	        atomic_fetch_add(&next_index, 1) % (app->cfg->workers > 0 ? app->cfg->workers : 1);
 	struct cof_err e = {0};
 	if (store_open(app->cfg->database_url, &w->store, &e) != 0)
 		log_warn("worker: %s (%s); will retry on the next call", e.msg, e.detail);
@@ -47,8 +53,11 @@ struct store *handler_store(struct rpc_ctx *ctx, struct cof_err *e)
 	int64_t ms = rpc_remaining_ms(ctx);
 	if (ms < 0)
 		ms = handler_app(ctx)->cfg->statement_timeout_ms;
-	if (store_call_begin(w->store, ms, e) != 0)
+	if (store_call_begin(w->store, ms, e) != 0) {
+		metrics_db_state(handler_app(ctx)->metrics, w->index, false);
 		return NULL;
+	}
+	metrics_db_state(handler_app(ctx)->metrics, w->index, true);
 	store_audit_set(w->store, access_write_audit(ctx));
 	keys_refresh_if_due(w->store, handler_app(ctx)->keyring);
 	return w->store;
@@ -57,6 +66,8 @@ struct store *handler_store(struct rpc_ctx *ctx, struct cof_err *e)
 int handler_error(struct rpc_ctx *ctx, const struct cof_err *e)
 {
 	int code = status_from_code(e->code);
+	if (e->code == COF_EUNAVAIL)
+		metrics_db_error(handler_app(ctx)->metrics);
 	if (e->detail[0] || code == RPC_INTERNAL || code == RPC_UNAVAILABLE) {
 		char members[1024] = "\"method\":\"";
 		log_json_escape(members, sizeof(members) - 64, rpc_method(ctx));

@@ -36,8 +36,10 @@ struct keys_rewrap_opts {
 
 /* Re-seals rows under the active term; *moved counts them, *failed those that did not open. */
 int keys_rewrap(struct store *s, struct crypt_keyring *kr, const struct keys_rewrap_opts *o,
-                int64_t *moved, int64_t *failed, struct cof_err *e) __attribute__((warn_unused_result));
-/* Re-wraps every term and the token key of `kr` under the root key of `next`, in one transaction. */
+                int64_t *moved, int64_t *failed, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* Re-wraps every term and the token key of `kr` under the root key of `next`, in one transaction.
+ */
 int keys_rekey(struct store *s, struct crypt_keyring *kr, struct crypt_keyring *next,
                struct cof_err *e) __attribute__((warn_unused_result));
 /* Opens every stored value row: *ok and *bad count them. */

@@ -16,6 +16,7 @@
 #include "handlers.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 
 struct server {
 	struct app app;         /* shared state handed to handlers */
@@ -36,8 +37,10 @@ const struct rpc_binding app_bindings[] = {
 };
 const size_t app_n_bindings = sizeof(app_bindings) / sizeof(app_bindings[0]);
 
-void app_on_call(const struct rpc_call_info *info, void *app)
+void app_on_call(const struct rpc_call_info *info, void *app_arg)
 {
+	struct app *app = app_arg;
+	metrics_observe(app->metrics, info->method, info->code, info->duration_ms);
 	enum log_level level = info->code == RPC_INTERNAL ? LOG_ERROR : LOG_INFO;
 	if (!log_enabled(level))
 		return;
@@ -274,7 +277,10 @@ int server_start(const struct config *cfg, int connect_wait_s, struct server **o
 		         "a mesh that encrypts");
 	store_close(s);
 	s = NULL;
-	if ((rc = audit_start(cfg->database_url, &srv->app.audit, e)))
+	if ((rc = audit_start(cfg->database_url, &srv->app.audit, e)) ||
+	    (rc = metrics_new(app_bindings, app_n_bindings, cfg->workers, &srv->app.metrics, e)) ||
+	    (rc = metrics_serve(srv->app.metrics, cfg->metrics_listen, srv->app.audit,
+	                        srv->app.keyring, e)))
 		goto out_free;
 	struct rpc_server_opts opts = {
 	        .listen = cfg->listen,
@@ -297,11 +303,17 @@ int server_start(const struct config *cfg, int connect_wait_s, struct server **o
 	return 0;
 out_free:
 	store_close(s);
+	metrics_free(srv->app.metrics);
 	audit_stop(srv->app.audit);
 	free_tls(srv);
 	crypt_keyring_free(srv->app.keyring);
 	free(srv);
 	return rc;
+}
+
+int server_metrics_port(const struct server *srv)
+{
+	return metrics_port(srv->app.metrics);
 }
 
 int server_port(const struct server *srv)
@@ -315,6 +327,7 @@ void server_stop(struct server *srv, int grace_seconds)
 		return;
 	rpc_server_shutdown(srv->rpc, grace_seconds);
 	rpc_server_free(srv->rpc);
+	metrics_free(srv->app.metrics);
 	audit_stop(srv->app.audit);
 	free_tls(srv);
 	crypt_keyring_free(srv->app.keyring);

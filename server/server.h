@@ -20,6 +20,8 @@ void server_global_shutdown(void);
  * copied; the strings it points to must stay valid while the server runs. */
 int server_start(const struct config *cfg, int connect_wait_s, struct server **out,
                  struct cof_err *e) __attribute__((warn_unused_result));
+/* The bound port of the /metrics listener (0: none). */
+int server_metrics_port(const struct server *srv);
 /* The bound gRPC port. */
 int server_port(const struct server *srv);
 /* Graceful stop (see rpc_server_shutdown), then frees. NULL-safe. */

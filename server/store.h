@@ -203,7 +203,8 @@ int store_value_end(struct store *s, int64_t secret_id, int64_t environment_id, 
 /* ---- key maintenance (store_keys.c) ---- */
 
 /* In a transaction: locks the keyring against other rotations; *max is the highest term. */
-int store_keyring_lock(struct store *s, int32_t *max, struct cof_err *e) __attribute__((warn_unused_result));
+int store_keyring_lock(struct store *s, int32_t *max, struct cof_err *e)
+        __attribute__((warn_unused_result));
 /* In that transaction: adds `term` and makes it the only active one. */
 int store_keyring_activate(struct store *s, int32_t term, const uint8_t *wrapped, size_t len,
                            struct cof_err *e) __attribute__((warn_unused_result));
@@ -214,8 +215,8 @@ int store_server_key_set(struct store *s, const char *name, const uint8_t *wrapp
                          struct cof_err *e) __attribute__((warn_unused_result));
 /* In a transaction: up to `limit` value rows sealed under another term than `term` (every row
  * when term is 0) with id > after, locked (SKIP LOCKED: concurrent rewraps share the work). */
-int store_values_for_rewrap(struct store *s, int32_t term, int64_t after, int limit,
-                            bool lock, struct store_sealed **rows, size_t *n, struct cof_err *e)
+int store_values_for_rewrap(struct store *s, int32_t term, int64_t after, int limit, bool lock,
+                            struct store_sealed **rows, size_t *n, struct cof_err *e)
         __attribute__((warn_unused_result));
 int store_value_reseal(struct store *s, int64_t row_id, int32_t term, const uint8_t *sealed,
                        size_t len, struct cof_err *e) __attribute__((warn_unused_result));

@@ -7,7 +7,7 @@
 #include "helpers.h"
 
 struct config cfg;
-static struct server *srv;
+struct server *srv;
 char target[64];
 coffer_channel *ch;
 PGconn *admin;
@@ -356,6 +356,8 @@ int main(void)
 	cfg.migrate = true;
 	/* The domain suites run without tokens; test_access.c starts a server that checks them. */
 	cfg.insecure_no_auth = true;
+	free(cfg.metrics_listen);
+	cfg.metrics_listen = strdup("127.0.0.1:0"); /* several servers run in this process */
 	cfg.workers = 4;
 	struct cof_err e = {0};
 	if (server_global_init() != 0 || server_start(&cfg, 10, &srv, &e) != 0) {

@@ -15,6 +15,8 @@
 #include "server.h"
 
 extern struct config cfg;
+/* The main in-process server. */
+extern struct server *srv;
 extern char target[64];
 extern coffer_channel *ch;
 extern PGconn *admin;

@@ -554,11 +554,11 @@ static struct server *tls_server(bool mtls, char *addr)
 	c2.tls_cert_file = cert;
 	c2.tls_key_file = key;
 	c2.tls_client_ca_file = mtls ? ca : "";
-	struct server *srv = NULL;
+	struct server *made = NULL;
 	struct cof_err e = {0};
-	ck_assert_msg(server_start(&c2, 5, &srv, &e) == 0, "%s", e.msg);
-	snprintf(addr, 64, "127.0.0.1:%d", server_port(srv));
-	return srv;
+	ck_assert_msg(server_start(&c2, 5, &made, &e) == 0, "%s", e.msg);
+	snprintf(addr, 64, "127.0.0.1:%d", server_port(made));
+	return made;
 }
 
 static int health(const char *addr, const char *ca, const char *cert, const char *key)

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "helpers.h"
 
@@ -759,6 +762,62 @@ START_TEST(health_and_unknown_methods)
 }
 END_TEST
 
+/* GET path from the metrics listener; the whole response. */
+static char *http_get(int port, const char *path)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	char req[128];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+	ck_assert_int_eq(write(fd, req, (size_t)n), n);
+	size_t cap = 1 << 20, len = 0;
+	char *out = malloc(cap);
+	ssize_t r;
+	while ((r = read(fd, out + len, cap - 1 - len)) > 0)
+		len += (size_t)r;
+	out[len] = '\0';
+	close(fd);
+	return out;
+}
+
+START_TEST(metrics_after_traffic)
+{
+	int port = server_metrics_port(srv);
+	ck_assert_int_gt(port, 0);
+	const char *p = uniq("metrics");
+	create_project(p);
+	coffer_error err;
+	ck_assert_int_eq(reveal(ch, p, "NOPE", NULL, &err), 5);
+	char *body = http_get(port, "/metrics");
+	ck_assert_ptr_nonnull(strstr(body, "HTTP/1.1 200 OK"));
+	ck_assert_ptr_nonnull(strstr(body, "text/plain; version=0.0.4"));
+	const char *want[] = {
+	        "coffer_calls_total{method=\"/coffer.v1.Projects/CreateProject\",code=\"OK\"} ",
+	        "coffer_calls_total{method=\"/coffer.v1.Secrets/"
+	        "RevealSecret\",code=\"NOT_FOUND\"} ",
+	        "coffer_call_duration_seconds_bucket{method=\"/coffer.v1.Projects/"
+	        "CreateProject\",le=\"+Inf\"} ",
+	        "coffer_call_duration_seconds_count{method=\"/coffer.v1.Projects/GetProject\"} ",
+	        "coffer_errors_total{code=\"NOT_FOUND\"} ",
+	        "coffer_db_connections{state=\"up\"} ",
+	        "coffer_audit_backlog 0",
+	        "coffer_keyring_active_term ",
+	        "coffer_build_info{version=\"" COFFER_VERSION "\"} 1",
+	        "# TYPE coffer_call_duration_seconds histogram",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_msg(strstr(body, want[i]) != NULL, "missing %s", want[i]);
+	ck_assert_ptr_null(strstr(body, "coffer_db_connections{state=\"up\"} 0\n"));
+	free(body);
+	body = http_get(port, "/other");
+	ck_assert_ptr_nonnull(strstr(body, "404"));
+	free(body);
+}
+END_TEST
+
 TCase *tcase_projects_secrets(void)
 {
 	TCase *tc = tcase_create("projects_secrets");
@@ -774,6 +833,7 @@ TCase *tcase_projects_secrets(void)
 	tcase_add_test(tc, wrong_root_key_refuses_to_start);
 	tcase_add_test(tc, deadline_bounds_the_statement);
 	tcase_add_test(tc, health_and_unknown_methods);
+	tcase_add_test(tc, metrics_after_traffic);
 	return tc;
 }
 

@@ -27,6 +27,9 @@ mkdir -p "$COFFER_TEST_STATE"
 PORT=50151
 while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
 export COFFER_ADDR="127.0.0.1:$PORT"
+MPORT=9500
+while (exec 3<>"/dev/tcp/127.0.0.1/$MPORT") 2>/dev/null; do MPORT=$((MPORT + 1)); done
+export COFFER_METRICS_ADDR="127.0.0.1:$MPORT"
 
 DB="${COFFER_TEST_INTEROP_DATABASE_URL:-$COFFER_TEST_DATABASE_URL}"
 export COFFER_TEST_DATABASE_URL="$DB"
@@ -34,7 +37,8 @@ export COFFER_ADMIN_TOKEN_FILE="$COFFER_TEST_STATE/interop-admin.token"
 rm -f "$COFFER_ADMIN_TOKEN_FILE"
 COFFER_DATABASE_URL="$DB" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
   "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$COFFER_ADDR" --migrate --log-level debug \
-  --grace-seconds 15 --bootstrap-token-file "$COFFER_ADMIN_TOKEN_FILE" >"$LOG" 2>&1 &
+  --grace-seconds 15 --bootstrap-token-file "$COFFER_ADMIN_TOKEN_FILE" \
+  --metrics-listen "$COFFER_METRICS_ADDR" >"$LOG" 2>&1 &
 PID=$!
 export COFFERD_PID=$PID
 cleanup() { kill -TERM "$PID" 2>/dev/null || true; }
@@ -55,7 +59,7 @@ for mode in tls mtls; do
   [ $mode = mtls ] && { addr=$COFFER_MTLS_ADDR; extra=(--tls-client-ca-file "$COFFER_CERTS/ca.crt"); }
   COFFER_DATABASE_URL="$DB" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
     "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$addr" --tls-cert-file "$COFFER_CERTS/server.crt" \
-    --tls-key-file "$COFFER_CERTS/server.key" "${extra[@]}" >"$COFFER_TEST_STATE/interop-$mode.log" 2>&1 &
+    --tls-key-file "$COFFER_CERTS/server.key" --metrics-listen "" "${extra[@]}" >"$COFFER_TEST_STATE/interop-$mode.log" 2>&1 &
   TLS_PIDS+=($!)
 done
 cleanup() { kill -TERM "$PID" "${TLS_PIDS[@]}" 2>/dev/null || true; }

@@ -343,6 +343,36 @@ class Tls(unittest.TestCase):
                 self.health(ch)
 
 
+class Metrics(Base):
+    """Prometheus text at /metrics on the metrics listener, after traffic."""
+
+    def scrape(self):
+        import urllib.request
+        with urllib.request.urlopen(f"http://{os.environ['COFFER_METRICS_ADDR']}/metrics", timeout=5) as r:
+            self.assertEqual(r.status, 200)
+            self.assertTrue(r.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+            return r.read().decode()
+
+    def value(self, text, prefix):
+        for line in text.splitlines():
+            if line.startswith(prefix):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def test_counters_move_with_traffic(self):
+        key = 'coffer_calls_total{method="/coffer.v1.Projects/GetProject",code="NOT_FOUND"}'
+        before = self.value(self.scrape(), key)
+        for _ in range(3):
+            self.assertCode(SC.NOT_FOUND, self.projects.GetProject, projects.GetProjectRequest(name=unique("gone")))
+        text = self.scrape()
+        self.assertEqual(self.value(text, key), before + 3)
+        self.assertGreaterEqual(self.value(text, 'coffer_call_duration_seconds_count{method="/coffer.v1.Projects/GetProject"}'), 3)
+        for name in ["coffer_db_connections{state=\"up\"}", "coffer_audit_backlog", "coffer_keyring_active_term",
+                     "coffer_build_info{version=", "coffer_errors_total{code=\"NOT_FOUND\"}", "coffer_workers"]:
+            self.assertIn(name, text)
+        self.assertNotIn(CANARY, text)
+
+
 class ZzDatabaseOutage(Base):
     """Runs last (unittest orders classes by name): stops and restarts PostgreSQL."""
 
