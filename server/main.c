@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "crypt.h"
 #include "log.h"
 #include "server.h"
 
@@ -18,6 +19,13 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: cofferd [serve] [--flag value ...]   serve gRPC\n"
 	        "       cofferd migrate [--flag value ...]   apply database migrations and exit\n"
+	        "       cofferd keys rotate|rewrap|rekey|verify|status [--flag value ...]\n"
+	        "            rotate: add a keyring term and make it active\n"
+	        "            rewrap [--batch-size N] [--max-batches N] [--batch-delay-ms N]:\n"
+	        "                    re-seal older values under the active term (resumable)\n"
+	        "            rekey --new-root-key-file F: re-wrap the keyring under a new root key\n"
+	        "            verify: open every stored value; status: value rows per term\n"
+	        "       cofferd new-token                      print a new token secret (bootstrap)\n"
 	        "       cofferd --help | --version\n\n");
 	config_usage(out);
 }
@@ -28,6 +36,16 @@ int main(int argc, char **argv)
 	const char *command = "serve";
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		usage(stdout);
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "new-token") == 0) {
+		/* A fresh token secret, e.g. for the bootstrap token's Kubernetes Secret. */
+		if (crypt_init() != 0)
+			return 1;
+		char token[CRYPT_TOKEN_CHARS + 1];
+		crypt_token_new(token);
+		puts(token);
+		crypt_wipe(token, sizeof(token));
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--version") == 0) {

@@ -1,0 +1,164 @@
+// tests/deploy/validate.mjs - checks deploy/ against the Kubernetes schemas (kubernetes-models)
+// and against cofferd itself:
+//   node validate.mjs DEPLOY_DIR COFFERD_HELP_FILE
+// The help file is `cofferd --help`: every COFFER_* variable the manifests set must be a setting
+// cofferd reads. The example overlay is applied (namespace, images, strategic-merge patches by
+// name) and validated again.
+import fs from "node:fs";
+import path from "node:path";
+import YAML from "yaml";
+import { Service, ServiceAccount } from "kubernetes-models/v1";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { Job } from "kubernetes-models/batch/v1";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
+
+const [deployDir, helpFile] = process.argv.slice(2);
+const help = fs.readFileSync(helpFile, "utf8");
+const models = {
+  "v1/Service": Service,
+  "v1/ServiceAccount": ServiceAccount,
+  "apps/v1/Deployment": Deployment,
+  "batch/v1/Job": Job,
+  "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
+  "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+};
+const SECRETS = new Set(["coffer-database", "coffer-root-key", "coffer-bootstrap-token", "coffer-tls"]);
+let passed = 0, failed = 0;
+function check(ok, what) {
+  if (ok) { passed++; console.log(`ok: ${what}`); } else { failed++; console.log(`FAIL: ${what}`); }
+}
+
+function load(dir) {
+  const kust = YAML.parse(fs.readFileSync(path.join(dir, "kustomization.yaml"), "utf8"));
+  return { kust, docs: (kust.resources || []).flatMap((r) => {
+    const p = path.join(dir, r);
+    if (fs.statSync(p).isDirectory()) return [];
+    return YAML.parseAllDocuments(fs.readFileSync(p, "utf8")).map((d) => d.toJSON()).filter(Boolean);
+  }) };
+}
+
+function validate(docs, label) {
+  for (const doc of docs) {
+    const key = `${doc.apiVersion}/${doc.kind}`;
+    const Model = models[key];
+    check(Model !== undefined, `${label}: ${key} ${doc.metadata?.name} has a schema`);
+    if (!Model) continue;
+    try {
+      new Model(doc).validate();
+      check(true, `${label}: ${key} ${doc.metadata.name} validates`);
+    } catch (e) {
+      check(false, `${label}: ${key} ${doc.metadata.name}: ${e.message}`);
+    }
+  }
+}
+
+// Strategic merge, enough for these patches: maps merge, lists of named items merge by name.
+function merge(base, patch) {
+  if (Array.isArray(base) && Array.isArray(patch)) {
+    const out = base.map((x) => structuredClone(x));
+    for (const p of patch) {
+      const i = p && p.name !== undefined ? out.findIndex((x) => x.name === p.name) : -1;
+      if (i >= 0) out[i] = merge(out[i], p); else out.push(p);
+    }
+    return out;
+  }
+  if (base && patch && typeof base === "object" && typeof patch === "object") {
+    const out = { ...base };
+    for (const [k, v] of Object.entries(patch)) out[k] = k in base ? merge(base[k], v) : v;
+    return out;
+  }
+  return patch;
+}
+
+const base = load(path.join(deployDir, "base"));
+validate(base.docs, "base");
+// Control: the schema check does reject a broken Deployment.
+{
+  const broken = structuredClone(base.docs.find((d) => d.kind === "Deployment"));
+  broken.spec.replicas = "three";
+  broken.spec.template.spec.containers[0].ports[0].containerPort = "grpc";
+  let rejected = false;
+  try { new Deployment(broken).validate(); } catch { rejected = true; }
+  check(rejected, "control: the schema check rejects a malformed Deployment");
+}
+const byKind = (docs, kind) => docs.filter((d) => d.kind === kind);
+check(byKind(base.docs, "Secret").length === 0, "no Secret is kept in the manifests");
+
+// The server as cofferd reads and serves it.
+const dep = byKind(base.docs, "Deployment")[0];
+const pod = dep.spec.template.spec;
+const c = pod.containers[0];
+const env = Object.fromEntries(c.env.map((e) => [e.name, e]));
+const portOf = (name) => c.ports.find((p) => p.name === name)?.containerPort;
+check(dep.spec.replicas === 3, "3 replicas");
+for (const name of Object.keys(env))
+  check(!name.startsWith("COFFER_") || help.includes(name), `cofferd reads ${name}`);
+check(env.COFFER_LISTEN?.value?.endsWith(`:${portOf("grpc")}`), "COFFER_LISTEN is the grpc container port");
+check(env.COFFER_METRICS_LISTEN?.value?.endsWith(`:${portOf("metrics")}`), "COFFER_METRICS_LISTEN is the metrics container port");
+check(c.readinessProbe?.grpc?.port === portOf("grpc") && c.readinessProbe.grpc.service === "",
+      "readiness: native gRPC probe of health service \"\" (NOT_SERVING while the database is down)");
+check(c.livenessProbe?.grpc?.port === portOf("grpc") && c.livenessProbe.grpc.service === "liveness",
+      "liveness: native gRPC probe of health service \"liveness\" (independent of the database)");
+check(c.resources?.requests?.cpu && c.resources?.limits?.memory, "resource requests and limits");
+check(pod.securityContext?.runAsNonRoot === true && pod.securityContext.runAsUser === 10001, "non-root (uid 10001, as in the image)");
+check(c.securityContext?.readOnlyRootFilesystem === true && c.securityContext.allowPrivilegeEscalation === false,
+      "read-only root file system, no privilege escalation");
+check((pod.topologySpreadConstraints || []).some((t) => t.topologyKey === "kubernetes.io/hostname"), "topology spread over nodes");
+const secretRefs = [
+  ...c.env.filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.valueFrom.secretKeyRef.name),
+  ...pod.volumes.filter((v) => v.secret).map((v) => v.secret.secretName),
+];
+check(secretRefs.length >= 4 && secretRefs.every((n) => SECRETS.has(n)), `secrets come from ${[...SECRETS].join(", ")}`);
+for (const key of ["COFFER_ROOT_KEY_FILE", "COFFER_BOOTSTRAP_TOKEN_FILE", "COFFER_TLS_CERT_FILE", "COFFER_TLS_KEY_FILE"]) {
+  const file = env[key]?.value || "";
+  check(c.volumeMounts.some((m) => file.startsWith(m.mountPath + "/")), `${key} is on a mounted Secret volume`);
+}
+check(env.COFFER_DATABASE_URL?.valueFrom?.secretKeyRef?.name === "coffer-database", "the database URL comes from a Secret");
+const grace = Number(env.COFFER_GRACE_SECONDS?.value || 10);
+check(pod.terminationGracePeriodSeconds > grace, "terminationGracePeriodSeconds exceeds cofferd's grace period");
+
+const svc = byKind(base.docs, "Service")[0];
+check(svc.spec.ports.every((p) => c.ports.some((cp) => cp.name === p.targetPort)), "Service targets the named container ports");
+check(["grpc", "metrics"].every((n) => svc.spec.ports.some((p) => p.name === n)), "Service has grpc and metrics ports");
+const sel = dep.spec.selector.matchLabels;
+const matches = (s) => Object.entries(s || {}).every(([k, v]) => dep.spec.template.metadata.labels[k] === v);
+check(matches(svc.spec.selector), "Service selects the Deployment's pods");
+check(matches(byKind(base.docs, "PodDisruptionBudget")[0].spec.selector.matchLabels), "PodDisruptionBudget selects them");
+check(matches(byKind(base.docs, "NetworkPolicy")[0].spec.podSelector.matchLabels), "NetworkPolicy selects them");
+const np = byKind(base.docs, "NetworkPolicy")[0];
+const npPorts = JSON.stringify(np.spec);
+check([portOf("grpc"), portOf("metrics"), 5432].every((p) => npPorts.includes(`"port":${p}`)), "NetworkPolicy opens grpc, metrics and PostgreSQL");
+const hpa = byKind(base.docs, "HorizontalPodAutoscaler")[0];
+check(hpa.spec.scaleTargetRef.name === dep.metadata.name && hpa.spec.minReplicas >= 3, "HPA scales the Deployment from 3");
+const job = byKind(base.docs, "Job")[0];
+const jc = job.spec.template.spec.containers[0];
+check(JSON.stringify(jc.args) === '["migrate"]' && jc.image === c.image, "migration Job runs `cofferd migrate` with the same image");
+check(jc.env.every((e) => !e.name.startsWith("COFFER_") || help.includes(e.name)), "the Job sets only settings cofferd reads");
+check(sel && Object.keys(sel).length > 0, "Deployment selector");
+
+// The example overlay.
+const ovDir = path.join(deployDir, "overlays", "example");
+const ov = YAML.parse(fs.readFileSync(path.join(ovDir, "kustomization.yaml"), "utf8"));
+check((ov.resources || []).includes("../../base"), "overlay builds on the base");
+let docs = structuredClone(base.docs);
+for (const p of ov.patches || []) {
+  const patch = YAML.parse(fs.readFileSync(path.join(ovDir, p.path), "utf8"));
+  const i = docs.findIndex((d) => d.kind === p.target.kind && d.metadata.name === p.target.name);
+  check(i >= 0, `overlay patch ${p.path} targets ${p.target.kind}/${p.target.name}`);
+  if (i >= 0) docs[i] = merge(docs[i], patch);
+}
+for (const d of docs) {
+  if (ov.namespace) d.metadata.namespace = ov.namespace;
+  for (const pod of [d.spec?.template?.spec].filter(Boolean))
+    for (const ct of pod.containers)
+      for (const img of ov.images || [])
+        if (ct.image.split(":")[0] === img.name) ct.image = `${img.newName || img.name}:${img.newTag}`;
+}
+check((ov.images || []).every((img) => base.docs.some((d) => JSON.stringify(d).includes(`"image":"${img.name}:`))),
+      "overlay images name the base image");
+validate(docs, "overlay");
+console.log(`deploy: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

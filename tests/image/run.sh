@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# tests/image/run.sh - the built image, run as Kubernetes would run it but without a container
+# engine: its files (podman image mount, copied so that secrets can be placed) under chroot as its
+# unprivileged user, against the test PostgreSQL; called with the coffer CLI from outside.
+set -uo pipefail
+: "${COFFER_IMAGE_MOUNT:?}" "${COFFER_IMAGE_ROOT:?}" "${COFFER_TEST_DATABASE_URL:?}" "${COFFER_CLI:?}"
+pass=0 fail=0
+ok() { echo "ok: $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+R=$COFFER_IMAGE_ROOT
+
+# What the image holds.
+for f in usr/local/bin/cofferd usr/local/bin/coffer usr/local/lib/libcoffer.so.0 etc/ssl/certs/ca-certificates.crt; do
+  [ -e "$COFFER_IMAGE_MOUNT/$f" ] && ok "image has /$f" || bad "image lacks /$f"
+done
+for f in bin/sh bin/bash usr/bin/apt usr/bin/dpkg usr/bin/perl usr/bin/gcc; do
+  [ -e "$COFFER_IMAGE_MOUNT/$f" ] && bad "image carries /$f" || ok "no /$f in the image"
+done
+size=$(du -sm "$COFFER_IMAGE_MOUNT" | cut -f1)
+echo "image size: ${size} MB"
+read -r user entry ports <<<"$COFFER_IMAGE_CONFIG"
+[ "$user" = "10001:10001" ] && ok "runs as 10001:10001" || bad "user is $user"
+[ "$entry" = '["/usr/local/bin/cofferd"]' ] && ok "entrypoint is cofferd" || bad "entrypoint $entry"
+grep -q 50051 <<<"$ports" && grep -q 9464 <<<"$ports" && ok "exposes 50051 and 9464" || bad "ports $ports"
+
+# A writable copy of the file system, with the secrets Kubernetes would mount.
+rm -rf "$R"
+cp -a "$COFFER_IMAGE_MOUNT" "$R"
+mkdir -p "$R/run/secrets"
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$R/run/secrets/root.key")
+chown -R 10001:10001 "$R/run/secrets"
+in_image() {
+  env -i LD_LIBRARY_PATH=/usr/local/lib COFFER_DATABASE_URL="$COFFER_TEST_DATABASE_URL" \
+    COFFER_ROOT_KEY_FILE=/run/secrets/root.key COFFER_BOOTSTRAP_TOKEN_FILE=/run/secrets/admin.token \
+    COFFER_LISTEN=127.0.0.1:50951 COFFER_METRICS_LISTEN=127.0.0.1:50952 \
+    /usr/sbin/chroot --userspec=10001:10001 "$R" "$@"
+}
+in_image /usr/local/bin/cofferd migrate >/dev/null 2>&1 && ok "the image's cofferd migrates" || bad "migrate"
+(in_image_exec() { exec env -i LD_LIBRARY_PATH=/usr/local/lib COFFER_DATABASE_URL="$COFFER_TEST_DATABASE_URL" \
+   COFFER_ROOT_KEY_FILE=/run/secrets/root.key COFFER_BOOTSTRAP_TOKEN_FILE=/run/secrets/admin.token \
+   COFFER_LISTEN=127.0.0.1:50951 COFFER_METRICS_LISTEN=127.0.0.1:50952 \
+   /usr/sbin/chroot --userspec=10001:10001 "$R" "$@"; }
+ in_image_exec /usr/local/bin/cofferd serve) >"$(dirname "$R")/serve.log" 2>&1 &
+pid=$!
+up=0
+for _ in $(seq 1 50); do
+  [ -s "$R/run/secrets/admin.token" ] && COFFER_ADDR=127.0.0.1:50951 COFFER_TOKEN=$(cat "$R/run/secrets/admin.token") \
+    "$COFFER_CLI" projects list >/dev/null 2>&1 && { up=1; break; }
+  sleep 0.2
+done
+[ $up -eq 1 ] && ok "the image's cofferd serves and wrote the bootstrap token" || { bad "serve"; cat "$(dirname "$R")/serve.log"; }
+export COFFER_ADDR=127.0.0.1:50951 COFFER_TOKEN
+COFFER_TOKEN=$(cat "$R/run/secrets/admin.token" 2>/dev/null)
+"$COFFER_CLI" projects create image-check >/dev/null &&
+  "$COFFER_CLI" secrets create image-check API_KEY --value-stdin <<<'from-the-image' >/dev/null && ok "writes through the image's cofferd" || bad "writes"
+rt=$("$COFFER_CLI" tokens create image-runtime --role runtime --project image-check 2>/dev/null)
+out=$(COFFER_TOKEN=$rt "$COFFER_CLI" run --project image-check --env main --version live -- env)
+grep -qx 'API_KEY=from-the-image' <<<"$out" && ok "coffer run resolves from the image's cofferd" || bad "resolve: $out"
+metrics=$(/usr/bin/python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:50952/metrics", timeout=5).read().decode())' 2>&1)
+grep -q 'coffer_calls_total{method="/coffer.v1.Secrets/ResolveSecrets",code="OK"} 1' <<<"$metrics" && ok "metrics from the image" || bad "metrics: $metrics"
+/usr/bin/python3 - <<'PY' && ok "health: SERVING for \"\" and \"liveness\"" || bad "health"
+import grpc, sys
+sys.path.insert(0, "/dev/null")
+def check(service):
+    ch = grpc.insecure_channel("127.0.0.1:50951")
+    req = bytes([0x0a, len(service)]) + service.encode() if service else b""
+    resp = ch.unary_unary("/grpc.health.v1.Health/Check")(req, timeout=5)
+    return resp == b"\x08\x01"  # status: SERVING
+sys.exit(0 if check("") and check("liveness") else 1)
+PY
+kill -TERM $pid; wait $pid; rc=$?
+[ $rc -eq 0 ] && ok "stops gracefully on SIGTERM" || bad "exit $rc"
+echo "image: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
