@@ -364,7 +364,12 @@ class Metrics(Base):
         before = self.value(self.scrape(), key)
         for _ in range(3):
             self.assertCode(SC.NOT_FOUND, self.projects.GetProject, projects.GetProjectRequest(name=unique("gone")))
-        text = self.scrape()
+        # A call is counted just after its answer is sent: allow the last one a moment.
+        for _ in range(50):
+            text = self.scrape()
+            if self.value(text, key) >= before + 3:
+                break
+            time.sleep(0.05)
         self.assertEqual(self.value(text, key), before + 3)
         self.assertGreaterEqual(self.value(text, 'coffer_call_duration_seconds_count{method="/coffer.v1.Projects/GetProject"}'), 3)
         for name in ["coffer_db_connections{state=\"up\"}", "coffer_audit_backlog", "coffer_keyring_active_term",
