@@ -68,6 +68,13 @@ def check(service):
     return resp == b"\x08\x01"  # status: SERVING
 sys.exit(0 if check("") and check("liveness") else 1)
 PY
+# Not dumpable: no core file, and its /proc entries belong to root although it runs as 10001.
+if [ "$(awk '/^Uid:/{print $2}' /proc/$pid/status)" = 10001 ] && [ "$(stat -c %u /proc/$pid/environ)" = 0 ] &&
+   grep -q '^Max core file size *0 *0' /proc/$pid/limits; then
+  ok "runs as 10001, not dumpable, core size 0"
+else
+  bad "dumpable: $(awk '/^Uid:/' /proc/$pid/status) environ owner $(stat -c %u /proc/$pid/environ)"
+fi
 kill -TERM $pid; wait $pid; rc=$?
 [ $rc -eq 0 ] && ok "stops gracefully on SIGTERM" || bad "exit $rc"
 echo "image: $pass passed, $fail failed"

@@ -378,6 +378,16 @@ class Metrics(Base):
         self.assertNotIn(CANARY, text)
 
 
+class CoreDumps(unittest.TestCase):
+    def test_cofferd_cannot_dump_core(self):
+        """Plaintext passes through cofferd's memory: it runs with a core size limit of 0.
+        (That it is not dumpable is shown by the image test, where it runs unprivileged.)"""
+        pid = os.environ["COFFERD_PID"]
+        with open(f"/proc/{pid}/limits") as f:
+            line = next(l for l in f if l.startswith("Max core file size"))
+        self.assertEqual(line.split()[4:6], ["0", "0"], line)
+
+
 class ZzDatabaseOutage(Base):
     """Runs last (unittest orders classes by name): stops and restarts PostgreSQL."""
 
