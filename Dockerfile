@@ -20,7 +20,7 @@ COPY cmake cmake
 COPY proto proto
 COPY server server
 COPY client client
-RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOFFER_TESTS=OFF \
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOFFER_TESTS=OFF -DCOFFER_BENCH=OFF \
  && cmake --build /build -j"$(nproc)" \
  && cmake --install /build --prefix /opt/coffer --strip
 # The runtime file system: the binaries, every library they load, CA roots, and a passwd entry.
