@@ -1,7 +1,9 @@
 /* access.c - the permission table, authentication and audit decisions (see access.h). */
 #include "access.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 
 #include "audit.h"
@@ -142,6 +144,46 @@ static void describe(struct access_call *c, const coffer_method_desc *m,
 	c->ev.version = enum_field(req, "version");
 }
 
+/* ---- rate limit: a token bucket per token id, per replica ---- */
+
+#define BUCKETS 4096
+
+static struct bucket {
+	char id[32];  /* token id; "" when free */
+	double level; /* calls available */
+	double last;  /* monotonic seconds of the last refill */
+} buckets[BUCKETS];
+static pthread_mutex_t buckets_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Takes one call from the token's bucket; false when it is empty. A slot reused by another
+ * token (a hash collision) starts full: the limit is approximate, never stricter than set. */
+static bool take_call(const char *id, int rate, int burst)
+{
+	unsigned h = 5381;
+	for (const char *p = id; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double t = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	double cap = burst > 0 ? burst : 2.0 * rate;
+	pthread_mutex_lock(&buckets_mu);
+	struct bucket *b = &buckets[h % BUCKETS];
+	if (strcmp(b->id, id) != 0) {
+		snprintf(b->id, sizeof(b->id), "%s", id);
+		b->level = cap;
+		b->last = t;
+	}
+	b->level += (t - b->last) * rate;
+	if (b->level > cap)
+		b->level = cap;
+	b->last = t;
+	bool ok = b->level >= 1.0;
+	if (ok)
+		b->level -= 1.0;
+	pthread_mutex_unlock(&buckets_mu);
+	return ok;
+}
+
 /* Looks up the bearer token; 0 and c->token filled, or an rpc code. */
 static int authenticate(struct rpc_ctx *ctx, struct access_call *c)
 {
@@ -220,6 +262,12 @@ int access_authorize(struct rpc_ctx *ctx, const coffer_method_desc *m, const Pro
 	if (code)
 		return code;
 	c->authenticated = true;
+	const struct config *cfg = handler_app(ctx)->cfg;
+	if (cfg->rate_limit > 0 && !take_call(c->token.id, cfg->rate_limit, cfg->rate_burst))
+		return rpc_fail(
+		        ctx, RPC_RESOURCE_EXHAUSTED,
+		        "token %s is over its rate limit of %d calls per second; retry later",
+		        c->token.id, cfg->rate_limit);
 	if (!in_scope(c, req))
 		return rpc_fail(ctx, RPC_PERMISSION_DENIED,
 		                "token %s (%s%s%s) may not call %s%s%s%s", c->token.id,

@@ -27,6 +27,8 @@ struct config {
 	char *tls_key_file;         /* its private key (PEM) */
 	char *tls_client_ca_file;   /* CA of client certificates; set: mTLS required */
 	char *metrics_listen;       /* host:port of the /metrics listener; "": none */
+	int rate_limit;             /* calls per second per token on this replica; 0: none */
+	int rate_burst;             /* calls a token may make at once; 0: twice rate_limit */
 };
 
 /* Fills cfg with defaults, then the environment. Returns 0, or -1 with a message on stderr. */

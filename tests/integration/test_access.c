@@ -535,6 +535,58 @@ START_TEST(audit_rows_for_every_kind_of_call)
 }
 END_TEST
 
+START_TEST(rate_limit_per_token)
+{
+	start_auth_server();
+	struct config c2 = cfg;
+	c2.insecure_no_auth = false;
+	c2.listen = "127.0.0.1:0";
+	c2.rate_limit = 5;
+	c2.rate_burst = 5;
+	struct server *limited = NULL;
+	struct cof_err e = {0};
+	ck_assert_int_eq(server_start(&c2, 5, &limited, &e), 0);
+	char addr[64], busy[128], other_tok[128];
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", server_port(limited));
+	make_token("rl-busy", ROLE_VIEWER, project, NULL, 0, 0, busy, NULL);
+	make_token("rl-other", ROLE_VIEWER, project, NULL, 0, 0, other_tok, NULL);
+	coffer_channel_options o = {.target = addr, .token = busy, .timeout_ms = 5000};
+	coffer_channel *c = NULL, *d = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_channel_new(&o, &c, &err), 0);
+	o.token = other_tok;
+	ck_assert_int_eq(coffer_channel_new(&o, &d, &err), 0);
+	Coffer__V1__GetProjectRequest g = COFFER__V1__GET_PROJECT_REQUEST__INIT;
+	g.name = project;
+	int ok = 0, exhausted = 0;
+	for (int i = 0; i < 15; i++) {
+		Coffer__V1__Project *p = NULL;
+		if (coffer_v1_projects_get_project(c, &g, &p, &err) == 0) {
+			ok++;
+			protobuf_c_message_free_unpacked(&p->base, NULL);
+		} else {
+			ck_assert_int_eq(err.code, 8 /* RESOURCE_EXHAUSTED */);
+			ck_assert_ptr_nonnull(strstr(err.message, "rate limit"));
+			exhausted++;
+		}
+	}
+	printf("rate limit 5/s, burst 5: %d of 15 quick calls served, %d refused\n", ok, exhausted);
+	ck_assert_int_ge(ok, 5);
+	ck_assert_int_le(ok, 10);
+	ck_assert_int_ge(exhausted, 5);
+	/* another token has its own bucket; the first refills with time */
+	Coffer__V1__Project *p = NULL;
+	ck_assert_int_eq(coffer_v1_projects_get_project(d, &g, &p, &err), 0);
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	usleep(1100 * 1000);
+	ck_assert_int_eq(coffer_v1_projects_get_project(c, &g, &p, &err), 0);
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	coffer_channel_free(c);
+	coffer_channel_free(d);
+	server_stop(limited, 1);
+}
+END_TEST
+
 /* ---- TLS ---- */
 
 static char certs[64];
@@ -610,6 +662,7 @@ TCase *tcase_access(void)
 	tcase_add_test(tc, permission_matrix);
 	tcase_add_test(tc, revoked_and_expired_tokens_are_refused_at_once);
 	tcase_add_test(tc, audit_rows_for_every_kind_of_call);
+	tcase_add_test(tc, rate_limit_per_token);
 	tcase_add_test(tc, tls_and_mtls_from_c);
 	return tc;
 }
