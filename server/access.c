@@ -292,12 +292,6 @@ void access_note_revision(struct rpc_ctx *ctx, int64_t revision)
 		c->ev.revision = revision;
 }
 
-const char *access_token_id(struct rpc_ctx *ctx)
-{
-	struct access_call *c = rpc_call_data(ctx);
-	return c ? c->ev.token_id : "";
-}
-
 /* Enough time for a batch, but bounded so that a stuck audit log answers UNAVAILABLE. */
 #define AUDIT_WAIT_MS 5000
 

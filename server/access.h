@@ -32,8 +32,6 @@ int access_before_finish(struct rpc_ctx *ctx, int code);
 const struct store_audit *access_write_audit(struct rpc_ctx *ctx);
 /* Records the revision a call read or wrote, for its audit row. */
 void access_note_revision(struct rpc_ctx *ctx, int64_t revision);
-/* The caller's token id ("" before authorization). */
-const char *access_token_id(struct rpc_ctx *ctx);
 /* Whether the permission table lists the method. */
 bool access_has_policy(const char *path);
 /* "admin", "editor", ... */

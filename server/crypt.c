@@ -41,11 +41,6 @@ bool crypt_equal(const void *a, const void *b, size_t n)
 	return sodium_memcmp(a, b, n) == 0;
 }
 
-void crypt_random(void *p, size_t n)
-{
-	randombytes_buf(p, n);
-}
-
 int crypt_keyring_new_from_key(const uint8_t key[CRYPT_ROOT_KEY_BYTES], struct crypt_keyring **out,
                                struct cof_err *e)
 {

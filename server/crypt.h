@@ -41,8 +41,6 @@ int crypt_init(void) __attribute__((warn_unused_result));
 void crypt_wipe(void *p, size_t n);
 /* Constant-time equality of two buffers of n bytes. */
 bool crypt_equal(const void *a, const void *b, size_t n);
-/* Fills p with n random bytes. */
-void crypt_random(void *p, size_t n);
 
 /* Reads the root key from path (32 raw bytes, or 64 hex digits and optional newline) into a new
  * keyring with no terms. */

@@ -3,7 +3,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
 int cof_err_set(struct cof_err *e, int code, const char *fmt, ...)
 {
@@ -25,10 +24,4 @@ void cof_err_detail(struct cof_err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
 	va_end(ap);
-}
-
-void cof_err_clear(struct cof_err *e)
-{
-	if (e != NULL)
-		memset(e, 0, sizeof(*e));
 }

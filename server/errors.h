@@ -38,7 +38,5 @@ int cof_err_set(struct cof_err *e, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* Sets the log-only detail of e (NULL-safe). */
 void cof_err_detail(struct cof_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Clears e. */
-void cof_err_clear(struct cof_err *e);
 
 #endif

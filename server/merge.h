@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 enum { MERGE_ADDED = 1, MERGE_CHANGED = 2, MERGE_REMOVED = 3 };
-enum { MERGE_VERSION_DRAFT = 1, MERGE_VERSION_LIVE = 2 };
+enum { MERGE_VERSION_LIVE = 2 }; /* versions: 1 draft, 2 live */
 
 /* One override: the secret, the version and its plaintext value. */
 struct merge_entry {

@@ -303,11 +303,6 @@ const coffer_method_desc *rpc_method_desc(const struct rpc_ctx *ctx)
 	return ctx->slot->method;
 }
 
-const char *rpc_message(const struct rpc_ctx *ctx)
-{
-	return ctx->message;
-}
-
 void rpc_note_project(struct rpc_ctx *ctx, const char *project)
 {
 	ctx->project = rpc_strdup(ctx, project);
@@ -698,6 +693,16 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 out_free:
 	rpc_server_free(srv);
 	return e ? e->code : COF_EINTERNAL;
+}
+
+void rpc_global_init(void)
+{
+	grpc_init();
+}
+
+void rpc_global_shutdown(void)
+{
+	grpc_shutdown();
 }
 
 int rpc_server_port(const struct rpc_server *srv)

@@ -80,6 +80,10 @@ struct rpc_server_opts {
 	const char *tls_client_ca_pem; /* when set, clients must present a certificate it signed */
 };
 
+/* Process-wide gRPC set-up and tear-down; call once each, around every server. */
+void rpc_global_init(void);
+void rpc_global_shutdown(void);
+
 /* Creates, binds and starts the server with its workers. Returns 0 or a COF_E* code with e set. */
 int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_binding *bindings,
                      size_t n_bindings, struct rpc_server **out, struct cof_err *e)
@@ -112,8 +116,6 @@ void rpc_set_call_data(struct rpc_ctx *ctx, void *data);
 void *rpc_call_data(const struct rpc_ctx *ctx);
 /* The method being called; NULL for an unknown one. */
 const coffer_method_desc *rpc_method_desc(const struct rpc_ctx *ctx);
-/* The status message set so far (rpc_fail), or NULL. */
-const char *rpc_message(const struct rpc_ctx *ctx);
 /* Records the project a call concerns, for the call log. */
 void rpc_note_project(struct rpc_ctx *ctx, const char *project);
 

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <grpc/grpc.h>
 
 #include "access.h"
 #include "audit.h"
@@ -62,13 +61,13 @@ int server_global_init(void)
 {
 	if (crypt_init() != 0)
 		return COF_EINTERNAL;
-	grpc_init();
+	rpc_global_init();
 	return 0;
 }
 
 void server_global_shutdown(void)
 {
-	grpc_shutdown();
+	rpc_global_shutdown();
 }
 
 static int connect_with_wait(const struct config *cfg, int wait_s, struct store **out,
