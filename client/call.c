@@ -1,5 +1,6 @@
 /* call.c - channel and blocking unary calls over the gRPC core API (see coffer/call.h). */
 #include "coffer/call.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -29,7 +30,7 @@ const char *coffer_code_name(int code)
 	return coffer_status_name(code);
 }
 
-static int fail(coffer_error *err, int code, const char *fmt, ...)
+int coffer__fail(coffer_error *err, int code, const char *fmt, ...)
 {
 	if (err) {
 		va_list ap;
@@ -39,6 +40,13 @@ static int fail(coffer_error *err, int code, const char *fmt, ...)
 		va_end(ap);
 	}
 	return -1;
+}
+
+void coffer__wipe(void *p, size_t n)
+{
+	volatile unsigned char *v = p;
+	while (v && n--)
+		*v++ = 0;
 }
 
 static char *read_file(const char *path)
@@ -70,10 +78,10 @@ int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out,
 {
 	*out = NULL;
 	if (opts == NULL || opts->target == NULL || *opts->target == '\0')
-		return fail(err, 3, "no target address given");
+		return coffer__fail(err, 3, "no target address given");
 	coffer_channel *ch = calloc(1, sizeof(*ch));
 	if (ch == NULL)
-		return fail(err, 8, "out of memory");
+		return coffer__fail(err, 8, "out of memory");
 	grpc_init();
 	grpc_channel_credentials *creds;
 	if (opts->ca_file && *opts->ca_file) {
@@ -87,16 +95,17 @@ int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out,
 			free(key);
 			free(ch);
 			grpc_shutdown();
-			return fail(err, 3,
-			            "cannot read the CA file %s or the client certificate or key",
-			            opts->ca_file);
+			return coffer__fail(
+			        err, 3,
+			        "cannot read the CA file %s or the client certificate or key",
+			        opts->ca_file);
 		}
 		grpc_ssl_pem_key_cert_pair pair = {key, cert};
 		creds = grpc_ssl_credentials_create(pem, mtls ? &pair : NULL, NULL, NULL);
 		free(pem);
 		free(cert);
 		if (key) {
-			memset(key, 0, strlen(key));
+			coffer__wipe(key, strlen(key));
 			free(key);
 		}
 	} else {
@@ -136,10 +145,10 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 	size_t len = protobuf_c_message_get_packed_size(req);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (buf == NULL)
-		return fail(err, 8, "out of memory");
+		return coffer__fail(err, 8, "out of memory");
 	protobuf_c_message_pack(req, buf);
 	grpc_slice req_slice = grpc_slice_from_copied_buffer((const char *)buf, len);
-	memset(buf, 0, len);
+	coffer__wipe(buf, len);
 	free(buf);
 	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&req_slice, 1);
 	grpc_slice_unref(req_slice);
@@ -180,15 +189,15 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 	ops[5].data.recv_status_on_client.status_details = &details;
 	int rc = 0;
 	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
-		rc = fail(err, 13, "cannot start the call");
+		rc = coffer__fail(err, 13, "cannot start the call");
 	} else {
 		grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (status != GRPC_STATUS_OK) {
 			char *text = grpc_slice_to_c_string(details);
-			rc = fail(err, (int)status, "%s", text);
+			rc = coffer__fail(err, (int)status, "%s", text);
 			gpr_free(text);
 		} else if (recv == NULL) {
-			rc = fail(err, 13, "the server sent no message");
+			rc = coffer__fail(err, 13, "the server sent no message");
 		} else {
 			grpc_byte_buffer_reader reader;
 			grpc_byte_buffer_reader_init(&reader, recv);
@@ -196,11 +205,11 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 			grpc_byte_buffer_reader_destroy(&reader);
 			*resp = protobuf_c_message_unpack(m->output, NULL, GRPC_SLICE_LENGTH(all),
 			                                  GRPC_SLICE_START_PTR(all));
-			memset(GRPC_SLICE_START_PTR(all), 0, GRPC_SLICE_LENGTH(all));
+			coffer__wipe(GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
 			grpc_slice_unref(all);
 			if (*resp == NULL)
-				rc = fail(err, 13, "the response did not parse as %s",
-				          m->output->name);
+				rc = coffer__fail(err, 13, "the response did not parse as %s",
+				                  m->output->name);
 		}
 	}
 	if (n_md)

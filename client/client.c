@@ -1,6 +1,7 @@
 /* client.c - the high-level client: options, resolve, snapshots, templates (see coffer/client.h).
  */
 #include "coffer/client.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,25 +24,6 @@ struct coffer_snapshot {
 	struct snapshot_entry *entries; /* sorted by name (strcmp) */
 };
 
-static int fail(coffer_error *err, int code, const char *fmt, ...)
-{
-	if (err) {
-		va_list ap;
-		va_start(ap, fmt);
-		err->code = code;
-		vsnprintf(err->message, sizeof(err->message), fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static void wipe(void *p, size_t n)
-{
-	volatile unsigned char *v = p;
-	while (n--)
-		*v++ = 0;
-}
-
 void coffer_options_init(coffer_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
@@ -59,10 +41,10 @@ int coffer_client_new(const coffer_options *opts, coffer_client **out, coffer_er
 {
 	*out = NULL;
 	if (opts == NULL)
-		return fail(err, 3, "no options given");
+		return coffer__fail(err, 3, "no options given");
 	coffer_client *c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return fail(err, 8, "out of memory");
+		return coffer__fail(err, 8, "out of memory");
 	coffer_channel_options o = {
 	        .target = opts->target,
 	        .token = opts->token,
@@ -98,7 +80,7 @@ int coffer_resolve(coffer_client *client, const char *project, const char *envir
 {
 	*out = NULL;
 	if (client == NULL || project == NULL || environment == NULL)
-		return fail(err, 3, "client, project and environment are required");
+		return coffer__fail(err, 3, "client, project and environment are required");
 	Coffer__V1__ResolveSecretsRequest req = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
 	req.project = (char *)project;
 	req.environment = (char *)environment;
@@ -109,7 +91,7 @@ int coffer_resolve(coffer_client *client, const char *project, const char *envir
 	coffer_snapshot *s = calloc(1, sizeof(*s));
 	int rc = 0;
 	if (s == NULL || (s->entries = calloc(resp->n_secrets + 1, sizeof(*s->entries))) == NULL) {
-		rc = fail(err, 8, "out of memory");
+		rc = coffer__fail(err, 8, "out of memory");
 		goto out;
 	}
 	s->revision = resp->revision;
@@ -122,7 +104,7 @@ int coffer_resolve(coffer_client *client, const char *project, const char *envir
 		if (e->name == NULL || e->value == NULL) {
 			free(e->name);
 			free(e->value);
-			rc = fail(err, 8, "out of memory");
+			rc = coffer__fail(err, 8, "out of memory");
 			goto out;
 		}
 		memcpy(e->value, x->value, e->len + 1);
@@ -130,7 +112,7 @@ int coffer_resolve(coffer_client *client, const char *project, const char *envir
 	}
 out:
 	for (size_t i = 0; i < resp->n_secrets; i++)
-		wipe(resp->secrets[i]->value, strlen(resp->secrets[i]->value));
+		coffer__wipe(resp->secrets[i]->value, strlen(resp->secrets[i]->value));
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	if (rc) {
 		coffer_snapshot_free(s);
@@ -197,7 +179,7 @@ static int put(struct out *o, const char *s, size_t n)
 			return -1;
 		if (o->p) {
 			memcpy(p, o->p, o->len);
-			wipe(o->p, o->cap);
+			coffer__wipe(o->p, o->cap);
 			free(o->p);
 		}
 		o->p = p;
@@ -216,7 +198,7 @@ int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char *
 	struct out o = {0};
 	*out = NULL;
 	if (snap == NULL || tmpl == NULL)
-		return fail(err, 3, "snapshot and template are required");
+		return coffer__fail(err, 3, "snapshot and template are required");
 	int rc = put(&o, "", 0);
 	for (const char *p = tmpl; *p && rc == 0;) {
 		if (p[0] == '{' && p[1] == '{') {
@@ -226,13 +208,13 @@ int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char *
 			const char *name = p + sizeof(ref) - 1;
 			const char *end = strchr(name, '}');
 			if (end == NULL) {
-				rc = fail(err, 3, "a {secret. reference is not closed");
+				rc = coffer__fail(err, 3, "a {secret. reference is not closed");
 				break;
 			}
 			const struct snapshot_entry *e = find(snap, name, (size_t)(end - name));
 			if (e == NULL) {
-				rc = fail(err, 5, "secret \"%.*s\" is not in the snapshot",
-				          (int)(end - name), name);
+				rc = coffer__fail(err, 5, "secret \"%.*s\" is not in the snapshot",
+				                  (int)(end - name), name);
 				break;
 			}
 			rc = put(&o, e->value, e->len);
@@ -246,9 +228,9 @@ int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char *
 	}
 	if (rc != 0) {
 		if (err && err->code == 0)
-			fail(err, 8, "out of memory");
+			coffer__fail(err, 8, "out of memory");
 		if (o.p) {
-			wipe(o.p, o.cap);
+			coffer__wipe(o.p, o.cap);
 			free(o.p);
 		}
 		return -1;
@@ -262,7 +244,7 @@ void coffer_snapshot_free(coffer_snapshot *snap)
 	if (snap == NULL)
 		return;
 	for (size_t i = 0; i < snap->n; i++) {
-		wipe(snap->entries[i].value, snap->entries[i].len);
+		coffer__wipe(snap->entries[i].value, snap->entries[i].len);
 		free(snap->entries[i].value);
 		free(snap->entries[i].name);
 	}

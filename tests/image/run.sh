@@ -36,6 +36,16 @@ in_image() {
     /usr/sbin/chroot --userspec=10001:10001 "$R" "$@"
 }
 in_image /usr/local/bin/cofferd migrate >/dev/null 2>&1 && ok "the image's cofferd migrates" || bad "migrate"
+# The Kubernetes way: the bootstrap token comes from `cofferd new-token` in a read-only Secret.
+# A malformed one is refused with a clear message; a good one is read, not replaced.
+echo "not-a-token" >"$R/run/secrets/admin.token"
+out=$(in_image /usr/local/bin/cofferd serve 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "holds no valid token" <<<"$out" && ok "a malformed bootstrap token is refused at start" || bad "bad bootstrap: $rc $out"
+token=$(in_image /usr/local/bin/cofferd new-token)
+[[ "$token" =~ ^coffer_[0-9A-Za-z]{49}$ ]] && ok "cofferd new-token prints a token" || bad "new-token: $token"
+[ "$token" != "$(in_image /usr/local/bin/cofferd new-token)" ] && ok "new tokens differ" || bad "new-token repeats"
+echo "$token" >"$R/run/secrets/admin.token"
+chown 10001:10001 "$R/run/secrets/admin.token"; chmod 0400 "$R/run/secrets/admin.token"
 (in_image_exec() { exec env -i LD_LIBRARY_PATH=/usr/local/lib COFFER_DATABASE_URL="$COFFER_TEST_DATABASE_URL" \
    COFFER_ROOT_KEY_FILE=/run/secrets/root.key COFFER_BOOTSTRAP_TOKEN_FILE=/run/secrets/admin.token \
    COFFER_LISTEN=127.0.0.1:50951 COFFER_METRICS_LISTEN=127.0.0.1:50952 \
@@ -48,7 +58,8 @@ for _ in $(seq 1 50); do
     "$COFFER_CLI" projects list >/dev/null 2>&1 && { up=1; break; }
   sleep 0.2
 done
-[ $up -eq 1 ] && ok "the image's cofferd serves and wrote the bootstrap token" || { bad "serve"; cat "$(dirname "$R")/serve.log"; }
+[ $up -eq 1 ] && [ "$(cat "$R/run/secrets/admin.token")" = "$token" ] &&
+  ok "the image's cofferd serves; the bootstrap token from new-token is the admin token" || { bad "serve"; cat "$(dirname "$R")/serve.log"; }
 export COFFER_ADDR=127.0.0.1:50951 COFFER_TOKEN
 COFFER_TOKEN=$(cat "$R/run/secrets/admin.token" 2>/dev/null)
 "$COFFER_CLI" projects create image-check >/dev/null &&

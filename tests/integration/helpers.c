@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "helpers.h"
 
@@ -333,6 +336,27 @@ void resolved_clear(struct resolved *r)
 	if (r->resp)
 		protobuf_c_message_free_unpacked(&r->resp->base, NULL);
 	r->resp = NULL;
+}
+
+/* GET path from the metrics listener; the whole response. */
+char *http_get(int port, const char *path)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	char req[128];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+	ck_assert_int_eq(write(fd, req, (size_t)n), n);
+	size_t cap = 1 << 20, len = 0;
+	char *out = malloc(cap);
+	ssize_t r;
+	while ((r = read(fd, out + len, cap - 1 - len)) > 0)
+		len += (size_t)r;
+	out[len] = '\0';
+	close(fd);
+	return out;
 }
 
 int main(void)

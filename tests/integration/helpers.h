@@ -35,6 +35,8 @@ char *must_reveal(const char *project, const char *name);
 Coffer__V1__Secret *get_secret(const char *project, const char *name);
 PGresult *sql(const char *q, int n, const char *const *vals);
 char *value_row_id(const char *project, const char *name);
+/* GET path from 127.0.0.1:port; the whole HTTP response (malloc'd). */
+char *http_get(int port, const char *path);
 
 /* Environments and overrides (versions 1 draft, 2 live). */
 void env_create(const char *project, const char *name);

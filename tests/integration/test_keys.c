@@ -113,6 +113,30 @@ START_TEST(rotations_and_rewrap_under_writers)
 	ck_assert_int_eq(term, first + 3);
 	for (int i = 0; i < WRITERS; i++)
 		pthread_join(th[i], NULL);
+	/* The running server moves to the new active term by itself (it re-reads the keyring every
+	 * few seconds while it serves calls): watch its metrics, then check a write's term. */
+	char want[64];
+	snprintf(want, sizeof(want), "coffer_keyring_active_term %d\n", (int)term);
+	bool moved_on = false;
+	for (int i = 0; i < 120 && !moved_on; i++) {
+		project_revision(p); /* a call, so that the server gets a chance to refresh */
+		char *body = http_get(server_metrics_port(srv), "/metrics");
+		moved_on = strstr(body, want) != NULL;
+		free(body);
+		if (!moved_on)
+			usleep(100 * 1000);
+	}
+	ck_assert_msg(moved_on, "the server did not take up keyring term %d", (int)term);
+	char *v0 = must_reveal(p, "W0");
+	free(v0);
+	update_value(p, "W0", "after-the-rotation");
+	char *row = value_row_id(p, "W0");
+	const char *rv[1] = {row};
+	PGresult *tr = sql("SELECT term FROM secret_values WHERE id = $1", 1, rv);
+	ck_assert_int_eq(atoi(PQgetvalue(tr, 0, 0)), term);
+	PQclear(tr);
+	free(row);
+	snprintf(w[0].last, sizeof(w[0].last), "after-the-rotation");
 	/* Writers may still have sealed under the term their server knew: one more pass. */
 	int64_t moved = 0, failed = 0;
 	ck_assert_int_eq(keys_rewrap(t.s, t.kr, &o, &moved, &failed, &e), 0);
