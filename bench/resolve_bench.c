@@ -97,7 +97,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < threads; i++) {
 		w[i].project = project;
 		w[i].env = env;
-		w[i].version = strcmp(version, "draft") == 0 ? COFFER_VERSION_DRAFT : COFFER_VERSION_LIVE;
+		w[i].version =
+		        strcmp(version, "draft") == 0 ? COFFER_VERSION_DRAFT : COFFER_VERSION_LIVE;
 		w[i].seconds = seconds;
 		pthread_create(&t[i], NULL, run, &w[i]);
 	}

@@ -1,6 +1,7 @@
-/* call.c - channel and blocking unary calls over the gRPC core API (see coffer/call.h). */
-#include "coffer/call.h"
-#include "internal.h"
+/* call.c - channels and blocking unary calls over the gRPC core API (see coffer/client.h). */
+#include "coffer/client.h"
+#include "coffer_client_internal.h"
+#include "coffer_shared.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -49,39 +50,22 @@ void coffer__wipe(void *p, size_t n)
 		*v++ = 0;
 }
 
+/* Certificates and keys are small; anything larger is not one. */
+#define MAX_PEM_BYTES (1 << 20)
+
 static char *read_file(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-	do {
-		if (len + 4096 + 1 > cap) {
-			char *nb = realloc(buf, cap = cap * 2 + 8192);
-			if (nb == NULL) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		n = fread(buf + len, 1, 4096, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
+	return coffer_read_file(path, MAX_PEM_BYTES, NULL);
 }
 
 int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out, coffer_error *err)
 {
 	*out = NULL;
 	if (opts == NULL || opts->target == NULL || *opts->target == '\0')
-		return coffer__fail(err, 3, "no target address given");
+		return coffer__fail(err, COFFER_INVALID_ARGUMENT, "no target address given");
 	coffer_channel *ch = calloc(1, sizeof(*ch));
 	if (ch == NULL)
-		return coffer__fail(err, 8, "out of memory");
+		return coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
 	grpc_init();
 	grpc_channel_credentials *creds;
 	if (opts->ca_file && *opts->ca_file) {
@@ -96,7 +80,7 @@ int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out,
 			free(ch);
 			grpc_shutdown();
 			return coffer__fail(
-			        err, 3,
+			        err, COFFER_INVALID_ARGUMENT,
 			        "cannot read the CA file %s or the client certificate or key",
 			        opts->ca_file);
 		}
@@ -145,7 +129,7 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 	size_t len = protobuf_c_message_get_packed_size(req);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (buf == NULL)
-		return coffer__fail(err, 8, "out of memory");
+		return coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
 	protobuf_c_message_pack(req, buf);
 	grpc_slice req_slice = grpc_slice_from_copied_buffer((const char *)buf, len);
 	coffer__wipe(buf, len);
@@ -189,7 +173,7 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 	ops[5].data.recv_status_on_client.status_details = &details;
 	int rc = 0;
 	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
-		rc = coffer__fail(err, 13, "cannot start the call");
+		rc = coffer__fail(err, COFFER_INTERNAL, "cannot start the call");
 	} else {
 		grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (status != GRPC_STATUS_OK) {
@@ -197,7 +181,7 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 			rc = coffer__fail(err, (int)status, "%s", text);
 			gpr_free(text);
 		} else if (recv == NULL) {
-			rc = coffer__fail(err, 13, "the server sent no message");
+			rc = coffer__fail(err, COFFER_INTERNAL, "the server sent no message");
 		} else {
 			grpc_byte_buffer_reader reader;
 			grpc_byte_buffer_reader_init(&reader, recv);
@@ -208,7 +192,8 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 			coffer__wipe(GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
 			grpc_slice_unref(all);
 			if (*resp == NULL)
-				rc = coffer__fail(err, 13, "the response did not parse as %s",
+				rc = coffer__fail(err, COFFER_INTERNAL,
+				                  "the response did not parse as %s",
 				                  m->output->name);
 		}
 	}
@@ -253,7 +238,7 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 	                : gpr_inf_future(GPR_CLOCK_MONOTONIC);
 	for (int attempt = 0;; attempt++) {
 		int rc = call_once(ch, m, req, deadline, resp, err);
-		if (rc == 0 || err == NULL || err->code != 14 /* UNAVAILABLE */ ||
+		if (rc == 0 || err == NULL || err->code != COFFER_UNAVAILABLE ||
 		    attempt >= ch->max_retries)
 			return rc;
 		int64_t cap = (int64_t)ch->retry_base_ms << (attempt < 16 ? attempt : 16);

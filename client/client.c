@@ -1,7 +1,7 @@
 /* client.c - the high-level client: options, resolve, snapshots, templates (see coffer/client.h).
  */
 #include "coffer/client.h"
-#include "internal.h"
+#include "coffer_client_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,10 +41,10 @@ int coffer_client_new(const coffer_options *opts, coffer_client **out, coffer_er
 {
 	*out = NULL;
 	if (opts == NULL)
-		return coffer__fail(err, 3, "no options given");
+		return coffer__fail(err, COFFER_INVALID_ARGUMENT, "no options given");
 	coffer_client *c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return coffer__fail(err, 8, "out of memory");
+		return coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
 	coffer_channel_options o = {
 	        .target = opts->target,
 	        .token = opts->token,
@@ -80,7 +80,8 @@ int coffer_resolve(coffer_client *client, const char *project, const char *envir
 {
 	*out = NULL;
 	if (client == NULL || project == NULL || environment == NULL)
-		return coffer__fail(err, 3, "client, project and environment are required");
+		return coffer__fail(err, COFFER_INVALID_ARGUMENT,
+		                    "client, project and environment are required");
 	Coffer__V1__ResolveSecretsRequest req = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
 	req.project = (char *)project;
 	req.environment = (char *)environment;
@@ -91,7 +92,7 @@ int coffer_resolve(coffer_client *client, const char *project, const char *envir
 	coffer_snapshot *s = calloc(1, sizeof(*s));
 	int rc = 0;
 	if (s == NULL || (s->entries = calloc(resp->n_secrets + 1, sizeof(*s->entries))) == NULL) {
-		rc = coffer__fail(err, 8, "out of memory");
+		rc = coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
 	}
 	s->revision = resp->revision;
@@ -104,7 +105,7 @@ int coffer_resolve(coffer_client *client, const char *project, const char *envir
 		if (e->name == NULL || e->value == NULL) {
 			free(e->name);
 			free(e->value);
-			rc = coffer__fail(err, 8, "out of memory");
+			rc = coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
 			goto out;
 		}
 		memcpy(e->value, x->value, e->len + 1);
@@ -198,7 +199,8 @@ int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char *
 	struct out o = {0};
 	*out = NULL;
 	if (snap == NULL || tmpl == NULL)
-		return coffer__fail(err, 3, "snapshot and template are required");
+		return coffer__fail(err, COFFER_INVALID_ARGUMENT,
+		                    "snapshot and template are required");
 	int rc = put(&o, "", 0);
 	for (const char *p = tmpl; *p && rc == 0;) {
 		if (p[0] == '{' && p[1] == '{') {
@@ -208,12 +210,14 @@ int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char *
 			const char *name = p + sizeof(ref) - 1;
 			const char *end = strchr(name, '}');
 			if (end == NULL) {
-				rc = coffer__fail(err, 3, "a {secret. reference is not closed");
+				rc = coffer__fail(err, COFFER_INVALID_ARGUMENT,
+				                  "a {secret. reference is not closed");
 				break;
 			}
 			const struct snapshot_entry *e = find(snap, name, (size_t)(end - name));
 			if (e == NULL) {
-				rc = coffer__fail(err, 5, "secret \"%.*s\" is not in the snapshot",
+				rc = coffer__fail(err, COFFER_NOT_FOUND,
+				                  "secret \"%.*s\" is not in the snapshot",
 				                  (int)(end - name), name);
 				break;
 			}
@@ -228,7 +232,7 @@ int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char *
 	}
 	if (rc != 0) {
 		if (err && err->code == 0)
-			coffer__fail(err, 8, "out of memory");
+			coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
 		if (o.p) {
 			coffer__wipe(o.p, o.cap);
 			free(o.p);

@@ -1,7 +1,7 @@
 # Writes OUT: a C array of the numbered migrations DIR/NNNN_name.sql, in order.
 file(GLOB FILES ${DIR}/*.sql)
 list(SORT FILES)
-set(body "/* Generated from server/migrations by cmake/embed_migrations.cmake. Do not edit. */\n")
+set(body "/* Generated from server/store/migrations by cmake/embed_migrations.cmake. Do not edit. */\n")
 string(APPEND body "#include \"store_migrate.h\"\n\nconst struct migration migrations[] = {\n")
 set(count 0)
 foreach(f IN LISTS FILES)

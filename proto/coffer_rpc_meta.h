@@ -5,6 +5,8 @@
  * handler table for the server and typed blocking stubs for the client; and for each .proto file a
  * coffer_file_desc carrying its serialized FileDescriptorProto for server reflection. This header
  * holds only data types: it includes no gRPC header, so generated code stays transport-free.
+ * Handlers receive the server's per-request owner, `struct call` (server/api/call.h); the
+ * runtime (server/rpc) passes it through without looking inside.
  */
 #ifndef COFFER_RPC_META_H
 #define COFFER_RPC_META_H
@@ -15,14 +17,14 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-struct rpc_ctx;
+struct call;
 struct rpc_stream;
 
 /* Calls a unary handler from a typed handler table; returns a gRPC status code (0 = OK). */
-typedef int (*coffer_rpc_invoke_fn)(const void *handlers, struct rpc_ctx *ctx,
+typedef int (*coffer_rpc_invoke_fn)(const void *handlers, struct call *call,
                                     const ProtobufCMessage *req, ProtobufCMessage *resp);
 /* Calls a streaming handler from a typed handler table; returns a gRPC status code. */
-typedef int (*coffer_rpc_stream_fn)(const void *handlers, struct rpc_ctx *ctx,
+typedef int (*coffer_rpc_stream_fn)(const void *handlers, struct call *call,
                                     struct rpc_stream *stream);
 
 typedef struct coffer_method_desc {
@@ -53,8 +55,5 @@ typedef struct coffer_file_desc {
 	size_t n_services;                          /* entries in services */
 	const coffer_service_desc *const *services; /* its services */
 } coffer_file_desc;
-
-/* "NOT_FOUND" for 5, and so on; "UNKNOWN" outside 0..16. */
-const char *coffer_status_name(int code);
 
 #endif

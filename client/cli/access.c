@@ -56,7 +56,7 @@ static int tokens_page(struct cli *c, const char *token, char **next, int *print
 	if (coffer_v1_access_list_tokens(c->ch, &req, &r, err) != 0)
 		return -1;
 	for (size_t i = 0; i < r->n_tokens; i++) {
-		cli_json_sep(c, printed);
+		cli_list_row(c, printed);
 		print_token(c, r->tokens[i], true);
 	}
 	*next = strdup(r->next_page_token);
@@ -78,69 +78,69 @@ static int split(const char *list, char *copy, size_t cap, char **out, int max)
 	return n;
 }
 
-int cmd_tokens(struct cli *c, const char *verb)
+int cmd_tokens_create(struct cli *c)
 {
 	coffer_error err;
-	if (strcmp(verb, "create") == 0 && c->argc == 1) {
-		bool ok = true;
-		Coffer__V1__CreateTokenRequest req = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
-		req.name = c->argv[0];
-		req.role = (Coffer__V1__Role)role_of(cli_opt(c, "--role"));
-		if (req.role == 0)
-			return cli_usage_error("--role must be admin, editor, viewer or runtime");
-		req.project = (char *)(cli_opt(c, "--project") ? cli_opt(c, "--project") : "");
-		req.ttl_seconds = cli_opt_i64(c, "--ttl", 0, &ok);
-		if (!ok)
-			return cli_usage_error("--ttl must be a number of seconds");
-		char envs_copy[4096], vers_copy[64];
-		char *envs[64], *vers[4];
-		int n_envs = split(cli_opt(c, "--envs"), envs_copy, sizeof(envs_copy), envs, 64);
-		int n_vers = split(cli_opt(c, "--versions"), vers_copy, sizeof(vers_copy), vers, 4);
-		if (n_envs < 0 || n_vers < 0)
-			return cli_usage_error("too many --envs or --versions");
-		Coffer__V1__Version versions[4];
-		for (int i = 0; i < n_vers; i++)
-			if ((versions[i] = (Coffer__V1__Version)cli_version(vers[i])) == 0)
-				return cli_usage_error("--versions takes draft and live");
-		req.environments = envs;
-		req.n_environments = (size_t)n_envs;
-		req.versions = versions;
-		req.n_versions = (size_t)n_vers;
-		Coffer__V1__CreateTokenResponse *r = NULL;
-		if (coffer_v1_access_create_token(c->ch, &req, &r, &err) != 0)
-			return cli_rpc_error(&err);
-		if (c->json) {
-			printf("{\"token\":");
-			print_token(c, r->token, true);
-			printf(",\"secret\":\"%s\"}\n", r->secret);
-		} else {
-			fprintf(stderr, "created %s (%s%s%s); the secret below is shown once:\n",
-			        r->token->id, ROLES[r->token->role <= 4 ? r->token->role : 0],
-			        *r->token->project ? " of " : "", r->token->project);
-			puts(r->secret);
-		}
-		memset(r->secret, 0, strlen(r->secret));
-		protobuf_c_message_free_unpacked(&r->base, NULL);
-		return 0;
+	bool ok = true;
+	Coffer__V1__CreateTokenRequest req = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
+	req.name = c->argv[0];
+	req.role = (Coffer__V1__Role)role_of(cli_opt(c, "--role"));
+	if (req.role == 0)
+		return cli_usage_error(c, "--role must be admin, editor, viewer or runtime");
+	req.project = (char *)(cli_opt(c, "--project") ? cli_opt(c, "--project") : "");
+	req.ttl_seconds = cli_opt_i64(c, "--ttl", 0, &ok);
+	if (!ok)
+		return cli_usage_error(c, "--ttl must be a number of seconds");
+	char envs_copy[4096], vers_copy[64];
+	char *envs[64], *vers[4];
+	int n_envs = split(cli_opt(c, "--envs"), envs_copy, sizeof(envs_copy), envs, 64);
+	int n_vers = split(cli_opt(c, "--versions"), vers_copy, sizeof(vers_copy), vers, 4);
+	if (n_envs < 0 || n_vers < 0)
+		return cli_usage_error(c, "too many --envs or --versions");
+	Coffer__V1__Version versions[4];
+	for (int i = 0; i < n_vers; i++)
+		if ((versions[i] = (Coffer__V1__Version)cli_version(vers[i])) == 0)
+			return cli_usage_error(c, "--versions takes draft and live");
+	req.environments = envs;
+	req.n_environments = (size_t)n_envs;
+	req.versions = versions;
+	req.n_versions = (size_t)n_vers;
+	Coffer__V1__CreateTokenResponse *r = NULL;
+	if (coffer_v1_access_create_token(c->ch, &req, &r, &err) != 0)
+		return cli_rpc_error(&err);
+	if (c->json) {
+		printf("{\"token\":");
+		print_token(c, r->token, true);
+		printf(",\"secret\":\"%s\"}\n", r->secret);
+	} else {
+		fprintf(stderr, "created %s (%s%s%s); the secret below is shown once:\n",
+		        r->token->id, ROLES[r->token->role <= 4 ? r->token->role : 0],
+		        *r->token->project ? " of " : "", r->token->project);
+		puts(r->secret);
 	}
-	if (strcmp(verb, "list") == 0 && c->argc == 0)
-		return cli_list_all(
-		        c,
-		        "ID                    ROLE     PROJECT                  SCOPE      "
-		        "              EXPIRES              NAME",
-		        tokens_page);
-	if (strcmp(verb, "revoke") == 0 && c->argc == 1) {
-		Coffer__V1__RevokeTokenRequest req = COFFER__V1__REVOKE_TOKEN_REQUEST__INIT;
-		req.id = c->argv[0];
-		Google__Protobuf__Empty *e = NULL;
-		if (coffer_v1_access_revoke_token(c->ch, &req, &e, &err) != 0)
-			return cli_rpc_error(&err);
-		protobuf_c_message_free_unpacked(&e->base, NULL);
-		if (c->json)
-			puts("{}");
-		return 0;
-	}
-	return cli_usage_error("tokens %s: wrong verb or arguments", verb);
+	memset(r->secret, 0, strlen(r->secret));
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+int cmd_tokens_list(struct cli *c)
+{
+	return cli_list_all(c,
+	                    "ID                    ROLE     PROJECT                  SCOPE      "
+	                    "              EXPIRES              NAME",
+	                    tokens_page);
+}
+
+int cmd_tokens_revoke(struct cli *c)
+{
+	coffer_error err;
+	Coffer__V1__RevokeTokenRequest req = COFFER__V1__REVOKE_TOKEN_REQUEST__INIT;
+	req.id = c->argv[0];
+	Google__Protobuf__Empty *e = NULL;
+	if (coffer_v1_access_revoke_token(c->ch, &req, &e, &err) != 0)
+		return cli_rpc_error(&err);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	return cli_done(c);
 }
 
 static int audit_page(struct cli *c, const char *token, char **next, int *printed,
@@ -164,7 +164,7 @@ static int audit_page(struct cli *c, const char *token, char **next, int *printe
 		const Coffer__V1__AuditEvent *a = r->events[i];
 		char t[32];
 		cli_time(a->time, t, sizeof(t));
-		cli_json_sep(c, printed);
+		cli_list_row(c, printed);
 		if (c->json) {
 			printf("{\"time\":\"%s\",\"token_id\":\"%s\",\"method\":", t, a->token_id);
 			cli_json_str(a->method);
@@ -195,6 +195,9 @@ static int audit_page(struct cli *c, const char *token, char **next, int *printe
 
 int cmd_audit(struct cli *c)
 {
+	bool ok = true;
+	if (cli_opt_i64(c, "--since-minutes", 0, &ok) < 0 || !ok)
+		return cli_usage_error(c, "--since-minutes must be a number of minutes");
 	return cli_list_all(
 	        c,
 	        "TIME                  TOKEN                 METHOD               PROJECT  "

@@ -1,5 +1,6 @@
 /*
- * cli.h - what the coffer CLI's command files share: parsed arguments, output helpers, values.
+ * cli.h - what the coffer CLI's command files share: the command table's types, parsed
+ * arguments, output helpers, values.
  */
 #ifndef COFFER_CLI_H
 #define COFFER_CLI_H
@@ -12,12 +13,35 @@
 
 #define CLI_MAX_OPTS 24
 
+/* An option a command declares. */
+struct cli_option {
+	const char *name; /* "--value-file" */
+	const char *arg;  /* what its value is ("FILE"), or NULL for a flag */
+	const char *help; /* one line */
+};
+
+struct cli;
+
+/* A row of the command table (main.c): dispatch, help and option checking. */
+struct cli_command {
+	const char *name;                     /* "secrets" */
+	const char *verb;                     /* "create", or NULL for one-word commands */
+	const char *args;                     /* its positional arguments, for usage */
+	int min_args, max_args;               /* how many positionals it takes */
+	const struct cli_option *const *opts; /* the options it takes, NULL-terminated */
+	int (*run)(struct cli *c);            /* does it */
+	const char *help;                     /* one line */
+	const char *note;                     /* said with its usage errors, or NULL */
+	bool program;                         /* takes a program after `--` (coffer run) */
+};
+
 struct cli_opt {
 	const char *name;  /* "--value-file" */
 	const char *value; /* its value; "" for a flag */
 };
 
 struct cli {
+	const struct cli_command *cmd;     /* what runs */
 	coffer_client *client;             /* open client */
 	coffer_channel *ch;                /* its channel, for typed calls */
 	bool json;                         /* --json */
@@ -27,6 +51,8 @@ struct cli {
 	int n_opts;                        /* entries in opts */
 	char **command;                    /* after "--": the program for `coffer run` */
 	int n_command;                     /* entries in command */
+	const char *list_header;           /* cli_list_all: printed before the first row */
+	bool list_started;                 /* the header (or `[`) is out */
 };
 
 /* The value of option `name` ("" for a flag that was given), or NULL. */
@@ -36,37 +62,58 @@ int64_t cli_opt_i64(const struct cli *c, const char *name, int64_t def, bool *ok
 /* "draft" -> 1, "live" -> 2, anything else -> 0. */
 int cli_version(const char *s);
 const char *cli_version_name(int version);
-/* Prints "coffer: ..." and returns 2 (usage) or 1 (the server refused). */
-int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "coffer: ..." (and the command's usage) and returns 2. */
+int cli_usage_error(const struct cli *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/* Prints "coffer: CODE: message" and returns 1 (the server refused). */
 int cli_rpc_error(const coffer_error *err);
 
 void cli_json_str(const char *s);
 void cli_time(const Google__Protobuf__Timestamp *ts, char *buf, size_t cap);
-/* The separator before the next item of a JSON array. */
-void cli_json_sep(const struct cli *c, int *printed);
 
 /* Fetches and prints one page after `token`; sets *next (malloc'd, "" on the last page). */
 typedef int (*cli_page_fn)(struct cli *c, const char *token, char **next, int *printed,
                            coffer_error *err);
-/* Prints every page: a header line for people, a JSON array with --json. */
+/* Prints every page: a header line for people, a JSON array with --json. Nothing is printed
+ * before the first page has arrived. */
 int cli_list_all(struct cli *c, const char *header, cli_page_fn page);
+/* Before each row of a list: the header (or `[`) once, then the separator of JSON items. */
+void cli_list_row(struct cli *c, int *printed);
 
 /* Reads a value per --value-stdin / --value-file: 1 read (*out malloc'd), 0 neither given, 2 a
  * usage error (already printed). One trailing newline is dropped. */
 int cli_read_value(const struct cli *c, char **out);
 /* Wipes and frees a value. NULL-safe. */
 void cli_free_value(char *v);
+/* Prints "{}" for --json after a call that answers nothing; returns 0. */
+int cli_done(const struct cli *c);
 
-int cmd_projects(struct cli *c, const char *verb);
-int cmd_secrets(struct cli *c, const char *verb);
-int cmd_envs(struct cli *c, const char *verb);
-int cmd_overrides(struct cli *c, const char *verb);
+/* The commands, one function per row of the table. */
+int cmd_projects_create(struct cli *c);
+int cmd_projects_get(struct cli *c);
+int cmd_projects_list(struct cli *c);
+int cmd_projects_delete(struct cli *c);
+int cmd_secrets_create(struct cli *c);
+int cmd_secrets_get(struct cli *c);
+int cmd_secrets_list(struct cli *c);
+int cmd_secrets_update(struct cli *c);
+int cmd_secrets_delete(struct cli *c);
+int cmd_secrets_reveal(struct cli *c);
+int cmd_envs_create(struct cli *c);
+int cmd_envs_get(struct cli *c);
+int cmd_envs_list(struct cli *c);
+int cmd_envs_delete(struct cli *c);
+int cmd_overrides_set(struct cli *c);
+int cmd_overrides_delete(struct cli *c);
+int cmd_overrides_list(struct cli *c);
 int cmd_merge(struct cli *c);
 int cmd_resolve(struct cli *c);
 int cmd_run(struct cli *c);
 int cmd_export(struct cli *c);
 int cmd_render(struct cli *c);
-int cmd_tokens(struct cli *c, const char *verb);
+int cmd_tokens_create(struct cli *c);
+int cmd_tokens_list(struct cli *c);
+int cmd_tokens_revoke(struct cli *c);
 int cmd_audit(struct cli *c);
 
 #endif

@@ -46,17 +46,6 @@ const char *cli_version_name(int version)
 	return version == 2 ? "live" : version == 1 ? "draft" : "-";
 }
 
-int cli_usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("coffer: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs(" (see coffer --help)\n", stderr);
-	va_end(ap);
-	return 2;
-}
-
 int cli_rpc_error(const coffer_error *err)
 {
 	fprintf(stderr, "coffer: %s: %s\n", coffer_code_name(err->code), err->message);
@@ -89,8 +78,15 @@ void cli_time(const Google__Protobuf__Timestamp *ts, char *buf, size_t cap)
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-void cli_json_sep(const struct cli *c, int *printed)
+void cli_list_row(struct cli *c, int *printed)
 {
+	if (!c->list_started) {
+		c->list_started = true;
+		if (c->json)
+			putchar('[');
+		else
+			puts(c->list_header);
+	}
 	if (c->json && (*printed)++)
 		putchar(',');
 }
@@ -100,14 +96,14 @@ int cli_list_all(struct cli *c, const char *header, cli_page_fn page)
 	coffer_error err;
 	char *token = strdup("");
 	int printed = 0;
-	if (c->json)
-		putchar('[');
-	else
-		puts(header);
+	c->list_header = header;
+	c->list_started = false;
 	while (token != NULL) {
 		char *next = NULL;
 		if (page(c, token, &next, &printed, &err) != 0) {
 			free(token);
+			if (c->list_started && c->json)
+				puts("]");
 			return cli_rpc_error(&err);
 		}
 		free(token);
@@ -115,8 +111,19 @@ int cli_list_all(struct cli *c, const char *header, cli_page_fn page)
 		if (token == NULL)
 			free(next);
 	}
+	if (!c->list_started && c->json)
+		putchar('[');
+	else if (!c->list_started)
+		puts(header);
 	if (c->json)
 		puts("]");
+	return 0;
+}
+
+int cli_done(const struct cli *c)
+{
+	if (c->json)
+		puts("{}");
 	return 0;
 }
 
@@ -129,27 +136,27 @@ int cli_read_value(const struct cli *c, char **out)
 		return 0;
 	if (file && from_stdin)
 		return cli_usage_error(
-		        "give the value with --value-stdin or --value-file, not both");
+		        c, "give the value with --value-stdin or --value-file, not both");
 	FILE *f = from_stdin ? stdin : fopen(file, "rb");
 	if (f == NULL)
-		return cli_usage_error("cannot read %s: %s", file, strerror(errno));
+		return cli_usage_error(c, "cannot read %s: %s", file, strerror(errno));
 	char *buf = malloc(MAX_VALUE_BYTES + 2);
 	size_t n = buf ? fread(buf, 1, MAX_VALUE_BYTES + 2, f) : 0;
 	if (!from_stdin)
 		fclose(f);
 	if (buf == NULL)
-		return cli_usage_error("out of memory");
+		return cli_usage_error(c, "out of memory");
 	if (n > 0 && buf[n - 1] == '\n')
 		n--;
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	if (n > MAX_VALUE_BYTES) {
 		free(buf);
-		return cli_usage_error("the value is larger than %d bytes", MAX_VALUE_BYTES);
+		return cli_usage_error(c, "the value is larger than %d bytes", MAX_VALUE_BYTES);
 	}
 	if (memchr(buf, '\0', n) != NULL) {
 		free(buf);
-		return cli_usage_error("the value contains a NUL byte");
+		return cli_usage_error(c, "the value contains a NUL byte");
 	}
 	buf[n] = '\0';
 	*out = buf;

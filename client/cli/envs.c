@@ -44,7 +44,7 @@ static int envs_page(struct cli *c, const char *token, char **next, int *printed
 	if (coffer_v1_environments_list_environments(c->ch, &req, &r, err) != 0)
 		return -1;
 	for (size_t i = 0; i < r->n_environments; i++) {
-		cli_json_sep(c, printed);
+		cli_list_row(c, printed);
 		print_env(c, r->environments[i], true);
 	}
 	*next = strdup(r->next_page_token);
@@ -52,53 +52,61 @@ static int envs_page(struct cli *c, const char *token, char **next, int *printed
 	return 0;
 }
 
-int cmd_envs(struct cli *c, const char *verb)
+/* Reads --expected-revision into *out; 0 or a usage error's status. */
+static int expected_revision(const struct cli *c, int64_t *out)
+{
+	bool ok = true;
+	*out = cli_opt_i64(c, "--expected-revision", 0, &ok);
+	return ok ? 0 : cli_usage_error(c, "--expected-revision must be a number");
+}
+
+int cmd_envs_create(struct cli *c)
 {
 	coffer_error err;
-	bool ok = true;
-	if (strcmp(verb, "create") == 0 && c->argc == 2) {
-		Coffer__V1__CreateEnvironmentRequest req =
-		        COFFER__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
-		req.project = c->argv[0];
-		req.name = c->argv[1];
-		req.description =
-		        (char *)(cli_opt(c, "--description") ? cli_opt(c, "--description") : "");
-		Coffer__V1__Environment *e = NULL;
-		if (coffer_v1_environments_create_environment(c->ch, &req, &e, &err) != 0)
-			return cli_rpc_error(&err);
-		return show_env(c, e);
-	}
-	if (strcmp(verb, "get") == 0 && c->argc == 2) {
-		Coffer__V1__GetEnvironmentRequest req = COFFER__V1__GET_ENVIRONMENT_REQUEST__INIT;
-		req.project = c->argv[0];
-		req.name = c->argv[1];
-		Coffer__V1__Environment *e = NULL;
-		if (coffer_v1_environments_get_environment(c->ch, &req, &e, &err) != 0)
-			return cli_rpc_error(&err);
-		return show_env(c, e);
-	}
-	if (strcmp(verb, "list") == 0 && c->argc == 1)
-		return cli_list_all(c,
-		                    "NAME                                      REVISION  CREATED   "
-		                    "            DESCRIPTION",
-		                    envs_page);
-	if (strcmp(verb, "delete") == 0 && c->argc == 2) {
-		Coffer__V1__DeleteEnvironmentRequest req =
-		        COFFER__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
-		req.project = c->argv[0];
-		req.name = c->argv[1];
-		req.expected_revision = cli_opt_i64(c, "--expected-revision", 0, &ok);
-		if (!ok)
-			return cli_usage_error("--expected-revision must be a number");
-		Google__Protobuf__Empty *e = NULL;
-		if (coffer_v1_environments_delete_environment(c->ch, &req, &e, &err) != 0)
-			return cli_rpc_error(&err);
-		protobuf_c_message_free_unpacked(&e->base, NULL);
-		if (c->json)
-			puts("{}");
-		return 0;
-	}
-	return cli_usage_error("envs %s: wrong verb or arguments", verb);
+	Coffer__V1__CreateEnvironmentRequest req = COFFER__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
+	req.project = c->argv[0];
+	req.name = c->argv[1];
+	req.description = (char *)(cli_opt(c, "--description") ? cli_opt(c, "--description") : "");
+	Coffer__V1__Environment *e = NULL;
+	if (coffer_v1_environments_create_environment(c->ch, &req, &e, &err) != 0)
+		return cli_rpc_error(&err);
+	return show_env(c, e);
+}
+
+int cmd_envs_get(struct cli *c)
+{
+	coffer_error err;
+	Coffer__V1__GetEnvironmentRequest req = COFFER__V1__GET_ENVIRONMENT_REQUEST__INIT;
+	req.project = c->argv[0];
+	req.name = c->argv[1];
+	Coffer__V1__Environment *e = NULL;
+	if (coffer_v1_environments_get_environment(c->ch, &req, &e, &err) != 0)
+		return cli_rpc_error(&err);
+	return show_env(c, e);
+}
+
+int cmd_envs_list(struct cli *c)
+{
+	return cli_list_all(c,
+	                    "NAME                                      REVISION  CREATED   "
+	                    "            DESCRIPTION",
+	                    envs_page);
+}
+
+int cmd_envs_delete(struct cli *c)
+{
+	coffer_error err;
+	Coffer__V1__DeleteEnvironmentRequest req = COFFER__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
+	req.project = c->argv[0];
+	req.name = c->argv[1];
+	int rc = expected_revision(c, &req.expected_revision);
+	if (rc)
+		return rc;
+	Google__Protobuf__Empty *e = NULL;
+	if (coffer_v1_environments_delete_environment(c->ch, &req, &e, &err) != 0)
+		return cli_rpc_error(&err);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	return cli_done(c);
 }
 
 static void print_override(const struct cli *c, const Coffer__V1__Override *o, bool row)
@@ -138,7 +146,7 @@ static int overrides_page(struct cli *c, const char *token, char **next, int *pr
 	if (coffer_v1_environments_list_overrides(c->ch, &req, &r, err) != 0)
 		return -1;
 	for (size_t i = 0; i < r->n_overrides; i++) {
-		cli_json_sep(c, printed);
+		cli_list_row(c, printed);
 		print_override(c, r->overrides[i], true);
 	}
 	*next = strdup(r->next_page_token);
@@ -146,64 +154,70 @@ static int overrides_page(struct cli *c, const char *token, char **next, int *pr
 	return 0;
 }
 
-int cmd_overrides(struct cli *c, const char *verb)
+/* The version word of `overrides set|delete`; 0 (usage error printed) when it is neither. */
+static int version_arg(const struct cli *c)
+{
+	int v = cli_version(c->argv[2]);
+	if (v == 0)
+		cli_usage_error(c, "the version must be draft or live, not '%s'", c->argv[2]);
+	return v;
+}
+
+int cmd_overrides_set(struct cli *c)
 {
 	coffer_error err;
-	bool ok = true;
+	Coffer__V1__SetOverrideRequest req = COFFER__V1__SET_OVERRIDE_REQUEST__INIT;
 	int rc;
-	if ((strcmp(verb, "set") == 0 || strcmp(verb, "delete") == 0) && c->argc == 4) {
-		int version = cli_version(c->argv[2]);
-		int64_t expected = cli_opt_i64(c, "--expected-revision", 0, &ok);
-		if (version == 0)
-			return cli_usage_error("the version must be draft or live");
-		if (!ok)
-			return cli_usage_error("--expected-revision must be a number");
-		if (strcmp(verb, "delete") == 0) {
-			Coffer__V1__DeleteOverrideRequest req =
-			        COFFER__V1__DELETE_OVERRIDE_REQUEST__INIT;
-			req.project = c->argv[0];
-			req.environment = c->argv[1];
-			req.version = (Coffer__V1__Version)version;
-			req.secret = c->argv[3];
-			req.expected_revision = expected;
-			Google__Protobuf__Empty *e = NULL;
-			if (coffer_v1_environments_delete_override(c->ch, &req, &e, &err) != 0)
-				return cli_rpc_error(&err);
-			protobuf_c_message_free_unpacked(&e->base, NULL);
-			if (c->json)
-				puts("{}");
-			return 0;
-		}
-		char *value = NULL;
-		if ((rc = cli_read_value(c, &value)) != 1)
-			return rc == 0 ? cli_usage_error("overrides set needs --value-stdin or "
-			                                 "--value-file")
-			               : rc;
-		Coffer__V1__SetOverrideRequest req = COFFER__V1__SET_OVERRIDE_REQUEST__INIT;
-		req.project = c->argv[0];
-		req.environment = c->argv[1];
-		req.version = (Coffer__V1__Version)version;
-		req.secret = c->argv[3];
-		req.value = value;
-		req.expected_revision = expected;
-		Coffer__V1__Override *o = NULL;
-		rc = coffer_v1_environments_set_override(c->ch, &req, &o, &err);
-		cli_free_value(value);
-		if (rc != 0)
-			return cli_rpc_error(&err);
-		print_override(c, o, false);
-		protobuf_c_message_free_unpacked(&o->base, NULL);
-		return 0;
-	}
-	if (strcmp(verb, "list") == 0 && c->argc == 2) {
-		const char *v = cli_opt(c, "--version");
-		if (v && cli_version(v) == 0)
-			return cli_usage_error("--version must be draft or live");
-		return cli_list_all(
-		        c, "SECRET                                   VERSION  REVISION  UPDATED",
-		        overrides_page);
-	}
-	return cli_usage_error("overrides %s: wrong verb or arguments", verb);
+	if ((req.version = (Coffer__V1__Version)version_arg(c)) == 0)
+		return 2;
+	if ((rc = expected_revision(c, &req.expected_revision)))
+		return rc;
+	char *value = NULL;
+	if ((rc = cli_read_value(c, &value)) != 1)
+		return rc == 0 ? cli_usage_error(c, "overrides set needs --value-stdin or "
+		                                    "--value-file")
+		               : rc;
+	req.project = c->argv[0];
+	req.environment = c->argv[1];
+	req.secret = c->argv[3];
+	req.value = value;
+	Coffer__V1__Override *o = NULL;
+	rc = coffer_v1_environments_set_override(c->ch, &req, &o, &err);
+	cli_free_value(value);
+	if (rc != 0)
+		return cli_rpc_error(&err);
+	print_override(c, o, false);
+	protobuf_c_message_free_unpacked(&o->base, NULL);
+	return 0;
+}
+
+int cmd_overrides_delete(struct cli *c)
+{
+	coffer_error err;
+	Coffer__V1__DeleteOverrideRequest req = COFFER__V1__DELETE_OVERRIDE_REQUEST__INIT;
+	int rc;
+	if ((req.version = (Coffer__V1__Version)version_arg(c)) == 0)
+		return 2;
+	if ((rc = expected_revision(c, &req.expected_revision)))
+		return rc;
+	req.project = c->argv[0];
+	req.environment = c->argv[1];
+	req.secret = c->argv[3];
+	Google__Protobuf__Empty *e = NULL;
+	if (coffer_v1_environments_delete_override(c->ch, &req, &e, &err) != 0)
+		return cli_rpc_error(&err);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	return cli_done(c);
+}
+
+int cmd_overrides_list(struct cli *c)
+{
+	const char *v = cli_opt(c, "--version");
+	if (v && cli_version(v) == 0)
+		return cli_usage_error(c, "--version must be draft or live");
+	return cli_list_all(c,
+	                    "SECRET                                   VERSION  REVISION  UPDATED",
+	                    overrides_page);
 }
 
 static const char *kind_name(int kind)
@@ -216,8 +230,6 @@ static const char *kind_name(int kind)
 
 int cmd_merge(struct cli *c)
 {
-	if (c->argc != 2)
-		return cli_usage_error("merge takes PROJECT SOURCE");
 	bool ok = true;
 	Coffer__V1__MergeEnvironmentRequest req = COFFER__V1__MERGE_ENVIRONMENT_REQUEST__INIT;
 	req.project = c->argv[0];
@@ -228,7 +240,7 @@ int cmd_merge(struct cli *c)
 	req.expected_source_revision = cli_opt_i64(c, "--expected-source-revision", 0, &ok);
 	req.expected_target_revision = cli_opt_i64(c, "--expected-target-revision", 0, &ok);
 	if (!ok)
-		return cli_usage_error("the expected revisions must be numbers");
+		return cli_usage_error(c, "the expected revisions must be numbers");
 	Coffer__V1__MergeEnvironmentResponse *r = NULL;
 	coffer_error err;
 	if (coffer_v1_environments_merge_environment(c->ch, &req, &r, &err) != 0)

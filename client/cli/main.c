@@ -3,162 +3,393 @@
  *
  *   coffer [--addr A] [--token T] [--ca-file F] [--timeout-ms N] [--json] COMMAND [ARGS]
  *
- * Tables for people, --json for scripts. Values are read from standard input or a file so that
- * they need not appear in argv or shell history. Exit status: 0 on success; 1 with
- * "coffer: CODE: message" on stderr when the server refuses; 2 on a usage error; `coffer run`
- * exits with the program's status (127 when it cannot be started).
+ * Every command is a row of `commands` below: its words, its arguments, the options it declares,
+ * what runs it and one help line. The table drives dispatch, `coffer --help`, `coffer help CMD`
+ * and option checking: an option the command does not declare, or a wrong number of arguments, is
+ * a usage error (exit 2) before any call is made. Tables for people, --json for scripts. Values
+ * are read from standard input or a file so that they never appear in argv or shell history.
+ * Exit status: 0 on success; 1 with "coffer: CODE: message" on stderr when the server refuses; 2
+ * on a usage error; `coffer run` exits with the program's status (127 when it cannot start).
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-static const char *const FLAGS[] = {"--json",    "--restricted",    "--value-stdin",
-                                    "--dry-run", "--delete-source", NULL};
+/* ---- options ---- */
+
+static const struct cli_option o_description = {"--description", "D", "free text"};
+static const struct cli_option o_expected = {"--expected-revision", "R",
+                                             "refuse (ABORTED) unless it is still at revision R"};
+static const struct cli_option o_value_stdin = {"--value-stdin", NULL,
+                                                "read the value from standard input"};
+static const struct cli_option o_value_file = {"--value-file", "FILE", "read the value from FILE"};
+static const struct cli_option o_restricted = {
+        "--restricted", NULL, "only runtimes receive it; nobody can reveal it (one way)"};
+static const struct cli_option o_env = {"--env", "E", "the environment"};
+static const struct cli_option o_version = {"--version", "draft|live", "the version"};
+static const struct cli_option o_project = {"--project", "P", "the project"};
+static const struct cli_option o_into = {"--into", "TARGET", "merge into TARGET (default main)"};
+static const struct cli_option o_dry_run = {"--dry-run", NULL, "report the changes; write nothing"};
+static const struct cli_option o_delete_source = {"--delete-source", NULL,
+                                                  "delete the source in the same transaction"};
+static const struct cli_option o_expected_source = {"--expected-source-revision", "R",
+                                                    "refuse unless the source is at revision R"};
+static const struct cli_option o_expected_target = {"--expected-target-revision", "R",
+                                                    "refuse unless the target is at revision R"};
+static const struct cli_option o_only = {"--only", "A,B", "only these secrets"};
+static const struct cli_option o_at = {"--at-revision", "R", "as it was at revision R"};
+static const struct cli_option o_min = {"--min-revision", "R",
+                                        "wait until the project reaches revision R"};
+static const struct cli_option o_format = {"--format", "dotenv|json", "output format"};
+static const struct cli_option o_role = {"--role", "admin|editor|viewer|runtime", "its role"};
+static const struct cli_option o_envs = {"--envs", "A,B", "runtime tokens: these environments"};
+static const struct cli_option o_versions = {"--versions", "draft,live",
+                                             "runtime tokens: these versions"};
+static const struct cli_option o_ttl = {"--ttl", "SECONDS", "expire after SECONDS"};
+static const struct cli_option o_since = {"--since-minutes", "N", "the last N minutes"};
+
+/* Options every command takes; --json is a flag, --help ends in help. */
+static const struct cli_option g_addr = {"--addr", "HOST:PORT",
+                                         "cofferd's address (default $COFFER_ADDR)"};
+static const struct cli_option g_token = {"--token", "T", "bearer token (default $COFFER_TOKEN)"};
+static const struct cli_option g_ca = {"--ca-file", "F", "CA bundle: use TLS and verify cofferd"};
+static const struct cli_option g_cert = {"--cert-file", "F", "client certificate (mTLS)"};
+static const struct cli_option g_key = {"--key-file", "F", "its private key"};
+static const struct cli_option g_timeout = {"--timeout-ms", "N",
+                                            "deadline of each call (default 30000)"};
+static const struct cli_option g_json = {"--json", NULL, "machine-readable output"};
+static const struct cli_option g_help = {"--help", NULL, "this text, or a command's"};
+static const struct cli_option *const globals[] = {&g_addr,    &g_token, &g_ca,   &g_cert, &g_key,
+                                                   &g_timeout, &g_json,  &g_help, NULL};
+
+#define OPTS(...) ((const struct cli_option *const[]){__VA_ARGS__, NULL})
+#define NO_OPTS   ((const struct cli_option *const[]){NULL})
+#define TARGET    &o_project, &o_env, &o_version
+
+static const char VALUES[] = "values are read from --value-stdin or --value-file, never from the "
+                             "command line";
+
+static const struct cli_command commands[] = {
+        {"projects", "create", "NAME", 1, 1, OPTS(&o_description), cmd_projects_create,
+         "create a project (with its environment main)", NULL, false},
+        {"projects", "get", "NAME", 1, 1, NO_OPTS, cmd_projects_get, "show a project", NULL, false},
+        {"projects", "list", "", 0, 0, NO_OPTS, cmd_projects_list, "list projects", NULL, false},
+        {"projects", "delete", "NAME", 1, 1, OPTS(&o_expected), cmd_projects_delete,
+         "delete a project and everything in it", NULL, false},
+        {"secrets", "create", "PROJECT NAME", 2, 2,
+         OPTS(&o_value_stdin, &o_value_file, &o_restricted, &o_description), cmd_secrets_create,
+         "create a secret with its default value", VALUES, false},
+        {"secrets", "get", "PROJECT NAME", 2, 2, NO_OPTS, cmd_secrets_get,
+         "show a secret (never its value)", NULL, false},
+        {"secrets", "list", "PROJECT", 1, 1, NO_OPTS, cmd_secrets_list, "list a project's secrets",
+         NULL, false},
+        {"secrets", "update", "PROJECT NAME", 2, 2,
+         OPTS(&o_value_stdin, &o_value_file, &o_description, &o_restricted, &o_expected),
+         cmd_secrets_update, "change a secret's default value, description or visibility", VALUES,
+         false},
+        {"secrets", "delete", "PROJECT NAME", 2, 2, OPTS(&o_expected), cmd_secrets_delete,
+         "delete a secret and its overrides", NULL, false},
+        {"secrets", "reveal", "PROJECT NAME", 2, 2, OPTS(&o_env, &o_version), cmd_secrets_reveal,
+         "print a masked secret's value (default, or an environment's version)", NULL, false},
+        {"envs", "create", "PROJECT NAME", 2, 2, OPTS(&o_description), cmd_envs_create,
+         "create an environment", NULL, false},
+        {"envs", "get", "PROJECT NAME", 2, 2, NO_OPTS, cmd_envs_get, "show an environment", NULL,
+         false},
+        {"envs", "list", "PROJECT", 1, 1, NO_OPTS, cmd_envs_list, "list a project's environments",
+         NULL, false},
+        {"envs", "delete", "PROJECT NAME", 2, 2, OPTS(&o_expected), cmd_envs_delete,
+         "delete an environment (never main)", NULL, false},
+        {"overrides", "set", "PROJECT ENV draft|live SECRET", 4, 4,
+         OPTS(&o_value_stdin, &o_value_file, &o_expected), cmd_overrides_set,
+         "override a secret in one version of an environment", VALUES, false},
+        {"overrides", "delete", "PROJECT ENV draft|live SECRET", 4, 4, OPTS(&o_expected),
+         cmd_overrides_delete, "remove an override (the default applies again)", NULL, false},
+        {"overrides", "list", "PROJECT ENV", 2, 2, OPTS(&o_version), cmd_overrides_list,
+         "list an environment's overrides", NULL, false},
+        {"merge", NULL, "PROJECT SOURCE", 2, 2,
+         OPTS(&o_into, &o_dry_run, &o_delete_source, &o_expected_source, &o_expected_target),
+         cmd_merge, "replace the target's overrides with the source's", NULL, false},
+        {"resolve", NULL, "", 0, 0, OPTS(TARGET, &o_only, &o_at, &o_min), cmd_resolve,
+         "list the effective secrets (never values)", NULL, false},
+        {"run", NULL, "", 0, 0, OPTS(TARGET, &o_only), cmd_run,
+         "run a program with the effective secrets in its environment: run ... -- CMD [ARGS]", NULL,
+         true},
+        {"export", NULL, "", 0, 0, OPTS(TARGET, &o_format), cmd_export,
+         "print the effective secrets as dotenv or JSON", NULL, false},
+        {"render", NULL, "", 0, 0, OPTS(TARGET), cmd_render,
+         "fill {secret.NAME} in a template read from standard input", NULL, false},
+        {"tokens", "create", "NAME", 1, 1, OPTS(&o_role, &o_project, &o_envs, &o_versions, &o_ttl),
+         cmd_tokens_create, "create a token (its secret is printed once)", NULL, false},
+        {"tokens", "list", "", 0, 0, OPTS(&o_project), cmd_tokens_list, "list tokens", NULL, false},
+        {"tokens", "revoke", "ID", 1, 1, NO_OPTS, cmd_tokens_revoke, "revoke a token", NULL, false},
+        {"audit", NULL, "", 0, 0, OPTS(&o_project, &o_since), cmd_audit, "list audit events", NULL,
+         false},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* ---- help ---- */
+
+static void command_line(FILE *out, const struct cli_command *k)
+{
+	char words[64];
+	snprintf(words, sizeof(words), "%s%s%s", k->name, k->verb ? " " : "",
+	         k->verb ? k->verb : "");
+	fprintf(out, "  %s%s%s", words, *k->args ? " " : "", k->args);
+	for (const struct cli_option *const *o = k->opts; *o; o++)
+		fprintf(out, " [%s%s%s]", (*o)->name, (*o)->arg ? " " : "",
+		        (*o)->arg ? (*o)->arg : "");
+	fprintf(out, "%s\n", k->program ? " -- CMD [ARGS...]" : "");
+}
+
+static void command_help(FILE *out, const struct cli_command *k)
+{
+	fprintf(out, "usage:\n");
+	command_line(out, k);
+	fprintf(out, "\n%s.\n", k->help);
+	if (k->note)
+		fprintf(out, "Note: %s.\n", k->note);
+	if (*k->opts)
+		fprintf(out, "\nOptions:\n");
+	for (const struct cli_option *const *o = k->opts; *o; o++)
+		fprintf(out, "  %-28s %s\n", (*o)->name, (*o)->help);
+}
 
 static void usage(FILE *out)
 {
-	fputs("usage: coffer [--addr HOST:PORT] [--token T] [--ca-file F [--cert-file F --key-file F]]\n"
-	      "              [--timeout-ms N] [--json] COMMAND [ARGS]\n\n"
-	      "  projects create NAME [--description D]\n"
-	      "  projects get NAME | list | delete NAME [--expected-revision R]\n"
-	      "  secrets create PROJECT NAME (--value-stdin | --value-file F) [--restricted]\n"
-	      "                 [--description D]\n"
-	      "  secrets get PROJECT NAME | list PROJECT\n"
-	      "  secrets update PROJECT NAME [--value-stdin | --value-file F] [--description D]\n"
-	      "                 [--restricted] [--expected-revision R]\n"
-	      "  secrets delete PROJECT NAME [--expected-revision R]\n"
-	      "  secrets reveal PROJECT NAME [--env E --version draft|live]\n"
-	      "  envs create PROJECT NAME [--description D]\n"
-	      "  envs get PROJECT NAME | list PROJECT | delete PROJECT NAME [--expected-revision "
-	      "R]\n"
-	      "  overrides set PROJECT ENV draft|live SECRET (--value-stdin | --value-file F)\n"
-	      "                [--expected-revision R]\n"
-	      "  overrides delete PROJECT ENV draft|live SECRET [--expected-revision R]\n"
-	      "  overrides list PROJECT ENV [--version draft|live]\n"
-	      "  merge PROJECT SOURCE [--into TARGET] [--dry-run] [--delete-source]\n"
-	      "        [--expected-source-revision R] [--expected-target-revision R]\n"
-	      "  resolve --project P --env E --version draft|live [--only A,B] [--at-revision R]\n"
-	      "  run --project P --env E --version draft|live [--only A,B] -- CMD [ARGS...]\n"
-	      "  export --project P --env E --version draft|live [--format dotenv|json]\n"
-	      "  render --project P --env E --version draft|live < TEMPLATE\n"
-	      "  tokens create NAME --role admin|editor|viewer|runtime [--project P]\n"
-	      "                [--envs A,B] [--versions draft,live] [--ttl SECONDS]\n"
-	      "  tokens list [--project P] | revoke ID\n"
-	      "  audit [--project P] [--since-minutes N]\n\n"
-	      "Environment: COFFER_ADDR (default 127.0.0.1:50051), COFFER_TOKEN, COFFER_CA_FILE,\n"
-	      "COFFER_CERT_FILE, COFFER_KEY_FILE.\n",
-	      out);
+	fprintf(out, "usage: coffer [global options] COMMAND [ARGS] [options]\n\nCommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		command_line(out, &commands[i]);
+	fprintf(out, "  help [COMMAND [VERB]]\n\nGlobal options:\n");
+	for (const struct cli_option *const *o = globals; *o; o++)
+		fprintf(out, "  %-12s %-10s %s\n", (*o)->name, (*o)->arg ? (*o)->arg : "",
+		        (*o)->help);
+	fprintf(out, "\nEnvironment: COFFER_ADDR (default 127.0.0.1:50051), COFFER_TOKEN, "
+	             "COFFER_CA_FILE,\nCOFFER_CERT_FILE, COFFER_KEY_FILE.\n");
 }
 
-static bool is_flag(const char *name)
+/* `coffer help [WORD [VERB]]`: the whole table, or the rows that match. */
+static int help(int n, char **words)
 {
-	for (int i = 0; FLAGS[i]; i++)
-		if (strcmp(FLAGS[i], name) == 0)
-			return true;
-	return false;
+	if (n == 0) {
+		usage(stdout);
+		return 0;
+	}
+	int shown = 0;
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		const struct cli_command *k = &commands[i];
+		if (strcmp(k->name, words[0]) != 0 ||
+		    (n > 1 && (k->verb == NULL || strcmp(k->verb, words[1]) != 0)))
+			continue;
+		if (shown++)
+			putchar('\n');
+		command_help(stdout, k);
+	}
+	if (shown == 0) {
+		fprintf(stderr, "coffer: no command '%s%s%s' (see coffer --help)\n", words[0],
+		        n > 1 ? " " : "", n > 1 ? words[1] : "");
+		return 2;
+	}
+	return 0;
+}
+
+/* ---- parsing ---- */
+
+static const struct cli_option *find_option(const struct cli_option *const *list, const char *name,
+                                            size_t len)
+{
+	for (; *list; list++)
+		if (strlen((*list)->name) == len && strncmp((*list)->name, name, len) == 0)
+			return *list;
+	return NULL;
+}
+
+/* The command named by words (one or two), or NULL; *used is how many words name it. */
+static const struct cli_command *find_command(int n, char **words, int *used)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		const struct cli_command *k = &commands[i];
+		if (strcmp(k->name, words[0]) != 0)
+			continue;
+		if (k->verb == NULL) {
+			*used = 1;
+			return k;
+		}
+		if (n > 1 && strcmp(k->verb, words[1]) == 0) {
+			*used = 2;
+			return k;
+		}
+	}
+	return NULL;
+}
+
+/* Says why words name no command: an unknown word, a missing or unknown verb. */
+static int no_command(int n, char **words)
+{
+	bool grouped = false;
+	char verbs[256] = "";
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, words[0]) == 0 && commands[i].verb) {
+			grouped = true;
+			size_t len = strlen(verbs);
+			snprintf(verbs + len, sizeof(verbs) - len, "%s%s", len ? ", " : "",
+			         commands[i].verb);
+		}
+	if (!grouped)
+		return cli_usage_error(NULL, "unknown command '%s'", words[0]);
+	if (n < 2)
+		return cli_usage_error(NULL, "%s needs a verb: %s", words[0], verbs);
+	return cli_usage_error(NULL, "%s has no verb '%s' (it has %s)", words[0], words[1], verbs);
+}
+
+/* What the command line holds before the client is made. */
+struct parsed {
+	coffer_options opts; /* connection settings */
+	char *pos[32];       /* positional words */
+	int n_pos;           /* entries in pos */
+	bool want_help;      /* --help */
+};
+
+/* Applies a global option. */
+static void set_global(struct cli *c, struct parsed *p, const struct cli_option *g,
+                       const char *value)
+{
+	if (g == &g_addr)
+		p->opts.target = value;
+	else if (g == &g_token)
+		p->opts.token = value;
+	else if (g == &g_ca)
+		p->opts.ca_file = value;
+	else if (g == &g_cert)
+		p->opts.cert_file = value;
+	else if (g == &g_key)
+		p->opts.key_file = value;
+	else if (g == &g_timeout)
+		p->opts.timeout_ms = atoi(value);
+	else if (g == &g_json)
+		c->json = true;
+	else if (g == &g_help)
+		p->want_help = true;
+}
+
+/* Parses argv into c and p: 0, or a usage error's status (2). */
+static int parse(int argc, char **argv, struct cli *c, struct parsed *p)
+{
+	int used = 0;
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			if (c->cmd == NULL || !c->cmd->program)
+				return cli_usage_error(c, "`--` is only for coffer run");
+			c->command = argv + i + 1;
+			c->n_command = argc - i - 1;
+			break;
+		}
+		if (strncmp(a, "--", 2) != 0) {
+			if (p->n_pos == (int)(sizeof(p->pos) / sizeof(p->pos[0])))
+				return cli_usage_error(c, "too many arguments");
+			p->pos[p->n_pos++] = a;
+			if (c->cmd == NULL && strcmp(p->pos[0], "help") != 0)
+				c->cmd = find_command(p->n_pos, p->pos, &used);
+			continue;
+		}
+		const char *eq = strchr(a, '=');
+		size_t len = eq ? (size_t)(eq - a) : strlen(a);
+		const struct cli_option *o = find_option(globals, a, len);
+		bool global = o != NULL;
+		if (!global && c->cmd)
+			o = find_option(c->cmd->opts, a, len);
+		if (o == NULL && c->cmd)
+			return cli_usage_error(c, "%s%s%s does not take %.*s", c->cmd->name,
+			                       c->cmd->verb ? " " : "",
+			                       c->cmd->verb ? c->cmd->verb : "", (int)len, a);
+		if (o == NULL && p->n_pos > 0 && strcmp(p->pos[0], "help") != 0)
+			return no_command(p->n_pos, p->pos);
+		if (o == NULL)
+			return cli_usage_error(
+			        c, "unknown option %.*s (options follow the command)", (int)len, a);
+		const char *value = "";
+		if (o->arg && eq)
+			value = eq + 1;
+		else if (o->arg && i + 1 < argc)
+			value = argv[++i];
+		else if (o->arg)
+			return cli_usage_error(c, "%s needs a value (%s)", o->name, o->arg);
+		else if (eq)
+			return cli_usage_error(c, "%s takes no value", o->name);
+		if (global) {
+			set_global(c, p, o, value);
+		} else if (c->n_opts < CLI_MAX_OPTS) {
+			c->opts[c->n_opts++] = (struct cli_opt){o->name, value};
+		} else {
+			return cli_usage_error(c, "too many options");
+		}
+	}
+	if (c->cmd) {
+		c->argc = p->n_pos - used;
+		c->argv = p->pos + used;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	coffer_options o;
-	coffer_options_init(&o);
-	o.timeout_ms = 30000;
 	struct cli c = {0};
-	char *pos[32];
-	int n_pos = 0;
-	for (int i = 1; i < argc; i++) {
-		char *a = argv[i];
-		if (strcmp(a, "--") == 0) {
-			c.command = argv + i + 1;
-			c.n_command = argc - i - 1;
-			break;
-		}
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strncmp(a, "--", 2) != 0) {
-			if (n_pos == 32)
-				return cli_usage_error("too many arguments");
-			pos[n_pos++] = a;
-			continue;
-		}
-		char *eq = strchr(a, '=');
-		const char *value = NULL;
-		if (eq) {
-			*eq = '\0';
-			value = eq + 1;
-		} else if (is_flag(a)) {
-			value = "";
-		} else if (i + 1 < argc) {
-			value = argv[++i];
-		} else {
-			return cli_usage_error("%s needs a value", a);
-		}
-		if (strcmp(a, "--addr") == 0)
-			o.target = value;
-		else if (strcmp(a, "--token") == 0)
-			o.token = value;
-		else if (strcmp(a, "--ca-file") == 0)
-			o.ca_file = value;
-		else if (strcmp(a, "--cert-file") == 0)
-			o.cert_file = value;
-		else if (strcmp(a, "--key-file") == 0)
-			o.key_file = value;
-		else if (strcmp(a, "--timeout-ms") == 0)
-			o.timeout_ms = atoi(value);
-		else if (strcmp(a, "--json") == 0)
-			c.json = true;
-		else if (c.n_opts < CLI_MAX_OPTS)
-			c.opts[c.n_opts++] = (struct cli_opt){a, value};
+	struct parsed p = {0};
+	coffer_options_init(&p.opts);
+	p.opts.timeout_ms = 30000;
+	int rc = parse(argc, argv, &c, &p);
+	if (rc)
+		return rc;
+	if (p.n_pos > 0 && strcmp(p.pos[0], "help") == 0)
+		return help(p.n_pos - 1, p.pos + 1);
+	if (p.want_help) {
+		if (c.cmd)
+			command_help(stdout, c.cmd);
+		else if (p.n_pos > 0)
+			return help(p.n_pos, p.pos);
 		else
-			return cli_usage_error("too many options");
+			usage(stdout);
+		return 0;
 	}
-	if (n_pos < 1) {
+	if (p.n_pos == 0) {
 		usage(stderr);
 		return 2;
 	}
-	static const char *const grouped[] = {"projects",  "secrets", "envs",
-	                                      "overrides", "tokens",  NULL};
-	int words = 1;
-	for (int g = 0; grouped[g]; g++)
-		if (strcmp(pos[0], grouped[g]) == 0)
-			words = 2;
-	if (n_pos < words)
-		return cli_usage_error("%s needs a verb", pos[0]);
+	if (c.cmd == NULL)
+		return no_command(p.n_pos, p.pos);
+	const struct cli_command *k = c.cmd;
+	if (c.argc < k->min_args || c.argc > k->max_args)
+		return cli_usage_error(&c, "%s%s%s takes %s%s", k->name, k->verb ? " " : "",
+		                       k->verb ? k->verb : "", *k->args ? k->args : "no arguments",
+		                       c.argc > k->max_args ? ", and nothing more" : "");
+	if (k->program && c.n_command == 0)
+		return cli_usage_error(&c, "run needs a program after --");
 	coffer_error err;
-	if (coffer_client_new(&o, &c.client, &err) != 0)
+	if (coffer_client_new(&p.opts, &c.client, &err) != 0)
 		return cli_rpc_error(&err);
 	c.ch = coffer_client_channel(c.client);
-	c.argc = n_pos - words;
-	c.argv = pos + words;
-	const char *cmd = pos[0], *verb = words == 2 ? pos[1] : "";
-	int rc;
-	if (strcmp(cmd, "projects") == 0)
-		rc = cmd_projects(&c, verb);
-	else if (strcmp(cmd, "secrets") == 0)
-		rc = cmd_secrets(&c, verb);
-	else if (strcmp(cmd, "envs") == 0)
-		rc = cmd_envs(&c, verb);
-	else if (strcmp(cmd, "overrides") == 0)
-		rc = cmd_overrides(&c, verb);
-	else if (strcmp(cmd, "merge") == 0)
-		rc = cmd_merge(&c);
-	else if (strcmp(cmd, "resolve") == 0)
-		rc = cmd_resolve(&c);
-	else if (strcmp(cmd, "run") == 0)
-		rc = cmd_run(&c);
-	else if (strcmp(cmd, "export") == 0)
-		rc = cmd_export(&c);
-	else if (strcmp(cmd, "render") == 0)
-		rc = cmd_render(&c);
-	else if (strcmp(cmd, "tokens") == 0)
-		rc = cmd_tokens(&c, verb);
-	else if (strcmp(cmd, "audit") == 0)
-		rc = cmd_audit(&c);
-	else
-		rc = cli_usage_error("unknown command '%s'", cmd);
+	rc = k->run(&c);
 	coffer_client_free(c.client);
 	return rc;
+}
+
+int cli_usage_error(const struct cli *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("coffer: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (c && c->cmd && c->cmd->note)
+		fprintf(stderr, "; %s", c->cmd->note);
+	fputc('\n', stderr);
+	if (c && c->cmd) {
+		fputs("usage:\n", stderr);
+		command_line(stderr, c->cmd);
+	} else {
+		fputs("see coffer --help\n", stderr);
+	}
+	return 2;
 }

@@ -83,7 +83,7 @@ static int projects_page(struct cli *c, const char *token, char **next, int *pri
 	if (coffer_v1_projects_list_projects(c->ch, &req, &r, err) != 0)
 		return -1;
 	for (size_t i = 0; i < r->n_projects; i++) {
-		cli_json_sep(c, printed);
+		cli_list_row(c, printed);
 		print_project(c, r->projects[i], true);
 	}
 	*next = strdup(r->next_page_token);
@@ -102,7 +102,7 @@ static int secrets_page(struct cli *c, const char *token, char **next, int *prin
 	if (coffer_v1_secrets_list_secrets(c->ch, &req, &r, err) != 0)
 		return -1;
 	for (size_t i = 0; i < r->n_secrets; i++) {
-		cli_json_sep(c, printed);
+		cli_list_row(c, printed);
 		print_secret(c, r->secrets[i], true);
 	}
 	*next = strdup(r->next_page_token);
@@ -110,173 +110,186 @@ static int secrets_page(struct cli *c, const char *token, char **next, int *prin
 	return 0;
 }
 
+/* Reads --expected-revision into *out; 0 or a usage error's status. */
+static int expected_revision(const struct cli *c, int64_t *out)
+{
+	bool ok = true;
+	*out = cli_opt_i64(c, "--expected-revision", 0, &ok);
+	return ok ? 0 : cli_usage_error(c, "--expected-revision must be a number");
+}
+
+static char *description(const struct cli *c)
+{
+	return (char *)(cli_opt(c, "--description") ? cli_opt(c, "--description") : "");
+}
+
 /* ---- coffer projects ---- */
 
-int cmd_projects(struct cli *c, const char *verb)
+int cmd_projects_create(struct cli *c)
 {
 	coffer_error err;
-	bool ok = true;
-	if (strcmp(verb, "create") == 0 && c->argc == 1) {
-		Coffer__V1__CreateProjectRequest req = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
-		req.name = c->argv[0];
-		req.description =
-		        (char *)(cli_opt(c, "--description") ? cli_opt(c, "--description") : "");
-		Coffer__V1__Project *p = NULL;
-		if (coffer_v1_projects_create_project(c->ch, &req, &p, &err) != 0)
-			return cli_rpc_error(&err);
-		return show_project(c, p);
-	}
-	if (strcmp(verb, "get") == 0 && c->argc == 1) {
-		Coffer__V1__GetProjectRequest req = COFFER__V1__GET_PROJECT_REQUEST__INIT;
-		req.name = c->argv[0];
-		Coffer__V1__Project *p = NULL;
-		if (coffer_v1_projects_get_project(c->ch, &req, &p, &err) != 0)
-			return cli_rpc_error(&err);
-		return show_project(c, p);
-	}
-	if (strcmp(verb, "list") == 0 && c->argc == 0)
-		return cli_list_all(
-		        c,
-		        "NAME                                      REVISION  CREATED       "
-		        "        DESCRIPTION",
-		        projects_page);
-	if (strcmp(verb, "delete") == 0 && c->argc == 1) {
-		Coffer__V1__DeleteProjectRequest req = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
-		req.name = c->argv[0];
-		req.expected_revision = cli_opt_i64(c, "--expected-revision", 0, &ok);
-		if (!ok)
-			return cli_usage_error("--expected-revision must be a number");
-		Google__Protobuf__Empty *e = NULL;
-		if (coffer_v1_projects_delete_project(c->ch, &req, &e, &err) != 0)
-			return cli_rpc_error(&err);
-		protobuf_c_message_free_unpacked(&e->base, NULL);
-		if (c->json)
-			puts("{}");
-		return 0;
-	}
-	return cli_usage_error("projects %s: wrong verb or arguments", verb);
+	Coffer__V1__CreateProjectRequest req = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	req.name = c->argv[0];
+	req.description = description(c);
+	Coffer__V1__Project *p = NULL;
+	if (coffer_v1_projects_create_project(c->ch, &req, &p, &err) != 0)
+		return cli_rpc_error(&err);
+	return show_project(c, p);
+}
+
+int cmd_projects_get(struct cli *c)
+{
+	coffer_error err;
+	Coffer__V1__GetProjectRequest req = COFFER__V1__GET_PROJECT_REQUEST__INIT;
+	req.name = c->argv[0];
+	Coffer__V1__Project *p = NULL;
+	if (coffer_v1_projects_get_project(c->ch, &req, &p, &err) != 0)
+		return cli_rpc_error(&err);
+	return show_project(c, p);
+}
+
+int cmd_projects_list(struct cli *c)
+{
+	return cli_list_all(c,
+	                    "NAME                                      REVISION  CREATED       "
+	                    "        DESCRIPTION",
+	                    projects_page);
+}
+
+int cmd_projects_delete(struct cli *c)
+{
+	coffer_error err;
+	Coffer__V1__DeleteProjectRequest req = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
+	req.name = c->argv[0];
+	int rc = expected_revision(c, &req.expected_revision);
+	if (rc)
+		return rc;
+	Google__Protobuf__Empty *e = NULL;
+	if (coffer_v1_projects_delete_project(c->ch, &req, &e, &err) != 0)
+		return cli_rpc_error(&err);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	return cli_done(c);
 }
 
 /* ---- coffer secrets ---- */
 
-int cmd_secrets(struct cli *c, const char *verb)
+int cmd_secrets_create(struct cli *c)
 {
 	coffer_error err;
-	bool ok = true;
-	int rc;
-	if (strcmp(verb, "create") == 0 && c->argc == 2) {
-		Coffer__V1__CreateSecretRequest req = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
-		char *value = NULL;
-		if ((rc = cli_read_value(c, &value)) != 1)
-			return rc == 0 ? cli_usage_error("secrets create needs --value-stdin or "
-			                                 "--value-file")
-			               : rc;
-		req.project = c->argv[0];
-		req.name = c->argv[1];
+	Coffer__V1__CreateSecretRequest req = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+	char *value = NULL;
+	int rc = cli_read_value(c, &value);
+	if (rc != 1)
+		return rc == 0 ? cli_usage_error(c, "secrets create needs --value-stdin or "
+		                                    "--value-file")
+		               : rc;
+	req.project = c->argv[0];
+	req.name = c->argv[1];
+	req.value = value;
+	req.description = description(c);
+	req.visibility = cli_opt(c, "--restricted") ? COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED
+	                                            : COFFER__V1__VISIBILITY__VISIBILITY_MASKED;
+	Coffer__V1__Secret *s = NULL;
+	rc = coffer_v1_secrets_create_secret(c->ch, &req, &s, &err);
+	cli_free_value(value);
+	if (rc != 0)
+		return cli_rpc_error(&err);
+	return show_secret(c, s);
+}
+
+int cmd_secrets_get(struct cli *c)
+{
+	coffer_error err;
+	Coffer__V1__GetSecretRequest req = COFFER__V1__GET_SECRET_REQUEST__INIT;
+	req.project = c->argv[0];
+	req.name = c->argv[1];
+	Coffer__V1__Secret *s = NULL;
+	if (coffer_v1_secrets_get_secret(c->ch, &req, &s, &err) != 0)
+		return cli_rpc_error(&err);
+	return show_secret(c, s);
+}
+
+int cmd_secrets_list(struct cli *c)
+{
+	return cli_list_all(c,
+	                    "NAME                                     VISIBILITY  REVISION  "
+	                    "UPDATED               DESCRIPTION",
+	                    secrets_page);
+}
+
+int cmd_secrets_update(struct cli *c)
+{
+	coffer_error err;
+	Coffer__V1__UpdateSecretRequest req = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	int rc = expected_revision(c, &req.expected_revision);
+	if (rc)
+		return rc;
+	char *value = NULL;
+	if ((rc = cli_read_value(c, &value)) == 2)
+		return rc;
+	req.project = c->argv[0];
+	req.name = c->argv[1];
+	if (value) {
+		req.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
 		req.value = value;
-		req.description =
-		        (char *)(cli_opt(c, "--description") ? cli_opt(c, "--description") : "");
-		req.visibility = cli_opt(c, "--restricted")
-		                         ? COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED
-		                         : COFFER__V1__VISIBILITY__VISIBILITY_MASKED;
-		Coffer__V1__Secret *s = NULL;
-		rc = coffer_v1_secrets_create_secret(c->ch, &req, &s, &err);
-		cli_free_value(value);
-		if (rc != 0)
-			return cli_rpc_error(&err);
-		return show_secret(c, s);
 	}
-	if (strcmp(verb, "get") == 0 && c->argc == 2) {
-		Coffer__V1__GetSecretRequest req = COFFER__V1__GET_SECRET_REQUEST__INIT;
-		req.project = c->argv[0];
-		req.name = c->argv[1];
-		Coffer__V1__Secret *s = NULL;
-		if (coffer_v1_secrets_get_secret(c->ch, &req, &s, &err) != 0)
-			return cli_rpc_error(&err);
-		return show_secret(c, s);
+	if (cli_opt(c, "--description")) {
+		req.description_update_case =
+		        COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE_DESCRIPTION;
+		req.description = description(c);
 	}
-	if (strcmp(verb, "list") == 0 && c->argc == 1)
-		return cli_list_all(
-		        c,
-		        "NAME                                     VISIBILITY  REVISION  "
-		        "UPDATED               DESCRIPTION",
-		        secrets_page);
-	if (strcmp(verb, "update") == 0 && c->argc == 2) {
-		Coffer__V1__UpdateSecretRequest req = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
-		char *value = NULL;
-		if ((rc = cli_read_value(c, &value)) == 2)
-			return rc;
-		req.project = c->argv[0];
-		req.name = c->argv[1];
-		if (value) {
-			req.value_update_case =
-			        COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
-			req.value = value;
-		}
-		if (cli_opt(c, "--description")) {
-			req.description_update_case =
-			        COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE_DESCRIPTION;
-			req.description = (char *)cli_opt(c, "--description");
-		}
-		if (cli_opt(c, "--restricted"))
-			req.visibility = COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED;
-		req.expected_revision = cli_opt_i64(c, "--expected-revision", 0, &ok);
-		if (!ok) {
-			cli_free_value(value);
-			return cli_usage_error("--expected-revision must be a number");
-		}
-		Coffer__V1__Secret *s = NULL;
-		rc = coffer_v1_secrets_update_secret(c->ch, &req, &s, &err);
-		cli_free_value(value);
-		if (rc != 0)
-			return cli_rpc_error(&err);
-		return show_secret(c, s);
+	if (cli_opt(c, "--restricted"))
+		req.visibility = COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED;
+	Coffer__V1__Secret *s = NULL;
+	rc = coffer_v1_secrets_update_secret(c->ch, &req, &s, &err);
+	cli_free_value(value);
+	if (rc != 0)
+		return cli_rpc_error(&err);
+	return show_secret(c, s);
+}
+
+int cmd_secrets_delete(struct cli *c)
+{
+	coffer_error err;
+	Coffer__V1__DeleteSecretRequest req = COFFER__V1__DELETE_SECRET_REQUEST__INIT;
+	req.project = c->argv[0];
+	req.name = c->argv[1];
+	int rc = expected_revision(c, &req.expected_revision);
+	if (rc)
+		return rc;
+	Google__Protobuf__Empty *e = NULL;
+	if (coffer_v1_secrets_delete_secret(c->ch, &req, &e, &err) != 0)
+		return cli_rpc_error(&err);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+	return cli_done(c);
+}
+
+int cmd_secrets_reveal(struct cli *c)
+{
+	coffer_error err;
+	Coffer__V1__RevealSecretRequest req = COFFER__V1__REVEAL_SECRET_REQUEST__INIT;
+	req.project = c->argv[0];
+	req.name = c->argv[1];
+	req.environment = (char *)(cli_opt(c, "--env") ? cli_opt(c, "--env") : "");
+	const char *version = cli_opt(c, "--version");
+	req.version = (Coffer__V1__Version)cli_version(version);
+	if (version && req.version == 0)
+		return cli_usage_error(c, "--version must be draft or live");
+	Coffer__V1__RevealSecretResponse *r = NULL;
+	if (coffer_v1_secrets_reveal_secret(c->ch, &req, &r, &err) != 0)
+		return cli_rpc_error(&err);
+	if (c->json) {
+		printf("{\"value\":");
+		cli_json_str(r->value);
+		printf(",\"source\":\"%s\",\"revision\":%" PRId64 "}\n",
+		       r->source == COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE ? "override"
+		                                                                    : "default",
+		       r->revision);
+	} else {
+		puts(r->value);
 	}
-	if (strcmp(verb, "delete") == 0 && c->argc == 2) {
-		Coffer__V1__DeleteSecretRequest req = COFFER__V1__DELETE_SECRET_REQUEST__INIT;
-		req.project = c->argv[0];
-		req.name = c->argv[1];
-		req.expected_revision = cli_opt_i64(c, "--expected-revision", 0, &ok);
-		if (!ok)
-			return cli_usage_error("--expected-revision must be a number");
-		Google__Protobuf__Empty *e = NULL;
-		if (coffer_v1_secrets_delete_secret(c->ch, &req, &e, &err) != 0)
-			return cli_rpc_error(&err);
-		protobuf_c_message_free_unpacked(&e->base, NULL);
-		if (c->json)
-			puts("{}");
-		return 0;
-	}
-	if (strcmp(verb, "reveal") == 0 && c->argc == 2) {
-		Coffer__V1__RevealSecretRequest req = COFFER__V1__REVEAL_SECRET_REQUEST__INIT;
-		req.project = c->argv[0];
-		req.name = c->argv[1];
-		req.environment = (char *)(cli_opt(c, "--env") ? cli_opt(c, "--env") : "");
-		const char *version = cli_opt(c, "--version");
-		if (version && strcmp(version, "draft") == 0)
-			req.version = COFFER__V1__VERSION__VERSION_DRAFT;
-		else if (version && strcmp(version, "live") == 0)
-			req.version = COFFER__V1__VERSION__VERSION_LIVE;
-		else if (version)
-			return cli_usage_error("--version must be draft or live");
-		Coffer__V1__RevealSecretResponse *r = NULL;
-		if (coffer_v1_secrets_reveal_secret(c->ch, &req, &r, &err) != 0)
-			return cli_rpc_error(&err);
-		if (c->json) {
-			printf("{\"value\":");
-			cli_json_str(r->value);
-			printf(",\"source\":\"%s\",\"revision\":%" PRId64 "}\n",
-			       r->source == COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE
-			               ? "override"
-			               : "default",
-			       r->revision);
-		} else {
-			puts(r->value);
-		}
-		size_t n = strlen(r->value);
-		memset(r->value, 0, n);
-		protobuf_c_message_free_unpacked(&r->base, NULL);
-		return 0;
-	}
-	return cli_usage_error("secrets %s: wrong verb or arguments", verb);
+	size_t n = strlen(r->value);
+	memset(r->value, 0, n);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
 }

@@ -17,7 +17,7 @@ static int target_of(const struct cli *c, const char **project, const char **env
 	*env = cli_opt(c, "--env");
 	*version = cli_version(cli_opt(c, "--version"));
 	if (*project == NULL || *env == NULL || *version == 0)
-		return cli_usage_error("--project, --env and --version draft|live are required");
+		return cli_usage_error(c, "--project, --env and --version draft|live are required");
 	return 0;
 }
 
@@ -49,7 +49,7 @@ int cmd_resolve(struct cli *c)
 	req.at_revision = cli_opt_i64(c, "--at-revision", 0, &ok);
 	req.min_revision = cli_opt_i64(c, "--min-revision", 0, &ok);
 	if (!ok)
-		return cli_usage_error("revisions must be numbers");
+		return cli_usage_error(c, "revisions must be numbers");
 	char *copy = NULL;
 	size_t n = 0;
 	char **names = split_names(cli_opt(c, "--only"), &n, &copy);
@@ -114,8 +114,6 @@ static int resolve_snapshot(struct cli *c, coffer_snapshot **snap)
 
 int cmd_run(struct cli *c)
 {
-	if (c->n_command == 0)
-		return cli_usage_error("run needs a program after --");
 	coffer_snapshot *snap = NULL;
 	int rc = resolve_snapshot(c, &snap);
 	if (rc)
@@ -174,7 +172,7 @@ int cmd_export(struct cli *c)
 {
 	const char *format = cli_opt(c, "--format") ? cli_opt(c, "--format") : "dotenv";
 	if (strcmp(format, "dotenv") != 0 && strcmp(format, "json") != 0)
-		return cli_usage_error("--format must be dotenv or json");
+		return cli_usage_error(c, "--format must be dotenv or json");
 	coffer_snapshot *snap = NULL;
 	int rc = resolve_snapshot(c, &snap);
 	if (rc)
@@ -216,7 +214,7 @@ int cmd_render(struct cli *c)
 		}
 	}
 	if (tmpl == NULL)
-		return cli_usage_error("out of memory");
+		return cli_usage_error(c, "out of memory");
 	tmpl[len] = '\0';
 	coffer_snapshot *snap = NULL;
 	int rc = resolve_snapshot(c, &snap);

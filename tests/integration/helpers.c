@@ -9,7 +9,7 @@
 
 #include "helpers.h"
 
-struct config cfg;
+struct settings cfg;
 struct server *srv;
 char target[64];
 coffer_channel *ch;
@@ -369,7 +369,7 @@ int main(void)
 		        "(scripts/dev test does)\n");
 		return EXIT_FAILURE;
 	}
-	if (config_from_env(&cfg) != 0)
+	if (settings_from_env(&cfg) != 0)
 		return EXIT_FAILURE;
 	free(cfg.database_url);
 	free(cfg.root_key_file);
@@ -416,6 +416,6 @@ int main(void)
 	coffer_channel_free(ch);
 	server_stop(srv, 5);
 	server_global_shutdown();
-	config_free(&cfg);
+	settings_free(&cfg);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

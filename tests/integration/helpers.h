@@ -11,10 +11,12 @@
 #include <stdint.h>
 
 #include "coffer/client.h"
+#include "coffer_client_internal.h"
+#include "coffer/v1/projects.rpc.h"
 #include "grpc/health/v1/health.stub.h"
 #include "server.h"
 
-extern struct config cfg;
+extern struct settings cfg;
 /* The main in-process server. */
 extern struct server *srv;
 extern char target[64];

@@ -12,7 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "access.h"
+#include "api.h"
+#include "model.h"
 #include "coffer_registry.h"
 #include "helpers.h"
 
@@ -111,7 +112,7 @@ static void start_auth_server(void)
 	unlink(path); /* cofferd makes it */
 	/* The bootstrap token is made only when no token exists (this database is the tests'). */
 	PQclear(sql("DELETE FROM tokens", 0, NULL));
-	struct config c2 = cfg;
+	struct settings c2 = cfg;
 	c2.insecure_no_auth = false;
 	c2.bootstrap_token_file = path;
 	c2.listen = "127.0.0.1:0";
@@ -263,7 +264,7 @@ START_TEST(permission_matrix)
 				ck_assert_msg(perm_of(svc->methods[k].path) != 0,
 				              "%s is missing from the permission matrix",
 				              svc->methods[k].path);
-				ck_assert_msg(access_has_policy(svc->methods[k].path),
+				ck_assert_msg(api_has_policy(svc->methods[k].path),
 				              "%s has no policy in server/access.c",
 				              svc->methods[k].path);
 			}
@@ -538,7 +539,7 @@ END_TEST
 START_TEST(rate_limit_per_token)
 {
 	start_auth_server();
-	struct config c2 = cfg;
+	struct settings c2 = cfg;
 	c2.insecure_no_auth = false;
 	c2.listen = "127.0.0.1:0";
 	c2.rate_limit = 5;
@@ -601,7 +602,7 @@ static struct server *tls_server(bool mtls, char *addr)
 	snprintf(cert, sizeof(cert), "%s/server.crt", certs);
 	snprintf(key, sizeof(key), "%s/server.key", certs);
 	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
-	struct config c2 = cfg;
+	struct settings c2 = cfg;
 	c2.listen = "127.0.0.1:0";
 	c2.tls_cert_file = cert;
 	c2.tls_key_file = key;

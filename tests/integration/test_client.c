@@ -153,7 +153,7 @@ static void *start_late(void *arg)
 {
 	struct late_server *l = arg;
 	usleep(700 * 1000);
-	struct config c2 = cfg;
+	struct settings c2 = cfg;
 	char listen[32];
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", l->port);
 	c2.listen = listen;

@@ -9,30 +9,30 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypt.h"
 #include "helpers.h"
 #include "keys.h"
 
 #define WRITERS 8
 #define WRITES  25
 
-/* A keyring and a connection of our own, as `cofferd keys` has. */
+/* A keyring and a session of our own, as `cofferd keys` has. */
 struct tool {
 	struct crypt_keyring *kr;
-	struct store *s;
+	struct session s;
 };
 
 static void tool_open(struct tool *t)
 {
 	struct cof_err e = {0};
 	ck_assert_int_eq(crypt_keyring_new(cfg.root_key_file, &t->kr, &e), 0);
-	ck_assert_int_eq(store_open(cfg.database_url, &t->s, &e), 0);
-	ck_assert_int_eq(store_call_begin(t->s, 60000, &e), 0);
-	ck_assert_msg(keys_load(t->s, t->kr, false, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(session_connect(cfg.database_url, t->kr, 0, &t->s, &e), 0);
+	ck_assert_msg(keys_load(&t->s, false, &e) == 0, "%s", e.msg);
 }
 
 static void tool_close(struct tool *t)
 {
-	store_close(t->s);
+	session_close(&t->s);
 	crypt_keyring_free(t->kr);
 }
 
@@ -102,12 +102,12 @@ START_TEST(rotations_and_rewrap_under_writers)
 		pthread_create(&th[i], NULL, write_loop, &w[i]);
 	struct cof_err e = {0};
 	int32_t first = crypt_keyring_active_term(t.kr), term = 0;
-	struct keys_rewrap_opts o = {.batch_size = 7};
+	struct keys_walk_opts o = {.batch_size = 7};
 	for (int r = 0; r < 3; r++) {
 		usleep(60 * 1000);
-		ck_assert_msg(keys_rotate(t.s, t.kr, &term, &e) == 0, "%s", e.msg);
+		ck_assert_msg(keys_rotate(&t.s, &term, &e) == 0, "%s", e.msg);
 		int64_t moved = 0, failed = 0;
-		ck_assert_msg(keys_rewrap(t.s, t.kr, &o, &moved, &failed, &e) == 0, "%s", e.msg);
+		ck_assert_msg(keys_rewrap(&t.s, &o, &moved, &failed, &e) == 0, "%s", e.msg);
 		ck_assert_int_eq(failed, 0);
 	}
 	ck_assert_int_eq(term, first + 3);
@@ -139,11 +139,11 @@ START_TEST(rotations_and_rewrap_under_writers)
 	snprintf(w[0].last, sizeof(w[0].last), "after-the-rotation");
 	/* Writers may still have sealed under the term their server knew: one more pass. */
 	int64_t moved = 0, failed = 0;
-	ck_assert_int_eq(keys_rewrap(t.s, t.kr, &o, &moved, &failed, &e), 0);
+	ck_assert_int_eq(keys_rewrap(&t.s, &o, &moved, &failed, &e), 0);
 	ck_assert_int_eq(failed, 0);
 	ck_assert_int_eq(rows_not_on(&t, term), 0);
 	int64_t ok = 0, bad = 0;
-	ck_assert_int_eq(keys_verify(t.s, t.kr, &ok, &bad, &e), 0);
+	ck_assert_int_eq(keys_verify(&t.s, NULL, &ok, &bad, &e), 0);
 	ck_assert_int_eq(bad, 0);
 	ck_assert_int_gt(ok, WRITERS * WRITES / 2);
 	for (int i = 0; i < WRITERS; i++) {
@@ -182,14 +182,14 @@ START_TEST(rewrap_stopped_halfway_resumes)
 	int32_t term = 0;
 	int64_t moved = 0, failed = 0;
 	/* Settle everything onto the active term first, then rotate. */
-	struct keys_rewrap_opts all = {.batch_size = 500};
-	ck_assert_int_eq(keys_rewrap(t.s, t.kr, &all, &moved, &failed, &e), 0);
-	ck_assert_int_eq(keys_rotate(t.s, t.kr, &term, &e), 0);
+	struct keys_walk_opts all = {.batch_size = 500};
+	ck_assert_int_eq(keys_rewrap(&t.s, &all, &moved, &failed, &e), 0);
+	ck_assert_int_eq(keys_rotate(&t.s, &term, &e), 0);
 	int64_t before = rows_not_on(&t, term);
 	ck_assert_int_ge(before, 12);
 	/* "Killed" after two committed batches of three. */
-	struct keys_rewrap_opts part = {.batch_size = 3, .max_batches = 2};
-	ck_assert_int_eq(keys_rewrap(t.s, t.kr, &part, &moved, &failed, &e), 0);
+	struct keys_walk_opts part = {.batch_size = 3, .max_batches = 2};
+	ck_assert_int_eq(keys_rewrap(&t.s, &part, &moved, &failed, &e), 0);
 	ck_assert_int_eq(moved, 6);
 	ck_assert_int_eq(rows_not_on(&t, term), before - 6);
 	/* Values open in between: some rows on the new term, some on the old. */
@@ -201,11 +201,11 @@ START_TEST(rewrap_stopped_halfway_resumes)
 		ck_assert_str_eq(v, want);
 		free(v);
 	}
-	ck_assert_int_eq(keys_rewrap(t.s, t.kr, &all, &moved, &failed, &e), 0);
+	ck_assert_int_eq(keys_rewrap(&t.s, &all, &moved, &failed, &e), 0);
 	ck_assert_int_eq(moved, before - 6);
 	ck_assert_int_eq(rows_not_on(&t, term), 0);
 	int64_t ok = 0, bad = 0;
-	ck_assert_int_eq(keys_verify(t.s, t.kr, &ok, &bad, &e), 0);
+	ck_assert_int_eq(keys_verify(&t.s, NULL, &ok, &bad, &e), 0);
 	ck_assert_int_eq(bad, 0);
 	tool_close(&t);
 }

@@ -645,7 +645,7 @@ START_TEST(wrong_root_key_refuses_to_start)
 	        write(fd, "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n", 65),
 	        65);
 	close(fd);
-	struct config c2 = cfg;
+	struct settings c2 = cfg;
 	c2.root_key_file = path;
 	c2.listen = "127.0.0.1:0";
 	struct server *other = NULL;

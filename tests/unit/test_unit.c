@@ -8,13 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "settings.h"
 #include "crypt.h"
 #include "errors.h"
 #include "log.h"
 #include "rpc.h"
 #include "status.h"
 #include "validate.h"
+
+TCase *tcase_rules(void);
 
 /* ---- names and sizes ---- */
 
@@ -469,16 +471,16 @@ END_TEST
 
 START_TEST(settings_precedence)
 {
-	struct config cfg;
+	struct settings cfg;
 	setenv("COFFER_WORKERS", "7", 1);
 	setenv("COFFER_LISTEN", "0.0.0.0:1", 1);
-	ck_assert_int_eq(config_from_env(&cfg), 0);
+	ck_assert_int_eq(settings_from_env(&cfg), 0);
 	ck_assert_int_eq(cfg.workers, 7);
 	ck_assert_str_eq(cfg.listen, "0.0.0.0:1");
 	ck_assert_int_eq(cfg.max_message_bytes, 4194304);
 	ck_assert(!cfg.migrate);
 	char *argv[] = {"cofferd", "--workers", "3", "--listen=127.0.0.1:9", "--migrate"};
-	ck_assert_int_eq(config_from_args(&cfg, 5, argv, 1), 0);
+	ck_assert_int_eq(settings_from_args(&cfg, 5, argv, 1), 0);
 	ck_assert_int_eq(cfg.workers, 3);
 	ck_assert_str_eq(cfg.listen, "127.0.0.1:9");
 	ck_assert(cfg.migrate);
@@ -486,14 +488,14 @@ START_TEST(settings_precedence)
 	char *bad2[] = {"cofferd", "--nope=1"};
 	char *bad3[] = {"cofferd", "--workers"};
 	char *bad4[] = {"cofferd", "--workers=12x"};
-	ck_assert_int_eq(config_from_args(&cfg, 2, bad1, 1), -1);
-	ck_assert_int_eq(config_from_args(&cfg, 2, bad2, 1), -1);
-	ck_assert_int_eq(config_from_args(&cfg, 2, bad3, 1), -1);
-	ck_assert_int_eq(config_from_args(&cfg, 2, bad4, 1), -1);
-	config_free(&cfg);
+	ck_assert_int_eq(settings_from_args(&cfg, 2, bad1, 1), -1);
+	ck_assert_int_eq(settings_from_args(&cfg, 2, bad2, 1), -1);
+	ck_assert_int_eq(settings_from_args(&cfg, 2, bad3, 1), -1);
+	ck_assert_int_eq(settings_from_args(&cfg, 2, bad4, 1), -1);
+	settings_free(&cfg);
 	setenv("COFFER_WORKERS", "many", 1);
-	ck_assert_int_eq(config_from_env(&cfg), -1);
-	config_free(&cfg);
+	ck_assert_int_eq(settings_from_env(&cfg), -1);
+	settings_free(&cfg);
 	unsetenv("COFFER_WORKERS");
 	unsetenv("COFFER_LISTEN");
 }
@@ -533,6 +535,7 @@ int main(void)
 	tcase_add_test(crypt, token_format);
 	tcase_add_test(crypt, term_rewrap_to_new_root);
 	suite_add_tcase(s, crypt);
+	suite_add_tcase(s, tcase_rules());
 	TCase *misc = tcase_create("misc");
 	tcase_add_test(misc, status_mapping);
 	tcase_add_test(misc, settings_precedence);

@@ -4,13 +4,15 @@
  * The high-level API is what a runtime needs at startup: open a client, resolve the effective
  * secrets of (project, environment, version) into a snapshot, read values or render
  * `{secret.NAME}` templates from it, free it. Every RPC is also available as a typed blocking call
- * (coffer_v1_<service>_<method>, declared in the generated headers included below) on the channel
- * returned by coffer_client_channel.
+ * (coffer_v1_<service>_<method>, declared in the generated headers included at the end) on a
+ * channel: the client's (coffer_client_channel) or one of your own (coffer_channel_new).
  *
  * Every fallible function returns 0 on success and a negative value on failure, and fills the
- * caller's coffer_error with the gRPC status code and a message. Calls that fail with UNAVAILABLE
- * are retried with exponential backoff and jitter within the deadline; no other code is retried.
- * Every free function accepts NULL. Pages: docs/client/.
+ * caller's coffer_error with a status code (enum coffer_code) and a message, as hiredis keeps
+ * `err` and `errstr`. Calls that fail with COFFER_UNAVAILABLE are retried with exponential backoff
+ * and jitter within the deadline; no other code is retried. Every free function accepts NULL.
+ * The library exports only the functions below, the typed calls and protobuf-c's message types.
+ * Pages: docs/client/.
  */
 #ifndef COFFER_CLIENT_H
 #define COFFER_CLIENT_H
@@ -18,15 +20,65 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "coffer/call.h"
-#include "coffer/v1/access.stub.h"
-#include "coffer/v1/environments.stub.h"
-#include "coffer/v1/projects.stub.h"
-#include "coffer/v1/secrets.stub.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Marks the functions libcoffer exports (it is built with hidden visibility). */
+#define COFFER_API __attribute__((visibility("default")))
+
+/* Status codes: gRPC's, by name. The server's codes are documented in docs/api.md. */
+typedef enum coffer_code {
+	COFFER_OK = 0,
+	COFFER_CANCELLED = 1,
+	COFFER_UNKNOWN = 2,
+	COFFER_INVALID_ARGUMENT = 3,
+	COFFER_DEADLINE_EXCEEDED = 4,
+	COFFER_NOT_FOUND = 5,
+	COFFER_ALREADY_EXISTS = 6,
+	COFFER_PERMISSION_DENIED = 7,
+	COFFER_RESOURCE_EXHAUSTED = 8,
+	COFFER_FAILED_PRECONDITION = 9,
+	COFFER_ABORTED = 10,
+	COFFER_OUT_OF_RANGE = 11,
+	COFFER_UNIMPLEMENTED = 12,
+	COFFER_INTERNAL = 13,
+	COFFER_UNAVAILABLE = 14,
+	COFFER_DATA_LOSS = 15,
+	COFFER_UNAUTHENTICATED = 16,
+} coffer_code;
+
+typedef struct coffer_error {
+	int code;          /* enum coffer_code; COFFER_OK when there was no error */
+	char message[512]; /* the server's (or the library's) message */
+} coffer_error;
+
+/* "NOT_FOUND" for COFFER_NOT_FOUND, and so on; "UNKNOWN" for anything else. */
+COFFER_API const char *coffer_code_name(int code);
+
+/* ---- channels: a connection to cofferd and its call settings ---- */
+
+typedef struct coffer_channel coffer_channel;
+
+typedef struct coffer_channel_options {
+	const char *target;    /* host:port */
+	const char *token;     /* bearer token sent as `authorization`, or NULL */
+	const char *ca_file;   /* PEM CA bundle for TLS, or NULL for plaintext */
+	const char *cert_file; /* client certificate (PEM) for mTLS, or NULL */
+	const char *key_file;  /* its private key (PEM) */
+	int timeout_ms;        /* deadline of each call, retries included; 0: none */
+	int max_retries;       /* further attempts after UNAVAILABLE (never after other codes) */
+	int retry_base_ms; /* first backoff (default 50); doubles per attempt up to 2 s, full jitter
+	                    */
+} coffer_channel_options;
+
+/* Opens a channel (lazily connected). */
+COFFER_API int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out,
+                                  coffer_error *err);
+/* Closes a channel. NULL-safe. */
+COFFER_API void coffer_channel_free(coffer_channel *ch);
+
+/* ---- the client: resolve and snapshots ---- */
 
 typedef enum coffer_version {
 	COFFER_VERSION_DRAFT = 1, /* what is being edited */
@@ -47,35 +99,42 @@ typedef struct coffer_client coffer_client;
 typedef struct coffer_snapshot coffer_snapshot;
 
 /* Fills opts with the defaults above (reading COFFER_ADDR, COFFER_TOKEN, COFFER_CA_FILE). */
-void coffer_options_init(coffer_options *opts);
+COFFER_API void coffer_options_init(coffer_options *opts);
 /* Opens a client. The connection is made on the first call. */
-int coffer_client_new(const coffer_options *opts, coffer_client **out, coffer_error *err);
-void coffer_client_free(coffer_client *client);
+COFFER_API int coffer_client_new(const coffer_options *opts, coffer_client **out,
+                                 coffer_error *err);
+COFFER_API void coffer_client_free(coffer_client *client);
 /* The channel for the typed calls; owned by the client. */
-coffer_channel *coffer_client_channel(coffer_client *client);
+COFFER_API coffer_channel *coffer_client_channel(coffer_client *client);
 
 /* Resolves every secret of (project, environment, version) into a new snapshot. */
-int coffer_resolve(coffer_client *client, const char *project, const char *environment,
-                   coffer_version version, coffer_snapshot **out, coffer_error *err);
+COFFER_API int coffer_resolve(coffer_client *client, const char *project, const char *environment,
+                              coffer_version version, coffer_snapshot **out, coffer_error *err);
 /* The value of secret `name`, or NULL when the snapshot has no such secret. Owned by the snapshot.
  */
-const char *coffer_snapshot_get(const coffer_snapshot *snap, const char *name);
+COFFER_API const char *coffer_snapshot_get(const coffer_snapshot *snap, const char *name);
 /* How many secrets the snapshot holds. */
-size_t coffer_snapshot_count(const coffer_snapshot *snap);
+COFFER_API size_t coffer_snapshot_count(const coffer_snapshot *snap);
 /* The name of secret i (0 <= i < count), in name order; NULL when i is out of range. */
-const char *coffer_snapshot_name(const coffer_snapshot *snap, size_t i);
+COFFER_API const char *coffer_snapshot_name(const coffer_snapshot *snap, size_t i);
 /* The project revision the snapshot was read at. */
-int64_t coffer_snapshot_revision(const coffer_snapshot *snap);
+COFFER_API int64_t coffer_snapshot_revision(const coffer_snapshot *snap);
 /* Renders `{secret.NAME}` references in tmpl; `{{` is a literal `{`. *out is malloc'd (free it
- * with free). An unknown name fails with NOT_FOUND and a message that names it; a reference that
- * is not closed fails with INVALID_ARGUMENT. */
-int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char **out,
-                           coffer_error *err);
+ * with free). An unknown name fails with COFFER_NOT_FOUND and a message that names it; a
+ * reference that is not closed fails with COFFER_INVALID_ARGUMENT. */
+COFFER_API int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char **out,
+                                      coffer_error *err);
 /* Frees a snapshot, wiping its values. */
-void coffer_snapshot_free(coffer_snapshot *snap);
+COFFER_API void coffer_snapshot_free(coffer_snapshot *snap);
 
 #ifdef __cplusplus
 }
 #endif
+
+/* The typed calls, one per RPC (generated). */
+#include "coffer/v1/access.stub.h"
+#include "coffer/v1/environments.stub.h"
+#include "coffer/v1/projects.stub.h"
+#include "coffer/v1/secrets.stub.h"
 
 #endif

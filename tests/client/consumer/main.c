@@ -13,7 +13,8 @@ int main(void)
 	coffer_error err;
 	char *header;
 	if (coffer_client_new(&o, &client, &err) != 0 ||
-	    coffer_resolve(client, "support-bot", "staging", COFFER_VERSION_DRAFT, &snap, &err) != 0 ||
+	    coffer_resolve(client, "support-bot", "staging", COFFER_VERSION_DRAFT, &snap, &err) !=
+	            0 ||
 	    coffer_snapshot_render(snap, "Bearer {secret.OPENAI_API_KEY}", &header, &err) != 0) {
 		fprintf(stderr, "%s: %s\n", coffer_code_name(err.code), err.message);
 		return 1;

@@ -1,0 +1,20 @@
+/*
+ * coffer_shared.h - the little that cofferd and libcoffer share besides generated code: the names
+ * of gRPC status codes, and reading a small file (certificates, keys, tokens) whole.
+ *
+ * Neither side exports these: the server links them statically, libcoffer hides them.
+ */
+#ifndef COFFER_SHARED_H
+#define COFFER_SHARED_H
+
+#include <stddef.h>
+
+/* "NOT_FOUND" for 5, and so on; "UNKNOWN" outside 0..16. */
+const char *coffer_status_name(int code);
+
+/* Reads the file at path whole into a NUL-terminated malloc'd buffer of *len bytes (len may be
+ * NULL). NULL when it cannot be read, is larger than max_bytes, or memory runs out; errno tells
+ * which. The caller frees it (and wipes it first when it holds a key). */
+char *coffer_read_file(const char *path, size_t max_bytes, size_t *len);
+
+#endif

@@ -1,0 +1,162 @@
+/* api.c - the services table, the runtime's entries and the call log (see api.h). */
+#include "api.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "log.h"
+#include "metrics.h"
+#include "policy.h"
+#include "ratelimit.h"
+#include "validate.h"
+
+/* The wire contract's numbers are the model's. */
+_Static_assert((int)COFFER__V1__VERSION__VERSION_DRAFT == (int)VERSION_DRAFT, "Version");
+_Static_assert((int)COFFER__V1__VERSION__VERSION_LIVE == (int)VERSION_LIVE, "Version");
+_Static_assert((int)COFFER__V1__VISIBILITY__VISIBILITY_MASKED == (int)VISIBILITY_MASKED,
+               "Visibility");
+_Static_assert((int)COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED == (int)VISIBILITY_RESTRICTED,
+               "Visibility");
+_Static_assert((int)COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_DEFAULT == (int)SOURCE_DEFAULT,
+               "ValueSource");
+_Static_assert((int)COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE == (int)SOURCE_OVERRIDE,
+               "ValueSource");
+_Static_assert((int)COFFER__V1__CHANGE_KIND__CHANGE_KIND_ADDED == (int)CHANGE_ADDED, "ChangeKind");
+_Static_assert((int)COFFER__V1__CHANGE_KIND__CHANGE_KIND_CHANGED == (int)CHANGE_CHANGED,
+               "ChangeKind");
+_Static_assert((int)COFFER__V1__CHANGE_KIND__CHANGE_KIND_REMOVED == (int)CHANGE_REMOVED,
+               "ChangeKind");
+_Static_assert((int)COFFER__V1__ROLE__ROLE_ADMIN == (int)ROLE_ADMIN, "Role");
+_Static_assert((int)COFFER__V1__ROLE__ROLE_EDITOR == (int)ROLE_EDITOR, "Role");
+_Static_assert((int)COFFER__V1__ROLE__ROLE_VIEWER == (int)ROLE_VIEWER, "Role");
+_Static_assert((int)COFFER__V1__ROLE__ROLE_RUNTIME == (int)ROLE_RUNTIME, "Role");
+
+const struct rpc_binding api_bindings[] = {
+        {&coffer__v1__projects__service, &projects_handlers},
+        {&coffer__v1__secrets__service, &secrets_handlers},
+        {&coffer__v1__environments__service, &environments_handlers},
+        {&coffer__v1__access__service, &access_handlers},
+        {&grpc__health__v1__health__service, &health_handlers},
+        {&grpc__reflection__v1alpha__server_reflection__service, &reflection_handlers},
+};
+const size_t api_n_bindings = sizeof(api_bindings) / sizeof(api_bindings[0]);
+
+int api_new(const struct api_config *cfg, struct domain *d, struct audit *audit, struct metrics *m,
+            struct api **out, struct cof_err *e)
+{
+	*out = NULL;
+	struct api *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	*a = (struct api){.cfg = *cfg, .domain = d, .audit = audit, .metrics = m};
+	int rc = cfg->rate_limit > 0 ? ratelimit_new(cfg->rate_limit, cfg->rate_burst, &a->rate, e)
+	                             : 0;
+	if (rc) {
+		free(a);
+		return rc;
+	}
+	*out = a;
+	return 0;
+}
+
+void api_free(struct api *a)
+{
+	if (a == NULL)
+		return;
+	ratelimit_free(a->rate);
+	free(a);
+}
+
+/* The first string field, at any depth, that is not valid UTF-8 (its name), or NULL. */
+static const char *first_bad_utf8(const ProtobufCMessage *msg)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *base = (const char *)msg;
+		if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			uint32_t which = *(const uint32_t *)(base + f->quantifier_offset);
+			if (which != f->id)
+				continue;
+		}
+		size_t n = 1;
+		const void *const *items = (const void *const *)(base + f->offset);
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)(base + f->quantifier_offset);
+			items = *(const void *const *const *)(base + f->offset);
+		}
+		for (size_t k = 0; k < n; k++) {
+			const void *item = items[k];
+			if (item == NULL)
+				continue;
+			if (f->type == PROTOBUF_C_TYPE_STRING) {
+				if (!validate_utf8(item, strlen(item)))
+					return f->name;
+			} else {
+				const char *bad = first_bad_utf8(item);
+				if (bad)
+					return bad;
+			}
+		}
+	}
+	return NULL;
+}
+
+int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
+              const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+	struct call *c = call_new(app, ctx, m);
+	if (c == NULL)
+		return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	int code;
+	const char *bad = first_bad_utf8(req);
+	if (bad != NULL)
+		code = call_fail(c, RPC_INVALID_ARGUMENT, "field %s is not valid UTF-8", bad);
+	else
+		code = policy_authorize(c, req);
+	if (code == RPC_OK)
+		code = m->invoke(handlers, c, req, resp);
+	code = policy_finish(c, code);
+	call_free(c);
+	return code;
+}
+
+int api_stream(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
+               struct rpc_stream *stream)
+{
+	struct call *c = call_new(app, ctx, m);
+	if (c == NULL)
+		return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	int code = policy_authorize(c, NULL);
+	if (code == RPC_OK)
+		code = m->invoke_stream(handlers, c, stream);
+	code = policy_finish(c, code);
+	call_free(c);
+	return code;
+}
+
+void api_on_call(const struct rpc_call_info *info, void *app)
+{
+	struct api *a = app;
+	metrics_observe(a->metrics, info->method, info->code, info->duration_ms);
+	enum log_level level = info->code == RPC_INTERNAL ? LOG_ERROR : LOG_INFO;
+	if (!log_enabled(level))
+		return;
+	char members[1024];
+	char method[256] = "", peer[128] = "", project[160] = "";
+	log_json_escape(method, sizeof(method), info->method);
+	log_json_escape(peer, sizeof(peer), info->peer);
+	log_json_escape(project, sizeof(project), info->project ? info->project : "");
+	snprintf(members, sizeof(members),
+	         "\"request_id\":%" PRIu64
+	         ",\"method\":\"%s\",\"code\":\"%s\",\"duration_ms\":%.3f,"
+	         "\"project\":\"%s\",\"peer\":\"%s\"",
+	         info->request_id, method, rpc_code_name(info->code), info->duration_ms, project,
+	         peer);
+	log_fields(level, "call", members);
+}

@@ -1,0 +1,51 @@
+/*
+ * api.h - the services cofferd serves, as the gRPC runtime sees them.
+ *
+ * struct api is process-wide: the access settings, the domain (connection pool and keyring), the
+ * audit writer and the metrics. api_unary and api_stream are the runtime's entries (rpc.h): each
+ * makes the call's owner (struct call, call.h), decides access, runs the handler, writes the audit
+ * row the call needs, and frees what the call owned.
+ */
+#ifndef COFFER_API_H
+#define COFFER_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "errors.h"
+#include "rpc.h"
+
+struct domain;
+struct audit;
+struct metrics;
+struct api;
+
+struct api_config {
+	bool insecure_no_auth;    /* every call is allowed (local development only) */
+	int statement_timeout_ms; /* bound on a statement when the call has no deadline */
+	int rate_limit;           /* calls per second per token; 0: none */
+	int rate_burst;           /* calls a token may make at once; 0: twice rate_limit */
+};
+
+/* The services and their handler tables. */
+extern const struct rpc_binding api_bindings[];
+extern const size_t api_n_bindings;
+
+/* Keeps d, audit and m (not owned). */
+int api_new(const struct api_config *cfg, struct domain *d, struct audit *audit, struct metrics *m,
+            struct api **out, struct cof_err *e) __attribute__((warn_unused_result));
+/* NULL-safe. */
+void api_free(struct api *a);
+
+/* Whether the access policy table lists the method (a method without one is refused). */
+bool api_has_policy(const char *path);
+
+/* rpc_unary_fn and rpc_stream_fn; app is the struct api. */
+int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
+              const ProtobufCMessage *req, ProtobufCMessage *resp);
+int api_stream(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
+               struct rpc_stream *stream);
+/* rpc_server_opts.on_call: the call's metrics and its JSON log line. */
+void api_on_call(const struct rpc_call_info *info, void *app);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * call.h - struct call: the one owner of everything about one request, from dispatch to answer.
+ *
+ * It is made zeroed by the entry (api_unary, api_stream) and freed by call_free, which accepts
+ * NULL and a half-built call. It holds the transport call (arena, metadata, deadline), the access
+ * decision (policy and caller), the audit row, and the database session, opened on first use and
+ * closed when the call ends. Handlers validate their request, call the domain with
+ * call_session(), and map its errors with call_error(); they build the response in the call's
+ * arena (call_alloc). One handler file per service; handlers never see the store.
+ */
+#ifndef COFFER_CALL_H
+#define COFFER_CALL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "audit.h"
+#include "errors.h"
+#include "model.h"
+#include "rpc.h"
+#include "session.h"
+
+#include "coffer/v1/access.rpc.h"
+#include "coffer/v1/environments.rpc.h"
+#include "coffer/v1/projects.rpc.h"
+#include "coffer/v1/secrets.rpc.h"
+#include "grpc/health/v1/health.rpc.h"
+#include "grpc/reflection/v1alpha/reflection.rpc.h"
+
+struct policy;
+struct ratelimit;
+
+struct api {
+	struct api_config cfg;   /* access settings */
+	struct domain *domain;   /* connection pool and keyring */
+	struct audit *audit;     /* the audit writer */
+	struct metrics *metrics; /* counters */
+	struct ratelimit *rate;  /* per-token buckets, or NULL */
+};
+
+struct call {
+	struct api *api;                  /* process-wide state */
+	struct rpc_ctx *rpc;              /* the transport call: arena, metadata, peer, deadline */
+	const coffer_method_desc *method; /* what is called */
+	const struct policy *policy;      /* who may call it and how it is audited; NULL: refused */
+	struct token caller;              /* the authenticated token */
+	bool authenticated;               /* caller is known (or authentication is off) */
+	struct audit_row audit;           /* the call's audit row */
+	struct session db;                /* the database session; db.store NULL until opened */
+};
+
+/* A new call (zeroed, then method, peer and policy set); NULL on OOM. */
+struct call *call_new(struct api *api, struct rpc_ctx *rpc, const coffer_method_desc *m);
+/* Closes the session and frees the call. NULL-safe. */
+void call_free(struct call *c);
+
+/* The call's database session, opened on first use with the call's deadline (or the default
+ * statement timeout); NULL with e set when the database cannot be reached. */
+struct session *call_session(struct call *c, struct cof_err *e);
+/* Logs e's detail (never a value) and returns its gRPC code with e's message. */
+int call_error(struct call *c, const struct cof_err *e);
+/* Sets the status message sent with code; returns code. */
+int call_fail(struct call *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The audit row a write carries into its transaction, or NULL when the call is not a write
+ * audited that way. */
+struct audit_row *call_write_audit(struct call *c);
+/* Records the revision a call read or wrote, for its audit row. */
+void call_note_revision(struct call *c, int64_t revision);
+/* Milliseconds before the call's deadline; -1 when the client set none. */
+int64_t call_remaining_ms(const struct call *c);
+
+/* Zeroed memory owned by the call; NULL only on OOM. */
+void *call_alloc(struct call *c, size_t n);
+/* An arena copy of s (NULL stays NULL). */
+char *call_strdup(struct call *c, const char *s);
+/* A Timestamp in the call's arena from microseconds since the epoch. */
+Google__Protobuf__Timestamp *call_timestamp(struct call *c, int64_t us);
+
+/* Request checks: RPC_OK, or an INVALID_ARGUMENT message set and its code. call_check_project
+ * also records the project for the call log. */
+int call_check_project(struct call *c, const char *name);
+int call_check_environment(struct call *c, const char *field, const char *name);
+int call_check_secret(struct call *c, const char *name);
+int call_check_value(struct call *c, const char *value);
+int call_check_description(struct call *c, const char *description);
+/* VERSION_DRAFT or VERSION_LIVE; unspecified too when allow_unspecified. */
+int call_check_version(struct call *c, int version, bool allow_unspecified);
+/* A revision field (expected_*, min/at/known): not negative. */
+int call_check_revision(struct call *c, const char *field, int64_t revision);
+
+/* ---- pages ---- */
+
+struct page {
+	char after[2 * MODEL_NAME_MAX + 8]; /* the key the page starts after ("" first page) */
+	int limit;                          /* rows to show */
+};
+
+/* Fills one response message from one row. */
+typedef void (*page_fill_fn)(struct call *c, void *msg, const void *row);
+/* Writes the key a page continues after into buf. */
+typedef void (*page_key_fn)(const void *row, char *buf, size_t cap);
+
+/* Decodes page_token and page_size; an rpc code on bad input. List p->limit + 1 rows to learn
+ * whether another page follows. */
+int call_page_begin(struct call *c, const char *token, int32_t size, struct page *p);
+/* The response list of a page: up to p->limit messages of type desc from rows[0..n) (row_size
+ * bytes each), each filled by fill; *next_token continues after key(last shown row) when more
+ * follow, else stays as it is. */
+int call_page_end(struct call *c, const struct page *p, const void *rows, size_t row_size, int n,
+                  const ProtobufCMessageDescriptor *desc, page_fill_fn fill, page_key_fn key,
+                  void *items, size_t *n_items, char **next_token);
+
+/* The services' handler tables (one file each). */
+extern const Coffer__V1__Projects__Handlers projects_handlers;
+extern const Coffer__V1__Secrets__Handlers secrets_handlers;
+extern const Coffer__V1__Environments__Handlers environments_handlers;
+extern const Coffer__V1__Access__Handlers access_handlers;
+extern const Grpc__Health__V1__Health__Handlers health_handlers;
+extern const Grpc__Reflection__V1alpha__ServerReflection__Handlers reflection_handlers;
+
+#endif

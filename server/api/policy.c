@@ -1,0 +1,209 @@
+/* policy.c - the permission table, authentication and audit decisions (see policy.h). */
+#include "policy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "log.h"
+#include "metrics.h"
+#include "ratelimit.h"
+#include "tokens.h"
+
+static const struct policy policies[] = {
+        {"/coffer.v1.Projects/CreateProject", P_ADMIN, A_WRITE, "name"},
+        {"/coffer.v1.Projects/GetProject", P_READ, A_NONE, "name"},
+        {"/coffer.v1.Projects/ListProjects", P_ADMIN, A_NONE, NULL},
+        {"/coffer.v1.Projects/DeleteProject", P_ADMIN, A_WRITE, "name"},
+        {"/coffer.v1.Secrets/CreateSecret", P_WRITE, A_WRITE, "project"},
+        {"/coffer.v1.Secrets/GetSecret", P_READ, A_NONE, "project"},
+        {"/coffer.v1.Secrets/ListSecrets", P_READ, A_NONE, "project"},
+        {"/coffer.v1.Secrets/UpdateSecret", P_WRITE, A_WRITE, "project"},
+        {"/coffer.v1.Secrets/DeleteSecret", P_WRITE, A_WRITE, "project"},
+        {"/coffer.v1.Secrets/RevealSecret", P_REVEAL, A_RECORD, "project"},
+        {"/coffer.v1.Secrets/ResolveSecrets", P_RESOLVE, A_RECORD, "project"},
+        {"/coffer.v1.Environments/CreateEnvironment", P_WRITE, A_WRITE, "project"},
+        {"/coffer.v1.Environments/GetEnvironment", P_READ, A_NONE, "project"},
+        {"/coffer.v1.Environments/ListEnvironments", P_READ, A_NONE, "project"},
+        {"/coffer.v1.Environments/DeleteEnvironment", P_WRITE, A_WRITE, "project"},
+        {"/coffer.v1.Environments/SetOverride", P_WRITE, A_WRITE, "project"},
+        {"/coffer.v1.Environments/DeleteOverride", P_WRITE, A_WRITE, "project"},
+        {"/coffer.v1.Environments/ListOverrides", P_READ, A_NONE, "project"},
+        {"/coffer.v1.Environments/MergeEnvironment", P_WRITE, A_WRITE, "project"},
+        {"/coffer.v1.Access/CreateToken", P_ADMIN, A_RECORD, "project"},
+        {"/coffer.v1.Access/ListTokens", P_ADMIN, A_RECORD, "project"},
+        {"/coffer.v1.Access/RevokeToken", P_ADMIN, A_RECORD, NULL},
+        {"/coffer.v1.Access/ListAuditEvents", P_ADMIN, A_NONE, "project"},
+        {"/grpc.health.v1.Health/Check", P_PUBLIC, A_NONE, NULL},
+        {"/grpc.health.v1.Health/Watch", P_PUBLIC, A_NONE, NULL},
+        {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", P_PUBLIC, A_NONE, NULL},
+};
+
+/* Enough time for a batch, but bounded so that a stuck audit log answers UNAVAILABLE. */
+#define AUDIT_WAIT_MS 5000
+
+const struct policy *policy_of(const char *path)
+{
+	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
+		if (strcmp(policies[i].path, path) == 0)
+			return &policies[i];
+	return NULL;
+}
+
+bool api_has_policy(const char *path)
+{
+	return policy_of(path) != NULL;
+}
+
+/* A string field of the request by name, or "" when it has none. */
+static const char *str_field(const ProtobufCMessage *req, const char *name)
+{
+	if (req == NULL)
+		return "";
+	const ProtobufCFieldDescriptor *f =
+	        protobuf_c_message_descriptor_get_field_by_name(req->descriptor, name);
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return "";
+	const char *v = *(const char *const *)((const char *)req + f->offset);
+	return v ? v : "";
+}
+
+static int enum_field(const ProtobufCMessage *req, const char *name)
+{
+	if (req == NULL)
+		return 0;
+	const ProtobufCFieldDescriptor *f =
+	        protobuf_c_message_descriptor_get_field_by_name(req->descriptor, name);
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_ENUM || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return 0;
+	return *(const int *)((const char *)req + f->offset);
+}
+
+/* Fills the audit row's fields from whatever the request names. */
+static void describe(struct call *c, const ProtobufCMessage *req)
+{
+	const char *path = c->method->path;
+	const char *project =
+	        c->policy && c->policy->project ? str_field(req, c->policy->project) : "";
+	const char *env = str_field(req, "environment");
+	if (*env == '\0')
+		env = str_field(req, "source");
+	const char *secret = str_field(req, "secret");
+	if (*secret == '\0' && strstr(path, "/coffer.v1.Secrets/"))
+		secret = str_field(req, "name");
+	if (*env == '\0' && strstr(path, "/coffer.v1.Environments/"))
+		env = str_field(req, "name");
+	struct audit_row *a = &c->audit;
+	snprintf(a->project, sizeof(a->project), "%s", project);
+	snprintf(a->environment, sizeof(a->environment), "%s", env);
+	snprintf(a->secret, sizeof(a->secret), "%s", secret);
+	a->version = enum_field(req, "version");
+}
+
+/* Looks up the bearer token into c->caller; RPC_OK or the code to answer. */
+static int authenticate(struct call *c)
+{
+	const char *header = rpc_metadata(c->rpc, "authorization");
+	if (header == NULL || strncmp(header, "Bearer ", 7) != 0)
+		return call_fail(c, RPC_UNAUTHENTICATED, "a bearer token is required");
+	if (!tokens_secret_well_formed(header + 7))
+		return call_fail(c, RPC_UNAUTHENTICATED, "the token is not valid");
+	struct cof_err e = {0};
+	struct session *ss = call_session(c, &e);
+	if (ss == NULL || tokens_authenticate(ss, header + 7, &c->caller, &e) != 0)
+		return call_error(c, &e);
+	snprintf(c->audit.token_id, sizeof(c->audit.token_id), "%s", c->caller.id);
+	return RPC_OK;
+}
+
+static bool in_scope(const struct call *c, const ProtobufCMessage *req)
+{
+	const struct token *t = &c->caller;
+	const struct policy *p = c->policy;
+	if (p->perm == P_PUBLIC)
+		return true;
+	bool own = strcmp(t->project, c->audit.project) == 0;
+	if (p->perm == P_RESOLVE) {
+		if (t->role != ROLE_RUNTIME || !own)
+			return false;
+		bool env_ok = t->n_envs == 0;
+		for (int i = 0; i < t->n_envs && !env_ok; i++)
+			env_ok = strcmp(t->envs[i], str_field(req, "environment")) == 0;
+		int v = enum_field(req, "version");
+		return env_ok &&
+		       (t->versions == 0 || (version_is_env(v) && (t->versions & version_bit(v))));
+	}
+	if (t->role == ROLE_ADMIN)
+		return true;
+	switch (p->perm) {
+	case P_READ:
+		return own && (t->role == ROLE_EDITOR || t->role == ROLE_VIEWER);
+	case P_WRITE:
+	case P_REVEAL:
+		return own && t->role == ROLE_EDITOR;
+	default:
+		return false;
+	}
+}
+
+int policy_authorize(struct call *c, const ProtobufCMessage *req)
+{
+	const char *path = c->method->path;
+	describe(c, req);
+	if (c->policy == NULL) {
+		log_error("no permission is declared for %s: refused", path);
+		return call_fail(c, RPC_PERMISSION_DENIED, "%s is not permitted", path);
+	}
+	if (c->policy->perm == P_PUBLIC)
+		return RPC_OK;
+	if (c->api->cfg.insecure_no_auth) {
+		c->authenticated = true;
+		snprintf(c->audit.token_id, sizeof(c->audit.token_id), "insecure-no-auth");
+		return RPC_OK;
+	}
+	int code = authenticate(c);
+	if (code)
+		return code;
+	c->authenticated = true;
+	if (c->api->rate && !ratelimit_take(c->api->rate, c->caller.id))
+		return call_fail(
+		        c, RPC_RESOURCE_EXHAUSTED,
+		        "token %s is over its rate limit of %d calls per second; retry later",
+		        c->caller.id, c->api->cfg.rate_limit);
+	if (!in_scope(c, req)) {
+		const char *project = c->audit.project;
+		return call_fail(c, RPC_PERMISSION_DENIED,
+		                 "token %s (%s%s%s) may not call %s%s%s%s", c->caller.id,
+		                 role_name(c->caller.role), *c->caller.project ? " of " : "",
+		                 c->caller.project, c->method->name,
+		                 *project ? " in project \"" : "", project, *project ? "\"" : "");
+	}
+	return RPC_OK;
+}
+
+int policy_finish(struct call *c, int code)
+{
+	const struct policy *p = c->policy;
+	if (p && p->perm == P_PUBLIC)
+		return code;
+	bool needed;
+	if (code != RPC_OK)
+		needed = true; /* every refused or failed call */
+	else if (p == NULL || p->audit == A_NONE)
+		needed = false;
+	else if (p->audit == A_WRITE)
+		needed = !c->audit.committed; /* a write that wrote nothing (a dry run) */
+	else
+		needed = true;
+	if (!needed)
+		return code;
+	/* The connection goes back to the pool before waiting for the audit writer. */
+	session_close(&c->db);
+	c->audit.code = code;
+	int rc = audit_record(c->api->audit, &c->audit, AUDIT_WAIT_MS);
+	if (rc != 0)
+		metrics_audit_failure(c->api->metrics);
+	if (rc == 0 || code != RPC_OK)
+		return code;
+	return call_fail(c, RPC_UNAVAILABLE, "the audit log is unavailable");
+}

@@ -1,0 +1,52 @@
+/*
+ * policy.h - who may call what, and what gets audited: one table for every RPC.
+ *
+ * An RPC missing from the table is refused (default deny), and a test fails. Callers present
+ * `authorization: Bearer <token>`; the domain authenticates it (tokens.h).
+ *
+ *   ADMIN   everything except ResolveSecrets
+ *   EDITOR  in its project: read, write, reveal masked values, merge
+ *   VIEWER  in its project: metadata only
+ *   RUNTIME ResolveSecrets only, in its project and listed environments and versions (none: all)
+ *
+ * Only runtime tokens ever receive restricted values: nobody else may call ResolveSecrets.
+ */
+#ifndef COFFER_POLICY_H
+#define COFFER_POLICY_H
+
+#include <stdbool.h>
+
+#include "call.h"
+
+enum perm {
+	P_PUBLIC,  /* no token needed: health, reflection (schema only) */
+	P_ADMIN,   /* admin tokens */
+	P_READ,    /* admin; editor or viewer of the project */
+	P_WRITE,   /* admin; editor of the project */
+	P_REVEAL,  /* admin; editor of the project (restricted values never: see RevealSecret) */
+	P_RESOLVE, /* runtime tokens of the project, environment and version */
+};
+
+enum audit_class {
+	A_NONE,   /* reads: refused calls only */
+	A_WRITE,  /* writes: in the write's transaction; a call that wrote nothing gets a row too */
+	A_RECORD, /* reveals, resolves, token operations: a row before the answer leaves */
+};
+
+struct policy {
+	const char *path;       /* full method path */
+	enum perm perm;         /* who may call it */
+	enum audit_class audit; /* how it is audited */
+	const char *project;    /* request field naming the project, or NULL */
+};
+
+/* The policy of a method path, or NULL (refused). */
+const struct policy *policy_of(const char *path);
+/* Authenticates the caller, applies the rate limit and checks the permission and scope; fills
+ * the call's audit row from the request (NULL for streams). RPC_OK or the code to answer. */
+int policy_authorize(struct call *c, const ProtobufCMessage *req);
+/* Before the answer: writes the audit row the call still needs and returns the code to answer
+ * (UNAVAILABLE when the row cannot be written: fail closed). */
+int policy_finish(struct call *c, int code);
+
+#endif

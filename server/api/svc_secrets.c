@@ -1,0 +1,278 @@
+/* svc_secrets.c - service coffer.v1.Secrets. */
+#include "call.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "resolve.h"
+#include "secrets.h"
+#include "validate.h"
+
+/* How long a resolve may wait for min_revision when the client set no deadline. */
+#define MIN_REVISION_WAIT_MS 2000
+
+/* The project a secret belongs to, for fill_secret: the request's. */
+struct secret_row {
+	const char *project;      /* project name */
+	const struct secret *sec; /* the secret */
+};
+
+static void fill_secret_of(struct call *c, Coffer__V1__Secret *out, const char *project,
+                           const struct secret *s)
+{
+	out->project = call_strdup(c, project);
+	out->name = call_strdup(c, s->name);
+	out->visibility = (Coffer__V1__Visibility)s->visibility;
+	out->description = call_strdup(c, s->description);
+	out->revision = s->revision;
+	out->create_time = call_timestamp(c, s->create_us);
+	out->update_time = call_timestamp(c, s->update_us);
+}
+
+static int check_names(struct call *c, const char *project, const char *name)
+{
+	int code = call_check_project(c, project);
+	if (code == RPC_OK && name)
+		code = call_check_secret(c, name);
+	return code;
+}
+
+static int check_visibility(struct call *c, int vis, bool allow_unspecified)
+{
+	if (vis == VISIBILITY_MASKED || vis == VISIBILITY_RESTRICTED || (allow_unspecified && !vis))
+		return RPC_OK;
+	return call_fail(c, RPC_INVALID_ARGUMENT, "visibility %d is not a known value", vis);
+}
+
+static int create_secret(struct call *c, const Coffer__V1__CreateSecretRequest *req,
+                         Coffer__V1__Secret *resp)
+{
+	int vis = req->visibility ? (int)req->visibility : VISIBILITY_MASKED;
+	int code;
+	if ((code = check_names(c, req->project, req->name)) ||
+	    (code = call_check_value(c, req->value)) ||
+	    (code = call_check_description(c, req->description)) ||
+	    (code = check_visibility(c, vis, false)))
+		return code;
+	struct secret_spec spec = {req->project, req->name, req->value, vis, req->description};
+	struct cof_err e = {0};
+	struct session *ss = call_session(c, &e);
+	struct secret out;
+	if (ss == NULL || secrets_create(ss, &spec, call_write_audit(c), &out, &e) != 0)
+		return call_error(c, &e);
+	fill_secret_of(c, resp, req->project, &out);
+	return RPC_OK;
+}
+
+static int get_secret(struct call *c, const Coffer__V1__GetSecretRequest *req,
+                      Coffer__V1__Secret *resp)
+{
+	int code = check_names(c, req->project, req->name);
+	if (code)
+		return code;
+	struct cof_err e = {0};
+	struct session *ss = call_session(c, &e);
+	struct secret out;
+	if (ss == NULL || secrets_get(ss, req->project, req->name, &out, &e) != 0)
+		return call_error(c, &e);
+	fill_secret_of(c, resp, req->project, &out);
+	return RPC_OK;
+}
+
+static void fill_secret(struct call *c, void *msg, const void *row)
+{
+	const struct secret_row *r = row;
+	fill_secret_of(c, msg, r->project, r->sec);
+}
+
+static void secret_key(const void *row, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s", ((const struct secret_row *)row)->sec->name);
+}
+
+static int list_secrets(struct call *c, const Coffer__V1__ListSecretsRequest *req,
+                        Coffer__V1__ListSecretsResponse *resp)
+{
+	struct page pg;
+	int code, n = 0;
+	if ((code = check_names(c, req->project, NULL)) ||
+	    (code = call_page_begin(c, req->page_token, req->page_size, &pg)))
+		return code;
+	struct cof_err e = {0};
+	struct session *ss = call_session(c, &e);
+	struct secret *found = call_alloc(c, sizeof(*found) * (size_t)(pg.limit + 1));
+	struct secret_row *rows = call_alloc(c, sizeof(*rows) * (size_t)(pg.limit + 1));
+	if (found == NULL || rows == NULL)
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	if (ss == NULL || secrets_list(ss, req->project, pg.after, pg.limit + 1, found, &n, &e))
+		return call_error(c, &e);
+	for (int i = 0; i < n; i++)
+		rows[i] = (struct secret_row){req->project, &found[i]};
+	return call_page_end(c, &pg, rows, sizeof(*rows), n, &coffer__v1__secret__descriptor,
+	                     fill_secret, secret_key, &resp->secrets, &resp->n_secrets,
+	                     &resp->next_page_token);
+}
+
+static int update_secret(struct call *c, const Coffer__V1__UpdateSecretRequest *req,
+                         Coffer__V1__Secret *resp)
+{
+	struct secret_change ch = {
+	        .project = req->project,
+	        .name = req->name,
+	        .visibility = req->visibility,
+	        .expected_revision = req->expected_revision,
+	};
+	int code;
+	if ((code = check_names(c, req->project, req->name)))
+		return code;
+	if (req->value_update_case == COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE) {
+		if ((code = call_check_value(c, req->value)))
+			return code;
+		ch.value = req->value;
+	}
+	if (req->description_update_case ==
+	    COFFER__V1__UPDATE_SECRET_REQUEST__DESCRIPTION_UPDATE_DESCRIPTION) {
+		if ((code = call_check_description(c, req->description)))
+			return code;
+		ch.description = req->description;
+	}
+	if ((code = check_visibility(c, ch.visibility, true)) ||
+	    (code = call_check_revision(c, "expected_revision", ch.expected_revision)))
+		return code;
+	struct cof_err e = {0};
+	struct session *ss = call_session(c, &e);
+	struct secret out;
+	if (ss == NULL || secrets_update(ss, &ch, call_write_audit(c), &out, &e) != 0)
+		return call_error(c, &e);
+	fill_secret_of(c, resp, req->project, &out);
+	return RPC_OK;
+}
+
+static int delete_secret(struct call *c, const Coffer__V1__DeleteSecretRequest *req,
+                         Google__Protobuf__Empty *resp)
+{
+	int code;
+	if ((code = check_names(c, req->project, req->name)) ||
+	    (code = call_check_revision(c, "expected_revision", req->expected_revision)))
+		return code;
+	struct cof_err e = {0};
+	struct session *ss = call_session(c, &e);
+	if (ss == NULL || secrets_delete(ss, req->project, req->name, req->expected_revision,
+	                                 call_write_audit(c), &e) != 0)
+		return call_error(c, &e);
+	return RPC_OK;
+}
+
+static int reveal_secret(struct call *c, const Coffer__V1__RevealSecretRequest *req,
+                         Coffer__V1__RevealSecretResponse *resp)
+{
+	int code = check_names(c, req->project, req->name);
+	if (code)
+		return code;
+	bool has_env = req->environment && *req->environment;
+	if (has_env && (code = call_check_environment(c, "environment name", req->environment)))
+		return code;
+	if (has_env && !version_is_env(req->version))
+		return call_fail(
+		        c, RPC_INVALID_ARGUMENT,
+		        "version must be VERSION_DRAFT or VERSION_LIVE with an environment");
+	struct cof_err e = {0};
+	struct session *ss = call_session(c, &e);
+	struct revealed r;
+	if (ss == NULL ||
+	    secrets_reveal(ss, req->project, req->name, has_env ? req->environment : NULL,
+	                   req->version, &r, &e) != 0)
+		return call_error(c, &e);
+	resp->value = call_alloc(c, r.len + 1);
+	if (resp->value == NULL) {
+		secrets_revealed_clear(&r);
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	memcpy(resp->value, r.value, r.len);
+	resp->source = (Coffer__V1__ValueSource)r.source;
+	resp->revision = r.revision;
+	call_note_revision(c, r.revision);
+	secrets_revealed_clear(&r);
+	return RPC_OK;
+}
+
+/* Copies the resolved secrets into resp (arena memory); the plaintext is wiped with the arena. */
+static int fill_resolved(struct call *c, const struct resolved *out,
+                         Coffer__V1__ResolveSecretsResponse *resp)
+{
+	resp->revision = out->revision;
+	resp->not_modified = out->not_modified;
+	resp->secrets = call_alloc(c, sizeof(*resp->secrets) * (out->n_secrets + 1));
+	resp->missing = call_alloc(c, sizeof(*resp->missing) * (out->n_missing + 1));
+	if (resp->secrets == NULL || resp->missing == NULL)
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	for (size_t i = 0; i < out->n_secrets; i++) {
+		const struct resolved_secret *x = &out->secrets[i];
+		Coffer__V1__ResolvedSecret *m = call_alloc(c, sizeof(*m));
+		char *value = call_alloc(c, x->len + 1);
+		if (m == NULL || value == NULL)
+			return call_fail(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		coffer__v1__resolved_secret__init(m);
+		memcpy(value, x->value, x->len);
+		m->name = call_strdup(c, x->name);
+		m->value = value;
+		m->visibility = (Coffer__V1__Visibility)x->visibility;
+		m->source = (Coffer__V1__ValueSource)x->source;
+		m->revision = x->revision;
+		resp->secrets[i] = m;
+	}
+	resp->n_secrets = out->n_secrets;
+	for (size_t i = 0; i < out->n_missing; i++)
+		resp->missing[i] = call_strdup(c, out->missing[i]);
+	resp->n_missing = out->n_missing;
+	return RPC_OK;
+}
+
+static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsRequest *req,
+                               Coffer__V1__ResolveSecretsResponse *resp)
+{
+	int code;
+	if ((code = call_check_project(c, req->project)) ||
+	    (code = call_check_environment(c, "environment", req->environment)) ||
+	    (code = call_check_version(c, req->version, false)) ||
+	    (code = call_check_revision(c, "min_revision", req->min_revision)) ||
+	    (code = call_check_revision(c, "at_revision", req->at_revision)) ||
+	    (code = call_check_revision(c, "known_revision", req->known_revision)))
+		return code;
+	for (size_t i = 0; i < req->n_names; i++)
+		if ((code = call_check_secret(c, req->names[i])))
+			return code;
+	int64_t wait = call_remaining_ms(c);
+	if (wait < 0 || wait > MIN_REVISION_WAIT_MS)
+		wait = MIN_REVISION_WAIT_MS;
+	struct resolve_request r = {
+	        .project = req->project,
+	        .environment = req->environment,
+	        .version = req->version,
+	        .names = (const char *const *)req->names,
+	        .n_names = req->n_names,
+	        .min_revision = req->min_revision,
+	        .at_revision = req->at_revision,
+	        .known_revision = req->known_revision,
+	        .wait_ms = wait,
+	};
+	struct cof_err e = {0};
+	struct session *ss = call_session(c, &e);
+	struct resolved out;
+	if (ss == NULL || resolve_secrets(ss, &r, &out, &e) != 0)
+		return call_error(c, &e);
+	call_note_revision(c, out.revision);
+	code = fill_resolved(c, &out, resp);
+	resolve_clear(&out);
+	return code;
+}
+
+const Coffer__V1__Secrets__Handlers secrets_handlers = {
+        .create_secret = create_secret,
+        .get_secret = get_secret,
+        .list_secrets = list_secrets,
+        .update_secret = update_secret,
+        .delete_secret = delete_secret,
+        .reveal_secret = reveal_secret,
+        .resolve_secrets = resolve_secrets_rpc,
+};

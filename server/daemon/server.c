@@ -1,0 +1,215 @@
+/* server.c - start-up, wiring and stop (see server.h). */
+#include "server.h"
+
+#include <stdlib.h>
+
+#include "api.h"
+#include "audit.h"
+#include "bootstrap.h"
+#include "crypt.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "rpc.h"
+#include "session.h"
+
+struct server {
+	struct settings cfg;      /* a copy of the settings (their strings are the caller's) */
+	struct crypt_keyring *kr; /* data keys and the token key */
+	struct domain *domain;    /* connection pool and keyring */
+	struct audit *audit;      /* the audit writer */
+	struct metrics *metrics;  /* counters and the /metrics listener */
+	struct api *api;          /* the services */
+	struct rpc_server *rpc;   /* the gRPC runtime */
+	struct tls_files tls;     /* PEM contents */
+	const char **paths;       /* every method path, for the metrics */
+};
+
+int server_global_init(void)
+{
+	if (crypt_init() != 0)
+		return COF_EINTERNAL;
+	rpc_global_init();
+	return 0;
+}
+
+void server_global_shutdown(void)
+{
+	rpc_global_shutdown();
+}
+
+int server_migrate(const struct settings *cfg, int connect_wait_s, struct cof_err *e)
+{
+	struct session ss;
+	int rc = session_connect(cfg->database_url, NULL, connect_wait_s, &ss, e);
+	int applied = 0;
+	if (rc == 0 && (rc = session_migrate(&ss, &applied, e)) == 0)
+		log_info("database schema is up to date (%d migration%s applied)", applied,
+		         applied == 1 ? "" : "s");
+	session_close(&ss);
+	return rc;
+}
+
+/* The checks and one-time set-up that run on a connection of their own before serving. */
+static int prepare_database(struct server *srv, int connect_wait_s, struct cof_err *e)
+{
+	const struct settings *cfg = &srv->cfg;
+	struct session ss;
+	int rc = session_connect(cfg->database_url, srv->kr, connect_wait_s, &ss, e);
+	int applied = 0;
+	if (rc || (cfg->migrate && (rc = session_migrate(&ss, &applied, e))) ||
+	    (rc = session_check_schema(&ss, e)) || (rc = keys_load(&ss, true, e)) ||
+	    (rc = keys_load_token_key(&ss, e)))
+		goto out;
+	if (cfg->insecure_no_auth)
+		log_warn("!!! AUTHENTICATION IS OFF (--insecure-no-auth): every caller may do "
+		         "anything. Never run this way outside local development. !!!");
+	else
+		rc = bootstrap_token(&ss, cfg->bootstrap_token_file, e);
+out:
+	session_close(&ss);
+	return rc;
+}
+
+static double gauge_db_up(void *arg)
+{
+	int up = 0, down = 0;
+	domain_connection_states(arg, &up, &down);
+	return up;
+}
+
+static double gauge_db_down(void *arg)
+{
+	int up = 0, down = 0;
+	domain_connection_states(arg, &up, &down);
+	return down;
+}
+
+static double gauge_audit_backlog(void *arg)
+{
+	return audit_backlog(arg);
+}
+
+static double gauge_active_term(void *arg)
+{
+	return crypt_keyring_active_term(arg);
+}
+
+static double gauge_workers(void *arg)
+{
+	return ((const struct server *)arg)->cfg.workers;
+}
+
+static int start_metrics(struct server *srv, struct cof_err *e)
+{
+	size_t n = 0;
+	for (size_t b = 0; b < api_n_bindings; b++)
+		n += api_bindings[b].service->n_methods;
+	srv->paths = calloc(n + 1, sizeof(*srv->paths));
+	if (srv->paths == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	n = 0;
+	for (size_t b = 0; b < api_n_bindings; b++)
+		for (size_t k = 0; k < api_bindings[b].service->n_methods; k++)
+			srv->paths[n++] = api_bindings[b].service->methods[k].path;
+	int rc = metrics_new(srv->paths, n, &srv->metrics, e);
+	if (rc)
+		return rc;
+	static const char db_help[] = "Database connections by their last known state.";
+	if (metrics_gauge(srv->metrics, "coffer_db_connections", "state=\"up\"", db_help,
+	                  gauge_db_up, srv->domain) ||
+	    metrics_gauge(srv->metrics, "coffer_db_connections", "state=\"down\"", db_help,
+	                  gauge_db_down, srv->domain) ||
+	    metrics_gauge(srv->metrics, "coffer_audit_backlog", NULL,
+	                  "Audit rows waiting to be written.", gauge_audit_backlog, srv->audit) ||
+	    metrics_gauge(srv->metrics, "coffer_keyring_active_term", NULL,
+	                  "The keyring term new values are sealed under.", gauge_active_term,
+	                  srv->kr) ||
+	    metrics_gauge(srv->metrics, "coffer_workers", NULL, "Worker threads.", gauge_workers,
+	                  srv))
+		return cof_err_set(e, COF_EINTERNAL, "too many gauges");
+	return metrics_serve(srv->metrics, srv->cfg.metrics_listen, e);
+}
+
+/* Frees what server_start made, in reverse order. NULL-safe members. */
+static void server_free(struct server *srv)
+{
+	rpc_server_free(srv->rpc);
+	api_free(srv->api);
+	metrics_free(srv->metrics);
+	audit_stop(srv->audit);
+	domain_free(srv->domain);
+	bootstrap_tls_free(&srv->tls);
+	crypt_keyring_free(srv->kr);
+	free(srv->paths);
+	free(srv);
+}
+
+int server_start(const struct settings *cfg, int connect_wait_s, struct server **out,
+                 struct cof_err *e)
+{
+	*out = NULL;
+	struct server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	srv->cfg = *cfg;
+	int rc;
+	if ((rc = crypt_keyring_new(cfg->root_key_file, &srv->kr, e)) ||
+	    (rc = prepare_database(srv, connect_wait_s, e)) ||
+	    (rc = bootstrap_tls(cfg, &srv->tls, e)))
+		goto out_free;
+	if (srv->tls.cert == NULL)
+		log_warn("serving plaintext gRPC (no --tls-cert-file): use TLS outside a loopback "
+		         "or "
+		         "a mesh that encrypts");
+	/* One connection per worker, and one for the audit writer. */
+	struct api_config acfg = {
+	        .insecure_no_auth = cfg->insecure_no_auth,
+	        .statement_timeout_ms = cfg->statement_timeout_ms,
+	        .rate_limit = cfg->rate_limit,
+	        .rate_burst = cfg->rate_burst,
+	};
+	if ((rc = domain_new(cfg->database_url, cfg->workers + 1, srv->kr, &srv->domain, e)) ||
+	    (rc = audit_start(domain_audit_sink, srv->domain, &srv->audit, e)) ||
+	    (rc = start_metrics(srv, e)) ||
+	    (rc = api_new(&acfg, srv->domain, srv->audit, srv->metrics, &srv->api, e)))
+		goto out_free;
+	struct rpc_server_opts opts = {
+	        .listen = cfg->listen,
+	        .workers = cfg->workers,
+	        .slots_per_method = cfg->slots_per_method,
+	        .max_message_bytes = cfg->max_message_bytes,
+	        .app = srv->api,
+	        .unary = api_unary,
+	        .stream = api_stream,
+	        .on_call = api_on_call,
+	        .tls_cert_pem = srv->tls.cert,
+	        .tls_key_pem = srv->tls.key,
+	        .tls_client_ca_pem = srv->tls.client_ca,
+	};
+	if ((rc = rpc_server_start(&opts, api_bindings, api_n_bindings, &srv->rpc, e)))
+		goto out_free;
+	*out = srv;
+	return 0;
+out_free:
+	server_free(srv);
+	return rc;
+}
+
+int server_metrics_port(const struct server *srv)
+{
+	return metrics_port(srv->metrics);
+}
+
+int server_port(const struct server *srv)
+{
+	return rpc_server_port(srv->rpc);
+}
+
+void server_stop(struct server *srv, int grace_seconds)
+{
+	if (srv == NULL)
+		return;
+	rpc_server_shutdown(srv->rpc, grace_seconds);
+	server_free(srv);
+}

@@ -1,0 +1,177 @@
+/* config.c - the settings table and its parsers. */
+#include "settings.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kind { K_STR, K_INT, K_BOOL };
+
+struct setting {
+	const char *flag; /* "listen" for --listen */
+	const char *env;  /* "COFFER_LISTEN" */
+	enum kind kind;   /* how the value parses */
+	size_t offset;    /* into struct settings */
+	const char *def;  /* default, as text */
+	int min, max;     /* range for K_INT */
+	const char *help; /* one line */
+};
+
+#define S(f) offsetof(struct settings, f)
+static const struct setting settings[] = {
+        {"listen", "COFFER_LISTEN", K_STR, S(listen), "127.0.0.1:50051", 0, 0,
+         "gRPC listen address (host:port)"},
+        {"database-url", "COFFER_DATABASE_URL", K_STR, S(database_url), "", 0, 0,
+         "PostgreSQL connection string (libpq keywords or postgresql:// URI)"},
+        {"root-key-file", "COFFER_ROOT_KEY_FILE", K_STR, S(root_key_file), "", 0, 0,
+         "file holding the 32-byte root key (raw bytes or 64 hex digits)"},
+        {"log-level", "COFFER_LOG_LEVEL", K_STR, S(log_level), "info", 0, 0,
+         "debug, info, warn or error"},
+        {"workers", "COFFER_WORKERS", K_INT, S(workers), "4", 1, 256,
+         "worker threads (each holds one database connection)"},
+        {"slots-per-method", "COFFER_SLOTS_PER_METHOD", K_INT, S(slots_per_method), "4", 1, 64,
+         "request slots pre-posted per method"},
+        {"max-message-bytes", "COFFER_MAX_MESSAGE_BYTES", K_INT, S(max_message_bytes), "4194304",
+         1024, 64 << 20, "largest request message accepted"},
+        {"grace-seconds", "COFFER_GRACE_SECONDS", K_INT, S(grace_seconds), "10", 0, 3600,
+         "on SIGTERM, how long in-flight calls may finish before they are cancelled"},
+        {"statement-timeout-ms", "COFFER_STATEMENT_TIMEOUT_MS", K_INT, S(statement_timeout_ms),
+         "10000", 1, 3600000, "bound on one SQL statement for calls without a deadline"},
+        {"migrate", "COFFER_MIGRATE", K_BOOL, S(migrate), "false", 0, 0,
+         "apply pending migrations at start-up"},
+        {"bootstrap-token-file", "COFFER_BOOTSTRAP_TOKEN_FILE", K_STR, S(bootstrap_token_file), "",
+         0, 0,
+         "with no tokens yet: the first admin token is read from this file, or made and written "
+         "there"},
+        {"insecure-no-auth", "COFFER_INSECURE_NO_AUTH", K_BOOL, S(insecure_no_auth), "false", 0, 0,
+         "serve every call without a token (local development only)"},
+        {"tls-cert-file", "COFFER_TLS_CERT_FILE", K_STR, S(tls_cert_file), "", 0, 0,
+         "server certificate chain (PEM); without it cofferd serves plaintext"},
+        {"tls-key-file", "COFFER_TLS_KEY_FILE", K_STR, S(tls_key_file), "", 0, 0,
+         "private key of the server certificate (PEM)"},
+        {"rate-limit", "COFFER_RATE_LIMIT", K_INT, S(rate_limit), "0", 0, 1000000,
+         "calls per second each token may make on this replica (0: no limit)"},
+        {"rate-burst", "COFFER_RATE_BURST", K_INT, S(rate_burst), "0", 0, 1000000,
+         "calls a token may make at once before the rate applies (0: twice the rate)"},
+        {"metrics-listen", "COFFER_METRICS_LISTEN", K_STR, S(metrics_listen), "127.0.0.1:9464", 0,
+         0, "Prometheus /metrics listener (host:port); empty: none"},
+        {"tls-client-ca-file", "COFFER_TLS_CLIENT_CA_FILE", K_STR, S(tls_client_ca_file), "", 0, 0,
+         "CA bundle (PEM) of client certificates; when set, clients must present one (mTLS)"},
+};
+#undef S
+
+static int set_value(struct settings *cfg, const struct setting *s, const char *value)
+{
+	void *field = (char *)cfg + s->offset;
+	switch (s->kind) {
+	case K_STR: {
+		char *copy = strdup(value);
+		if (copy == NULL)
+			return -1;
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	case K_INT: {
+		char *end;
+		errno = 0;
+		long v = strtol(value, &end, 10);
+		if (errno || *value == '\0' || *end != '\0' || v < s->min || v > s->max) {
+			fprintf(stderr, "cofferd: --%s must be a whole number from %d to %d\n",
+			        s->flag, s->min, s->max);
+			return -1;
+		}
+		*(int *)field = (int)v;
+		return 0;
+	}
+	case K_BOOL:
+		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
+		    strcmp(value, "yes") == 0) {
+			*(bool *)field = true;
+		} else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 ||
+		           strcmp(value, "no") == 0) {
+			*(bool *)field = false;
+		} else {
+			fprintf(stderr, "cofferd: --%s must be true or false\n", s->flag);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+int settings_from_env(struct settings *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		const struct setting *s = &settings[i];
+		const char *env = getenv(s->env);
+		if (set_value(cfg, s, s->def) < 0)
+			return -1;
+		if (env != NULL && set_value(cfg, s, env) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int settings_from_args(struct settings *cfg, int argc, char **argv, int first)
+{
+	for (int i = first; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strncmp(arg, "--", 2) != 0) {
+			fprintf(stderr, "cofferd: unexpected argument '%s'\n", arg);
+			return -1;
+		}
+		arg += 2;
+		const char *eq = strchr(arg, '=');
+		size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+		const struct setting *s = NULL;
+		for (size_t k = 0; k < sizeof(settings) / sizeof(settings[0]); k++) {
+			if (strlen(settings[k].flag) == name_len &&
+			    strncmp(settings[k].flag, arg, name_len) == 0)
+				s = &settings[k];
+		}
+		if (s == NULL) {
+			fprintf(stderr, "cofferd: unknown option '--%.*s' (see cofferd --help)\n",
+			        (int)name_len, arg);
+			return -1;
+		}
+		const char *value = eq ? eq + 1 : NULL;
+		if (value == NULL && s->kind == K_BOOL)
+			value = "true";
+		if (value == NULL) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "cofferd: --%s needs a value\n", s->flag);
+				return -1;
+			}
+			value = argv[++i];
+		}
+		if (set_value(cfg, s, value) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void settings_usage(FILE *out)
+{
+	fprintf(out, "Settings (flag, environment variable, default):\n");
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		const struct setting *s = &settings[i];
+		fprintf(out, "  --%-22s %-28s %s\n      %s\n", s->flag, s->env,
+		        *s->def ? s->def : "(none)", s->help);
+	}
+}
+
+void settings_free(struct settings *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+		if (settings[i].kind == K_STR) {
+			char **p = (char **)((char *)cfg + settings[i].offset);
+			free(*p);
+			*p = NULL;
+		}
+}

@@ -1,0 +1,39 @@
+/*
+ * merge_plan.h - what merging one environment into another changes: pure logic over plain C
+ * arrays.
+ *
+ * The target's overrides of both versions become exactly the source's: an override the source has
+ * and the target lacks is ADDED, one both have with different values is CHANGED, one only the
+ * target has is REMOVED; equal ones are not changes.
+ */
+#ifndef COFFER_MERGE_PLAN_H
+#define COFFER_MERGE_PLAN_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+/* One override: the secret, the version and its plaintext value. */
+struct merge_entry {
+	const char *secret; /* secret name */
+	int version;        /* enum version: draft or live */
+	const char *value;  /* plaintext */
+	size_t len;         /* bytes in value */
+	size_t ref;         /* the caller's index, carried into changes */
+};
+
+struct merge_change {
+	const char *secret;             /* secret name */
+	int version;                    /* enum version: draft or live */
+	int kind;                       /* enum change_kind */
+	const struct merge_entry *from; /* the source entry; NULL when removed */
+	const struct merge_entry *to;   /* the target entry; NULL when added */
+};
+
+/* src and dst sorted by (secret by strcmp, version). Fills changes (room for n_src + n_dst) in that
+ * order and returns how many; *live_applied counts the source's live overrides, which are what the
+ * target's live version has afterwards. */
+size_t merge_plan(const struct merge_entry *src, size_t n_src, const struct merge_entry *dst,
+                  size_t n_dst, struct merge_change *changes, int *live_applied);
+
+#endif

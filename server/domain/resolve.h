@@ -1,0 +1,55 @@
+/*
+ * resolve.h - ResolveSecrets: the effective value of every secret of (project, environment,
+ * version), from one snapshot, now or as it was at a revision.
+ */
+#ifndef COFFER_RESOLVE_H
+#define COFFER_RESOLVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+#include "model.h"
+#include "session.h"
+
+struct resolve_request {
+	const char *project;      /* project name */
+	const char *environment;  /* environment name */
+	int version;              /* enum version: draft or live */
+	const char *const *names; /* secrets asked for; none: all */
+	size_t n_names;           /* entries in names */
+	int64_t min_revision;     /* wait (up to wait_ms) until the project reaches it */
+	int64_t at_revision;      /* 0: now; else the state as it was then */
+	int64_t known_revision;   /* equal to the current revision: not_modified */
+	int64_t wait_ms;          /* how long min_revision may wait */
+};
+
+struct resolved_secret {
+	const char *name; /* points into the result's rows */
+	char *value;      /* plaintext, wiped by resolve_clear */
+	size_t len;       /* bytes in value */
+	int visibility;   /* enum visibility */
+	int source;       /* enum value_source */
+	int64_t revision; /* the revision that wrote the value */
+};
+
+struct resolved {
+	int64_t revision;                /* the snapshot's project revision */
+	bool not_modified;               /* known_revision matched: no secrets */
+	struct resolved_secret *secrets; /* sorted by name */
+	size_t n_secrets;                /* entries in secrets */
+	const char **missing;            /* asked-for names that do not exist */
+	size_t n_missing;                /* entries in missing */
+	struct store_sealed *rows;       /* backing storage */
+	size_t n_rows;                   /* entries in rows */
+};
+
+/* Every value from one snapshot; see docs/api.md, ResolveSecrets. min_revision not reached in
+ * time: COF_EUNAVAIL; at_revision beyond the current one: COF_ERANGE. */
+int resolve_secrets(struct session *ss, const struct resolve_request *req, struct resolved *out,
+                    struct cof_err *e) __attribute__((warn_unused_result));
+/* Wipes the values and frees everything. NULL-safe. */
+void resolve_clear(struct resolved *r);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * session.h - what a domain operation runs with: one database connection and the keyring.
+ *
+ * struct domain is process-wide: the connection pool and the keyring. A call opens a session when
+ * it first needs the database and closes it when it ends; commands that run outside the server
+ * (cofferd migrate, keys, the start-up checks) connect a session of their own.
+ */
+#ifndef COFFER_SESSION_H
+#define COFFER_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "errors.h"
+
+struct store;
+struct crypt_keyring;
+struct domain;
+
+struct session {
+	struct store *store;      /* the connection; NULL when the session is closed */
+	struct crypt_keyring *kr; /* the keyring (not owned) */
+	struct domain *owner;     /* the pool it came from; NULL: a connection of its own */
+};
+
+/* The pool of `connections` connections to url and the keyring kr (kept, not owned). */
+int domain_new(const char *url, int connections, struct crypt_keyring *kr, struct domain **out,
+               struct cof_err *e) __attribute__((warn_unused_result));
+/* Closes every connection; every session must be closed. NULL-safe. */
+void domain_free(struct domain *d);
+/* Database connections by their last known state, for the metrics. */
+void domain_connection_states(struct domain *d, int *up, int *down);
+
+/* Opens a session for one call: a pooled connection whose statements are bounded by timeout_ms
+ * (waiting up to that long for a free one), and the keyring refreshed when a refresh is due. */
+int session_open(struct domain *d, int64_t timeout_ms, struct session *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* A session on a connection of its own, retrying for up to wait_s seconds while the database
+ * does not answer. */
+int session_connect(const char *url, struct crypt_keyring *kr, int wait_s, struct session *out,
+                    struct cof_err *e) __attribute__((warn_unused_result));
+/* Gives the connection back (or closes it). NULL-safe, and safe on a closed session. */
+void session_close(struct session *ss);
+/* Whether the database answers now. */
+bool session_ping(struct session *ss);
+
+/* Applies pending migrations; *applied counts them. */
+int session_migrate(struct session *ss, int *applied, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* COF_EPRECOND, naming both versions, when the schema is behind this build. */
+int session_check_schema(struct session *ss, struct cof_err *e) __attribute__((warn_unused_result));
+
+/* audit_sink_fn over the pool (arg: the struct domain): one transaction per batch. */
+int domain_audit_sink(void *domain, const struct audit_row *rows, size_t n, struct cof_err *e);
+
+#endif

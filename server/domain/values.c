@@ -1,0 +1,52 @@
+/* values.c - sealing and opening value rows (see values.h). */
+#include "values.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypt.h"
+#include "keys.h"
+#include "store.h"
+
+int values_put(struct session *ss, struct store *s, int64_t project_id, int64_t secret_id,
+               int64_t env_id, int version, int64_t rev, const char *value, struct cof_err *e)
+{
+	struct crypt_value_id id = {project_id, secret_id, env_id, version, rev};
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
+	int rc =
+	        crypt_seal(ss->kr, &id, (const uint8_t *)value, strlen(value), &blob, &blob_len, e);
+	if (rc)
+		return rc;
+	rc = store_value_put(s, secret_id, env_id, version, rev, crypt_blob_term(blob, blob_len),
+	                     blob, blob_len, e);
+	free(blob);
+	return rc;
+}
+
+int values_open(struct session *ss, int64_t project_id, const struct store_sealed *row,
+                char **plain, size_t *len, struct cof_err *e)
+{
+	int rc = keys_ensure_term(ss, crypt_blob_term(row->sealed, row->sealed_len), e);
+	if (rc)
+		return rc;
+	struct crypt_value_id id = {project_id, row->secret_id, row->environment_id, row->version,
+	                            row->valid_from};
+	rc = crypt_open(ss->kr, &id, row->sealed, row->sealed_len, plain, len, e);
+	if (rc) {
+		cof_err_detail(e,
+		               "value of secret %s (environment id %" PRId64
+		               ", version %d, revision %" PRId64 ") failed to open: %s",
+		               row->secret, row->environment_id, row->version, row->valid_from,
+		               e->msg);
+		cof_err_set(e, COF_ETAMPER, "the stored value of secret \"%s\" failed to decrypt",
+		            row->secret);
+	}
+	return rc;
+}
+
+void values_free(char *plain, size_t len)
+{
+	crypt_free_plain(plain, len + 1);
+}

@@ -1,0 +1,54 @@
+/*
+ * audit.h - the audit row, and the writer that group-commits rows for reveals, resolves, token
+ * operations and refused calls.
+ *
+ * Callers queue a row and wait until it is committed; a writer thread hands everything queued so
+ * far to the sink in one batch (the daemon wires the sink to one database transaction: group
+ * commit), so many resolves share one commit and none is answered before its row is stored. If
+ * rows cannot be written the callers get COF_EUNAVAIL and answer UNAVAILABLE: fail closed. Writes
+ * carry their row into their own transaction instead (store_tx).
+ */
+#ifndef COFFER_AUDIT_H
+#define COFFER_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+#define AUDIT_NAME_MAX 129
+
+/* One audit row. Never a value or a token secret. */
+struct audit_row {
+	int64_t id;                       /* audit_events.id (lists) */
+	int64_t time_us;                  /* when (lists) */
+	char token_id[32];                /* who */
+	char method[96];                  /* full method path */
+	char project[AUDIT_NAME_MAX];     /* request fields, when the request has them */
+	char environment[AUDIT_NAME_MAX]; /* environment (or merge source) */
+	char secret[AUDIT_NAME_MAX];      /* secret name */
+	int version;                      /* enum version of the request, 0 when none */
+	int code;                         /* gRPC status */
+	char peer[64];                    /* transport peer */
+	int64_t revision;                 /* the revision read or written, 0 otherwise */
+	bool committed;                   /* set by store_tx: stored with a write's transaction */
+};
+
+/* Stores rows[0..n) durably (all or none); 0 or a COF_E* code. */
+typedef int (*audit_sink_fn)(void *arg, const struct audit_row *rows, size_t n, struct cof_err *e);
+
+struct audit;
+
+/* Starts the writer thread; every batch goes to sink(sink_arg, ...). */
+int audit_start(audit_sink_fn sink, void *sink_arg, struct audit **out, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* Stops the writer after committing what is queued. NULL-safe. */
+void audit_stop(struct audit *a);
+/* Queues row and waits (up to timeout_ms) until it is committed: 0, or COF_EUNAVAIL. */
+int audit_record(struct audit *a, const struct audit_row *row, int64_t timeout_ms)
+        __attribute__((warn_unused_result));
+/* Rows waiting to be written. */
+int audit_backlog(struct audit *a);
+
+#endif

@@ -1,0 +1,344 @@
+/* metrics.c - counters, histograms and the /metrics listener (see metrics.h). */
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coffer_shared.h"
+#include "log.h"
+
+#define N_CODES 17
+static const double BUCKETS_MS[] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+#define N_BUCKETS (sizeof(BUCKETS_MS) / sizeof(BUCKETS_MS[0]))
+
+struct method_stats {
+	const char *path;                 /* full method path, or "other" */
+	atomic_ullong calls[N_CODES];     /* by status code */
+	atomic_ullong buckets[N_BUCKETS]; /* cumulative: duration <= bucket */
+	atomic_ullong count;              /* observations */
+	atomic_ullong sum_us;             /* total duration, microseconds */
+};
+
+#define MAX_GAUGES 16
+
+struct gauge {
+	const char *name;    /* metric name */
+	const char *labels;  /* `k="v"`, or NULL */
+	const char *help;    /* HELP text */
+	metrics_gauge_fn fn; /* reads the value */
+	void *arg;           /* its argument */
+};
+
+struct metrics {
+	struct method_stats *methods;    /* registry order, then "other" */
+	size_t n_methods;                /* entries in methods */
+	atomic_ullong errors[N_CODES];   /* non-OK server-side codes */
+	atomic_ullong db_errors;         /* database unavailable */
+	atomic_ullong audit_failures;    /* audit log failed */
+	struct gauge gauges[MAX_GAUGES]; /* registered gauges, in order */
+	size_t n_gauges;                 /* entries in gauges */
+	double start_time;               /* Unix time */
+	int fd;                          /* listening socket, or -1 */
+	int port;                        /* bound port */
+	int stop_pipe[2];                /* written to stop the listener */
+	pthread_t thread;                /* the listener */
+	bool serving;                    /* thread started */
+};
+
+int metrics_new(const char *const *paths, size_t n, struct metrics **out, struct cof_err *e)
+{
+	*out = NULL;
+	struct metrics *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	m->methods = calloc(n + 1, sizeof(*m->methods));
+	if (m->methods == NULL) {
+		metrics_free(m);
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		m->methods[m->n_methods++].path = paths[i];
+	m->methods[m->n_methods++].path = "other";
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	m->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	m->fd = -1;
+	m->stop_pipe[0] = m->stop_pipe[1] = -1;
+	*out = m;
+	return 0;
+}
+
+int metrics_gauge(struct metrics *m, const char *name, const char *labels, const char *help,
+                  metrics_gauge_fn fn, void *arg)
+{
+	if (m->n_gauges == MAX_GAUGES || m->serving)
+		return COF_EINTERNAL;
+	m->gauges[m->n_gauges++] = (struct gauge){name, labels, help, fn, arg};
+	return 0;
+}
+void metrics_observe(struct metrics *m, const char *method, int code, double duration_ms)
+{
+	if (m == NULL)
+		return;
+	struct method_stats *s = &m->methods[m->n_methods - 1];
+	for (size_t i = 0; i + 1 < m->n_methods; i++)
+		if (strcmp(m->methods[i].path, method) == 0) {
+			s = &m->methods[i];
+			break;
+		}
+	int c = code >= 0 && code < N_CODES ? code : 2;
+	atomic_fetch_add(&s->calls[c], 1);
+	if (c != 0)
+		atomic_fetch_add(&m->errors[c], 1);
+	for (size_t b = 0; b < N_BUCKETS; b++)
+		if (duration_ms <= BUCKETS_MS[b])
+			atomic_fetch_add(&s->buckets[b], 1);
+	atomic_fetch_add(&s->count, 1);
+	atomic_fetch_add(&s->sum_us, (unsigned long long)(duration_ms * 1000.0));
+}
+
+void metrics_db_error(struct metrics *m)
+{
+	if (m)
+		atomic_fetch_add(&m->db_errors, 1);
+}
+
+void metrics_audit_failure(struct metrics *m)
+{
+	if (m)
+		atomic_fetch_add(&m->audit_failures, 1);
+}
+
+struct text {
+	char *p;
+	size_t len, cap;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct text *t, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (t->p && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = (t->cap + (size_t)n + 1) * 2;
+		char *p = realloc(t->p, cap);
+		if (p == NULL)
+			return;
+		t->p = p;
+		t->cap = cap;
+	}
+}
+
+char *metrics_render(struct metrics *m)
+{
+	struct text t = {0};
+	put(&t, "# HELP coffer_calls_total gRPC calls finished, by method and status code.\n"
+	        "# TYPE coffer_calls_total counter\n");
+	for (size_t i = 0; i < m->n_methods; i++)
+		for (int c = 0; c < N_CODES; c++) {
+			unsigned long long v = atomic_load(&m->methods[i].calls[c]);
+			if (v)
+				put(&t, "coffer_calls_total{method=\"%s\",code=\"%s\"} %llu\n",
+				    m->methods[i].path, coffer_status_name(c), v);
+		}
+	put(&t, "# HELP coffer_call_duration_seconds Duration of gRPC calls.\n"
+	        "# TYPE coffer_call_duration_seconds histogram\n");
+	for (size_t i = 0; i < m->n_methods; i++) {
+		const struct method_stats *s = &m->methods[i];
+		unsigned long long count = atomic_load(&s->count);
+		if (count == 0)
+			continue;
+		for (size_t b = 0; b < N_BUCKETS; b++)
+			put(&t,
+			    "coffer_call_duration_seconds_bucket{method=\"%s\",le=\"%g\"} %llu\n",
+			    s->path, BUCKETS_MS[b] / 1000.0,
+			    (unsigned long long)atomic_load(&s->buckets[b]));
+		put(&t, "coffer_call_duration_seconds_bucket{method=\"%s\",le=\"+Inf\"} %llu\n",
+		    s->path, count);
+		put(&t, "coffer_call_duration_seconds_sum{method=\"%s\"} %.6f\n", s->path,
+		    (double)atomic_load(&s->sum_us) / 1e6);
+		put(&t, "coffer_call_duration_seconds_count{method=\"%s\"} %llu\n", s->path, count);
+	}
+	put(&t, "# HELP coffer_errors_total Calls answered with an error, by status code.\n"
+	        "# TYPE coffer_errors_total counter\n");
+	for (int c = 1; c < N_CODES; c++)
+		put(&t, "coffer_errors_total{code=\"%s\"} %llu\n", coffer_status_name(c),
+		    (unsigned long long)atomic_load(&m->errors[c]));
+	put(&t,
+	    "# HELP coffer_db_errors_total Calls that found the database unavailable.\n"
+	    "# TYPE coffer_db_errors_total counter\ncoffer_db_errors_total %llu\n",
+	    (unsigned long long)atomic_load(&m->db_errors));
+	put(&t,
+	    "# HELP coffer_audit_failures_total Calls refused because the audit log failed.\n"
+	    "# TYPE coffer_audit_failures_total counter\ncoffer_audit_failures_total %llu\n",
+	    (unsigned long long)atomic_load(&m->audit_failures));
+	for (size_t i = 0; i < m->n_gauges; i++) {
+		const struct gauge *g = &m->gauges[i];
+		if (i == 0 || strcmp(m->gauges[i - 1].name, g->name) != 0)
+			put(&t, "# HELP %s %s\n# TYPE %s gauge\n", g->name, g->help, g->name);
+		put(&t, "%s%s%s%s %.17g\n", g->name, g->labels ? "{" : "",
+		    g->labels ? g->labels : "", g->labels ? "}" : "", g->fn(g->arg));
+	}
+	put(&t,
+	    "# HELP coffer_build_info Build information.\n# TYPE coffer_build_info gauge\n"
+	    "coffer_build_info{version=\"%s\"} 1\n",
+	    COFFER_VERSION);
+	put(&t,
+	    "# HELP coffer_start_time_seconds Process start, Unix time.\n"
+	    "# TYPE coffer_start_time_seconds gauge\ncoffer_start_time_seconds %.3f\n",
+	    m->start_time);
+	return t.p;
+}
+
+static void answer(struct metrics *m, int fd)
+{
+	char req[2048];
+	size_t len = 0;
+	struct pollfd p = {fd, POLLIN, 0};
+	while (len + 1 < sizeof(req) && poll(&p, 1, 2000) > 0) {
+		ssize_t n = read(fd, req + len, sizeof(req) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		req[len] = '\0';
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+	}
+	req[len] = '\0';
+	char *body = NULL;
+	const char *status = "404 Not Found", *type = "text/plain";
+	if (strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0) {
+		body = metrics_render(m);
+		status = "200 OK";
+		type = "text/plain; version=0.0.4; charset=utf-8";
+	} else if (strncmp(req, "GET ", 4) != 0) {
+		status = "405 Method Not Allowed";
+	}
+	const char *text = body ? body : "not found: try /metrics\n";
+	char head[256];
+	int n = snprintf(head, sizeof(head),
+	                 "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	                 "Connection: close\r\n\r\n",
+	                 status, type, strlen(text));
+	if (write(fd, head, (size_t)n) == n) {
+		size_t off = 0, total = strlen(text);
+		while (off < total) {
+			ssize_t w = write(fd, text + off, total - off);
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+	}
+	free(body);
+}
+
+static void *listener(void *arg)
+{
+	struct metrics *m = arg;
+	for (;;) {
+		struct pollfd p[2] = {{m->fd, POLLIN, 0}, {m->stop_pipe[0], POLLIN, 0}};
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		int c = accept(m->fd, NULL, NULL);
+		if (c < 0)
+			continue;
+		answer(m, c);
+		close(c);
+	}
+	return NULL;
+}
+
+int metrics_serve(struct metrics *m, const char *listen_addr, struct cof_err *e)
+{
+	if (listen_addr == NULL || *listen_addr == '\0')
+		return 0;
+	char host[256];
+	snprintf(host, sizeof(host), "%s", listen_addr);
+	char *colon = strrchr(host, ':');
+	if (colon == NULL)
+		return cof_err_set(e, COF_EINVAL, "the metrics address %s is not host:port",
+		                   listen_addr);
+	*colon = '\0';
+	const char *port = colon + 1;
+	char *h = host;
+	if (*h == '[') { /* [::1]:9464 */
+		h++;
+		h[strcspn(h, "]")] = '\0';
+	}
+	struct addrinfo hints = {
+	        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+	struct addrinfo *ai = NULL;
+	if (getaddrinfo(*h ? h : NULL, port, &hints, &ai) != 0 || ai == NULL)
+		return cof_err_set(e, COF_EINVAL, "cannot resolve the metrics address %s",
+		                   listen_addr);
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 16) != 0) {
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return cof_err_set(e, COF_EUNAVAIL, "cannot listen for metrics on %s", listen_addr);
+	}
+	freeaddrinfo(ai);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                         : ((struct sockaddr_in *)&ss)->sin_port);
+	m->fd = fd;
+	if (pipe(m->stop_pipe) != 0 || pthread_create(&m->thread, NULL, listener, m) != 0) {
+		close(fd);
+		m->fd = -1;
+		return cof_err_set(e, COF_EINTERNAL, "cannot start the metrics listener");
+	}
+	m->serving = true;
+	log_info("serving metrics on http://%s/metrics", listen_addr);
+	return 0;
+}
+
+int metrics_port(const struct metrics *m)
+{
+	return m ? m->port : 0;
+}
+
+void metrics_free(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	if (m->serving) {
+		if (write(m->stop_pipe[1], "x", 1) != 1)
+			log_warn("cannot signal the metrics listener");
+		pthread_join(m->thread, NULL);
+	}
+	if (m->fd >= 0)
+		close(m->fd);
+	for (int i = 0; i < 2; i++)
+		if (m->stop_pipe[i] >= 0)
+			close(m->stop_pipe[i]);
+	free(m->methods);
+	free(m);
+}

@@ -1,0 +1,380 @@
+/*
+ * store.c - connections, SQLSTATE mapping, transactions (store_tx) and the connection pool.
+ */
+#include "store.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "store_internal.h"
+
+struct store {
+	PGconn *conn;          /* the connection, possibly broken */
+	char *url;             /* to reconnect */
+	int64_t timeout_ms;    /* statement_timeout in force, 0 = unknown */
+	bool in_tx;            /* inside a transaction (store_tx, migrations) */
+	int64_t revision_hint; /* the revision the open transaction writes */
+};
+
+/* ---- errors ---- */
+
+int store__fail(struct store *s, PGresult *res, const char *what, struct cof_err *e)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (primary == NULL)
+		primary = PQerrorMessage(s->conn);
+	cof_err_detail(e, "%s: %s%s%s", what, state ? state : "", state ? " " : "", primary);
+	if (PQstatus(s->conn) != CONNECTION_OK || state == NULL || strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "57P", 3) == 0)
+		return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+		return cof_err_set(e, COF_ERETRY, "a concurrent change interfered; try again");
+	if (strcmp(state, "57014") == 0)
+		return cof_err_set(e, COF_EDEADLINE,
+		                   "the database did not answer before the deadline");
+	if (strcmp(state, "23505") == 0)
+		return cof_err_set(e, COF_EEXIST, "already exists");
+	return cof_err_set(e, COF_EINTERNAL, "internal storage error");
+}
+
+PGresult *store__exec(struct store *s, const char *sql, int n, const char *const *vals,
+                      const int *lens, const int *fmts, const char *what, struct cof_err *e)
+{
+	PGresult *res = PQexecParams(s->conn, sql, n, NULL, vals, lens, fmts, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	store__fail(s, res, what, e);
+	PQclear(res);
+	return NULL;
+}
+
+int store__run(struct store *s, const char *sql, int n, const char *const *vals, const int *lens,
+               const int *fmts, const char *what, struct cof_err *e)
+{
+	PGresult *r = store__exec(s, sql, n, vals, lens, fmts, what, e);
+	if (r == NULL)
+		return e && e->code ? e->code : COF_EINTERNAL;
+	PQclear(r);
+	return 0;
+}
+
+PGconn *store__conn(struct store *s)
+{
+	return s->conn;
+}
+
+int store__col_bytea(PGresult *r, int row, int col, uint8_t **out, size_t *len, struct cof_err *e)
+{
+	*out = NULL;
+	*len = 0;
+	size_t n = 0;
+	unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n);
+	if (raw == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	*out = malloc(n ? n : 1);
+	if (*out != NULL) {
+		memcpy(*out, raw, n);
+		*len = n;
+	}
+	PQfreemem(raw);
+	return *out ? 0 : cof_err_set(e, COF_EINTERNAL, "out of memory");
+}
+
+/* ---- connection ---- */
+
+/* Server notices (NOTICE, WARNING) go to the debug log, not to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+	(void)arg;
+	log_debug("database notice: %s", message);
+}
+
+int store_open(const char *url, struct store **out, struct cof_err *e)
+{
+	*out = NULL;
+	struct store *s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->url = strdup(url ? url : "")) == NULL) {
+		free(s);
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	}
+	*out = s;
+	s->conn = PQconnectdb(s->url);
+	PQsetNoticeProcessor(s->conn, on_notice, NULL);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		cof_err_detail(e, "connect: %s", PQerrorMessage(s->conn));
+		return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
+	}
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	PQfinish(s->conn);
+	free(s->url);
+	free(s);
+}
+
+int store_call_begin(struct store *s, int64_t timeout_ms, struct cof_err *e)
+{
+	if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) == PQTRANS_UNKNOWN) {
+		PQreset(s->conn);
+		s->timeout_ms = 0;
+		s->in_tx = false;
+		if (PQstatus(s->conn) != CONNECTION_OK) {
+			cof_err_detail(e, "reconnect: %s", PQerrorMessage(s->conn));
+			return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
+		}
+	}
+	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		store__rollback(s);
+	if (timeout_ms < 1)
+		timeout_ms = 1;
+	if (timeout_ms != s->timeout_ms) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "SET statement_timeout = %" PRId64, timeout_ms);
+		PGresult *r = store__exec(s, sql, 0, NULL, NULL, NULL, "set timeout", e);
+		if (r == NULL)
+			return e ? e->code : COF_EUNAVAIL;
+		PQclear(r);
+		s->timeout_ms = timeout_ms;
+	}
+	return 0;
+}
+
+bool store_ping(struct store *s)
+{
+	/* A connection that went stale while idle gets one fresh attempt. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (PQstatus(s->conn) != CONNECTION_OK) {
+			PQreset(s->conn);
+			s->timeout_ms = 0;
+		}
+		PGresult *r = PQexec(s->conn, "SELECT 1");
+		bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+static int simple(struct store *s, const char *sql, struct cof_err *e)
+{
+	return store__run(s, sql, 0, NULL, NULL, NULL, sql, e);
+}
+
+int store__begin(struct store *s, enum store_tx_mode mode, struct cof_err *e)
+{
+	int rc =
+	        simple(s,
+	               mode == STORE_TX_SNAPSHOT ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	                                         : "BEGIN",
+	               e);
+	s->in_tx = rc == 0;
+	s->revision_hint = 0;
+	return rc;
+}
+
+void store__revision_hint(struct store *s, int64_t revision)
+{
+	s->revision_hint = revision;
+}
+
+int store__commit(struct store *s, struct cof_err *e)
+{
+	s->in_tx = false;
+	return simple(s, "COMMIT", e);
+}
+
+void store__rollback(struct store *s)
+{
+	s->in_tx = false;
+	if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+		PGresult *r = PQexec(s->conn, "ROLLBACK");
+		PQclear(r);
+	}
+}
+
+/* One attempt: BEGIN, the body, the audit row, COMMIT. */
+static int tx_once(struct store *s, enum store_tx_mode mode, store_tx_fn fn, void *arg,
+                   struct audit_row *audit, struct cof_err *e)
+{
+	int rc = store__begin(s, mode, e);
+	if (rc)
+		return rc;
+	rc = fn(s, arg, e);
+	if (rc == STORE_TX_DISCARD) {
+		store__rollback(s);
+		return 0;
+	}
+	if (rc)
+		goto out_rollback;
+	if (audit) {
+		audit->revision = s->revision_hint;
+		audit->code = 0;
+		if ((rc = store__audit_row(s, audit, e))) {
+			cof_err_detail(e, "audit insert: %s", e->detail);
+			rc = cof_err_set(e, COF_EUNAVAIL, "the audit log is unavailable");
+			goto out_rollback;
+		}
+	}
+	if ((rc = store__commit(s, e)) == 0 && audit)
+		audit->committed = true;
+	return rc;
+out_rollback:
+	store__rollback(s);
+	return rc;
+}
+
+int store_tx(struct store *s, enum store_tx_mode mode, store_tx_fn fn, void *arg,
+             struct audit_row *audit, struct cof_err *e)
+{
+	if (audit)
+		audit->committed = false;
+	int rc = COF_ERETRY;
+	for (int i = 0; i < STORE_TX_ATTEMPTS && rc == COF_ERETRY; i++)
+		rc = tx_once(s, mode, fn, arg, audit, e);
+	return rc;
+}
+
+/* ---- the pool ---- */
+
+struct pool_slot {
+	struct store *s; /* the connection, NULL until first used */
+	bool lent;       /* a call has it */
+	int state;       /* 1 up, 0 down, -1 never used */
+};
+
+struct store_pool {
+	char *url;              /* for new connections */
+	struct pool_slot *slot; /* size of them */
+	int size;               /* entries in slot */
+	pthread_mutex_t mu;     /* guards slot */
+	pthread_cond_t freed;   /* signalled when a connection comes back */
+};
+
+int store_pool_new(const char *url, int size, struct store_pool **out, struct cof_err *e)
+{
+	*out = NULL;
+	struct store_pool *p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->url = strdup(url ? url : "")) == NULL ||
+	    (p->slot = calloc((size_t)(size > 0 ? size : 1), sizeof(*p->slot))) == NULL) {
+		store_pool_free(p);
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	}
+	p->size = size > 0 ? size : 1;
+	for (int i = 0; i < p->size; i++)
+		p->slot[i].state = -1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	*out = p;
+	return 0;
+}
+
+void store_pool_free(struct store_pool *p)
+{
+	if (p == NULL)
+		return;
+	if (p->slot) {
+		for (int i = 0; i < p->size; i++)
+			store_close(p->slot[i].s);
+		pthread_cond_destroy(&p->freed);
+		pthread_mutex_destroy(&p->mu);
+	}
+	free(p->slot);
+	free(p->url);
+	free(p);
+}
+
+static struct pool_slot *slot_of(struct store_pool *p, const struct store *s)
+{
+	for (int i = 0; i < p->size; i++)
+		if (p->slot[i].s == s)
+			return &p->slot[i];
+	return NULL;
+}
+
+int store_pool_acquire(struct store_pool *p, int64_t timeout_ms, struct store **out,
+                       struct cof_err *e)
+{
+	*out = NULL;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(timeout_ms / 1000);
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	struct pool_slot *free_slot = NULL;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		for (int i = 0; i < p->size && free_slot == NULL; i++)
+			if (!p->slot[i].lent)
+				free_slot = &p->slot[i];
+		if (free_slot || pthread_cond_timedwait(&p->freed, &p->mu, &until) != 0)
+			break;
+	}
+	if (free_slot)
+		free_slot->lent = true;
+	pthread_mutex_unlock(&p->mu);
+	if (free_slot == NULL)
+		return cof_err_set(e, COF_EUNAVAIL, "no database connection is free; try again");
+	int rc = 0;
+	if (free_slot->s == NULL) {
+		rc = store_open(p->url, &free_slot->s, e);
+		if (free_slot->s == NULL)
+			rc = rc ? rc : COF_EINTERNAL;
+	}
+	if (rc == 0)
+		rc = store_call_begin(free_slot->s, timeout_ms, e);
+	pthread_mutex_lock(&p->mu);
+	free_slot->state = rc == 0 ? 1 : 0;
+	if (rc) {
+		free_slot->lent = false;
+		pthread_cond_signal(&p->freed);
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (rc == 0)
+		*out = free_slot->s;
+	return rc;
+}
+
+void store_pool_release(struct store_pool *p, struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->in_tx)
+		store__rollback(s);
+	pthread_mutex_lock(&p->mu);
+	struct pool_slot *slot = slot_of(p, s);
+	if (slot) {
+		slot->lent = false;
+		if (PQstatus(s->conn) != CONNECTION_OK)
+			slot->state = 0;
+	}
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void store_pool_states(struct store_pool *p, int *up, int *down)
+{
+	*up = *down = 0;
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < p->size; i++) {
+		*up += p->slot[i].state == 1;
+		*down += p->slot[i].state == 0;
+	}
+	pthread_mutex_unlock(&p->mu);
+}

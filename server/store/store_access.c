@@ -1,0 +1,208 @@
+/*
+ * store_access.c - tokens and audit rows.
+ */
+#include <string.h>
+
+#include "store_internal.h"
+
+#define TOKEN_COLS                                                                                 \
+	"id, name, role, project, array_to_string(environments, ','), "                            \
+	"coalesce((SELECT sum(1 << v) FROM unnest(versions) v), 0)::int, "                         \
+	"(extract(epoch FROM create_time) * 1000000)::int8, "                                      \
+	"coalesce((extract(epoch FROM expire_time) * 1000000)::int8, 0), "                         \
+	"(revoked_time IS NULL AND (expire_time IS NULL OR expire_time > now())), secret_hash"
+
+static void token_row(PGresult *r, int i, struct store_token *t)
+{
+	memset(t, 0, sizeof(*t));
+	col_str(r, i, 0, t->id, sizeof(t->id));
+	col_str(r, i, 1, t->name, sizeof(t->name));
+	t->role = (int)col_i64(r, i, 2);
+	col_str(r, i, 3, t->project, sizeof(t->project));
+	char envs[STORE_TOKEN_MAX_ENVS * STORE_NAME_MAX];
+	col_str(r, i, 4, envs, sizeof(envs));
+	for (char *save = NULL, *tok = strtok_r(envs, ",", &save);
+	     tok && t->n_envs < STORE_TOKEN_MAX_ENVS; tok = strtok_r(NULL, ",", &save))
+		snprintf(t->envs[t->n_envs++], STORE_NAME_MAX, "%s", tok);
+	t->versions = (int)col_i64(r, i, 5) >> 1;
+	t->create_us = col_i64(r, i, 6);
+	t->expire_us = col_i64(r, i, 7);
+	t->usable = PQgetvalue(r, i, 8)[0] == 't';
+}
+
+/* '{a,b}' from names that are slugs or digits (no quoting needed). */
+static void array_literal(char *out, size_t cap, const char *const *items, int n)
+{
+	size_t len = (size_t)snprintf(out, cap, "{");
+	for (int i = 0; i < n && len < cap; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "", items[i]);
+	if (len < cap)
+		snprintf(out + len, cap - len, "}");
+}
+
+int store_token_insert(struct store *s, const struct store_token *t, const uint8_t *hash,
+                       size_t hash_len, int64_t ttl_seconds, struct store_token *out,
+                       struct cof_err *e)
+{
+	const char *envp[STORE_TOKEN_MAX_ENVS];
+	for (int i = 0; i < t->n_envs; i++)
+		envp[i] = t->envs[i];
+	char envs[STORE_TOKEN_MAX_ENVS * STORE_NAME_MAX + 4], versions[16], role[24], ttl[24];
+	array_literal(envs, sizeof(envs), envp, t->n_envs);
+	const char *vs[2];
+	int nv = 0;
+	if (t->versions & 1)
+		vs[nv++] = "1";
+	if (t->versions & 2)
+		vs[nv++] = "2";
+	array_literal(versions, sizeof(versions), vs, nv);
+	const char *vals[8] = {t->id, t->name,  I64(role, t->role), t->project,
+	                       envs,  versions, (const char *)hash, I64(ttl, ttl_seconds)};
+	int lens[8] = {0, 0, 0, 0, 0, 0, (int)hash_len, 0};
+	int fmts[8] = {0, 0, 0, 0, 0, 0, 1, 0};
+	PGresult *r = store__exec(
+	        s,
+	        "INSERT INTO tokens (id, name, role, project, environments, versions, "
+	        "secret_hash, expire_time) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+	        "CASE WHEN $8::int8 > 0 THEN now() + make_interval(secs => $8::int8) END) "
+	        "RETURNING " TOKEN_COLS,
+	        8, vals, lens, fmts, "token insert", e);
+	if (r == NULL)
+		return e->code;
+	token_row(r, 0, out);
+	PQclear(r);
+	return 0;
+}
+
+int store_token_by_hash(struct store *s, const uint8_t *hash, size_t hash_len,
+                        struct store_token *out, uint8_t *stored_hash, struct cof_err *e)
+{
+	const char *vals[1] = {(const char *)hash};
+	int lens[1] = {(int)hash_len};
+	int fmts[1] = {1};
+	PGresult *r = store__exec(s, "SELECT " TOKEN_COLS " FROM tokens WHERE secret_hash = $1", 1,
+	                          vals, lens, fmts, "token lookup", e);
+	if (r == NULL)
+		return e->code;
+	int rc = 0;
+	if (PQntuples(r) == 0) {
+		rc = cof_err_set(e, COF_ENOTFOUND, "no such token");
+	} else {
+		token_row(r, 0, out);
+		uint8_t *h = NULL;
+		size_t n = 0;
+		rc = store__col_bytea(r, 0, 9, &h, &n, e);
+		if (rc == 0 && n == hash_len)
+			memcpy(stored_hash, h, n);
+		else if (rc == 0)
+			rc = cof_err_set(e, COF_EINTERNAL, "a stored token hash is damaged");
+		free(h);
+	}
+	PQclear(r);
+	return rc;
+}
+
+int store_token_list(struct store *s, const char *project, bool all_projects, const char *after,
+                     int limit, struct store_token *out, int *n, struct cof_err *e)
+{
+	char lim[24];
+	const char *vals[4] = {project, all_projects ? "t" : "f", after, I64(lim, limit)};
+	PGresult *r = store__exec(s,
+	                          "SELECT " TOKEN_COLS " FROM tokens WHERE revoked_time IS NULL "
+	                          "AND ($2 OR project = $1) AND id > $3 ORDER BY id LIMIT $4",
+	                          4, vals, NULL, NULL, "token list", e);
+	if (r == NULL)
+		return e->code;
+	*n = PQntuples(r);
+	for (int i = 0; i < *n; i++)
+		token_row(r, i, &out[i]);
+	PQclear(r);
+	return 0;
+}
+
+int store_token_revoke(struct store *s, const char *id, struct cof_err *e)
+{
+	const char *vals[1] = {id};
+	PGresult *r = store__exec(s,
+	                          "UPDATE tokens SET revoked_time = now() WHERE id = $1 "
+	                          "AND revoked_time IS NULL",
+	                          1, vals, NULL, NULL, "token revoke", e);
+	if (r == NULL)
+		return e->code;
+	int rc = strcmp(PQcmdTuples(r), "1") == 0
+	                 ? 0
+	                 : cof_err_set(e, COF_ENOTFOUND, "token \"%s\" not found", id);
+	PQclear(r);
+	return rc;
+}
+
+int store_token_count(struct store *s, int64_t *n, struct cof_err *e)
+{
+	PGresult *r = store__exec(s, "SELECT count(*) FROM tokens", 0, NULL, NULL, NULL,
+	                          "token count", e);
+	if (r == NULL)
+		return e->code;
+	*n = col_i64(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+int store__audit_row(struct store *s, const struct audit_row *ev, struct cof_err *e)
+{
+	char v[24], c[24], rev[24];
+	const char *vals[9] = {ev->token_id,     ev->method, ev->project,
+	                       ev->environment,  ev->secret, I64(v, ev->version),
+	                       I64(c, ev->code), ev->peer,   I64(rev, ev->revision)};
+	return store__run(
+	        s,
+	        "INSERT INTO audit_events (token_id, method, project, environment, secret, "
+	        "version, code, peer, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+	        9, vals, NULL, NULL, "audit insert", e);
+}
+
+int store_audit_insert(struct store *s, const struct audit_row *rows, size_t n, struct cof_err *e)
+{
+	int rc = store__begin(s, STORE_TX_WRITE, e);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = store__audit_row(s, &rows[i], e);
+	if (rc) {
+		store__rollback(s);
+		return rc;
+	}
+	return store__commit(s, e);
+}
+
+int store_audit_list(struct store *s, const char *project, bool all_projects, int64_t since_us,
+                     int64_t after_id, int limit, struct audit_row *out, int *n, struct cof_err *e)
+{
+	char since[24], after[24], lim[24];
+	const char *vals[5] = {project, all_projects ? "t" : "f", I64(since, since_us),
+	                       I64(after, after_id), I64(lim, limit)};
+	PGresult *r = store__exec(
+	        s,
+	        "SELECT id, (extract(epoch FROM time) * 1000000)::int8, token_id, method, project, "
+	        "environment, secret, version, code, peer, revision FROM audit_events "
+	        "WHERE ($2 OR project = $1) AND time >= to_timestamp($3::int8 / 1000000.0) "
+	        "AND id > $4 ORDER BY id LIMIT $5",
+	        5, vals, NULL, NULL, "audit list", e);
+	if (r == NULL)
+		return e->code;
+	*n = PQntuples(r);
+	for (int i = 0; i < *n; i++) {
+		struct audit_row *a = &out[i];
+		memset(a, 0, sizeof(*a));
+		a->id = col_i64(r, i, 0);
+		a->time_us = col_i64(r, i, 1);
+		col_str(r, i, 2, a->token_id, sizeof(a->token_id));
+		col_str(r, i, 3, a->method, sizeof(a->method));
+		col_str(r, i, 4, a->project, sizeof(a->project));
+		col_str(r, i, 5, a->environment, sizeof(a->environment));
+		col_str(r, i, 6, a->secret, sizeof(a->secret));
+		a->version = (int)col_i64(r, i, 7);
+		a->code = (int)col_i64(r, i, 8);
+		col_str(r, i, 9, a->peer, sizeof(a->peer));
+		a->revision = col_i64(r, i, 10);
+	}
+	PQclear(r);
+	return 0;
+}

@@ -1,0 +1,49 @@
+/*
+ * store_internal.h - helpers shared by the store's own files; nothing outside store*.c includes it.
+ */
+#ifndef COFFER_STORE_INTERNAL_H
+#define COFFER_STORE_INTERNAL_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+/* Runs a parameterised statement; NULL (and e filled) unless it succeeded. */
+PGresult *store__exec(struct store *s, const char *sql, int n, const char *const *vals,
+                      const int *lens, const int *fmts, const char *what, struct cof_err *e);
+/* Runs a statement whose rows are not needed; 0 or a COF_E* code. */
+int store__run(struct store *s, const char *sql, int n, const char *const *vals, const int *lens,
+               const int *fmts, const char *what, struct cof_err *e);
+/* Maps a failed result (or connection) to a COF_E* code, detail for the log. */
+int store__fail(struct store *s, PGresult *res, const char *what, struct cof_err *e);
+PGconn *store__conn(struct store *s);
+/* A transaction of the store's own (store_tx, migrations, audit batches). */
+int store__begin(struct store *s, enum store_tx_mode mode, struct cof_err *e);
+int store__commit(struct store *s, struct cof_err *e);
+/* Rolls back an open transaction; harmless when none is open. */
+void store__rollback(struct store *s);
+/* Records the revision the open transaction writes, for its audit row. */
+void store__revision_hint(struct store *s, int64_t revision);
+/* Inserts one audit row (store_access.c). */
+int store__audit_row(struct store *s, const struct audit_row *row, struct cof_err *e);
+/* A malloc'd copy of a bytea column (text format). */
+int store__col_bytea(PGresult *r, int row, int col, uint8_t **out, size_t *len, struct cof_err *e);
+
+static inline int64_t col_i64(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static inline void col_str(PGresult *r, int row, int col, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+}
+
+/* A decimal parameter in buf (a char array). */
+#define I64(buf, v) (snprintf((buf), sizeof(buf), "%" PRId64, (int64_t)(v)), (buf))
+
+#endif

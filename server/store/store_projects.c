@@ -1,0 +1,337 @@
+/*
+ * store_projects.c - projects, secrets and their value rows.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+/* ---- projects ---- */
+
+#define PROJECT_COLS                                                                               \
+	"id, name, description, revision, (extract(epoch FROM create_time) * 1000000)::int8"
+
+static void project_row(PGresult *r, int i, struct store_project *p)
+{
+	p->id = col_i64(r, i, 0);
+	col_str(r, i, 1, p->name, sizeof(p->name));
+	col_str(r, i, 2, p->description, sizeof(p->description));
+	p->revision = col_i64(r, i, 3);
+	p->create_us = col_i64(r, i, 4);
+}
+
+int store_project_insert(struct store *s, const char *name, const char *description,
+                         struct store_project *out, struct cof_err *e)
+{
+	const char *vals[2] = {name, description};
+	PGresult *r =
+	        store__exec(s,
+	                    "INSERT INTO projects (name, description, revision) VALUES ($1, $2, 1) "
+	                    "RETURNING " PROJECT_COLS,
+	                    2, vals, NULL, NULL, "project insert", e);
+	if (r == NULL) {
+		if (e->code == COF_EEXIST)
+			cof_err_set(e, COF_EEXIST, "project \"%s\" already exists", name);
+		return e->code;
+	}
+	project_row(r, 0, out);
+	PQclear(r);
+	store__revision_hint(s, 1);
+	char id[24];
+	const char *ev[1] = {I64(id, out->id)};
+	return store__run(s,
+	                  "INSERT INTO environments (project_id, name, description, revision, "
+	                  "created_rev) VALUES ($1, 'main', '', 1, 1)",
+	                  1, ev, NULL, NULL, "main environment insert", e);
+}
+
+int store_project_get(struct store *s, const char *name, struct store_project *out,
+                      struct cof_err *e)
+{
+	const char *vals[1] = {name};
+	PGresult *r = store__exec(s, "SELECT " PROJECT_COLS " FROM projects WHERE name = $1", 1,
+	                          vals, NULL, NULL, "project get", e);
+	if (r == NULL)
+		return e->code;
+	int rc = 0;
+	if (PQntuples(r) == 0)
+		rc = cof_err_set(e, COF_ENOTFOUND, "project \"%s\" not found", name);
+	else
+		project_row(r, 0, out);
+	PQclear(r);
+	return rc;
+}
+
+int store_project_list(struct store *s, const char *after, int limit, struct store_project *out,
+                       int *n, struct cof_err *e)
+{
+	char lim[24];
+	const char *vals[2] = {after, I64(lim, limit)};
+	PGresult *r =
+	        store__exec(s,
+	                    "SELECT " PROJECT_COLS " FROM projects WHERE name COLLATE \"C\" > $1 "
+	                    "ORDER BY name COLLATE \"C\" LIMIT $2",
+	                    2, vals, NULL, NULL, "project list", e);
+	if (r == NULL)
+		return e->code;
+	*n = PQntuples(r);
+	for (int i = 0; i < *n; i++)
+		project_row(r, i, &out[i]);
+	PQclear(r);
+	return 0;
+}
+
+int store_project_lock(struct store *s, const char *name, int64_t *id, int64_t *revision,
+                       struct cof_err *e)
+{
+	const char *vals[1] = {name};
+	PGresult *r = store__exec(s, "SELECT id, revision FROM projects WHERE name = $1 FOR UPDATE",
+	                          1, vals, NULL, NULL, "project lock", e);
+	if (r == NULL)
+		return e->code;
+	int rc = 0;
+	if (PQntuples(r) == 0) {
+		rc = cof_err_set(e, COF_ENOTFOUND, "project \"%s\" not found", name);
+	} else {
+		*id = col_i64(r, 0, 0);
+		*revision = col_i64(r, 0, 1);
+	}
+	PQclear(r);
+	return rc;
+}
+
+int store_project_set_revision(struct store *s, int64_t id, int64_t revision, struct cof_err *e)
+{
+	store__revision_hint(s, revision);
+	char a[24], b[24];
+	const char *vals[2] = {I64(a, id), I64(b, revision)};
+	return store__run(s, "UPDATE projects SET revision = $2 WHERE id = $1", 2, vals, NULL, NULL,
+	                  "project revision", e);
+}
+
+int store_project_delete(struct store *s, int64_t id, int64_t revision, struct cof_err *e)
+{
+	store__revision_hint(s, revision);
+	char a[24];
+	const char *vals[1] = {I64(a, id)};
+	return store__run(s, "DELETE FROM projects WHERE id = $1", 1, vals, NULL, NULL,
+	                  "project delete", e);
+}
+
+/* ---- secrets ---- */
+
+#define SECRET_COLS                                                                                \
+	"s.id, s.project_id, s.name, s.visibility, s.description, s.revision, "                    \
+	"(extract(epoch FROM s.create_time) * 1000000)::int8, "                                    \
+	"(extract(epoch FROM s.update_time) * 1000000)::int8"
+
+static void secret_row(PGresult *r, int i, int off, struct store_secret *p)
+{
+	p->id = col_i64(r, i, off + 0);
+	p->project_id = col_i64(r, i, off + 1);
+	col_str(r, i, off + 2, p->name, sizeof(p->name));
+	p->visibility = (int)col_i64(r, i, off + 3);
+	col_str(r, i, off + 4, p->description, sizeof(p->description));
+	p->revision = col_i64(r, i, off + 5);
+	p->create_us = col_i64(r, i, off + 6);
+	p->update_us = col_i64(r, i, off + 7);
+}
+
+int store_secret_get(struct store *s, const char *project, const char *name,
+                     struct store_secret *out, struct cof_err *e)
+{
+	const char *vals[2] = {project, name};
+	PGresult *r =
+	        store__exec(s,
+	                    "SELECT " SECRET_COLS " FROM projects p LEFT JOIN secrets s "
+	                    "ON s.project_id = p.id AND s.name = $2 AND s.deleted_rev IS NULL "
+	                    "WHERE p.name = $1",
+	                    2, vals, NULL, NULL, "secret get", e);
+	if (r == NULL)
+		return e->code;
+	int rc = 0;
+	if (PQntuples(r) == 0)
+		rc = cof_err_set(e, COF_ENOTFOUND, "project \"%s\" not found", project);
+	else if (PQgetisnull(r, 0, 0))
+		rc = cof_err_set(e, COF_ENOTFOUND, "secret \"%s\" not found in project \"%s\"",
+		                 name, project);
+	else
+		secret_row(r, 0, 0, out);
+	PQclear(r);
+	return rc;
+}
+
+int store_secret_find(struct store *s, int64_t project_id, const char *name,
+                      struct store_secret *out, struct cof_err *e)
+{
+	char a[24];
+	const char *vals[2] = {I64(a, project_id), name};
+	PGresult *r = store__exec(s,
+	                          "SELECT " SECRET_COLS " FROM secrets s WHERE s.project_id = $1 "
+	                          "AND s.name = $2 AND s.deleted_rev IS NULL",
+	                          2, vals, NULL, NULL, "secret find", e);
+	if (r == NULL)
+		return e->code;
+	int rc = PQntuples(r) ? 0 : COF_ENOTFOUND;
+	if (rc == 0)
+		secret_row(r, 0, 0, out);
+	else
+		cof_err_set(e, COF_ENOTFOUND, "secret \"%s\" not found", name);
+	PQclear(r);
+	return rc;
+}
+
+int store_secret_list(struct store *s, const char *project, const char *after, int limit,
+                      struct store_secret *out, int *n, struct cof_err *e)
+{
+	char lim[24];
+	const char *vals[3] = {project, after, I64(lim, limit)};
+	/* The first row says whether the project exists; secrets follow. */
+	PGresult *r =
+	        store__exec(s,
+	                    "SELECT " SECRET_COLS " FROM projects p LEFT JOIN LATERAL ("
+	                    "  SELECT * FROM secrets x WHERE x.project_id = p.id AND "
+	                    "  x.deleted_rev IS NULL AND x.name COLLATE \"C\" > $2 "
+	                    "  ORDER BY x.name COLLATE \"C\" LIMIT $3) s ON true WHERE p.name = $1 "
+	                    "ORDER BY s.name COLLATE \"C\"",
+	                    3, vals, NULL, NULL, "secret list", e);
+	if (r == NULL)
+		return e->code;
+	int rc = 0;
+	*n = 0;
+	if (PQntuples(r) == 0) {
+		rc = cof_err_set(e, COF_ENOTFOUND, "project \"%s\" not found", project);
+	} else {
+		for (int i = 0; i < PQntuples(r); i++)
+			if (!PQgetisnull(r, i, 0))
+				secret_row(r, i, 0, &out[(*n)++]);
+	}
+	PQclear(r);
+	return rc;
+}
+
+int store_secret_insert(struct store *s, int64_t project_id, const char *name, int visibility,
+                        const char *description, int64_t revision, struct store_secret *out,
+                        struct cof_err *e)
+{
+	char a[24], b[24], c[24];
+	const char *vals[5] = {I64(a, project_id), name, I64(b, visibility), description,
+	                       I64(c, revision)};
+	PGresult *r =
+	        store__exec(s,
+	                    "INSERT INTO secrets AS s (project_id, name, visibility, description, "
+	                    "revision, created_rev) VALUES ($1, $2, $3, $4, $5, $5) "
+	                    "RETURNING " SECRET_COLS,
+	                    5, vals, NULL, NULL, "secret insert", e);
+	if (r == NULL)
+		return e->code;
+	secret_row(r, 0, 0, out);
+	PQclear(r);
+	return 0;
+}
+
+int store_secret_update(struct store *s, int64_t secret_id, int visibility, const char *description,
+                        int64_t revision, struct store_secret *out, struct cof_err *e)
+{
+	char a[24], b[24], c[24];
+	const char *vals[4] = {I64(a, secret_id), I64(b, visibility), description,
+	                       I64(c, revision)};
+	PGresult *r = store__exec(
+	        s,
+	        "UPDATE secrets AS s SET visibility = $2, description = $3, revision = $4, "
+	        "update_time = now() WHERE id = $1 RETURNING " SECRET_COLS,
+	        4, vals, NULL, NULL, "secret update", e);
+	if (r == NULL)
+		return e->code;
+	secret_row(r, 0, 0, out);
+	PQclear(r);
+	return 0;
+}
+
+int store_secret_delete(struct store *s, int64_t secret_id, int64_t revision, struct cof_err *e)
+{
+	char a[24], b[24];
+	const char *vals[2] = {I64(a, secret_id), I64(b, revision)};
+	return store__run(s,
+	                  "WITH d AS (UPDATE secrets SET deleted_rev = $2, revision = $2, "
+	                  "update_time = now() WHERE id = $1) "
+	                  "UPDATE secret_values SET valid_to = $2 WHERE secret_id = $1 "
+	                  "AND valid_to IS NULL",
+	                  2, vals, NULL, NULL, "secret delete", e);
+}
+
+/* ---- values ---- */
+
+int store_value_put(struct store *s, int64_t secret_id, int64_t environment_id, int version,
+                    int64_t revision, int32_t term, const uint8_t *sealed, size_t len,
+                    struct cof_err *e)
+{
+	char a[24], b[24], c[24], d[24], t[24];
+	const char *vals[6] = {I64(a, secret_id), I64(b, environment_id), I64(c, version),
+	                       I64(d, revision),  I64(t, term),           (const char *)sealed};
+	int lens[6] = {0, 0, 0, 0, 0, (int)len};
+	int fmts[6] = {0, 0, 0, 0, 0, 1};
+	int rc = store__run(
+	        s,
+	        "UPDATE secret_values SET valid_to = $4 WHERE secret_id = $1 "
+	        "AND coalesce(environment_id, 0) = $2 AND version = $3 AND valid_to IS NULL",
+	        4, vals, NULL, NULL, "value end", e);
+	if (rc)
+		return rc;
+	return store__run(
+	        s,
+	        "INSERT INTO secret_values (secret_id, environment_id, version, valid_from, term, "
+	        "sealed) VALUES ($1, nullif($2::int8, 0), $3, $4, $5, $6)",
+	        6, vals, lens, fmts, "value put", e);
+}
+
+int store_value_current(struct store *s, int64_t secret_id, int64_t environment_id, int version,
+                        struct store_value *out, struct cof_err *e)
+{
+	memset(out, 0, sizeof(*out));
+	char a[24], b[24], c[24];
+	const char *vals[3] = {I64(a, secret_id), I64(b, environment_id), I64(c, version)};
+	PGresult *r = store__exec(
+	        s,
+	        "SELECT valid_from, term, sealed FROM secret_values WHERE secret_id = $1 "
+	        "AND coalesce(environment_id, 0) = $2 AND version = $3 AND valid_to IS NULL",
+	        3, vals, NULL, NULL, "value get", e);
+	if (r == NULL)
+		return e->code;
+	int rc = 0;
+	if (PQntuples(r) == 0) {
+		rc = cof_err_set(e, COF_ENOTFOUND, "no value");
+	} else {
+		out->valid_from = col_i64(r, 0, 0);
+		out->term = (int32_t)col_i64(r, 0, 1);
+		rc = store__col_bytea(r, 0, 2, &out->sealed, &out->sealed_len, e);
+	}
+	PQclear(r);
+	return rc;
+}
+
+int store_value_end(struct store *s, int64_t secret_id, int64_t environment_id, int version,
+                    int64_t revision, struct cof_err *e)
+{
+	char a[24], b[24], c[24], d[24];
+	const char *vals[4] = {I64(a, secret_id), I64(b, environment_id), I64(c, version),
+	                       I64(d, revision)};
+	PGresult *r = store__exec(s,
+	                          "UPDATE secret_values SET valid_to = $4 WHERE secret_id = $1 "
+	                          "AND coalesce(environment_id, 0) = $2 AND version = $3 "
+	                          "AND valid_to IS NULL",
+	                          4, vals, NULL, NULL, "value end", e);
+	if (r == NULL)
+		return e->code;
+	int rc = strcmp(PQcmdTuples(r), "0") == 0 ? cof_err_set(e, COF_ENOTFOUND, "no value") : 0;
+	PQclear(r);
+	return rc;
+}
+
+void store_value_clear(struct store_value *v)
+{
+	if (v == NULL)
+		return;
+	free(v->sealed);
+	memset(v, 0, sizeof(*v));
+}
