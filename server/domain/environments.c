@@ -166,6 +166,14 @@ static int lock_override(struct store *s, const struct override_change *c, int64
 	return 0;
 }
 
+/* The environment and the project both move to revision rev (an override was written). */
+static int bump_revisions(struct store *s, int64_t pid, int64_t env_id, int64_t rev,
+                          struct cof_err *e)
+{
+	int rc = store_environment_set_revision(s, env_id, rev, e);
+	return rc ? rc : store_project_set_revision(s, pid, rev, e);
+}
+
 struct override_tx {
 	struct session *ss;              /* in */
 	const struct override_change *c; /* in */
@@ -183,10 +191,9 @@ static int override_set_body(struct store *s, void *arg, struct cof_err *e)
 	if (rc)
 		return rc;
 	t->revision = ++rev;
-	if ((rc = values_put(t->ss, s, pid, sec.id, env.id, c->version, rev, c->value, e)) ||
-	    (rc = store_environment_set_revision(s, env.id, rev, e)))
+	if ((rc = values_put(t->ss, s, pid, sec.id, env.id, c->version, rev, c->value, e)))
 		return rc;
-	return store_project_set_revision(s, pid, rev, e);
+	return bump_revisions(s, pid, env.id, rev, e);
 }
 
 int overrides_set(struct session *ss, const struct override_change *c, struct audit_row *audit,
@@ -221,10 +228,9 @@ static int override_delete_body(struct store *s, void *arg, struct cof_err *e)
 		                   "secret \"%s\" has no %s override in environment \"%s\"",
 		                   c->secret, version_name(c->version), c->environment);
 	t->revision = ++rev;
-	if ((rc = store_value_end(s, sec.id, env.id, c->version, rev, e)) ||
-	    (rc = store_environment_set_revision(s, env.id, rev, e)))
+	if ((rc = store_value_end(s, sec.id, env.id, c->version, rev, e)))
 		return rc;
-	return store_project_set_revision(s, pid, rev, e);
+	return bump_revisions(s, pid, env.id, rev, e);
 }
 
 int overrides_delete(struct session *ss, const struct override_change *c, struct audit_row *audit,

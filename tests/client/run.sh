@@ -129,5 +129,34 @@ grep -q "ResolveSecrets .*OK" <<<"$audit" && grep -q "RevealSecret .*PERMISSION_
   grep -q "$tid" <<<"$audit" && ok "coffer audit shows resolves and refused calls with token ids" || bad "audit: $audit"
 set -e
 
+# The CLI's command table: what it refuses before making any call, and what it says.
+set +e
+export COFFER_TOKEN=$COFFER_ADMIN_TOKEN
+"$COFFER" secrets delete support-bot OPENAI_API_KEY --expected-revison 5 2>"$WORK/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "does not take --expected-revison" "$WORK/err" &&
+  "$COFFER" secrets get support-bot OPENAI_API_KEY >/dev/null &&
+  ok "an option the command does not declare: exit 2, named, and nothing deleted" || bad "typo option: $rc $(cat "$WORK/err")"
+"$COFFER" secrets create support-bot NEW_ONE s3cr3t-in-argv 2>"$WORK/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--value-stdin or --value-file, never from the command line" "$WORK/err" &&
+  ! grep -q "s3cr3t-in-argv" "$WORK/err" && ! "$COFFER" secrets get support-bot NEW_ONE >/dev/null 2>&1 &&
+  ok "a value in argv: exit 2, saying where values come from" || bad "value in argv: $rc $(cat "$WORK/err")"
+"$COFFER" secrets 2>"$WORK/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "secrets needs a verb: create, get, list, update, delete, reveal" "$WORK/err" &&
+  ok "a missing verb lists the verbs" || bad "missing verb: $rc $(cat "$WORK/err")"
+"$COFFER" --addr 127.0.0.1:1 --timeout-ms 1000 projects list >"$WORK/out" 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && [ ! -s "$WORK/out" ] && grep -q UNAVAILABLE "$WORK/err" &&
+  ok "no output before the call succeeded (projects list, server down)" || bad "output before failure: $rc $(cat "$WORK/out")"
+out=$("$COFFER" help secrets create); rc=$?
+[ $rc -eq 0 ] && grep -q -- "--value-file" <<<"$out" && grep -q -- "--restricted" <<<"$out" &&
+  ok "coffer help secrets create shows its options" || bad "help: $out"
+"$COFFER" --help | grep -q "tokens revoke ID" && ok "coffer --help lists every command" || bad "--help"
+# libcoffer exports its API and the generated messages, nothing of its own insides.
+leaks=$(nm -D --defined-only "$PREFIX/lib/libcoffer.so" | awk '{print $3}' |
+  grep -v -E '^(coffer_(options|client|channel|resolve|snapshot|code)_?[a-z_]*|coffer_v1_[a-z_]+|grpc_health_v1_[a-z_]+|coffer__v1__[a-z_]+|google__protobuf__[a-z_]+|grpc__[a-z0-9_]+|_init|_fini)$' |
+  grep -v -E '^(__odr_asan|__asan|__ubsan|_edata|_end|__bss_start)')
+[ -z "$leaks" ] && nm -D --defined-only "$PREFIX/lib/libcoffer.so" | grep -q ' coffer_resolve$' &&
+  ok "nm -D libcoffer.so: only the public API and message types" || bad "exported internals: $leaks"
+set -e
+
 echo "client: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

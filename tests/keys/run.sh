@@ -21,7 +21,13 @@ sleep 0.5
 kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 mid=$(old_terms)
 if [ "$mid" -lt "$before" ] && [ "$mid" -gt 0 ]; then ok "rewrap killed halfway: $((before - mid)) of $before rows moved"; else bad "rewrap kill: before $before, after $mid"; fi
-out=$("$K" keys rewrap 2>&1) && [ "$(old_terms)" -eq 0 ] && ok "rewrap resumed: $out" || bad "rewrap resume: $out"
+out=$("$K" keys rewrap --batch-size 2 --batch-delay-ms 150 2>"$COFFER_TEST_STATE/rewrap.err") && [ "$(old_terms)" -eq 0 ] &&
+  ok "rewrap resumed: $out" || bad "rewrap resume: $out"
+grep -qE '^cofferd keys rewrap: [0-9]+ of [0-9]+ value rows \([0-9]+%\), [0-9]+/s' "$COFFER_TEST_STATE/rewrap.err" &&
+  ok "rewrap reports progress on stderr: $(head -1 "$COFFER_TEST_STATE/rewrap.err")" || bad "no progress: $(cat "$COFFER_TEST_STATE/rewrap.err")"
+"$K" keys rewrap --batch-size 2 --no-such-option >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok "an option keys rewrap does not take: exit 2" || bad "unknown option: exit $rc"
+"$K" help keys rewrap | grep -q -- "--batch-delay-ms" && ok "cofferd help keys rewrap shows its options" || bad "cofferd help"
 out=$("$K" keys verify 2>&1) && grep -q " 0 do not" <<<"$out" && ok "keys verify: $(tail -1 <<<"$out")" || bad "verify: $out"
 
 new_key="$COFFER_TEST_STATE/new-root.key"
