@@ -6,16 +6,6 @@
 
 #include "cli.h"
 
-static const char *const ROLES[] = {"unspecified", "admin", "editor", "viewer", "runtime"};
-
-static int role_of(const char *s)
-{
-	for (int i = 1; s && i <= 4; i++)
-		if (strcmp(s, ROLES[i]) == 0)
-			return i;
-	return 0;
-}
-
 static void print_token(const struct cli *c, const Coffer__V1__Token *t, bool row)
 {
 	char ct[32], et[32] = "never";
@@ -33,15 +23,14 @@ static void print_token(const struct cli *c, const Coffer__V1__Token *t, bool ro
 	if (c->json) {
 		printf("{\"id\":\"%s\",\"name\":", t->id);
 		cli_json_str(t->name);
-		printf(",\"role\":\"%s\",\"project\":", ROLES[t->role <= 4 ? t->role : 0]);
+		printf(",\"role\":\"%s\",\"project\":", cli_role_name(t->role));
 		cli_json_str(t->project);
 		printf(",\"scope\":");
 		cli_json_str(scope);
 		printf(",\"create_time\":\"%s\",\"expire_time\":\"%s\"}", ct, et);
 	} else if (row) {
-		printf("%-21s %-8s %-24s %-24s %-20s %s\n", t->id,
-		       ROLES[t->role <= 4 ? t->role : 0], *t->project ? t->project : "-",
-		       *scope ? scope : "-", et, t->name);
+		printf("%-21s %-8s %-24s %-24s %-20s %s\n", t->id, cli_role_name(t->role),
+		       *t->project ? t->project : "-", *scope ? scope : "-", et, t->name);
 	}
 }
 
@@ -84,7 +73,7 @@ int cmd_tokens_create(struct cli *c)
 	bool ok = true;
 	Coffer__V1__CreateTokenRequest req = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
 	req.name = c->argv[0];
-	req.role = (Coffer__V1__Role)role_of(cli_opt(c, "--role"));
+	req.role = (Coffer__V1__Role)cli_role(cli_opt(c, "--role"));
 	if (req.role == 0)
 		return cli_usage_error(c, "--role must be admin, editor, viewer or runtime");
 	req.project = (char *)(cli_opt(c, "--project") ? cli_opt(c, "--project") : "");
@@ -114,7 +103,7 @@ int cmd_tokens_create(struct cli *c)
 		printf(",\"secret\":\"%s\"}\n", r->secret);
 	} else {
 		fprintf(stderr, "created %s (%s%s%s); the secret below is shown once:\n",
-		        r->token->id, ROLES[r->token->role <= 4 ? r->token->role : 0],
+		        r->token->id, cli_role_name(r->token->role),
 		        *r->token->project ? " of " : "", r->token->project);
 		puts(r->secret);
 	}

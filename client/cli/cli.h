@@ -59,9 +59,14 @@ struct cli {
 const char *cli_opt(const struct cli *c, const char *name);
 /* A numeric option; *ok becomes false when it does not parse. */
 int64_t cli_opt_i64(const struct cli *c, const char *name, int64_t def, bool *ok);
-/* "draft" -> 1, "live" -> 2, anything else -> 0. */
+/* The contract's enums as the CLI reads and prints them: "draft" <-> VERSION_DRAFT, ...; a word
+ * it does not know reads as 0 (unspecified). */
 int cli_version(const char *s);
 const char *cli_version_name(int version);
+int cli_role(const char *s);
+const char *cli_role_name(int role);
+const char *cli_visibility_name(int visibility);
+const char *cli_source_name(int source);
 /* Prints "coffer: ..." (and the command's usage) and returns 2. */
 int cli_usage_error(const struct cli *c, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));

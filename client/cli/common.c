@@ -32,18 +32,58 @@ int64_t cli_opt_i64(const struct cli *c, const char *name, int64_t def, bool *ok
 	return n;
 }
 
+/* The words the CLI uses for the contract's enums, by their generated names. */
+static const struct {
+	const char *word; /* what the CLI reads and prints */
+	int value;        /* the enum value */
+} versions[] = {{"draft", COFFER__V1__VERSION__VERSION_DRAFT},
+                {"live", COFFER__V1__VERSION__VERSION_LIVE}},
+  roles[] = {{"admin", COFFER__V1__ROLE__ROLE_ADMIN},
+             {"editor", COFFER__V1__ROLE__ROLE_EDITOR},
+             {"viewer", COFFER__V1__ROLE__ROLE_VIEWER},
+             {"runtime", COFFER__V1__ROLE__ROLE_RUNTIME}};
+
 int cli_version(const char *s)
 {
-	if (s && strcmp(s, "draft") == 0)
-		return 1;
-	if (s && strcmp(s, "live") == 0)
-		return 2;
+	for (size_t i = 0; s && i < sizeof(versions) / sizeof(versions[0]); i++)
+		if (strcmp(s, versions[i].word) == 0)
+			return versions[i].value;
 	return 0;
 }
 
 const char *cli_version_name(int version)
 {
-	return version == 2 ? "live" : version == 1 ? "draft" : "-";
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+		if (versions[i].value == version)
+			return versions[i].word;
+	return "-";
+}
+
+int cli_role(const char *s)
+{
+	for (size_t i = 0; s && i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (strcmp(s, roles[i].word) == 0)
+			return roles[i].value;
+	return 0;
+}
+
+const char *cli_role_name(int role)
+{
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (roles[i].value == role)
+			return roles[i].word;
+	return "unspecified";
+}
+
+const char *cli_visibility_name(int visibility)
+{
+	return visibility == COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED ? "restricted"
+	                                                                   : "masked";
+}
+
+const char *cli_source_name(int source)
+{
+	return source == COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE ? "override" : "default";
 }
 
 int cli_rpc_error(const coffer_error *err)

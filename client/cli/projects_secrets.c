@@ -5,11 +5,6 @@
 
 #include "cli.h"
 
-static const char *visibility_name(int v)
-{
-	return v == COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED ? "restricted" : "masked";
-}
-
 static void print_project(const struct cli *c, const Coffer__V1__Project *p, bool table_row)
 {
 	char t[32];
@@ -39,17 +34,18 @@ static void print_secret(const struct cli *c, const Coffer__V1__Secret *s, bool 
 		cli_json_str(s->project);
 		printf(",\"name\":");
 		cli_json_str(s->name);
-		printf(",\"visibility\":\"%s\",\"description\":", visibility_name(s->visibility));
+		printf(",\"visibility\":\"%s\",\"description\":",
+		       cli_visibility_name(s->visibility));
 		cli_json_str(s->description);
 		printf(",\"revision\":%" PRId64 ",\"create_time\":\"%s\",\"update_time\":\"%s\"}",
 		       s->revision, ct, ut);
 	} else if (table_row) {
 		printf("%-40s %-10s %9" PRId64 "  %s  %s\n", s->name,
-		       visibility_name(s->visibility), s->revision, ut, s->description);
+		       cli_visibility_name(s->visibility), s->revision, ut, s->description);
 	} else {
 		printf("project:     %s\nname:        %s\nvisibility:  %s\ndescription: "
 		       "%s\nrevision:    %" PRId64 "\ncreated:     %s\nupdated:     %s\n",
-		       s->project, s->name, visibility_name(s->visibility), s->description,
+		       s->project, s->name, cli_visibility_name(s->visibility), s->description,
 		       s->revision, ct, ut);
 	}
 }
@@ -281,9 +277,7 @@ int cmd_secrets_reveal(struct cli *c)
 	if (c->json) {
 		printf("{\"value\":");
 		cli_json_str(r->value);
-		printf(",\"source\":\"%s\",\"revision\":%" PRId64 "}\n",
-		       r->source == COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE ? "override"
-		                                                                    : "default",
+		printf(",\"source\":\"%s\",\"revision\":%" PRId64 "}\n", cli_source_name(r->source),
 		       r->revision);
 	} else {
 		puts(r->value);

@@ -71,8 +71,8 @@ int cmd_resolve(struct cli *c)
 			printf(",\"value\":");
 			cli_json_str(s->value);
 			printf(",\"visibility\":\"%s\",\"source\":\"%s\",\"revision\":%" PRId64 "}",
-			       s->visibility == 2 ? "restricted" : "masked",
-			       s->source == 2 ? "override" : "default", s->revision);
+			       cli_visibility_name(s->visibility), cli_source_name(s->source),
+			       s->revision);
 		}
 		printf("],\"missing\":[");
 		for (size_t i = 0; i < r->n_missing; i++) {
@@ -85,8 +85,8 @@ int cmd_resolve(struct cli *c)
 		for (size_t i = 0; i < r->n_secrets; i++) {
 			const Coffer__V1__ResolvedSecret *s = r->secrets[i];
 			printf("%-40s %-10s %-8s %" PRId64 "\n", s->name,
-			       s->visibility == 2 ? "restricted" : "masked",
-			       s->source == 2 ? "override" : "default", s->revision);
+			       cli_visibility_name(s->visibility), cli_source_name(s->source),
+			       s->revision);
 		}
 		for (size_t i = 0; i < r->n_missing; i++)
 			printf("%-40s (missing)\n", r->missing[i]);

@@ -62,6 +62,11 @@ int api_new(const struct api_config *cfg, struct domain *d, struct audit *audit,
 	return 0;
 }
 
+bool api_has_policy(const char *path)
+{
+	return policy_of(path) != NULL;
+}
+
 void api_free(struct api *a)
 {
 	if (a == NULL)
@@ -113,6 +118,7 @@ int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const
 	struct call *c = call_new(app, ctx, m);
 	if (c == NULL)
 		return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	c->policy = policy_of(m->path);
 	int code;
 	const char *bad = first_bad_utf8(req);
 	if (bad != NULL)
@@ -132,6 +138,7 @@ int api_stream(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, cons
 	struct call *c = call_new(app, ctx, m);
 	if (c == NULL)
 		return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	c->policy = policy_of(m->path);
 	int code = policy_authorize(c, NULL);
 	if (code == RPC_OK)
 		code = m->invoke_stream(handlers, c, stream);

@@ -14,18 +14,7 @@
 
 #include "errors.h"
 #include "rpc.h"
-
-struct domain;
-struct audit;
-struct metrics;
-struct api;
-
-struct api_config {
-	bool insecure_no_auth;    /* every call is allowed (local development only) */
-	int statement_timeout_ms; /* bound on a statement when the call has no deadline */
-	int rate_limit;           /* calls per second per token; 0: none */
-	int rate_burst;           /* calls a token may make at once; 0: twice rate_limit */
-};
+#include "state.h"
 
 /* The services and their handler tables. */
 extern const struct rpc_binding api_bindings[];

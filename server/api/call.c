@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
-#include "policy.h"
 #include "status.h"
 #include "validate.h"
 
@@ -20,7 +20,6 @@ struct call *call_new(struct api *api, struct rpc_ctx *rpc, const coffer_method_
 	c->api = api;
 	c->rpc = rpc;
 	c->method = m;
-	c->policy = policy_of(m->path);
 	snprintf(c->audit.method, sizeof(c->audit.method), "%s", m->path);
 	snprintf(c->audit.peer, sizeof(c->audit.peer), "%s", rpc_peer(rpc));
 	return c;
@@ -43,6 +42,7 @@ struct session *call_session(struct call *c, struct cof_err *e)
 		ms = c->api->cfg.statement_timeout_ms;
 	if (session_open(c->api->domain, ms, &c->db, e) != 0)
 		return NULL;
+	keys_refresh_if_due(&c->db);
 	return &c->db;
 }
 
@@ -73,13 +73,6 @@ int call_fail(struct call *c, int code, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	return rpc_fail(c->rpc, code, "%s", buf);
-}
-
-struct audit_row *call_write_audit(struct call *c)
-{
-	if (c->policy == NULL || c->policy->audit != A_WRITE || !c->authenticated)
-		return NULL;
-	return &c->audit;
 }
 
 void call_note_revision(struct call *c, int64_t revision)

@@ -15,12 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api.h"
 #include "audit.h"
 #include "errors.h"
 #include "model.h"
 #include "rpc.h"
 #include "session.h"
+#include "state.h"
 
 #include "coffer/v1/access.rpc.h"
 #include "coffer/v1/environments.rpc.h"
@@ -30,15 +30,6 @@
 #include "grpc/reflection/v1alpha/reflection.rpc.h"
 
 struct policy;
-struct ratelimit;
-
-struct api {
-	struct api_config cfg;   /* access settings */
-	struct domain *domain;   /* connection pool and keyring */
-	struct audit *audit;     /* the audit writer */
-	struct metrics *metrics; /* counters */
-	struct ratelimit *rate;  /* per-token buckets, or NULL */
-};
 
 struct call {
 	struct api *api;                  /* process-wide state */
@@ -51,21 +42,19 @@ struct call {
 	struct session db;                /* the database session; db.store NULL until opened */
 };
 
-/* A new call (zeroed, then method, peer and policy set); NULL on OOM. */
+/* A new call (zeroed, then method and peer set); NULL on OOM. */
 struct call *call_new(struct api *api, struct rpc_ctx *rpc, const coffer_method_desc *m);
 /* Closes the session and frees the call. NULL-safe. */
 void call_free(struct call *c);
 
 /* The call's database session, opened on first use with the call's deadline (or the default
- * statement timeout); NULL with e set when the database cannot be reached. */
+ * statement timeout), with the keyring refreshed when due; NULL with e set when the database
+ * cannot be reached. */
 struct session *call_session(struct call *c, struct cof_err *e);
 /* Logs e's detail (never a value) and returns its gRPC code with e's message. */
 int call_error(struct call *c, const struct cof_err *e);
 /* Sets the status message sent with code; returns code. */
 int call_fail(struct call *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The audit row a write carries into its transaction, or NULL when the call is not a write
- * audited that way. */
-struct audit_row *call_write_audit(struct call *c);
 /* Records the revision a call read or wrote, for its audit row. */
 void call_note_revision(struct call *c, int64_t revision);
 /* Milliseconds before the call's deadline; -1 when the client set none. */

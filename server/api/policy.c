@@ -50,11 +50,6 @@ const struct policy *policy_of(const char *path)
 	return NULL;
 }
 
-bool api_has_policy(const char *path)
-{
-	return policy_of(path) != NULL;
-}
-
 /* A string field of the request by name, or "" when it has none. */
 static const char *str_field(const ProtobufCMessage *req, const char *name)
 {
@@ -179,6 +174,13 @@ int policy_authorize(struct call *c, const ProtobufCMessage *req)
 		                 *project ? " in project \"" : "", project, *project ? "\"" : "");
 	}
 	return RPC_OK;
+}
+
+struct audit_row *policy_write_audit(struct call *c)
+{
+	if (c->policy == NULL || c->policy->audit != A_WRITE || !c->authenticated)
+		return NULL;
+	return &c->audit;
 }
 
 int policy_finish(struct call *c, int code)

@@ -45,6 +45,9 @@ const struct policy *policy_of(const char *path);
 /* Authenticates the caller, applies the rate limit and checks the permission and scope; fills
  * the call's audit row from the request (NULL for streams). RPC_OK or the code to answer. */
 int policy_authorize(struct call *c, const ProtobufCMessage *req);
+/* The audit row a write carries into its transaction, or NULL when the call is not a write
+ * audited that way. */
+struct audit_row *policy_write_audit(struct call *c);
 /* Before the answer: writes the audit row the call still needs and returns the code to answer
  * (UNAVAILABLE when the row cannot be written: fail closed). */
 int policy_finish(struct call *c, int code);

@@ -1,5 +1,6 @@
 /* svc_environments.c - service coffer.v1.Environments. */
 #include "call.h"
+#include "policy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static int create_environment(struct call *c, const Coffer__V1__CreateEnvironmen
 	struct session *ss = call_session(c, &e);
 	struct environment env;
 	if (ss == NULL || environments_create(ss, req->project, req->name, req->description,
-	                                      call_write_audit(c), &env, &e))
+	                                      policy_write_audit(c), &env, &e))
 		return call_error(c, &e);
 	fill_env_of(c, resp, req->project, &env);
 	return RPC_OK;
@@ -110,7 +111,7 @@ static int delete_environment(struct call *c, const Coffer__V1__DeleteEnvironmen
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
 	if (ss == NULL || environments_delete(ss, req->project, req->name, req->expected_revision,
-	                                      call_write_audit(c), &e))
+	                                      policy_write_audit(c), &e))
 		return call_error(c, &e);
 	return RPC_OK;
 }
@@ -164,7 +165,7 @@ static int set_override(struct call *c, const Coffer__V1__SetOverrideRequest *re
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
 	struct override o;
-	if (ss == NULL || overrides_set(ss, &ch, call_write_audit(c), &o, &e))
+	if (ss == NULL || overrides_set(ss, &ch, policy_write_audit(c), &o, &e))
 		return call_error(c, &e);
 	fill_override_of(c, resp, req->project, req->environment, &o);
 	return RPC_OK;
@@ -181,7 +182,7 @@ static int delete_override(struct call *c, const Coffer__V1__DeleteOverrideReque
 	                             NULL,         req->expected_revision};
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
-	if (ss == NULL || overrides_delete(ss, &ch, call_write_audit(c), &e))
+	if (ss == NULL || overrides_delete(ss, &ch, policy_write_audit(c), &e))
 		return call_error(c, &e);
 	return RPC_OK;
 }
@@ -256,7 +257,7 @@ static int merge_environment(struct call *c, const Coffer__V1__MergeEnvironmentR
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
 	struct merge_result r;
-	if (ss == NULL || environments_merge(ss, &m, call_write_audit(c), &r, &e))
+	if (ss == NULL || environments_merge(ss, &m, policy_write_audit(c), &r, &e))
 		return call_error(c, &e);
 	resp->changes = call_alloc(c, sizeof(*resp->changes) * (r.n_changes + 1));
 	for (size_t i = 0; resp->changes && i < r.n_changes; i++) {

@@ -1,5 +1,6 @@
 /* svc_projects.c - service coffer.v1.Projects. */
 #include "call.h"
+#include "policy.h"
 
 #include <stdio.h>
 #include "log.h"
@@ -31,7 +32,7 @@ static int create_project(struct call *c, const Coffer__V1__CreateProjectRequest
 	struct session *ss = call_session(c, &e);
 	struct project p;
 	if (ss == NULL ||
-	    projects_create(ss, req->name, req->description, call_write_audit(c), &p, &e) != 0)
+	    projects_create(ss, req->name, req->description, policy_write_audit(c), &p, &e) != 0)
 		return call_error(c, &e);
 	fill_project(c, resp, &p);
 	return RPC_OK;
@@ -82,7 +83,7 @@ static int delete_project(struct call *c, const Coffer__V1__DeleteProjectRequest
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
 	if (ss == NULL ||
-	    projects_delete(ss, req->name, req->expected_revision, call_write_audit(c), &e) != 0)
+	    projects_delete(ss, req->name, req->expected_revision, policy_write_audit(c), &e) != 0)
 		return call_error(c, &e);
 	log_info("project \"%s\" deleted", req->name);
 	return RPC_OK;

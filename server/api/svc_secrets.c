@@ -1,5 +1,6 @@
 /* svc_secrets.c - service coffer.v1.Secrets. */
 #include "call.h"
+#include "policy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -58,7 +59,7 @@ static int create_secret(struct call *c, const Coffer__V1__CreateSecretRequest *
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
 	struct secret out;
-	if (ss == NULL || secrets_create(ss, &spec, call_write_audit(c), &out, &e) != 0)
+	if (ss == NULL || secrets_create(ss, &spec, policy_write_audit(c), &out, &e) != 0)
 		return call_error(c, &e);
 	fill_secret_of(c, resp, req->project, &out);
 	return RPC_OK;
@@ -142,7 +143,7 @@ static int update_secret(struct call *c, const Coffer__V1__UpdateSecretRequest *
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
 	struct secret out;
-	if (ss == NULL || secrets_update(ss, &ch, call_write_audit(c), &out, &e) != 0)
+	if (ss == NULL || secrets_update(ss, &ch, policy_write_audit(c), &out, &e) != 0)
 		return call_error(c, &e);
 	fill_secret_of(c, resp, req->project, &out);
 	return RPC_OK;
@@ -158,7 +159,7 @@ static int delete_secret(struct call *c, const Coffer__V1__DeleteSecretRequest *
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
 	if (ss == NULL || secrets_delete(ss, req->project, req->name, req->expected_revision,
-	                                 call_write_audit(c), &e) != 0)
+	                                 policy_write_audit(c), &e) != 0)
 		return call_error(c, &e);
 	return RPC_OK;
 }

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "keys.h"
 #include "log.h"
 #include "store.h"
 
@@ -49,10 +48,7 @@ void domain_connection_states(struct domain *d, int *up, int *down)
 int session_open(struct domain *d, int64_t timeout_ms, struct session *out, struct cof_err *e)
 {
 	*out = (struct session){.kr = d->kr, .owner = d};
-	int rc = store_pool_acquire(d->pool, timeout_ms, &out->store, e);
-	if (rc == 0)
-		keys_refresh_if_due(out);
-	return rc;
+	return store_pool_acquire(d->pool, timeout_ms, &out->store, e);
 }
 
 int session_connect(const char *url, struct crypt_keyring *kr, int wait_s, struct session *out,

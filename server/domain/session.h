@@ -34,7 +34,7 @@ void domain_free(struct domain *d);
 void domain_connection_states(struct domain *d, int *up, int *down);
 
 /* Opens a session for one call: a pooled connection whose statements are bounded by timeout_ms
- * (waiting up to that long for a free one), and the keyring refreshed when a refresh is due. */
+ * (waiting up to that long for a free one). */
 int session_open(struct domain *d, int64_t timeout_ms, struct session *out, struct cof_err *e)
         __attribute__((warn_unused_result));
 /* A session on a connection of its own, retrying for up to wait_s seconds while the database

@@ -206,6 +206,19 @@ void store__rollback(struct store *s)
 	}
 }
 
+int store__audit_row(struct store *s, const struct audit_row *ev, struct cof_err *e)
+{
+	char v[24], c[24], rev[24];
+	const char *vals[9] = {ev->token_id,     ev->method, ev->project,
+	                       ev->environment,  ev->secret, I64(v, ev->version),
+	                       I64(c, ev->code), ev->peer,   I64(rev, ev->revision)};
+	return store__run(
+	        s,
+	        "INSERT INTO audit_events (token_id, method, project, environment, secret, "
+	        "version, code, peer, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+	        9, vals, NULL, NULL, "audit insert", e);
+}
+
 /* One attempt: BEGIN, the body, the audit row, COMMIT. */
 static int tx_once(struct store *s, enum store_tx_mode mode, store_tx_fn fn, void *arg,
                    struct audit_row *audit, struct cof_err *e)

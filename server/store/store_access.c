@@ -147,19 +147,6 @@ int store_token_count(struct store *s, int64_t *n, struct cof_err *e)
 	return 0;
 }
 
-int store__audit_row(struct store *s, const struct audit_row *ev, struct cof_err *e)
-{
-	char v[24], c[24], rev[24];
-	const char *vals[9] = {ev->token_id,     ev->method, ev->project,
-	                       ev->environment,  ev->secret, I64(v, ev->version),
-	                       I64(c, ev->code), ev->peer,   I64(rev, ev->revision)};
-	return store__run(
-	        s,
-	        "INSERT INTO audit_events (token_id, method, project, environment, secret, "
-	        "version, code, peer, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-	        9, vals, NULL, NULL, "audit insert", e);
-}
-
 int store_audit_insert(struct store *s, const struct audit_row *rows, size_t n, struct cof_err *e)
 {
 	int rc = store__begin(s, STORE_TX_WRITE, e);

@@ -28,7 +28,7 @@ int store__commit(struct store *s, struct cof_err *e);
 void store__rollback(struct store *s);
 /* Records the revision the open transaction writes, for its audit row. */
 void store__revision_hint(struct store *s, int64_t revision);
-/* Inserts one audit row (store_access.c). */
+/* Inserts one audit row in the open transaction. */
 int store__audit_row(struct store *s, const struct audit_row *row, struct cof_err *e);
 /* A malloc'd copy of a bytea column (text format). */
 int store__col_bytea(PGresult *r, int row, int col, uint8_t **out, size_t *len, struct cof_err *e);

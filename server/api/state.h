@@ -1,0 +1,30 @@
+/*
+ * state.h - what every call of the api room shares: the access settings, the domain, the audit
+ * writer, the metrics and the rate limits. One struct api per server, made by api_new.
+ */
+#ifndef COFFER_API_STATE_H
+#define COFFER_API_STATE_H
+
+#include <stdbool.h>
+
+struct domain;
+struct audit;
+struct metrics;
+struct ratelimit;
+
+struct api_config {
+	bool insecure_no_auth;    /* every call is allowed (local development only) */
+	int statement_timeout_ms; /* bound on a statement when the call has no deadline */
+	int rate_limit;           /* calls per second per token; 0: none */
+	int rate_burst;           /* calls a token may make at once; 0: twice rate_limit */
+};
+
+struct api {
+	struct api_config cfg;   /* access settings */
+	struct domain *domain;   /* connection pool and keyring */
+	struct audit *audit;     /* the audit writer */
+	struct metrics *metrics; /* counters */
+	struct ratelimit *rate;  /* per-token buckets, or NULL */
+};
+
+#endif
