@@ -50,6 +50,25 @@ void coffer__wipe(void *p, size_t n)
 		*v++ = 0;
 }
 
+/* The largest answer the library takes. */
+#define COFFER_MAX_RESPONSE_BYTES (64 << 20)
+
+/* The CA roots of the system (Debian's ca-certificates). */
+#define SYSTEM_ROOTS "/etc/ssl/certs/ca-certificates.crt"
+
+bool coffer__loopback(const char *target)
+{
+	const char *host = target;
+	for (const char *scheme = strstr(target, ":///"); scheme; scheme = NULL)
+		host = scheme + 4; /* dns:///host:port */
+	if (strncmp(host, "ipv4:", 5) == 0 || strncmp(host, "ipv6:", 5) == 0)
+		host += 5;
+	if (strncmp(target, "unix:", 5) == 0)
+		return true;
+	return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
+	       strcmp(host, "localhost") == 0 || strncmp(host, "[::1]", 5) == 0;
+}
+
 /* Certificates and keys are small; anything larger is not one. */
 #define MAX_PEM_BYTES (1 << 20)
 
@@ -67,13 +86,17 @@ int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out,
 	if (ch == NULL)
 		return coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
 	grpc_init();
+	/* TLS unless the caller asks for plaintext or the server is on this host: a token must not
+	 * cross a network in clear by default. Without a CA file, the system's roots verify it. */
+	bool has_ca = opts->ca_file && *opts->ca_file;
+	bool tls = has_ca || !(opts->plaintext || coffer__loopback(opts->target));
 	grpc_channel_credentials *creds;
-	if (opts->ca_file && *opts->ca_file) {
-		char *pem = read_file(opts->ca_file);
+	if (tls) {
+		char *pem = read_file(has_ca ? opts->ca_file : SYSTEM_ROOTS);
 		bool mtls = opts->cert_file && *opts->cert_file;
 		char *cert = mtls ? read_file(opts->cert_file) : NULL;
 		char *key = mtls && opts->key_file ? read_file(opts->key_file) : NULL;
-		if (pem == NULL || (mtls && (cert == NULL || key == NULL))) {
+		if ((has_ca && pem == NULL) || (mtls && (cert == NULL || key == NULL))) {
 			free(pem);
 			free(cert);
 			free(key);
@@ -82,8 +105,9 @@ int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out,
 			return coffer__fail(
 			        err, COFFER_INVALID_ARGUMENT,
 			        "cannot read the CA file %s or the client certificate or key",
-			        opts->ca_file);
+			        has_ca ? opts->ca_file : SYSTEM_ROOTS);
 		}
+		/* pem NULL: gRPC's own default roots */
 		grpc_ssl_pem_key_cert_pair pair = {key, cert};
 		creds = grpc_ssl_credentials_create(pem, mtls ? &pair : NULL, NULL, NULL);
 		free(pem);
@@ -95,7 +119,13 @@ int coffer_channel_new(const coffer_channel_options *opts, coffer_channel **out,
 	} else {
 		creds = grpc_insecure_credentials_create();
 	}
-	ch->channel = grpc_channel_create(opts->target, creds, NULL);
+	/* A resolve may carry a project's every value (16 MiB at most on the server): more than
+	 * gRPC's default of 4 MiB. */
+	grpc_arg arg = {.type = GRPC_ARG_INTEGER,
+	                .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+	                .value.integer = COFFER_MAX_RESPONSE_BYTES};
+	grpc_channel_args args = {1, &arg};
+	ch->channel = grpc_channel_create(opts->target, creds, &args);
 	grpc_channel_credentials_release(creds);
 	ch->timeout_ms = opts->timeout_ms;
 	ch->max_retries = opts->max_retries > 0 ? opts->max_retries : 0;
@@ -120,8 +150,28 @@ void coffer_channel_free(coffer_channel *ch)
 	grpc_shutdown();
 }
 
+/* Whether trailing metadata carries the server's "nothing was written" mark. */
+static bool server_says_retryable(const grpc_metadata_array *md)
+{
+	static const char key[] = "coffer-retryable";
+	for (size_t i = 0; i < md->count; i++)
+		if (GRPC_SLICE_LENGTH(md->metadata[i].key) == sizeof(key) - 1 &&
+		    memcmp(GRPC_SLICE_START_PTR(md->metadata[i].key), key, sizeof(key) - 1) == 0)
+			return true;
+	return false;
+}
+
+bool coffer__retry_allowed(const coffer_method_desc *m, int code, bool server_retryable)
+{
+	/* UNAVAILABLE only: UNKNOWN (a lost commit) and every refusal are final. A read may be
+	 * repeated whatever broke; a write only when the server said it wrote nothing, because an
+	 * UNAVAILABLE from the transport may come after the server committed. */
+	return code == COFFER_UNAVAILABLE && (m->idempotent || server_retryable);
+}
+
 static int call_once(coffer_channel *ch, const coffer_method_desc *m, const ProtobufCMessage *req,
-                     gpr_timespec deadline, ProtobufCMessage **resp, coffer_error *err)
+                     gpr_timespec deadline, ProtobufCMessage **resp, bool *retryable,
+                     coffer_error *err)
 {
 	*resp = NULL;
 	if (err)
@@ -177,6 +227,7 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 	} else {
 		grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (status != GRPC_STATUS_OK) {
+			*retryable = server_says_retryable(&trailing_md);
 			char *text = grpc_slice_to_c_string(details);
 			rc = coffer__fail(err, (int)status, "%s", text);
 			gpr_free(text);
@@ -236,9 +287,13 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 	                ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 	                               gpr_time_from_millis(ch->timeout_ms, GPR_TIMESPAN))
 	                : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+	coffer_error own;
+	if (err == NULL)
+		err = &own;
 	for (int attempt = 0;; attempt++) {
-		int rc = call_once(ch, m, req, deadline, resp, err);
-		if (rc == 0 || err == NULL || err->code != COFFER_UNAVAILABLE ||
+		bool server_retryable = false;
+		int rc = call_once(ch, m, req, deadline, resp, &server_retryable, err);
+		if (rc == 0 || !coffer__retry_allowed(m, err->code, server_retryable) ||
 		    attempt >= ch->max_retries)
 			return rc;
 		int64_t cap = (int64_t)ch->retry_base_ms << (attempt < 16 ? attempt : 16);

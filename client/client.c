@@ -35,6 +35,8 @@ void coffer_options_init(coffer_options *opts)
 	opts->key_file = getenv("COFFER_KEY_FILE");
 	opts->timeout_ms = 10000;
 	opts->max_retries = 4;
+	const char *plain = getenv("COFFER_PLAINTEXT");
+	opts->plaintext = plain && (strcmp(plain, "1") == 0 || strcmp(plain, "true") == 0);
 }
 
 int coffer_client_new(const coffer_options *opts, coffer_client **out, coffer_error *err)
@@ -53,6 +55,7 @@ int coffer_client_new(const coffer_options *opts, coffer_client **out, coffer_er
 	        .key_file = opts->key_file,
 	        .timeout_ms = opts->timeout_ms,
 	        .max_retries = opts->max_retries,
+	        .plaintext = opts->plaintext,
 	};
 	if (coffer_channel_new(&o, &c->ch, err) != 0) {
 		free(c);

@@ -5,16 +5,22 @@
 #ifndef COFFER_CLIENT_INTERNAL_H
 #define COFFER_CLIENT_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "coffer/client.h"
 #include "coffer_rpc_meta.h"
 
-/* One unary call of method m, retried on UNAVAILABLE with exponential backoff and full jitter
- * while attempts and the deadline last. On success *resp is a new message (free it with
- * protobuf_c_message_free_unpacked(*resp, NULL)). */
+/* One unary call of method m, sent again (exponential backoff, full jitter) while
+ * coffer__retry_allowed says so and attempts and the deadline last. On success *resp is a new
+ * message (free it with protobuf_c_message_free_unpacked(*resp, NULL)). */
 int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const ProtobufCMessage *req,
                        ProtobufCMessage **resp, coffer_error *err);
+/* Whether a call of m that failed with code may be sent again: UNAVAILABLE of a method marked
+ * idempotent, or UNAVAILABLE that the server marked as having written nothing. */
+bool coffer__retry_allowed(const coffer_method_desc *m, int code, bool server_retryable);
+/* Whether a target (host:port, dns:///host:port, ipv4:, ipv6:, unix:) is on this host. */
+bool coffer__loopback(const char *target);
 /* Fills err (NULL-safe) with a status code and a printf-formatted message; returns -1. */
 int coffer__fail(coffer_error *err, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

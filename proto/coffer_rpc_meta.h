@@ -34,8 +34,9 @@ typedef struct coffer_method_desc {
 	const ProtobufCMessageDescriptor *output; /* response message type */
 	bool client_streaming;                    /* request is a stream */
 	bool server_streaming;                    /* response is a stream */
-	coffer_rpc_invoke_fn invoke;              /* unary dispatch; NULL when streaming */
-	coffer_rpc_stream_fn invoke_stream;       /* streaming dispatch; NULL when unary */
+	bool idempotent; /* safe to repeat (the proto's idempotency_level): reads, resolves */
+	coffer_rpc_invoke_fn invoke;        /* unary dispatch; NULL when streaming */
+	coffer_rpc_stream_fn invoke_stream; /* streaming dispatch; NULL when unary */
 } coffer_method_desc;
 
 typedef struct coffer_service_desc {

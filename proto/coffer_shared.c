@@ -2,9 +2,10 @@
 #include "coffer_shared.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const names[] = {
         "OK",
@@ -35,39 +36,45 @@ const char *coffer_status_name(int code)
 
 char *coffer_read_file(const char *path, size_t max_bytes, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
+	/* open/read, not stdio: no library buffer is left holding a key after the call. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return NULL;
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap + 1);
 	while (buf != NULL) {
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
+		ssize_t got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			if (got < 0) {
+				explicit_bzero(buf, n);
+				free(buf);
+				buf = NULL;
+			}
+			break;
+		}
+		n += (size_t)got;
 		if (n > max_bytes) {
+			explicit_bzero(buf, n);
 			free(buf);
 			buf = NULL;
 			errno = EFBIG;
 			break;
 		}
-		if (got == 0)
-			break;
 		if (n == cap) {
-			char *bigger = realloc(buf, (cap *= 2) + 1);
-			if (bigger == NULL) {
-				explicit_bzero(buf, n);
-				free(buf);
-			}
+			/* grow by copying, so that the old buffer can be wiped */
+			char *bigger = malloc((cap *= 2) + 1);
+			if (bigger != NULL)
+				memcpy(bigger, buf, n);
+			explicit_bzero(buf, n);
+			free(buf);
 			buf = bigger;
 		}
 	}
-	int failed = ferror(f);
-	fclose(f);
-	if (buf != NULL && failed) {
-		explicit_bzero(buf, n);
-		free(buf);
-		errno = EIO;
-		return NULL;
-	}
+	int saved = errno;
+	close(fd);
+	errno = saved;
 	if (buf != NULL) {
 		buf[n] = '\0';
 		if (len)

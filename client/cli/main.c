@@ -39,6 +39,8 @@ static const struct cli_option o_expected_source = {"--expected-source-revision"
 static const struct cli_option o_expected_target = {"--expected-target-revision", "R",
                                                     "refuse unless the target is at revision R"};
 static const struct cli_option o_only = {"--only", "A,B", "only these secrets"};
+static const struct cli_option o_allow = {
+        "--allow-names", "A,B", "let these secrets set variables such as LD_PRELOAD or PATH"};
 static const struct cli_option o_at = {"--at-revision", "R", "as it was at revision R"};
 static const struct cli_option o_min = {"--min-revision", "R",
                                         "wait until the project reaches revision R"};
@@ -55,14 +57,17 @@ static const struct cli_option g_addr = {"--addr", "HOST:PORT",
                                          "cofferd's address (default $COFFER_ADDR)"};
 static const struct cli_option g_token = {"--token", "T", "bearer token (default $COFFER_TOKEN)"};
 static const struct cli_option g_ca = {"--ca-file", "F", "CA bundle: use TLS and verify cofferd"};
+static const struct cli_option g_plaintext = {
+        "--plaintext", NULL, "no TLS to a server off this host (default $COFFER_PLAINTEXT)"};
 static const struct cli_option g_cert = {"--cert-file", "F", "client certificate (mTLS)"};
 static const struct cli_option g_key = {"--key-file", "F", "its private key"};
 static const struct cli_option g_timeout = {"--timeout-ms", "N",
                                             "deadline of each call (default 30000)"};
 static const struct cli_option g_json = {"--json", NULL, "machine-readable output"};
 static const struct cli_option g_help = {"--help", NULL, "this text, or a command's"};
-static const struct cli_option *const globals[] = {&g_addr,    &g_token, &g_ca,   &g_cert, &g_key,
-                                                   &g_timeout, &g_json,  &g_help, NULL};
+static const struct cli_option *const globals[] = {&g_addr, &g_token,     &g_ca,      &g_cert,
+                                                   &g_key,  &g_plaintext, &g_timeout, &g_json,
+                                                   &g_help, NULL};
 
 #define OPTS(...) ((const struct cli_option *const[]){__VA_ARGS__, NULL})
 #define NO_OPTS   ((const struct cli_option *const[]){NULL})
@@ -113,10 +118,10 @@ static const struct cli_command commands[] = {
          cmd_merge, "replace the target's overrides with the source's", NULL, false},
         {"resolve", NULL, "", 0, 0, OPTS(TARGET, &o_only, &o_at, &o_min), cmd_resolve,
          "list the effective secrets (never values)", NULL, false},
-        {"run", NULL, "", 0, 0, OPTS(TARGET, &o_only), cmd_run,
+        {"run", NULL, "", 0, 0, OPTS(TARGET, &o_only, &o_allow), cmd_run,
          "run a program with the effective secrets in its environment: run ... -- CMD [ARGS]", NULL,
          true},
-        {"export", NULL, "", 0, 0, OPTS(TARGET, &o_format), cmd_export,
+        {"export", NULL, "", 0, 0, OPTS(TARGET, &o_format, &o_allow), cmd_export,
          "print the effective secrets as dotenv or JSON", NULL, false},
         {"render", NULL, "", 0, 0, OPTS(TARGET), cmd_render,
          "fill {secret.NAME} in a template read from standard input", NULL, false},
@@ -165,8 +170,11 @@ static void usage(FILE *out)
 	for (const struct cli_option *const *o = globals; *o; o++)
 		fprintf(out, "  %-12s %-10s %s\n", (*o)->name, (*o)->arg ? (*o)->arg : "",
 		        (*o)->help);
-	fprintf(out, "\nEnvironment: COFFER_ADDR (default 127.0.0.1:50051), COFFER_TOKEN, "
-	             "COFFER_CA_FILE,\nCOFFER_CERT_FILE, COFFER_KEY_FILE.\n");
+	fprintf(out,
+	        "\nEnvironment: COFFER_ADDR (default 127.0.0.1:50051), COFFER_TOKEN, "
+	        "COFFER_CA_FILE,\nCOFFER_CERT_FILE, COFFER_KEY_FILE, COFFER_PLAINTEXT. A server "
+	        "off this host is reached\nover TLS (the system's CA roots, or --ca-file) unless "
+	        "--plaintext says otherwise.\n");
 }
 
 /* `coffer help [WORD [VERB]]`: the whole table, or the rows that match. */
@@ -267,6 +275,8 @@ static void set_global(struct cli *c, struct parsed *p, const struct cli_option 
 		p->opts.key_file = value;
 	else if (g == &g_timeout)
 		p->opts.timeout_ms = atoi(value);
+	else if (g == &g_plaintext)
+		p->opts.plaintext = 1;
 	else if (g == &g_json)
 		c->json = true;
 	else if (g == &g_help)

@@ -112,6 +112,85 @@ static int resolve_snapshot(struct cli *c, coffer_snapshot **snap)
 	return 0;
 }
 
+/* Variables that change how a program, its loader, shell or interpreter runs, or whom it trusts:
+ * a secret with such a name could run code on every host that starts a program with it. */
+static const char *const risky_names[] = {"PATH",
+                                          "IFS",
+                                          "ENV",
+                                          "BASH_ENV",
+                                          "SHELLOPTS",
+                                          "BASHOPTS",
+                                          "PS4",
+                                          "PROMPT_COMMAND",
+                                          "CDPATH",
+                                          "GLOBIGNORE",
+                                          "SHELL",
+                                          "HOME",
+                                          "TMPDIR",
+                                          "GCONV_PATH",
+                                          "GLIBC_TUNABLES",
+                                          "HOSTALIASES",
+                                          "LOCALDOMAIN",
+                                          "RES_OPTIONS",
+                                          "NLSPATH",
+                                          "LOCPATH",
+                                          "TZDIR",
+                                          "CLASSPATH",
+                                          "JAVA_TOOL_OPTIONS",
+                                          "_JAVA_OPTIONS",
+                                          "JDK_JAVA_OPTIONS",
+                                          "EDITOR",
+                                          "VISUAL",
+                                          "PAGER",
+                                          "SSL_CERT_FILE",
+                                          "SSL_CERT_DIR",
+                                          "CURL_CA_BUNDLE",
+                                          "REQUESTS_CA_BUNDLE",
+                                          "NODE_EXTRA_CA_CERTS",
+                                          NULL};
+static const char *const risky_prefixes[] = {"LD_",    "DYLD_", "MALLOC_", "BASH_FUNC_",
+                                             "PYTHON", "PERL",  "RUBY",    "NODE_",
+                                             "GIT_",   "LUA_",  "COFFER_", NULL};
+
+static bool risky(const char *name)
+{
+	for (const char *const *r = risky_names; *r; r++)
+		if (strcmp(name, *r) == 0)
+			return true;
+	for (const char *const *p = risky_prefixes; *p; p++)
+		if (strncmp(name, *p, strlen(*p)) == 0)
+			return true;
+	return false;
+}
+
+/* Whether name is in the comma-separated --allow-names list. */
+static bool allowed(const struct cli *c, const char *name)
+{
+	const char *list = cli_opt(c, "--allow-names");
+	size_t n = strlen(name);
+	for (const char *p = list; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p = end ? end + 1 : p + len;
+	}
+	return false;
+}
+
+/* Refuses (1, said on stderr) a name that would set a risky variable unless --allow-names lists
+ * it; 0 otherwise. */
+static int refuse_risky(const struct cli *c, const char *name)
+{
+	if (!risky(name) || allowed(c, name))
+		return 0;
+	fprintf(stderr,
+	        "coffer: secret \"%s\" would set the environment variable %s, which changes how "
+	        "programs run; nothing was %s. Pass --allow-names %s if it is meant to.\n",
+	        name, name, c->command ? "started" : "printed", name);
+	return 1;
+}
+
 int cmd_run(struct cli *c)
 {
 	coffer_snapshot *snap = NULL;
@@ -121,6 +200,11 @@ int cmd_run(struct cli *c)
 	char *copy = NULL;
 	size_t n_only = 0;
 	char **only = split_names(cli_opt(c, "--only"), &n_only, &copy);
+	/* Every name is checked before any is set: a refused name starts nothing. */
+	for (size_t i = 0; i < n_only && rc == 0; i++)
+		rc = refuse_risky(c, only[i]);
+	for (size_t i = 0; n_only == 0 && i < coffer_snapshot_count(snap) && rc == 0; i++)
+		rc = refuse_risky(c, coffer_snapshot_name(snap, i));
 	for (size_t i = 0; i < n_only && rc == 0; i++) {
 		const char *v = coffer_snapshot_get(snap, only[i]);
 		if (v == NULL) {
@@ -177,6 +261,12 @@ int cmd_export(struct cli *c)
 	int rc = resolve_snapshot(c, &snap);
 	if (rc)
 		return rc;
+	for (size_t i = 0; i < coffer_snapshot_count(snap) && rc == 0; i++)
+		rc = refuse_risky(c, coffer_snapshot_name(snap, i));
+	if (rc) {
+		coffer_snapshot_free(snap);
+		return rc;
+	}
 	bool json = strcmp(format, "json") == 0;
 	if (json)
 		putchar('{');

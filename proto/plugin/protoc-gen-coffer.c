@@ -281,12 +281,17 @@ static void gen_rpc(Google__Protobuf__Compiler__CodeGeneratorResponse *resp, con
 			char *in = full_name(mp->input_type, false);
 			char *out = full_name(mp->output_type, false);
 			bool streaming = mp->client_streaming || mp->server_streaming;
+			bool idempotent =
+			        mp->options && mp->options->has_idempotency_level &&
+			        mp->options->idempotency_level !=
+			                GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__IDEMPOTENCY_UNKNOWN;
 			buf_printf(&c,
 			           "\t{\"%s\", \"/%s/%s\", &%s__descriptor, &%s__descriptor, %s, "
-			           "%s,\n",
+			           "%s, %s,\n",
 			           mp->name, q.p, mp->name, in, out,
 			           mp->client_streaming ? "true" : "false",
-			           mp->server_streaming ? "true" : "false");
+			           mp->server_streaming ? "true" : "false",
+			           idempotent ? "true" : "false");
 			if (streaming)
 				buf_printf(&c, "\t NULL, %s__%s__invoke},\n", lower, mname);
 			else

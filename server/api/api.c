@@ -11,7 +11,6 @@
 #include "metrics.h"
 #include "policy.h"
 #include "ratelimit.h"
-#include "validate.h"
 
 /* The wire contract's numbers are the model's. */
 _Static_assert((int)COFFER__V1__VERSION__VERSION_DRAFT == (int)VERSION_DRAFT, "Version");
@@ -54,8 +53,10 @@ int api_new(const struct api_config *cfg, struct domain *d, struct audit *audit,
 	*a = (struct api){.cfg = *cfg, .domain = d, .audit = audit, .metrics = m};
 	int rc = cfg->rate_limit > 0 ? ratelimit_new(cfg->rate_limit, cfg->rate_burst, &a->rate, e)
 	                             : 0;
+	if (rc == 0 && cfg->unauthenticated_limit > 0)
+		rc = ratelimit_new(cfg->unauthenticated_limit, 0, &a->unauthenticated, e);
 	if (rc) {
-		free(a);
+		api_free(a);
 		return rc;
 	}
 	*out = a;
@@ -72,44 +73,8 @@ void api_free(struct api *a)
 	if (a == NULL)
 		return;
 	ratelimit_free(a->rate);
+	ratelimit_free(a->unauthenticated);
 	free(a);
-}
-
-/* The first string field, at any depth, that is not valid UTF-8 (its name), or NULL. */
-static const char *first_bad_utf8(const ProtobufCMessage *msg)
-{
-	const ProtobufCMessageDescriptor *d = msg->descriptor;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		const char *base = (const char *)msg;
-		if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-			uint32_t which = *(const uint32_t *)(base + f->quantifier_offset);
-			if (which != f->id)
-				continue;
-		}
-		size_t n = 1;
-		const void *const *items = (const void *const *)(base + f->offset);
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			n = *(const size_t *)(base + f->quantifier_offset);
-			items = *(const void *const *const *)(base + f->offset);
-		}
-		for (size_t k = 0; k < n; k++) {
-			const void *item = items[k];
-			if (item == NULL)
-				continue;
-			if (f->type == PROTOBUF_C_TYPE_STRING) {
-				if (!validate_utf8(item, strlen(item)))
-					return f->name;
-			} else {
-				const char *bad = first_bad_utf8(item);
-				if (bad)
-					return bad;
-			}
-		}
-	}
-	return NULL;
 }
 
 int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
@@ -119,15 +84,16 @@ int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const
 	if (c == NULL)
 		return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
 	c->policy = policy_of(m->path);
-	int code;
-	const char *bad = first_bad_utf8(req);
-	if (bad != NULL)
-		code = call_fail(c, RPC_INVALID_ARGUMENT, "field %s is not valid UTF-8", bad);
-	else
-		code = policy_authorize(c, req);
+	int code = policy_authorize(c, req);
 	if (code == RPC_OK)
 		code = m->invoke(handlers, c, req, resp);
+	if (code == RPC_OK && rpc_out_of_memory(ctx))
+		code = call_fail(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
 	code = policy_finish(c, code);
+	/* Every UNAVAILABLE this server answers comes before a commit, or instead of one (a commit
+	 * whose outcome is lost is UNKNOWN): the call wrote nothing and may be sent again. */
+	if (code == RPC_UNAVAILABLE)
+		rpc_mark_retryable(ctx);
 	call_free(c);
 	return code;
 }

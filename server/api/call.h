@@ -38,6 +38,8 @@ struct call {
 	const struct policy *policy;      /* who may call it and how it is audited; NULL: refused */
 	struct token caller;              /* the authenticated token */
 	bool authenticated;               /* caller is known (or authentication is off) */
+	bool tokenless;                   /* refused before any token was accepted */
+	char address[64];                 /* the peer without its port */
 	struct audit_row audit;           /* the call's audit row */
 	struct session db;                /* the database session; db.store NULL until opened */
 };

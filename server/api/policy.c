@@ -30,9 +30,9 @@ static const struct policy policies[] = {
         {"/coffer.v1.Environments/DeleteOverride", P_WRITE, A_WRITE, "project"},
         {"/coffer.v1.Environments/ListOverrides", P_READ, A_NONE, "project"},
         {"/coffer.v1.Environments/MergeEnvironment", P_WRITE, A_WRITE, "project"},
-        {"/coffer.v1.Access/CreateToken", P_ADMIN, A_RECORD, "project"},
+        {"/coffer.v1.Access/CreateToken", P_ADMIN, A_WRITE, "project"},
         {"/coffer.v1.Access/ListTokens", P_ADMIN, A_RECORD, "project"},
-        {"/coffer.v1.Access/RevokeToken", P_ADMIN, A_RECORD, NULL},
+        {"/coffer.v1.Access/RevokeToken", P_ADMIN, A_WRITE, NULL},
         {"/coffer.v1.Access/ListAuditEvents", P_ADMIN, A_NONE, "project"},
         {"/grpc.health.v1.Health/Check", P_PUBLIC, A_NONE, NULL},
         {"/grpc.health.v1.Health/Watch", P_PUBLIC, A_NONE, NULL},
@@ -95,18 +95,40 @@ static void describe(struct call *c, const ProtobufCMessage *req)
 	a->version = enum_field(req, "version");
 }
 
+/* A call refused before any token was accepted: it costs the peer's address one call of its
+ * bucket, and its audit row is counted, not written on its own. */
+static int refuse_tokenless(struct call *c, int code)
+{
+	c->tokenless = true;
+	if (c->api->unauthenticated && code == RPC_UNAUTHENTICATED)
+		ratelimit_take(c->api->unauthenticated, c->address);
+	return code;
+}
+
 /* Looks up the bearer token into c->caller; RPC_OK or the code to answer. */
 static int authenticate(struct call *c)
 {
+	/* An address that keeps calling without a valid token is turned away before any work. */
+	if (c->api->unauthenticated && !ratelimit_allows(c->api->unauthenticated, c->address))
+		return refuse_tokenless(c,
+		                        call_fail(c, RPC_RESOURCE_EXHAUSTED,
+		                                  "too many calls without a valid token from this "
+		                                  "address; try again later"));
 	const char *header = rpc_metadata(c->rpc, "authorization");
 	if (header == NULL || strncmp(header, "Bearer ", 7) != 0)
-		return call_fail(c, RPC_UNAUTHENTICATED, "a bearer token is required");
+		return refuse_tokenless(
+		        c, call_fail(c, RPC_UNAUTHENTICATED, "a bearer token is required"));
 	if (!tokens_secret_well_formed(header + 7))
-		return call_fail(c, RPC_UNAUTHENTICATED, "the token is not valid");
+		return refuse_tokenless(
+		        c, call_fail(c, RPC_UNAUTHENTICATED, "the token is not valid"));
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
-	if (ss == NULL || tokens_authenticate(ss, header + 7, &c->caller, &e) != 0)
+	if (ss == NULL)
 		return call_error(c, &e);
+	if (tokens_authenticate(ss, header + 7, &c->caller, &e) != 0) {
+		int code = call_error(c, &e);
+		return code == RPC_UNAUTHENTICATED ? refuse_tokenless(c, code) : code;
+	}
 	snprintf(c->audit.token_id, sizeof(c->audit.token_id), "%s", c->caller.id);
 	return RPC_OK;
 }
@@ -202,6 +224,14 @@ int policy_finish(struct call *c, int code)
 	/* The connection goes back to the pool before waiting for the audit writer. */
 	session_close(&c->db);
 	c->audit.code = code;
+	if (c->tokenless) {
+		/* Counted per (address, method, code) and written within seconds: a flood costs a
+		 * counter, and stays visible in the audit log and the metrics. */
+		snprintf(c->audit.peer, sizeof(c->audit.peer), "%s", c->address);
+		audit_count(c->api->audit, &c->audit);
+		metrics_tokenless_refusal(c->api->metrics);
+		return code;
+	}
 	int rc = audit_record(c->api->audit, &c->audit, AUDIT_WAIT_MS);
 	if (rc != 0)
 		metrics_audit_failure(c->api->metrics);

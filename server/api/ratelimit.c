@@ -10,7 +10,7 @@
 #define BUCKETS 4096
 
 struct bucket {
-	char id[32];  /* token id; "" when free */
+	char id[64];  /* token id or peer address; "" when free */
 	double level; /* calls available */
 	double last;  /* monotonic seconds of the last refill */
 };
@@ -43,7 +43,8 @@ void ratelimit_free(struct ratelimit *rl)
 	free(rl);
 }
 
-bool ratelimit_take(struct ratelimit *rl, const char *id)
+/* With the lock held: id's bucket, refilled to now. */
+static struct bucket *refill(struct ratelimit *rl, const char *id)
 {
 	unsigned h = 5381;
 	for (const char *p = id; *p; p++)
@@ -51,7 +52,6 @@ bool ratelimit_take(struct ratelimit *rl, const char *id)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	double t = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-	pthread_mutex_lock(&rl->mu);
 	struct bucket *b = &rl->buckets[h % BUCKETS];
 	if (strcmp(b->id, id) != 0) {
 		snprintf(b->id, sizeof(b->id), "%s", id);
@@ -62,6 +62,21 @@ bool ratelimit_take(struct ratelimit *rl, const char *id)
 	if (b->level > rl->cap)
 		b->level = rl->cap;
 	b->last = t;
+	return b;
+}
+
+bool ratelimit_allows(struct ratelimit *rl, const char *id)
+{
+	pthread_mutex_lock(&rl->mu);
+	bool ok = refill(rl, id)->level >= 1.0;
+	pthread_mutex_unlock(&rl->mu);
+	return ok;
+}
+
+bool ratelimit_take(struct ratelimit *rl, const char *id)
+{
+	pthread_mutex_lock(&rl->mu);
+	struct bucket *b = refill(rl, id);
 	bool ok = b->level >= 1.0;
 	if (ok)
 		b->level -= 1.0;

@@ -13,18 +13,20 @@ struct metrics;
 struct ratelimit;
 
 struct api_config {
-	bool insecure_no_auth;    /* every call is allowed (local development only) */
-	int statement_timeout_ms; /* bound on a statement when the call has no deadline */
-	int rate_limit;           /* calls per second per token; 0: none */
-	int rate_burst;           /* calls a token may make at once; 0: twice rate_limit */
+	bool insecure_no_auth;     /* every call is allowed (local development only) */
+	int statement_timeout_ms;  /* bound on a statement when the call has no deadline */
+	int rate_limit;            /* calls per second per token; 0: none */
+	int rate_burst;            /* calls a token may make at once; 0: twice rate_limit */
+	int unauthenticated_limit; /* calls without a valid token per second per address */
 };
 
 struct api {
-	struct api_config cfg;   /* access settings */
-	struct domain *domain;   /* connection pool and keyring */
-	struct audit *audit;     /* the audit writer */
-	struct metrics *metrics; /* counters */
-	struct ratelimit *rate;  /* per-token buckets, or NULL */
+	struct api_config cfg;             /* access settings */
+	struct domain *domain;             /* connection pool and keyring */
+	struct audit *audit;               /* the audit writer */
+	struct metrics *metrics;           /* counters */
+	struct ratelimit *rate;            /* per-token buckets, or NULL */
+	struct ratelimit *unauthenticated; /* per-address buckets of calls without a valid token */
 };
 
 #endif

@@ -23,6 +23,7 @@ static const struct {
         {COF_EEXHAUSTED, RPC_RESOURCE_EXHAUSTED},
         {COF_ERETRY, RPC_ABORTED},
         {COF_EDEADLINE, RPC_DEADLINE_EXCEEDED},
+        {COF_EUNKNOWN, RPC_UNKNOWN},
 };
 
 int status_from_code(int cof_code)

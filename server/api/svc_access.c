@@ -1,5 +1,6 @@
 /* svc_access.c - service coffer.v1.Access: tokens and the audit log. */
 #include "call.h"
+#include "policy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +97,7 @@ static int create_token(struct call *c, const Coffer__V1__CreateTokenRequest *re
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
 	struct token out;
-	if (ss == NULL || tokens_create(ss, &spec, &out, secret, &e) != 0)
+	if (ss == NULL || tokens_create(ss, &spec, policy_write_audit(c), &out, secret, &e) != 0)
 		return call_error(c, &e);
 	coffer__v1__token__init(resp->token);
 	fill_token_of(c, resp->token, &out);
@@ -132,7 +133,7 @@ static int revoke_token(struct call *c, const Coffer__V1__RevokeTokenRequest *re
 		return call_fail(c, RPC_INVALID_ARGUMENT, "id must be a token id (tok_...)");
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
-	if (ss == NULL || tokens_revoke(ss, req->id, &e) != 0)
+	if (ss == NULL || tokens_revoke(ss, req->id, policy_write_audit(c), &e) != 0)
 		return call_error(c, &e);
 	return RPC_OK;
 }
@@ -151,6 +152,7 @@ static void fill_event(struct call *c, void *msg, const void *row)
 	m->code = a->code;
 	m->peer = call_strdup(c, a->peer);
 	m->revision = a->revision;
+	m->count = a->count;
 }
 
 static void event_key(const void *row, char *buf, size_t cap)
@@ -171,7 +173,14 @@ static int list_audit_events(struct call *c, const Coffer__V1__ListAuditEventsRe
 	int64_t after_id = *pg.after ? strtoll(pg.after, &end, 10) : 0;
 	if (*pg.after && (*end != '\0' || after_id < 0))
 		return call_fail(c, RPC_INVALID_ARGUMENT, "page_token is not valid");
-	int64_t since = req->since ? req->since->seconds * 1000000 + req->since->nanos / 1000 : 0;
+	/* Timestamps run from 0001 to 9999; since before 1970 means from the first row. */
+	if (req->since &&
+	    (req->since->seconds > 253402300799LL || req->since->seconds < -62135596800LL ||
+	     req->since->nanos < 0 || req->since->nanos > 999999999))
+		return call_fail(c, RPC_INVALID_ARGUMENT, "since is not a valid time");
+	int64_t since = req->since && req->since->seconds > 0
+	                        ? req->since->seconds * 1000000 + req->since->nanos / 1000
+	                        : 0;
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
 	struct audit_row *rows = call_alloc(c, sizeof(*rows) * (size_t)(pg.limit + 1));

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "quota.h"
 #include "resolve.h"
 #include "secrets.h"
 #include "validate.h"
@@ -240,6 +241,9 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 	    (code = call_check_revision(c, "at_revision", req->at_revision)) ||
 	    (code = call_check_revision(c, "known_revision", req->known_revision)))
 		return code;
+	if (req->n_names > LIMIT_RESOLVE_NAMES)
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "at most %d names in one resolve",
+		                 LIMIT_RESOLVE_NAMES);
 	for (size_t i = 0; i < req->n_names; i++)
 		if ((code = call_check_secret(c, req->names[i])))
 			return code;

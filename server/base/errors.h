@@ -25,6 +25,7 @@ enum cof_code {
 	COF_ERETRY =
 	        -13, /* serialization failure or deadlock: the caller may retry the transaction */
 	COF_EDEADLINE = -14, /* the call's deadline passed (statement timeout) */
+	COF_EUNKNOWN = -15,  /* a commit whose outcome is unknown (the connection was lost) */
 };
 
 struct cof_err {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "coffer_shared.h"
@@ -44,6 +45,15 @@ int bootstrap_token(struct session *ss, const char *path, struct cof_err *e)
 		        "admin token (or --insecure-no-auth for local development)");
 	char token[TOKEN_SECRET_MAX] = "";
 	size_t len = 0;
+	struct stat st;
+	/* An admin token others can read is not a secret. Group-readable is allowed: Kubernetes
+	 * makes mounted Secrets readable by the pod's own fsGroup. */
+	if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXO | S_IWGRP)))
+		return cof_err_set(
+		        e, COF_EINVAL,
+		        "the bootstrap token file %s can be read or written by other users "
+		        "(mode %04o): make it 0600 or 0400",
+		        path, (unsigned)(st.st_mode & 07777));
 	char *text = coffer_read_file(path, MAX_FILE_BYTES, &len);
 	bool made = false;
 	if (text && *text) {

@@ -18,7 +18,7 @@
 #include <sys/resource.h>
 
 #include "commands.h"
-#include "crypt.h"
+#include "crypto.h"
 #include "log.h"
 #include "server.h"
 #include "settings.h"

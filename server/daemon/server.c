@@ -1,12 +1,15 @@
 /* server.c - start-up, wiring and stop (see server.h). */
 #include "server.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
 #include "audit.h"
 #include "bootstrap.h"
-#include "crypt.h"
+#include "crypto.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -48,6 +51,18 @@ int server_migrate(const struct settings *cfg, int connect_wait_s, struct cof_er
 		         applied == 1 ? "" : "s");
 	session_close(&ss);
 	return rc;
+}
+
+/* Whether a listen address (host:port) is a loopback one. */
+static bool loopback(const char *listen)
+{
+	char host[256];
+	snprintf(host, sizeof(host), "%s", listen ? listen : "");
+	char *colon = strrchr(host, ':');
+	if (colon)
+		*colon = '\0';
+	return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+	       strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
 }
 
 /* The checks and one-time set-up that run on a connection of their own before serving. */
@@ -154,17 +169,30 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	srv->cfg = *cfg;
 	int rc;
-	if ((rc = crypt_keyring_new(cfg->root_key_file, &srv->kr, e)) ||
-	    (rc = prepare_database(srv, connect_wait_s, e)) ||
-	    (rc = bootstrap_tls(cfg, &srv->tls, e)))
+	/* What the settings alone decide is checked before anything else is touched. */
+	if ((rc = bootstrap_tls(cfg, &srv->tls, e)))
 		goto out_free;
-	if (srv->tls.cert == NULL)
-		log_warn("serving plaintext gRPC (no --tls-cert-file): use TLS outside a loopback "
-		         "or "
-		         "a mesh that encrypts");
+	if (srv->tls.cert == NULL && !loopback(cfg->listen) && !cfg->allow_plaintext) {
+		rc = cof_err_set(
+		        e, COF_EINVAL,
+		        "refusing to serve plaintext on %s, which is not a loopback address: "
+		        "set --tls-cert-file and --tls-key-file, or --allow-plaintext when a "
+		        "mesh or proxy encrypts the traffic",
+		        cfg->listen);
+		goto out_free;
+	}
+	if (srv->tls.cert == NULL && !loopback(cfg->listen))
+		log_warn("serving plaintext gRPC on %s (--allow-plaintext): tokens and values "
+		         "cross the "
+		         "network in clear unless a mesh encrypts them",
+		         cfg->listen);
+	if ((rc = crypt_keyring_new(cfg->root_key_file, &srv->kr, e)) ||
+	    (rc = prepare_database(srv, connect_wait_s, e)))
+		goto out_free;
 	/* One connection per worker, and one for the audit writer. */
 	struct api_config acfg = {
 	        .insecure_no_auth = cfg->insecure_no_auth,
+	        .unauthenticated_limit = cfg->unauthenticated_limit,
 	        .statement_timeout_ms = cfg->statement_timeout_ms,
 	        .rate_limit = cfg->rate_limit,
 	        .rate_burst = cfg->rate_burst,
@@ -179,6 +207,9 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	        .workers = cfg->workers,
 	        .slots_per_method = cfg->slots_per_method,
 	        .max_message_bytes = cfg->max_message_bytes,
+	        .stream_idle_ms = cfg->stream_idle_seconds * 1000,
+	        .send_timeout_ms = cfg->send_timeout_seconds * 1000,
+	        .max_streams = cfg->max_streams,
 	        .app = srv->api,
 	        .unary = api_unary,
 	        .stream = api_stream,

@@ -29,6 +29,11 @@ struct settings {
 	char *metrics_listen;       /* host:port of the /metrics listener; "": none */
 	int rate_limit;             /* calls per second per token on this replica; 0: none */
 	int rate_burst;             /* calls a token may make at once; 0: twice rate_limit */
+	int unauthenticated_limit;  /* calls without a valid token per second per address */
+	int stream_idle_seconds;    /* a stream whose client sends nothing this long is closed */
+	int send_timeout_seconds;   /* a client that takes no answer this long is cancelled */
+	int max_streams;            /* streaming calls at once on this replica; 0: workers/2 */
+	bool allow_plaintext;       /* serve without TLS on an address other than loopback */
 };
 
 /* Fills cfg with defaults, then the environment. Returns 0, or -1 with a message on stderr. */

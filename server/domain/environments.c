@@ -11,8 +11,9 @@
 #include <time.h>
 
 #include "merge_plan.h"
+#include "quota.h"
 #include "store.h"
-#include "values.h"
+#include "value.h"
 
 static void environment_of(const struct store_environment *row, struct environment *out)
 {
@@ -60,7 +61,8 @@ static int env_create_body(struct store *s, void *arg, struct cof_err *e)
 	if (rc != COF_ENOTFOUND)
 		return rc;
 	rev++;
-	if ((rc = store_environment_insert(s, pid, t->name, t->description, rev, &t->row, e)))
+	if ((rc = store_environment_insert(s, pid, t->name, t->description, rev, &t->row, e)) ||
+	    (rc = quota_check(s, pid, t->project, e)))
 		return rc;
 	return store_project_set_revision(s, pid, rev, e);
 }
@@ -191,7 +193,8 @@ static int override_set_body(struct store *s, void *arg, struct cof_err *e)
 	if (rc)
 		return rc;
 	t->revision = ++rev;
-	if ((rc = values_put(t->ss, s, pid, sec.id, env.id, c->version, rev, c->value, e)))
+	if ((rc = value_put(t->ss, s, pid, sec.id, env.id, c->version, rev, c->value, 0, e)) ||
+	    (rc = quota_check(s, pid, c->project, e)))
 		return rc;
 	return bump_revisions(s, pid, env.id, rev, e);
 }
@@ -240,37 +243,76 @@ int overrides_delete(struct session *ss, const struct override_change *c, struct
 	return store_tx(ss->store, STORE_TX_WRITE, override_delete_body, &t, audit, e);
 }
 
+struct list_tx {
+	const char *project, *environment; /* in */
+	int version;                       /* in: 0 both */
+	const char *after_secret;          /* in */
+	int after_version;                 /* in */
+	int limit;                         /* in */
+	struct store_override *rows;       /* out: room for limit */
+	int n;                             /* out */
+};
+
+static int override_list_body(struct store *s, void *arg, struct cof_err *e)
+{
+	struct list_tx *t = arg;
+	return store_override_list(s, t->project, t->environment, t->version, t->after_secret,
+	                           t->after_version, t->limit, t->rows, &t->n, e);
+}
+
 int overrides_list(struct session *ss, const char *project, const char *environment, int version,
                    const char *after_secret, int after_version, int limit, struct override *out,
                    int *n, struct cof_err *e)
 {
 	*n = 0;
-	struct store_override *rows = calloc((size_t)limit + 1, sizeof(*rows));
-	if (rows == NULL)
+	struct list_tx t = {project,
+	                    environment,
+	                    version,
+	                    after_secret,
+	                    after_version,
+	                    limit,
+	                    calloc((size_t)limit + 1, sizeof(struct store_override)),
+	                    0};
+	if (t.rows == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
-	int rc = store_override_list(ss->store, project, environment, version, after_secret,
-	                             after_version, limit, rows, n, e);
-	for (int i = 0; rc == 0 && i < *n; i++) {
-		snprintf(out[i].secret, sizeof(out[i].secret), "%s", rows[i].secret);
-		out[i].version = rows[i].version;
-		out[i].revision = rows[i].revision;
-		out[i].update_us = rows[i].update_us;
+	/* The environment and its overrides from one snapshot. */
+	int rc = store_tx(ss->store, STORE_TX_SNAPSHOT, override_list_body, &t, NULL, e);
+	for (int i = 0; rc == 0 && i < t.n; i++) {
+		snprintf(out[i].secret, sizeof(out[i].secret), "%s", t.rows[i].secret);
+		out[i].version = t.rows[i].version;
+		out[i].revision = t.rows[i].revision;
+		out[i].update_us = t.rows[i].update_us;
 	}
-	free(rows);
+	if (rc == 0)
+		*n = t.n;
+	free(t.rows);
 	return rc;
 }
 
 /* ---- merge ---- */
 
-/* Opens every row into entries[] (values owned by the entries; free with free_entries). */
+/* Fills entries[] from rows, opening the values it needs: every source value (it is written to
+ * the target), and target values of masked secrets only (a restricted target value is compared by
+ * its origin, never read). Values are owned by the entries; free with free_entries. */
 static int open_entries(struct session *ss, int64_t pid, const struct store_sealed *rows, size_t n,
-                        struct merge_entry *entries, struct cof_err *e)
+                        bool target, struct merge_entry *entries, struct cof_err *e)
 {
 	for (size_t i = 0; i < n; i++) {
+		const struct store_sealed *r = &rows[i];
+		bool restricted = r->visibility == VISIBILITY_RESTRICTED;
+		entries[i] = (struct merge_entry){.secret = r->secret,
+		                                  .version = r->version,
+		                                  .ref = i,
+		                                  .restricted = restricted,
+		                                  .row_id = r->row_id,
+		                                  .origin_id = r->origin_id};
+		if (target && restricted)
+			continue;
 		char *plain = NULL;
 		size_t len = 0;
-		int rc = values_open(ss, pid, &rows[i], &plain, &len, e);
-		entries[i] = (struct merge_entry){rows[i].secret, rows[i].version, plain, len, i};
+		int rc = value_open(ss, pid, r, &plain, &len, e);
+		entries[i].value = plain;
+		entries[i].len = len;
 		if (rc)
 			return rc;
 	}
@@ -281,7 +323,7 @@ static void free_entries(struct merge_entry *entries, size_t n)
 {
 	for (size_t i = 0; entries && i < n; i++)
 		if (entries[i].value)
-			values_free((char *)entries[i].value, entries[i].len);
+			value_free((char *)entries[i].value, entries[i].len);
 	free(entries);
 }
 
@@ -319,10 +361,12 @@ static int merge_write(struct merge_tx *t, struct store *s, struct merge_sides *
 			rc = store_value_end(s, m->dst_rows[ch->to->ref].secret_id, dst_id,
 			                     ch->version, rev, e);
 		else
-			rc = values_put(t->ss, s, pid, m->src_rows[ch->from->ref].secret_id, dst_id,
-			                ch->version, rev, ch->from->value, e);
+			rc = value_put(t->ss, s, pid, m->src_rows[ch->from->ref].secret_id, dst_id,
+			               ch->version, rev, ch->from->value, merge_origin(ch->from),
+			               e);
 	}
-	if (rc || (n && (rc = store_environment_set_revision(s, dst_id, rev, e))) ||
+	if (rc || (rc = quota_check(s, pid, t->req->project, e)) ||
+	    (n && (rc = store_environment_set_revision(s, dst_id, rev, e))) ||
 	    (t->req->delete_source && (rc = store_environment_delete(s, src_id, rev, e))))
 		return rc;
 	return store_project_set_revision(s, pid, rev, e);
@@ -364,8 +408,8 @@ static int merge_body(struct store *s, void *arg, struct cof_err *e)
 		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if ((rc = open_entries(t->ss, pid, m.src_rows, m.n_src, m.src, e)) ||
-	    (rc = open_entries(t->ss, pid, m.dst_rows, m.n_dst, m.dst, e)))
+	if ((rc = open_entries(t->ss, pid, m.src_rows, m.n_src, false, m.src, e)) ||
+	    (rc = open_entries(t->ss, pid, m.dst_rows, m.n_dst, true, m.dst, e)))
 		goto out;
 	size_t n = merge_plan(m.src, m.n_src, m.dst, m.n_dst, m.plan, &out->live_overrides_applied);
 	out->changes = calloc(n + 1, sizeof(*out->changes));

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypt.h"
+#include "crypto.h"
 #include "log.h"
 #include "store.h"
 

@@ -9,6 +9,14 @@ static int cmp(const struct merge_entry *a, const struct merge_entry *b)
 	return c ? c : (a->version > b->version) - (a->version < b->version);
 }
 
+/* Whether the target entry already holds what the source entry holds. */
+static bool same(const struct merge_entry *src, const struct merge_entry *dst)
+{
+	if (src->restricted || dst->restricted)
+		return dst->origin_id != 0 && dst->origin_id == merge_origin(src);
+	return src->len == dst->len && memcmp(src->value, dst->value, src->len) == 0;
+}
+
 size_t merge_plan(const struct merge_entry *src, size_t n_src, const struct merge_entry *dst,
                   size_t n_dst, struct merge_change *changes, int *live_applied)
 {
@@ -27,8 +35,7 @@ size_t merge_plan(const struct merge_entry *src, size_t n_src, const struct merg
 			                                     CHANGE_REMOVED, NULL, &dst[j]};
 			j++;
 		} else {
-			if (src[i].len != dst[j].len ||
-			    memcmp(src[i].value, dst[j].value, src[i].len) != 0)
+			if (!same(&src[i], &dst[j]))
 				changes[n++] =
 				        (struct merge_change){src[i].secret, src[i].version,
 				                              CHANGE_CHANGED, &src[i], &dst[j]};

@@ -8,7 +8,7 @@
 
 #include "resolve_rules.h"
 #include "store.h"
-#include "values.h"
+#include "value.h"
 
 /* How often a resolve waiting for min_revision looks again. */
 #define MIN_REVISION_POLL_MS 50
@@ -44,12 +44,15 @@ static int select_and_open(struct resolve_tx *t, int64_t pid, struct cof_err *e)
 	for (size_t i = 0; i < n_win; i++)
 		names[i] = out->rows[win[i]].secret;
 	size_t n_take = 0;
-	resolve_select(names, n_win, req->names, req->n_names, take, &n_take, out->missing,
-	               &out->n_missing);
+	if (resolve_select(names, n_win, req->names, req->n_names, take, &n_take, out->missing,
+	                   &out->n_missing) != 0) {
+		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
+		goto out;
+	}
 	for (size_t k = 0; k < n_take && rc == 0; k++) {
 		const struct store_sealed *row = &out->rows[win[take[k]]];
 		struct resolved_secret *sec = &out->secrets[out->n_secrets];
-		if ((rc = values_open(t->ss, pid, row, &sec->value, &sec->len, e)))
+		if ((rc = value_open(t->ss, pid, row, &sec->value, &sec->len, e)))
 			break;
 		sec->name = row->secret;
 		sec->visibility = row->visibility;
@@ -138,7 +141,7 @@ void resolve_clear(struct resolved *r)
 	if (r == NULL)
 		return;
 	for (size_t i = 0; r->secrets && i < r->n_secrets; i++)
-		values_free(r->secrets[i].value, r->secrets[i].len);
+		value_free(r->secrets[i].value, r->secrets[i].len);
 	free(r->secrets);
 	free(r->missing);
 	store_sealed_free(r->rows, r->n_rows);

@@ -36,34 +36,65 @@ static long find(const char *const *all, size_t n, const char *name)
 	return -1;
 }
 
-void resolve_select(const char *const *all, size_t n_all, const char *const *requested,
-                    size_t n_requested, size_t *take, size_t *n_take, const char **missing,
-                    size_t *n_missing)
+/* A requested name and where it was first asked. */
+struct asked {
+	const char *name; /* the name */
+	size_t first;     /* its index in the request */
+};
+
+static int by_name_then_first(const void *a, const void *b)
+{
+	const struct asked *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (x->first > y->first) - (x->first < y->first);
+}
+
+static int by_first(const void *a, const void *b)
+{
+	const struct asked *x = a, *y = b;
+	return (x->first > y->first) - (x->first < y->first);
+}
+
+int resolve_select(const char *const *all, size_t n_all, const char *const *requested,
+                   size_t n_requested, size_t *take, size_t *n_take, const char **missing,
+                   size_t *n_missing)
 {
 	*n_take = 0;
 	*n_missing = 0;
 	if (n_requested == 0) {
 		for (size_t i = 0; i < n_all; i++)
 			take[(*n_take)++] = i;
-		return;
+		return 0;
 	}
-	bool *wanted = calloc(n_all ? n_all : 1, sizeof(*wanted));
+	bool *wanted = calloc(n_all + 1, sizeof(*wanted));
+	struct asked *asked = calloc(n_requested, sizeof(*asked));
+	if (wanted == NULL || asked == NULL) {
+		free(wanted);
+		free(asked);
+		return -1;
+	}
+	/* Sorted by name, each name's first request first: O(n log n) however many repeat. */
+	for (size_t r = 0; r < n_requested; r++)
+		asked[r] = (struct asked){requested[r], r};
+	qsort(asked, n_requested, sizeof(*asked), by_name_then_first);
+	size_t n_unknown = 0;
 	for (size_t r = 0; r < n_requested; r++) {
-		long at = find(all, n_all, requested[r]);
-		if (at >= 0 && wanted) {
-			wanted[at] = true;
+		if (r > 0 && strcmp(asked[r].name, asked[r - 1].name) == 0)
 			continue;
-		}
+		long at = find(all, n_all, asked[r].name);
 		if (at >= 0)
-			continue;
-		bool seen = false;
-		for (size_t m = 0; m < *n_missing && !seen; m++)
-			seen = strcmp(missing[m], requested[r]) == 0;
-		if (!seen)
-			missing[(*n_missing)++] = requested[r];
+			wanted[at] = true;
+		else
+			asked[n_unknown++] =
+			        asked[r]; /* r >= n_unknown: nothing unread is overwritten */
 	}
-	for (size_t i = 0; wanted && i < n_all; i++)
+	qsort(asked, n_unknown, sizeof(*asked), by_first);
+	for (size_t m = 0; m < n_unknown; m++)
+		missing[(*n_missing)++] = asked[m].name;
+	for (size_t i = 0; i < n_all; i++)
 		if (wanted[i])
 			take[(*n_take)++] = i;
 	free(wanted);
+	free(asked);
+	return 0;
 }

@@ -24,10 +24,11 @@ size_t resolve_pick(const struct resolve_candidate *candidates, size_t n, size_t
  * all: the names of every secret, sorted by strcmp and unique. requested: the names asked for, in
  * any order, possibly repeated; none means all. Fills take[] with the indexes into `all` to return,
  * ascending (room for n_all), and missing[] with the requested names that are not in `all`, in the
- * order first asked, each once (room for n_requested).
+ * order first asked, each once (room for n_requested). O((n_all + n_requested) log n): a long
+ * list of names costs little more than reading it. 0, or -1 when memory runs out.
  */
-void resolve_select(const char *const *all, size_t n_all, const char *const *requested,
-                    size_t n_requested, size_t *take, size_t *n_take, const char **missing,
-                    size_t *n_missing);
+int resolve_select(const char *const *all, size_t n_all, const char *const *requested,
+                   size_t n_requested, size_t *take, size_t *n_take, const char **missing,
+                   size_t *n_missing) __attribute__((warn_unused_result));
 
 #endif

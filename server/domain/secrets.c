@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quota.h"
 #include "store.h"
-#include "values.h"
+#include "value.h"
 
 static void secret_of(const struct store_secret *row, struct secret *out)
 {
@@ -64,7 +65,8 @@ static int create_body(struct store *s, void *arg, struct cof_err *e)
 	rev++;
 	if ((rc = store_secret_insert(s, pid, c->name, c->visibility, c->description, rev, &t->row,
 	                              e)) ||
-	    (rc = values_put(t->ss, s, pid, t->row.id, 0, VERSION_DEFAULT, rev, c->value, e)))
+	    (rc = value_put(t->ss, s, pid, t->row.id, 0, VERSION_DEFAULT, rev, c->value, 0, e)) ||
+	    (rc = quota_check(s, pid, c->project, e)))
 		return rc;
 	return store_project_set_revision(s, pid, rev, e);
 }
@@ -104,7 +106,8 @@ static int update_body(struct store *s, void *arg, struct cof_err *e)
 	if ((rc = store_secret_update(s, cur.id, vis, desc, rev, &t->row, e)))
 		return rc;
 	if (c->value &&
-	    (rc = values_put(t->ss, s, pid, cur.id, 0, VERSION_DEFAULT, rev, c->value, e)))
+	    ((rc = value_put(t->ss, s, pid, cur.id, 0, VERSION_DEFAULT, rev, c->value, 0, e)) ||
+	     (rc = quota_check(s, pid, c->project, e))))
 		return rc;
 	return store_project_set_revision(s, pid, rev, e);
 }
@@ -223,7 +226,7 @@ static int reveal_body(struct store *s, void *arg, struct cof_err *e)
 	row.valid_from = val.valid_from;
 	row.sealed = val.sealed;
 	row.sealed_len = val.sealed_len;
-	rc = values_open(t->ss, sec.project_id, &row, &out->value, &out->len, e);
+	rc = value_open(t->ss, sec.project_id, &row, &out->value, &out->len, e);
 	out->revision = val.valid_from;
 	store_value_clear(&val);
 	return rc;
@@ -245,6 +248,6 @@ void secrets_revealed_clear(struct revealed *r)
 	if (r == NULL)
 		return;
 	if (r->value)
-		values_free(r->value, r->len);
+		value_free(r->value, r->len);
 	memset(r, 0, sizeof(*r));
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypt.h"
+#include "crypto.h"
 #include "store.h"
 
 _Static_assert(CRYPT_TOKEN_CHARS + 1 <= TOKEN_SECRET_MAX, "TOKEN_SECRET_MAX is too small");
@@ -27,21 +27,39 @@ static void token_of(const struct store_token *row, struct token *out)
 }
 
 /* Hashes secret and stores the token t under it. */
-static int insert(struct session *ss, const struct store_token *t, const char *secret,
-                  int64_t ttl_seconds, struct token *out, struct cof_err *e)
+static int insert(struct store *s, struct crypt_keyring *kr, const struct store_token *t,
+                  const char *secret, int64_t ttl_seconds, struct token *out, struct cof_err *e)
 {
 	uint8_t hash[CRYPT_TOKEN_HASH_BYTES];
 	struct store_token row;
-	int rc = crypt_token_hash(ss->kr, secret, hash, e);
+	int rc = crypt_token_hash(kr, secret, hash, e);
 	if (rc == 0)
-		rc = store_token_insert(ss->store, t, hash, sizeof(hash), ttl_seconds, &row, e);
+		rc = store_token_insert(s, t, hash, sizeof(hash), ttl_seconds, &row, e);
 	if (rc == 0)
 		token_of(&row, out);
 	return rc;
 }
 
-int tokens_create(struct session *ss, const struct token_spec *spec, struct token *out,
-                  char *secret, struct cof_err *e)
+struct create_tx {
+	struct session *ss;            /* in */
+	const struct token_spec *spec; /* in */
+	const struct store_token *t;   /* in: what to store */
+	const char *secret;            /* in: its bearer string */
+	struct token *out;             /* out */
+};
+
+static int create_body(struct store *s, void *arg, struct cof_err *e)
+{
+	struct create_tx *x = arg;
+	struct store_project p;
+	int rc = 0;
+	if (x->spec->role != ROLE_ADMIN && (rc = store_project_get(s, x->spec->project, &p, e)))
+		return rc;
+	return insert(s, x->ss->kr, x->t, x->secret, x->spec->ttl_seconds, x->out, e);
+}
+
+int tokens_create(struct session *ss, const struct token_spec *spec, struct audit_row *audit,
+                  struct token *out, char *secret, struct cof_err *e)
 {
 	struct store_token t = {.role = spec->role, .versions = spec->versions};
 	snprintf(t.name, sizeof(t.name), "%s", spec->name);
@@ -49,12 +67,10 @@ int tokens_create(struct session *ss, const struct token_spec *spec, struct toke
 	for (size_t i = 0; i < spec->n_envs && i < STORE_TOKEN_MAX_ENVS; i++)
 		snprintf(t.envs[t.n_envs++], STORE_NAME_MAX, "%s", spec->envs[i]);
 	crypt_token_id(t.id);
-	struct store_project p;
-	int rc = 0;
-	if (spec->role != ROLE_ADMIN && (rc = store_project_get(ss->store, spec->project, &p, e)))
-		return rc;
 	crypt_token_new(secret);
-	rc = insert(ss, &t, secret, spec->ttl_seconds, out, e);
+	/* The token and its audit row commit together, or neither does. */
+	struct create_tx x = {ss, spec, &t, secret, out};
+	int rc = store_tx(ss->store, STORE_TX_WRITE, create_body, &x, audit, e);
 	if (rc)
 		crypt_wipe(secret, TOKEN_SECRET_MAX);
 	return rc;
@@ -74,9 +90,14 @@ int tokens_list(struct session *ss, const char *project, bool all, const char *a
 	return rc;
 }
 
-int tokens_revoke(struct session *ss, const char *id, struct cof_err *e)
+static int revoke_body(struct store *s, void *arg, struct cof_err *e)
 {
-	return store_token_revoke(ss->store, id, e);
+	return store_token_revoke(s, arg, e);
+}
+
+int tokens_revoke(struct session *ss, const char *id, struct audit_row *audit, struct cof_err *e)
+{
+	return store_tx(ss->store, STORE_TX_WRITE, revoke_body, (void *)id, audit, e);
 }
 
 int tokens_authenticate(struct session *ss, const char *bearer, struct token *out,
@@ -129,7 +150,7 @@ int tokens_adopt_admin(struct session *ss, const char *name, const char *secret,
 	struct store_token t = {.role = ROLE_ADMIN};
 	snprintf(t.name, sizeof(t.name), "%s", name);
 	crypt_token_id(t.id);
-	return insert(ss, &t, secret, 0, out, e);
+	return insert(ss->store, ss->kr, &t, secret, 0, out, e);
 }
 
 int audit_log_list(struct session *ss, const char *project, bool all, int64_t since_us,

@@ -2,7 +2,7 @@
  * tokens.h - bearer tokens: create (the secret is shown once), list, revoke, authenticate, and the
  * first admin token of a fresh database.
  *
- * A token's secret is random (crypt.h), stored only as a keyed hash, and compared in constant
+ * A token's secret is random (crypto.h), stored only as a keyed hash, and compared in constant
  * time. Roles and scopes are the model's (model.h); what each may call is the api's policy.
  */
 #ifndef COFFER_TOKENS_H
@@ -32,14 +32,17 @@ struct token_spec {
 };
 
 /* Creates a token; secret (TOKEN_SECRET_MAX bytes) receives its bearer string. A non-admin token's
- * project must exist. */
-int tokens_create(struct session *ss, const struct token_spec *spec, struct token *out,
-                  char *secret, struct cof_err *e) __attribute__((warn_unused_result));
+ * project must exist, and the token is bound to it (deleting the project revokes it). The
+ * caller's audit row (NULL: none) is written in the same transaction. */
+int tokens_create(struct session *ss, const struct token_spec *spec, struct audit_row *audit,
+                  struct token *out, char *secret, struct cof_err *e)
+        __attribute__((warn_unused_result));
 /* Tokens not revoked of `project` ("" and all: every token), by id after `after`. */
 int tokens_list(struct session *ss, const char *project, bool all, const char *after, int limit,
                 struct token *out, int *n, struct cof_err *e) __attribute__((warn_unused_result));
-/* COF_ENOTFOUND when there is no such usable token. */
-int tokens_revoke(struct session *ss, const char *id, struct cof_err *e)
+/* COF_ENOTFOUND when there is no such usable token. The audit row (NULL: none) is written in
+ * the same transaction. */
+int tokens_revoke(struct session *ss, const char *id, struct audit_row *audit, struct cof_err *e)
         __attribute__((warn_unused_result));
 /* The token whose secret is `bearer`; COF_EUNAUTH when it is malformed, unknown, revoked or
  * expired. */

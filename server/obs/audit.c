@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +12,12 @@
 #include "log.h"
 
 enum { QUEUED, TAKEN, DONE };
+
+/* Counted rows are written every FLUSH_MS; at most MAX_COUNTED distinct (peer, method, code,
+ * project) are
+ * kept between two flushes, and the rest are counted in one row whose peer says so. */
+#define FLUSH_MS    2000
+#define MAX_COUNTED 256
 
 struct waiter {
 	struct audit_row ev; /* the row */
@@ -20,26 +27,84 @@ struct waiter {
 };
 
 struct audit {
-	audit_sink_fn sink;  /* stores a batch */
-	void *sink_arg;      /* its argument */
-	pthread_t thread;    /* the writer */
-	pthread_mutex_t mu;  /* guards everything below */
-	pthread_cond_t work; /* signalled when rows are queued or on stop */
-	pthread_cond_t done; /* signalled when a batch finishes */
-	struct waiter *head; /* queued rows, newest first */
-	int backlog;         /* rows queued */
-	bool stop;           /* stop after the queue drains */
+	audit_sink_fn sink;                    /* stores a batch */
+	void *sink_arg;                        /* its argument */
+	pthread_t thread;                      /* the writer */
+	pthread_mutex_t mu;                    /* guards everything below */
+	pthread_cond_t work;                   /* signalled when rows are queued or on stop */
+	pthread_cond_t done;                   /* signalled when a batch finishes */
+	struct waiter *head;                   /* queued rows, newest first */
+	int backlog;                           /* rows queued */
+	struct audit_row counted[MAX_COUNTED]; /* rows that stand for many calls, by key */
+	size_t n_counted;                      /* entries in counted */
+	struct timespec next_flush;            /* when counted rows are written next */
+	bool stop;                             /* stop after the queue drains */
 };
+
+/* Writes rows[0..n) through the sink; 0 or a COF_E* code (logged). Called without the lock. */
+static int write_rows(struct audit *a, const struct audit_row *rows, size_t n)
+{
+	struct cof_err e = {0};
+	int rc = a->sink(a->sink_arg, rows, n, &e);
+	if (rc)
+		log_error("audit: cannot write %zu row%s: %s (%s)", n, n == 1 ? "" : "s", e.msg,
+		          e.detail);
+	return rc;
+}
+
+static bool due(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+static void set_next_flush(struct audit *a)
+{
+	clock_gettime(CLOCK_REALTIME, &a->next_flush);
+	a->next_flush.tv_sec += FLUSH_MS / 1000;
+	a->next_flush.tv_nsec += (FLUSH_MS % 1000) * 1000000L;
+	if (a->next_flush.tv_nsec >= 1000000000L) {
+		a->next_flush.tv_sec++;
+		a->next_flush.tv_nsec -= 1000000000L;
+	}
+}
+
+/* With the lock held: writes the counted rows (dropping the lock meanwhile). */
+static void flush_counted(struct audit *a)
+{
+	size_t n = a->n_counted;
+	set_next_flush(a);
+	if (n == 0)
+		return;
+	struct audit_row *rows = malloc(n * sizeof(*rows));
+	if (rows == NULL)
+		return; /* kept, and written at the next flush */
+	memcpy(rows, a->counted, n * sizeof(*rows));
+	a->n_counted = 0;
+	pthread_mutex_unlock(&a->mu);
+	write_rows(a, rows, n);
+	free(rows);
+	pthread_mutex_lock(&a->mu);
+}
 
 static void *writer(void *arg)
 {
 	struct audit *a = arg;
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		while (a->head == NULL && !a->stop)
-			pthread_cond_wait(&a->work, &a->mu);
-		if (a->head == NULL)
-			break; /* stopping, and nothing is left */
+		while (a->head == NULL && !a->stop && !(a->n_counted && due(&a->next_flush)))
+			if (a->n_counted)
+				pthread_cond_timedwait(&a->work, &a->mu, &a->next_flush);
+			else
+				pthread_cond_wait(&a->work, &a->mu);
+		if (a->n_counted && (a->stop || due(&a->next_flush)))
+			flush_counted(a);
+		if (a->head == NULL) {
+			if (a->stop && a->n_counted == 0)
+				break; /* stopping, and nothing is left */
+			continue;
+		}
 		/* Take everything queued (newest first in the list). */
 		size_t n = 0;
 		for (struct waiter *w = a->head; w; w = w->next)
@@ -60,12 +125,8 @@ static void *writer(void *arg)
 		a->backlog -= (int)n;
 		pthread_mutex_unlock(&a->mu);
 
-		struct cof_err e = {0};
 		if (rc == 0)
-			rc = a->sink(a->sink_arg, rows, n, &e);
-		if (rc)
-			log_error("audit: cannot write %zu row%s: %s (%s)", n, n == 1 ? "" : "s",
-			          e.msg, e.detail);
+			rc = write_rows(a, rows, n);
 
 		pthread_mutex_lock(&a->mu);
 		/* A waiter may return as soon as it is DONE: read each link before marking it. */
@@ -80,6 +141,32 @@ static void *writer(void *arg)
 	}
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
+}
+
+void audit_count(struct audit *a, const struct audit_row *row)
+{
+	pthread_mutex_lock(&a->mu);
+	struct audit_row *hit = NULL;
+	for (size_t i = 0; i < a->n_counted && hit == NULL; i++) {
+		struct audit_row *r = &a->counted[i];
+		if (r->code == row->code && strcmp(r->peer, row->peer) == 0 &&
+		    strcmp(r->method, row->method) == 0 && strcmp(r->project, row->project) == 0)
+			hit = r;
+	}
+	if (hit == NULL && a->n_counted < MAX_COUNTED) {
+		hit = &a->counted[a->n_counted++];
+		*hit = *row;
+		hit->count = 0;
+		if (a->n_counted == MAX_COUNTED) /* the last slot counts everything else */
+			snprintf(hit->peer, sizeof(hit->peer), "(other addresses)");
+		if (a->n_counted == 1)
+			set_next_flush(a);
+	} else if (hit == NULL) {
+		hit = &a->counted[MAX_COUNTED - 1];
+	}
+	hit->count++;
+	pthread_cond_signal(&a->work);
+	pthread_mutex_unlock(&a->mu);
 }
 
 int audit_start(audit_sink_fn sink, void *sink_arg, struct audit **out, struct cof_err *e)

@@ -32,6 +32,7 @@ struct audit_row {
 	int code;                         /* gRPC status */
 	char peer[64];                    /* transport peer */
 	int64_t revision;                 /* the revision read or written, 0 otherwise */
+	int64_t count;                    /* calls it stands for (audit_count); 0 or 1: one */
 	bool committed;                   /* set by store_tx: stored with a write's transaction */
 };
 
@@ -48,6 +49,10 @@ void audit_stop(struct audit *a);
 /* Queues row and waits (up to timeout_ms) until it is committed: 0, or COF_EUNAVAIL. */
 int audit_record(struct audit *a, const struct audit_row *row, int64_t timeout_ms)
         __attribute__((warn_unused_result));
+/* Counts a refused call without waiting: calls with the same (peer, method, code, project) are
+ * written as one row whose count says how many, within a few seconds. For calls refused before any
+ * token was accepted, so that a flood of them costs one row, not one row each. */
+void audit_count(struct audit *a, const struct audit_row *row);
 /* Rows waiting to be written. */
 int audit_backlog(struct audit *a);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ struct metrics {
 	atomic_ullong errors[N_CODES];   /* non-OK server-side codes */
 	atomic_ullong db_errors;         /* database unavailable */
 	atomic_ullong audit_failures;    /* audit log failed */
+	atomic_ullong tokenless;         /* refused before any token was accepted */
 	struct gauge gauges[MAX_GAUGES]; /* registered gauges, in order */
 	size_t n_gauges;                 /* entries in gauges */
 	double start_time;               /* Unix time */
@@ -120,6 +122,12 @@ void metrics_audit_failure(struct metrics *m)
 		atomic_fetch_add(&m->audit_failures, 1);
 }
 
+void metrics_tokenless_refusal(struct metrics *m)
+{
+	if (m)
+		atomic_fetch_add(&m->tokenless, 1);
+}
+
 struct text {
 	char *p;
 	size_t len, cap;
@@ -190,6 +198,11 @@ char *metrics_render(struct metrics *m)
 	    "# HELP coffer_audit_failures_total Calls refused because the audit log failed.\n"
 	    "# TYPE coffer_audit_failures_total counter\ncoffer_audit_failures_total %llu\n",
 	    (unsigned long long)atomic_load(&m->audit_failures));
+	put(&t,
+	    "# HELP coffer_tokenless_refusals_total Calls refused before any token was accepted.\n"
+	    "# TYPE coffer_tokenless_refusals_total counter\ncoffer_tokenless_refusals_total "
+	    "%llu\n",
+	    (unsigned long long)atomic_load(&m->tokenless));
 	for (size_t i = 0; i < m->n_gauges; i++) {
 		const struct gauge *g = &m->gauges[i];
 		if (i == 0 || strcmp(m->gauges[i - 1].name, g->name) != 0)
@@ -208,12 +221,28 @@ char *metrics_render(struct metrics *m)
 	return t.p;
 }
 
+/* A scrape gets this long to send its request and to take the answer: one slow client holds the
+ * listener no longer than that. */
+#define CLIENT_MS 2000
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void answer(struct metrics *m, int fd)
 {
 	char req[2048];
 	size_t len = 0;
 	struct pollfd p = {fd, POLLIN, 0};
-	while (len + 1 < sizeof(req) && poll(&p, 1, 2000) > 0) {
+	struct timeval tv = {CLIENT_MS / 1000, (CLIENT_MS % 1000) * 1000};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int64_t until = now_ms() + CLIENT_MS;
+	int left;
+	while (len + 1 < sizeof(req) && (left = (int)(until - now_ms())) > 0 &&
+	       poll(&p, 1, left) > 0) {
 		ssize_t n = read(fd, req + len, sizeof(req) - 1 - len);
 		if (n <= 0)
 			break;

@@ -6,6 +6,7 @@
  *   coffer_errors_total{code}                    calls answered INTERNAL/UNAVAILABLE/..., by code
  *   coffer_db_errors_total                       calls that found the database unavailable
  *   coffer_audit_failures_total                  calls refused because the audit log failed
+ *   coffer_tokenless_refusals_total              calls refused before any token was accepted
  *   coffer_build_info{version}                   1
  *   coffer_start_time_seconds                    process start, Unix time
  * and the gauges other rooms register (metrics_gauge), read at each scrape: the daemon adds the
@@ -44,6 +45,8 @@ void metrics_free(struct metrics *m);
 void metrics_observe(struct metrics *m, const char *method, int code, double duration_ms);
 void metrics_db_error(struct metrics *m);
 void metrics_audit_failure(struct metrics *m);
+/* A call refused before any token was accepted (no, a bad, revoked or expired token). */
+void metrics_tokenless_refusal(struct metrics *m);
 /* Renders the exposition text into a malloc'd string (tests, and the listener). */
 char *metrics_render(struct metrics *m);
 

@@ -20,6 +20,7 @@
 
 #include "coffer_shared.h"
 #include "log.h"
+#include "wire.h"
 
 /* One allocation in a call's arena; the payload follows the header. */
 struct arena_block {
@@ -51,6 +52,8 @@ struct rpc_ctx {
 	char *peer;                /* gpr-allocated */
 	bool sent_initial_md;      /* initial metadata goes out once */
 	bool failed;               /* a batch failed: the call is gone */
+	bool oom;                  /* an arena allocation failed */
+	bool retryable;            /* UNAVAILABLE with nothing written: say so in the trailers */
 };
 
 struct rpc_stream {
@@ -72,6 +75,8 @@ struct rpc_server {
 	int n_started;                /* workers started */
 	int port;                     /* bound port */
 	atomic_int active;            /* calls being handled */
+	atomic_int streams;           /* streaming calls being handled */
+	int max_streams;              /* at most this many at once */
 	atomic_bool shutting_down;    /* no more re-posting */
 	atomic_uint_fast64_t next_id; /* request ids */
 	pthread_mutex_t mu;           /* guards shutdown_done */
@@ -91,8 +96,10 @@ const char *rpc_code_name(int code)
 void *rpc_alloc(struct rpc_ctx *ctx, size_t n)
 {
 	struct arena_block *b = calloc(1, sizeof(*b) + n);
-	if (b == NULL)
+	if (b == NULL) {
+		ctx->oom = true;
 		return NULL;
+	}
 	b->size = n;
 	b->next = ctx->arena;
 	ctx->arena = b;
@@ -169,17 +176,22 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg)
 	return bb;
 }
 
-/* Reads and unpacks bb as desc; NULL when it does not parse. */
+/* Reads and unpacks bb as desc; NULL when it does not parse, or (with *bad_field set) when a
+ * string field is not UTF-8 or holds a NUL. */
 static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *desc,
-                                        grpc_byte_buffer *bb)
+                                        grpc_byte_buffer *bb, const char **bad_field)
 {
 	grpc_byte_buffer_reader reader;
+	*bad_field = NULL;
 	if (!grpc_byte_buffer_reader_init(&reader, bb))
 		return NULL;
 	grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
 	grpc_byte_buffer_reader_destroy(&reader);
-	ProtobufCMessage *msg = protobuf_c_message_unpack(
-	        desc, &wiping_allocator, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+	ProtobufCMessage *msg = NULL;
+	*bad_field = wire_bad_string(desc, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
+	if (*bad_field == NULL)
+		msg = protobuf_c_message_unpack(desc, &wiping_allocator, GRPC_SLICE_LENGTH(all),
+		                                GRPC_SLICE_START_PTR(all));
 	explicit_bzero(GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
 	grpc_slice_unref(all);
 	return msg;
@@ -244,7 +256,10 @@ void rpc_note_project(struct rpc_ctx *ctx, const char *project)
 
 /* ---- batches on the call's own queue ---- */
 
-static bool run_batch(struct rpc_ctx *ctx, grpc_op *ops, size_t n)
+/* Runs a batch on the call's own queue and waits for it, at most timeout_ms (-1: no bound): a
+ * client that sends nothing, or takes nothing, is cancelled then, and its worker is free again.
+ */
+static bool run_batch(struct rpc_ctx *ctx, grpc_op *ops, size_t n, int timeout_ms)
 {
 	struct rpc_slot *slot = ctx->slot;
 	if (ctx->failed)
@@ -255,8 +270,21 @@ static bool run_batch(struct rpc_ctx *ctx, grpc_op *ops, size_t n)
 		ctx->failed = true;
 		return false;
 	}
-	grpc_event ev = grpc_completion_queue_pluck(slot->cq, ctx,
-	                                            gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	gpr_timespec until = timeout_ms < 0
+	                             ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
+	                             : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+	                                            gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+	grpc_event ev = grpc_completion_queue_pluck(slot->cq, ctx, until, NULL);
+	if (ev.type == GRPC_QUEUE_TIMEOUT) {
+		log_warn("%s: the client kept the call waiting for %d ms: cancelled",
+		         rpc_method(ctx), timeout_ms);
+		grpc_call_cancel_with_status(slot->call, GRPC_STATUS_CANCELLED,
+		                             "the client kept the call waiting too long", NULL);
+		ev = grpc_completion_queue_pluck(slot->cq, ctx, gpr_inf_future(GPR_CLOCK_REALTIME),
+		                                 NULL);
+		ctx->failed = true;
+		return false;
+	}
 	if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
 		ctx->failed = true;
 		return false;
@@ -283,11 +311,12 @@ int rpc_stream_read(struct rpc_stream *st, ProtobufCMessage **out)
 	op.op = GRPC_OP_RECV_MESSAGE;
 	op.data.recv_message.recv_message = &bb;
 	*out = NULL;
-	if (!run_batch(ctx, &op, 1))
+	if (!run_batch(ctx, &op, 1, ctx->slot->srv->opts.stream_idle_ms))
 		return -1;
 	if (bb == NULL)
 		return 0;
-	*out = unpack_message(ctx->slot->method->input, bb);
+	const char *bad = NULL;
+	*out = unpack_message(ctx->slot->method->input, bb, &bad);
 	grpc_byte_buffer_destroy(bb);
 	if (*out == NULL)
 		return -2;
@@ -307,13 +336,24 @@ int rpc_stream_write(struct rpc_stream *st, const ProtobufCMessage *msg)
 	ops[n].op = GRPC_OP_SEND_MESSAGE;
 	ops[n].data.send_message.send_message = bb;
 	n++;
-	bool ok = run_batch(ctx, ops, n);
+	bool ok = run_batch(ctx, ops, n, ctx->slot->srv->opts.send_timeout_ms);
 	grpc_byte_buffer_destroy(bb);
 	return ok ? 0 : -1;
 }
 
-/* Sends the response (if any) and the status, and waits for the call to close. */
-static void finish_call(struct rpc_ctx *ctx, int code, const ProtobufCMessage *resp)
+bool rpc_out_of_memory(const struct rpc_ctx *ctx)
+{
+	return ctx->oom;
+}
+
+void rpc_mark_retryable(struct rpc_ctx *ctx)
+{
+	ctx->retryable = true;
+}
+
+/* Sends the response (if any) and the status, and waits for the call to close. Returns whether
+ * the client cancelled the call. */
+static bool finish_call(struct rpc_ctx *ctx, int code, const ProtobufCMessage *resp)
 {
 	grpc_op ops[4];
 	size_t n = 0;
@@ -338,18 +378,27 @@ static void finish_call(struct rpc_ctx *ctx, int code, const ProtobufCMessage *r
 	        ctx->message ? ctx->message : (code == RPC_OK ? "" : rpc_code_name(code));
 	grpc_slice details = grpc_slice_from_copied_string(text);
 	memset(&ops[n], 0, sizeof(ops[n]));
+	grpc_metadata retry;
+	memset(&retry, 0, sizeof(retry));
+	retry.key = grpc_slice_from_static_string(RPC_RETRYABLE_KEY);
+	retry.value = grpc_slice_from_static_string("true");
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 	ops[n].data.send_status_from_server.status = (grpc_status_code)code;
 	ops[n].data.send_status_from_server.status_details = &details;
+	if (ctx->retryable && code == RPC_UNAVAILABLE) {
+		ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+		ops[n].data.send_status_from_server.trailing_metadata = &retry;
+	}
 	n++;
 	memset(&ops[n], 0, sizeof(ops[n]));
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[n].data.recv_close_on_server.cancelled = &cancelled;
 	n++;
-	run_batch(ctx, ops, n);
+	bool ok = run_batch(ctx, ops, n, ctx->slot->srv->opts.send_timeout_ms);
 	grpc_slice_unref(details);
 	if (bb)
 		grpc_byte_buffer_destroy(bb);
+	return !ok || cancelled;
 }
 
 static int dispatch_unary(struct rpc_ctx *ctx, ProtobufCMessage **resp_out)
@@ -359,7 +408,11 @@ static int dispatch_unary(struct rpc_ctx *ctx, ProtobufCMessage **resp_out)
 	const coffer_method_desc *m = slot->method;
 	if (slot->payload == NULL)
 		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "the request carries no message");
-	ProtobufCMessage *req = unpack_message(m->input, slot->payload);
+	const char *bad = NULL;
+	ProtobufCMessage *req = unpack_message(m->input, slot->payload, &bad);
+	if (bad != NULL)
+		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                "field %s is not valid UTF-8 or holds a NUL byte", bad);
 	if (req == NULL)
 		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "the request is not a valid %s message",
 		                m->input->name);
@@ -391,12 +444,23 @@ static void handle_call(struct rpc_server *srv, struct rpc_slot *slot)
 		code = rpc_fail(&ctx, RPC_UNIMPLEMENTED, "unknown method %s", path);
 		gpr_free(path);
 	} else if (slot->method->invoke_stream) {
-		struct rpc_stream st = {&ctx};
-		code = srv->opts.stream(srv->opts.app, &ctx, slot->method, slot->handlers, &st);
+		/* Streams may not take every worker: unary calls (health among them) keep some. */
+		if (atomic_fetch_add(&srv->streams, 1) >= srv->max_streams) {
+			code = rpc_fail(
+			        &ctx, RPC_RESOURCE_EXHAUSTED,
+			        "too many streams are open on this replica; try again later");
+		} else {
+			struct rpc_stream st = {&ctx};
+			code = srv->opts.stream(srv->opts.app, &ctx, slot->method, slot->handlers,
+			                        &st);
+		}
+		atomic_fetch_sub(&srv->streams, 1);
 	} else {
 		code = dispatch_unary(&ctx, &resp);
 	}
-	finish_call(&ctx, code, resp);
+	/* What the client saw: a call it cancelled (or that broke) is counted as CANCELLED. */
+	if (finish_call(&ctx, code, resp))
+		code = RPC_CANCELLED;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (srv->opts.on_call) {
 		char *path = slot->method ? NULL : grpc_slice_to_c_string(slot->details.method);
@@ -508,7 +572,7 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 
-	grpc_arg args[2];
+	grpc_arg args[9];
 	memset(args, 0, sizeof(args));
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -516,7 +580,30 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 	args[1].type = GRPC_ARG_INTEGER;
 	args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
 	args[1].value.integer = -1;
-	grpc_channel_args channel_args = {2, args};
+	/* Two servers on one port would share its traffic: a busy port must fail loudly. */
+	args[2].type = GRPC_ARG_INTEGER;
+	args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+	args[2].value.integer = 0;
+	/* Connections: a bound on streams each, pings to find dead peers, idle ones closed. */
+	static const struct {
+		const char *key;
+		int value;
+	} conn[] = {
+	        {GRPC_ARG_MAX_CONCURRENT_STREAMS, 100},
+	        {GRPC_ARG_KEEPALIVE_TIME_MS, 60000},
+	        {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000},
+	        {GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1},
+	        {GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000},
+	        {GRPC_ARG_MAX_CONNECTION_IDLE_MS, 300000},
+	};
+	for (size_t i = 0; i < sizeof(conn) / sizeof(conn[0]); i++) {
+		args[3 + i].type = GRPC_ARG_INTEGER;
+		args[3 + i].key = (char *)conn[i].key;
+		args[3 + i].value.integer = conn[i].value;
+	}
+	grpc_channel_args channel_args = {3 + sizeof(conn) / sizeof(conn[0]), args};
+	srv->max_streams = opts->max_streams > 0 ? opts->max_streams
+	                                         : (opts->workers > 1 ? opts->workers / 2 : 1);
 	srv->server = grpc_server_create(&channel_args, NULL);
 	srv->cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);

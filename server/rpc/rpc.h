@@ -74,9 +74,12 @@ struct rpc_server_opts {
 	int workers;           /* threads on the shared queue */
 	int slots_per_method;  /* pre-posted request slots per method */
 	int max_message_bytes; /* larger requests: RESOURCE_EXHAUSTED */
-	void *app;             /* handed to every entry and observer */
-	rpc_unary_fn unary;    /* runs every unary call */
-	rpc_stream_fn stream;  /* runs every streaming call */
+	int stream_idle_ms;    /* a stream whose client sends nothing this long is cancelled */
+	int send_timeout_ms;   /* a client that takes no answer this long is cancelled */
+	int max_streams;      /* streaming calls at once; more: RESOURCE_EXHAUSTED (0: workers/2) */
+	void *app;            /* handed to every entry and observer */
+	rpc_unary_fn unary;   /* runs every unary call */
+	rpc_stream_fn stream; /* runs every streaming call */
 	/* After each call; may be NULL. */
 	void (*on_call)(const struct rpc_call_info *info, void *app);
 	const char *tls_cert_pem;      /* server certificate chain (PEM); NULL: plaintext */
@@ -102,6 +105,13 @@ void rpc_server_free(struct rpc_server *srv);
 
 /* Zeroed memory owned by the call, wiped and freed when the call ends. NULL only on OOM. */
 void *rpc_alloc(struct rpc_ctx *ctx, size_t n);
+/* The trailing metadata that tells a client an UNAVAILABLE answer wrote nothing, so that even a
+ * write may be sent again. */
+#define RPC_RETRYABLE_KEY "coffer-retryable"
+/* Sends RPC_RETRYABLE_KEY with an UNAVAILABLE status of this call. */
+void rpc_mark_retryable(struct rpc_ctx *ctx);
+/* Whether an rpc_alloc of this call failed (the answer must not claim success). */
+bool rpc_out_of_memory(const struct rpc_ctx *ctx);
 /* A copy of s (NULL stays NULL) in the call's arena. */
 char *rpc_strdup(struct rpc_ctx *ctx, const char *s);
 /* Sets the status message sent with code; returns code, so handlers can `return rpc_fail(...)`. */

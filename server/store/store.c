@@ -45,16 +45,48 @@ int store__fail(struct store *s, PGresult *res, const char *what, struct cof_err
 	return cof_err_set(e, COF_EINTERNAL, "internal storage error");
 }
 
+/* Reconnects a broken connection and restores its statement timeout; whether it is up. */
+static bool reconnect(struct store *s)
+{
+	PQreset(s->conn);
+	s->in_tx = false;
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return false;
+	if (s->timeout_ms > 0) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "SET statement_timeout = %" PRId64, s->timeout_ms);
+		PGresult *r = PQexec(s->conn, sql);
+		bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (!ok)
+			s->timeout_ms = 0;
+	}
+	return true;
+}
+
 PGresult *store__exec(struct store *s, const char *sql, int n, const char *const *vals,
                       const int *lens, const int *fmts, const char *what, struct cof_err *e)
 {
-	PGresult *res = PQexecParams(s->conn, sql, n, NULL, vals, lens, fmts, 0);
-	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return res;
-	store__fail(s, res, what, e);
-	PQclear(res);
-	return NULL;
+	for (int attempt = 0;; attempt++) {
+		PGresult *res = PQexecParams(s->conn, sql, n, NULL, vals, lens, fmts, 0);
+		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+			return res;
+		/* A connection found dead outside a transaction (a backend terminated, a database
+		 * restarted while the connection was idle) is made again once: outside a
+		 * transaction only BEGIN, reads and idempotent inserts run, so nothing can be done
+		 * twice. */
+		bool retry = attempt == 0 && !s->in_tx && PQstatus(s->conn) != CONNECTION_OK;
+		if (retry) {
+			PQclear(res);
+			if (reconnect(s))
+				continue;
+			res = NULL;
+		}
+		store__fail(s, res, what, e);
+		PQclear(res);
+		return NULL;
+	}
 }
 
 int store__run(struct store *s, const char *sql, int n, const char *const *vals, const int *lens,
@@ -194,7 +226,24 @@ void store__revision_hint(struct store *s, int64_t revision)
 int store__commit(struct store *s, struct cof_err *e)
 {
 	s->in_tx = false;
-	return simple(s, "COMMIT", e);
+	PGresult *r = PQexec(s->conn, "COMMIT");
+	if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
+		PQclear(r);
+		return 0;
+	}
+	/* An error answer means PostgreSQL rolled the transaction back. No answer at all (the
+	 * connection was lost on the way) leaves the outcome unknown: say so, never "retry". */
+	bool answered = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL;
+	int rc = store__fail(s, r, "commit", e);
+	PQclear(r);
+	if (!answered) {
+		log_error("a commit's outcome is unknown: %s", e->detail);
+		rc = cof_err_set(
+		        e, COF_EUNKNOWN,
+		        "the database connection was lost during the commit: the write may "
+		        "or may not have been applied; read before writing again");
+	}
+	return rc;
 }
 
 void store__rollback(struct store *s)
@@ -208,15 +257,23 @@ void store__rollback(struct store *s)
 
 int store__audit_row(struct store *s, const struct audit_row *ev, struct cof_err *e)
 {
-	char v[24], c[24], rev[24];
-	const char *vals[9] = {ev->token_id,     ev->method, ev->project,
-	                       ev->environment,  ev->secret, I64(v, ev->version),
-	                       I64(c, ev->code), ev->peer,   I64(rev, ev->revision)};
+	char v[24], c[24], rev[24], n[24];
+	const char *vals[10] = {ev->token_id,
+	                        ev->method,
+	                        ev->project,
+	                        ev->environment,
+	                        ev->secret,
+	                        I64(v, ev->version),
+	                        I64(c, ev->code),
+	                        ev->peer,
+	                        I64(rev, ev->revision),
+	                        I64(n, ev->count > 1 ? ev->count : 1)};
 	return store__run(
 	        s,
 	        "INSERT INTO audit_events (token_id, method, project, environment, secret, "
-	        "version, code, peer, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-	        9, vals, NULL, NULL, "audit insert", e);
+	        "version, code, peer, revision, count) "
+	        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	        10, vals, NULL, NULL, "audit insert", e);
 }
 
 /* One attempt: BEGIN, the body, the audit row, COMMIT. */

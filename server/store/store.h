@@ -119,6 +119,15 @@ int store_project_delete(struct store *s, int64_t id, int64_t revision, struct c
 /* In a transaction: locks the project row; fills id and current revision. */
 int store_project_lock(struct store *s, const char *name, int64_t *id, int64_t *revision,
                        struct cof_err *e) __attribute__((warn_unused_result));
+/* What a project holds now. */
+struct store_usage {
+	int64_t secrets;      /* current secrets */
+	int64_t environments; /* current environments */
+	int64_t values;       /* current value rows (defaults and overrides) */
+	int64_t sealed_bytes; /* their sealed size */
+};
+int store_project_usage(struct store *s, int64_t id, struct store_usage *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
 /* Raises the project's revision; the transaction's audit row records it. */
 int store_project_set_revision(struct store *s, int64_t id, int64_t revision, struct cof_err *e)
         __attribute__((warn_unused_result));
@@ -166,10 +175,11 @@ int store_secret_delete(struct store *s, int64_t secret_id, int64_t revision, st
         __attribute__((warn_unused_result));
 
 /* Values. environment_id 0 with version 0 is the project default. put ends the current row for
- * (secret, environment, version) at `revision` and inserts the new one valid from `revision`. */
+ * (secret, environment, version) at `revision` and inserts the new one valid from `revision`;
+ * origin_id is the value row it was copied from (a merge), 0 for a value written directly. */
 int store_value_put(struct store *s, int64_t secret_id, int64_t environment_id, int version,
                     int64_t revision, int32_t term, const uint8_t *sealed, size_t len,
-                    struct cof_err *e) __attribute__((warn_unused_result));
+                    int64_t origin_id, struct cof_err *e) __attribute__((warn_unused_result));
 /* The current value row; COF_ENOTFOUND when there is none. */
 int store_value_current(struct store *s, int64_t secret_id, int64_t environment_id, int version,
                         struct store_value *out, struct cof_err *e)
@@ -208,7 +218,8 @@ struct store_sealed {
 	int64_t valid_from;          /* the revision that wrote it */
 	uint8_t *sealed;             /* malloc'd blob */
 	size_t sealed_len;           /* bytes in sealed */
-	int64_t row_id;              /* secret_values.id (key maintenance only) */
+	int64_t row_id;              /* secret_values.id (merge, key maintenance) */
+	int64_t origin_id;           /* the row it was copied from, 0: written directly (merge) */
 	int64_t project_id;          /* owner (key maintenance only) */
 	int32_t term;                /* keyring term (key maintenance only) */
 };
@@ -245,7 +256,8 @@ int store_override_list(struct store *s, const char *project, const char *enviro
                         const char *after_secret, int after_version, int limit,
                         struct store_override *out, int *n, struct cof_err *e)
         __attribute__((warn_unused_result));
-/* In a transaction: every current override of an environment (both versions), by name, version. */
+/* In a transaction: every current override of an environment (both versions), by name, version,
+ * with row_id and origin_id. */
 int store_override_rows(struct store *s, int64_t environment_id, struct store_sealed **rows,
                         size_t *n, struct cof_err *e) __attribute__((warn_unused_result));
 /* The candidates of a resolve at revision `at` in (environment, version): for every secret that

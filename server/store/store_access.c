@@ -10,7 +10,8 @@
 	"coalesce((SELECT sum(1 << v) FROM unnest(versions) v), 0)::int, "                         \
 	"(extract(epoch FROM create_time) * 1000000)::int8, "                                      \
 	"coalesce((extract(epoch FROM expire_time) * 1000000)::int8, 0), "                         \
-	"(revoked_time IS NULL AND (expire_time IS NULL OR expire_time > now())), secret_hash"
+	"(revoked_time IS NULL AND (expire_time IS NULL OR expire_time > now()) "                  \
+	" AND (project = '' OR project_id IS NOT NULL)), secret_hash"
 
 static void token_row(PGresult *r, int i, struct store_token *t)
 {
@@ -62,8 +63,9 @@ int store_token_insert(struct store *s, const struct store_token *t, const uint8
 	int fmts[8] = {0, 0, 0, 0, 0, 0, 1, 0};
 	PGresult *r = store__exec(
 	        s,
-	        "INSERT INTO tokens (id, name, role, project, environments, versions, "
-	        "secret_hash, expire_time) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+	        "INSERT INTO tokens (id, name, role, project, project_id, environments, versions, "
+	        "secret_hash, expire_time) VALUES ($1, $2, $3, $4, "
+	        "(SELECT id FROM projects WHERE name = $4), $5, $6, $7, "
 	        "CASE WHEN $8::int8 > 0 THEN now() + make_interval(secs => $8::int8) END) "
 	        "RETURNING " TOKEN_COLS,
 	        8, vals, lens, fmts, "token insert", e);
@@ -168,7 +170,7 @@ int store_audit_list(struct store *s, const char *project, bool all_projects, in
 	PGresult *r = store__exec(
 	        s,
 	        "SELECT id, (extract(epoch FROM time) * 1000000)::int8, token_id, method, project, "
-	        "environment, secret, version, code, peer, revision FROM audit_events "
+	        "environment, secret, version, code, peer, revision, count FROM audit_events "
 	        "WHERE ($2 OR project = $1) AND time >= to_timestamp($3::int8 / 1000000.0) "
 	        "AND id > $4 ORDER BY id LIMIT $5",
 	        5, vals, NULL, NULL, "audit list", e);
@@ -189,6 +191,7 @@ int store_audit_list(struct store *s, const char *project, bool all_projects, in
 		a->code = (int)col_i64(r, i, 8);
 		col_str(r, i, 9, a->peer, sizeof(a->peer));
 		a->revision = col_i64(r, i, 10);
+		a->count = col_i64(r, i, 11);
 	}
 	PQclear(r);
 	return 0;

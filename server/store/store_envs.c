@@ -227,14 +227,18 @@ int store_override_rows(struct store *s, int64_t environment_id, struct store_se
 	*n = 0;
 	PGresult *r = store__exec(s,
 	                          "SELECT s.id, s.name, s.visibility, v.environment_id, v.version, "
-	                          "v.valid_from, v.sealed FROM secret_values v "
-	                          "JOIN secrets s ON s.id = v.secret_id "
+	                          "v.valid_from, v.sealed, v.id, coalesce(v.origin_id, 0) "
+	                          "FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
 	                          "WHERE v.environment_id = $1 AND v.valid_to IS NULL "
 	                          "ORDER BY s.name COLLATE \"C\", v.version",
 	                          1, vals, NULL, NULL, "override rows", e);
 	if (r == NULL)
 		return e->code;
 	int rc = sealed_rows(r, rows, n, e);
+	for (size_t i = 0; rc == 0 && i < *n; i++) {
+		(*rows)[i].row_id = col_i64(r, (int)i, 7);
+		(*rows)[i].origin_id = col_i64(r, (int)i, 8);
+	}
 	PQclear(r);
 	return rc;
 }

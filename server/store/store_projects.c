@@ -100,6 +100,30 @@ int store_project_lock(struct store *s, const char *name, int64_t *id, int64_t *
 	return rc;
 }
 
+int store_project_usage(struct store *s, int64_t id, struct store_usage *out, struct cof_err *e)
+{
+	char a[24];
+	const char *vals[1] = {I64(a, id)};
+	PGresult *r =
+	        store__exec(s,
+	                    "SELECT (SELECT count(*) FROM secrets WHERE project_id = $1 AND "
+	                    "deleted_rev IS NULL), "
+	                    "(SELECT count(*) FROM environments WHERE project_id = $1 AND "
+	                    "deleted_rev IS NULL), "
+	                    "count(v.id), coalesce(sum(length(v.sealed)), 0) FROM secrets s "
+	                    "JOIN secret_values v ON v.secret_id = s.id AND v.valid_to IS NULL "
+	                    "WHERE s.project_id = $1 AND s.deleted_rev IS NULL",
+	                    1, vals, NULL, NULL, "project usage", e);
+	if (r == NULL)
+		return e->code;
+	out->secrets = col_i64(r, 0, 0);
+	out->environments = col_i64(r, 0, 1);
+	out->values = col_i64(r, 0, 2);
+	out->sealed_bytes = col_i64(r, 0, 3);
+	PQclear(r);
+	return 0;
+}
+
 int store_project_set_revision(struct store *s, int64_t id, int64_t revision, struct cof_err *e)
 {
 	store__revision_hint(s, revision);
@@ -114,8 +138,15 @@ int store_project_delete(struct store *s, int64_t id, int64_t revision, struct c
 	store__revision_hint(s, revision);
 	char a[24];
 	const char *vals[1] = {I64(a, id)};
-	return store__run(s, "DELETE FROM projects WHERE id = $1", 1, vals, NULL, NULL,
-	                  "project delete", e);
+	/* Its tokens are revoked with it (and could not reach a project of the same name anyway:
+	 * they are bound to this row). */
+	int rc = store__run(s,
+	                    "UPDATE tokens SET revoked_time = now() WHERE project_id = $1 "
+	                    "AND revoked_time IS NULL",
+	                    1, vals, NULL, NULL, "project tokens revoke", e);
+	return rc ? rc
+	          : store__run(s, "DELETE FROM projects WHERE id = $1", 1, vals, NULL, NULL,
+	                       "project delete", e);
 }
 
 /* ---- secrets ---- */
@@ -264,13 +295,14 @@ int store_secret_delete(struct store *s, int64_t secret_id, int64_t revision, st
 
 int store_value_put(struct store *s, int64_t secret_id, int64_t environment_id, int version,
                     int64_t revision, int32_t term, const uint8_t *sealed, size_t len,
-                    struct cof_err *e)
+                    int64_t origin_id, struct cof_err *e)
 {
-	char a[24], b[24], c[24], d[24], t[24];
-	const char *vals[6] = {I64(a, secret_id), I64(b, environment_id), I64(c, version),
-	                       I64(d, revision),  I64(t, term),           (const char *)sealed};
-	int lens[6] = {0, 0, 0, 0, 0, (int)len};
-	int fmts[6] = {0, 0, 0, 0, 0, 1};
+	char a[24], b[24], c[24], d[24], t[24], o[24];
+	const char *vals[7] = {I64(a, secret_id), I64(b, environment_id), I64(c, version),
+	                       I64(d, revision),  I64(t, term),           (const char *)sealed,
+	                       I64(o, origin_id)};
+	int lens[7] = {0, 0, 0, 0, 0, (int)len, 0};
+	int fmts[7] = {0, 0, 0, 0, 0, 1, 0};
 	int rc = store__run(
 	        s,
 	        "UPDATE secret_values SET valid_to = $4 WHERE secret_id = $1 "
@@ -281,8 +313,9 @@ int store_value_put(struct store *s, int64_t secret_id, int64_t environment_id, 
 	return store__run(
 	        s,
 	        "INSERT INTO secret_values (secret_id, environment_id, version, valid_from, term, "
-	        "sealed) VALUES ($1, nullif($2::int8, 0), $3, $4, $5, $6)",
-	        6, vals, lens, fmts, "value put", e);
+	        "sealed, origin_id) VALUES ($1, nullif($2::int8, 0), $3, $4, $5, $6, "
+	        "nullif($7::int8, 0))",
+	        7, vals, lens, fmts, "value put", e);
 }
 
 int store_value_current(struct store *s, int64_t secret_id, int64_t environment_id, int version,

@@ -149,12 +149,14 @@ export COFFER_TOKEN=$COFFER_ADMIN_TOKEN
 out=$("$COFFER" help secrets create); rc=$?
 [ $rc -eq 0 ] && grep -q -- "--value-file" <<<"$out" && grep -q -- "--restricted" <<<"$out" &&
   ok "coffer help secrets create shows its options" || bad "help: $out"
-"$COFFER" --help | grep -q "tokens revoke ID" && ok "coffer --help lists every command" || bad "--help"
+out=$("$COFFER" --help)
+grep -q "tokens revoke ID" <<<"$out" && ok "coffer --help lists every command" || bad "--help"
 # libcoffer exports its API and the generated messages, nothing of its own insides.
-leaks=$(nm -D --defined-only "$PREFIX/lib/libcoffer.so" | awk '{print $3}' |
+exports=$(nm -D --defined-only "$PREFIX/lib/libcoffer.so" | awk '{print $3}')
+leaks=$(printf '%s\n' "$exports" |
   grep -v -E '^(coffer_(options|client|channel|resolve|snapshot|code)_?[a-z_]*|coffer_v1_[a-z_]+|grpc_health_v1_[a-z_]+|coffer__v1__[a-z_]+|google__protobuf__[a-z_]+|grpc__[a-z0-9_]+|_init|_fini)$' |
   grep -v -E '^(__odr_asan|__asan|__ubsan|_edata|_end|__bss_start)')
-[ -z "$leaks" ] && nm -D --defined-only "$PREFIX/lib/libcoffer.so" | grep -q ' coffer_resolve$' &&
+[ -z "$leaks" ] && grep -qx 'coffer_resolve' <<<"$exports" &&
   ok "nm -D libcoffer.so: only the public API and message types" || bad "exported internals: $leaks"
 set -e
 

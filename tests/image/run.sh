@@ -39,9 +39,15 @@ in_image /usr/local/bin/cofferd migrate >/dev/null 2>&1 && ok "the image's coffe
 # The Kubernetes way: the bootstrap token comes from `cofferd new-token` in a read-only Secret.
 # A malformed one is refused with a clear message; a good one is read, not replaced.
 echo "not-a-token" >"$R/run/secrets/admin.token"
+chown 10001:10001 "$R/run/secrets/admin.token"; chmod 0400 "$R/run/secrets/admin.token"
 out=$(in_image /usr/local/bin/cofferd serve 2>&1); rc=$?
 [ $rc -eq 1 ] && grep -q "holds no valid token" <<<"$out" && ok "a malformed bootstrap token is refused at start" || bad "bad bootstrap: $rc $out"
 token=$(in_image /usr/local/bin/cofferd new-token)
+# A token file other users can read is not a secret: refused, even with a good token in it.
+echo "$token" >"$R/run/secrets/admin.token"; chmod 0644 "$R/run/secrets/admin.token"
+out=$(in_image /usr/local/bin/cofferd serve 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "can be read or written by other users (mode 0644)" <<<"$out" &&
+  ok "a world-readable bootstrap token file is refused at start" || bad "readable bootstrap: $rc $out"
 [[ "$token" =~ ^coffer_[0-9A-Za-z]{49}$ ]] && ok "cofferd new-token prints a token" || bad "new-token: $token"
 [ "$token" != "$(in_image /usr/local/bin/cofferd new-token)" ] && ok "new tokens differ" || bad "new-token repeats"
 echo "$token" >"$R/run/secrets/admin.token"

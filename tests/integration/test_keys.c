@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crypt.h"
+#include "crypto.h"
 #include "helpers.h"
 #include "keys.h"
 

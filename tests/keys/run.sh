@@ -27,7 +27,8 @@ grep -qE '^cofferd keys rewrap: [0-9]+ of [0-9]+ value rows \([0-9]+%\), [0-9]+/
   ok "rewrap reports progress on stderr: $(head -1 "$COFFER_TEST_STATE/rewrap.err")" || bad "no progress: $(cat "$COFFER_TEST_STATE/rewrap.err")"
 "$K" keys rewrap --batch-size 2 --no-such-option >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok "an option keys rewrap does not take: exit 2" || bad "unknown option: exit $rc"
-"$K" help keys rewrap | grep -q -- "--batch-delay-ms" && ok "cofferd help keys rewrap shows its options" || bad "cofferd help"
+out=$("$K" help keys rewrap)
+grep -q -- "--batch-delay-ms" <<<"$out" && ok "cofferd help keys rewrap shows its options" || bad "cofferd help"
 out=$("$K" keys verify 2>&1) && grep -q " 0 do not" <<<"$out" && ok "keys verify: $(tail -1 <<<"$out")" || bad "verify: $out"
 
 new_key="$COFFER_TEST_STATE/new-root.key"

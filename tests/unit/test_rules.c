@@ -39,11 +39,11 @@ START_TEST(select_names_and_missing)
 	size_t take[3];
 	const char *missing[5];
 	size_t n_take = 0, n_missing = 0;
-	resolve_select(all, 3, NULL, 0, take, &n_take, missing, &n_missing);
+	ck_assert_int_eq(resolve_select(all, 3, NULL, 0, take, &n_take, missing, &n_missing), 0);
 	ck_assert_uint_eq(n_take, 3);
 	ck_assert_uint_eq(n_missing, 0);
 	const char *asked[] = {"DB_USER", "NOPE", "API_KEY", "NOPE", "DB_USER"};
-	resolve_select(all, 3, asked, 5, take, &n_take, missing, &n_missing);
+	ck_assert_int_eq(resolve_select(all, 3, asked, 5, take, &n_take, missing, &n_missing), 0);
 	ck_assert_uint_eq(n_take, 2); /* ascending, each once */
 	ck_assert_uint_eq(take[0], 0);
 	ck_assert_uint_eq(take[1], 2);
@@ -54,8 +54,57 @@ END_TEST
 
 static struct merge_entry entry(const char *secret, int version, const char *value, size_t ref)
 {
-	return (struct merge_entry){secret, version, value, strlen(value), ref};
+	return (struct merge_entry){.secret = secret,
+	                            .version = version,
+	                            .value = value,
+	                            .len = strlen(value),
+	                            .ref = ref,
+	                            .row_id = 100 + (int64_t)ref};
 }
+
+/* A restricted override: row `row`, copied from `origin` (0: written directly). */
+static struct merge_entry restricted(const char *secret, const char *value, int64_t row,
+                                     int64_t origin)
+{
+	return (struct merge_entry){.secret = secret,
+	                            .version = VERSION_LIVE,
+	                            .value = value,
+	                            .len = value ? strlen(value) : 0,
+	                            .restricted = true,
+	                            .row_id = row,
+	                            .origin_id = origin};
+}
+
+START_TEST(merge_plan_never_compares_restricted_plaintexts)
+{
+	/* Equal plaintexts, but the target's value was written on its own: a dry run must not say
+	 * "equal", or it would confirm a guess of a value the caller may not read. */
+	struct merge_entry guess = restricted("DB_PASSWORD", "hunter2", 7, 0);
+	struct merge_entry secret = restricted("DB_PASSWORD", "hunter2", 3, 0);
+	struct merge_change ch[2];
+	int live = 0;
+	ck_assert_uint_eq(merge_plan(&guess, 1, &secret, 1, ch, &live), 1);
+	ck_assert_int_eq(ch[0].kind, CHANGE_CHANGED);
+	/* and the target's plaintext is not even needed */
+	secret.value = NULL;
+	ck_assert_uint_eq(merge_plan(&guess, 1, &secret, 1, ch, &live), 1);
+	ck_assert_int_eq(ch[0].kind, CHANGE_CHANGED);
+	/* the target holds a copy of the source's row (an earlier merge): unchanged */
+	struct merge_entry copied = restricted("DB_PASSWORD", NULL, 9, 7);
+	ck_assert_uint_eq(merge_plan(&guess, 1, &copied, 1, ch, &live), 0);
+	/* both are copies of the same original write: unchanged */
+	struct merge_entry src_copy = restricted("DB_PASSWORD", "hunter2", 12, 5);
+	struct merge_entry dst_copy = restricted("DB_PASSWORD", NULL, 13, 5);
+	ck_assert_uint_eq(merge_plan(&src_copy, 1, &dst_copy, 1, ch, &live), 0);
+	/* a different original with the same text: changed */
+	struct merge_entry other_copy = restricted("DB_PASSWORD", NULL, 14, 6);
+	ck_assert_uint_eq(merge_plan(&src_copy, 1, &other_copy, 1, ch, &live), 1);
+	/* masked values are compared by what they say (an editor may reveal them anyway) */
+	struct merge_entry a = entry("API_KEY", VERSION_DRAFT, "same", 0);
+	struct merge_entry b = entry("API_KEY", VERSION_DRAFT, "same", 1);
+	ck_assert_uint_eq(merge_plan(&a, 1, &b, 1, ch, &live), 0);
+}
+END_TEST
 
 START_TEST(merge_plan_adds_changes_and_removes)
 {
@@ -110,6 +159,7 @@ TCase *tcase_rules(void)
 	tcase_add_test(tc, override_wins_over_default);
 	tcase_add_test(tc, select_names_and_missing);
 	tcase_add_test(tc, merge_plan_adds_changes_and_removes);
+	tcase_add_test(tc, merge_plan_never_compares_restricted_plaintexts);
 	tcase_add_test(tc, model_names);
 	return tc;
 }

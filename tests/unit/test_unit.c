@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "settings.h"
-#include "crypt.h"
+#include "crypto.h"
 #include "errors.h"
 #include "log.h"
 #include "rpc.h"
@@ -328,28 +328,72 @@ START_TEST(root_key_files)
 	ck_assert_int_eq(crypt_init(), 0);
 	struct crypt_keyring *kr = NULL;
 	struct cof_err e = {0};
-	uint8_t raw[32];
+	uint8_t raw[32], raw_nl[32];
 	memset(raw, 9, sizeof(raw));
-	const char *hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
-	const char *cases[][2] = {
-	        {"raw", NULL},
-	        {"hex", hex},
-	        {"short", "abcd\n"},
-	        {"bad-hex", "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}};
-	for (size_t i = 0; i < 4; i++) {
-		char *p = cases[i][1] ? write_temp(cases[i][1], strlen(cases[i][1]))
-		                      : write_temp(raw, 32);
+	memset(raw_nl, 0xa5, sizeof(raw_nl));
+	raw_nl[31] = '\n'; /* a raw key may end in a newline byte */
+	static const char hex[] =
+	        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+	char hex_nl[80], hex_crlf[80], hex_two_nl[80], hex_space[80];
+	snprintf(hex_nl, sizeof(hex_nl), "%s\n", hex);
+	snprintf(hex_crlf, sizeof(hex_crlf), "%s\r\n", hex);
+	snprintf(hex_two_nl, sizeof(hex_two_nl), "%s\n\n", hex);
+	snprintf(hex_space, sizeof(hex_space), " %s", hex);
+	const struct {
+		const char *name;
+		const void *bytes;
+		size_t len;
+		bool ok;
+	} cases[] = {
+	        {"raw", raw, 32, true},
+	        {"raw ending in a newline byte", raw_nl, 32, true},
+	        {"hex", hex, 64, true},
+	        {"hex and newline", hex_nl, 65, true},
+	        {"hex and CRLF", hex_crlf, 66, true},
+	        {"hex and two newlines", hex_two_nl, 66, false},
+	        {"hex after a space", hex_space, 65, false},
+	        {"128-bit hex as 32 bytes", hex, 32, false},
+	        {"31 raw bytes", raw, 31, false},
+	        {"33 raw bytes", raw, 32 + 1, false},
+	        {"short", "abcd\n", 5, false},
+	        {"bad hex", "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 64,
+	         false},
+	        {"empty", "", 0, false},
+	};
+	uint8_t thirty_three[33];
+	memset(thirty_three, 7, sizeof(thirty_three));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const void *bytes = cases[i].len == 33 ? thirty_three : cases[i].bytes;
+		char *p = write_temp(bytes, cases[i].len);
 		int rc = crypt_keyring_new(p, &kr, &e);
-		if (i < 2) {
-			ck_assert_msg(rc == 0, "%s: %s", cases[i][0], e.msg);
+		if (cases[i].ok) {
+			ck_assert_msg(rc == 0, "%s: %s", cases[i].name, e.msg);
 			crypt_keyring_free(kr);
 		} else {
-			ck_assert_msg(rc == COF_EINVAL, "%s", cases[i][0]);
-			ck_assert_ptr_nonnull(strstr(e.msg, "32 bytes or 64 hex digits"));
+			ck_assert_msg(rc == COF_EINVAL, "%s was accepted", cases[i].name);
+			ck_assert_ptr_nonnull(
+			        strstr(e.msg, "exactly 32 raw bytes or 64 hex digits"));
 		}
 		unlink(p);
 		free(p);
 	}
+	/* the same key, raw or as hex, makes the same keyring */
+	uint8_t key[32];
+	for (int i = 0; i < 32; i++)
+		key[i] = (uint8_t)i;
+	char *raw_path = write_temp(key, 32), *hex_path = write_temp(hex_nl, 65);
+	struct crypt_keyring *a = NULL, *b = NULL;
+	uint8_t wrapped[CRYPT_WRAPPED_KEY_BYTES];
+	ck_assert_int_eq(crypt_keyring_new(raw_path, &a, &e), 0);
+	ck_assert_int_eq(crypt_keyring_new(hex_path, &b, &e), 0);
+	ck_assert_int_eq(crypt_keyring_wrap_new(a, 1, wrapped, &e), 0);
+	ck_assert_int_eq(crypt_keyring_add(b, 1, wrapped, sizeof(wrapped), true, &e), 0);
+	crypt_keyring_free(a);
+	crypt_keyring_free(b);
+	unlink(raw_path);
+	unlink(hex_path);
+	free(raw_path);
+	free(hex_path);
 	ck_assert_int_eq(crypt_keyring_new("/nonexistent/coffer.key", &kr, &e), COF_EINVAL);
 	ck_assert_int_eq(crypt_keyring_new("", &kr, &e), COF_EINVAL);
 }

@@ -63,13 +63,15 @@ typedef struct coffer_channel coffer_channel;
 typedef struct coffer_channel_options {
 	const char *target;    /* host:port */
 	const char *token;     /* bearer token sent as `authorization`, or NULL */
-	const char *ca_file;   /* PEM CA bundle for TLS, or NULL for plaintext */
+	const char *ca_file;   /* PEM CA bundle to verify the server; NULL: the system's roots */
 	const char *cert_file; /* client certificate (PEM) for mTLS, or NULL */
 	const char *key_file;  /* its private key (PEM) */
 	int timeout_ms;        /* deadline of each call, retries included; 0: none */
 	int max_retries;       /* further attempts after UNAVAILABLE (never after other codes) */
 	int retry_base_ms; /* first backoff (default 50); doubles per attempt up to 2 s, full jitter
 	                    */
+	int plaintext; /* nonzero: no TLS. Otherwise TLS is used for every target not on this host
+	                  (a loopback address, localhost, unix:) */
 } coffer_channel_options;
 
 /* Opens a channel (lazily connected). */
@@ -86,19 +88,23 @@ typedef enum coffer_version {
 } coffer_version;
 
 typedef struct coffer_options {
-	const char *target;  /* host:port of cofferd; default $COFFER_ADDR or 127.0.0.1:50051 */
-	const char *token;   /* bearer token; default $COFFER_TOKEN or none */
-	const char *ca_file; /* PEM CA bundle to verify the server (TLS); default $COFFER_CA_FILE */
+	const char *target;    /* host:port of cofferd; default $COFFER_ADDR or 127.0.0.1:50051 */
+	const char *token;     /* bearer token; default $COFFER_TOKEN or none */
+	const char *ca_file;   /* PEM CA bundle to verify the server; default $COFFER_CA_FILE, else
+	                          the   system's roots */
 	const char *cert_file; /* client certificate (PEM) for mTLS; default $COFFER_CERT_FILE */
 	const char *key_file;  /* its private key (PEM); default $COFFER_KEY_FILE */
 	int timeout_ms;        /* deadline of each call, retries included; default 10000 */
 	int max_retries;       /* retries after UNAVAILABLE; default 4 */
+	int plaintext; /* nonzero: no TLS even off this host; default $COFFER_PLAINTEXT (1 or true)
+	                */
 } coffer_options;
 
 typedef struct coffer_client coffer_client;
 typedef struct coffer_snapshot coffer_snapshot;
 
-/* Fills opts with the defaults above (reading COFFER_ADDR, COFFER_TOKEN, COFFER_CA_FILE). */
+/* Fills opts with the defaults above (reading COFFER_ADDR, COFFER_TOKEN, COFFER_CA_FILE,
+ * COFFER_CERT_FILE, COFFER_KEY_FILE, COFFER_PLAINTEXT). */
 COFFER_API void coffer_options_init(coffer_options *opts);
 /* Opens a client. The connection is made on the first call. */
 COFFER_API int coffer_client_new(const coffer_options *opts, coffer_client **out,

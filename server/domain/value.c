@@ -1,16 +1,17 @@
-/* values.c - sealing and opening value rows (see values.h). */
-#include "values.h"
+/* value.c - sealing and opening value rows (see value.h). */
+#include "value.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypt.h"
+#include "crypto.h"
 #include "keys.h"
 #include "store.h"
 
-int values_put(struct session *ss, struct store *s, int64_t project_id, int64_t secret_id,
-               int64_t env_id, int version, int64_t rev, const char *value, struct cof_err *e)
+int value_put(struct session *ss, struct store *s, int64_t project_id, int64_t secret_id,
+              int64_t env_id, int version, int64_t rev, const char *value, int64_t origin_id,
+              struct cof_err *e)
 {
 	struct crypt_value_id id = {project_id, secret_id, env_id, version, rev};
 	uint8_t *blob = NULL;
@@ -20,13 +21,13 @@ int values_put(struct session *ss, struct store *s, int64_t project_id, int64_t 
 	if (rc)
 		return rc;
 	rc = store_value_put(s, secret_id, env_id, version, rev, crypt_blob_term(blob, blob_len),
-	                     blob, blob_len, e);
+	                     blob, blob_len, origin_id, e);
 	free(blob);
 	return rc;
 }
 
-int values_open(struct session *ss, int64_t project_id, const struct store_sealed *row,
-                char **plain, size_t *len, struct cof_err *e)
+int value_open(struct session *ss, int64_t project_id, const struct store_sealed *row, char **plain,
+               size_t *len, struct cof_err *e)
 {
 	int rc = keys_ensure_term(ss, crypt_blob_term(row->sealed, row->sealed_len), e);
 	if (rc)
@@ -46,7 +47,7 @@ int values_open(struct session *ss, int64_t project_id, const struct store_seale
 	return rc;
 }
 
-void values_free(char *plain, size_t len)
+void value_free(char *plain, size_t len)
 {
 	crypt_free_plain(plain, len + 1);
 }

@@ -1,11 +1,14 @@
-/* crypt.c - keyring and sealed values over libsodium (see crypt.h). */
-#include "crypt.h"
+/* crypto.c - keyring and sealed values over libsodium (see crypto.h). */
+#include "crypto.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -61,43 +64,70 @@ int crypt_keyring_new_from_key(const uint8_t key[CRYPT_ROOT_KEY_BYTES], struct c
 	return 0;
 }
 
+/* The root key file's bytes raw[0..n) as a key: exactly 32 bytes (raw), or exactly 64 hex
+ * digits with at most one line end. 32 bytes that are all hex digits are refused: that is a
+ * 128-bit key written as hex, not a raw key. */
+static bool parse_root_key(const uint8_t *raw, size_t n, uint8_t *key)
+{
+	size_t hex = 0;
+	while (hex < n && isxdigit(raw[hex]))
+		hex++;
+	if (n == CRYPT_ROOT_KEY_BYTES)
+		return hex < n && (memcpy(key, raw, n), true);
+	size_t end = n;
+	if (end > 0 && raw[end - 1] == '\n')
+		end--;
+	if (end > 0 && raw[end - 1] == '\r')
+		end--;
+	size_t bin_len = 0;
+	return end == 2 * CRYPT_ROOT_KEY_BYTES && hex == end &&
+	       sodium_hex2bin(key, CRYPT_ROOT_KEY_BYTES, (const char *)raw, end, NULL, &bin_len,
+	                      NULL) == 0 &&
+	       bin_len == CRYPT_ROOT_KEY_BYTES;
+}
+
 int crypt_keyring_new(const char *path, struct crypt_keyring **out, struct cof_err *e)
 {
 	*out = NULL;
 	if (path == NULL || *path == '\0')
 		return cof_err_set(e, COF_EINVAL,
 		                   "no root key file configured (COFFER_ROOT_KEY_FILE)");
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
+	/* read(2) straight into locked memory: no stdio buffer ever holds the key. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return cof_err_set(e, COF_EINVAL, "cannot read the root key file %s: %s", path,
 		                   strerror(errno));
-	uint8_t *raw = sodium_malloc(160);
+	enum { ROOM = 2 * CRYPT_ROOT_KEY_BYTES + 3 };
+	uint8_t *raw = sodium_malloc(ROOM);
 	uint8_t *key = sodium_malloc(CRYPT_ROOT_KEY_BYTES);
+	size_t n = 0;
 	int rc = 0;
 	if (raw == NULL || key == NULL) {
 		rc = cof_err_set(e, COF_EINTERNAL,
 		                 "cannot allocate protected memory for the root key");
 		goto out;
 	}
-	size_t n = fread(raw, 1, 160, f);
-	while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
-		n--;
-	size_t bin_len = 0;
-	if (n == CRYPT_ROOT_KEY_BYTES) {
-		memcpy(key, raw, n);
-	} else if (n == 2 * CRYPT_ROOT_KEY_BYTES &&
-	           sodium_hex2bin(key, CRYPT_ROOT_KEY_BYTES, (const char *)raw, n, NULL, &bin_len,
-	                          NULL) == 0 &&
-	           bin_len == CRYPT_ROOT_KEY_BYTES) {
-		/* hex */
-	} else {
+	for (ssize_t got; n < ROOM && (got = read(fd, raw + n, ROOM - n)) != 0; n += (size_t)got) {
+		if (got < 0 && errno == EINTR) {
+			got = 0;
+			continue;
+		}
+		if (got < 0) {
+			rc = cof_err_set(e, COF_EINVAL, "cannot read the root key file %s: %s",
+			                 path, strerror(errno));
+			goto out;
+		}
+	}
+	if (n == ROOM || !parse_root_key(raw, n, key)) {
 		rc = cof_err_set(e, COF_EINVAL,
-		                 "the root key file %s must hold 32 bytes or 64 hex digits", path);
+		                 "the root key file %s must hold exactly 32 raw bytes or 64 hex "
+		                 "digits",
+		                 path);
 		goto out;
 	}
 	rc = crypt_keyring_new_from_key(key, out, e);
 out:
-	fclose(f);
+	close(fd);
 	sodium_free(raw);
 	sodium_free(key);
 	return rc;
