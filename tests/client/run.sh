@@ -129,6 +129,28 @@ grep -q "ResolveSecrets .*OK" <<<"$audit" && grep -q "RevealSecret .*PERMISSION_
   grep -q "$tid" <<<"$audit" && ok "coffer audit shows resolves and refused calls with token ids" || bad "audit: $audit"
 set -e
 
+# Secrets that would change how programs start are not put in their environment by default.
+export COFFER_TOKEN=$COFFER_ADMIN_TOKEN
+"$COFFER" projects create risky >/dev/null
+"$COFFER" secrets create risky LD_PRELOAD --value-stdin <<< '/tmp/evil.so' >/dev/null
+"$COFFER" secrets create risky SAFE_NAME --value-stdin <<< 'fine' >/dev/null
+RISKY_RT=$("$COFFER" tokens create risky-runtime --role runtime --project risky 2>/dev/null)
+export COFFER_TOKEN=$RISKY_RT
+rm -f "$WORK/started"
+set +e
+"$COFFER" run --project risky --env main --version live -- touch "$WORK/started" 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && [ ! -e "$WORK/started" ] && grep -q 'secret "LD_PRELOAD" would set the environment variable LD_PRELOAD' "$WORK/err" &&
+  grep -q -- "--allow-names LD_PRELOAD" "$WORK/err" && ! grep -q "/tmp/evil.so" "$WORK/err" &&
+  ok "coffer run refuses LD_PRELOAD, starts nothing, names it (not its value)" || bad "run LD_PRELOAD: $rc $(cat "$WORK/err")"
+"$COFFER" export --project risky --env main --version live >"$WORK/out" 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && [ ! -s "$WORK/out" ] && grep -q LD_PRELOAD "$WORK/err" &&
+  ok "coffer export refuses it too, printing nothing" || bad "export LD_PRELOAD: $rc $(cat "$WORK/out")"
+out=$("$COFFER" run --project risky --env main --version live --only SAFE_NAME -- env); rc=$?
+[ $rc -eq 0 ] && grep -qx 'SAFE_NAME=fine' <<<"$out" && ok "--only with safe names runs" || bad "--only SAFE_NAME: $rc"
+out=$("$COFFER" run --project risky --env main --version live --allow-names LD_PRELOAD -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null); rc=$?
+[ "$out" = "/tmp/evil.so" ] && ok "--allow-names LD_PRELOAD lets it through" || bad "--allow-names: $rc $out"
+set -e
+
 # The CLI's command table: what it refuses before making any call, and what it says.
 set +e
 export COFFER_TOKEN=$COFFER_ADMIN_TOKEN

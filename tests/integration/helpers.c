@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "helpers.h"
 
@@ -346,6 +347,8 @@ char *http_get(int port, const char *path)
 	                        .sin_port = htons((uint16_t)port),
 	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	struct timeval tv = {15, 0}; /* a listener that never answers fails the test */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	char req[128];
 	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
 	ck_assert_int_eq(write(fd, req, (size_t)n), n);
@@ -356,7 +359,33 @@ char *http_get(int port, const char *path)
 		len += (size_t)r;
 	out[len] = '\0';
 	close(fd);
+	ck_assert_msg(r == 0, "the HTTP listener on port %d did not answer", port);
 	return out;
+}
+
+long long metric_value(int port, const char *prefix)
+{
+	char *body = http_get(port, "/metrics");
+	long long v = 0;
+	for (char *line = body; line && *line;) {
+		if (strncmp(line, prefix, strlen(prefix)) == 0)
+			v = atoll(line + strlen(prefix));
+		char *nl = strchr(line, '\n');
+		line = nl ? nl + 1 : NULL;
+	}
+	free(body);
+	return v;
+}
+
+void audit_log_break(void)
+{
+	PQclear(sql("ALTER TABLE audit_events ADD CONSTRAINT audit_closed CHECK (false) NOT VALID",
+	            0, NULL));
+}
+
+void audit_log_mend(void)
+{
+	PQclear(sql("ALTER TABLE audit_events DROP CONSTRAINT IF EXISTS audit_closed", 0, NULL));
 }
 
 int main(void)
@@ -407,6 +436,7 @@ int main(void)
 	suite_add_tcase(s, tcase_client());
 	suite_add_tcase(s, tcase_access());
 	suite_add_tcase(s, tcase_keys());
+	suite_add_tcase(s, tcase_hardening());
 	suite_add_tcase(s, tcase_disruptive());
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);

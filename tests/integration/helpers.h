@@ -37,8 +37,16 @@ char *must_reveal(const char *project, const char *name);
 Coffer__V1__Secret *get_secret(const char *project, const char *name);
 PGresult *sql(const char *q, int n, const char *const *vals);
 char *value_row_id(const char *project, const char *name);
-/* GET path from 127.0.0.1:port; the whole HTTP response (malloc'd). */
+/* GET path from 127.0.0.1:port; the whole HTTP response (malloc'd). Fails the test when the
+ * listener does not answer within 15 s. */
 char *http_get(int port, const char *path);
+/* The value of the /metrics line that starts with prefix (0 when there is none). */
+long long metric_value(int port, const char *prefix);
+/* Makes the audit log refuse every row, and mends it (safe to call when it is not broken). Tests
+ * that break it register audit_log_mend as a checked teardown, so a failure cannot leave it
+ * broken for the tests after. */
+void audit_log_break(void);
+void audit_log_mend(void);
 
 /* Environments and overrides (versions 1 draft, 2 live). */
 void env_create(const char *project, const char *name);
@@ -89,6 +97,7 @@ TCase *tcase_model(void);
 TCase *tcase_client(void);
 TCase *tcase_access(void);
 TCase *tcase_keys(void);
+TCase *tcase_hardening(void);
 /* Stops the authenticating server test_access.c started. */
 void access_tests_cleanup(void);
 /* Runs last: it terminates the server's database connections. */

@@ -523,8 +523,7 @@ START_TEST(audit_rows_for_every_kind_of_call)
 	PQclear(r);
 
 	/* The audit log made unwritable: resolves and writes are refused, nothing changes. */
-	PQclear(sql("ALTER TABLE audit_events ADD CONSTRAINT audit_closed CHECK (false) NOT VALID",
-	            0, NULL));
+	audit_log_break();
 	EXPECT_CODE(coffer_v1_secrets_resolve_secrets(
 	                    rt, &q, (Coffer__V1__ResolveSecretsResponse **)&resp_, &err_),
 	            14);
@@ -534,7 +533,7 @@ START_TEST(audit_rows_for_every_kind_of_call)
 	EXPECT_CODE(coffer_v1_secrets_reveal_secret(
 	                    ed, &rv, (Coffer__V1__RevealSecretResponse **)&resp_, &err_),
 	            14);
-	PQclear(sql("ALTER TABLE audit_events DROP CONSTRAINT audit_closed", 0, NULL));
+	audit_log_mend();
 	ck_assert_int_eq(coffer_v1_secrets_resolve_secrets(rt, &q, &res, &err), 0);
 	for (size_t i = 0; i < res->n_secrets; i++)
 		if (strcmp(res->secrets[i]->name, "API_KEY") == 0)
@@ -667,15 +666,144 @@ START_TEST(tls_and_mtls_from_c)
 }
 END_TEST
 
+START_TEST(tokens_do_not_outlive_their_project)
+{
+	start_auth_server();
+	const char *p = uniq("reborn");
+	coffer_channel *a = chan_as(admin_token);
+	Coffer__V1__CreateProjectRequest cp = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	cp.name = (char *)p;
+	Coffer__V1__Project *pr = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_v1_projects_create_project(a, &cp, &pr, &err), 0);
+	protobuf_c_message_free_unpacked(&pr->base, NULL);
+	char secret[128], id[32];
+	make_token("reborn-runtime", ROLE_RUNTIME, p, NULL, 0, 0, secret, id);
+	coffer_channel *rt = chan_as(secret);
+	Coffer__V1__ResolveSecretsRequest q = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
+	q.project = (char *)p;
+	q.environment = "main";
+	q.version = COFFER__V1__VERSION__VERSION_LIVE;
+	Coffer__V1__ResolveSecretsResponse *res = NULL;
+	ck_assert_int_eq(coffer_v1_secrets_resolve_secrets(rt, &q, &res, &err), 0);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	/* The project goes, and a new one takes its name, with a restricted value. */
+	Coffer__V1__DeleteProjectRequest d = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
+	d.name = (char *)p;
+	Google__Protobuf__Empty *empty = NULL;
+	ck_assert_int_eq(coffer_v1_projects_delete_project(a, &d, &empty, &err), 0);
+	protobuf_c_message_free_unpacked(&empty->base, NULL);
+	ck_assert_int_eq(coffer_v1_projects_create_project(a, &cp, &pr, &err), 0);
+	protobuf_c_message_free_unpacked(&pr->base, NULL);
+	Coffer__V1__CreateSecretRequest cs = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+	cs.project = (char *)p;
+	cs.name = "NEW_PROJECTS_PASSWORD";
+	cs.value = "not-for-the-old-token";
+	cs.visibility = COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED;
+	Coffer__V1__Secret *sec = NULL;
+	ck_assert_int_eq(coffer_v1_secrets_create_secret(a, &cs, &sec, &err), 0);
+	protobuf_c_message_free_unpacked(&sec->base, NULL);
+	/* The old token reaches nothing of it, and is not listed as one of its tokens. */
+	EXPECT_CODE(coffer_v1_secrets_resolve_secrets(
+	                    rt, &q, (Coffer__V1__ResolveSecretsResponse **)&resp_, &err_),
+	            COFFER_UNAUTHENTICATED);
+	Coffer__V1__ListTokensRequest lt = COFFER__V1__LIST_TOKENS_REQUEST__INIT;
+	lt.project = (char *)p;
+	Coffer__V1__ListTokensResponse *ltr = NULL;
+	ck_assert_int_eq(coffer_v1_access_list_tokens(a, &lt, &ltr, &err), 0);
+	ck_assert_uint_eq(ltr->n_tokens, 0);
+	protobuf_c_message_free_unpacked(&ltr->base, NULL);
+	coffer_channel_free(rt);
+	coffer_channel_free(a);
+}
+END_TEST
+
+/* The auth server's counter of calls of method that ended with code. */
+static long long calls(const char *method, const char *code)
+{
+	char prefix[256];
+	snprintf(prefix, sizeof(prefix), "coffer_calls_total{method=\"%s\",code=\"%s\"} ", method,
+	         code);
+	return metric_value(server_metrics_port(auth_srv), prefix);
+}
+
+START_TEST(refused_calls_are_sent_once_and_writes_repeated_only_when_nothing_was_written)
+{
+	start_auth_server();
+	char viewer[128], editor[128], id[32];
+	make_token("once-viewer", ROLE_VIEWER, project, NULL, 0, 0, viewer, id);
+	make_token("once-editor", ROLE_EDITOR, project, NULL, 0, 0, editor, id);
+	coffer_channel_options o = {
+	        .target = auth_target, .token = viewer, .timeout_ms = 20000, .max_retries = 4};
+	coffer_channel *v = NULL, *ed = NULL, *a = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_channel_new(&o, &v, &err), 0);
+	o.token = editor;
+	ck_assert_int_eq(coffer_channel_new(&o, &ed, &err), 0);
+	o.token = admin_token;
+	o.max_retries = 2;
+	ck_assert_int_eq(coffer_channel_new(&o, &a, &err), 0);
+	/* A refusal goes over the wire once, whatever the retries allowed. */
+	const char *reveal = "/coffer.v1.Secrets/RevealSecret";
+	long long denied = calls(reveal, "PERMISSION_DENIED");
+	Coffer__V1__RevealSecretRequest rv = COFFER__V1__REVEAL_SECRET_REQUEST__INIT;
+	rv.project = project;
+	rv.name = "API_KEY";
+	EXPECT_CODE(coffer_v1_secrets_reveal_secret(
+	                    v, &rv, (Coffer__V1__RevealSecretResponse **)&resp_, &err_),
+	            COFFER_PERMISSION_DENIED);
+	ck_assert_int_eq(calls(reveal, "PERMISSION_DENIED"), denied + 1);
+	/* With the audit log down, a write answers UNAVAILABLE and says it wrote nothing: the
+	 * client may send it again (1 + 4 attempts), and nothing was written by any of them. */
+	const char *update = "/coffer.v1.Secrets/UpdateSecret";
+	long long unavailable = calls(update, "UNAVAILABLE");
+	PGresult *t = sql("SELECT count(*) FROM tokens", 0, NULL);
+	long long tokens = atoll(PQgetvalue(t, 0, 0));
+	PQclear(t);
+	audit_log_break();
+	Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	u.project = project;
+	u.name = "API_KEY";
+	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	u.value = "written-while-the-audit-log-is-down";
+	EXPECT_CODE(coffer_v1_secrets_update_secret(ed, &u, (Coffer__V1__Secret **)&resp_, &err_),
+	            COFFER_UNAVAILABLE);
+	ck_assert_int_eq(calls(update, "UNAVAILABLE"), unavailable + 5);
+	/* A token is created with its audit row or not at all (it was once left unaudited). */
+	Coffer__V1__CreateTokenRequest ct = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
+	ct.name = "while-the-audit-log-is-down";
+	ct.role = COFFER__V1__ROLE__ROLE_ADMIN;
+	EXPECT_CODE(coffer_v1_access_create_token(
+	                    a, &ct, (Coffer__V1__CreateTokenResponse **)&resp_, &err_),
+	            COFFER_UNAVAILABLE);
+	audit_log_mend();
+	t = sql("SELECT count(*) FROM tokens", 0, NULL);
+	ck_assert_int_eq(atoll(PQgetvalue(t, 0, 0)), tokens);
+	PQclear(t);
+	rv.name = "API_KEY";
+	Coffer__V1__RevealSecretResponse *rr = NULL;
+	ck_assert_int_eq(coffer_v1_secrets_reveal_secret(ed, &rv, &rr, &err), 0);
+	ck_assert_str_ne(rr->value, "written-while-the-audit-log-is-down");
+	protobuf_c_message_free_unpacked(&rr->base, NULL);
+	coffer_channel_free(v);
+	coffer_channel_free(ed);
+	coffer_channel_free(a);
+}
+END_TEST
+
 TCase *tcase_access(void)
 {
 	TCase *tc = tcase_create("access");
 	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, NULL, audit_log_mend);
 	tcase_add_test(tc, permission_matrix);
 	tcase_add_test(tc, revoked_and_expired_tokens_are_refused_at_once);
 	tcase_add_test(tc, audit_rows_for_every_kind_of_call);
 	tcase_add_test(tc, rate_limit_per_token);
 	tcase_add_test(tc, tls_and_mtls_from_c);
+	tcase_add_test(tc, tokens_do_not_outlive_their_project);
+	tcase_add_test(
+	        tc, refused_calls_are_sent_once_and_writes_repeated_only_when_nothing_was_written);
 	return tc;
 }
 

@@ -3,6 +3,7 @@ grpc_python_plugin, against the real cofferd started by run.sh (COFFER_ADDR)."""
 import json
 import os
 import subprocess
+import threading
 import time
 import unittest
 import uuid
@@ -148,6 +149,17 @@ class WireLevel(Base):
         self.assertCode(SC.NOT_FOUND, self.secrets.GetSecret, secrets.GetSecretRequest(project=p, name="BAD"))
         err = self.raw("/coffer.v1.Projects/CreateProject", b"\x0a\x04ab\xff\xfe")
         self.assertEqual(err.code(), SC.INVALID_ARGUMENT)
+        self.assertEqual(self.projects.GetProject(projects.GetProjectRequest(name=p)).revision, 1)
+
+    def test_embedded_nul_is_invalid_argument_and_changes_nothing(self):
+        # protobuf-c would hand the server a C string cut at the NUL: refused on the wire instead.
+        p = self.new_project()
+        pb = p.encode()
+        payload = b"\x0a" + bytes([len(pb)]) + pb + b"\x12\x03NUL" + b"\x1a\x05ab\x00cd"
+        err = self.raw("/coffer.v1.Secrets/CreateSecret", payload)
+        self.assertEqual(err.code(), SC.INVALID_ARGUMENT, err.details())
+        self.assertIn("NUL", err.details())
+        self.assertCode(SC.NOT_FOUND, self.secrets.GetSecret, secrets.GetSecretRequest(project=p, name="NUL"))
         self.assertEqual(self.projects.GetProject(projects.GetProjectRequest(name=p)).revision, 1)
 
     def test_garbage_payloads(self):
@@ -412,6 +424,72 @@ class ZzDatabaseOutage(Base):
                 self.assertEqual(e.code(), SC.UNAVAILABLE)  # a worker's first call after the outage
         for _ in range(20):
             self.assertEqual(self.projects.GetProject(projects.GetProjectRequest(name=p), timeout=10).name, p)
+
+    def test_restart_under_load(self):
+        """PostgreSQL restarted while writers and readers run: every call ends within its deadline
+        as OK or UNAVAILABLE (a write whose commit was cut may say UNKNOWN), never INTERNAL;
+        calls succeed again soon after the database is back; every acknowledged write is there."""
+        p = self.new_project()
+        stop = threading.Event()
+        lock = threading.Lock()
+        outcomes, acked, oks_after = [], [], []
+        back = {}
+
+        def work(n):
+            i = 0
+            while not stop.is_set():
+                i += 1
+                name = f"W{n}_{i}"
+                for kind, call in (("write", lambda: self.secrets.CreateSecret(
+                                       secrets.CreateSecretRequest(project=p, name=name, value="v"), timeout=5)),
+                                   ("read", lambda: self.projects.GetProject(
+                                       projects.GetProjectRequest(name=p), timeout=5))):
+                    started = time.time()
+                    try:
+                        call()
+                        code = SC.OK
+                    except grpc.RpcError as e:
+                        code = e.code()
+                    ended = time.time()
+                    with lock:
+                        outcomes.append((kind, code, ended - started))
+                        if code == SC.OK and kind == "write":
+                            acked.append(name)
+                        if code == SC.OK and "t" in back:
+                            oks_after.append(ended - back["t"])
+                    if code != SC.OK:
+                        time.sleep(0.05)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1)
+            subprocess.run(os.environ["COFFER_TEST_PG_STOP"], shell=True, check=True, stdout=subprocess.DEVNULL)
+            time.sleep(1.5)
+        finally:
+            subprocess.run(os.environ["COFFER_TEST_PG_START"], shell=True, check=True, stdout=subprocess.DEVNULL)
+        back["t"] = time.time()
+        time.sleep(12)
+        stop.set()
+        for t in threads:
+            t.join()
+        allowed = {("read", SC.OK), ("read", SC.UNAVAILABLE), ("write", SC.OK), ("write", SC.UNAVAILABLE),
+                   ("write", SC.UNKNOWN)}
+        for kind, code, took in outcomes:
+            self.assertIn((kind, code), allowed, f"a {kind} ended {code}")
+            self.assertLess(took, 5.5, f"a {kind} hung for {took:.1f} s")
+        self.assertTrue(any(c != SC.OK for _, c, _ in outcomes), "the outage was not seen")
+        self.assertTrue(oks_after and min(oks_after) < 10, "no call succeeded within 10 s of the restart")
+        names = set()
+        token = ""
+        while True:
+            page = self.secrets.ListSecrets(secrets.ListSecretsRequest(project=p, page_size=1000, page_token=token))
+            names |= {s.name for s in page.secrets}
+            token = page.next_page_token
+            if not token:
+                break
+        self.assertEqual(set(acked) - names, set(), "acknowledged writes are missing")
 
 
 if __name__ == "__main__":

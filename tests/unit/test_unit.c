@@ -263,6 +263,22 @@ START_TEST(tamper_swapped_identity)
 	for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++)
 		ck_assert_msg(try_open(kr, &moved[i], blob, len) == COF_ETAMPER, "identity %zu", i);
 	free(blob);
+	/* An override: each part of its identity alone, the others kept, must make it fail. */
+	const struct crypt_value_id over = {7, 42, 5, 1, 3};
+	seal(kr, &over, &blob, &len);
+	ck_assert_int_eq(try_open(kr, &over, blob, len), 0);
+	const struct crypt_value_id one_change[] = {
+	        {8, 42, 5, 1, 3}, /* the project only */
+	        {7, 43, 5, 1, 3}, /* the secret only */
+	        {7, 42, 6, 1, 3}, /* the environment only: same version and revision */
+	        {7, 42, 5, 2, 3}, /* the version only: draft sealed, opened as live */
+	        {7, 42, 5, 1, 4}, /* the revision only */
+	        {7, 42, 0, 1, 3}, /* as the project default */
+	};
+	for (size_t i = 0; i < sizeof(one_change) / sizeof(one_change[0]); i++)
+		ck_assert_msg(try_open(kr, &one_change[i], blob, len) == COF_ETAMPER,
+		              "override identity %zu opened", i);
+	free(blob);
 	crypt_keyring_free(kr);
 }
 END_TEST
@@ -501,6 +517,7 @@ START_TEST(status_mapping)
 	        {COF_EEXHAUSTED, RPC_RESOURCE_EXHAUSTED},
 	        {COF_ERETRY, RPC_ABORTED},
 	        {COF_EDEADLINE, RPC_DEADLINE_EXCEEDED},
+	        {COF_EUNKNOWN, RPC_UNKNOWN},
 	        {-999, RPC_INTERNAL},
 	};
 	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
