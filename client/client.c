@@ -78,6 +78,37 @@ coffer_channel *coffer_client_channel(coffer_client *client)
 	return client->ch;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct snapshot_entry *)a)->name,
+	              ((const struct snapshot_entry *)b)->name);
+}
+
+int coffer__snapshot_new(const char *const *names, const char *const *values, size_t n,
+                         int64_t revision, coffer_snapshot **out)
+{
+	coffer_snapshot *s = calloc(1, sizeof(*s));
+	*out = NULL;
+	if (s == NULL || (s->entries = calloc(n + 1, sizeof(*s->entries))) == NULL) {
+		free(s);
+		return -1;
+	}
+	s->revision = revision;
+	for (size_t i = 0; i < n; i++, s->n++) {
+		struct snapshot_entry *e = &s->entries[i];
+		e->len = strlen(values[i]);
+		if ((e->name = strdup(names[i])) == NULL ||
+		    (e->value = strdup(values[i])) == NULL) {
+			free(e->name);
+			coffer_snapshot_free(s);
+			return -1;
+		}
+	}
+	qsort(s->entries, s->n, sizeof(*s->entries), by_name);
+	*out = s;
+	return 0;
+}
+
 int coffer_resolve(coffer_client *client, const char *project, const char *environment,
                    coffer_version version, coffer_snapshot **out, coffer_error *err)
 {

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "coffer/client.h"
 #include "coffer_rpc_meta.h"
@@ -21,6 +22,9 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 bool coffer__retry_allowed(const coffer_method_desc *m, int code, bool server_retryable);
 /* Whether a target (host:port, dns:///host:port, ipv4:, ipv6:, unix:) is on this host. */
 bool coffer__loopback(const char *target);
+/* A snapshot of n secrets (copied; tests and fuzzing). 0, or -1 when memory runs out. */
+int coffer__snapshot_new(const char *const *names, const char *const *values, size_t n,
+                         int64_t revision, coffer_snapshot **out);
 /* Fills err (NULL-safe) with a status code and a printf-formatted message; returns -1. */
 int coffer__fail(coffer_error *err, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

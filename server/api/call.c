@@ -42,6 +42,10 @@ struct session *call_session(struct call *c, struct cof_err *e)
 {
 	if (c->db.store)
 		return &c->db;
+	if (c->api->domain == NULL) {
+		cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
+		return NULL;
+	}
 	int64_t ms = rpc_remaining_ms(c->rpc);
 	if (ms < 0)
 		ms = c->api->cfg.statement_timeout_ms;

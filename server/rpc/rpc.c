@@ -212,6 +212,8 @@ int rpc_fail(struct rpc_ctx *ctx, int code, const char *fmt, ...)
 
 int64_t rpc_remaining_ms(const struct rpc_ctx *ctx)
 {
+	if (ctx->slot == NULL)
+		return -1;
 	gpr_timespec dl = ctx->slot->method ? ctx->slot->deadline : ctx->slot->details.deadline;
 	if (gpr_time_cmp(dl, gpr_inf_future(dl.clock_type)) == 0)
 		return -1;
@@ -227,11 +229,13 @@ const char *rpc_peer(const struct rpc_ctx *ctx)
 
 const char *rpc_method(const struct rpc_ctx *ctx)
 {
-	return ctx->slot->method ? ctx->slot->method->path : "";
+	return ctx->slot && ctx->slot->method ? ctx->slot->method->path : "";
 }
 
 const char *rpc_metadata(struct rpc_ctx *ctx, const char *key)
 {
+	if (ctx->slot == NULL)
+		return NULL;
 	const grpc_metadata_array *md = &ctx->slot->md;
 	size_t klen = strlen(key);
 	for (size_t i = 0; i < md->count; i++) {
@@ -252,6 +256,24 @@ const char *rpc_metadata(struct rpc_ctx *ctx, const char *key)
 void rpc_note_project(struct rpc_ctx *ctx, const char *project)
 {
 	ctx->project = rpc_strdup(ctx, project);
+}
+
+struct rpc_ctx *rpc_ctx_detached(void)
+{
+	return calloc(1, sizeof(struct rpc_ctx));
+}
+
+const char *rpc_ctx_message(const struct rpc_ctx *ctx)
+{
+	return ctx->message ? ctx->message : "";
+}
+
+void rpc_ctx_detached_free(struct rpc_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	arena_free(ctx);
+	free(ctx);
 }
 
 /* ---- batches on the call's own queue ---- */

@@ -135,6 +135,13 @@ void rpc_message_free(ProtobufCMessage *msg);
 /* Sends one response message; 0 or negative when the call is gone. */
 int rpc_stream_write(struct rpc_stream *st, const ProtobufCMessage *msg);
 
+/* A context with an arena and no transport call (no metadata, no deadline), for driving the
+ * application's entries without a network: the fuzz targets. Free with rpc_ctx_detached_free. */
+struct rpc_ctx *rpc_ctx_detached(void);
+void rpc_ctx_detached_free(struct rpc_ctx *ctx);
+/* The status message set by rpc_fail ("" when none). */
+const char *rpc_ctx_message(const struct rpc_ctx *ctx);
+
 /* "NOT_FOUND" for 5, and so on. */
 const char *rpc_code_name(int code);
 

@@ -40,8 +40,7 @@ static struct server *start(struct settings *c, char *addr, size_t cap)
 	return s;
 }
 
-static coffer_channel *channel_to(const char *addr, const char *token, int timeout_ms,
-                                  int retries)
+static coffer_channel *channel_to(const char *addr, const char *token, int timeout_ms, int retries)
 {
 	coffer_channel_options o = {
 	        .target = addr, .token = token, .timeout_ms = timeout_ms, .max_retries = retries};
@@ -79,14 +78,14 @@ static void set_value(const char *project, const char *env, int version, const c
 /* A TCP relay between cofferd's store and PostgreSQL that can cut every connection at once, as a
  * network failure would: no goodbye, just a reset. */
 struct relay {
-	int listen_fd;          /* accepting */
-	int port;               /* its port */
-	int upstream_port;      /* PostgreSQL's */
-	int pipe_fd[2];         /* wakes the thread */
-	pthread_t thread;       /* forwards */
-	atomic_bool cut, stop;  /* requests */
-	int fds[32];            /* client, server, client, server, ... */
-	int n;                  /* entries in fds */
+	int listen_fd;         /* accepting */
+	int port;              /* its port */
+	int upstream_port;     /* PostgreSQL's */
+	int pipe_fd[2];        /* wakes the thread */
+	pthread_t thread;      /* forwards */
+	atomic_bool cut, stop; /* requests */
+	int fds[32];           /* client, server, client, server, ... */
+	int n;                 /* entries in fds */
 };
 
 static void reset_close(int fd)
@@ -237,8 +236,7 @@ static Coffer__V1__MergeEnvironmentResponse *dry_merge(const char *p, const char
 {
 	Coffer__V1__MergeEnvironmentResponse *r = NULL;
 	coffer_error err;
-	ck_assert_msg(merge(p, source, into, true, 0, 0, false, &r, &err) == 0, "%s",
-	              err.message);
+	ck_assert_msg(merge(p, source, into, true, 0, 0, false, &r, &err) == 0, "%s", err.message);
 	return r;
 }
 
@@ -300,7 +298,7 @@ START_TEST(resolve_names_are_capped_and_cheap)
 	must_create_secret(p, "B", "b", 0);
 	size_t n = LIMIT_RESOLVE_NAMES;
 	char **names = calloc(n + 1, sizeof(*names));
-	char (*buf)[16] = calloc(n + 1, sizeof(*buf));
+	char(*buf)[16] = calloc(n + 1, sizeof(*buf));
 	for (size_t i = 0; i < n; i++) {
 		/* many repeats of a few missing names, and the two that exist */
 		snprintf(buf[i], sizeof(buf[i]), i % 2 ? "MISSING_%zu" : "B", (i / 2) % 3);
@@ -374,22 +372,24 @@ START_TEST(project_limits_refuse_the_write_that_crosses_them)
 	            "(SELECT id FROM projects WHERE name = $1)",
 	            1, vals));
 	/* value bytes: 15 MiB of stored values, then 1 MiB more through four writes of 64 KiB... */
-	PQclear(sql("INSERT INTO secret_values (secret_id, environment_id, version, valid_from, "
-	            "term, sealed) SELECT s.id, e.id, 1, 1, 1, decode(repeat('00', 1048576), 'hex') "
-	            "FROM secrets s JOIN projects p ON p.id = s.project_id JOIN environments e ON "
-	            "e.project_id = p.id AND e.name = 'main' WHERE p.name = $1",
-	            1, vals));
+	PQclear(sql(
+	        "INSERT INTO secret_values (secret_id, environment_id, version, valid_from, "
+	        "term, sealed) SELECT s.id, e.id, 1, 1, 1, decode(repeat('00', 1048576), 'hex') "
+	        "FROM secrets s JOIN projects p ON p.id = s.project_id JOIN environments e ON "
+	        "e.project_id = p.id AND e.name = 'main' WHERE p.name = $1",
+	        1, vals));
 	for (int i = 0; i < 14; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "BIG_%d", i);
 		must_create_secret(p, name, "small", 0);
 		const char *bv[2] = {p, name};
-		PQclear(sql("INSERT INTO secret_values (secret_id, environment_id, version, "
-		            "valid_from, term, sealed) SELECT s.id, e.id, 1, 1, 1, "
-		            "decode(repeat('00', 1048576), 'hex') FROM secrets s JOIN projects p ON "
-		            "p.id = s.project_id JOIN environments e ON e.project_id = p.id AND "
-		            "e.name = 'main' WHERE p.name = $1 AND s.name = $2",
-		            2, bv));
+		PQclear(sql(
+		        "INSERT INTO secret_values (secret_id, environment_id, version, "
+		        "valid_from, term, sealed) SELECT s.id, e.id, 1, 1, 1, "
+		        "decode(repeat('00', 1048576), 'hex') FROM secrets s JOIN projects p ON "
+		        "p.id = s.project_id JOIN environments e ON e.project_id = p.id AND "
+		        "e.name = 'main' WHERE p.name = $1 AND s.name = $2",
+		        2, bv));
 	}
 	char *big = malloc(65537);
 	memset(big, 'v', 65536);
@@ -490,13 +490,13 @@ END_TEST
 
 /* Opens a streaming call that sends nothing; *status receives its final code. */
 struct open_stream {
-	grpc_call *call;               /* the call */
-	grpc_completion_queue *cq;     /* its queue */
-	grpc_metadata_array trailing;  /* its trailers */
-	grpc_status_code status;       /* final status */
-	grpc_slice details;            /* final message */
-	grpc_metadata_array initial;   /* initial metadata */
-	bool ended;                    /* the status arrived */
+	grpc_call *call;              /* the call */
+	grpc_completion_queue *cq;    /* its queue */
+	grpc_metadata_array trailing; /* its trailers */
+	grpc_status_code status;      /* final status */
+	grpc_slice details;           /* final message */
+	grpc_metadata_array initial;  /* initial metadata */
+	bool ended;                   /* the status arrived */
 };
 
 static void stream_open(grpc_channel *c, struct open_stream *s)
@@ -581,7 +581,8 @@ START_TEST(idle_streams_without_a_token_do_not_starve_health)
 	/* The idle stream is closed after its idle time. */
 	for (int i = 0; i < N; i++)
 		if (!st[i].ended) {
-			ck_assert_msg(stream_ended(&st[i], 10000), "the idle stream was never closed");
+			ck_assert_msg(stream_ended(&st[i], 10000),
+			              "the idle stream was never closed");
 			ck_assert_int_eq(st[i].status, GRPC_STATUS_CANCELLED);
 		}
 	for (int i = 0; i < N; i++) {
@@ -647,7 +648,8 @@ START_TEST(clients_that_do_not_read_their_answers_do_not_hold_workers)
 		ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
 		ck_assert_int_eq(grpc_call_start_batch(calls[i], ops, 3, &calls[i], NULL),
 		                 GRPC_CALL_OK);
-		grpc_completion_queue_pluck(cq, &calls[i], gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		grpc_completion_queue_pluck(cq, &calls[i], gpr_inf_future(GPR_CLOCK_REALTIME),
+		                            NULL);
 		grpc_byte_buffer_destroy(bb);
 	}
 	/* More stuck readers than workers: health must still answer, once their time is up. */
@@ -661,8 +663,8 @@ START_TEST(clients_that_do_not_read_their_answers_do_not_hold_workers)
 		grpc_channel_destroy(chans[i]);
 	}
 	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
+	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+	               .type != GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(cq);
 	grpc_channel_credentials_release(creds);
@@ -728,8 +730,8 @@ START_TEST(a_flood_without_tokens_is_limited_and_counted)
 	char addr[64];
 	struct server *s = start(&c2, addr, sizeof(addr));
 	const char *p = uniq("flood");
-	coffer_channel *bad =
-	        channel_to(addr, "coffer_notarealtoken00000000000000000000000000000000000", 5000, 3);
+	coffer_channel *bad = channel_to(
+	        addr, "coffer_notarealtoken00000000000000000000000000000000000", 5000, 3);
 	Coffer__V1__GetProjectRequest g = COFFER__V1__GET_PROJECT_REQUEST__INIT;
 	g.name = (char *)p;
 	int unauth = 0, limited = 0;
@@ -751,16 +753,18 @@ START_TEST(a_flood_without_tokens_is_limited_and_counted)
 	long long counted = 0, rows = 0;
 	for (int i = 0; i < 60 && counted < CALLS; i++) {
 		usleep(100 * 1000);
-		PGresult *r = sql("SELECT count(*), coalesce(sum(count), 0) FROM audit_events WHERE "
-		                  "project = $1 AND method = '/coffer.v1.Projects/GetProject'",
-		                  1, vals);
+		PGresult *r =
+		        sql("SELECT count(*), coalesce(sum(count), 0) FROM audit_events WHERE "
+		            "project = $1 AND method = '/coffer.v1.Projects/GetProject'",
+		            1, vals);
 		rows = atoll(PQgetvalue(r, 0, 0));
 		counted = atoll(PQgetvalue(r, 0, 1));
 		PQclear(r);
 	}
 	ck_assert_int_eq(counted, CALLS);
 	ck_assert_int_le(rows, 8);
-	ck_assert_int_ge(metric_value(server_metrics_port(s), "coffer_tokenless_refusals_total "), CALLS);
+	ck_assert_int_ge(metric_value(server_metrics_port(s), "coffer_tokenless_refusals_total "),
+	                 CALLS);
 	server_stop(s, 1);
 }
 END_TEST
@@ -802,8 +806,8 @@ START_TEST(calls_the_client_cancels_count_as_cancelled)
 	ck_assert_int_eq(metric_value(port, wrong), wrong_before);
 	grpc_channel_destroy(c);
 	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
+	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+	               .type != GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(cq);
 	grpc_channel_credentials_release(creds);
