@@ -350,21 +350,34 @@ static void sides_free(struct merge_sides *m)
 	store_sealed_free(m->dst_rows, m->n_dst);
 }
 
-/* Applies the plan at revision rev. */
+/* Applies the plan at revision rev: every new value sealed here, then two statements for all of
+ * them (the project stays locked for as short a time as the plan allows). */
 static int merge_write(struct merge_tx *t, struct store *s, struct merge_sides *m, size_t n,
                        int64_t pid, int64_t dst_id, int64_t src_id, int64_t rev, struct cof_err *e)
 {
+	struct store_value_write *w = calloc(n + 1, sizeof(*w));
+	if (w == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct merge_change *ch = &m->plan[i];
-		if (ch->kind == CHANGE_REMOVED)
-			rc = store_value_end(s, m->dst_rows[ch->to->ref].secret_id, dst_id,
-			                     ch->version, rev, e);
-		else
-			rc = value_put(t->ss, s, pid, m->src_rows[ch->from->ref].secret_id, dst_id,
-			               ch->version, rev, ch->from->value, merge_origin(ch->from),
-			               e);
+		w[i].version = ch->version;
+		if (ch->kind == CHANGE_REMOVED) {
+			w[i].secret_id = m->dst_rows[ch->to->ref].secret_id;
+			continue;
+		}
+		w[i].secret_id = m->src_rows[ch->from->ref].secret_id;
+		w[i].origin_id = merge_origin(ch->from);
+		uint8_t *blob = NULL;
+		rc = value_seal(t->ss, pid, w[i].secret_id, dst_id, ch->version, rev,
+		                ch->from->value, &blob, &w[i].sealed_len, &w[i].term, e);
+		w[i].sealed = blob;
 	}
+	if (rc == 0)
+		rc = store_values_replace(s, dst_id, rev, w, n, e);
+	for (size_t i = 0; i < n; i++)
+		free((void *)w[i].sealed);
+	free(w);
 	if (rc || (rc = quota_check(s, pid, t->req->project, e)) ||
 	    (n && (rc = store_environment_set_revision(s, dst_id, rev, e))) ||
 	    (t->req->delete_source && (rc = store_environment_delete(s, src_id, rev, e))))

@@ -105,8 +105,8 @@ static int resolve_body(struct store *s, void *arg, struct cof_err *e)
 			            req->at_revision ? " at that revision" : "");
 		return rc;
 	}
-	if ((rc = store_resolve_rows(s, p.id, env_id, req->version, at, &out->rows, &out->n_rows,
-	                             e)))
+	if ((rc = store_resolve_rows(s, p.id, env_id, req->version, at, at == p.revision,
+	                             &out->rows, &out->n_rows, e)))
 		return rc;
 	return select_and_open(t, p.id, e);
 }

@@ -9,19 +9,30 @@
 #include "keys.h"
 #include "store.h"
 
+int value_seal(struct session *ss, int64_t project_id, int64_t secret_id, int64_t env_id,
+               int version, int64_t rev, const char *value, uint8_t **blob, size_t *len,
+               int32_t *term, struct cof_err *e)
+{
+	struct crypt_value_id id = {project_id, secret_id, env_id, version, rev};
+	int rc = crypt_seal(ss->kr, &id, (const uint8_t *)value, strlen(value), blob, len, e);
+	if (rc == 0)
+		*term = crypt_blob_term(*blob, *len);
+	return rc;
+}
+
 int value_put(struct session *ss, struct store *s, int64_t project_id, int64_t secret_id,
               int64_t env_id, int version, int64_t rev, const char *value, int64_t origin_id,
               struct cof_err *e)
 {
-	struct crypt_value_id id = {project_id, secret_id, env_id, version, rev};
 	uint8_t *blob = NULL;
 	size_t blob_len = 0;
-	int rc =
-	        crypt_seal(ss->kr, &id, (const uint8_t *)value, strlen(value), &blob, &blob_len, e);
+	int32_t term = 0;
+	int rc = value_seal(ss, project_id, secret_id, env_id, version, rev, value, &blob,
+	                    &blob_len, &term, e);
 	if (rc)
 		return rc;
-	rc = store_value_put(s, secret_id, env_id, version, rev, crypt_blob_term(blob, blob_len),
-	                     blob, blob_len, origin_id, e);
+	rc = store_value_put(s, secret_id, env_id, version, rev, term, blob, blob_len, origin_id,
+	                     e);
 	free(blob);
 	return rc;
 }

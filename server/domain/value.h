@@ -22,6 +22,11 @@ struct store_sealed;
 int value_put(struct session *ss, struct store *s, int64_t project_id, int64_t secret_id,
               int64_t env_id, int version, int64_t rev, const char *value, int64_t origin_id,
               struct cof_err *e) __attribute__((warn_unused_result));
+/* Seals value for (project, secret, environment, version) at revision `rev` into *blob (free
+ * with free) and *term, for a set-based write (store_values_replace). */
+int value_seal(struct session *ss, int64_t project_id, int64_t secret_id, int64_t env_id,
+               int version, int64_t rev, const char *value, uint8_t **blob, size_t *len,
+               int32_t *term, struct cof_err *e) __attribute__((warn_unused_result));
 /* Opens a sealed row of project `project_id` into *plain (NUL-terminated, *len bytes; free with
  * value_free). A failure is COF_ETAMPER and names the secret, never a value. */
 int value_open(struct session *ss, int64_t project_id, const struct store_sealed *row, char **plain,

@@ -174,6 +174,22 @@ int store_secret_update(struct store *s, int64_t secret_id, int visibility, cons
 int store_secret_delete(struct store *s, int64_t secret_id, int64_t revision, struct cof_err *e)
         __attribute__((warn_unused_result));
 
+/* One value row of a set-based write (store_values_replace). */
+struct store_value_write {
+	int64_t secret_id;     /* the secret */
+	int version;           /* enum version: draft or live */
+	const uint8_t *sealed; /* the new sealed value; NULL: only end the current one */
+	size_t sealed_len;     /* bytes in sealed */
+	int32_t term;          /* keyring term sealed under */
+	int64_t origin_id;     /* the row it was copied from; 0: written directly */
+};
+/* In a write transaction: for every entry of w[0..n), ends the current value of (secret,
+ * environment_id, version) at `revision` and, when it has one, stores its new value from then.
+ * Two statements whatever n is. */
+int store_values_replace(struct store *s, int64_t environment_id, int64_t revision,
+                         const struct store_value_write *w, size_t n, struct cof_err *e)
+        __attribute__((warn_unused_result));
+
 /* Values. environment_id 0 with version 0 is the project default. put ends the current row for
  * (secret, environment, version) at `revision` and inserts the new one valid from `revision`;
  * origin_id is the value row it was copied from (a merge), 0 for a value written directly. */
@@ -262,10 +278,11 @@ int store_override_rows(struct store *s, int64_t environment_id, struct store_se
                         size_t *n, struct cof_err *e) __attribute__((warn_unused_result));
 /* The candidates of a resolve at revision `at` in (environment, version): for every secret that
  * existed then, its default row and, when it had one, its override row, by name (C collation),
- * the default first. */
+ * the default first. current: `at` is the project's revision in this snapshot (the current rows
+ * are read, without touching history). */
 int store_resolve_rows(struct store *s, int64_t project_id, int64_t environment_id, int version,
-                       int64_t at, struct store_sealed **rows, size_t *n, struct cof_err *e)
-        __attribute__((warn_unused_result));
+                       int64_t at, bool current, struct store_sealed **rows, size_t *n,
+                       struct cof_err *e) __attribute__((warn_unused_result));
 
 /* ---- keyring and key maintenance (store_keys.c) ---- */
 

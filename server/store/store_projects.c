@@ -368,3 +368,109 @@ void store_value_clear(struct store_value *v)
 	free(v->sealed);
 	memset(v, 0, sizeof(*v));
 }
+
+/* ---- set-based value writes ---- */
+
+/* A growing text buffer for array literals; ok turns false on OOM. */
+struct text {
+	char *p;
+	size_t len, cap;
+	bool ok;
+};
+
+static void text_put(struct text *t, const char *s, size_t n)
+{
+	if (!t->ok)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 256;
+		while (cap < t->len + n + 1)
+			cap *= 2;
+		char *p = realloc(t->p, cap);
+		if (p == NULL) {
+			t->ok = false;
+			return;
+		}
+		t->p = p;
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	t->p[t->len] = '\0';
+}
+
+static void text_i64(struct text *t, int64_t v)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof(buf), "%s%" PRId64, t->len > 1 ? "," : "", v);
+	text_put(t, buf, (size_t)n);
+}
+
+static void text_hex(struct text *t, const uint8_t *b, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	if (t->len > 1)
+		text_put(t, ",", 1);
+	for (size_t i = 0; i < n && t->ok; i++) {
+		char two[2] = {digits[b[i] >> 4], digits[b[i] & 15]};
+		text_put(t, two, 2);
+	}
+}
+
+int store_values_replace(struct store *s, int64_t environment_id, int64_t revision,
+                         const struct store_value_write *w, size_t n, struct cof_err *e)
+{
+	if (n == 0)
+		return 0;
+	/* Array literals: {1,2,3} for numbers, {ab01,...} for hex (no quoting needed). */
+	struct text ids = {.ok = true}, vers = {.ok = true}, new_ids = {.ok = true},
+	            new_vers = {.ok = true}, terms = {.ok = true}, origins = {.ok = true},
+	            sealed = {.ok = true};
+	struct text *all[] = {&ids, &vers, &new_ids, &new_vers, &terms, &origins, &sealed};
+	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+		text_put(all[k], "{", 1);
+	for (size_t i = 0; i < n; i++) {
+		text_i64(&ids, w[i].secret_id);
+		text_i64(&vers, w[i].version);
+		if (w[i].sealed == NULL)
+			continue;
+		text_i64(&new_ids, w[i].secret_id);
+		text_i64(&new_vers, w[i].version);
+		text_i64(&terms, w[i].term);
+		text_i64(&origins, w[i].origin_id);
+		text_hex(&sealed, w[i].sealed, w[i].sealed_len);
+	}
+	bool ok = true;
+	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) {
+		text_put(all[k], "}", 1);
+		ok = ok && all[k]->ok;
+	}
+	int rc;
+	if (!ok) {
+		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
+		goto out;
+	}
+	char a[24], b[24];
+	const char *end_vals[4] = {I64(a, environment_id), I64(b, revision), ids.p, vers.p};
+	rc = store__run(s,
+	                "UPDATE secret_values v SET valid_to = $2 FROM unnest($3::int8[], "
+	                "$4::int2[]) u(secret_id, version) WHERE v.secret_id = u.secret_id "
+	                "AND coalesce(v.environment_id, 0) = $1 AND v.version = u.version "
+	                "AND v.valid_to IS NULL",
+	                4, end_vals, NULL, NULL, "values end", e);
+	if (rc || new_ids.len <= 2)
+		goto out;
+	const char *put_vals[7] = {a, b, new_ids.p, new_vers.p, terms.p, sealed.p, origins.p};
+	rc = store__run(
+	        s,
+	        "INSERT INTO secret_values (secret_id, environment_id, version, valid_from, "
+	        "term, sealed, origin_id) SELECT u.secret_id, nullif($1::int8, 0), "
+	        "u.version, $2, u.term, decode(u.sealed, 'hex'), nullif(u.origin_id, 0) "
+	        "FROM unnest($3::int8[], $4::int2[], $5::int4[], $6::text[], $7::int8[]) "
+	        "u(secret_id, version, term, sealed, origin_id)",
+	        7, put_vals, NULL, NULL, "values put", e);
+out:
+	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+		free(all[k]->p);
+	return rc;
+}
