@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# bench/run.sh - the figures of docs/performance.md, measured side by side in one run.
+#
+# Run by `scripts/dev bench`, which builds, starts a PostgreSQL with fsync on and sets:
+#   COFFER_BENCH_PG (psql command), COFFER_BENCH_PG_PORT, COFFER_BENCH_ROOT_KEY_FILE,
+#   COFFER_BENCH_DIR (scratch), COFFER_BENCH_BIN (build/bin).
+# Optional: COFFER_BENCH_SECONDS (per throughput figure, default 5), COFFER_BENCH_ONLY (a
+# space-separated subset of: ceiling resolve history growth merge memory replicas).
+#
+# Every throughput figure is from coffer-load (bench/load.c), which counts the gRPC status of
+# every call; h2load's figures are printed beside the main ones with the status codes cofferd
+# counted (/metrics), since h2load itself counts HTTP 200s only. Figures, not assertions.
+set -euo pipefail
+
+BIN=$COFFER_BENCH_BIN
+DIR=$COFFER_BENCH_DIR
+PSQL=$COFFER_BENCH_PG
+SECS=${COFFER_BENCH_SECONDS:-5}
+ONLY=${COFFER_BENCH_ONLY:-ceiling resolve history growth merge memory replicas}
+mkdir -p "$DIR"
+rm -f "$DIR"/*.log "$DIR"/*.token
+RESULTS="$DIR/results.txt"
+: >"$RESULTS"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+# load LABEL ARGS...: runs coffer-load, prints its line, keeps its RESULT line.
+load() {
+  local label=$1; shift
+  local out
+  out=$("$BIN/coffer-load" --label "$label" "$@") || true
+  printf '%s\n' "$out" | grep -v '^RESULT' >&2
+  printf '%s\n' "$out" | grep '^RESULT' >>"$RESULTS" || true
+}
+# fig LABEL FIELD: a figure kept by load.
+fig() { grep "^RESULT label=$1 " "$RESULTS" | tail -1 | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# h2load_rps URL TOKEN PAYLOAD: calls/s over 4 connections x 16 streams.
+h2load_rps() {
+  local url=$1 token=$2 payload=$3 args=()
+  [ -n "$token" ] && args=(-H "authorization: Bearer $token")
+  h2load -D "$SECS" --warm-up-time 1 -c 4 -m 16 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
+    "${args[@]}" -d "$payload" "$url" 2>/dev/null | awk '/^finished in/ { print $4 }'
+}
+
+# Calls counted by cofferd's /metrics for METHOD (a substring), by code: "OK:n,UNAVAILABLE:m".
+metric_codes() {
+  curl -s "http://$1/metrics" | awk -v m="$2" -F'[{}]' '$1 == "coffer_calls_total" && index($2, m) {
+    split($2, kv, ","); for (i in kv) if (kv[i] ~ /^code=/) { c = kv[i]; gsub(/code=|"/, "", c) }
+    n = $3; gsub(/ /, "", n); printf "%s%s:%s", sep, c, n; sep = "," }'
+}
+
+DB_N=0
+# start_cofferd NAME PORT METRICS_PORT [flags...]: a cofferd on its own database name.
+start_cofferd() {
+  local name=$1 port=$2 mport=$3; shift 3
+  COFFER_DATABASE_URL="postgresql://coffer@127.0.0.1:$COFFER_BENCH_PG_PORT/${DB:-coffer_bench}" \
+    COFFER_ROOT_KEY_FILE=$COFFER_BENCH_ROOT_KEY_FILE \
+    "$BIN/cofferd" serve --migrate --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" \
+    --bootstrap-token-file "$DIR/admin.token" --log-level warn "$@" >"$DIR/$name.log" 2>&1 &
+  PIDS+=($!)
+  eval "PID_$name=$!"
+  for _ in $(seq 1 100); do
+    "$BIN/coffer-load" --target "127.0.0.1:$port" --request health --count 1 >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  cat "$DIR/$name.log" >&2
+  echo "bench: cofferd $name did not start" >&2
+  exit 1
+}
+rss_mb() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+fresh_db() {
+  DB=$1
+  $PSQL -d postgres -qc "DROP DATABASE IF EXISTS $DB" >/dev/null
+  $PSQL -d postgres -qc "CREATE DATABASE $DB" >/dev/null
+}
+
+C="$BIN/coffer"
+ADDR=127.0.0.1:50961
+MADDR=127.0.0.1:50962
+printf '\x00\x00\x00\x00\x00' >"$DIR/health.grpc"
+
+say "machine: $(nproc) cores; PostgreSQL fsync=$($PSQL -d postgres -tAc 'SHOW fsync')"
+
+# ---- the ceiling: a bare C-core server, and cofferd's health check beside it ----
+fresh_db coffer_bench
+start_cofferd main 50961 50962
+export COFFER_ADDR=$ADDR COFFER_PLAINTEXT=1
+ADMIN=$(cat "$DIR/admin.token")
+if want ceiling; then
+  say "ceiling: bare gRPC C-core echo server vs cofferd Health/Check (64 in flight, 4 connections)"
+  "$BIN/coffer-echo-server" --listen 127.0.0.1:50971 --threads "$(nproc)" 2>/dev/null &
+  ECHO=$!
+  PIDS+=($ECHO)
+  sleep 0.3
+  load echo --target 127.0.0.1:50971 --request health --concurrency 64 --connections 4 --seconds "$SECS"
+  load health --target $ADDR --request health --concurrency 64 --connections 4 --seconds "$SECS"
+  E2=$(h2load_rps http://127.0.0.1:50971/grpc.health.v1.Health/Check "" "$DIR/health.grpc")
+  H2=$(h2load_rps http://$ADDR/grpc.health.v1.Health/Check "" "$DIR/health.grpc")
+  kill -TERM $ECHO
+  echo "h2load (4 x 16): echo $E2 calls/s, cofferd health $H2 calls/s; cofferd counted $(metric_codes $MADDR Health/Check)" >&2
+  echo "H2LOAD echo=$E2 health=$H2" >>"$RESULTS"
+fi
+
+# ---- resolve: 50 secrets of 48 bytes, a runtime token, auth and audit on ----
+COFFER_TOKEN=$ADMIN "$C" projects create bench >/dev/null
+COFFER_TOKEN=$ADMIN load seed-secrets --target $ADDR --request create-secret:bench --count 50 --concurrency 4
+RUNTIME=$(COFFER_TOKEN=$ADMIN "$C" tokens create bench-runtime --role runtime --project bench)
+RESOLVE=(--target $ADDR --token "$RUNTIME" --request resolve:bench:main:live)
+if want resolve; then
+  say "ResolveSecrets, 50 secrets, runtime token, audit on: 1, 16, 64 and 256 in flight"
+  for n in 1 16 64 256; do
+    load "resolve-$n" "${RESOLVE[@]}" --concurrency $n --connections 4 --seconds "$SECS"
+  done
+fi
+
+# ---- history: the same after rewrites ----
+if want history; then
+  say "history: 2,000 rewrites of one secret, then 2,000 of another (4,000 in the project)"
+  COFFER_TOKEN=$ADMIN load rewrite-a --target $ADDR --request rewrite:bench:S_1 --count 2000 --concurrency 8
+  load "resolve-64-after-2000" "${RESOLVE[@]}" --concurrency 64 --connections 4 --seconds "$SECS"
+  COFFER_TOKEN=$ADMIN load rewrite-b --target $ADDR --request rewrite:bench:S_2 --count 2000 --concurrency 8
+  load "resolve-64-after-4000" "${RESOLVE[@]}" --concurrency 64 --connections 4 --seconds "$SECS"
+  load "resolve-1-after-4000" "${RESOLVE[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
+fi
+
+# ---- growth: a small project's resolve latency before and after 40,000 rows elsewhere ----
+if want growth || want memory; then
+  say "growth: a 50-secret project, one resolve at a time, before and after 40,000 more value rows"
+  load "small-1-before" "${RESOLVE[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
+  COFFER_TOKEN=$ADMIN load seed-projects --target $ADDR --request create-project:other --count 1000 --concurrency 8
+  COFFER_TOKEN=$ADMIN load seed-rows --target $ADDR --request create-secret-spread:other:40 --count 40000 --concurrency 16
+  $PSQL -d coffer_bench -qc "VACUUM ANALYZE" >/dev/null
+  load "small-1-after" "${RESOLVE[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
+fi
+
+# ---- memory: 1,000 projects cached ----
+if want memory; then
+  say "memory: resolves over 1,000 projects of 40 secrets each, each with its runtime token"
+  # Line i is the token of project other-i (resolve-spread calls project i with line i).
+  seq 0 999 | COFFER_TOKEN=$ADMIN xargs -P 4 -I{} sh -c 'echo {} $("$0" tokens create r{} --role runtime --project other-{} 2>/dev/null)' "$C" |
+    sort -n | cut -d' ' -f2 >"$DIR/spread.tokens"
+  echo "cofferd RSS before: $(rss_mb "$PID_main") MB" >&2
+  for _ in 1 2; do
+    load "resolve-spread-1000" --target $ADDR --tokens "$DIR/spread.tokens" --request resolve-spread:other:1000:main:live \
+      --concurrency 64 --connections 4 --seconds "$SECS"
+  done
+  RSS=$(rss_mb "$PID_main")
+  echo "RSS mb=$RSS" >>"$RESULTS"
+  echo "cofferd RSS with 1,000 projects cached: $RSS MB" >&2
+fi
+
+# ---- merge: 10,000 overrides into main ----
+if want merge; then
+  say "merge: an environment with 5,000 draft and 5,000 live overrides into main"
+  COFFER_TOKEN=$ADMIN "$C" projects create merge >/dev/null
+  COFFER_TOKEN=$ADMIN load seed-merge-secrets --target $ADDR --request create-secret:merge --count 5000 --concurrency 16
+  COFFER_TOKEN=$ADMIN "$C" envs create merge feature >/dev/null
+  COFFER_TOKEN=$ADMIN load seed-merge-draft --target $ADDR --request set-override:merge:feature:draft --count 5000 --concurrency 16
+  COFFER_TOKEN=$ADMIN load seed-merge-live --target $ADDR --request set-override:merge:feature:live --count 5000 --concurrency 16
+  COFFER_TOKEN=$ADMIN load merge-10000 --target $ADDR --request merge:merge:feature:main --count 1 --concurrency 1
+fi
+
+kill -TERM "$PID_main"
+wait "$PID_main" 2>/dev/null || true
+
+# ---- the table ----
+echo
+echo "figure                                              value        ratio (target)"
+row() { printf '%-50s %-12s %s\n' "$1" "$2" "$3"; }
+if want ceiling; then
+  row "echo server (bare C core), calls/s" "$(fig echo rps)" ""
+  row "cofferd Health/Check, calls/s" "$(fig health rps)" "$(ratio "$(fig health rps)" "$(fig echo rps)") of echo (>= 0.7)"
+fi
+if want resolve; then
+  for n in 1 16 64 256; do
+    row "ResolveSecrets, $n in flight: calls/s, p50/p99 ms" "$(fig resolve-$n rps)" "p50 $(fig resolve-$n p50_ms)  p99 $(fig resolve-$n p99_ms)"
+  done
+  want ceiling && row "ResolveSecrets 64 / Health/Check" "" "$(ratio "$(fig resolve-64 rps)" "$(fig health rps)") (>= 0.5)"
+  row "ResolveSecrets p99 at 16 in flight, ms" "$(fig resolve-16 p99_ms)" "(<= 5)"
+fi
+if want history && want resolve; then
+  row "after 2,000 rewrites of a secret, 64 in flight" "$(fig resolve-64-after-2000 rps)" "$(ratio "$(fig resolve-64-after-2000 rps)" "$(fig resolve-64 rps)") of before"
+  row "after 4,000 rewrites in the project, 64 in flight" "$(fig resolve-64-after-4000 rps)" "$(ratio "$(fig resolve-64-after-4000 rps)" "$(fig resolve-64 rps)") of before (>= 0.8)"
+fi
+if want growth; then
+  row "small project p50 ms, before 40,000 more rows" "$(fig small-1-before p50_ms)" ""
+  row "small project p50 ms, after" "$(fig small-1-after p50_ms)" "$(ratio "$(fig small-1-after p50_ms)" "$(fig small-1-before p50_ms)") of before (<= 1.5)"
+fi
+want merge && row "merge of 10,000 overrides, ms" "$(fig merge-10000 max_ms)" "(< 250)"
+want memory && row "cofferd RSS with 1,000 projects cached, MB" "$RSS" "(< 64)"
+exit 0
