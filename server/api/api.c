@@ -11,6 +11,8 @@
 #include "metrics.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "waits.h"
+#include "workq.h"
 
 /* The wire contract's numbers are the model's. */
 _Static_assert((int)COFFER__V1__VERSION__VERSION_DRAFT == (int)VERSION_DRAFT, "Version");
@@ -55,6 +57,8 @@ int api_new(const struct api_config *cfg, struct domain *d, struct audit *audit,
 	                             : 0;
 	if (rc == 0 && cfg->unauthenticated_limit > 0)
 		rc = ratelimit_new(cfg->unauthenticated_limit, 0, &a->unauthenticated, e);
+	if (rc == 0 && d != NULL)
+		rc = api_run_start(a, e);
 	if (rc) {
 		api_free(a);
 		return rc;
@@ -68,49 +72,29 @@ bool api_has_policy(const char *path)
 	return policy_of(path) != NULL;
 }
 
+void api_set_metrics(struct api *a, struct metrics *m)
+{
+	a->metrics = m;
+}
+
+double api_db_backlog(struct api *a)
+{
+	return a->jobs ? (double)workq_backlog(a->jobs) : 0;
+}
+
+double api_parked(struct api *a)
+{
+	return a->waits ? (double)waits_count(a->waits) : 0;
+}
+
 void api_free(struct api *a)
 {
 	if (a == NULL)
 		return;
+	api_run_stop(a);
 	ratelimit_free(a->rate);
 	ratelimit_free(a->unauthenticated);
 	free(a);
-}
-
-int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
-              const ProtobufCMessage *req, ProtobufCMessage *resp)
-{
-	struct call *c = call_new(app, ctx, m);
-	if (c == NULL)
-		return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
-	c->policy = policy_of(m->path);
-	int code = policy_authorize(c, req);
-	if (code == RPC_OK)
-		code = m->invoke(handlers, c, req, resp);
-	if (code == RPC_OK && rpc_out_of_memory(ctx))
-		code = call_fail(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
-	code = policy_finish(c, code);
-	/* Every UNAVAILABLE this server answers comes before a commit, or instead of one (a commit
-	 * whose outcome is lost is UNKNOWN): the call wrote nothing and may be sent again. */
-	if (code == RPC_UNAVAILABLE)
-		rpc_mark_retryable(ctx);
-	call_free(c);
-	return code;
-}
-
-int api_stream(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
-               struct rpc_stream *stream)
-{
-	struct call *c = call_new(app, ctx, m);
-	if (c == NULL)
-		return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
-	c->policy = policy_of(m->path);
-	int code = policy_authorize(c, NULL);
-	if (code == RPC_OK)
-		code = m->invoke_stream(handlers, c, stream);
-	code = policy_finish(c, code);
-	call_free(c);
-	return code;
 }
 
 void api_on_call(const struct rpc_call_info *info, void *app)

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "errors.h"
 #include "rpc.h"
@@ -25,6 +26,11 @@ int api_new(const struct api_config *cfg, struct domain *d, struct audit *audit,
             struct api **out, struct cof_err *e) __attribute__((warn_unused_result));
 /* NULL-safe. */
 void api_free(struct api *a);
+/* The metrics the calls count into (made after the api: its gauges read the api). */
+void api_set_metrics(struct api *a, struct metrics *m);
+/* Calls waiting for a database thread, and calls parked for a revision (the metrics). */
+double api_db_backlog(struct api *a);
+double api_parked(struct api *a);
 
 /* Whether the access policy table lists the method (a method without one is refused). */
 bool api_has_policy(const char *path);
@@ -36,5 +42,9 @@ int api_stream(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, cons
                struct rpc_stream *stream);
 /* rpc_server_opts.on_call: the call's metrics and its JSON log line. */
 void api_on_call(const struct rpc_call_info *info, void *app);
+/* rpc_server_opts.on_drain: parked calls are answered now (shutdown). */
+void api_drain(void *app);
+/* What the domain hears of a project change (domain_on_change): parked calls may go on. */
+void api_project_changed(void *app, int64_t project_id, int64_t revision);
 
 #endif

@@ -46,6 +46,11 @@ struct session *call_session(struct call *c, struct cof_err *e)
 		cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
 		return NULL;
 	}
+	if (c->mode == CALL_INLINE) {
+		c->would_block = true;
+		cof_err_set(e, COF_EWOULDBLOCK, "the call needs the database");
+		return NULL;
+	}
 	int64_t ms = rpc_remaining_ms(c->rpc);
 	if (ms < 0)
 		ms = c->api->cfg.statement_timeout_ms;
@@ -55,8 +60,33 @@ struct session *call_session(struct call *c, struct cof_err *e)
 	return &c->db;
 }
 
+struct session *call_memory_session(struct call *c, struct cof_err *e)
+{
+	if (c->mode != CALL_INLINE || c->api->domain == NULL)
+		return call_session(c, e);
+	session_memory(c->api->domain, &c->db);
+	return &c->db;
+}
+
+int call_wait_revision(struct call *c, int64_t project_id, int64_t revision, int64_t max_wait_ms)
+{
+	int64_t now = waits_now_ms();
+	if (c->wait_deadline_ms == 0)
+		c->wait_deadline_ms = now + max_wait_ms;
+	if (c->api->waits == NULL || now >= c->wait_deadline_ms || atomic_load(&c->api->draining))
+		return RPC_OK;
+	c->wait_asked = true;
+	c->wait_project_id = project_id;
+	c->wait_revision = revision;
+	return RPC_PENDING;
+}
+
 int call_error(struct call *c, const struct cof_err *e)
 {
+	if (e->code == COF_EWOULDBLOCK) {
+		c->would_block = true;
+		return RPC_UNAVAILABLE; /* not answered: the call runs again on a database thread */
+	}
 	int code = status_from_code(e->code);
 	if (e->code == COF_EUNAVAIL)
 		metrics_db_error(c->api->metrics);

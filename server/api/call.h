@@ -1,12 +1,18 @@
 /*
  * call.h - struct call: the one owner of everything about one request, from dispatch to answer.
  *
- * It is made zeroed by the entry (api_unary, api_stream) and freed by call_free, which accepts
- * NULL and a half-built call. It holds the transport call (arena, metadata, deadline), the access
- * decision (policy and caller), the audit row, and the database session, opened on first use and
- * closed when the call ends. Handlers validate their request, call the domain with
- * call_session(), and map its errors with call_error(); they build the response in the call's
- * arena (call_alloc). One handler file per service; handlers never see the store.
+ * It is made zeroed by the entry (api_unary, api_stream; run.c) and freed when the call is
+ * answered. It holds the transport call (arena, metadata, deadline), the access decision (policy
+ * and caller), the audit row, and the database session, opened on first use and closed before
+ * anything waits. Handlers validate their request, call the domain with call_session(), and map
+ * its errors with call_error(); they build the response in the call's arena (call_alloc). One
+ * handler file per service; handlers never see the store.
+ *
+ * Where a call runs (run.c): first on the gRPC thread that received it, from memory only. The
+ * first handler that needs the database there (call_session) gets NULL, and the call runs again
+ * from the start on a database thread, with a connection. A handler may also park the call until
+ * its project reaches a revision (call_wait_revision). No thread waits for a client, the
+ * database, an audit commit or a revision while holding a call.
  */
 #ifndef COFFER_CALL_H
 #define COFFER_CALL_H
@@ -21,6 +27,7 @@
 #include "rpc.h"
 #include "session.h"
 #include "state.h"
+#include "waits.h"
 
 #include "coffer/v1/access.rpc.h"
 #include "coffer/v1/environments.rpc.h"
@@ -30,6 +37,13 @@
 #include "grpc/reflection/v1alpha/reflection.rpc.h"
 
 struct policy;
+
+/* Where a call runs now (run.c). */
+enum call_mode {
+	CALL_INLINE, /* on the gRPC thread that received it: memory only, answer by returning */
+	CALL_DB,     /* on a database thread: call_session connects */
+	CALL_ASYNC,  /* woken elsewhere (the audit writer, a wait): answer with rpc_complete */
+};
 
 struct call {
 	struct api *api;                  /* process-wide state */
@@ -42,6 +56,22 @@ struct call {
 	char address[64];                 /* the peer without its port */
 	struct audit_row audit;           /* the call's audit row */
 	struct session db;                /* the database session; db.store NULL until opened */
+	/* how it runs (run.c) */
+	enum call_mode mode;         /* where it runs now */
+	const void *handlers;        /* the service's handler table */
+	const ProtobufCMessage *req; /* unary: the request */
+	ProtobufCMessage *resp;      /* unary: the response (the rpc arena) */
+	struct rpc_stream *stream;   /* streams: the stream */
+	bool would_block;            /* a handler needed the database in CALL_INLINE */
+	bool authorized;             /* policy_authorize passed (it is not run again) */
+	bool rate_taken;             /* the token's rate limit was charged */
+	int code;                    /* the code waiting for its audit row */
+	/* a wait for a revision */
+	bool wait_asked;          /* the handler asked to park */
+	int64_t wait_project_id;  /* for this project */
+	int64_t wait_revision;    /* to reach this revision */
+	int64_t wait_deadline_ms; /* monotonic; set by the first park */
+	struct wait wait;         /* the node while parked */
 };
 
 /* A new call (zeroed, then method and peer set); NULL on OOM. */
@@ -51,8 +81,17 @@ void call_free(struct call *c);
 
 /* The call's database session, opened on first use with the call's deadline (or the default
  * statement timeout), with the keyring refreshed when due; NULL with e set when the database
- * cannot be reached. */
+ * cannot be reached. In CALL_INLINE: NULL with COF_EWOULDBLOCK (the call runs again where it can
+ * connect; call_error passes that on). */
 struct session *call_session(struct call *c, struct cof_err *e);
+/* A session that serves from memory where the call runs inline (the cache: ResolveSecrets and
+ * authentication), else call_session. A domain operation that needs more fails with
+ * COF_EWOULDBLOCK. */
+struct session *call_memory_session(struct call *c, struct cof_err *e);
+/* Parks the call until project_id reaches revision, for at most max_wait_ms from the first time
+ * it parks: returns RPC_PENDING for the handler to return, or RPC_OK when its time is up (the
+ * handler answers). */
+int call_wait_revision(struct call *c, int64_t project_id, int64_t revision, int64_t max_wait_ms);
 /* Logs e's detail (never a value) and returns its gRPC code with e's message. */
 int call_error(struct call *c, const struct cof_err *e);
 /* Sets the status message sent with code; returns code. */
@@ -102,6 +141,14 @@ int call_page_begin(struct call *c, const char *token, int32_t size, struct page
 int call_page_end(struct call *c, const struct page *p, const void *rows, size_t row_size, int n,
                   const ProtobufCMessageDescriptor *desc, page_fill_fn fill, page_key_fn key,
                   void *items, size_t *n_items, char **next_token);
+
+/* A stream's handler is done with its call: audits it if it must, frees it, releases the stream.
+ * From the stream's on_done. */
+void api_stream_done(struct call *c, int code);
+/* The database threads and the waits of a (run.c), when a->cfg.db_threads > 0. */
+int api_run_start(struct api *a, struct cof_err *e) __attribute__((warn_unused_result));
+/* Answers what is parked, runs what is queued, stops the threads. */
+void api_run_stop(struct api *a);
 
 /* The services' handler tables (one file each). */
 extern const Coffer__V1__Projects__Handlers projects_handlers;

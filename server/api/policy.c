@@ -11,36 +11,34 @@
 #include "tokens.h"
 
 static const struct policy policies[] = {
-        {"/coffer.v1.Projects/CreateProject", P_ADMIN, A_WRITE, "name"},
-        {"/coffer.v1.Projects/GetProject", P_READ, A_NONE, "name"},
-        {"/coffer.v1.Projects/ListProjects", P_ADMIN, A_NONE, NULL},
-        {"/coffer.v1.Projects/DeleteProject", P_ADMIN, A_WRITE, "name"},
-        {"/coffer.v1.Secrets/CreateSecret", P_WRITE, A_WRITE, "project"},
-        {"/coffer.v1.Secrets/GetSecret", P_READ, A_NONE, "project"},
-        {"/coffer.v1.Secrets/ListSecrets", P_READ, A_NONE, "project"},
-        {"/coffer.v1.Secrets/UpdateSecret", P_WRITE, A_WRITE, "project"},
-        {"/coffer.v1.Secrets/DeleteSecret", P_WRITE, A_WRITE, "project"},
-        {"/coffer.v1.Secrets/RevealSecret", P_REVEAL, A_RECORD, "project"},
-        {"/coffer.v1.Secrets/ResolveSecrets", P_RESOLVE, A_RECORD, "project"},
-        {"/coffer.v1.Environments/CreateEnvironment", P_WRITE, A_WRITE, "project"},
-        {"/coffer.v1.Environments/GetEnvironment", P_READ, A_NONE, "project"},
-        {"/coffer.v1.Environments/ListEnvironments", P_READ, A_NONE, "project"},
-        {"/coffer.v1.Environments/DeleteEnvironment", P_WRITE, A_WRITE, "project"},
-        {"/coffer.v1.Environments/SetOverride", P_WRITE, A_WRITE, "project"},
-        {"/coffer.v1.Environments/DeleteOverride", P_WRITE, A_WRITE, "project"},
-        {"/coffer.v1.Environments/ListOverrides", P_READ, A_NONE, "project"},
-        {"/coffer.v1.Environments/MergeEnvironment", P_WRITE, A_WRITE, "project"},
-        {"/coffer.v1.Access/CreateToken", P_ADMIN, A_WRITE, "project"},
-        {"/coffer.v1.Access/ListTokens", P_ADMIN, A_RECORD, "project"},
-        {"/coffer.v1.Access/RevokeToken", P_ADMIN, A_WRITE, NULL},
-        {"/coffer.v1.Access/ListAuditEvents", P_ADMIN, A_NONE, "project"},
-        {"/grpc.health.v1.Health/Check", P_PUBLIC, A_NONE, NULL},
-        {"/grpc.health.v1.Health/Watch", P_PUBLIC, A_NONE, NULL},
-        {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", P_PUBLIC, A_NONE, NULL},
+        {"/coffer.v1.Projects/CreateProject", P_ADMIN, A_WRITE, "name", false},
+        {"/coffer.v1.Projects/GetProject", P_READ, A_NONE, "name", false},
+        {"/coffer.v1.Projects/ListProjects", P_ADMIN, A_NONE, NULL, false},
+        {"/coffer.v1.Projects/DeleteProject", P_ADMIN, A_WRITE, "name", false},
+        {"/coffer.v1.Secrets/CreateSecret", P_WRITE, A_WRITE, "project", false},
+        {"/coffer.v1.Secrets/GetSecret", P_READ, A_NONE, "project", false},
+        {"/coffer.v1.Secrets/ListSecrets", P_READ, A_NONE, "project", false},
+        {"/coffer.v1.Secrets/UpdateSecret", P_WRITE, A_WRITE, "project", false},
+        {"/coffer.v1.Secrets/DeleteSecret", P_WRITE, A_WRITE, "project", false},
+        {"/coffer.v1.Secrets/RevealSecret", P_REVEAL, A_RECORD, "project", false},
+        {"/coffer.v1.Secrets/ResolveSecrets", P_RESOLVE, A_RECORD, "project", true},
+        {"/coffer.v1.Environments/CreateEnvironment", P_WRITE, A_WRITE, "project", false},
+        {"/coffer.v1.Environments/GetEnvironment", P_READ, A_NONE, "project", false},
+        {"/coffer.v1.Environments/ListEnvironments", P_READ, A_NONE, "project", false},
+        {"/coffer.v1.Environments/DeleteEnvironment", P_WRITE, A_WRITE, "project", false},
+        {"/coffer.v1.Environments/SetOverride", P_WRITE, A_WRITE, "project", false},
+        {"/coffer.v1.Environments/DeleteOverride", P_WRITE, A_WRITE, "project", false},
+        {"/coffer.v1.Environments/ListOverrides", P_READ, A_NONE, "project", false},
+        {"/coffer.v1.Environments/MergeEnvironment", P_WRITE, A_WRITE, "project", false},
+        {"/coffer.v1.Access/CreateToken", P_ADMIN, A_WRITE, "project", false},
+        {"/coffer.v1.Access/ListTokens", P_ADMIN, A_RECORD, "project", false},
+        {"/coffer.v1.Access/RevokeToken", P_ADMIN, A_WRITE, NULL, false},
+        {"/coffer.v1.Access/ListAuditEvents", P_ADMIN, A_NONE, "project", false},
+        {"/grpc.health.v1.Health/Check", P_PUBLIC, A_NONE, NULL, true},
+        {"/grpc.health.v1.Health/Watch", P_PUBLIC, A_NONE, NULL, true},
+        {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", P_PUBLIC, A_NONE, NULL,
+         true},
 };
-
-/* Enough time for a batch, but bounded so that a stuck audit log answers UNAVAILABLE. */
-#define AUDIT_WAIT_MS 5000
 
 const struct policy *policy_of(const char *path)
 {
@@ -122,12 +120,13 @@ static int authenticate(struct call *c)
 		return refuse_tokenless(
 		        c, call_fail(c, RPC_UNAUTHENTICATED, "the token is not valid"));
 	struct cof_err e = {0};
-	struct session *ss = call_session(c, &e);
+	struct session *ss = call_memory_session(c, &e);
 	if (ss == NULL)
 		return call_error(c, &e);
 	if (tokens_authenticate(ss, header + 7, &c->caller, &e) != 0) {
 		int code = call_error(c, &e);
-		return code == RPC_UNAUTHENTICATED ? refuse_tokenless(c, code) : code;
+		return code == RPC_UNAUTHENTICATED && !c->would_block ? refuse_tokenless(c, code)
+		                                                      : code;
 	}
 	snprintf(c->audit.token_id, sizeof(c->audit.token_id), "%s", c->caller.id);
 	return RPC_OK;
@@ -182,7 +181,9 @@ int policy_authorize(struct call *c, const ProtobufCMessage *req)
 	if (code)
 		return code;
 	c->authenticated = true;
-	if (c->api->rate && !ratelimit_take(c->api->rate, c->caller.id))
+	bool charge = c->api->rate && !c->rate_taken;
+	c->rate_taken = true;
+	if (charge && !ratelimit_take(c->api->rate, c->caller.id))
 		return call_fail(
 		        c, RPC_RESOURCE_EXHAUSTED,
 		        "token %s is over its rate limit of %d calls per second; retry later",
@@ -205,11 +206,11 @@ struct audit_row *policy_write_audit(struct call *c)
 	return &c->audit;
 }
 
-int policy_finish(struct call *c, int code)
+bool policy_audit(struct call *c, int code)
 {
 	const struct policy *p = c->policy;
 	if (p && p->perm == P_PUBLIC)
-		return code;
+		return false;
 	bool needed;
 	if (code != RPC_OK)
 		needed = true; /* every refused or failed call */
@@ -220,9 +221,7 @@ int policy_finish(struct call *c, int code)
 	else
 		needed = true;
 	if (!needed)
-		return code;
-	/* The connection goes back to the pool before waiting for the audit writer. */
-	session_close(&c->db);
+		return false;
 	c->audit.code = code;
 	if (c->tokenless) {
 		/* Counted per (address, method, code) and written within seconds: a flood costs a
@@ -230,12 +229,7 @@ int policy_finish(struct call *c, int code)
 		snprintf(c->audit.peer, sizeof(c->audit.peer), "%s", c->address);
 		audit_count(c->api->audit, &c->audit);
 		metrics_tokenless_refusal(c->api->metrics);
-		return code;
+		return false;
 	}
-	int rc = audit_record(c->api->audit, &c->audit, AUDIT_WAIT_MS);
-	if (rc != 0)
-		metrics_audit_failure(c->api->metrics);
-	if (rc == 0 || code != RPC_OK)
-		return code;
-	return call_fail(c, RPC_UNAVAILABLE, "the audit log is unavailable");
+	return true;
 }

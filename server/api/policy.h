@@ -38,6 +38,7 @@ struct policy {
 	enum perm perm;         /* who may call it */
 	enum audit_class audit; /* how it is audited */
 	const char *project;    /* request field naming the project, or NULL */
+	bool inline_ok;         /* its handler may run on the gRPC thread, from memory (run.c) */
 };
 
 /* The policy of a method path, or NULL (refused). */
@@ -48,8 +49,9 @@ int policy_authorize(struct call *c, const ProtobufCMessage *req);
 /* The audit row a write carries into its transaction, or NULL when the call is not a write
  * audited that way. */
 struct audit_row *policy_write_audit(struct call *c);
-/* Before the answer: writes the audit row the call still needs and returns the code to answer
- * (UNAVAILABLE when the row cannot be written: fail closed). */
-int policy_finish(struct call *c, int code);
+/* Before the answer leaves: whether the call still needs its audit row (c->audit, its code set)
+ * recorded, which must then succeed before the answer (fail closed). A refusal without a valid
+ * token is counted here instead. */
+bool policy_audit(struct call *c, int code);
 
 #endif

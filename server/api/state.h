@@ -5,12 +5,15 @@
 #ifndef COFFER_API_STATE_H
 #define COFFER_API_STATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 struct domain;
 struct audit;
 struct metrics;
 struct ratelimit;
+struct workq;
+struct waits;
 
 struct api_config {
 	bool insecure_no_auth;     /* every call is allowed (local development only) */
@@ -18,6 +21,9 @@ struct api_config {
 	int rate_limit;            /* calls per second per token; 0: none */
 	int rate_burst;            /* calls a token may make at once; 0: twice rate_limit */
 	int unauthenticated_limit; /* calls without a valid token per second per address */
+	int db_threads;            /* threads that run calls needing the database (one connection
+	                              each); 0: no database (calls that need it: UNAVAILABLE) */
+	int db_queue; /* calls that may wait for a database thread; more: UNAVAILABLE */
 };
 
 struct api {
@@ -27,6 +33,9 @@ struct api {
 	struct metrics *metrics;           /* counters */
 	struct ratelimit *rate;            /* per-token buckets, or NULL */
 	struct ratelimit *unauthenticated; /* per-address buckets of calls without a valid token */
+	struct workq *jobs;                /* the database threads, or NULL */
+	struct waits *waits;               /* calls parked for a revision, or NULL */
+	atomic_bool draining;              /* shutting down: nothing parks any more */
 };
 
 #endif

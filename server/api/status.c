@@ -24,6 +24,7 @@ static const struct {
         {COF_ERETRY, RPC_ABORTED},
         {COF_EDEADLINE, RPC_DEADLINE_EXCEEDED},
         {COF_EUNKNOWN, RPC_UNKNOWN},
+        {COF_EWOULDBLOCK, RPC_UNAVAILABLE}, /* never answered: the call moves to the database */
 };
 
 int status_from_code(int cof_code)

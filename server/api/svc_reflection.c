@@ -43,6 +43,9 @@ static void add_with_deps(const coffer_file_desc *f, const coffer_file_desc **ou
 	}
 }
 
+/* Messages a client may leave untaken before the stream is cut. */
+#define REFLECTION_QUEUE 16
+
 static int answer(struct rpc_stream *st, refl_req *req)
 {
 	refl_resp resp = GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__INIT;
@@ -106,24 +109,34 @@ static int answer(struct rpc_stream *st, refl_req *req)
 		resp.error_response = &err;
 		break;
 	}
-	return rpc_stream_write(st, &resp.base);
+	return rpc_stream_send(st, &resp.base, REFLECTION_QUEUE);
+}
+
+/* Each request gets its answer; the client's close ends the stream. */
+static void on_request(struct rpc_stream *st, ProtobufCMessage *msg, void *arg)
+{
+	(void)arg;
+	if (msg == NULL) {
+		rpc_stream_finish(st, RPC_OK);
+		return;
+	}
+	int rc = answer(st, (refl_req *)msg);
+	rpc_message_free(msg);
+	if (rc < 0)
+		rpc_stream_finish(st, RPC_RESOURCE_EXHAUSTED);
+}
+
+static void on_done(struct rpc_stream *st, int code, void *arg)
+{
+	(void)st;
+	api_stream_done(arg, code);
 }
 
 static int server_reflection_info(struct call *c, struct rpc_stream *st)
 {
-	for (;;) {
-		ProtobufCMessage *msg = NULL;
-		int got = rpc_stream_read(st, &msg);
-		if (got == 0)
-			return RPC_OK;
-		if (got < 0)
-			return call_fail(c, RPC_INVALID_ARGUMENT,
-			                 "the reflection request did not parse");
-		int rc = answer(st, (refl_req *)msg);
-		rpc_message_free(msg);
-		if (rc < 0)
-			return RPC_CANCELLED;
-	}
+	static const struct rpc_stream_handlers handlers = {on_request, on_done};
+	rpc_stream_start(st, &handlers, c, true);
+	return RPC_PENDING;
 }
 
 const Grpc__Reflection__V1alpha__ServerReflection__Handlers reflection_handlers = {

@@ -247,9 +247,6 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 	for (size_t i = 0; i < req->n_names; i++)
 		if ((code = call_check_secret(c, req->names[i])))
 			return code;
-	int64_t wait = call_remaining_ms(c);
-	if (wait < 0 || wait > MIN_REVISION_WAIT_MS)
-		wait = MIN_REVISION_WAIT_MS;
 	struct resolve_request r = {
 	        .project = req->project,
 	        .environment = req->environment,
@@ -259,13 +256,22 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 	        .min_revision = req->min_revision,
 	        .at_revision = req->at_revision,
 	        .known_revision = req->known_revision,
-	        .wait_ms = wait,
 	};
 	struct cof_err e = {0};
-	struct session *ss = call_session(c, &e);
+	struct session *ss = call_memory_session(c, &e);
 	struct resolved out;
-	if (ss == NULL || resolve_secrets(ss, &r, &out, &e) != 0)
+	if (ss == NULL)
 		return call_error(c, &e);
+	if (resolve_secrets(ss, &r, &out, &e) != 0) {
+		/* Behind min_revision: park until the project gets there (or the time is up). */
+		int64_t wait = call_remaining_ms(c);
+		if (wait < 0 || wait > MIN_REVISION_WAIT_MS)
+			wait = MIN_REVISION_WAIT_MS;
+		if (out.behind &&
+		    call_wait_revision(c, out.project_id, req->min_revision, wait) == RPC_PENDING)
+			return RPC_PENDING;
+		return call_error(c, &e);
+	}
 	call_note_revision(c, out.revision);
 	code = fill_resolved(c, &out, resp);
 	resolve_clear(&out);

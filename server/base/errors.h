@@ -24,8 +24,9 @@ enum cof_code {
 	COF_EEXHAUSTED = -12, /* a size or rate limit */
 	COF_ERETRY =
 	        -13, /* serialization failure or deadlock: the caller may retry the transaction */
-	COF_EDEADLINE = -14, /* the call's deadline passed (statement timeout) */
-	COF_EUNKNOWN = -15,  /* a commit whose outcome is unknown (the connection was lost) */
+	COF_EDEADLINE = -14,   /* the call's deadline passed (statement timeout) */
+	COF_EUNKNOWN = -15,    /* a commit whose outcome is unknown (the connection was lost) */
+	COF_EWOULDBLOCK = -16, /* a memory-only session needs the database: run the call there */
 };
 
 struct cof_err {

@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "audit.h"
 #include "bootstrap.h"
+#include "cache.h"
 #include "crypto.h"
 #include "keys.h"
 #include "log.h"
@@ -51,6 +53,13 @@ int server_migrate(const struct settings *cfg, int connect_wait_s, struct cof_er
 		         applied == 1 ? "" : "s");
 	session_close(&ss);
 	return rc;
+}
+
+/* Threads the gRPC runtime gets when the settings leave it open: one per CPU. */
+static int cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
 /* Whether a listen address (host:port) is a loopback one. */
@@ -115,6 +124,37 @@ static double gauge_workers(void *arg)
 	return ((const struct server *)arg)->cfg.workers;
 }
 
+static double gauge_calls(void *arg)
+{
+	const struct server *srv = arg;
+	return srv->rpc ? rpc_server_calls(srv->rpc) : 0;
+}
+
+static double gauge_db_queue(void *arg)
+{
+	return api_db_backlog(arg);
+}
+
+static double gauge_waits(void *arg)
+{
+	return api_parked(arg);
+}
+
+#define CACHE_GAUGE(fname, field)                                                                  \
+	static double fname(void *arg)                                                             \
+	{                                                                                          \
+		struct cache_stats st;                                                             \
+		domain_cache_stats(arg, &st);                                                      \
+		return (double)st.field;                                                           \
+	}
+CACHE_GAUGE(gauge_cache_bytes, bytes)
+CACHE_GAUGE(gauge_cache_sets, sets)
+CACHE_GAUGE(gauge_cache_tokens, tokens)
+CACHE_GAUGE(gauge_cache_hits, hits)
+CACHE_GAUGE(gauge_cache_misses, misses)
+CACHE_GAUGE(gauge_cache_enabled, enabled)
+#undef CACHE_GAUGE
+
 static int start_metrics(struct server *srv, struct cof_err *e)
 {
 	size_t n = 0;
@@ -140,8 +180,30 @@ static int start_metrics(struct server *srv, struct cof_err *e)
 	    metrics_gauge(srv->metrics, "coffer_keyring_active_term", NULL,
 	                  "The keyring term new values are sealed under.", gauge_active_term,
 	                  srv->kr) ||
-	    metrics_gauge(srv->metrics, "coffer_workers", NULL, "Worker threads.", gauge_workers,
-	                  srv))
+	    metrics_gauge(srv->metrics, "coffer_workers", NULL,
+	                  "gRPC threads on the completion queue.", gauge_workers, srv) ||
+	    metrics_gauge(srv->metrics, "coffer_calls_in_flight", NULL,
+	                  "Calls received and not yet answered and closed.", gauge_calls, srv) ||
+	    metrics_gauge(srv->metrics, "coffer_db_queue", NULL,
+	                  "Calls waiting for a database thread.", gauge_db_queue, srv->api) ||
+	    metrics_gauge(srv->metrics, "coffer_waiting_for_revision", NULL,
+	                  "Resolves parked until their project reaches min_revision.", gauge_waits,
+	                  srv->api) ||
+	    metrics_gauge(srv->metrics, "coffer_cache_enabled", NULL,
+	                  "1 while the change listener listens and the cache serves.",
+	                  gauge_cache_enabled, srv->domain) ||
+	    metrics_gauge(srv->metrics, "coffer_cache_bytes", NULL,
+	                  "Memory held by cached resolve rows (sealed values).", gauge_cache_bytes,
+	                  srv->domain) ||
+	    metrics_gauge(srv->metrics, "coffer_cache_entries", NULL,
+	                  "Cached (project, environment, version) row sets.", gauge_cache_sets,
+	                  srv->domain) ||
+	    metrics_gauge(srv->metrics, "coffer_cache_tokens", NULL, "Cached token lookups.",
+	                  gauge_cache_tokens, srv->domain) ||
+	    metrics_gauge(srv->metrics, "coffer_cache_hits_total", NULL,
+	                  "Resolves served from the cache.", gauge_cache_hits, srv->domain) ||
+	    metrics_gauge(srv->metrics, "coffer_cache_misses_total", NULL,
+	                  "Resolves that read the database.", gauge_cache_misses, srv->domain))
 		return cof_err_set(e, COF_EINTERNAL, "too many gauges");
 	return metrics_serve(srv->metrics, srv->cfg.metrics_listen, e);
 }
@@ -189,22 +251,28 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	if ((rc = crypt_keyring_new(cfg->root_key_file, &srv->kr, e)) ||
 	    (rc = prepare_database(srv, connect_wait_s, e)))
 		goto out_free;
-	/* One connection per worker, and one for the audit writer. */
+	/* One connection per database thread, and one for the audit writer (the listener has its
+	 * own). */
 	struct api_config acfg = {
+	        .db_threads = cfg->db_connections,
+	        .db_queue = cfg->max_calls,
 	        .insecure_no_auth = cfg->insecure_no_auth,
 	        .unauthenticated_limit = cfg->unauthenticated_limit,
 	        .statement_timeout_ms = cfg->statement_timeout_ms,
 	        .rate_limit = cfg->rate_limit,
 	        .rate_burst = cfg->rate_burst,
 	};
-	if ((rc = domain_new(cfg->database_url, cfg->workers + 1, srv->kr, &srv->domain, e)) ||
+	if ((rc = domain_new(cfg->database_url, cfg->db_connections + 1,
+	                     (size_t)cfg->cache_mb << 20, srv->kr, &srv->domain, e)) ||
 	    (rc = audit_start(domain_audit_sink, srv->domain, &srv->audit, e)) ||
-	    (rc = start_metrics(srv, e)) ||
-	    (rc = api_new(&acfg, srv->domain, srv->audit, srv->metrics, &srv->api, e)))
+	    (rc = api_new(&acfg, srv->domain, srv->audit, NULL, &srv->api, e)) ||
+	    (rc = start_metrics(srv, e)))
 		goto out_free;
+	api_set_metrics(srv->api, srv->metrics);
 	struct rpc_server_opts opts = {
 	        .listen = cfg->listen,
-	        .workers = cfg->workers,
+	        .workers = cfg->workers > 0 ? cfg->workers : cpus(),
+	        .max_calls = cfg->max_calls,
 	        .slots_per_method = cfg->slots_per_method,
 	        .max_message_bytes = cfg->max_message_bytes,
 	        .stream_idle_ms = cfg->stream_idle_seconds * 1000,
@@ -214,6 +282,7 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	        .unary = api_unary,
 	        .stream = api_stream,
 	        .on_call = api_on_call,
+	        .on_drain = api_drain,
 	        .tls_cert_pem = srv->tls.cert,
 	        .tls_key_pem = srv->tls.key,
 	        .tls_client_ca_pem = srv->tls.client_ca,

@@ -29,8 +29,17 @@ static const struct setting settings[] = {
          "file holding the 32-byte root key (raw bytes or 64 hex digits)"},
         {"log-level", "COFFER_LOG_LEVEL", K_STR, S(log_level), "info", 0, 0,
          "debug, info, warn or error"},
-        {"workers", "COFFER_WORKERS", K_INT, S(workers), "4", 1, 256,
-         "worker threads (each holds one database connection)"},
+        {"workers", "COFFER_WORKERS", K_INT, S(workers), "0", 0, 256,
+         "gRPC threads on the shared completion queue (0: one per CPU); they never wait for "
+         "a client or the database"},
+        {"db-connections", "COFFER_DB_CONNECTIONS", K_INT, S(db_connections), "8", 1, 256,
+         "threads that run calls needing the database, one connection each (two more "
+         "connections: the change listener and the audit writer)"},
+        {"max-calls", "COFFER_MAX_CALLS", K_INT, S(max_calls), "10000", 1, 1000000,
+         "calls in flight at once on this replica; more: RESOURCE_EXHAUSTED"},
+        {"cache-mb", "COFFER_CACHE_MB", K_INT, S(cache_mb), "32", 0, 65536,
+         "memory for cached resolve rows (sealed values; 0: none), kept coherent by "
+         "notifications"},
         {"slots-per-method", "COFFER_SLOTS_PER_METHOD", K_INT, S(slots_per_method), "4", 1, 64,
          "request slots pre-posted per method"},
         {"max-message-bytes", "COFFER_MAX_MESSAGE_BYTES", K_INT, S(max_message_bytes), "4194304",
@@ -63,9 +72,8 @@ static const struct setting settings[] = {
          1, 3600, "a stream whose client sends nothing for this long is closed"},
         {"send-timeout-seconds", "COFFER_SEND_TIMEOUT_SECONDS", K_INT, S(send_timeout_seconds),
          "10", 1, 3600, "a client that does not take its answer within this long is cancelled"},
-        {"max-streams", "COFFER_MAX_STREAMS", K_INT, S(max_streams), "0", 0, 4096,
-         "streaming calls at once on this replica (0: half the workers); more: "
-         "RESOURCE_EXHAUSTED"},
+        {"max-streams", "COFFER_MAX_STREAMS", K_INT, S(max_streams), "1000", 1, 100000,
+         "streaming calls at once on this replica; more: RESOURCE_EXHAUSTED"},
         {"allow-plaintext", "COFFER_ALLOW_PLAINTEXT", K_BOOL, S(allow_plaintext), "false", 0, 0,
          "serve plaintext on an address other than loopback (a mesh or proxy encrypts)"},
         {"metrics-listen", "COFFER_METRICS_LISTEN", K_STR, S(metrics_listen), "127.0.0.1:9464", 0,

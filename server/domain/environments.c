@@ -72,7 +72,7 @@ int environments_create(struct session *ss, const char *project, const char *nam
                         struct cof_err *e)
 {
 	struct env_create_tx t = {.project = project, .name = name, .description = description};
-	int rc = store_tx(ss->store, STORE_TX_WRITE, env_create_body, &t, audit, e);
+	int rc = session_tx(ss, STORE_TX_WRITE, env_create_body, &t, audit, e);
 	if (rc == 0)
 		environment_of(&t.row, out);
 	return rc;
@@ -132,7 +132,7 @@ int environments_delete(struct session *ss, const char *project, const char *nam
 	if (strcmp(name, "main") == 0)
 		return cof_err_set(e, COF_EPRECOND, "environment \"main\" cannot be deleted");
 	struct env_delete_tx t = {project, name, expected_revision};
-	return store_tx(ss->store, STORE_TX_WRITE, env_delete_body, &t, audit, e);
+	return session_tx(ss, STORE_TX_WRITE, env_delete_body, &t, audit, e);
 }
 
 /* ---- overrides ---- */
@@ -203,7 +203,7 @@ int overrides_set(struct session *ss, const struct override_change *c, struct au
                   struct override *out, struct cof_err *e)
 {
 	struct override_tx t = {.ss = ss, .c = c};
-	int rc = store_tx(ss->store, STORE_TX_WRITE, override_set_body, &t, audit, e);
+	int rc = session_tx(ss, STORE_TX_WRITE, override_set_body, &t, audit, e);
 	if (rc)
 		return rc;
 	memset(out, 0, sizeof(*out));
@@ -240,7 +240,7 @@ int overrides_delete(struct session *ss, const struct override_change *c, struct
                      struct cof_err *e)
 {
 	struct override_tx t = {.ss = ss, .c = c};
-	return store_tx(ss->store, STORE_TX_WRITE, override_delete_body, &t, audit, e);
+	return session_tx(ss, STORE_TX_WRITE, override_delete_body, &t, audit, e);
 }
 
 struct list_tx {
@@ -276,7 +276,7 @@ int overrides_list(struct session *ss, const char *project, const char *environm
 	if (t.rows == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	/* The environment and its overrides from one snapshot. */
-	int rc = store_tx(ss->store, STORE_TX_SNAPSHOT, override_list_body, &t, NULL, e);
+	int rc = session_tx(ss, STORE_TX_SNAPSHOT, override_list_body, &t, NULL, e);
 	for (int i = 0; rc == 0 && i < t.n; i++) {
 		snprintf(out[i].secret, sizeof(out[i].secret), "%s", t.rows[i].secret);
 		out[i].version = t.rows[i].version;
@@ -461,7 +461,7 @@ int environments_merge(struct session *ss, const struct merge_request *req, stru
 	if (req->delete_source && strcmp(req->source, "main") == 0)
 		return cof_err_set(e, COF_EPRECOND, "environment \"main\" cannot be deleted");
 	struct merge_tx t = {ss, req, out};
-	int rc = store_tx(ss->store, STORE_TX_WRITE, merge_body, &t, audit, e);
+	int rc = session_tx(ss, STORE_TX_WRITE, merge_body, &t, audit, e);
 	if (rc)
 		environments_merge_clear(out);
 	return rc;

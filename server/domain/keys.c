@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "crypto.h"
+#include "cache.h"
 #include "log.h"
 #include "store.h"
 
@@ -62,18 +63,26 @@ int keys_ensure_term(struct session *ss, int32_t term, struct cof_err *e)
 {
 	if (term == 0 || crypt_keyring_has_term(ss->kr, term))
 		return 0;
+	if (ss->store == NULL) /* a session that serves from memory only */
+		return cof_err_set(e, COF_EWOULDBLOCK, "the keyring must be read");
 	int rc = keys_load(ss, false, e);
 	if (rc == 0 && crypt_keyring_has_term(ss->kr, term))
 		log_info("loaded keyring term %d", (int)term);
 	return rc;
 }
 
+/* When the keyring was last read (seconds since the epoch). */
+static atomic_llong last_refresh;
+
 void keys_refresh_if_due(struct session *ss)
 {
-	static atomic_llong last;
+	atomic_llong *const last = &last_refresh;
+	struct cache *cache = session_cache(ss);
+	if (cache && cache_keyring_stale(cache)) /* a notification said it changed */
+		atomic_store(last, 0);
 	long long now = (long long)time(NULL);
-	long long seen = atomic_load(&last);
-	if (now - seen < REFRESH_SECONDS || !atomic_compare_exchange_strong(&last, &seen, now))
+	long long seen = atomic_load(last);
+	if (now - seen < REFRESH_SECONDS || !atomic_compare_exchange_strong(last, &seen, now))
 		return;
 	int32_t before = crypt_keyring_active_term(ss->kr);
 	struct cof_err e = {0};
@@ -110,7 +119,7 @@ static int rotate_body(struct store *s, void *arg, struct cof_err *e)
 int keys_rotate(struct session *ss, int32_t *term, struct cof_err *e)
 {
 	struct rotate_tx t = {.kr = ss->kr};
-	int rc = store_tx(ss->store, STORE_TX_WRITE, rotate_body, &t, NULL, e);
+	int rc = session_tx(ss, STORE_TX_WRITE, rotate_body, &t, NULL, e);
 	if (rc)
 		return rc;
 	*term = t.term;
@@ -192,7 +201,7 @@ int keys_rewrap(struct session *ss, const struct keys_walk_opts *o, int64_t *mov
 	if (rc || (rc = store_values_count(ss->store, t.active, &total, e)))
 		return rc;
 	for (int batch = 0; o->max_batches == 0 || batch < o->max_batches; batch++) {
-		if ((rc = store_tx(ss->store, STORE_TX_WRITE, rewrap_body, &t, NULL, e)))
+		if ((rc = session_tx(ss, STORE_TX_WRITE, rewrap_body, &t, NULL, e)))
 			return rc;
 		t.after = t.last;
 		*moved += (int64_t)t.n - t.failed;
@@ -245,7 +254,7 @@ int keys_rekey(struct session *ss, struct crypt_keyring *next, const struct keys
 {
 	int rc = keys_load(ss, false, e);
 	struct rekey_tx t = {ss, next, o};
-	return rc ? rc : store_tx(ss->store, STORE_TX_WRITE, rekey_body, &t, NULL, e);
+	return rc ? rc : session_tx(ss, STORE_TX_WRITE, rekey_body, &t, NULL, e);
 }
 
 int keys_verify(struct session *ss, const struct keys_walk_opts *o, int64_t *ok, int64_t *bad,

@@ -25,7 +25,8 @@ int keys_load_token_key(struct session *ss, struct cof_err *e) __attribute__((wa
 /* Makes sure `term` is loaded, reloading the keyring if it is new. */
 int keys_ensure_term(struct session *ss, int32_t term, struct cof_err *e)
         __attribute__((warn_unused_result));
-/* Reloads the keyring when the last reload is older than a few seconds (thread-safe). */
+/* Reloads the keyring when the last reload is older than a few seconds, or a notification said it
+ * changed (thread-safe). */
 void keys_refresh_if_due(struct session *ss);
 /* Adds and activates a new term; *term is its number. */
 int keys_rotate(struct session *ss, int32_t *term, struct cof_err *e)

@@ -31,7 +31,7 @@ int projects_create(struct session *ss, const char *name, const char *descriptio
                     struct audit_row *audit, struct project *out, struct cof_err *e)
 {
 	struct create_tx t = {.name = name, .description = description};
-	int rc = store_tx(ss->store, STORE_TX_WRITE, create_body, &t, audit, e);
+	int rc = session_tx(ss, STORE_TX_WRITE, create_body, &t, audit, e);
 	if (rc == 0)
 		project_of(&t.row, out);
 	return rc;
@@ -83,5 +83,5 @@ int projects_delete(struct session *ss, const char *name, int64_t expected_revis
                     struct audit_row *audit, struct cof_err *e)
 {
 	struct delete_tx t = {name, expected_revision};
-	return store_tx(ss->store, STORE_TX_WRITE, delete_body, &t, audit, e);
+	return session_tx(ss, STORE_TX_WRITE, delete_body, &t, audit, e);
 }

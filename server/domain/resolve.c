@@ -1,71 +1,73 @@
-/* resolve.c - the ResolveSecrets transaction (see resolve.h); the rules are in resolve_rules.c. */
+/* resolve.c - the ResolveSecrets transaction and its cache (see resolve.h); the rules are in
+ * resolve_rules.c. */
 #include "resolve.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "resolve_rules.h"
 #include "store.h"
 #include "value.h"
 
-/* How often a resolve waiting for min_revision looks again. */
-#define MIN_REVISION_POLL_MS 50
-
 struct resolve_tx {
-	struct session *ss;                /* in */
 	const struct resolve_request *req; /* in */
-	struct resolved *out;              /* out */
-	bool behind;                       /* out: min_revision not reached yet */
+	struct resolved *out;              /* out: revision, not_modified, behind, project_id */
+	struct cached_rows *set;           /* out: the rows read */
 };
 
-/* Picks the winning row of each secret, keeps the names asked for, and opens them. */
-static int select_and_open(struct resolve_tx *t, int64_t pid, struct cof_err *e)
+/* The winning row of each secret among rows (sorted by name, default before override), as a set
+ * of its own: what the cache keeps and the calls read. */
+static int make_set(const struct store_sealed *rows, size_t n, int64_t project_id, int64_t revision,
+                    int64_t env_id, struct cached_rows **out, struct cof_err *e)
 {
-	struct resolved *out = t->out;
-	const struct resolve_request *req = t->req;
-	size_t n = out->n_rows;
+	*out = NULL;
 	struct resolve_candidate *cand = calloc(n + 1, sizeof(*cand));
 	size_t *win = calloc(n + 1, sizeof(*win));
-	const char **names = calloc(n + 1, sizeof(*names));
-	size_t *take = calloc(n + 1, sizeof(*take));
-	out->missing = calloc(req->n_names + 1, sizeof(*out->missing));
-	out->secrets = calloc(n + 1, sizeof(*out->secrets));
-	int rc = 0;
-	if (!cand || !win || !names || !take || !out->missing || !out->secrets) {
-		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
-		goto out;
+	if (cand == NULL || win == NULL) {
+		free(cand);
+		free(win);
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++)
-		cand[i] = (struct resolve_candidate){out->rows[i].secret,
-		                                     out->rows[i].environment_id != 0};
+		cand[i] = (struct resolve_candidate){rows[i].secret, rows[i].environment_id != 0};
 	size_t n_win = resolve_pick(cand, n, win);
-	for (size_t i = 0; i < n_win; i++)
-		names[i] = out->rows[win[i]].secret;
-	size_t n_take = 0;
-	if (resolve_select(names, n_win, req->names, req->n_names, take, &n_take, out->missing,
-	                   &out->n_missing) != 0) {
-		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
-		goto out;
+	size_t names = 0, blobs = 0;
+	for (size_t k = 0; k < n_win; k++) {
+		names += strlen(rows[win[k]].secret) + 1;
+		blobs += rows[win[k]].sealed_len;
 	}
-	for (size_t k = 0; k < n_take && rc == 0; k++) {
-		const struct store_sealed *row = &out->rows[win[take[k]]];
-		struct resolved_secret *sec = &out->secrets[out->n_secrets];
-		if ((rc = value_open(t->ss, pid, row, &sec->value, &sec->len, e)))
-			break;
-		sec->name = row->secret;
-		sec->visibility = row->visibility;
-		sec->source = row->environment_id ? SOURCE_OVERRIDE : SOURCE_DEFAULT;
-		sec->revision = row->valid_from;
-		out->n_secrets++;
+	struct cached_rows *set = cached_rows_new(n_win, names, blobs);
+	if (set == NULL) {
+		free(cand);
+		free(win);
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	}
-out:
+	set->project_id = project_id;
+	set->revision = revision;
+	set->environment_id = env_id;
+	uint8_t *room = cached_rows_room(set);
+	for (size_t k = 0; k < n_win; k++) {
+		const struct store_sealed *r = &rows[win[k]];
+		struct cached_row *x = &set->rows[k];
+		size_t len = strlen(r->secret) + 1;
+		memcpy(room, r->secret, len);
+		x->name = set->names[k] = (const char *)room;
+		room += len;
+		memcpy(room, r->sealed, r->sealed_len);
+		x->sealed = room;
+		x->sealed_len = r->sealed_len;
+		room += r->sealed_len;
+		x->secret_id = r->secret_id;
+		x->visibility = r->visibility;
+		x->environment_id = r->environment_id;
+		x->version = r->version;
+		x->valid_from = r->valid_from;
+	}
 	free(cand);
 	free(win);
-	free(names);
-	free(take);
-	return rc;
+	*out = set;
+	return 0;
 }
 
 static int resolve_body(struct store *s, void *arg, struct cof_err *e)
@@ -74,13 +76,16 @@ static int resolve_body(struct store *s, void *arg, struct cof_err *e)
 	const struct resolve_request *req = t->req;
 	struct resolved *out = t->out;
 	struct store_project p;
-	resolve_clear(out);
-	t->behind = false;
+	cached_rows_unref(t->set);
+	t->set = NULL;
+	out->behind = out->not_modified = false;
 	int rc = store_project_get(s, req->project, &p, e);
 	if (rc)
 		return rc;
+	out->project_id = p.id;
 	if (req->min_revision > p.revision) {
-		t->behind = true;
+		out->behind = true;
+		out->revision = p.revision;
 		return cof_err_set(e, COF_EUNAVAIL,
 		                   "project \"%s\" has not reached revision %" PRId64
 		                   " (it is at %" PRId64 ")",
@@ -105,35 +110,116 @@ static int resolve_body(struct store *s, void *arg, struct cof_err *e)
 			            req->at_revision ? " at that revision" : "");
 		return rc;
 	}
-	if ((rc = store_resolve_rows(s, p.id, env_id, req->version, at, at == p.revision,
-	                             &out->rows, &out->n_rows, e)))
-		return rc;
-	return select_and_open(t, p.id, e);
+	struct store_sealed *rows = NULL;
+	size_t n = 0;
+	rc = store_resolve_rows(s, p.id, env_id, req->version, at, at == p.revision, &rows, &n, e);
+	if (rc == 0)
+		rc = make_set(rows, n, p.id, at, env_id, &t->set, e);
+	store_sealed_free(rows, n);
+	return rc;
 }
 
-static int64_t elapsed_ms(const struct timespec *since)
+/* The names asked for, opened, into out (which holds set). */
+static int select_and_open(struct session *ss, const struct resolve_request *req,
+                           const struct cached_rows *set, struct resolved *out, struct cof_err *e)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)(now.tv_sec - since->tv_sec) * 1000 +
-	       (now.tv_nsec - since->tv_nsec) / 1000000;
+	size_t n = set->n;
+	size_t *take = calloc(n + 1, sizeof(*take));
+	out->missing = calloc(req->n_names + 1, sizeof(*out->missing));
+	out->secrets = calloc(n + 1, sizeof(*out->secrets));
+	if (!take || !out->missing || !out->secrets) {
+		free(take);
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	}
+	size_t n_take = 0;
+	int rc = 0;
+	if (req->n_names == 0) {
+		for (size_t i = 0; i < n; i++)
+			take[i] = i;
+		n_take = n;
+	} else if (resolve_select(set->names, n, req->names, req->n_names, take, &n_take,
+	                          out->missing, &out->n_missing) != 0) {
+		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
+	}
+	for (size_t k = 0; k < n_take && rc == 0; k++) {
+		const struct cached_row *row = &set->rows[take[k]];
+		struct resolved_secret *sec = &out->secrets[out->n_secrets];
+		struct value_at at = {set->project_id, row->secret_id,  row->environment_id,
+		                      row->version,    row->valid_from, row->name,
+		                      row->sealed,     row->sealed_len};
+		if ((rc = value_open_at(ss, &at, &sec->value, &sec->len, e)))
+			break;
+		sec->name = row->name;
+		sec->visibility = row->visibility;
+		sec->source = row->environment_id ? SOURCE_OVERRIDE : SOURCE_DEFAULT;
+		sec->revision = row->valid_from;
+		out->n_secrets++;
+	}
+	free(take);
+	return rc;
+}
+
+/* From the cache: 1 served, 0 not held (or not fresh enough for min_revision), else an error. */
+static int from_cache(struct session *ss, struct cache *cache, const struct resolve_request *req,
+                      struct resolved *out, struct cof_err *e)
+{
+	if (cache == NULL || req->at_revision != 0)
+		return 0;
+	struct cached_rows *set =
+	        cache_rows_get(cache, req->project, req->environment, req->version);
+	if (set == NULL)
+		return 0;
+	if (set->revision < req->min_revision) {
+		cached_rows_unref(set);
+		return 0;
+	}
+	out->set = set;
+	out->project_id = set->project_id;
+	out->revision = set->revision;
+	if (req->known_revision == set->revision) {
+		out->not_modified = true;
+		return 1;
+	}
+	int rc = select_and_open(ss, req, set, out, e);
+	return rc ? rc : 1;
 }
 
 int resolve_secrets(struct session *ss, const struct resolve_request *req, struct resolved *out,
                     struct cof_err *e)
 {
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	memset(out, 0, sizeof(*out));
-	struct resolve_tx t = {ss, req, out, false};
-	for (;;) {
-		int rc = store_tx(ss->store, STORE_TX_SNAPSHOT, resolve_body, &t, NULL, e);
-		if (rc)
-			resolve_clear(out);
-		if (!t.behind || elapsed_ms(&start) + MIN_REVISION_POLL_MS > req->wait_ms)
-			return rc;
-		nanosleep(&(struct timespec){0, MIN_REVISION_POLL_MS * 1000000L}, NULL);
+	struct cache *cache = session_cache(ss);
+	int rc = from_cache(ss, cache, req, out, e);
+	if (rc == 1)
+		return 0;
+	if (rc != 0 || ss->store == NULL) {
+		int64_t pid = out->project_id;
+		resolve_clear(out);
+		out->project_id = pid;
+		return rc ? rc : cof_err_set(e, COF_EWOULDBLOCK, "not in the cache");
 	}
+	/* The generation is taken before the snapshot: rows a newer write replaced while they
+	 * were read are refused by the cache. */
+	uint64_t epoch = cache ? cache_epoch(cache) : 0;
+	struct resolve_tx t = {req, out, NULL};
+	rc = session_tx(ss, STORE_TX_SNAPSHOT, resolve_body, &t, NULL, e);
+	if (rc == 0 && t.set) {
+		if (cache && req->at_revision == 0)
+			cache_rows_put(cache, epoch, req->project, req->environment, req->version,
+			               t.set);
+		out->set = t.set;
+		t.set = NULL;
+		rc = select_and_open(ss, req, out->set, out, e);
+	}
+	cached_rows_unref(t.set);
+	if (rc) {
+		struct resolved keep = {.project_id = out->project_id,
+		                        .behind = out->behind,
+		                        .revision = out->revision};
+		resolve_clear(out);
+		*out = keep;
+	}
+	return rc;
 }
 
 void resolve_clear(struct resolved *r)
@@ -144,6 +230,6 @@ void resolve_clear(struct resolved *r)
 		value_free(r->secrets[i].value, r->secrets[i].len);
 	free(r->secrets);
 	free(r->missing);
-	store_sealed_free(r->rows, r->n_rows);
+	cached_rows_unref(r->set);
 	memset(r, 0, sizeof(*r));
 }

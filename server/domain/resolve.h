@@ -1,6 +1,10 @@
 /*
  * resolve.h - ResolveSecrets: the effective value of every secret of (project, environment,
  * version), from one snapshot, now or as it was at a revision.
+ *
+ * The current state is served from the cache (cache.h) when it holds it: no database round trip,
+ * each value opened for this call. Otherwise one snapshot transaction reads the rows, and what it
+ * read is offered to the cache. With a memory-only session, a miss is COF_EWOULDBLOCK.
  */
 #ifndef COFFER_RESOLVE_H
 #define COFFER_RESOLVE_H
@@ -11,6 +15,7 @@
 
 #include "errors.h"
 #include "model.h"
+#include "cache.h"
 #include "session.h"
 
 struct resolve_request {
@@ -22,7 +27,6 @@ struct resolve_request {
 	int64_t min_revision;     /* wait (up to wait_ms) until the project reaches it */
 	int64_t at_revision;      /* 0: now; else the state as it was then */
 	int64_t known_revision;   /* equal to the current revision: not_modified */
-	int64_t wait_ms;          /* how long min_revision may wait */
 };
 
 struct resolved_secret {
@@ -35,18 +39,20 @@ struct resolved_secret {
 };
 
 struct resolved {
+	int64_t project_id;              /* the project's identity (also when behind) */
+	bool behind;                     /* min_revision is not reached yet (COF_EUNAVAIL) */
 	int64_t revision;                /* the snapshot's project revision */
 	bool not_modified;               /* known_revision matched: no secrets */
 	struct resolved_secret *secrets; /* sorted by name */
 	size_t n_secrets;                /* entries in secrets */
 	const char **missing;            /* asked-for names that do not exist */
 	size_t n_missing;                /* entries in missing */
-	struct store_sealed *rows;       /* backing storage */
-	size_t n_rows;                   /* entries in rows */
+	struct cached_rows *set;         /* backing storage (one reference) */
 };
 
-/* Every value from one snapshot; see docs/api.md, ResolveSecrets. min_revision not reached in
- * time: COF_EUNAVAIL; at_revision beyond the current one: COF_ERANGE. */
+/* Every value from one snapshot; see docs/api.md, ResolveSecrets. min_revision not reached:
+ * COF_EUNAVAIL with behind set (the caller may wait for the project to move: domain_on_change);
+ * at_revision beyond the current one: COF_ERANGE. */
 int resolve_secrets(struct session *ss, const struct resolve_request *req, struct resolved *out,
                     struct cof_err *e) __attribute__((warn_unused_result));
 /* Wipes the values and frees everything. NULL-safe. */

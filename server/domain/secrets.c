@@ -75,7 +75,7 @@ int secrets_create(struct session *ss, const struct secret_spec *spec, struct au
                    struct secret *out, struct cof_err *e)
 {
 	struct create_tx t = {.ss = ss, .spec = spec};
-	int rc = store_tx(ss->store, STORE_TX_WRITE, create_body, &t, audit, e);
+	int rc = session_tx(ss, STORE_TX_WRITE, create_body, &t, audit, e);
 	if (rc == 0)
 		secret_of(&t.row, out);
 	return rc;
@@ -116,7 +116,7 @@ int secrets_update(struct session *ss, const struct secret_change *c, struct aud
                    struct secret *out, struct cof_err *e)
 {
 	struct update_tx t = {.ss = ss, .c = c};
-	int rc = store_tx(ss->store, STORE_TX_WRITE, update_body, &t, audit, e);
+	int rc = session_tx(ss, STORE_TX_WRITE, update_body, &t, audit, e);
 	if (rc == 0)
 		secret_of(&t.row, out);
 	return rc;
@@ -146,7 +146,7 @@ int secrets_delete(struct session *ss, const char *project, const char *name,
                    int64_t expected_revision, struct audit_row *audit, struct cof_err *e)
 {
 	struct delete_tx t = {project, name, expected_revision};
-	return store_tx(ss->store, STORE_TX_WRITE, delete_body, &t, audit, e);
+	return session_tx(ss, STORE_TX_WRITE, delete_body, &t, audit, e);
 }
 
 int secrets_get(struct session *ss, const char *project, const char *name, struct secret *out,
@@ -237,7 +237,7 @@ int secrets_reveal(struct session *ss, const char *project, const char *name,
 {
 	memset(out, 0, sizeof(*out));
 	struct reveal_tx t = {ss, project, name, environment, version, out};
-	int rc = store_tx(ss->store, STORE_TX_SNAPSHOT, reveal_body, &t, NULL, e);
+	int rc = session_tx(ss, STORE_TX_SNAPSHOT, reveal_body, &t, NULL, e);
 	if (rc)
 		secrets_revealed_clear(out);
 	return rc;

@@ -1,33 +1,62 @@
 /* session.c - the connection pool, sessions and the schema checks (see session.h). */
 #include "session.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include <time.h>
+
+#include "cache.h"
+#include "changes.h"
 #include "log.h"
 #include "store.h"
 
 struct domain {
 	struct store_pool *pool;  /* connections lent to calls */
 	struct crypt_keyring *kr; /* the keyring */
+	struct cache *cache;      /* rows and tokens between calls, or NULL */
+	struct changes *changes;  /* the listener that keeps the cache coherent */
+	pthread_mutex_t hook_mu;  /* held while the hook runs, so that unsetting it waits */
+	void (*hook)(void *arg, int64_t project_id, int64_t revision); /* domain_on_change */
+	void *hook_arg;                                                /* its argument */
 };
+
+/* Hands a project change to the hook, if one is set. */
+static void fire(void *arg, int64_t project_id, int64_t revision)
+{
+	struct domain *d = arg;
+	pthread_mutex_lock(&d->hook_mu);
+	if (d->hook)
+		d->hook(d->hook_arg, project_id, revision);
+	pthread_mutex_unlock(&d->hook_mu);
+}
 
 /* How long the audit writer waits for a connection and for its batch. */
 #define AUDIT_SINK_TIMEOUT_MS 5000
 
-int domain_new(const char *url, int connections, struct crypt_keyring *kr, struct domain **out,
-               struct cof_err *e)
+int domain_new(const char *url, int connections, size_t cache_bytes, struct crypt_keyring *kr,
+               struct domain **out, struct cof_err *e)
 {
 	*out = NULL;
 	struct domain *d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	d->kr = kr;
+	pthread_mutex_init(&d->hook_mu, NULL);
 	int rc = store_pool_new(url, connections, &d->pool, e);
+	if (rc == 0 && cache_new(cache_bytes, &d->cache) != 0)
+		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
+	if (rc == 0 && (rc = changes_start(url, d->cache, &d->changes, e)) == 0)
+		changes_set_hook(d->changes, fire, d);
 	if (rc) {
-		free(d);
+		domain_free(d);
 		return rc;
 	}
-	d->kr = kr;
+	/* A replica that has just started serves from memory as soon as it listens. */
+	for (int i = 0; i < 200 && !changes_listening(d->changes); i++)
+		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
 	*out = d;
 	return 0;
 }
@@ -36,8 +65,64 @@ void domain_free(struct domain *d)
 {
 	if (d == NULL)
 		return;
+	changes_stop(d->changes);
+	cache_free(d->cache);
 	store_pool_free(d->pool);
+	pthread_mutex_destroy(&d->hook_mu);
 	free(d);
+}
+
+bool domain_db_ready(struct domain *d)
+{
+	return changes_db_ready(d->changes);
+}
+
+void domain_on_change(struct domain *d, void (*fn)(void *arg, int64_t project_id, int64_t revision),
+                      void *arg)
+{
+	pthread_mutex_lock(&d->hook_mu);
+	d->hook = fn;
+	d->hook_arg = arg;
+	pthread_mutex_unlock(&d->hook_mu);
+}
+
+void domain_cache_stats(struct domain *d, struct cache_stats *out)
+{
+	if (d->cache)
+		cache_stats(d->cache, out);
+	else
+		memset(out, 0, sizeof(*out));
+}
+
+void session_memory(struct domain *d, struct session *out)
+{
+	*out = (struct session){.kr = d->kr, .owner = d};
+}
+
+struct cache *session_cache(struct session *ss)
+{
+	return ss->owner ? ss->owner->cache : NULL;
+}
+
+int session_tx(struct session *ss, int mode,
+               int (*fn)(struct store *s, void *arg, struct cof_err *e), void *arg,
+               struct audit_row *audit, struct cof_err *e)
+{
+	int rc = store_tx(ss->store, (enum store_tx_mode)mode, fn, arg, audit, e);
+	struct domain *d = ss->owner;
+	/* (A commit whose outcome is unknown is heard of through the notifications, if it
+	 * happened.) */
+	if (mode != STORE_TX_WRITE || d == NULL || d->cache == NULL || rc != 0)
+		return rc;
+	struct store_changes ch;
+	store_last_changes(ss->store, &ch);
+	if (ch.project_id) {
+		cache_project_changed(d->cache, ch.project_id, ch.revision);
+		fire(d, ch.project_id, ch.revision);
+	}
+	if (ch.token_id[0])
+		cache_token_changed(d->cache, ch.token_id);
+	return rc;
 }
 
 void domain_connection_states(struct domain *d, int *up, int *down)

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "cache.h"
 #include "crypto.h"
 #include "store.h"
 
@@ -70,7 +72,7 @@ int tokens_create(struct session *ss, const struct token_spec *spec, struct audi
 	crypt_token_new(secret);
 	/* The token and its audit row commit together, or neither does. */
 	struct create_tx x = {ss, spec, &t, secret, out};
-	int rc = store_tx(ss->store, STORE_TX_WRITE, create_body, &x, audit, e);
+	int rc = session_tx(ss, STORE_TX_WRITE, create_body, &x, audit, e);
 	if (rc)
 		crypt_wipe(secret, TOKEN_SECRET_MAX);
 	return rc;
@@ -97,7 +99,7 @@ static int revoke_body(struct store *s, void *arg, struct cof_err *e)
 
 int tokens_revoke(struct session *ss, const char *id, struct audit_row *audit, struct cof_err *e)
 {
-	return store_tx(ss->store, STORE_TX_WRITE, revoke_body, (void *)id, audit, e);
+	return session_tx(ss, STORE_TX_WRITE, revoke_body, (void *)id, audit, e);
 }
 
 int tokens_authenticate(struct session *ss, const char *bearer, struct token *out,
@@ -110,12 +112,28 @@ int tokens_authenticate(struct session *ss, const char *bearer, struct token *ou
 	int rc = crypt_token_hash(ss->kr, bearer, hash, e);
 	if (rc)
 		return rc;
+	struct cache *cache = session_cache(ss);
+	if (cache && cache_token_get(cache, hash, out)) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+		if (out->expire_us == 0 || out->expire_us > now_us)
+			return 0;
+		return cof_err_set(e, COF_EUNAUTH, "the token is not valid, revoked or expired");
+	}
+	if (ss->store == NULL)
+		return cof_err_set(e, COF_EWOULDBLOCK, "the token must be looked up");
+	/* Taken before the read: a revocation committed meanwhile keeps it out of the cache. */
+	uint64_t epoch = cache ? cache_epoch(cache) : 0;
 	rc = store_token_by_hash(ss->store, hash, sizeof(hash), &row, stored, e);
 	if (rc == COF_ENOTFOUND ||
 	    (rc == 0 && (!crypt_equal(hash, stored, sizeof(hash)) || !row.usable)))
 		return cof_err_set(e, COF_EUNAUTH, "the token is not valid, revoked or expired");
-	if (rc == 0)
+	if (rc == 0) {
 		token_of(&row, out);
+		if (cache)
+			cache_token_put(cache, epoch, hash, out);
+	}
 	return rc;
 }
 

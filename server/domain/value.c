@@ -37,25 +37,33 @@ int value_put(struct session *ss, struct store *s, int64_t project_id, int64_t s
 	return rc;
 }
 
-int value_open(struct session *ss, int64_t project_id, const struct store_sealed *row, char **plain,
-               size_t *len, struct cof_err *e)
+int value_open_at(struct session *ss, const struct value_at *at, char **plain, size_t *len,
+                  struct cof_err *e)
 {
-	int rc = keys_ensure_term(ss, crypt_blob_term(row->sealed, row->sealed_len), e);
+	int rc = keys_ensure_term(ss, crypt_blob_term(at->sealed, at->sealed_len), e);
 	if (rc)
 		return rc;
-	struct crypt_value_id id = {project_id, row->secret_id, row->environment_id, row->version,
-	                            row->valid_from};
-	rc = crypt_open(ss->kr, &id, row->sealed, row->sealed_len, plain, len, e);
+	struct crypt_value_id id = {at->project_id, at->secret_id, at->environment_id, at->version,
+	                            at->valid_from};
+	rc = crypt_open(ss->kr, &id, at->sealed, at->sealed_len, plain, len, e);
 	if (rc) {
 		cof_err_detail(e,
 		               "value of secret %s (environment id %" PRId64
 		               ", version %d, revision %" PRId64 ") failed to open: %s",
-		               row->secret, row->environment_id, row->version, row->valid_from,
-		               e->msg);
+		               at->name, at->environment_id, at->version, at->valid_from, e->msg);
 		cof_err_set(e, COF_ETAMPER, "the stored value of secret \"%s\" failed to decrypt",
-		            row->secret);
+		            at->name);
 	}
 	return rc;
+}
+
+int value_open(struct session *ss, int64_t project_id, const struct store_sealed *row, char **plain,
+               size_t *len, struct cof_err *e)
+{
+	struct value_at at = {project_id,   row->secret_id,  row->environment_id,
+	                      row->version, row->valid_from, row->secret,
+	                      row->sealed,  row->sealed_len};
+	return value_open_at(ss, &at, plain, len, e);
 }
 
 void value_free(char *plain, size_t len)

@@ -31,6 +31,19 @@ int value_seal(struct session *ss, int64_t project_id, int64_t secret_id, int64_
  * value_free). A failure is COF_ETAMPER and names the secret, never a value. */
 int value_open(struct session *ss, int64_t project_id, const struct store_sealed *row, char **plain,
                size_t *len, struct cof_err *e) __attribute__((warn_unused_result));
+/* A sealed value and the identity it is bound to. */
+struct value_at {
+	int64_t project_id, secret_id, environment_id; /* environment 0: the default */
+	int version;                                   /* 0 default, else enum version */
+	int64_t valid_from;                            /* the revision that wrote it */
+	const char *name;                              /* the secret's name, for errors */
+	const uint8_t *sealed;                         /* the blob */
+	size_t sealed_len;                             /* its bytes */
+};
+/* value_open for a value held elsewhere (the cache). A memory-only session whose keyring lacks
+ * the value's term: COF_EWOULDBLOCK. */
+int value_open_at(struct session *ss, const struct value_at *at, char **plain, size_t *len,
+                  struct cof_err *e) __attribute__((warn_unused_result));
 /* Wipes and frees a plaintext from value_open. NULL-safe. */
 void value_free(char *plain, size_t len);
 

@@ -11,18 +11,20 @@
 
 #include "log.h"
 
-enum { QUEUED, TAKEN, DONE };
-
 /* Counted rows are written every FLUSH_MS; at most MAX_COUNTED distinct (peer, method, code,
  * project) are
  * kept between two flushes, and the rest are counted in one row whose peer says so. */
 #define FLUSH_MS    2000
 #define MAX_COUNTED 256
+/* Rows that may wait at once: beyond it the audit log is not keeping up, and calls are refused. */
+#define MAX_BACKLOG 100000
+/* Rows in one transaction at most. */
+#define MAX_BATCH 2000
 
 struct waiter {
 	struct audit_row ev; /* the row */
-	int state;           /* QUEUED, TAKEN, DONE */
-	int status;          /* when DONE: 0 or a COF_E* code */
+	audit_done_fn done;  /* told when it is stored */
+	void *arg;           /* its argument */
 	struct waiter *next; /* queue link */
 };
 
@@ -32,8 +34,7 @@ struct audit {
 	pthread_t thread;                      /* the writer */
 	pthread_mutex_t mu;                    /* guards everything below */
 	pthread_cond_t work;                   /* signalled when rows are queued or on stop */
-	pthread_cond_t done;                   /* signalled when a batch finishes */
-	struct waiter *head;                   /* queued rows, newest first */
+	struct waiter *head, *tail;            /* queued rows, oldest first */
 	int backlog;                           /* rows queued */
 	struct audit_row counted[MAX_COUNTED]; /* rows that stand for many calls, by key */
 	size_t n_counted;                      /* entries in counted */
@@ -105,39 +106,35 @@ static void *writer(void *arg)
 				break; /* stopping, and nothing is left */
 			continue;
 		}
-		/* Take everything queued (newest first in the list). */
+		/* Take what is queued, oldest first, up to a batch. */
 		size_t n = 0;
-		for (struct waiter *w = a->head; w; w = w->next)
+		struct waiter *list = a->head, *last = NULL;
+		for (struct waiter *w = list; w && n < MAX_BATCH; w = w->next) {
+			last = w;
 			n++;
-		struct waiter **batch = malloc(n * sizeof(*batch));
-		struct audit_row *rows = malloc(n * sizeof(*rows));
-		int rc = batch && rows ? 0 : COF_EINTERNAL;
-		size_t i = n;
-		for (struct waiter *w = a->head; w; w = w->next) {
-			w->state = TAKEN;
-			if (rc == 0) {
-				batch[--i] = w;
-				rows[i] = w->ev;
-			}
 		}
-		struct waiter *list = a->head;
-		a->head = NULL;
+		a->head = last->next;
+		if (a->head == NULL)
+			a->tail = NULL;
+		last->next = NULL;
 		a->backlog -= (int)n;
 		pthread_mutex_unlock(&a->mu);
 
+		struct audit_row *rows = malloc(n * sizeof(*rows));
+		int rc = rows ? 0 : COF_EINTERNAL;
+		size_t i = 0;
+		for (struct waiter *w = list; w && rows; w = w->next)
+			rows[i++] = w->ev;
 		if (rc == 0)
 			rc = write_rows(a, rows, n);
-
-		pthread_mutex_lock(&a->mu);
-		/* A waiter may return as soon as it is DONE: read each link before marking it. */
+		free(rows);
 		for (struct waiter *w = list, *next; w; w = next) {
 			next = w->next;
-			w->status = rc ? COF_EUNAVAIL : 0;
-			w->state = DONE;
+			if (w->done)
+				w->done(w->arg, rc ? COF_EUNAVAIL : 0);
+			free(w);
 		}
-		pthread_cond_broadcast(&a->done);
-		free(batch);
-		free(rows);
+		pthread_mutex_lock(&a->mu);
 	}
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
@@ -179,7 +176,6 @@ int audit_start(audit_sink_fn sink, void *sink_arg, struct audit **out, struct c
 	a->sink_arg = sink_arg;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->work, NULL);
-	pthread_cond_init(&a->done, NULL);
 	if (pthread_create(&a->thread, NULL, writer, a) != 0) {
 		free(a);
 		return cof_err_set(e, COF_EINTERNAL, "cannot start the audit writer");
@@ -198,48 +194,31 @@ void audit_stop(struct audit *a)
 	pthread_mutex_unlock(&a->mu);
 	pthread_join(a->thread, NULL);
 	pthread_cond_destroy(&a->work);
-	pthread_cond_destroy(&a->done);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
 }
 
-int audit_record(struct audit *a, const struct audit_row *row, int64_t timeout_ms)
+int audit_submit(struct audit *a, const struct audit_row *row, audit_done_fn done, void *arg)
 {
-	struct waiter w = {.ev = *row, .state = QUEUED};
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	struct waiter *w = malloc(sizeof(*w));
+	if (w == NULL)
+		return COF_EUNAVAIL;
+	*w = (struct waiter){.ev = *row, .done = done, .arg = arg};
 	pthread_mutex_lock(&a->mu);
-	if (a->stop) {
+	if (a->stop || a->backlog >= MAX_BACKLOG) {
 		pthread_mutex_unlock(&a->mu);
+		free(w);
 		return COF_EUNAVAIL;
 	}
-	w.next = a->head;
-	a->head = &w;
+	if (a->tail)
+		a->tail->next = w;
+	else
+		a->head = w;
+	a->tail = w;
 	a->backlog++;
 	pthread_cond_signal(&a->work);
-	while (w.state != DONE) {
-		int r = pthread_cond_timedwait(&a->done, &a->mu, &until);
-		if (r == ETIMEDOUT && w.state == QUEUED) {
-			/* Not taken yet: withdraw it. (A taken row is waited for: the writer holds
-			 * it.) */
-			for (struct waiter **pp = &a->head; *pp; pp = &(*pp)->next)
-				if (*pp == &w) {
-					*pp = w.next;
-					break;
-				}
-			a->backlog--;
-			w.status = COF_EUNAVAIL;
-			break;
-		}
-	}
 	pthread_mutex_unlock(&a->mu);
-	return w.status;
+	return 0;
 }
 
 int audit_backlog(struct audit *a)

@@ -2,11 +2,12 @@
  * audit.h - the audit row, and the writer that group-commits rows for reveals, resolves, token
  * operations and refused calls.
  *
- * Callers queue a row and wait until it is committed; a writer thread hands everything queued so
- * far to the sink in one batch (the daemon wires the sink to one database transaction: group
- * commit), so many resolves share one commit and none is answered before its row is stored. If
- * rows cannot be written the callers get COF_EUNAVAIL and answer UNAVAILABLE: fail closed. Writes
- * carry their row into their own transaction instead (store_tx).
+ * Callers queue a row with a function to call once it is committed; a writer thread hands
+ * everything queued so far to the sink in one batch (the daemon wires the sink to one database
+ * transaction: group commit), so many resolves share one commit, none is answered before its row
+ * is stored, and no thread waits for it but the writer. If rows cannot be written the callers
+ * hear COF_EUNAVAIL and answer UNAVAILABLE: fail closed. Writes carry their row into their own
+ * transaction instead (store_tx).
  */
 #ifndef COFFER_AUDIT_H
 #define COFFER_AUDIT_H
@@ -46,8 +47,12 @@ int audit_start(audit_sink_fn sink, void *sink_arg, struct audit **out, struct c
         __attribute__((warn_unused_result));
 /* Stops the writer after committing what is queued. NULL-safe. */
 void audit_stop(struct audit *a);
-/* Queues row and waits (up to timeout_ms) until it is committed: 0, or COF_EUNAVAIL. */
-int audit_record(struct audit *a, const struct audit_row *row, int64_t timeout_ms)
+/* Called once a row is stored (status 0) or cannot be (COF_EUNAVAIL); on the writer's thread. */
+typedef void (*audit_done_fn)(void *arg, int status);
+/* Queues a copy of row; done(arg, status) (NULL: none) follows the batch's commit. 0, or
+ * COF_EUNAVAIL at once (done is not called) when the writer is stopping or max_backlog rows already
+ * wait. */
+int audit_submit(struct audit *a, const struct audit_row *row, audit_done_fn done, void *arg)
         __attribute__((warn_unused_result));
 /* Counts a refused call without waiting: calls with the same (peer, method, code, project) are
  * written as one row whose count says how many, within a few seconds. For calls refused before any

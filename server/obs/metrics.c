@@ -31,7 +31,7 @@ struct method_stats {
 	atomic_ullong sum_us;             /* total duration, microseconds */
 };
 
-#define MAX_GAUGES 16
+#define MAX_GAUGES 32
 
 struct gauge {
 	const char *name;    /* metric name */
@@ -79,6 +79,13 @@ int metrics_new(const char *const *paths, size_t n, struct metrics **out, struct
 	m->stop_pipe[0] = m->stop_pipe[1] = -1;
 	*out = m;
 	return 0;
+}
+
+/* A registered value whose name ends in _total counts up: a counter, not a gauge. */
+static bool is_counter(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 6 && strcmp(name + n - 6, "_total") == 0;
 }
 
 int metrics_gauge(struct metrics *m, const char *name, const char *labels, const char *help,
@@ -206,7 +213,8 @@ char *metrics_render(struct metrics *m)
 	for (size_t i = 0; i < m->n_gauges; i++) {
 		const struct gauge *g = &m->gauges[i];
 		if (i == 0 || strcmp(m->gauges[i - 1].name, g->name) != 0)
-			put(&t, "# HELP %s %s\n# TYPE %s gauge\n", g->name, g->help, g->name);
+			put(&t, "# HELP %s %s\n# TYPE %s %s\n", g->name, g->help, g->name,
+			    is_counter(g->name) ? "counter" : "gauge");
 		put(&t, "%s%s%s%s %.17g\n", g->name, g->labels ? "{" : "",
 		    g->labels ? g->labels : "", g->labels ? "}" : "", g->fn(g->arg));
 	}

@@ -31,7 +31,8 @@ typedef double (*metrics_gauge_fn)(void *arg);
 int metrics_new(const char *const *paths, size_t n, struct metrics **out, struct cof_err *e)
         __attribute__((warn_unused_result));
 /* Adds a gauge `name{labels}` (labels may be NULL) with a HELP line; gauges of one name are
- * registered one after the other. Before metrics_serve only. The strings must outlive m. */
+ * registered one after the other. A name ending in _total is exposed as a counter (its value only
+ * grows). Before metrics_serve only. The strings must outlive m. */
 int metrics_gauge(struct metrics *m, const char *name, const char *labels, const char *help,
                   metrics_gauge_fn fn, void *arg) __attribute__((warn_unused_result));
 /* Serves /metrics on `listen` (host:port; "" serves nothing). */

@@ -1,5 +1,15 @@
 /*
  * rpc.c - the gRPC core runtime (see rpc.h). The only server file that includes gRPC headers.
+ *
+ * Life of a call. A pre-posted slot fires on the shared queue: the call moves into a new struct
+ * rpc_ctx and the slot is posted again at once. Unary: the request is unpacked and the entry
+ * runs; its answer (now, or later through rpc_complete from any thread) goes out in one batch
+ * (initial metadata, message, status, close), whose completion frees the call. Streams: a close
+ * batch is posted first (it completes when the call ends, whoever ends it); reads, sends and the
+ * status are batches of their own, one of each kind at a time. Every batch holds a reference on
+ * the call, and so does the application until it answers (unary) or releases the stream; the
+ * last reference reports the call (on_call) and frees it. A reaper thread cancels calls whose
+ * client sends nothing or takes nothing for too long.
  */
 #include "rpc.h"
 
@@ -22,6 +32,11 @@
 #include "log.h"
 #include "wire.h"
 
+/* How often the reaper looks for clients that keep a call waiting. */
+#define REAPER_PERIOD_MS    100
+#define DEFAULT_MAX_CALLS   10000
+#define DEFAULT_MAX_STREAMS 1000
+
 /* One allocation in a call's arena; the payload follows the header. */
 struct arena_block {
 	struct arena_block *next; /* older block */
@@ -29,66 +44,126 @@ struct arena_block {
 	max_align_t payload[];    /* the memory handed out */
 };
 
+/* What an event on the shared queue is about. */
+enum tag_kind { TAG_SLOT, TAG_FINISH, TAG_READ, TAG_SEND, TAG_CLOSE };
+
+struct rpc_tag {
+	enum tag_kind kind;  /* what completed */
+	struct rpc_ctx *ctx; /* its call (NULL for slots) */
+};
+
 /* A pre-posted request: what gRPC fills in when a call for `method` arrives. */
 struct rpc_slot {
+	struct rpc_tag tag;               /* first: the event's tag (TAG_SLOT) */
 	struct rpc_server *srv;           /* owner */
 	const coffer_method_desc *method; /* NULL: the catch-all for unknown methods */
 	const void *handlers;             /* typed handler table of method's service */
 	void *registered;                 /* grpc_server_register_method handle */
-	grpc_completion_queue *cq;        /* pluck queue bound to the call */
 	grpc_call *call;                  /* the call, once notified */
 	gpr_timespec deadline;            /* registered methods: the call's deadline */
 	grpc_metadata_array md;           /* request metadata */
 	grpc_byte_buffer *payload;        /* unary: the request message */
 	grpc_call_details details;        /* catch-all: method and deadline */
-	bool retired;                     /* failed at shutdown: never posted again */
+	bool posted;                      /* waiting for a call */
 };
 
-struct rpc_ctx {
-	struct rpc_slot *slot;     /* the call's slot */
-	struct arena_block *arena; /* call-owned memory */
-	char *message;             /* status message, arena-owned */
-	const char *project;       /* for the call log */
-	char *peer;                /* gpr-allocated */
-	bool sent_initial_md;      /* initial metadata goes out once */
-	bool failed;               /* a batch failed: the call is gone */
-	bool oom;                  /* an arena allocation failed */
-	bool retryable;            /* UNAVAILABLE with nothing written: say so in the trailers */
+/* A message waiting to be sent on a stream. */
+struct out_msg {
+	grpc_byte_buffer *bb;
+	struct out_msg *next;
 };
 
 struct rpc_stream {
-	struct rpc_ctx *ctx; /* the call */
+	struct rpc_ctx *ctx;                 /* the call */
+	const struct rpc_stream_handlers *h; /* the application's callbacks */
+	void *arg;                           /* their argument */
+	bool reading;                        /* the application wants request messages */
+	bool half_closed;                    /* the client closed its side */
+	bool sending;                        /* a send batch is out */
+	struct out_msg *q_head, *q_tail;     /* messages not sent yet */
+	size_t q_len;                        /* how many */
+	bool finish_asked;                   /* rpc_stream_finish was called */
+	int finish_code;                     /* with this code */
+	bool finish_started;                 /* the status batch is out */
+	bool done;                           /* on_done was called */
+	bool released;                       /* the application let go */
+	grpc_byte_buffer *recv_bb;           /* the message being read */
+	grpc_byte_buffer *send_bb;           /* the message being sent */
 };
 
-struct rpc_worker {
-	struct rpc_server *srv; /* owner */
-	pthread_t thread;       /* the thread */
+struct rpc_ctx {
+	struct rpc_server *srv;           /* owner; NULL for a detached context */
+	const coffer_method_desc *method; /* NULL: an unknown method */
+	const void *handlers;             /* its service's handler table */
+	char *unknown_path;               /* gpr-allocated path of an unknown method */
+	grpc_call *call;                  /* the transport call */
+	gpr_timespec deadline;            /* the client's deadline */
+	grpc_metadata_array md;           /* request metadata */
+	grpc_byte_buffer *payload;        /* unary: the request as it came */
+	ProtobufCMessage *req;            /* unary: the request, unpacked (wiping allocator) */
+	ProtobufCMessage *resp;           /* unary: the response (arena) */
+	struct arena_block *arena;        /* call-owned memory */
+	char *message;                    /* status message, arena-owned */
+	const char *project;              /* for the call log */
+	char *peer;                       /* gpr-allocated */
+	struct timespec t0;               /* when the call arrived */
+	struct rpc_tag t_finish, t_read, t_send, t_close; /* tags of its batches */
+	atomic_int refs;             /* batches out, and the application's hold */
+	pthread_mutex_t mu;          /* streams: guards the stream's state */
+	atomic_llong read_deadline;  /* monotonic ms by which a read must complete; 0: none */
+	atomic_llong send_deadline;  /* the same for a send */
+	struct rpc_ctx *prev, *next; /* the server's list of calls in flight */
+	bool cancel_sent;            /* the reaper cancelled it (under the list's lock) */
+	bool is_stream;              /* a streaming call */
+	bool sent_initial_md;        /* initial metadata goes out once */
+	bool oom;                    /* an arena allocation failed */
+	bool retryable;              /* UNAVAILABLE with nothing written: say so */
+	bool failed;                 /* a batch failed or the client cancelled */
+	int code;                    /* the status answered */
+	/* the answer batch */
+	grpc_byte_buffer *answer_bb; /* packed response */
+	grpc_slice details;          /* status message */
+	grpc_metadata retry_md;      /* coffer-retryable: true */
+	int cancelled;               /* from RECV_CLOSE_ON_SERVER */
+	struct rpc_stream stream;    /* streams only */
 };
 
 struct rpc_server {
 	struct rpc_server_opts opts;  /* copy of the caller's options */
 	grpc_server *server;          /* the core server */
-	grpc_completion_queue *cq;    /* shared notification queue */
+	grpc_completion_queue *cq;    /* the one queue */
 	struct rpc_slot *slots;       /* every request slot */
 	size_t n_slots;               /* entries in slots */
-	struct rpc_worker *workers;   /* opts.workers of them */
+	pthread_t *workers;           /* opts.workers of them */
 	int n_started;                /* workers started */
+	pthread_t reaper;             /* cancels clients that keep calls waiting */
+	bool reaper_started;          /* whether it runs */
 	int port;                     /* bound port */
-	atomic_int active;            /* calls being handled */
-	atomic_int streams;           /* streaming calls being handled */
-	int max_streams;              /* at most this many at once */
+	int max_calls, max_streams;   /* limits */
+	atomic_int streams;           /* streaming calls in flight */
 	atomic_bool shutting_down;    /* no more re-posting */
 	atomic_uint_fast64_t next_id; /* request ids */
-	pthread_mutex_t mu;           /* guards shutdown_done */
-	pthread_cond_t cv;            /* signalled on shutdown_done and active changes */
+	pthread_mutex_t mu;           /* guards the list, n_calls and the shutdown state */
+	pthread_cond_t cv;            /* signalled on shutdown_done and when n_calls drops */
+	pthread_cond_t reaper_cv;     /* wakes the reaper to leave */
+	struct rpc_ctx *live;         /* calls in flight */
+	int n_calls;                  /* how many */
 	bool shutdown_done;           /* the shutdown tag arrived */
+	bool stopping;                /* the reaper leaves */
 	bool stopped;                 /* rpc_server_shutdown finished */
-	int shutdown_tag;             /* its address is the tag */
+	struct rpc_tag shutdown_tag;  /* its tag */
 };
 
 const char *rpc_code_name(int code)
 {
 	return coffer_status_name(code);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* ---- arena and message memory ---- */
@@ -210,11 +285,16 @@ int rpc_fail(struct rpc_ctx *ctx, int code, const char *fmt, ...)
 	return code;
 }
 
+void rpc_clear_message(struct rpc_ctx *ctx)
+{
+	ctx->message = NULL;
+}
+
 int64_t rpc_remaining_ms(const struct rpc_ctx *ctx)
 {
-	if (ctx->slot == NULL)
+	if (ctx->call == NULL)
 		return -1;
-	gpr_timespec dl = ctx->slot->method ? ctx->slot->deadline : ctx->slot->details.deadline;
+	gpr_timespec dl = ctx->deadline;
 	if (gpr_time_cmp(dl, gpr_inf_future(dl.clock_type)) == 0)
 		return -1;
 	gpr_timespec now = gpr_now(dl.clock_type);
@@ -229,14 +309,12 @@ const char *rpc_peer(const struct rpc_ctx *ctx)
 
 const char *rpc_method(const struct rpc_ctx *ctx)
 {
-	return ctx->slot && ctx->slot->method ? ctx->slot->method->path : "";
+	return ctx->method ? ctx->method->path : ctx->unknown_path ? ctx->unknown_path : "";
 }
 
 const char *rpc_metadata(struct rpc_ctx *ctx, const char *key)
 {
-	if (ctx->slot == NULL)
-		return NULL;
-	const grpc_metadata_array *md = &ctx->slot->md;
+	const grpc_metadata_array *md = &ctx->md;
 	size_t klen = strlen(key);
 	for (size_t i = 0; i < md->count; i++) {
 		const grpc_slice *k = &md->metadata[i].key;
@@ -258,6 +336,16 @@ void rpc_note_project(struct rpc_ctx *ctx, const char *project)
 	ctx->project = rpc_strdup(ctx, project);
 }
 
+bool rpc_out_of_memory(const struct rpc_ctx *ctx)
+{
+	return ctx->oom;
+}
+
+void rpc_mark_retryable(struct rpc_ctx *ctx)
+{
+	ctx->retryable = true;
+}
+
 struct rpc_ctx *rpc_ctx_detached(void)
 {
 	return calloc(1, sizeof(struct rpc_ctx));
@@ -268,6 +356,13 @@ const char *rpc_ctx_message(const struct rpc_ctx *ctx)
 	return ctx->message ? ctx->message : "";
 }
 
+int rpc_ctx_detached_wait(struct rpc_ctx *ctx)
+{
+	while (atomic_load(&ctx->refs) != -1)
+		nanosleep(&(struct timespec){0, 100000}, NULL);
+	return ctx->code;
+}
+
 void rpc_ctx_detached_free(struct rpc_ctx *ctx)
 {
 	if (ctx == NULL)
@@ -276,42 +371,103 @@ void rpc_ctx_detached_free(struct rpc_ctx *ctx)
 	free(ctx);
 }
 
-/* ---- batches on the call's own queue ---- */
-
-/* Runs a batch on the call's own queue and waits for it, at most timeout_ms (-1: no bound): a
- * client that sends nothing, or takes nothing, is cancelled then, and its worker is free again.
- */
-static bool run_batch(struct rpc_ctx *ctx, grpc_op *ops, size_t n, int timeout_ms)
+int rpc_server_calls(struct rpc_server *srv)
 {
-	struct rpc_slot *slot = ctx->slot;
-	if (ctx->failed)
-		return false;
-	grpc_call_error err = grpc_call_start_batch(slot->call, ops, n, ctx, NULL);
-	if (err != GRPC_CALL_OK) {
-		log_error("grpc_call_start_batch failed (%d)", (int)err);
-		ctx->failed = true;
-		return false;
+	pthread_mutex_lock(&srv->mu);
+	int n = srv->n_calls;
+	pthread_mutex_unlock(&srv->mu);
+	return n;
+}
+
+/* ---- the life of a call ---- */
+
+static void live_add(struct rpc_ctx *ctx)
+{
+	struct rpc_server *srv = ctx->srv;
+	pthread_mutex_lock(&srv->mu);
+	ctx->next = srv->live;
+	if (srv->live)
+		srv->live->prev = ctx;
+	srv->live = ctx;
+	srv->n_calls++;
+	pthread_mutex_unlock(&srv->mu);
+}
+
+static void live_remove(struct rpc_ctx *ctx)
+{
+	struct rpc_server *srv = ctx->srv;
+	pthread_mutex_lock(&srv->mu);
+	if (ctx->prev)
+		ctx->prev->next = ctx->next;
+	else
+		srv->live = ctx->next;
+	if (ctx->next)
+		ctx->next->prev = ctx->prev;
+	srv->n_calls--;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+}
+
+/* The call is over and nothing refers to it: report it and free it. */
+static void ctx_end(struct rpc_ctx *ctx)
+{
+	struct rpc_server *srv = ctx->srv;
+	live_remove(ctx);
+	if (srv->opts.on_call) {
+		struct timespec t1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		struct rpc_call_info info = {
+		        .method = rpc_method(ctx),
+		        .project = ctx->project,
+		        .peer = rpc_peer(ctx),
+		        .request_id = atomic_fetch_add(&srv->next_id, 1) + 1,
+		        .code = ctx->code,
+		        .duration_ms = (double)(t1.tv_sec - ctx->t0.tv_sec) * 1e3 +
+		                       (double)(t1.tv_nsec - ctx->t0.tv_nsec) / 1e6,
+		};
+		srv->opts.on_call(&info, srv->opts.app);
 	}
-	gpr_timespec until = timeout_ms < 0
-	                             ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
-	                             : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-	                                            gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
-	grpc_event ev = grpc_completion_queue_pluck(slot->cq, ctx, until, NULL);
-	if (ev.type == GRPC_QUEUE_TIMEOUT) {
-		log_warn("%s: the client kept the call waiting for %d ms: cancelled",
-		         rpc_method(ctx), timeout_ms);
-		grpc_call_cancel_with_status(slot->call, GRPC_STATUS_CANCELLED,
-		                             "the client kept the call waiting too long", NULL);
-		ev = grpc_completion_queue_pluck(slot->cq, ctx, gpr_inf_future(GPR_CLOCK_REALTIME),
-		                                 NULL);
-		ctx->failed = true;
-		return false;
+	if (ctx->is_stream) {
+		atomic_fetch_sub(&srv->streams, 1);
+		for (struct out_msg *m = ctx->stream.q_head, *next; m; m = next) {
+			next = m->next;
+			grpc_byte_buffer_destroy(m->bb);
+			free(m);
+		}
+		pthread_mutex_destroy(&ctx->mu);
 	}
-	if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
-		ctx->failed = true;
-		return false;
-	}
-	return true;
+	if (ctx->req)
+		protobuf_c_message_free_unpacked(ctx->req, &wiping_allocator);
+	if (ctx->payload)
+		grpc_byte_buffer_destroy(ctx->payload);
+	if (ctx->answer_bb)
+		grpc_byte_buffer_destroy(ctx->answer_bb);
+	grpc_slice_unref(ctx->details);
+	grpc_metadata_array_destroy(&ctx->md);
+	gpr_free(ctx->unknown_path);
+	gpr_free(ctx->peer);
+	grpc_call_unref(ctx->call);
+	arena_free(ctx);
+	free(ctx);
+}
+
+static void ctx_unref(struct rpc_ctx *ctx)
+{
+	if (atomic_fetch_sub(&ctx->refs, 1) == 1)
+		ctx_end(ctx);
+}
+
+/* Starts a batch on the call with tag t (taking a reference for it); false when it cannot. */
+static bool start_batch(struct rpc_ctx *ctx, grpc_op *ops, size_t n, struct rpc_tag *t)
+{
+	atomic_fetch_add(&ctx->refs, 1);
+	grpc_call_error err = grpc_call_start_batch(ctx->call, ops, n, t, NULL);
+	if (err == GRPC_CALL_OK)
+		return true;
+	log_error("%s: grpc_call_start_batch failed (%d)", rpc_method(ctx), (int)err);
+	ctx->failed = true;
+	atomic_fetch_sub(&ctx->refs, 1); /* the caller still holds one */
+	return false;
 }
 
 static void add_initial_md(struct rpc_ctx *ctx, grpc_op *ops, size_t *n)
@@ -324,185 +480,333 @@ static void add_initial_md(struct rpc_ctx *ctx, grpc_op *ops, size_t *n)
 	(*n)++;
 }
 
-int rpc_stream_read(struct rpc_stream *st, ProtobufCMessage **out)
+/* Adds the status (and, for UNAVAILABLE that wrote nothing, the retry mark) to ops. */
+static void add_status(struct rpc_ctx *ctx, int code, grpc_op *ops, size_t *n)
 {
-	struct rpc_ctx *ctx = st->ctx;
-	grpc_byte_buffer *bb = NULL;
-	grpc_op op;
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_MESSAGE;
-	op.data.recv_message.recv_message = &bb;
-	*out = NULL;
-	if (!run_batch(ctx, &op, 1, ctx->slot->srv->opts.stream_idle_ms))
-		return -1;
-	if (bb == NULL)
-		return 0;
-	const char *bad = NULL;
-	*out = unpack_message(ctx->slot->method->input, bb, &bad);
-	grpc_byte_buffer_destroy(bb);
-	if (*out == NULL)
-		return -2;
-	return 1;
+	if (code == RPC_UNIMPLEMENTED && ctx->message == NULL && ctx->method)
+		rpc_fail(ctx, code, "%s is not implemented yet", ctx->method->path);
+	const char *text =
+	        ctx->message ? ctx->message : (code == RPC_OK ? "" : rpc_code_name(code));
+	ctx->details = grpc_slice_from_copied_string(text);
+	ctx->code = code;
+	grpc_op *op = &ops[(*n)++];
+	memset(op, 0, sizeof(*op));
+	op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	op->data.send_status_from_server.status = (grpc_status_code)code;
+	op->data.send_status_from_server.status_details = &ctx->details;
+	if (ctx->retryable && code == RPC_UNAVAILABLE) {
+		ctx->retry_md.key = grpc_slice_from_static_string(RPC_RETRYABLE_KEY);
+		ctx->retry_md.value = grpc_slice_from_static_string("true");
+		op->data.send_status_from_server.trailing_metadata_count = 1;
+		op->data.send_status_from_server.trailing_metadata = &ctx->retry_md;
+	}
 }
 
-int rpc_stream_write(struct rpc_stream *st, const ProtobufCMessage *msg)
-{
-	struct rpc_ctx *ctx = st->ctx;
-	grpc_op ops[2];
-	size_t n = 0;
-	add_initial_md(ctx, ops, &n);
-	grpc_byte_buffer *bb = pack_message(msg);
-	if (bb == NULL)
-		return -1;
-	memset(&ops[n], 0, sizeof(ops[n]));
-	ops[n].op = GRPC_OP_SEND_MESSAGE;
-	ops[n].data.send_message.send_message = bb;
-	n++;
-	bool ok = run_batch(ctx, ops, n, ctx->slot->srv->opts.send_timeout_ms);
-	grpc_byte_buffer_destroy(bb);
-	return ok ? 0 : -1;
-}
-
-bool rpc_out_of_memory(const struct rpc_ctx *ctx)
-{
-	return ctx->oom;
-}
-
-void rpc_mark_retryable(struct rpc_ctx *ctx)
-{
-	ctx->retryable = true;
-}
-
-/* Sends the response (if any) and the status, and waits for the call to close. Returns whether
- * the client cancelled the call. */
-static bool finish_call(struct rpc_ctx *ctx, int code, const ProtobufCMessage *resp)
+/* A unary call's answer: initial metadata, the response when code is OK, the status and the
+ * close, in one batch. Consumes the caller's reference. */
+static void answer_unary(struct rpc_ctx *ctx, int code)
 {
 	grpc_op ops[4];
 	size_t n = 0;
-	int cancelled = 0;
-	grpc_byte_buffer *bb = NULL;
+	if (code == RPC_OK && ctx->oom)
+		code = rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
 	add_initial_md(ctx, ops, &n);
-	if (code == RPC_OK && resp != NULL) {
-		bb = pack_message(resp);
-		if (bb == NULL) {
-			code = RPC_INTERNAL;
+	if (code == RPC_OK && ctx->resp != NULL) {
+		ctx->answer_bb = pack_message(ctx->resp);
+		if (ctx->answer_bb == NULL) {
+			code = RPC_RESOURCE_EXHAUSTED;
 			ctx->message = "out of memory";
 		} else {
 			memset(&ops[n], 0, sizeof(ops[n]));
 			ops[n].op = GRPC_OP_SEND_MESSAGE;
-			ops[n].data.send_message.send_message = bb;
+			ops[n].data.send_message.send_message = ctx->answer_bb;
 			n++;
 		}
 	}
-	if (code == RPC_UNIMPLEMENTED && ctx->message == NULL && ctx->slot->method)
-		rpc_fail(ctx, code, "%s is not implemented yet", ctx->slot->method->path);
-	const char *text =
-	        ctx->message ? ctx->message : (code == RPC_OK ? "" : rpc_code_name(code));
-	grpc_slice details = grpc_slice_from_copied_string(text);
-	memset(&ops[n], 0, sizeof(ops[n]));
-	grpc_metadata retry;
-	memset(&retry, 0, sizeof(retry));
-	retry.key = grpc_slice_from_static_string(RPC_RETRYABLE_KEY);
-	retry.value = grpc_slice_from_static_string("true");
-	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-	ops[n].data.send_status_from_server.status = (grpc_status_code)code;
-	ops[n].data.send_status_from_server.status_details = &details;
-	if (ctx->retryable && code == RPC_UNAVAILABLE) {
-		ops[n].data.send_status_from_server.trailing_metadata_count = 1;
-		ops[n].data.send_status_from_server.trailing_metadata = &retry;
-	}
-	n++;
+	add_status(ctx, code, ops, &n);
 	memset(&ops[n], 0, sizeof(ops[n]));
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	ops[n].data.recv_close_on_server.cancelled = &cancelled;
+	ops[n].data.recv_close_on_server.cancelled = &ctx->cancelled;
 	n++;
-	bool ok = run_batch(ctx, ops, n, ctx->slot->srv->opts.send_timeout_ms);
-	grpc_slice_unref(details);
+	if (ctx->srv->opts.send_timeout_ms > 0)
+		atomic_store(&ctx->send_deadline, mono_ms() + ctx->srv->opts.send_timeout_ms);
+	if (!start_batch(ctx, ops, n, &ctx->t_finish))
+		ctx->code = RPC_CANCELLED;
+	ctx_unref(ctx);
+}
+
+void rpc_complete(struct rpc_ctx *ctx, int code)
+{
+	if (ctx->srv == NULL) { /* a detached context: whoever drives it waits for this */
+		ctx->code = code;
+		atomic_store(&ctx->refs, -1);
+		return;
+	}
+	answer_unary(ctx, code);
+}
+
+/* The answer batch of a unary call is done: what the client saw. */
+static void on_finish_unary(struct rpc_ctx *ctx, bool success)
+{
+	if (!success || ctx->cancelled)
+		ctx->code = RPC_CANCELLED;
+	ctx_unref(ctx);
+}
+
+/* A new unary call: unpack and run the entry. */
+static void begin_unary(struct rpc_ctx *ctx)
+{
+	struct rpc_server *srv = ctx->srv;
+	const coffer_method_desc *m = ctx->method;
+	int code;
+	const char *bad = NULL;
+	if (ctx->payload == NULL) {
+		code = rpc_fail(ctx, RPC_INVALID_ARGUMENT, "the request carries no message");
+	} else if ((ctx->req = unpack_message(m->input, ctx->payload, &bad)) == NULL) {
+		code = bad ? rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                      "field %s is not valid UTF-8 or holds a NUL byte", bad)
+		           : rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                      "the request is not a valid %s message", m->input->name);
+	} else if ((ctx->resp = rpc_alloc(ctx, m->output->sizeof_message)) == NULL) {
+		code = rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	} else {
+		grpc_byte_buffer_destroy(ctx->payload);
+		ctx->payload = NULL;
+		protobuf_c_message_init(m->output, ctx->resp);
+		code = srv->opts.unary(srv->opts.app, ctx, m, ctx->handlers, ctx->req, ctx->resp);
+		if (code == RPC_PENDING)
+			return; /* the application holds the call; it answers with rpc_complete */
+	}
+	answer_unary(ctx, code);
+}
+
+/* ---- streams ---- */
+
+struct rpc_ctx *rpc_stream_ctx(struct rpc_stream *st)
+{
+	return st->ctx;
+}
+
+/* With ctx->mu held: asks for the next request message. */
+static void post_read(struct rpc_ctx *ctx)
+{
+	struct rpc_stream *st = &ctx->stream;
+	grpc_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &st->recv_bb;
+	st->recv_bb = NULL;
+	if (ctx->srv->opts.stream_idle_ms > 0)
+		atomic_store(&ctx->read_deadline, mono_ms() + ctx->srv->opts.stream_idle_ms);
+	start_batch(ctx, &op, 1, &ctx->t_read);
+}
+
+/* With ctx->mu held: sends the next queued message, or the status once none is left. */
+static void pump(struct rpc_ctx *ctx)
+{
+	struct rpc_stream *st = &ctx->stream;
+	if (st->sending || st->finish_started || ctx->failed)
+		return;
+	grpc_op ops[2];
+	size_t n = 0;
+	if (st->q_head) {
+		struct out_msg *m = st->q_head;
+		st->q_head = m->next;
+		if (st->q_head == NULL)
+			st->q_tail = NULL;
+		st->q_len--;
+		st->send_bb = m->bb;
+		free(m);
+		add_initial_md(ctx, ops, &n);
+		memset(&ops[n], 0, sizeof(ops[n]));
+		ops[n].op = GRPC_OP_SEND_MESSAGE;
+		ops[n].data.send_message.send_message = st->send_bb;
+		n++;
+		st->sending = true;
+		if (ctx->srv->opts.send_timeout_ms > 0)
+			atomic_store(&ctx->send_deadline,
+			             mono_ms() + ctx->srv->opts.send_timeout_ms);
+		if (!start_batch(ctx, ops, n, &ctx->t_send)) {
+			st->sending = false;
+			grpc_byte_buffer_destroy(st->send_bb);
+			st->send_bb = NULL;
+		}
+		return;
+	}
+	if (!st->finish_asked)
+		return;
+	st->finish_started = true;
+	add_initial_md(ctx, ops, &n);
+	add_status(ctx, st->finish_code, ops, &n);
+	start_batch(ctx, ops, n, &ctx->t_finish);
+}
+
+void rpc_stream_start(struct rpc_stream *st, const struct rpc_stream_handlers *h, void *arg,
+                      bool read)
+{
+	struct rpc_ctx *ctx = st->ctx;
+	pthread_mutex_lock(&ctx->mu);
+	st->h = h;
+	st->arg = arg;
+	st->reading = read;
+	if (read && !ctx->failed)
+		post_read(ctx);
+	pthread_mutex_unlock(&ctx->mu);
+}
+
+int rpc_stream_send(struct rpc_stream *st, const ProtobufCMessage *msg, size_t max_queued)
+{
+	struct rpc_ctx *ctx = st->ctx;
+	struct out_msg *m = calloc(1, sizeof(*m));
+	if (m == NULL || (m->bb = pack_message(msg)) == NULL) {
+		free(m);
+		return -1;
+	}
+	pthread_mutex_lock(&ctx->mu);
+	if (ctx->failed || st->finish_asked || st->done || st->q_len >= max_queued) {
+		pthread_mutex_unlock(&ctx->mu);
+		grpc_byte_buffer_destroy(m->bb);
+		free(m);
+		return -1;
+	}
+	if (st->q_tail)
+		st->q_tail->next = m;
+	else
+		st->q_head = m;
+	st->q_tail = m;
+	st->q_len++;
+	pump(ctx);
+	pthread_mutex_unlock(&ctx->mu);
+	return 0;
+}
+
+void rpc_stream_finish(struct rpc_stream *st, int code)
+{
+	struct rpc_ctx *ctx = st->ctx;
+	pthread_mutex_lock(&ctx->mu);
+	if (!st->finish_asked) {
+		st->finish_asked = true;
+		st->finish_code = code;
+		pump(ctx);
+	}
+	pthread_mutex_unlock(&ctx->mu);
+}
+
+void rpc_stream_release(struct rpc_stream *st)
+{
+	struct rpc_ctx *ctx = st->ctx;
+	pthread_mutex_lock(&ctx->mu);
+	bool open = !st->done && !st->finish_asked;
+	st->released = true;
+	pthread_mutex_unlock(&ctx->mu);
+	if (open)
+		grpc_call_cancel_with_status(ctx->call, GRPC_STATUS_CANCELLED,
+		                             "the server gave up the stream", NULL);
+	ctx_unref(ctx);
+}
+
+/* A read completed: hand the message to the application, then ask for the next one. */
+static void on_read(struct rpc_ctx *ctx, bool success)
+{
+	struct rpc_stream *st = &ctx->stream;
+	atomic_store(&ctx->read_deadline, 0);
+	grpc_byte_buffer *bb = st->recv_bb;
+	st->recv_bb = NULL;
+	bool deliver = success && st->h && st->h->on_read;
+	pthread_mutex_lock(&ctx->mu);
+	deliver = deliver && !st->finish_asked && !st->done;
+	pthread_mutex_unlock(&ctx->mu);
+	if (deliver) {
+		ProtobufCMessage *msg = NULL;
+		const char *bad = NULL;
+		if (bb == NULL) {
+			st->half_closed = true;
+			st->h->on_read(&ctx->stream, NULL, st->arg);
+		} else if ((msg = unpack_message(ctx->method->input, bb, &bad)) == NULL) {
+			if (bad)
+				rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+				         "field %s is not valid UTF-8 or holds a NUL byte", bad);
+			else
+				rpc_fail(ctx, RPC_INVALID_ARGUMENT, "the request is not a valid %s",
+				         ctx->method->input->name);
+			rpc_stream_finish(st, RPC_INVALID_ARGUMENT);
+		} else {
+			st->h->on_read(&ctx->stream, msg, st->arg);
+		}
+	}
 	if (bb)
 		grpc_byte_buffer_destroy(bb);
-	return !ok || cancelled;
+	pthread_mutex_lock(&ctx->mu);
+	if (success && bb != NULL && st->reading && !st->finish_asked && !ctx->failed)
+		post_read(ctx);
+	pthread_mutex_unlock(&ctx->mu);
+	ctx_unref(ctx);
 }
 
-static int dispatch_unary(struct rpc_ctx *ctx, ProtobufCMessage **resp_out)
+static void on_send(struct rpc_ctx *ctx, bool success)
 {
-	struct rpc_slot *slot = ctx->slot;
-	struct rpc_server *srv = slot->srv;
-	const coffer_method_desc *m = slot->method;
-	if (slot->payload == NULL)
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "the request carries no message");
-	const char *bad = NULL;
-	ProtobufCMessage *req = unpack_message(m->input, slot->payload, &bad);
-	if (bad != NULL)
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
-		                "field %s is not valid UTF-8 or holds a NUL byte", bad);
-	if (req == NULL)
-		return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "the request is not a valid %s message",
-		                m->input->name);
-	int code;
-	ProtobufCMessage *resp = rpc_alloc(ctx, m->output->sizeof_message);
-	if (resp == NULL) {
-		code = rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
-		goto out_free_req;
-	}
-	protobuf_c_message_init(m->output, resp);
-	code = srv->opts.unary(srv->opts.app, ctx, m, slot->handlers, req, resp);
-	if (code == RPC_OK)
-		*resp_out = resp;
-out_free_req:
-	protobuf_c_message_free_unpacked(req, &wiping_allocator);
-	return code;
+	struct rpc_stream *st = &ctx->stream;
+	atomic_store(&ctx->send_deadline, 0);
+	pthread_mutex_lock(&ctx->mu);
+	grpc_byte_buffer_destroy(st->send_bb);
+	st->send_bb = NULL;
+	st->sending = false;
+	if (!success)
+		ctx->failed = true;
+	else
+		pump(ctx);
+	pthread_mutex_unlock(&ctx->mu);
+	ctx_unref(ctx);
 }
 
-static void handle_call(struct rpc_server *srv, struct rpc_slot *slot)
+/* The call is over (the client cancelled, or our status went out and it closed). */
+static void on_close(struct rpc_ctx *ctx, bool success)
 {
-	struct rpc_ctx ctx = {.slot = slot};
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ctx.peer = grpc_call_get_peer(slot->call);
-	ProtobufCMessage *resp = NULL;
-	int code;
-	if (slot->method == NULL) {
-		char *path = grpc_slice_to_c_string(slot->details.method);
-		code = rpc_fail(&ctx, RPC_UNIMPLEMENTED, "unknown method %s", path);
-		gpr_free(path);
-	} else if (slot->method->invoke_stream) {
-		/* Streams may not take every worker: unary calls (health among them) keep some. */
-		if (atomic_fetch_add(&srv->streams, 1) >= srv->max_streams) {
-			code = rpc_fail(
-			        &ctx, RPC_RESOURCE_EXHAUSTED,
-			        "too many streams are open on this replica; try again later");
-		} else {
-			struct rpc_stream st = {&ctx};
-			code = srv->opts.stream(srv->opts.app, &ctx, slot->method, slot->handlers,
-			                        &st);
-		}
-		atomic_fetch_sub(&srv->streams, 1);
-	} else {
-		code = dispatch_unary(&ctx, &resp);
-	}
-	/* What the client saw: a call it cancelled (or that broke) is counted as CANCELLED. */
-	if (finish_call(&ctx, code, resp))
-		code = RPC_CANCELLED;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (srv->opts.on_call) {
-		char *path = slot->method ? NULL : grpc_slice_to_c_string(slot->details.method);
-		struct rpc_call_info info = {
-		        .method = slot->method ? slot->method->path : path,
-		        .project = ctx.project,
-		        .peer = rpc_peer(&ctx),
-		        .request_id = atomic_fetch_add(&srv->next_id, 1) + 1,
-		        .code = code,
-		        .duration_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-		                       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-		};
-		srv->opts.on_call(&info, srv->opts.app);
-		gpr_free(path);
-	}
-	gpr_free(ctx.peer);
-	arena_free(&ctx);
+	struct rpc_stream *st = &ctx->stream;
+	pthread_mutex_lock(&ctx->mu);
+	bool cancelled = !success || ctx->cancelled || !st->finish_started;
+	ctx->failed = ctx->failed || cancelled;
+	if (cancelled)
+		ctx->code = RPC_CANCELLED;
+	bool call_done = st->h && st->h->on_done && !st->done;
+	st->done = true;
+	pthread_mutex_unlock(&ctx->mu);
+	if (call_done)
+		st->h->on_done(st, ctx->code, st->arg);
+	ctx_unref(ctx);
 }
 
-/* ---- slots ---- */
+/* A new streaming call: the close batch first, then the entry. */
+static void begin_stream(struct rpc_ctx *ctx)
+{
+	struct rpc_server *srv = ctx->srv;
+	ctx->is_stream = true;
+	ctx->stream.ctx = ctx;
+	pthread_mutex_init(&ctx->mu, NULL);
+	atomic_fetch_add(&srv->streams, 1);
+	grpc_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &ctx->cancelled;
+	if (!start_batch(ctx, &op, 1, &ctx->t_close)) {
+		ctx->code = RPC_CANCELLED;
+		ctx_unref(ctx);
+		return;
+	}
+	int code;
+	if (atomic_load(&srv->streams) > srv->max_streams)
+		code = rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED,
+		                "too many streams are open on this replica; try again later");
+	else
+		code = srv->opts.stream(srv->opts.app, ctx, ctx->method, ctx->handlers,
+		                        &ctx->stream);
+	if (code == RPC_PENDING)
+		return; /* the application holds the stream until rpc_stream_release */
+	rpc_stream_finish(&ctx->stream, code);
+	ctx_unref(ctx);
+}
+
+/* ---- slots and the event loop ---- */
 
 static bool post_slot(struct rpc_slot *slot)
 {
@@ -514,39 +818,93 @@ static bool post_slot(struct rpc_slot *slot)
 	if (slot->method == NULL) {
 		grpc_call_details_init(&slot->details);
 		err = grpc_server_request_call(srv->server, &slot->call, &slot->details, &slot->md,
-		                               slot->cq, srv->cq, slot);
+		                               srv->cq, srv->cq, &slot->tag);
 	} else {
 		bool unary = !slot->method->client_streaming && !slot->method->server_streaming;
 		err = grpc_server_request_registered_call(
 		        srv->server, slot->registered, &slot->call, &slot->deadline, &slot->md,
-		        unary ? &slot->payload : NULL, slot->cq, srv->cq, slot);
+		        unary ? &slot->payload : NULL, srv->cq, srv->cq, &slot->tag);
 	}
 	if (err != GRPC_CALL_OK) {
 		log_error("cannot post a request slot (%d)", (int)err);
 		grpc_metadata_array_destroy(&slot->md);
-		slot->retired = true;
+		if (slot->method == NULL)
+			grpc_call_details_destroy(&slot->details);
 		return false;
 	}
+	slot->posted = true;
 	return true;
 }
 
-static void reset_slot(struct rpc_slot *slot)
+/* A slot fired: the call moves into a context of its own and the slot is posted again. */
+static void on_slot(struct rpc_server *srv, struct rpc_slot *slot, bool success)
 {
-	if (slot->call)
+	slot->posted = false;
+	if (!success) { /* shutting down: this request will never be filled */
+		grpc_metadata_array_destroy(&slot->md);
+		if (slot->method == NULL)
+			grpc_call_details_destroy(&slot->details);
+		return;
+	}
+	struct rpc_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL) {
+		grpc_call_cancel_with_status(slot->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+		                             "out of memory", NULL);
 		grpc_call_unref(slot->call);
-	slot->call = NULL;
-	if (slot->payload)
-		grpc_byte_buffer_destroy(slot->payload);
-	slot->payload = NULL;
-	grpc_metadata_array_destroy(&slot->md);
-	if (slot->method == NULL)
-		grpc_call_details_destroy(&slot->details);
+		if (slot->payload)
+			grpc_byte_buffer_destroy(slot->payload);
+		grpc_metadata_array_destroy(&slot->md);
+		if (slot->method == NULL)
+			grpc_call_details_destroy(&slot->details);
+	} else {
+		clock_gettime(CLOCK_MONOTONIC, &ctx->t0);
+		ctx->srv = srv;
+		ctx->method = slot->method;
+		ctx->handlers = slot->handlers;
+		ctx->call = slot->call;
+		ctx->md = slot->md;
+		ctx->payload = slot->payload;
+		if (slot->method) {
+			ctx->deadline = slot->deadline;
+		} else {
+			ctx->deadline = slot->details.deadline;
+			ctx->unknown_path = grpc_slice_to_c_string(slot->details.method);
+			grpc_call_details_destroy(&slot->details);
+		}
+		ctx->t_finish = (struct rpc_tag){TAG_FINISH, ctx};
+		ctx->t_read = (struct rpc_tag){TAG_READ, ctx};
+		ctx->t_send = (struct rpc_tag){TAG_SEND, ctx};
+		ctx->t_close = (struct rpc_tag){TAG_CLOSE, ctx};
+		atomic_init(&ctx->refs, 1);
+		ctx->peer = grpc_call_get_peer(ctx->call);
+	}
+	/* The slot takes the next call while this one runs. */
+	if (!atomic_load(&srv->shutting_down))
+		post_slot(slot);
+	if (ctx == NULL)
+		return;
+	live_add(ctx);
+	int over;
+	pthread_mutex_lock(&srv->mu);
+	over = srv->n_calls > srv->max_calls;
+	pthread_mutex_unlock(&srv->mu);
+	if (ctx->method == NULL) {
+		answer_unary(ctx, rpc_fail(ctx, RPC_UNIMPLEMENTED, "unknown method %s",
+		                           ctx->unknown_path));
+	} else if (over) {
+		answer_unary(ctx, rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED,
+		                           "too many calls are in flight on this replica; try "
+		                           "again later"));
+	} else if (ctx->method->invoke_stream) {
+		begin_stream(ctx);
+	} else {
+		begin_unary(ctx);
+	}
 }
 
 static void *worker_main(void *arg)
 {
-	struct rpc_worker *w = arg;
-	struct rpc_server *srv = w->srv;
+	struct rpc_server *srv = arg;
 	for (;;) {
 		grpc_event ev = grpc_completion_queue_next(
 		        srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
@@ -561,23 +919,66 @@ static void *worker_main(void *arg)
 			pthread_mutex_unlock(&srv->mu);
 			continue;
 		}
-		struct rpc_slot *slot = ev.tag;
-		if (!ev.success) {
-			/* The server is shutting down and failed this pending request. */
-			reset_slot(slot);
-			slot->retired = true;
-			continue;
+		struct rpc_tag *t = ev.tag;
+		bool ok = ev.success != 0;
+		switch (t->kind) {
+		case TAG_SLOT:
+			on_slot(srv, (struct rpc_slot *)t, ok);
+			break;
+		case TAG_FINISH:
+			if (t->ctx->is_stream) {
+				pthread_mutex_lock(&t->ctx->mu);
+				t->ctx->failed = t->ctx->failed || !ok;
+				pthread_mutex_unlock(&t->ctx->mu);
+				ctx_unref(t->ctx);
+			} else {
+				on_finish_unary(t->ctx, ok);
+			}
+			break;
+		case TAG_READ:
+			on_read(t->ctx, ok);
+			break;
+		case TAG_SEND:
+			on_send(t->ctx, ok);
+			break;
+		case TAG_CLOSE:
+			on_close(t->ctx, ok);
+			break;
 		}
-		atomic_fetch_add(&srv->active, 1);
-		handle_call(srv, slot);
-		reset_slot(slot);
-		if (atomic_load(&srv->shutting_down) || !post_slot(slot))
-			slot->retired = true;
-		pthread_mutex_lock(&srv->mu);
-		atomic_fetch_sub(&srv->active, 1);
-		pthread_cond_broadcast(&srv->cv);
-		pthread_mutex_unlock(&srv->mu);
 	}
+	return NULL;
+}
+
+/* Cancels calls whose client has kept a read or a send waiting past its deadline. */
+static void *reaper_main(void *arg)
+{
+	struct rpc_server *srv = arg;
+	pthread_mutex_lock(&srv->mu);
+	while (!srv->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += REAPER_PERIOD_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->reaper_cv, &srv->mu, &until);
+		int64_t now = mono_ms();
+		for (struct rpc_ctx *c = srv->live; c; c = c->next) {
+			long long r = atomic_load(&c->read_deadline);
+			long long w = atomic_load(&c->send_deadline);
+			if (c->cancel_sent || !((r && now > r) || (w && now > w)))
+				continue;
+			c->cancel_sent = true;
+			log_warn("%s: the client kept the call waiting %s: cancelled",
+			         rpc_method(c),
+			         r && now > r ? "without sending" : "without taking its answer");
+			grpc_call_cancel_with_status(c->call, GRPC_STATUS_CANCELLED,
+			                             "the client kept the call waiting too long",
+			                             NULL);
+		}
+	}
+	pthread_mutex_unlock(&srv->mu);
 	return NULL;
 }
 
@@ -593,6 +994,9 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 	srv->opts = *opts;
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
+	pthread_cond_init(&srv->reaper_cv, NULL);
+	srv->max_calls = opts->max_calls > 0 ? opts->max_calls : DEFAULT_MAX_CALLS;
+	srv->max_streams = opts->max_streams > 0 ? opts->max_streams : DEFAULT_MAX_STREAMS;
 
 	grpc_arg args[9];
 	memset(args, 0, sizeof(args));
@@ -624,8 +1028,6 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 		args[3 + i].value.integer = conn[i].value;
 	}
 	grpc_channel_args channel_args = {3 + sizeof(conn) / sizeof(conn[0]), args};
-	srv->max_streams = opts->max_streams > 0 ? opts->max_streams
-	                                         : (opts->workers > 1 ? opts->workers / 2 : 1);
 	srv->server = grpc_server_create(&channel_args, NULL);
 	srv->cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
@@ -636,7 +1038,7 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 	size_t per = (size_t)(opts->slots_per_method > 0 ? opts->slots_per_method : 1);
 	srv->n_slots = n_methods * per + per;
 	srv->slots = calloc(srv->n_slots, sizeof(*srv->slots));
-	srv->workers = calloc((size_t)opts->workers, sizeof(*srv->workers));
+	srv->workers = calloc((size_t)(opts->workers > 0 ? opts->workers : 1), sizeof(pthread_t));
 	if (srv->slots == NULL || srv->workers == NULL) {
 		cof_err_set(e, COF_EINTERNAL, "out of memory");
 		goto out_free;
@@ -666,7 +1068,7 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 	}
 	for (size_t i = 0; i < srv->n_slots; i++) {
 		srv->slots[i].srv = srv;
-		srv->slots[i].cq = grpc_completion_queue_create_for_pluck(NULL);
+		srv->slots[i].tag.kind = TAG_SLOT;
 	}
 
 	grpc_server_credentials *creds;
@@ -690,16 +1092,21 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 	grpc_server_start(srv->server);
 	for (size_t i = 0; i < srv->n_slots; i++)
 		post_slot(&srv->slots[i]);
-	for (int i = 0; i < opts->workers; i++) {
-		srv->workers[i].srv = srv;
-		if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) !=
-		    0) {
+	int workers = opts->workers > 0 ? opts->workers : 1;
+	for (int i = 0; i < workers; i++) {
+		if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0) {
 			cof_err_set(e, COF_EINTERNAL, "cannot start worker threads");
 			rpc_server_free(srv);
 			return COF_EINTERNAL;
 		}
 		srv->n_started++;
 	}
+	if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
+		cof_err_set(e, COF_EINTERNAL, "cannot start the reaper thread");
+		rpc_server_free(srv);
+		return COF_EINTERNAL;
+	}
+	srv->reaper_started = true;
 	*out = srv;
 	return 0;
 
@@ -723,9 +1130,9 @@ int rpc_server_port(const struct rpc_server *srv)
 	return srv->port;
 }
 
-static bool wait_until(struct rpc_server *srv, const struct timespec *abs)
+/* Waits for the shutdown tag, until abs (NULL: no bound); whether it came. */
+static bool wait_shutdown(struct rpc_server *srv, const struct timespec *abs)
 {
-	bool done;
 	pthread_mutex_lock(&srv->mu);
 	while (!srv->shutdown_done) {
 		if (abs == NULL)
@@ -733,51 +1140,63 @@ static bool wait_until(struct rpc_server *srv, const struct timespec *abs)
 		else if (pthread_cond_timedwait(&srv->cv, &srv->mu, abs) != 0)
 			break;
 	}
-	done = srv->shutdown_done;
+	bool done = srv->shutdown_done;
 	pthread_mutex_unlock(&srv->mu);
 	return done;
 }
 
 void rpc_server_shutdown(struct rpc_server *srv, int grace_seconds)
 {
-	if (srv == NULL || srv->stopped)
+	if (srv == NULL || srv->stopped || srv->server == NULL)
 		return;
 	srv->stopped = true;
+	atomic_store(&srv->shutting_down, true);
+	grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
 	if (srv->n_started > 0) {
-		atomic_store(&srv->shutting_down, true);
-		grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
 		struct timespec abs;
 		clock_gettime(CLOCK_REALTIME, &abs);
 		abs.tv_sec += grace_seconds;
-		if (!wait_until(srv, &abs)) {
+		if (!wait_shutdown(srv, &abs)) {
 			log_warn("grace period of %d s over: cancelling the calls still running",
 			         grace_seconds);
 			grpc_server_cancel_all_calls(srv->server);
-			wait_until(srv, NULL);
+			if (srv->opts.on_drain)
+				srv->opts.on_drain(srv->opts.app);
+			wait_shutdown(srv, NULL);
 		}
+		/* Calls answered but not yet closed, and streams the application still holds. */
 		pthread_mutex_lock(&srv->mu);
-		while (atomic_load(&srv->active) > 0)
+		while (srv->n_calls > 0)
 			pthread_cond_wait(&srv->cv, &srv->mu);
 		pthread_mutex_unlock(&srv->mu);
-	} else if (srv->server) {
-		grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
+	} else {
 		grpc_server_cancel_all_calls(srv->server);
-		grpc_event ev;
-		do {
-			ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-			                                NULL);
-			if (ev.type == GRPC_OP_COMPLETE && ev.tag != &srv->shutdown_tag)
-				reset_slot(ev.tag);
-		} while (!(ev.type == GRPC_OP_COMPLETE && ev.tag == &srv->shutdown_tag));
+		for (;;) {
+			grpc_event ev = grpc_completion_queue_next(
+			        srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+			if (ev.type != GRPC_OP_COMPLETE || ev.tag == &srv->shutdown_tag)
+				break;
+			struct rpc_tag *t = ev.tag;
+			if (t->kind == TAG_SLOT)
+				on_slot(srv, (struct rpc_slot *)t, false);
+		}
 	}
+	pthread_mutex_lock(&srv->mu);
+	srv->stopping = true;
+	pthread_cond_broadcast(&srv->reaper_cv);
+	pthread_mutex_unlock(&srv->mu);
+	if (srv->reaper_started)
+		pthread_join(srv->reaper, NULL);
+	srv->reaper_started = false;
 	grpc_completion_queue_shutdown(srv->cq);
 	for (int i = 0; i < srv->n_started; i++)
-		pthread_join(srv->workers[i].thread, NULL);
+		pthread_join(srv->workers[i], NULL);
 	if (srv->n_started == 0) {
 		while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
 		               .type != GRPC_QUEUE_SHUTDOWN)
 			;
 	}
+	srv->n_started = 0;
 }
 
 void rpc_server_free(struct rpc_server *srv)
@@ -790,20 +1209,10 @@ void rpc_server_free(struct rpc_server *srv)
 	}
 	if (srv->cq)
 		grpc_completion_queue_destroy(srv->cq);
-	for (size_t i = 0; srv->slots && i < srv->n_slots; i++) {
-		grpc_completion_queue *cq = srv->slots[i].cq;
-		if (cq == NULL)
-			continue;
-		grpc_completion_queue_shutdown(cq);
-		while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME),
-		                                   NULL)
-		               .type != GRPC_QUEUE_SHUTDOWN)
-			;
-		grpc_completion_queue_destroy(cq);
-	}
 	free(srv->slots);
 	free(srv->workers);
 	pthread_cond_destroy(&srv->cv);
+	pthread_cond_destroy(&srv->reaper_cv);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }

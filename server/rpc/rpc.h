@@ -1,13 +1,15 @@
 /*
  * rpc.h - cofferd's gRPC runtime: the only room that touches the gRPC core API.
  *
- * One completion queue is shared by N worker threads and receives every new-call notification.
- * Each pre-posted request slot owns a pluck queue bound to its call, so a worker runs a call from
- * start to finish synchronously while the other workers keep taking new calls. Methods come from
- * the generated method tables (coffer_service_desc); a catch-all slot answers UNIMPLEMENTED for
- * unknown methods. The runtime parses the request and hands it, with a struct rpc_ctx (an arena,
- * the deadline, metadata and peer), to the application's unary or stream entry (server/api),
- * which owns everything else about the call; then it sends what the entry answered.
+ * No thread ever waits for a call. Every call is a small state machine on one completion queue
+ * shared by the runtime's threads: a new call is parsed and handed, with a struct rpc_ctx (an
+ * arena, the deadline, metadata and peer), to the application's unary or stream entry (server/
+ * api). The entry answers at once, or returns RPC_PENDING and answers later, from any thread,
+ * with rpc_complete: while it waits (for PostgreSQL, an audit commit, a revision) the call costs
+ * its memory, not a thread. Streams are driven by callbacks (rpc_stream_start) and send from
+ * any thread. Request slots are posted again as soon as a call arrives, so the number of calls
+ * in flight is bounded by max_calls, not by threads; a reaper cancels clients that send nothing
+ * on a stream (stream_idle_ms) or take no answer (send_timeout_ms).
  */
 #ifndef COFFER_RPC_H
 #define COFFER_RPC_H
@@ -40,6 +42,9 @@ enum rpc_code {
 	RPC_UNAUTHENTICATED = 16,
 };
 
+/* An entry's answer that comes later, through rpc_complete (unary) or rpc_stream_finish. */
+#define RPC_PENDING (-1)
+
 struct rpc_server;
 struct rpc_ctx;
 struct rpc_stream;
@@ -60,28 +65,34 @@ struct rpc_call_info {
 	double duration_ms;  /* from dispatch to status sent */
 };
 
-/* The application's entry for a unary call: answers req into resp (initialised, arena-owned) and
- * returns the status code; a non-OK code drops the response. handlers is the service's table. */
+/* The application's entry for a unary call: answers req into resp (initialised, arena-owned; both
+ * live until the call is answered) and returns the status code, or RPC_PENDING and calls
+ * rpc_complete later. A non-OK code drops the response. handlers is the service's table. */
 typedef int (*rpc_unary_fn)(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m,
                             const void *handlers, const ProtobufCMessage *req,
                             ProtobufCMessage *resp);
-/* The application's entry for a streaming call; returns the final status code. */
+/* The application's entry for a streaming call: a final status code (the stream ends at once), or
+ * RPC_PENDING after rpc_stream_start. */
 typedef int (*rpc_stream_fn)(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m,
                              const void *handlers, struct rpc_stream *stream);
 
 struct rpc_server_opts {
 	const char *listen;    /* host:port; port 0 picks one (see rpc_server_port) */
 	int workers;           /* threads on the shared queue */
+	int max_calls;         /* calls in flight at once; more: RESOURCE_EXHAUSTED (0: 10000) */
 	int slots_per_method;  /* pre-posted request slots per method */
 	int max_message_bytes; /* larger requests: RESOURCE_EXHAUSTED */
 	int stream_idle_ms;    /* a stream whose client sends nothing this long is cancelled */
 	int send_timeout_ms;   /* a client that takes no answer this long is cancelled */
-	int max_streams;      /* streaming calls at once; more: RESOURCE_EXHAUSTED (0: workers/2) */
-	void *app;            /* handed to every entry and observer */
-	rpc_unary_fn unary;   /* runs every unary call */
-	rpc_stream_fn stream; /* runs every streaming call */
+	int max_streams;       /* streaming calls at once; more: RESOURCE_EXHAUSTED (0: 1000) */
+	void *app;             /* handed to every entry and observer */
+	rpc_unary_fn unary;    /* runs every unary call */
+	rpc_stream_fn stream;  /* runs every streaming call */
 	/* After each call; may be NULL. */
 	void (*on_call)(const struct rpc_call_info *info, void *app);
+	/* At shutdown, once in-flight calls were cancelled: answer every call still pending soon
+	 * (calls parked waiting for something that will not come). May be NULL. */
+	void (*on_drain)(void *app);
 	const char *tls_cert_pem;      /* server certificate chain (PEM); NULL: plaintext */
 	const char *tls_key_pem;       /* its private key (PEM) */
 	const char *tls_client_ca_pem; /* when set, clients must present a certificate it signed */
@@ -97,13 +108,21 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
         __attribute__((warn_unused_result));
 /* The bound TCP port. */
 int rpc_server_port(const struct rpc_server *srv);
-/* Graceful stop: no new calls; in-flight calls get grace_seconds, then are cancelled; then every
- * worker is joined. Safe to call once. */
+/* Graceful stop: no new calls; in-flight calls get grace_seconds, then are cancelled (and
+ * on_drain runs); then, once every call is answered, the threads are joined. Safe to call once. */
 void rpc_server_shutdown(struct rpc_server *srv, int grace_seconds);
 /* Frees a server (shutting it down first if needed). NULL-safe. */
 void rpc_server_free(struct rpc_server *srv);
 
-/* Zeroed memory owned by the call, wiped and freed when the call ends. NULL only on OOM. */
+/* Answers a call whose entry returned RPC_PENDING, with the response the entry was given when
+ * code is RPC_OK. Any thread, exactly once; the call (its arena, request and response) may be
+ * gone when it returns. */
+void rpc_complete(struct rpc_ctx *ctx, int code);
+/* Calls in flight now. */
+int rpc_server_calls(struct rpc_server *srv);
+
+/* Zeroed memory owned by the call, wiped and freed when the call ends. NULL only on OOM. One
+ * thread at a time per call (the thread that holds the call). */
 void *rpc_alloc(struct rpc_ctx *ctx, size_t n);
 /* The trailing metadata that tells a client an UNAVAILABLE answer wrote nothing, so that even a
  * write may be sent again. */
@@ -117,6 +136,8 @@ char *rpc_strdup(struct rpc_ctx *ctx, const char *s);
 /* Sets the status message sent with code; returns code, so handlers can `return rpc_fail(...)`. */
 int rpc_fail(struct rpc_ctx *ctx, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/* Forgets a status message set earlier (a call that is run again from the start). */
+void rpc_clear_message(struct rpc_ctx *ctx);
 /* Milliseconds left before the call's deadline; -1 when the client set none. */
 int64_t rpc_remaining_ms(const struct rpc_ctx *ctx);
 const char *rpc_peer(const struct rpc_ctx *ctx);
@@ -126,18 +147,42 @@ const char *rpc_metadata(struct rpc_ctx *ctx, const char *key);
 /* Records the project a call concerns, for the call log. */
 void rpc_note_project(struct rpc_ctx *ctx, const char *project);
 
-/* Streaming handlers: reads the next request message into *out (free with rpc_message_free). 1: a
- * message; 0: the client closed its side; negative: the call failed or the message did not parse.
- */
-int rpc_stream_read(struct rpc_stream *st, ProtobufCMessage **out);
-/* Frees (and wipes) a message from rpc_stream_read. NULL-safe. */
+/* ---- streams ---- */
+
+struct rpc_stream_handlers {
+	/* A request message (the callee owns it: rpc_message_free), or NULL when the client closed
+	 * its side. On a runtime thread; the next message is asked for when it returns, until the
+	 * client closes its side or the stream finishes. A message that does not parse ends the
+	 * stream with INVALID_ARGUMENT. */
+	void (*on_read)(struct rpc_stream *st, ProtobufCMessage *msg, void *arg);
+	/* The call is over: answered and closed, cancelled, or broken; code is what the client saw.
+	 * Once, on a runtime thread. The stream stays valid until rpc_stream_release. */
+	void (*on_done)(struct rpc_stream *st, int code, void *arg);
+};
+
+/* Takes over a stream from its entry (which then returns RPC_PENDING): h's callbacks get arg;
+ * with read, the runtime reads request messages (a client that sends none for stream_idle_ms is
+ * cancelled). */
+void rpc_stream_start(struct rpc_stream *st, const struct rpc_stream_handlers *h, void *arg,
+                      bool read);
+/* Queues one response message (packed now); any thread. 0, or -1 when the stream is over or the
+ * client has more than max_queued messages it has not taken. */
+int rpc_stream_send(struct rpc_stream *st, const ProtobufCMessage *msg, size_t max_queued);
+/* Ends the stream with code once the queued messages are sent; any thread; the first call wins. */
+void rpc_stream_finish(struct rpc_stream *st, int code);
+/* The application is done with the stream (after on_done, or to give it up: the stream is
+ * cancelled if still open). Exactly once, after rpc_stream_start. */
+void rpc_stream_release(struct rpc_stream *st);
+/* The call of a stream. */
+struct rpc_ctx *rpc_stream_ctx(struct rpc_stream *st);
+/* Frees (and wipes) a message from on_read. NULL-safe. */
 void rpc_message_free(ProtobufCMessage *msg);
-/* Sends one response message; 0 or negative when the call is gone. */
-int rpc_stream_write(struct rpc_stream *st, const ProtobufCMessage *msg);
 
 /* A context with an arena and no transport call (no metadata, no deadline), for driving the
  * application's entries without a network: the fuzz targets. Free with rpc_ctx_detached_free. */
 struct rpc_ctx *rpc_ctx_detached(void);
+/* The code an entry that returned RPC_PENDING on a detached context completes it with (waits). */
+int rpc_ctx_detached_wait(struct rpc_ctx *ctx);
 void rpc_ctx_detached_free(struct rpc_ctx *ctx);
 /* The status message set by rpc_fail ("" when none). */
 const char *rpc_ctx_message(const struct rpc_ctx *ctx);

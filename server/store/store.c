@@ -3,7 +3,9 @@
  */
 #include "store.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +18,12 @@
 #include "store_internal.h"
 
 struct store {
-	PGconn *conn;          /* the connection, possibly broken */
-	char *url;             /* to reconnect */
-	int64_t timeout_ms;    /* statement_timeout in force, 0 = unknown */
-	bool in_tx;            /* inside a transaction (store_tx, migrations) */
-	int64_t revision_hint; /* the revision the open transaction writes */
+	PGconn *conn;                 /* the connection, possibly broken */
+	char *url;                    /* to reconnect */
+	int64_t timeout_ms;           /* statement_timeout in force, 0 = unknown */
+	bool in_tx;                   /* inside a transaction (store_tx, migrations) */
+	int64_t revision_hint;        /* the revision the open transaction writes */
+	struct store_changes changes; /* what the open (or last committed) transaction changed */
 };
 
 /* ---- errors ---- */
@@ -215,12 +218,29 @@ int store__begin(struct store *s, enum store_tx_mode mode, struct cof_err *e)
 	               e);
 	s->in_tx = rc == 0;
 	s->revision_hint = 0;
+	memset(&s->changes, 0, sizeof(s->changes));
 	return rc;
 }
 
 void store__revision_hint(struct store *s, int64_t revision)
 {
 	s->revision_hint = revision;
+}
+
+void store__changed_project(struct store *s, int64_t project_id, int64_t revision)
+{
+	s->changes.project_id = project_id;
+	s->changes.revision = revision;
+}
+
+void store__changed_token(struct store *s, const char *id)
+{
+	snprintf(s->changes.token_id, sizeof(s->changes.token_id), "%s", id);
+}
+
+void store_last_changes(struct store *s, struct store_changes *out)
+{
+	*out = s->changes;
 }
 
 int store__commit(struct store *s, struct cof_err *e)
@@ -249,6 +269,7 @@ int store__commit(struct store *s, struct cof_err *e)
 void store__rollback(struct store *s)
 {
 	s->in_tx = false;
+	memset(&s->changes, 0, sizeof(s->changes));
 	if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
 		PGresult *r = PQexec(s->conn, "ROLLBACK");
 		PQclear(r);
@@ -447,4 +468,74 @@ void store_pool_states(struct store_pool *p, int *up, int *down)
 		*down += p->slot[i].state == 0;
 	}
 	pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- notifications ---- */
+
+int store_listen(const char *url, const char *channel, struct store **out, struct cof_err *e)
+{
+	*out = NULL;
+	struct store *s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->url = strdup(url ? url : "")) == NULL) {
+		free(s);
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	}
+	/* The URL's own settings, then bounds of ours: a dead peer is found within seconds. */
+	const char *keys[] = {"dbname",
+	                      "connect_timeout",
+	                      "keepalives",
+	                      "keepalives_idle",
+	                      "keepalives_interval",
+	                      "keepalives_count",
+	                      NULL};
+	const char *vals[] = {s->url, "5", "1", "5", "2", "3", NULL};
+	s->conn = PQconnectdbParams(keys, vals, 1);
+	PQsetNoticeProcessor(s->conn, on_notice, NULL);
+	*out = s;
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		cof_err_detail(e, "listen: connect: %s", PQerrorMessage(s->conn));
+		return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
+	}
+	char *ident = PQescapeIdentifier(s->conn, channel, strlen(channel));
+	char sql[160];
+	snprintf(sql, sizeof(sql), "LISTEN %s", ident ? ident : "\"\"");
+	PQfreemem(ident);
+	PGresult *r = PQexec(s->conn, sql);
+	int rc = 0;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		rc = store__fail(s, r, "listen", e);
+	PQclear(r);
+	return rc;
+}
+
+int store_listen_wait(struct store *s, int timeout_ms, void (*fn)(void *arg, const char *payload),
+                      void *arg, struct cof_err *e)
+{
+	int fd = PQsocket(s->conn);
+	if (fd < 0 || PQstatus(s->conn) != CONNECTION_OK)
+		return cof_err_set(e, COF_EUNAVAIL, "the notification connection is lost");
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int n = poll(&p, 1, timeout_ms);
+	if (n < 0 && errno != EINTR)
+		return cof_err_set(e, COF_EUNAVAIL, "the notification connection is lost");
+	if (n > 0 && !PQconsumeInput(s->conn)) {
+		cof_err_detail(e, "listen: %s", PQerrorMessage(s->conn));
+		return cof_err_set(e, COF_EUNAVAIL, "the notification connection is lost");
+	}
+	PGnotify *note;
+	while ((note = PQnotifies(s->conn)) != NULL) {
+		fn(arg, note->extra ? note->extra : "");
+		PQfreemem(note);
+	}
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return cof_err_set(e, COF_EUNAVAIL, "the notification connection is lost");
+	return 0;
+}
+
+bool store_listen_ping(struct store *s)
+{
+	PGresult *r = PQexec(s->conn, "SELECT 1");
+	bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+	PQclear(r);
+	return ok;
 }

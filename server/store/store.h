@@ -44,6 +44,18 @@ int store_call_begin(struct store *s, int64_t timeout_ms, struct cof_err *e)
 /* SELECT 1: is the database reachable now? */
 bool store_ping(struct store *s);
 
+/* ---- notifications ---- */
+
+/* A connection of its own (connect timeout 5 s, TCP keepalives) that LISTENs on channel. */
+int store_listen(const char *url, const char *channel, struct store **out, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* Waits up to timeout_ms for notifications and hands each payload to fn, in commit order. 0, or
+ * COF_EUNAVAIL when the connection is lost (close it and listen again). */
+int store_listen_wait(struct store *s, int timeout_ms, void (*fn)(void *arg, const char *payload),
+                      void *arg, struct cof_err *e) __attribute__((warn_unused_result));
+/* SELECT 1 on a listening connection (never reconnects: that would drop the LISTEN). */
+bool store_listen_ping(struct store *s);
+
 /* A pool of `size` connections to url, opened on first use. */
 int store_pool_new(const char *url, int size, struct store_pool **out, struct cof_err *e)
         __attribute__((warn_unused_result));
@@ -81,6 +93,15 @@ typedef int (*store_tx_fn)(struct store *s, void *arg, struct cof_err *e);
  * with COF_EUNAVAIL. */
 int store_tx(struct store *s, enum store_tx_mode mode, store_tx_fn fn, void *arg,
              struct audit_row *audit, struct cof_err *e) __attribute__((warn_unused_result));
+
+/* What the last committed transaction changed, for the caches of this replica (every replica
+ * also hears it through the notifications the database publishes). */
+struct store_changes {
+	int64_t project_id; /* a project whose revision moved (0: none) */
+	int64_t revision;   /* to this revision; -1: the project was deleted */
+	char token_id[32];  /* a token revoked ("" none) */
+};
+void store_last_changes(struct store *s, struct store_changes *out);
 
 /* ---- schema ---- */
 

@@ -135,6 +135,8 @@ int store_token_revoke(struct store *s, const char *id, struct cof_err *e)
 	                 ? 0
 	                 : cof_err_set(e, COF_ENOTFOUND, "token \"%s\" not found", id);
 	PQclear(r);
+	if (rc == 0)
+		store__changed_token(s, id);
 	return rc;
 }
 
@@ -151,9 +153,45 @@ int store_token_count(struct store *s, int64_t *n, struct cof_err *e)
 
 int store_audit_insert(struct store *s, const struct audit_row *rows, size_t n, struct cof_err *e)
 {
-	int rc = store__begin(s, STORE_TX_WRITE, e);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = store__audit_row(s, &rows[i], e);
+	/* One statement for the whole batch: ten arrays, unnested together. */
+	enum { TOKEN, METHOD, PROJECT, ENV, SECRET, VERSION, CODE, PEER, REVISION, COUNT, N };
+	struct store_text col[N];
+	for (int k = 0; k < N; k++) {
+		col[k] = (struct store_text){.ok = true};
+		store__text_put(&col[k], "{", 1);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct audit_row *r = &rows[i];
+		store__text_str(&col[TOKEN], r->token_id);
+		store__text_str(&col[METHOD], r->method);
+		store__text_str(&col[PROJECT], r->project);
+		store__text_str(&col[ENV], r->environment);
+		store__text_str(&col[SECRET], r->secret);
+		store__text_i64(&col[VERSION], r->version);
+		store__text_i64(&col[CODE], r->code);
+		store__text_str(&col[PEER], r->peer);
+		store__text_i64(&col[REVISION], r->revision);
+		store__text_i64(&col[COUNT], r->count > 1 ? r->count : 1);
+	}
+	bool ok = true;
+	const char *vals[N];
+	for (int k = 0; k < N; k++) {
+		store__text_put(&col[k], "}", 1);
+		ok = ok && col[k].ok;
+		vals[k] = col[k].p;
+	}
+	int rc = ok ? store__begin(s, STORE_TX_WRITE, e)
+	            : cof_err_set(e, COF_EINTERNAL, "out of memory");
+	if (rc == 0)
+		rc = store__run(
+		        s,
+		        "INSERT INTO audit_events (token_id, method, project, environment, "
+		        "secret, version, code, peer, revision, count) SELECT * FROM "
+		        "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+		        "$6::int2[], $7::int4[], $8::text[], $9::int8[], $10::int8[])",
+		        N, vals, NULL, NULL, "audit insert", e);
+	for (int k = 0; k < N; k++)
+		free(col[k].p);
 	if (rc) {
 		store__rollback(s);
 		return rc;

@@ -5,6 +5,7 @@
 #define COFFER_STORE_INTERNAL_H
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,10 +29,25 @@ int store__commit(struct store *s, struct cof_err *e);
 void store__rollback(struct store *s);
 /* Records the revision the open transaction writes, for its audit row. */
 void store__revision_hint(struct store *s, int64_t revision);
+/* Records what the open transaction changes (store_last_changes). */
+void store__changed_project(struct store *s, int64_t project_id, int64_t revision);
+void store__changed_token(struct store *s, const char *id);
 /* Inserts one audit row in the open transaction. */
 int store__audit_row(struct store *s, const struct audit_row *row, struct cof_err *e);
 /* A malloc'd copy of a bytea column (text format). */
 int store__col_bytea(PGresult *r, int row, int col, uint8_t **out, size_t *len, struct cof_err *e);
+
+/* A growing array literal, "{...}": put "{" first and "}" last; ok turns false on OOM. */
+struct store_text {
+	char *p;
+	size_t len, cap;
+	bool ok;
+};
+void store__text_put(struct store_text *t, const char *s, size_t n);
+/* Elements: a number, a blob as hex (decode(x, 'hex')), a quoted string. */
+void store__text_i64(struct store_text *t, int64_t v);
+void store__text_hex(struct store_text *t, const uint8_t *b, size_t n);
+void store__text_str(struct store_text *t, const char *s);
 
 static inline int64_t col_i64(PGresult *r, int row, int col)
 {

@@ -127,6 +127,7 @@ int store_project_usage(struct store *s, int64_t id, struct store_usage *out, st
 int store_project_set_revision(struct store *s, int64_t id, int64_t revision, struct cof_err *e)
 {
 	store__revision_hint(s, revision);
+	store__changed_project(s, id, revision);
 	char a[24], b[24];
 	const char *vals[2] = {I64(a, id), I64(b, revision)};
 	return store__run(s, "UPDATE projects SET revision = $2 WHERE id = $1", 2, vals, NULL, NULL,
@@ -136,6 +137,7 @@ int store_project_set_revision(struct store *s, int64_t id, int64_t revision, st
 int store_project_delete(struct store *s, int64_t id, int64_t revision, struct cof_err *e)
 {
 	store__revision_hint(s, revision);
+	store__changed_project(s, id, -1);
 	char a[24];
 	const char *vals[1] = {I64(a, id)};
 	/* Its tokens are revoked with it (and could not reach a project of the same name anyway:
@@ -371,78 +373,32 @@ void store_value_clear(struct store_value *v)
 
 /* ---- set-based value writes ---- */
 
-/* A growing text buffer for array literals; ok turns false on OOM. */
-struct text {
-	char *p;
-	size_t len, cap;
-	bool ok;
-};
-
-static void text_put(struct text *t, const char *s, size_t n)
-{
-	if (!t->ok)
-		return;
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 256;
-		while (cap < t->len + n + 1)
-			cap *= 2;
-		char *p = realloc(t->p, cap);
-		if (p == NULL) {
-			t->ok = false;
-			return;
-		}
-		t->p = p;
-		t->cap = cap;
-	}
-	memcpy(t->p + t->len, s, n);
-	t->len += n;
-	t->p[t->len] = '\0';
-}
-
-static void text_i64(struct text *t, int64_t v)
-{
-	char buf[24];
-	int n = snprintf(buf, sizeof(buf), "%s%" PRId64, t->len > 1 ? "," : "", v);
-	text_put(t, buf, (size_t)n);
-}
-
-static void text_hex(struct text *t, const uint8_t *b, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	if (t->len > 1)
-		text_put(t, ",", 1);
-	for (size_t i = 0; i < n && t->ok; i++) {
-		char two[2] = {digits[b[i] >> 4], digits[b[i] & 15]};
-		text_put(t, two, 2);
-	}
-}
-
 int store_values_replace(struct store *s, int64_t environment_id, int64_t revision,
                          const struct store_value_write *w, size_t n, struct cof_err *e)
 {
 	if (n == 0)
 		return 0;
 	/* Array literals: {1,2,3} for numbers, {ab01,...} for hex (no quoting needed). */
-	struct text ids = {.ok = true}, vers = {.ok = true}, new_ids = {.ok = true},
-	            new_vers = {.ok = true}, terms = {.ok = true}, origins = {.ok = true},
-	            sealed = {.ok = true};
-	struct text *all[] = {&ids, &vers, &new_ids, &new_vers, &terms, &origins, &sealed};
+	struct store_text ids = {.ok = true}, vers = {.ok = true}, new_ids = {.ok = true},
+	                  new_vers = {.ok = true}, terms = {.ok = true}, origins = {.ok = true},
+	                  sealed = {.ok = true};
+	struct store_text *all[] = {&ids, &vers, &new_ids, &new_vers, &terms, &origins, &sealed};
 	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
-		text_put(all[k], "{", 1);
+		store__text_put(all[k], "{", 1);
 	for (size_t i = 0; i < n; i++) {
-		text_i64(&ids, w[i].secret_id);
-		text_i64(&vers, w[i].version);
+		store__text_i64(&ids, w[i].secret_id);
+		store__text_i64(&vers, w[i].version);
 		if (w[i].sealed == NULL)
 			continue;
-		text_i64(&new_ids, w[i].secret_id);
-		text_i64(&new_vers, w[i].version);
-		text_i64(&terms, w[i].term);
-		text_i64(&origins, w[i].origin_id);
-		text_hex(&sealed, w[i].sealed, w[i].sealed_len);
+		store__text_i64(&new_ids, w[i].secret_id);
+		store__text_i64(&new_vers, w[i].version);
+		store__text_i64(&terms, w[i].term);
+		store__text_i64(&origins, w[i].origin_id);
+		store__text_hex(&sealed, w[i].sealed, w[i].sealed_len);
 	}
 	bool ok = true;
 	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) {
-		text_put(all[k], "}", 1);
+		store__text_put(all[k], "}", 1);
 		ok = ok && all[k]->ok;
 	}
 	int rc;

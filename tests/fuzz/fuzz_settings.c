@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		args[n++] = tok;
 	struct settings cfg;
 	if (settings_from_env(&cfg) == 0 && settings_from_args(&cfg, n, args, 0) == 0) {
-		if (cfg.workers < 1 || cfg.workers > 256 || cfg.max_message_bytes < 1024 ||
+		if (cfg.workers < 0 || cfg.workers > 256 || cfg.db_connections < 1 ||
+		    cfg.max_calls < 1 || cfg.cache_mb < 0 || cfg.max_message_bytes < 1024 ||
 		    cfg.listen == NULL || cfg.database_url == NULL)
 			abort();
 	}

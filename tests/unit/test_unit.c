@@ -545,7 +545,7 @@ START_TEST(settings_precedence)
 	ck_assert_int_eq(cfg.workers, 3);
 	ck_assert_str_eq(cfg.listen, "127.0.0.1:9");
 	ck_assert(cfg.migrate);
-	char *bad1[] = {"cofferd", "--workers=0"};
+	char *bad1[] = {"cofferd", "--workers=-1"};
 	char *bad2[] = {"cofferd", "--nope=1"};
 	char *bad3[] = {"cofferd", "--workers"};
 	char *bad4[] = {"cofferd", "--workers=12x"};

@@ -1,0 +1,211 @@
+/* changes.c - the listener (see changes.h). */
+#include "changes.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "log.h"
+#include "store.h"
+
+#define CHANNEL     "coffer_changes"
+#define WAIT_MS     250
+#define PING_MS     1000
+#define READY_MS    3000
+#define BACKOFF_MIN 100
+#define BACKOFF_MAX 2000
+
+struct changes {
+	char *url;               /* the database */
+	struct cache *cache;     /* what the changes apply to */
+	pthread_t thread;        /* the listener */
+	pthread_mutex_t mu;      /* guards stop and the hook */
+	pthread_cond_t cv;       /* wakes a backoff sleep on stop */
+	bool stop;               /* leave */
+	changes_hook_fn hook;    /* project changes go there too */
+	void *hook_arg;          /* its argument */
+	atomic_bool listening;   /* the cache is coherent */
+	atomic_llong last_ok_ms; /* when the database last answered */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void call_hook(struct changes *ch, int64_t project_id, int64_t revision)
+{
+	pthread_mutex_lock(&ch->mu);
+	changes_hook_fn fn = ch->hook;
+	void *arg = ch->hook_arg;
+	pthread_mutex_unlock(&ch->mu);
+	if (fn)
+		fn(arg, project_id, revision);
+}
+
+void changes_apply(struct changes *ch, const char *payload)
+{
+	int64_t id = 0, rev = 0;
+	char token[40];
+	if (sscanf(payload, "p %" SCNd64 " %" SCNd64, &id, &rev) == 2 && id > 0) {
+		cache_project_changed(ch->cache, id, rev);
+		call_hook(ch, id, rev);
+	} else if (sscanf(payload, "t %39s", token) == 1) {
+		cache_token_changed(ch->cache, token);
+	} else if (strcmp(payload, "k") == 0) {
+		cache_keyring_changed(ch->cache);
+	} else {
+		log_warn("changes: ignored a notification of an unknown kind");
+	}
+}
+
+static void on_note(void *arg, const char *payload)
+{
+	changes_apply(arg, payload);
+}
+
+/* Sleeps ms unless stopped; whether to go on. */
+static bool nap(struct changes *ch, int ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&ch->mu);
+	if (!ch->stop)
+		pthread_cond_timedwait(&ch->cv, &ch->mu, &until);
+	bool go_on = !ch->stop;
+	pthread_mutex_unlock(&ch->mu);
+	return go_on;
+}
+
+static bool stopping(struct changes *ch)
+{
+	pthread_mutex_lock(&ch->mu);
+	bool s = ch->stop;
+	pthread_mutex_unlock(&ch->mu);
+	return s;
+}
+
+static void *listener(void *arg)
+{
+	struct changes *ch = arg;
+	struct store *s = NULL;
+	int backoff = BACKOFF_MIN;
+	bool warned = false;
+	int64_t last_ping = 0;
+	while (!stopping(ch)) {
+		struct cof_err e = {0};
+		if (s == NULL) {
+			if (store_listen(ch->url, CHANNEL, &s, &e) != 0) {
+				store_close(s);
+				s = NULL;
+				if (!warned)
+					log_warn("changes: cannot listen (%s); the cache stays off "
+					         "until the database answers",
+					         e.detail[0] ? e.detail : e.msg);
+				warned = true;
+				if (!nap(ch, backoff))
+					break;
+				backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
+				continue;
+			}
+			backoff = BACKOFF_MIN;
+			atomic_store(&ch->last_ok_ms, mono_ms());
+			last_ping = mono_ms();
+			/* LISTEN is in force: from here on no change is missed. Start a new
+			 * generation so that nothing read before it is kept. */
+			cache_enable(ch->cache);
+			atomic_store(&ch->listening, true);
+			if (warned)
+				log_info("changes: listening again; the cache serves");
+			warned = false;
+			call_hook(ch, 0, 0); /* anything may have changed while we were away */
+		}
+		int rc = store_listen_wait(s, WAIT_MS, on_note, ch, &e);
+		if (rc == 0 && mono_ms() - last_ping >= PING_MS) {
+			last_ping = mono_ms();
+			if (store_listen_ping(s))
+				atomic_store(&ch->last_ok_ms, mono_ms());
+			else
+				rc = COF_EUNAVAIL;
+		}
+		if (rc != 0) {
+			atomic_store(&ch->listening, false);
+			cache_disable(ch->cache);
+			log_warn(
+			        "changes: lost the notification connection; the cache is off until "
+			        "it is back");
+			warned = true;
+			store_close(s);
+			s = NULL;
+		}
+	}
+	atomic_store(&ch->listening, false);
+	store_close(s);
+	return NULL;
+}
+
+int changes_start(const char *url, struct cache *cache, struct changes **out, struct cof_err *e)
+{
+	*out = NULL;
+	struct changes *ch = calloc(1, sizeof(*ch));
+	if (ch == NULL || (ch->url = strdup(url ? url : "")) == NULL) {
+		free(ch);
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	}
+	ch->cache = cache;
+	pthread_mutex_init(&ch->mu, NULL);
+	pthread_cond_init(&ch->cv, NULL);
+	if (pthread_create(&ch->thread, NULL, listener, ch) != 0) {
+		free(ch->url);
+		free(ch);
+		return cof_err_set(e, COF_EINTERNAL, "cannot start the change listener");
+	}
+	*out = ch;
+	return 0;
+}
+
+void changes_stop(struct changes *ch)
+{
+	if (ch == NULL)
+		return;
+	pthread_mutex_lock(&ch->mu);
+	ch->stop = true;
+	pthread_cond_broadcast(&ch->cv);
+	pthread_mutex_unlock(&ch->mu);
+	pthread_join(ch->thread, NULL);
+	pthread_cond_destroy(&ch->cv);
+	pthread_mutex_destroy(&ch->mu);
+	free(ch->url);
+	free(ch);
+}
+
+void changes_set_hook(struct changes *ch, changes_hook_fn fn, void *arg)
+{
+	pthread_mutex_lock(&ch->mu);
+	ch->hook = fn;
+	ch->hook_arg = arg;
+	pthread_mutex_unlock(&ch->mu);
+}
+
+bool changes_listening(struct changes *ch)
+{
+	return atomic_load(&ch->listening);
+}
+
+bool changes_db_ready(struct changes *ch)
+{
+	return atomic_load(&ch->listening) && mono_ms() - atomic_load(&ch->last_ok_ms) < READY_MS;
+}

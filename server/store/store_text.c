@@ -1,0 +1,65 @@
+/*
+ * store_text.c - array literals for set-based statements: one statement carries many rows as
+ * arrays ($1::int8[], $2::text[]...) that SQL unnests, instead of one round trip per row.
+ */
+#include <string.h>
+
+#include "store_internal.h"
+
+void store__text_put(struct store_text *t, const char *s, size_t n)
+{
+	if (!t->ok)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 256;
+		while (cap < t->len + n + 1)
+			cap *= 2;
+		char *p = realloc(t->p, cap);
+		if (p == NULL) {
+			t->ok = false;
+			return;
+		}
+		t->p = p;
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	t->p[t->len] = '\0';
+}
+
+/* A comma unless this is the first element after "{". */
+static void sep(struct store_text *t)
+{
+	if (t->len > 1)
+		store__text_put(t, ",", 1);
+}
+
+void store__text_i64(struct store_text *t, int64_t v)
+{
+	char buf[24];
+	sep(t);
+	int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
+	store__text_put(t, buf, (size_t)n);
+}
+
+void store__text_hex(struct store_text *t, const uint8_t *b, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	sep(t);
+	for (size_t i = 0; i < n && t->ok; i++) {
+		char two[2] = {digits[b[i] >> 4], digits[b[i] & 15]};
+		store__text_put(t, two, 2);
+	}
+}
+
+void store__text_str(struct store_text *t, const char *s)
+{
+	sep(t);
+	store__text_put(t, "\"", 1);
+	for (const char *p = s; *p && t->ok; p++) {
+		if (*p == '"' || *p == '\\')
+			store__text_put(t, "\\", 1);
+		store__text_put(t, p, 1);
+	}
+	store__text_put(t, "\"", 1);
+}
