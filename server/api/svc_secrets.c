@@ -198,7 +198,12 @@ static int reveal_secret(struct call *c, const Coffer__V1__RevealSecretRequest *
 	return RPC_OK;
 }
 
-/* Copies the resolved secrets into resp (arena memory); the plaintext is wiped with the arena. */
+static void *call_alloc_fn(void *call, size_t n)
+{
+	return call_alloc(call, n);
+}
+
+/* Points resp at the resolved secrets (arena memory); the plaintext is wiped with the arena. */
 static int fill_resolved(struct call *c, const struct resolved *out,
                          Coffer__V1__ResolveSecretsResponse *resp)
 {
@@ -211,13 +216,11 @@ static int fill_resolved(struct call *c, const struct resolved *out,
 	for (size_t i = 0; i < out->n_secrets; i++) {
 		const struct resolved_secret *x = &out->secrets[i];
 		Coffer__V1__ResolvedSecret *m = call_alloc(c, sizeof(*m));
-		char *value = call_alloc(c, x->len + 1);
-		if (m == NULL || value == NULL)
+		if (m == NULL)
 			return call_fail(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		coffer__v1__resolved_secret__init(m);
-		memcpy(value, x->value, x->len);
 		m->name = call_strdup(c, x->name);
-		m->value = value;
+		m->value = x->value; /* opened into the call's arena */
 		m->visibility = (Coffer__V1__Visibility)x->visibility;
 		m->source = (Coffer__V1__ValueSource)x->source;
 		m->revision = x->revision;
@@ -256,6 +259,8 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 	        .min_revision = req->min_revision,
 	        .at_revision = req->at_revision,
 	        .known_revision = req->known_revision,
+	        .alloc = call_alloc_fn,
+	        .alloc_arg = c,
 	};
 	struct cof_err e = {0};
 	struct session *ss = call_memory_session(c, &e);

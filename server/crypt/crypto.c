@@ -301,13 +301,20 @@ int32_t crypt_blob_term(const uint8_t *blob, size_t len)
 int crypt_open(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *blob,
                size_t blob_len, char **plain, size_t *len, struct cof_err *e)
 {
+	return crypt_open_with(kr, id, blob, blob_len, NULL, NULL, plain, len, e);
+}
+
+int crypt_open_with(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *blob,
+                    size_t blob_len, void *(*alloc)(void *arg, size_t n), void *alloc_arg,
+                    char **plain, size_t *len, struct cof_err *e)
+{
 	*plain = NULL;
 	*len = 0;
 	int32_t term = crypt_blob_term(blob, blob_len);
 	if (term == 0)
 		return cof_err_set(e, COF_ETAMPER, "malformed ciphertext");
 	size_t mlen_max = blob_len - CRYPT_HEADER_BYTES - CRYPT_TAG_BYTES;
-	char *out = malloc(mlen_max + 1);
+	char *out = alloc ? alloc(alloc_arg, mlen_max + 1) : malloc(mlen_max + 1);
 	if (out == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	uint8_t ad[AD_BYTES];
@@ -322,7 +329,10 @@ int crypt_open(struct crypt_keyring *kr, const struct crypt_value_id *id, const 
 	                           blob_len - CRYPT_HEADER_BYTES, ad, sizeof(ad), blob + 5, key);
 	pthread_rwlock_unlock(&kr->lock);
 	if (rc != 0) {
-		crypt_free_plain(out, mlen_max + 1);
+		if (alloc)
+			sodium_memzero(out, mlen_max + 1);
+		else
+			crypt_free_plain(out, mlen_max + 1);
 		return cof_err_set(e, COF_ETAMPER,
 		                   key ? "ciphertext failed authentication"
 		                       : "ciphertext names an unknown keyring term");
@@ -345,14 +355,26 @@ void crypt_free_plain(char *plain, size_t len)
 
 static const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-static uint32_t crc32(const char *s, size_t n)
+/* CRC-32 (IEEE), a table per byte: every authenticated call checks a token's checksum. */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
 {
-	uint32_t c = 0xFFFFFFFFu;
-	for (size_t i = 0; i < n; i++) {
-		c ^= (uint8_t)s[i];
+	for (uint32_t b = 0; b < 256; b++) {
+		uint32_t c = b;
 		for (int k = 0; k < 8; k++)
 			c = (c >> 1) ^ (0xEDB88320u & (uint32_t) - (int32_t)(c & 1));
+		crc_table[b] = c;
 	}
+}
+
+static uint32_t crc32(const char *s, size_t n)
+{
+	pthread_once(&crc_once, crc_init);
+	uint32_t c = 0xFFFFFFFFu;
+	for (size_t i = 0; i < n; i++)
+		c = (c >> 8) ^ crc_table[(c ^ (uint8_t)s[i]) & 0xFF];
 	return ~c;
 }
 

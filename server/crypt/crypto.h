@@ -103,6 +103,12 @@ int crypt_seal(struct crypt_keyring *kr, const struct crypt_value_id *id, const 
 int crypt_open(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *blob,
                size_t blob_len, char **plain, size_t *len, struct cof_err *e)
         __attribute__((warn_unused_result));
+/* crypt_open into memory from alloc(alloc_arg, n) (NULL: malloc), which its owner wipes and frees
+ * (a call's arena): no copy between the opening and the answer. */
+int crypt_open_with(struct crypt_keyring *kr, const struct crypt_value_id *id, const uint8_t *blob,
+                    size_t blob_len, void *(*alloc)(void *arg, size_t n), void *alloc_arg,
+                    char **plain, size_t *len, struct cof_err *e)
+        __attribute__((warn_unused_result));
 /* The term a blob was sealed under, or 0 when it is not a blob. */
 int32_t crypt_blob_term(const uint8_t *blob, size_t len);
 /* Wipes and frees a plaintext from crypt_open. NULL-safe. */

@@ -124,6 +124,7 @@ static int select_and_open(struct session *ss, const struct resolve_request *req
                            const struct cached_rows *set, struct resolved *out, struct cof_err *e)
 {
 	size_t n = set->n;
+	out->values_owned = req->alloc == NULL;
 	size_t *take = calloc(n + 1, sizeof(*take));
 	out->missing = calloc(req->n_names + 1, sizeof(*out->missing));
 	out->secrets = calloc(n + 1, sizeof(*out->secrets));
@@ -144,9 +145,16 @@ static int select_and_open(struct session *ss, const struct resolve_request *req
 	for (size_t k = 0; k < n_take && rc == 0; k++) {
 		const struct cached_row *row = &set->rows[take[k]];
 		struct resolved_secret *sec = &out->secrets[out->n_secrets];
-		struct value_at at = {set->project_id, row->secret_id,  row->environment_id,
-		                      row->version,    row->valid_from, row->name,
-		                      row->sealed,     row->sealed_len};
+		struct value_at at = {.project_id = set->project_id,
+		                      .secret_id = row->secret_id,
+		                      .environment_id = row->environment_id,
+		                      .version = row->version,
+		                      .valid_from = row->valid_from,
+		                      .name = row->name,
+		                      .sealed = row->sealed,
+		                      .sealed_len = row->sealed_len,
+		                      .alloc = req->alloc,
+		                      .alloc_arg = req->alloc_arg};
 		if ((rc = value_open_at(ss, &at, &sec->value, &sec->len, e)))
 			break;
 		sec->name = row->name;
@@ -226,7 +234,7 @@ void resolve_clear(struct resolved *r)
 {
 	if (r == NULL)
 		return;
-	for (size_t i = 0; r->secrets && i < r->n_secrets; i++)
+	for (size_t i = 0; r->values_owned && r->secrets && i < r->n_secrets; i++)
 		value_free(r->secrets[i].value, r->secrets[i].len);
 	free(r->secrets);
 	free(r->missing);

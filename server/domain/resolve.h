@@ -27,11 +27,15 @@ struct resolve_request {
 	int64_t min_revision;     /* wait (up to wait_ms) until the project reaches it */
 	int64_t at_revision;      /* 0: now; else the state as it was then */
 	int64_t known_revision;   /* equal to the current revision: not_modified */
+	/* Where plaintexts go (a call's arena, which wipes them); NULL: malloc, and resolve_clear
+	 * wipes and frees them. */
+	void *(*alloc)(void *arg, size_t n);
+	void *alloc_arg;
 };
 
 struct resolved_secret {
 	const char *name; /* points into the result's rows */
-	char *value;      /* plaintext, wiped by resolve_clear */
+	char *value;      /* plaintext (see resolve_request.alloc) */
 	size_t len;       /* bytes in value */
 	int visibility;   /* enum visibility */
 	int source;       /* enum value_source */
@@ -48,6 +52,7 @@ struct resolved {
 	const char **missing;            /* asked-for names that do not exist */
 	size_t n_missing;                /* entries in missing */
 	struct cached_rows *set;         /* backing storage (one reference) */
+	bool values_owned;               /* values are malloc'd: resolve_clear frees them */
 };
 
 /* Every value from one snapshot; see docs/api.md, ResolveSecrets. min_revision not reached:

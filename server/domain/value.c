@@ -45,7 +45,8 @@ int value_open_at(struct session *ss, const struct value_at *at, char **plain, s
 		return rc;
 	struct crypt_value_id id = {at->project_id, at->secret_id, at->environment_id, at->version,
 	                            at->valid_from};
-	rc = crypt_open(ss->kr, &id, at->sealed, at->sealed_len, plain, len, e);
+	rc = crypt_open_with(ss->kr, &id, at->sealed, at->sealed_len, at->alloc, at->alloc_arg,
+	                     plain, len, e);
 	if (rc) {
 		cof_err_detail(e,
 		               "value of secret %s (environment id %" PRId64
@@ -60,9 +61,14 @@ int value_open_at(struct session *ss, const struct value_at *at, char **plain, s
 int value_open(struct session *ss, int64_t project_id, const struct store_sealed *row, char **plain,
                size_t *len, struct cof_err *e)
 {
-	struct value_at at = {project_id,   row->secret_id,  row->environment_id,
-	                      row->version, row->valid_from, row->secret,
-	                      row->sealed,  row->sealed_len};
+	struct value_at at = {.project_id = project_id,
+	                      .secret_id = row->secret_id,
+	                      .environment_id = row->environment_id,
+	                      .version = row->version,
+	                      .valid_from = row->valid_from,
+	                      .name = row->secret,
+	                      .sealed = row->sealed,
+	                      .sealed_len = row->sealed_len};
 	return value_open_at(ss, &at, plain, len, e);
 }
 

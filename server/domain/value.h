@@ -39,9 +39,12 @@ struct value_at {
 	const char *name;                              /* the secret's name, for errors */
 	const uint8_t *sealed;                         /* the blob */
 	size_t sealed_len;                             /* its bytes */
+	void *(*alloc)(void *arg, size_t n);           /* where the plaintext goes; NULL: malloc */
+	void *alloc_arg;                               /* its argument */
 };
-/* value_open for a value held elsewhere (the cache). A memory-only session whose keyring lacks
- * the value's term: COF_EWOULDBLOCK. */
+/* value_open for a value held elsewhere (the cache), into at->alloc's memory when set (its owner
+ * wipes and frees it; value_free only for malloc). A memory-only session whose keyring lacks the
+ * value's term: COF_EWOULDBLOCK. */
 int value_open_at(struct session *ss, const struct value_at *at, char **plain, size_t *len,
                   struct cof_err *e) __attribute__((warn_unused_result));
 /* Wipes and frees a plaintext from value_open. NULL-safe. */

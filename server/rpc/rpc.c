@@ -37,12 +37,18 @@
 #define DEFAULT_MAX_CALLS   10000
 #define DEFAULT_MAX_STREAMS 1000
 
-/* One allocation in a call's arena; the payload follows the header. */
+/* A chunk of a call's arena: allocations are carved from it in order, and the whole chunk is
+ * wiped and freed when the call ends. */
 struct arena_block {
-	struct arena_block *next; /* older block */
+	struct arena_block *next; /* older chunk */
 	size_t size;              /* payload bytes */
+	size_t used;              /* handed out so far */
 	max_align_t payload[];    /* the memory handed out */
 };
+
+/* Chunks hold this much (a resolve of 50 secrets fits in one or two); larger requests get a
+ * chunk of their own. */
+#define ARENA_CHUNK 8192
 
 /* What an event on the shared queue is about. */
 enum tag_kind { TAG_SLOT, TAG_FINISH, TAG_READ, TAG_SEND, TAG_CLOSE };
@@ -170,15 +176,31 @@ static int64_t mono_ms(void)
 
 void *rpc_alloc(struct rpc_ctx *ctx, size_t n)
 {
-	struct arena_block *b = calloc(1, sizeof(*b) + n);
-	if (b == NULL) {
-		ctx->oom = true;
-		return NULL;
+	const size_t align = sizeof(max_align_t);
+	size_t need = n ? (n + align - 1) / align * align : align;
+	struct arena_block *b = ctx->arena;
+	if (b == NULL || b->size - b->used < need) {
+		size_t size = need > ARENA_CHUNK / 4 ? need : ARENA_CHUNK;
+		struct arena_block *fresh = malloc(sizeof(*fresh) + size);
+		if (fresh == NULL) {
+			ctx->oom = true;
+			return NULL;
+		}
+		fresh->size = size;
+		fresh->used = 0;
+		if (b != NULL && size != ARENA_CHUNK) {
+			/* A large allocation: keep carving from the current chunk afterwards. */
+			fresh->next = b->next;
+			b->next = fresh;
+			fresh->used = need;
+			return memset(fresh->payload, 0, need);
+		}
+		fresh->next = b;
+		ctx->arena = b = fresh;
 	}
-	b->size = n;
-	b->next = ctx->arena;
-	ctx->arena = b;
-	return b->payload;
+	void *p = (char *)b->payload + b->used;
+	b->used += need;
+	return memset(p, 0, need);
 }
 
 char *rpc_strdup(struct rpc_ctx *ctx, const char *s)
@@ -197,7 +219,7 @@ static void arena_free(struct rpc_ctx *ctx)
 	while (ctx->arena) {
 		struct arena_block *b = ctx->arena;
 		ctx->arena = b->next;
-		explicit_bzero(b->payload, b->size);
+		explicit_bzero(b->payload, b->used);
 		free(b);
 	}
 }
