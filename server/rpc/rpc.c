@@ -430,11 +430,11 @@ static void live_remove(struct rpc_ctx *ctx)
 	pthread_mutex_unlock(&srv->mu);
 }
 
-/* The call is over and nothing refers to it: report it and free it. */
+/* The call is over and nothing refers to it: report it and free it. Leaving the list of calls in
+ * flight is the last thing it does with the server, which a shutdown may free right after. */
 static void ctx_end(struct rpc_ctx *ctx)
 {
 	struct rpc_server *srv = ctx->srv;
-	live_remove(ctx);
 	if (srv->opts.on_call) {
 		struct timespec t1;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -469,6 +469,7 @@ static void ctx_end(struct rpc_ctx *ctx)
 	gpr_free(ctx->unknown_path);
 	gpr_free(ctx->peer);
 	grpc_call_unref(ctx->call);
+	live_remove(ctx);
 	arena_free(ctx);
 	free(ctx);
 }

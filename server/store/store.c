@@ -487,8 +487,9 @@ int store_listen(const char *url, const char *channel, struct store **out, struc
 	                      "keepalives_idle",
 	                      "keepalives_interval",
 	                      "keepalives_count",
+	                      "application_name",
 	                      NULL};
-	const char *vals[] = {s->url, "5", "1", "5", "2", "3", NULL};
+	const char *vals[] = {s->url, "5", "1", "5", "2", "3", "cofferd listener", NULL};
 	s->conn = PQconnectdbParams(keys, vals, 1);
 	PQsetNoticeProcessor(s->conn, on_notice, NULL);
 	*out = s;

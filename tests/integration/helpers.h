@@ -6,8 +6,11 @@
 #define COFFER_TEST_HELPERS_H
 
 #include <check.h>
+#include <grpc/grpc.h>
 #include <libpq-fe.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "coffer/client.h"
@@ -47,6 +50,47 @@ long long metric_value(int port, const char *prefix);
  * broken for the tests after. */
 void audit_log_break(void);
 void audit_log_mend(void);
+
+/* A reflection stream that sends nothing (an idle client); its final status when it ends. */
+struct open_stream {
+	grpc_call *call;              /* the call */
+	grpc_completion_queue *cq;    /* its queue */
+	grpc_metadata_array trailing; /* its trailers */
+	grpc_status_code status;      /* final status */
+	grpc_slice details;           /* final message */
+	grpc_metadata_array initial;  /* initial metadata */
+	bool ended;                   /* the status arrived */
+};
+void stream_open(grpc_channel *c, struct open_stream *s);
+/* Waits up to ms for the stream to end; whether it did. */
+bool stream_ended(struct open_stream *s, int ms);
+/* Cancels (if needed) and frees. */
+void stream_close(struct open_stream *s);
+
+/* A TCP relay between a cofferd (or a store) and PostgreSQL that can cut every connection at
+ * once, as a network failure would (a reset, no goodbye), and refuse new ones meanwhile. */
+struct relay {
+	int listen_fd;         /* accepting */
+	int port;              /* its port */
+	int upstream_port;     /* PostgreSQL's */
+	int pipe_fd[2];        /* wakes the thread */
+	pthread_t thread;      /* forwards */
+	atomic_bool cut, stop; /* requests */
+	atomic_bool refuse;    /* new connections are reset at once */
+	int fds[32];           /* client, server, client, server, ... */
+	int n;                 /* entries in fds */
+};
+/* Starts relaying to the tests' PostgreSQL. */
+void relay_start(struct relay *r);
+/* The tests' database URL through the relay. */
+void relay_url(const struct relay *r, char *url, size_t cap);
+/* Resets every connection now; with refuse, every new one too until relay_allow. */
+void relay_cut(struct relay *r, bool refuse);
+/* New connections go through again. */
+void relay_allow(struct relay *r);
+/* Wakes the relay's thread (after setting cut or refuse). */
+void relay_poke(struct relay *r);
+void relay_stop(struct relay *r);
 
 /* Environments and overrides (versions 1 draft, 2 live). */
 void env_create(const char *project, const char *name);
@@ -100,6 +144,9 @@ TCase *tcase_keys(void);
 TCase *tcase_hardening(void);
 /* Stops the authenticating server test_access.c started. */
 void access_tests_cleanup(void);
+/* The admin token of the database the tests share (test_access.c makes it). */
+const char *access_admin_token(void);
+TCase *tcase_replicas(void);
 /* Runs last: it terminates the server's database connections. */
 TCase *tcase_disruptive(void);
 

@@ -807,6 +807,12 @@ TCase *tcase_access(void)
 	return tc;
 }
 
+const char *access_admin_token(void)
+{
+	start_auth_server();
+	return admin_token;
+}
+
 void access_tests_cleanup(void)
 {
 	server_stop(auth_srv, 1);

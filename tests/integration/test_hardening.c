@@ -75,117 +75,6 @@ static void set_value(const char *project, const char *env, int version, const c
 
 /* ---- a commit whose answer is lost ---- */
 
-/* A TCP relay between cofferd's store and PostgreSQL that can cut every connection at once, as a
- * network failure would: no goodbye, just a reset. */
-struct relay {
-	int listen_fd;         /* accepting */
-	int port;              /* its port */
-	int upstream_port;     /* PostgreSQL's */
-	int pipe_fd[2];        /* wakes the thread */
-	pthread_t thread;      /* forwards */
-	atomic_bool cut, stop; /* requests */
-	int fds[32];           /* client, server, client, server, ... */
-	int n;                 /* entries in fds */
-};
-
-static void reset_close(int fd)
-{
-	struct linger l = {1, 0};
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-	close(fd);
-}
-
-static void *relay_main(void *arg)
-{
-	struct relay *r = arg;
-	char buf[65536];
-	while (!atomic_load(&r->stop)) {
-		struct pollfd p[34];
-		int n = 0;
-		p[n++] = (struct pollfd){r->listen_fd, POLLIN, 0};
-		p[n++] = (struct pollfd){r->pipe_fd[0], POLLIN, 0};
-		for (int i = 0; i < r->n; i++)
-			p[n++] = (struct pollfd){r->fds[i], POLLIN, 0};
-		if (poll(p, (nfds_t)n, 200) < 0)
-			continue;
-		if (p[1].revents) {
-			char x;
-			if (read(r->pipe_fd[0], &x, 1) < 0)
-				continue;
-		}
-		if (atomic_exchange(&r->cut, false)) {
-			for (int i = 0; i < r->n; i++)
-				reset_close(r->fds[i]);
-			r->n = 0;
-			continue;
-		}
-		if ((p[0].revents & POLLIN) && r->n + 2 <= 32) {
-			int c = accept(r->listen_fd, NULL, NULL);
-			int s = socket(AF_INET, SOCK_STREAM, 0);
-			struct sockaddr_in a = {.sin_family = AF_INET,
-			                        .sin_port = htons((uint16_t)r->upstream_port),
-			                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-			if (c >= 0 && s >= 0 && connect(s, (struct sockaddr *)&a, sizeof(a)) == 0) {
-				r->fds[r->n++] = c;
-				r->fds[r->n++] = s;
-			} else {
-				if (c >= 0)
-					close(c);
-				if (s >= 0)
-					close(s);
-			}
-			continue;
-		}
-		for (int i = 0; i < r->n; i++) {
-			if (!(p[2 + i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			int peer = r->fds[i ^ 1];
-			ssize_t got = read(r->fds[i], buf, sizeof(buf));
-			if (got <= 0 || write(peer, buf, (size_t)got) != got) {
-				close(r->fds[i & ~1]);
-				close(r->fds[i | 1]);
-				memmove(&r->fds[i & ~1], &r->fds[(i & ~1) + 2],
-				        (size_t)(r->n - (i & ~1) - 2) * sizeof(int));
-				r->n -= 2;
-				break;
-			}
-		}
-	}
-	for (int i = 0; i < r->n; i++)
-		close(r->fds[i]);
-	return NULL;
-}
-
-static void relay_start(struct relay *r, int upstream_port)
-{
-	memset(r, 0, sizeof(*r));
-	r->upstream_port = upstream_port;
-	r->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	ck_assert_int_eq(bind(r->listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(listen(r->listen_fd, 8), 0);
-	getsockname(r->listen_fd, (struct sockaddr *)&a, &len);
-	r->port = ntohs(a.sin_port);
-	ck_assert_int_eq(pipe(r->pipe_fd), 0);
-	pthread_create(&r->thread, NULL, relay_main, r);
-}
-
-static void relay_poke(struct relay *r)
-{
-	ck_assert_int_eq(write(r->pipe_fd[1], "x", 1), 1);
-}
-
-static void relay_stop(struct relay *r)
-{
-	atomic_store(&r->stop, true);
-	relay_poke(r);
-	pthread_join(r->thread, NULL);
-	close(r->listen_fd);
-	close(r->pipe_fd[0]);
-	close(r->pipe_fd[1]);
-}
-
 struct cut_body {
 	struct relay *relay; /* to cut */
 	const char *name;    /* the project to insert */
@@ -207,14 +96,10 @@ static int insert_then_cut(struct store *s, void *arg, struct cof_err *e)
 
 START_TEST(a_commit_whose_answer_is_lost_is_unknown)
 {
-	int pg_port = 0;
-	ck_assert_int_eq(sscanf(strstr(cfg.database_url, "127.0.0.1:"), "127.0.0.1:%d", &pg_port),
-	                 1);
 	struct relay r;
-	relay_start(&r, pg_port);
+	relay_start(&r);
 	char url[512];
-	snprintf(url, sizeof(url), "postgresql://coffer@127.0.0.1:%d%s", r.port,
-	         strrchr(cfg.database_url, '/'));
+	relay_url(&r, url, sizeof(url));
 	struct store *s = NULL;
 	struct cof_err e = {0};
 	ck_assert_msg(store_open(url, &s, &e) == 0, "%s %s", e.msg, e.detail);
@@ -487,68 +372,6 @@ START_TEST(plaintext_stays_on_loopback_unless_asked)
 END_TEST
 
 /* ---- idle and slow clients do not freeze a replica ---- */
-
-/* Opens a streaming call that sends nothing; *status receives its final code. */
-struct open_stream {
-	grpc_call *call;              /* the call */
-	grpc_completion_queue *cq;    /* its queue */
-	grpc_metadata_array trailing; /* its trailers */
-	grpc_status_code status;      /* final status */
-	grpc_slice details;           /* final message */
-	grpc_metadata_array initial;  /* initial metadata */
-	bool ended;                   /* the status arrived */
-};
-
-static void stream_open(grpc_channel *c, struct open_stream *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->cq = grpc_completion_queue_create_for_pluck(NULL);
-	s->call = grpc_channel_create_call(
-	        c, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
-	        grpc_slice_from_static_string(
-	                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
-	        NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-	grpc_metadata_array_init(&s->trailing);
-	grpc_metadata_array_init(&s->initial);
-	grpc_op ops[3];
-	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[1].data.recv_initial_metadata.recv_initial_metadata = &s->initial;
-	ops[2].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[2].data.recv_status_on_client.trailing_metadata = &s->trailing;
-	ops[2].data.recv_status_on_client.status = &s->status;
-	ops[2].data.recv_status_on_client.status_details = &s->details;
-	ck_assert_int_eq(grpc_call_start_batch(s->call, ops, 3, s, NULL), GRPC_CALL_OK);
-}
-
-/* Waits up to ms for the stream to end; whether it did. */
-static bool stream_ended(struct open_stream *s, int ms)
-{
-	if (s->ended)
-		return true;
-	grpc_event ev = grpc_completion_queue_pluck(
-	        s->cq, s,
-	        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN)),
-	        NULL);
-	s->ended = ev.type == GRPC_OP_COMPLETE;
-	return s->ended;
-}
-
-static void stream_close(struct open_stream *s)
-{
-	grpc_call_cancel(s->call, NULL);
-	ck_assert(stream_ended(s, 5000));
-	grpc_call_unref(s->call);
-	grpc_completion_queue_shutdown(s->cq);
-	while (grpc_completion_queue_pluck(s->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-	               .type != GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(s->cq);
-	grpc_metadata_array_destroy(&s->trailing);
-	grpc_metadata_array_destroy(&s->initial);
-	grpc_slice_unref(s->details);
-}
 
 START_TEST(idle_streams_without_a_token_do_not_starve_health)
 {

@@ -573,6 +573,8 @@ START_TEST(log_escaping)
 }
 END_TEST
 
+TCase *tcase_cache(void);
+
 int main(void)
 {
 	Suite *s = suite_create("unit");
@@ -597,6 +599,7 @@ int main(void)
 	tcase_add_test(crypt, term_rewrap_to_new_root);
 	suite_add_tcase(s, crypt);
 	suite_add_tcase(s, tcase_rules());
+	suite_add_tcase(s, tcase_cache());
 	TCase *misc = tcase_create("misc");
 	tcase_add_test(misc, status_mapping);
 	tcase_add_test(misc, settings_precedence);

@@ -1,0 +1,505 @@
+/*
+ * test_replicas.c - three cofferd over one PostgreSQL, as on Kubernetes, each with its cache:
+ * read-your-writes with min_revision on another replica, convergence without it, a revoked token
+ * refused everywhere, a deleted project gone everywhere (and a new one of the same name not
+ * confused with it), the cache dropped when a replica loses its notifications. And the serving
+ * path: calls parked for a revision and idle streams hold no thread, and calls beyond
+ * --max-calls are refused.
+ *
+ * Time bounds here are generous upper limits that only a broken replica misses (the figures, a
+ * p99 of tens of milliseconds, are measured by bench/run.sh, not asserted).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <grpc/grpc_security.h>
+
+#include "coffer/v1/access.stub.h"
+#include "coffer/v1/projects.stub.h"
+#include "coffer/v1/secrets.stub.h"
+#include "helpers.h"
+
+enum { N_REPLICAS = 3 };
+
+static struct server *rep[N_REPLICAS];
+static char rep_addr[N_REPLICAS][64];
+static int rep_metrics[N_REPLICAS];
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* A replica with authentication on; settings changed by the caller. */
+static struct server *start_replica(struct settings *c, char *addr, size_t cap)
+{
+	c->insecure_no_auth = false;
+	c->bootstrap_token_file = NULL;
+	c->listen = "127.0.0.1:0";
+	struct cof_err e = {0};
+	struct server *s = NULL;
+	ck_assert_msg(server_start(c, 5, &s, &e) == 0, "%s %s", e.msg, e.detail);
+	snprintf(addr, cap, "127.0.0.1:%d", server_port(s));
+	return s;
+}
+
+static void replicas_up(void)
+{
+	if (rep[0])
+		return;
+	access_admin_token(); /* the admin token of this database */
+	for (int i = 0; i < N_REPLICAS; i++) {
+		struct settings c2 = cfg;
+		rep[i] = start_replica(&c2, rep_addr[i], sizeof(rep_addr[i]));
+		rep_metrics[i] = server_metrics_port(rep[i]);
+	}
+}
+
+static void replicas_down(void)
+{
+	for (int i = 0; i < N_REPLICAS; i++) {
+		server_stop(rep[i], 1);
+		rep[i] = NULL;
+	}
+}
+
+static coffer_channel *to(const char *addr, const char *token, int timeout_ms)
+{
+	coffer_channel_options o = {.target = addr, .token = token, .timeout_ms = timeout_ms};
+	coffer_channel *c = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_channel_new(&o, &c, &err), 0);
+	return c;
+}
+
+/* A project with secret S = value, made through addr. */
+static void project_with(const char *addr, const char *p, const char *value)
+{
+	coffer_channel *a = to(addr, access_admin_token(), 20000);
+	coffer_error err;
+	Coffer__V1__CreateProjectRequest cp = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	cp.name = (char *)p;
+	cp.description = "";
+	Coffer__V1__Project *proj = NULL;
+	ck_assert_msg(coffer_v1_projects_create_project(a, &cp, &proj, &err) == 0, "%s",
+	              err.message);
+	protobuf_c_message_free_unpacked(&proj->base, NULL);
+	Coffer__V1__CreateSecretRequest cs = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+	cs.project = (char *)p;
+	cs.name = "S";
+	cs.value = (char *)value;
+	cs.description = "";
+	Coffer__V1__Secret *sec = NULL;
+	ck_assert_msg(coffer_v1_secrets_create_secret(a, &cs, &sec, &err) == 0, "%s", err.message);
+	protobuf_c_message_free_unpacked(&sec->base, NULL);
+	coffer_channel_free(a);
+}
+
+/* A runtime token of p (secret and id into the buffers). */
+static void runtime_token(const char *addr, const char *p, char *secret, char *id)
+{
+	coffer_channel *a = to(addr, access_admin_token(), 20000);
+	Coffer__V1__CreateTokenRequest req = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
+	req.name = "replica-test";
+	req.role = COFFER__V1__ROLE__ROLE_RUNTIME;
+	req.project = (char *)p;
+	Coffer__V1__CreateTokenResponse *r = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_access_create_token(a, &req, &r, &err) == 0, "%s", err.message);
+	snprintf(secret, 128, "%s", r->secret);
+	snprintf(id, 32, "%s", r->token->id);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	coffer_channel_free(a);
+}
+
+/* Sets S of p through addr; the revision written. */
+static int64_t write_s(const char *addr, const char *p, const char *value)
+{
+	coffer_channel *a = to(addr, access_admin_token(), 20000);
+	Coffer__V1__UpdateSecretRequest req = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	req.project = (char *)p;
+	req.name = "S";
+	req.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	req.value = (char *)value;
+	Coffer__V1__Secret *s = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_secrets_update_secret(a, &req, &s, &err) == 0, "%s", err.message);
+	int64_t rev = s->revision;
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	coffer_channel_free(a);
+	return rev;
+}
+
+/* Resolves p's main/live through addr with token: the code; S's value into value (cap 64). */
+static int resolve_s(const char *addr, const char *token, const char *p, int64_t min_revision,
+                     char *value, int64_t *revision)
+{
+	coffer_channel *c = to(addr, token, 10000);
+	Coffer__V1__ResolveSecretsRequest req = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
+	req.project = (char *)p;
+	req.environment = "main";
+	req.version = COFFER__V1__VERSION__VERSION_LIVE;
+	req.min_revision = min_revision;
+	Coffer__V1__ResolveSecretsResponse *r = NULL;
+	coffer_error err = {0};
+	int rc = coffer_v1_secrets_resolve_secrets(c, &req, &r, &err);
+	if (value)
+		value[0] = '\0';
+	if (rc == 0) {
+		for (size_t i = 0; i < r->n_secrets && value; i++)
+			if (strcmp(r->secrets[i]->name, "S") == 0)
+				snprintf(value, 64, "%s", r->secrets[i]->value);
+		if (revision)
+			*revision = r->revision;
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	}
+	coffer_channel_free(c);
+	return rc == 0 ? 0 : err.code;
+}
+
+/* Polls a resolve through addr until S reads want (or the code is want_code, when not 0); the
+ * milliseconds it took, or -1 after limit_ms. */
+static double until(const char *addr, const char *token, const char *p, const char *want,
+                    int want_code, double limit_ms)
+{
+	double t0 = now_ms();
+	while (now_ms() - t0 < limit_ms) {
+		char v[64];
+		int code = resolve_s(addr, token, p, 0, v, NULL);
+		if ((want_code && code == want_code) ||
+		    (!want_code && code == 0 && want && strcmp(v, want) == 0))
+			return now_ms() - t0;
+		usleep(2000);
+	}
+	return -1;
+}
+
+START_TEST(a_write_is_read_exactly_with_min_revision_on_another_replica)
+{
+	replicas_up();
+	const char *p = uniq("ryw");
+	project_with(rep_addr[0], p, "v0");
+	char token[128], id[32];
+	runtime_token(rep_addr[0], p, token, id);
+	char v[64];
+	for (int i = 0; i < N_REPLICAS; i++)
+		for (int k = 0; k < 2; k++) { /* the second one from memory */
+			ck_assert_int_eq(resolve_s(rep_addr[i], token, p, 0, v, NULL), 0);
+			ck_assert_str_eq(v, "v0");
+		}
+	for (int round = 1; round <= 5; round++) {
+		char want[16];
+		snprintf(want, sizeof(want), "v%d", round);
+		int64_t rev = write_s(rep_addr[round % N_REPLICAS], p, want);
+		/* Every other replica answers with at least that revision, and its value. */
+		for (int i = 0; i < N_REPLICAS; i++) {
+			int64_t got = 0;
+			ck_assert_int_eq(resolve_s(rep_addr[i], token, p, rev, v, &got), 0);
+			ck_assert_int_ge(got, rev);
+			ck_assert_str_eq(v, want);
+		}
+	}
+}
+END_TEST
+
+START_TEST(replicas_converge_without_min_revision)
+{
+	replicas_up();
+	const char *p = uniq("conv");
+	project_with(rep_addr[0], p, "old");
+	char token[128], id[32];
+	runtime_token(rep_addr[0], p, token, id);
+	long long hits0 = metric_value(rep_metrics[1], "coffer_cache_hits_total");
+	for (int i = 0; i < N_REPLICAS; i++)
+		ck_assert_double_ge(until(rep_addr[i], token, p, "old", 0, 5000), 0);
+	char v[64];
+	ck_assert_int_eq(resolve_s(rep_addr[1], token, p, 0, v, NULL), 0);
+	/* The replica answered from memory: the write must reach it through a notification. */
+	ck_assert_int_gt(metric_value(rep_metrics[1], "coffer_cache_hits_total"), hits0);
+	double worst = 0;
+	for (int round = 0; round < 10; round++) {
+		char want[16];
+		snprintf(want, sizeof(want), "new-%d", round);
+		write_s(rep_addr[0], p, want);
+		for (int i = 1; i < N_REPLICAS; i++) {
+			double ms = until(rep_addr[i], token, p, want, 0, 5000);
+			ck_assert_msg(ms >= 0, "replica %d still answers the old value after 5 s",
+			              i);
+			worst = ms > worst ? ms : worst;
+		}
+	}
+	printf("replicas: 10 writes, slowest to show on another replica %.1f ms\n", worst);
+}
+END_TEST
+
+START_TEST(a_revoked_token_is_refused_everywhere)
+{
+	replicas_up();
+	const char *p = uniq("revoke");
+	project_with(rep_addr[0], p, "x");
+	char token[128], id[32];
+	runtime_token(rep_addr[0], p, token, id);
+	for (int i = 0; i < N_REPLICAS; i++)
+		for (int k = 0; k < 2; k++)
+			ck_assert_int_eq(resolve_s(rep_addr[i], token, p, 0, NULL, NULL), 0);
+	coffer_channel *a = to(rep_addr[0], access_admin_token(), 20000);
+	Coffer__V1__RevokeTokenRequest rq = COFFER__V1__REVOKE_TOKEN_REQUEST__INIT;
+	rq.id = id;
+	Google__Protobuf__Empty *empty = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_v1_access_revoke_token(a, &rq, &empty, &err), 0);
+	protobuf_c_message_free_unpacked(&empty->base, NULL);
+	coffer_channel_free(a);
+	/* At once where it was revoked; within the notification delay elsewhere; then never
+	 * again anywhere. */
+	ck_assert_int_eq(resolve_s(rep_addr[0], token, p, 0, NULL, NULL), COFFER_UNAUTHENTICATED);
+	for (int i = 1; i < N_REPLICAS; i++)
+		ck_assert_msg(until(rep_addr[i], token, p, NULL, COFFER_UNAUTHENTICATED, 5000) >= 0,
+		              "replica %d still accepts the revoked token", i);
+	for (int k = 0; k < 20; k++)
+		for (int i = 0; i < N_REPLICAS; i++)
+			ck_assert_int_eq(resolve_s(rep_addr[i], token, p, 0, NULL, NULL),
+			                 COFFER_UNAUTHENTICATED);
+}
+END_TEST
+
+START_TEST(a_deleted_project_is_gone_everywhere_and_its_name_starts_over)
+{
+	replicas_up();
+	const char *p = uniq("gone");
+	project_with(rep_addr[0], p, "before");
+	char old_token[128], old_id[32];
+	runtime_token(rep_addr[0], p, old_token, old_id);
+	for (int i = 0; i < N_REPLICAS; i++)
+		ck_assert_double_ge(until(rep_addr[i], old_token, p, "before", 0, 5000), 0);
+	coffer_channel *a = to(rep_addr[0], access_admin_token(), 20000);
+	Coffer__V1__DeleteProjectRequest dp = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
+	dp.name = (char *)p;
+	Google__Protobuf__Empty *empty = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_v1_projects_delete_project(a, &dp, &empty, &err), 0);
+	protobuf_c_message_free_unpacked(&empty->base, NULL);
+	coffer_channel_free(a);
+	/* A new project of the same name, with another value and its own token. */
+	project_with(rep_addr[2], p, "after");
+	char new_token[128], new_id[32];
+	runtime_token(rep_addr[2], p, new_token, new_id);
+	for (int i = 0; i < N_REPLICAS; i++) {
+		ck_assert_msg(
+		        until(rep_addr[i], old_token, p, NULL, COFFER_UNAUTHENTICATED, 5000) >= 0,
+		        "replica %d accepts a token of the deleted project", i);
+		char v[64];
+		ck_assert_int_eq(resolve_s(rep_addr[i], new_token, p, 0, v, NULL), 0);
+		ck_assert_str_eq(v, "after");
+	}
+}
+END_TEST
+
+START_TEST(a_replica_that_loses_its_notifications_drops_its_cache)
+{
+	replicas_up();
+	/* A fourth replica reaches PostgreSQL through a relay that can fail like a network. */
+	struct relay r;
+	relay_start(&r);
+	char url[512];
+	relay_url(&r, url, sizeof(url));
+	struct settings c2 = cfg;
+	c2.database_url = url;
+	char addr[64];
+	struct server *x = start_replica(&c2, addr, sizeof(addr));
+	int mport = server_metrics_port(x);
+	const char *p = uniq("deaf");
+	project_with(rep_addr[0], p, "cached");
+	char token[128], id[32];
+	runtime_token(rep_addr[0], p, token, id);
+	for (int k = 0; k < 3; k++)
+		ck_assert_double_ge(until(addr, token, p, "cached", 0, 5000), 0);
+	ck_assert_int_gt(metric_value(mport, "coffer_cache_entries"), 0);
+	/* Its connections are cut and refused; a write lands meanwhile, and its notification
+	 * never reaches this replica. */
+	relay_cut(&r, true);
+	usleep(300 * 1000);
+	write_s(rep_addr[0], p, "fresh");
+	relay_allow(&r);
+	/* Once it listens again, it must not answer from what it cached before. */
+	double t0 = now_ms();
+	while (metric_value(mport, "coffer_cache_enabled") != 1 && now_ms() - t0 < 10000)
+		usleep(20000);
+	ck_assert_int_eq(metric_value(mport, "coffer_cache_enabled"), 1);
+	for (int k = 0; k < 20; k++) {
+		char v[64];
+		ck_assert_int_eq(resolve_s(addr, token, p, 0, v, NULL), 0);
+		ck_assert_msg(strcmp(v, "fresh") == 0,
+		              "the replica answered \"%s\" from a cache it could not keep coherent",
+		              v);
+	}
+	server_stop(x, 1);
+	relay_stop(&r);
+}
+END_TEST
+
+/* ---- the serving path: waiting costs memory, not threads ---- */
+
+struct waiter_arg {
+	const char *addr, *token, *project;
+	int64_t min_revision;
+	int code;
+	char value[64];
+};
+
+static void *wait_resolve(void *arg)
+{
+	struct waiter_arg *w = arg;
+	w->code = resolve_s(w->addr, w->token, w->project, w->min_revision, w->value, NULL);
+	return NULL;
+}
+
+START_TEST(parked_resolves_hold_no_thread)
+{
+	struct settings c2 = cfg;
+	c2.workers = 1;
+	c2.db_connections = 1;
+	char addr[64];
+	struct server *s = start_replica(&c2, addr, sizeof(addr));
+	int mport = server_metrics_port(s);
+	const char *p = uniq("park");
+	project_with(addr, p, "before");
+	char token[128], id[32];
+	runtime_token(addr, p, token, id);
+	int64_t rev = 0;
+	ck_assert_int_eq(resolve_s(addr, token, p, 0, NULL, &rev), 0);
+	/* Resolves wait for a revision that does not exist yet. */
+	enum { N = 20 };
+	struct waiter_arg w[N];
+	pthread_t t[N];
+	for (int i = 0; i < N; i++) {
+		w[i] = (struct waiter_arg){addr, token, p, rev + 1, -1, ""};
+		pthread_create(&t[i], NULL, wait_resolve, &w[i]);
+	}
+	/* (A parked resolve waits up to 2 s: the rest of the test stays well within that.) */
+	double t0 = now_ms();
+	while (metric_value(mport, "coffer_waiting_for_revision") < N && now_ms() - t0 < 1000)
+		usleep(10000);
+	long long parked = metric_value(mport, "coffer_waiting_for_revision");
+	ck_assert_int_ge(parked, 1);
+	printf("parked: %lld resolves waiting for revision %lld on one database thread\n", parked,
+	       (long long)rev + 1);
+	/* With one database thread and one gRPC thread, other calls still go through. */
+	coffer_channel *a = to(addr, access_admin_token(), 3000);
+	Coffer__V1__GetProjectRequest gp = COFFER__V1__GET_PROJECT_REQUEST__INIT;
+	gp.name = (char *)p;
+	Coffer__V1__Project *proj = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_projects_get_project(a, &gp, &proj, &err) == 0,
+	              "a call that needs the database waited behind parked ones: %s", err.message);
+	protobuf_c_message_free_unpacked(&proj->base, NULL);
+	coffer_channel_free(a);
+	/* The revision comes: every parked resolve answers with it. */
+	write_s(addr, p, "after");
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(w[i].code, 0);
+		ck_assert_str_eq(w[i].value, "after");
+	}
+	ck_assert_int_eq(metric_value(mport, "coffer_waiting_for_revision"), 0);
+	server_stop(s, 1);
+}
+END_TEST
+
+START_TEST(idle_streams_hold_no_thread)
+{
+	struct settings c2 = cfg;
+	c2.workers = 1;
+	c2.db_connections = 1;
+	c2.max_streams = 500;
+	c2.stream_idle_seconds = 2;
+	char addr[64];
+	struct server *s = start_replica(&c2, addr, sizeof(addr));
+	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+	grpc_channel *chan = grpc_channel_create(addr, creds, NULL);
+	enum { N = 100 };
+	struct open_stream *st = calloc(N, sizeof(*st));
+	for (int i = 0; i < N; i++)
+		stream_open(chan, &st[i]);
+	/* A hundred idle clients on one thread: the replica still answers. */
+	for (int i = 0; i < N; i++)
+		ck_assert(!stream_ended(&st[i], 1));
+	coffer_channel *a = to(addr, access_admin_token(), 3000);
+	Coffer__V1__ListProjectsRequest lp = COFFER__V1__LIST_PROJECTS_REQUEST__INIT;
+	Coffer__V1__ListProjectsResponse *r = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_projects_list_projects(a, &lp, &r, &err) == 0, "%s", err.message);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	coffer_channel_free(a);
+	/* And it closes them when their idle time is up. */
+	for (int i = 0; i < N; i++) {
+		ck_assert_msg(stream_ended(&st[i], 10000), "idle stream %d was never closed", i);
+		ck_assert_int_eq(st[i].status, GRPC_STATUS_CANCELLED);
+		stream_close(&st[i]);
+	}
+	free(st);
+	grpc_channel_destroy(chan);
+	grpc_channel_credentials_release(creds);
+	server_stop(s, 1);
+}
+END_TEST
+
+START_TEST(calls_beyond_max_calls_are_resource_exhausted)
+{
+	struct settings c2 = cfg;
+	c2.max_calls = 5;
+	char addr[64];
+	struct server *s = start_replica(&c2, addr, sizeof(addr));
+	int mport = server_metrics_port(s);
+	const char *p = uniq("maxcalls");
+	project_with(addr, p, "a");
+	char token[128], id[32];
+	runtime_token(addr, p, token, id);
+	int64_t rev = 0;
+	ck_assert_int_eq(resolve_s(addr, token, p, 0, NULL, &rev), 0);
+	enum { N = 5 };
+	struct waiter_arg w[N];
+	pthread_t t[N];
+	for (int i = 0; i < N; i++) {
+		w[i] = (struct waiter_arg){addr, token, p, rev + 1, -1, ""};
+		pthread_create(&t[i], NULL, wait_resolve, &w[i]);
+	}
+	double t0 = now_ms();
+	while (metric_value(mport, "coffer_calls_in_flight") < N && now_ms() - t0 < 1000)
+		usleep(10000);
+	ck_assert_int_eq(metric_value(mport, "coffer_calls_in_flight"), N);
+	/* Five calls wait: the sixth is turned away at once, with a clear code. */
+	ck_assert_int_eq(resolve_s(addr, token, p, 0, NULL, NULL), COFFER_RESOURCE_EXHAUSTED);
+	/* The revision they wait for is written through another replica (this one is full). */
+	replicas_up();
+	write_s(rep_addr[0], p, "b");
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(w[i].code, 0);
+	}
+	server_stop(s, 1);
+}
+END_TEST
+
+TCase *tcase_replicas(void)
+{
+	TCase *tc = tcase_create("replicas");
+	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, NULL, replicas_down);
+	tcase_add_test(tc, a_write_is_read_exactly_with_min_revision_on_another_replica);
+	tcase_add_test(tc, replicas_converge_without_min_revision);
+	tcase_add_test(tc, a_revoked_token_is_refused_everywhere);
+	tcase_add_test(tc, a_deleted_project_is_gone_everywhere_and_its_name_starts_over);
+	tcase_add_test(tc, a_replica_that_loses_its_notifications_drops_its_cache);
+	tcase_add_test(tc, parked_resolves_hold_no_thread);
+	tcase_add_test(tc, idle_streams_hold_no_thread);
+	tcase_add_test(tc, calls_beyond_max_calls_are_resource_exhausted);
+	return tc;
+}
