@@ -173,6 +173,22 @@ fi
 kill -TERM "$PID_main"
 wait "$PID_main" 2>/dev/null || true
 
+# ---- replicas: three cofferd over one database ----
+if want replicas; then
+  say "replicas: three cofferd over one database; a write and a revocation seen on the others"
+  fresh_db coffer_bench_replicas
+  DB=coffer_bench_replicas
+  rm -f "$DIR/admin.token"
+  start_cofferd r1 50981 50982
+  start_cofferd r2 50983 50984
+  start_cofferd r3 50985 50986
+  COFFER_TOKEN=$(cat "$DIR/admin.token") "$BIN/coffer-bench-replicas" --writer 127.0.0.1:50981 \
+    --reader 127.0.0.1:50983 --reader 127.0.0.1:50985 --project spread --rounds 50 >"$DIR/replicas.out" || true
+  grep -v '^RESULT' "$DIR/replicas.out" >&2
+  grep '^RESULT' "$DIR/replicas.out" >>"$RESULTS" || true
+  for r in r1 r2 r3; do eval "kill -TERM \$PID_$r"; done
+fi
+
 # ---- the table ----
 echo
 echo "figure                                              value        ratio (target)"
@@ -197,5 +213,9 @@ if want growth; then
   row "small project p50 ms, after" "$(fig small-1-after p50_ms)" "$(ratio "$(fig small-1-after p50_ms)" "$(fig small-1-before p50_ms)") of before (<= 1.5)"
 fi
 want merge && row "merge of 10,000 overrides, ms" "$(fig merge-10000 max_ms)" "(< 250)"
+if want replicas; then
+  row "a write seen on other replicas, p99 ms" "$(fig replicas write_p99_ms)" "(<= 100); with min_revision exact $(fig replicas exact)"
+  row "a revoked token refused on others, max ms" "$(fig replicas revoke_max_ms)" "(<= 1000)"
+fi
 want memory && row "cofferd RSS with 1,000 projects cached, MB" "$RSS" "(< 64)"
 exit 0
