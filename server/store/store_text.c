@@ -56,10 +56,15 @@ void store__text_str(struct store_text *t, const char *s)
 {
 	sep(t);
 	store__text_put(t, "\"", 1);
-	for (const char *p = s; *p && t->ok; p++) {
-		if (*p == '"' || *p == '\\')
-			store__text_put(t, "\\", 1);
-		store__text_put(t, p, 1);
+	/* Runs without a quote or a backslash go in whole; those two are escaped. */
+	for (const char *p = s; *p && t->ok;) {
+		size_t run = strcspn(p, "\"\\");
+		store__text_put(t, p, run);
+		p += run;
+		if (*p) {
+			char esc[2] = {'\\', *p++};
+			store__text_put(t, esc, 2);
+		}
 	}
 	store__text_put(t, "\"", 1);
 }
