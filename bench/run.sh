@@ -116,11 +116,18 @@ COFFER_TOKEN=$ADMIN "$C" projects create bench >/dev/null
 COFFER_TOKEN=$ADMIN load seed-secrets --target $ADDR --request create-secret:bench --count 50 --concurrency 4
 RUNTIME=$(COFFER_TOKEN=$ADMIN "$C" tokens create bench-runtime --role runtime --project bench)
 RESOLVE=(--target $ADDR --token "$RUNTIME" --request resolve:bench:main:live)
+# A second cofferd over the same database that keeps no rows in memory: every resolve reads
+# PostgreSQL (the path of a cold cache), to show that path's cost too.
+start_cofferd nocache 50963 50964 --cache-mb 0
+COLD=(--target 127.0.0.1:50963 --token "$RUNTIME" --request resolve:bench:main:live)
 if want resolve; then
   say "ResolveSecrets, 50 secrets, runtime token, audit on: 1, 16, 64 and 256 in flight"
   for n in 1 16 64 256; do
     load "resolve-$n" "${RESOLVE[@]}" --concurrency $n --connections 4 --seconds "$SECS"
   done
+  say "the same from PostgreSQL (no rows cached): 1 and 64 in flight"
+  load "cold-1" "${COLD[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
+  load "cold-64" "${COLD[@]}" --concurrency 64 --connections 4 --seconds "$SECS"
 fi
 
 # ---- history: the same after rewrites ----
@@ -131,16 +138,20 @@ if want history; then
   COFFER_TOKEN=$ADMIN load rewrite-b --target $ADDR --request rewrite:bench:S_2 --count 2000 --concurrency 8
   load "resolve-64-after-4000" "${RESOLVE[@]}" --concurrency 64 --connections 4 --seconds "$SECS"
   load "resolve-1-after-4000" "${RESOLVE[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
+  load "cold-64-after-4000" "${COLD[@]}" --concurrency 64 --connections 4 --seconds "$SECS"
+  load "cold-1-after-4000" "${COLD[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
 fi
 
 # ---- growth: a small project's resolve latency before and after 40,000 rows elsewhere ----
 if want growth || want memory; then
   say "growth: a 50-secret project, one resolve at a time, before and after 40,000 more value rows"
   load "small-1-before" "${RESOLVE[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
+  load "small-cold-1-before" "${COLD[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
   COFFER_TOKEN=$ADMIN load seed-projects --target $ADDR --request create-project:other --count 1000 --concurrency 8
   COFFER_TOKEN=$ADMIN load seed-rows --target $ADDR --request create-secret-spread:other:40 --count 40000 --concurrency 16
   $PSQL -d coffer_bench -qc "VACUUM ANALYZE" >/dev/null
   load "small-1-after" "${RESOLVE[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
+  load "small-cold-1-after" "${COLD[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
 fi
 
 # ---- memory: 1,000 projects cached ----
@@ -170,8 +181,8 @@ if want merge; then
   COFFER_TOKEN=$ADMIN load merge-10000 --target $ADDR --request merge:merge:feature:main --count 1 --concurrency 1
 fi
 
-kill -TERM "$PID_main"
-wait "$PID_main" 2>/dev/null || true
+kill -TERM "$PID_main" "$PID_nocache"
+wait "$PID_main" "$PID_nocache" 2>/dev/null || true
 
 # ---- replicas: three cofferd over one database ----
 if want replicas; then
@@ -203,14 +214,20 @@ if want resolve; then
   done
   want ceiling && row "ResolveSecrets 64 / Health/Check" "" "$(ratio "$(fig resolve-64 rps)" "$(fig health rps)") (>= 0.5)"
   row "ResolveSecrets p99 at 16 in flight, ms" "$(fig resolve-16 p99_ms)" "(<= 5)"
+  row "from PostgreSQL, 1 in flight: calls/s, p50/p99 ms" "$(fig cold-1 rps)" "p50 $(fig cold-1 p50_ms)  p99 $(fig cold-1 p99_ms)"
+  row "from PostgreSQL, 64 in flight: calls/s, p50/p99 ms" "$(fig cold-64 rps)" "p50 $(fig cold-64 p50_ms)  p99 $(fig cold-64 p99_ms)"
 fi
 if want history && want resolve; then
   row "after 2,000 rewrites of a secret, 64 in flight" "$(fig resolve-64-after-2000 rps)" "$(ratio "$(fig resolve-64-after-2000 rps)" "$(fig resolve-64 rps)") of before"
   row "after 4,000 rewrites in the project, 64 in flight" "$(fig resolve-64-after-4000 rps)" "$(ratio "$(fig resolve-64-after-4000 rps)" "$(fig resolve-64 rps)") of before (>= 0.8)"
+  row "the same from PostgreSQL, 64 in flight" "$(fig cold-64-after-4000 rps)" "$(ratio "$(fig cold-64-after-4000 rps)" "$(fig cold-64 rps)") of before (>= 0.8)"
+  row "from PostgreSQL, 1 in flight, p50 ms after 4,000" "$(fig cold-1-after-4000 p50_ms)" "$(ratio "$(fig cold-1-after-4000 p50_ms)" "$(fig cold-1 p50_ms)") of before"
 fi
 if want growth; then
   row "small project p50 ms, before 40,000 more rows" "$(fig small-1-before p50_ms)" ""
   row "small project p50 ms, after" "$(fig small-1-after p50_ms)" "$(ratio "$(fig small-1-after p50_ms)" "$(fig small-1-before p50_ms)") of before (<= 1.5)"
+  row "from PostgreSQL: small project p50 ms, before" "$(fig small-cold-1-before p50_ms)" ""
+  row "from PostgreSQL: small project p50 ms, after" "$(fig small-cold-1-after p50_ms)" "$(ratio "$(fig small-cold-1-after p50_ms)" "$(fig small-cold-1-before p50_ms)") of before (<= 1.5)"
 fi
 want merge && row "merge of 10,000 overrides, ms" "$(fig merge-10000 max_ms)" "(< 250)"
 if want replicas; then

@@ -1,6 +1,7 @@
 /* server.c - start-up, wiring and stop (see server.h). */
 #include "server.h"
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,11 +56,14 @@ int server_migrate(const struct settings *cfg, int connect_wait_s, struct cof_er
 	return rc;
 }
 
-/* Threads the gRPC runtime gets when the settings leave it open: one per CPU. */
+/* Threads the gRPC runtime gets when the settings leave it open: one per CPU this process may
+ * run on (at most 16: they never wait, so more add nothing). */
 static int cpus(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+	cpu_set_t set;
+	int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+	                                                     : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 16 ? 16 : n;
 }
 
 /* Whether a listen address (host:port) is a loopback one. */
@@ -262,7 +266,7 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	        .rate_limit = cfg->rate_limit,
 	        .rate_burst = cfg->rate_burst,
 	};
-	if ((rc = domain_new(cfg->database_url, cfg->db_connections + 1,
+	if ((rc = domain_new(cfg->database_url, cfg->notify_database_url, cfg->db_connections + 1,
 	                     (size_t)cfg->cache_mb << 20, srv->kr, &srv->domain, e)) ||
 	    (rc = audit_start(domain_audit_sink, srv->domain, &srv->audit, e)) ||
 	    (rc = api_new(&acfg, srv->domain, srv->audit, NULL, &srv->api, e)) ||

@@ -25,6 +25,11 @@ static const struct setting settings[] = {
          "gRPC listen address (host:port)"},
         {"database-url", "COFFER_DATABASE_URL", K_STR, S(database_url), "", 0, 0,
          "PostgreSQL connection string (libpq keywords or postgresql:// URI)"},
+        {"notify-database-url", "COFFER_NOTIFY_DATABASE_URL", K_STR, S(notify_database_url), "", 0,
+         0,
+         "connection that LISTENs for the change notifications (empty: the database URL); "
+         "it must reach PostgreSQL directly or through session pooling, never transaction "
+         "pooling"},
         {"root-key-file", "COFFER_ROOT_KEY_FILE", K_STR, S(root_key_file), "", 0, 0,
          "file holding the 32-byte root key (raw bytes or 64 hex digits)"},
         {"log-level", "COFFER_LOG_LEVEL", K_STR, S(log_level), "info", 0, 0,

@@ -11,20 +11,21 @@
 #include <stdio.h>
 
 struct settings {
-	char *listen;             /* gRPC address, host:port */
-	char *database_url;       /* libpq connection string or URI */
-	char *root_key_file;      /* 32-byte root key (raw or 64 hex digits) */
-	char *log_level;          /* debug, info, warn, error */
-	int workers;              /* gRPC threads on the shared completion queue; 0: one per CPU */
-	int db_connections;       /* database threads, one connection each */
-	int max_calls;            /* calls in flight at once on this replica */
-	int cache_mb;             /* memory for cached resolve rows; 0: none */
-	int slots_per_method;     /* request slots pre-posted per method */
-	int max_message_bytes;    /* largest request accepted; larger is RESOURCE_EXHAUSTED */
-	int grace_seconds;        /* shutdown: how long in-flight calls may finish */
-	int statement_timeout_ms; /* bound on a statement when the call has no deadline */
-	bool migrate;             /* apply migrations at start-up */
-	bool insecure_no_auth;    /* serve without authentication (local development only) */
+	char *listen;              /* gRPC address, host:port */
+	char *database_url;        /* libpq connection string or URI */
+	char *notify_database_url; /* for LISTEN; "": database_url */
+	char *root_key_file;       /* 32-byte root key (raw or 64 hex digits) */
+	char *log_level;           /* debug, info, warn, error */
+	int workers;               /* gRPC threads on the shared completion queue; 0: one per CPU */
+	int db_connections;        /* database threads, one connection each */
+	int max_calls;             /* calls in flight at once on this replica */
+	int cache_mb;              /* memory for cached resolve rows; 0: none */
+	int slots_per_method;      /* request slots pre-posted per method */
+	int max_message_bytes;     /* largest request accepted; larger is RESOURCE_EXHAUSTED */
+	int grace_seconds;         /* shutdown: how long in-flight calls may finish */
+	int statement_timeout_ms;  /* bound on a statement when the call has no deadline */
+	bool migrate;              /* apply migrations at start-up */
+	bool insecure_no_auth;     /* serve without authentication (local development only) */
 	char *bootstrap_token_file; /* first admin token: read from or written to this file */
 	char *tls_cert_file;        /* server certificate chain (PEM); none: plaintext */
 	char *tls_key_file;         /* its private key (PEM) */

@@ -36,8 +36,8 @@ static void fire(void *arg, int64_t project_id, int64_t revision)
 /* How long the audit writer waits for a connection and for its batch. */
 #define AUDIT_SINK_TIMEOUT_MS 5000
 
-int domain_new(const char *url, int connections, size_t cache_bytes, struct crypt_keyring *kr,
-               struct domain **out, struct cof_err *e)
+int domain_new(const char *url, const char *notify_url, int connections, size_t cache_bytes,
+               struct crypt_keyring *kr, struct domain **out, struct cof_err *e)
 {
 	*out = NULL;
 	struct domain *d = calloc(1, sizeof(*d));
@@ -48,7 +48,8 @@ int domain_new(const char *url, int connections, size_t cache_bytes, struct cryp
 	int rc = store_pool_new(url, connections, &d->pool, e);
 	if (rc == 0 && cache_new(cache_bytes, &d->cache) != 0)
 		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
-	if (rc == 0 && (rc = changes_start(url, d->cache, &d->changes, e)) == 0)
+	if (rc == 0 && (rc = changes_start(notify_url && *notify_url ? notify_url : url, d->cache,
+	                                   &d->changes, e)) == 0)
 		changes_set_hook(d->changes, fire, d);
 	if (rc) {
 		domain_free(d);

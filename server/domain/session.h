@@ -31,10 +31,11 @@ struct session {
 };
 
 /* The pool of `connections` connections to url, the keyring kr (kept, not owned), a cache of
- * cache_bytes of resolve rows (0: tokens only) and its listener, which is given up to 2 s to
- * start listening. */
-int domain_new(const char *url, int connections, size_t cache_bytes, struct crypt_keyring *kr,
-               struct domain **out, struct cof_err *e) __attribute__((warn_unused_result));
+ * cache_bytes of resolve rows (0: tokens only) and its listener on notify_url (NULL or "": url),
+ * which is given up to 2 s to start listening. */
+int domain_new(const char *url, const char *notify_url, int connections, size_t cache_bytes,
+               struct crypt_keyring *kr, struct domain **out, struct cof_err *e)
+        __attribute__((warn_unused_result));
 /* Closes every connection; every session must be closed. NULL-safe. */
 void domain_free(struct domain *d);
 /* Database connections by their last known state, for the metrics. */
