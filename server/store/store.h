@@ -301,6 +301,9 @@ int store_override_rows(struct store *s, int64_t environment_id, struct store_se
  * existed then, its default row and, when it had one, its override row, by name (C collation),
  * the default first. current: `at` is the project's revision in this snapshot (the current rows
  * are read, without touching history). */
+/* Their SQL, for the tests' EXPLAIN: $1 project, $2 environment, $3 version (, $4 revision). */
+extern const char store_sql_resolve_current[];
+extern const char store_sql_resolve_at[];
 int store_resolve_rows(struct store *s, int64_t project_id, int64_t environment_id, int version,
                        int64_t at, bool current, struct store_sealed **rows, size_t *n,
                        struct cof_err *e) __attribute__((warn_unused_result));

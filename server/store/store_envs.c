@@ -243,6 +243,31 @@ int store_override_rows(struct store *s, int64_t environment_id, struct store_se
 	return rc;
 }
 
+/* The rows of a resolve (store_resolve_rows): $1 project, $2 environment, $3 version, $4 the
+ * revision. Current rows come from the partial index of current values, one probe per secret;
+ * rows at an earlier revision from the history index, the last write at or before it per secret
+ * and slot. Neither reads another project's rows or a secret's older history (the tests EXPLAIN
+ * both on a large database). */
+const char store_sql_resolve_current[] =
+        "SELECT s.id, s.name, s.visibility, coalesce(v.environment_id, 0), v.version, "
+        "v.valid_from, v.sealed FROM secrets s JOIN secret_values v "
+        "ON v.secret_id = s.id AND v.valid_to IS NULL "
+        "AND coalesce(v.environment_id, 0) = ANY (ARRAY[0, $2::int8]) "
+        "AND v.version = ANY (ARRAY[0, $3::int2]) "
+        "WHERE s.project_id = $1 AND s.deleted_rev IS NULL "
+        "ORDER BY s.name COLLATE \"C\", v.version";
+const char store_sql_resolve_at[] =
+        "SELECT s.id, s.name, s.visibility, k.env, k.version, v.valid_from, v.sealed "
+        "FROM secrets s CROSS JOIN (VALUES (0::int8, 0::int2), ($2::int8, $3::int2)) "
+        "k(env, version) "
+        "JOIN LATERAL (SELECT x.valid_from, x.valid_to, x.sealed FROM secret_values x "
+        "WHERE x.secret_id = s.id AND coalesce(x.environment_id, 0) = k.env "
+        "AND x.version = k.version AND x.valid_from <= $4 "
+        "ORDER BY x.valid_from DESC LIMIT 1) v ON v.valid_to IS NULL OR v.valid_to > $4 "
+        "WHERE s.project_id = $1 AND s.created_rev <= $4 "
+        "AND (s.deleted_rev IS NULL OR s.deleted_rev > $4) "
+        "ORDER BY s.name COLLATE \"C\", k.version";
+
 int store_resolve_rows(struct store *s, int64_t project_id, int64_t environment_id, int version,
                        int64_t at, bool current, struct store_sealed **rows, size_t *n,
                        struct cof_err *e)
@@ -252,36 +277,10 @@ int store_resolve_rows(struct store *s, int64_t project_id, int64_t environment_
 	                       I64(d, at)};
 	*rows = NULL;
 	*n = 0;
-	/* Current rows come from the partial index of current values, one probe per secret; rows
-	 * at an earlier revision from the history index, the last write at or before it per
-	 * secret and slot. Neither reads another project's rows or a secret's older history. */
-	PGresult *r =
-	        current ? store__exec(s,
-	                              "SELECT s.id, s.name, s.visibility, "
-	                              "coalesce(v.environment_id, 0), v.version, v.valid_from, "
-	                              "v.sealed FROM secrets s JOIN secret_values v "
-	                              "ON v.secret_id = s.id AND v.valid_to IS NULL "
-	                              "AND coalesce(v.environment_id, 0) = ANY "
-	                              "(ARRAY[0, $2::int8]) "
-	                              "AND v.version = ANY (ARRAY[0, $3::int2]) "
-	                              "WHERE s.project_id = $1 AND s.deleted_rev IS NULL "
-	                              "ORDER BY s.name COLLATE \"C\", v.version",
-	                              3, vals, NULL, NULL, "resolve rows", e)
-	                : store__exec(s,
-	                              "SELECT s.id, s.name, s.visibility, k.env, k.version, "
-	                              "v.valid_from, v.sealed FROM secrets s "
-	                              "CROSS JOIN (VALUES (0::int8, 0::int2), "
-	                              "($2::int8, $3::int2)) k(env, version) "
-	                              "JOIN LATERAL (SELECT x.valid_from, x.valid_to, x.sealed "
-	                              "FROM secret_values x WHERE x.secret_id = s.id "
-	                              "AND coalesce(x.environment_id, 0) = k.env "
-	                              "AND x.version = k.version AND x.valid_from <= $4 "
-	                              "ORDER BY x.valid_from DESC LIMIT 1) v "
-	                              "ON v.valid_to IS NULL OR v.valid_to > $4 "
-	                              "WHERE s.project_id = $1 AND s.created_rev <= $4 "
-	                              "AND (s.deleted_rev IS NULL OR s.deleted_rev > $4) "
-	                              "ORDER BY s.name COLLATE \"C\", k.version",
-	                              4, vals, NULL, NULL, "resolve rows at", e);
+	PGresult *r = current ? store__exec(s, store_sql_resolve_current, 3, vals, NULL, NULL,
+	                                    "resolve rows", e)
+	                      : store__exec(s, store_sql_resolve_at, 4, vals, NULL, NULL,
+	                                    "resolve rows at", e);
 	if (r == NULL)
 		return e->code;
 	int rc = sealed_rows(r, rows, n, e);

@@ -23,6 +23,7 @@
 #include "coffer/v1/projects.stub.h"
 #include "coffer/v1/secrets.stub.h"
 #include "helpers.h"
+#include "store.h"
 
 enum { N_REPLICAS = 3 };
 
@@ -488,6 +489,84 @@ START_TEST(calls_beyond_max_calls_are_resource_exhausted)
 }
 END_TEST
 
+/* ---- resolve plans on a large database ---- */
+
+/* The plan of EXPLAIN sql with the parameters, as one string (malloc'd). */
+static char *plan_of(PGconn *c, const char *sql, int n, const char *const *vals)
+{
+	char q[4096];
+	snprintf(q, sizeof(q), "EXPLAIN %s", sql);
+	PGresult *r = PQexecParams(c, q, n, NULL, vals, NULL, NULL, 0);
+	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+	size_t cap = 1, len = 0;
+	for (int i = 0; i < PQntuples(r); i++)
+		cap += strlen(PQgetvalue(r, i, 0)) + 1;
+	char *out = calloc(1, cap);
+	for (int i = 0; i < PQntuples(r); i++)
+		len += (size_t)snprintf(out + len, cap - len, "%s\n", PQgetvalue(r, i, 0));
+	PQclear(r);
+	return out;
+}
+
+static void must_exec(PGconn *c, const char *q)
+{
+	PGresult *r = PQexec(c, q);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+	              "%s: %s", q, PQerrorMessage(c));
+	PQclear(r);
+}
+
+START_TEST(resolve_plans_read_neither_history_nor_other_projects)
+{
+	/* A database of its own, migrated, with 200,000 value rows: 1,000 projects of 25 secrets,
+	 * each default written 8 times. */
+	must_exec(admin, "DROP DATABASE IF EXISTS coffer_test_plans");
+	must_exec(admin, "CREATE DATABASE coffer_test_plans");
+	char url[512];
+	snprintf(url, sizeof(url), "%.*s/coffer_test_plans",
+	         (int)(strrchr(cfg.database_url, '/') - cfg.database_url), cfg.database_url);
+	struct settings c2 = cfg;
+	c2.database_url = url;
+	struct cof_err e = {0};
+	ck_assert_msg(server_migrate(&c2, 5, &e) == 0, "%s %s", e.msg, e.detail);
+	PGconn *c = PQconnectdb(url);
+	ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+	must_exec(c, "INSERT INTO projects (name, description, revision) "
+	             "SELECT 'p' || g, '', 100 FROM generate_series(1, 1000) g");
+	must_exec(c, "INSERT INTO environments (project_id, name, description, revision, "
+	             "created_rev) SELECT id, 'main', '', 1, 1 FROM projects");
+	must_exec(c, "INSERT INTO secrets (project_id, name, visibility, description, revision, "
+	             "created_rev) SELECT p.id, 'S_' || g, 1, '', 1, 1 FROM projects p, "
+	             "generate_series(1, 25) g");
+	must_exec(c, "INSERT INTO secret_values (secret_id, environment_id, version, valid_from, "
+	             "valid_to, term, sealed) SELECT s.id, NULL, 0, h, CASE WHEN h = 8 THEN NULL "
+	             "ELSE h + 1 END, 1, decode(md5(s.id::text || '-' || h), 'hex') "
+	             "FROM secrets s, generate_series(1, 8) h");
+	must_exec(c, "ANALYZE");
+	PGresult *r = PQexec(c, "SELECT p.id, e.id FROM projects p JOIN environments e "
+	                        "ON e.project_id = p.id WHERE p.name = 'p500'");
+	ck_assert_int_eq(PQntuples(r), 1);
+	const char *vals[4] = {PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), "2", "5"};
+	char *now = plan_of(c, store_sql_resolve_current, 3, vals);
+	char *then = plan_of(c, store_sql_resolve_at, 4, vals);
+	PQclear(r);
+	ck_assert_msg(strstr(now, "Seq Scan on secret_values") == NULL &&
+	                      strstr(now, "secret_values_current") != NULL,
+	              "the current rows are not read through the index of current values:\n%s",
+	              now);
+	ck_assert_msg(strstr(then, "Seq Scan on secret_values") == NULL &&
+	                      strstr(then, "secret_values_history") != NULL,
+	              "rows at a revision are not read through the history index:\n%s", then);
+	ck_assert_msg(strstr(now, "Seq Scan on secrets") == NULL &&
+	                      strstr(then, "Seq Scan on secrets") == NULL,
+	              "a resolve scans every project's secrets:\n%s\n%s", now, then);
+	free(now);
+	free(then);
+	PQfinish(c);
+	must_exec(admin, "DROP DATABASE coffer_test_plans");
+}
+END_TEST
+
 TCase *tcase_replicas(void)
 {
 	TCase *tc = tcase_create("replicas");
@@ -501,5 +580,6 @@ TCase *tcase_replicas(void)
 	tcase_add_test(tc, parked_resolves_hold_no_thread);
 	tcase_add_test(tc, idle_streams_hold_no_thread);
 	tcase_add_test(tc, calls_beyond_max_calls_are_resource_exhausted);
+	tcase_add_test(tc, resolve_plans_read_neither_history_nor_other_projects);
 	return tc;
 }
