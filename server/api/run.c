@@ -142,16 +142,19 @@ static int run(struct call *c)
 	return finish(c, code);
 }
 
-int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
-              const ProtobufCMessage *req, ProtobufCMessage *resp)
+/* A new call: its owner, and its first run on this thread. */
+static int begin(struct api *a, struct rpc_ctx *ctx, const coffer_method_desc *m,
+                 const void *handlers, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                 struct rpc_stream *stream)
 {
-	struct call *c = call_new(app, ctx, m);
+	struct call *c = call_new(a, ctx, m);
 	if (c == NULL)
 		return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
 	c->policy = policy_of(m->path);
 	c->handlers = handlers;
 	c->req = req;
 	c->resp = resp;
+	c->stream = stream;
 	c->mode = CALL_INLINE;
 	if (c->policy == NULL) {
 		log_error("no permission is declared for %s: refused", m->path);
@@ -161,22 +164,16 @@ int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const
 	return run(c);
 }
 
+int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
+              const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+	return begin(app, ctx, m, handlers, req, resp, NULL);
+}
+
 int api_stream(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
                struct rpc_stream *stream)
 {
-	struct call *c = call_new(app, ctx, m);
-	if (c == NULL)
-		return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
-	c->policy = policy_of(m->path);
-	c->handlers = handlers;
-	c->stream = stream;
-	c->mode = CALL_INLINE;
-	if (c->policy == NULL) {
-		log_error("no permission is declared for %s: refused", m->path);
-		return finish(c,
-		              call_fail(c, RPC_PERMISSION_DENIED, "%s is not permitted", m->path));
-	}
-	return run(c);
+	return begin(app, ctx, m, handlers, NULL, NULL, stream);
 }
 
 void api_stream_done(struct call *c, int code)

@@ -164,22 +164,27 @@ uint64_t cache_epoch(struct cache *c)
 	return e;
 }
 
-void cache_enable(struct cache *c)
+/* Empties the cache (announced revisions too when all) and starts a new generation; enabled says
+ * whether it serves afterwards (-1: as before); keyring whether the keyring must be read again. */
+static void start_over(struct cache *c, bool all, int enabled, bool keyring)
 {
 	pthread_mutex_lock(&c->mu);
-	drop_all(c, true);
+	drop_all(c, all);
 	c->epoch += 2;
-	c->enabled = true;
+	if (enabled >= 0)
+		c->enabled = enabled;
+	c->keyring_stale = c->keyring_stale || keyring;
 	pthread_mutex_unlock(&c->mu);
+}
+
+void cache_enable(struct cache *c)
+{
+	start_over(c, true, 1, false);
 }
 
 void cache_disable(struct cache *c)
 {
-	pthread_mutex_lock(&c->mu);
-	c->enabled = false;
-	c->epoch += 2;
-	drop_all(c, true);
-	pthread_mutex_unlock(&c->mu);
+	start_over(c, true, 0, false);
 }
 
 /* ---- invalidation ---- */
@@ -254,11 +259,7 @@ void cache_token_changed(struct cache *c, const char *id)
 
 void cache_keyring_changed(struct cache *c)
 {
-	pthread_mutex_lock(&c->mu);
-	drop_all(c, false);
-	c->epoch += 2;
-	c->keyring_stale = true;
-	pthread_mutex_unlock(&c->mu);
+	start_over(c, false, -1, true);
 }
 
 bool cache_keyring_stale(struct cache *c)

@@ -362,28 +362,43 @@ static void *wait_resolve(void *arg)
 	return NULL;
 }
 
+/* n threads resolving p through addr with min_revision: they wait for it. */
+static void start_waiters(struct waiter_arg *w, pthread_t *t, int n, const char *addr,
+                          const char *token, const char *p, int64_t min_revision)
+{
+	for (int i = 0; i < n; i++) {
+		w[i] = (struct waiter_arg){addr, token, p, min_revision, -1, ""};
+		pthread_create(&t[i], NULL, wait_resolve, &w[i]);
+	}
+}
+
+/* A replica of its own (settings c2), a project p with S, a runtime token, and p's revision. */
+static struct server *replica_with_project(struct settings *c2, char *addr, const char *p,
+                                           char *token, int64_t *rev)
+{
+	struct server *s = start_replica(c2, addr, 64);
+	project_with(addr, p, "before");
+	char id[32];
+	runtime_token(addr, p, token, id);
+	ck_assert_int_eq(resolve_s(addr, token, p, 0, NULL, rev), 0);
+	return s;
+}
+
 START_TEST(parked_resolves_hold_no_thread)
 {
 	struct settings c2 = cfg;
 	c2.workers = 1;
 	c2.db_connections = 1;
-	char addr[64];
-	struct server *s = start_replica(&c2, addr, sizeof(addr));
-	int mport = server_metrics_port(s);
+	char addr[64], token[128];
 	const char *p = uniq("park");
-	project_with(addr, p, "before");
-	char token[128], id[32];
-	runtime_token(addr, p, token, id);
 	int64_t rev = 0;
-	ck_assert_int_eq(resolve_s(addr, token, p, 0, NULL, &rev), 0);
+	struct server *s = replica_with_project(&c2, addr, p, token, &rev);
+	int mport = server_metrics_port(s);
 	/* Resolves wait for a revision that does not exist yet. */
 	enum { N = 20 };
 	struct waiter_arg w[N];
 	pthread_t t[N];
-	for (int i = 0; i < N; i++) {
-		w[i] = (struct waiter_arg){addr, token, p, rev + 1, -1, ""};
-		pthread_create(&t[i], NULL, wait_resolve, &w[i]);
-	}
+	start_waiters(w, t, N, addr, token, p, rev + 1);
 	/* (A parked resolve waits up to 2 s: the rest of the test stays well within that.) */
 	double t0 = now_ms();
 	while (metric_value(mport, "coffer_waiting_for_revision") < N && now_ms() - t0 < 1000)
@@ -456,22 +471,15 @@ START_TEST(calls_beyond_max_calls_are_resource_exhausted)
 {
 	struct settings c2 = cfg;
 	c2.max_calls = 5;
-	char addr[64];
-	struct server *s = start_replica(&c2, addr, sizeof(addr));
-	int mport = server_metrics_port(s);
+	char addr[64], token[128];
 	const char *p = uniq("maxcalls");
-	project_with(addr, p, "a");
-	char token[128], id[32];
-	runtime_token(addr, p, token, id);
 	int64_t rev = 0;
-	ck_assert_int_eq(resolve_s(addr, token, p, 0, NULL, &rev), 0);
+	struct server *s = replica_with_project(&c2, addr, p, token, &rev);
+	int mport = server_metrics_port(s);
 	enum { N = 5 };
 	struct waiter_arg w[N];
 	pthread_t t[N];
-	for (int i = 0; i < N; i++) {
-		w[i] = (struct waiter_arg){addr, token, p, rev + 1, -1, ""};
-		pthread_create(&t[i], NULL, wait_resolve, &w[i]);
-	}
+	start_waiters(w, t, N, addr, token, p, rev + 1);
 	double t0 = now_ms();
 	while (metric_value(mport, "coffer_calls_in_flight") < N && now_ms() - t0 < 1000)
 		usleep(10000);
