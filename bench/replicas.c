@@ -78,6 +78,21 @@ static int resolve(coffer_channel *c, const char *project, int64_t min_revision,
 	return rc == 0 ? 0 : err.code;
 }
 
+/* Polls a resolve through c every 0.5 ms until it answers want (or code want_code, when not 0):
+ * the milliseconds since t0, or -1 after 10 s. */
+static double poll_until(coffer_channel *c, const char *project, const char *want, int want_code,
+                         double t0)
+{
+	char v[64];
+	while (now_ms() - t0 < 10000) {
+		int code = resolve(c, project, 0, v);
+		if (want_code ? code == want_code : code == 0 && strcmp(v, want) == 0)
+			return now_ms() - t0;
+		usleep(500);
+	}
+	return -1;
+}
+
 /* A runtime token of project (secret and id into the buffers). */
 static void mint(coffer_channel *admin, const char *project, char *secret, char *id)
 {
@@ -172,14 +187,7 @@ int main(int argc, char **argv)
 		protobuf_c_message_free_unpacked(&s->base, NULL);
 		double t0 = now_ms();
 		for (int i = 0; i < n_readers; i++) {
-			double seen = -1;
-			while (now_ms() - t0 < 10000) {
-				if (resolve(rd[i], project, 0, v) == 0 && strcmp(v, want) == 0) {
-					seen = now_ms() - t0;
-					break;
-				}
-				usleep(500);
-			}
+			double seen = poll_until(rd[i], project, want, 0, t0);
 			if (seen < 0)
 				lost++;
 			else
@@ -213,14 +221,7 @@ int main(int argc, char **argv)
 		protobuf_c_message_free_unpacked(&empty->base, NULL);
 		double t0 = now_ms();
 		for (int i = 0; i < n_readers; i++) {
-			double seen = -1;
-			while (now_ms() - t0 < 10000) {
-				if (resolve(t[i], project, 0, v) == COFFER_UNAUTHENTICATED) {
-					seen = now_ms() - t0;
-					break;
-				}
-				usleep(500);
-			}
+			double seen = poll_until(t[i], project, NULL, COFFER_UNAUTHENTICATED, t0);
 			if (seen < 0)
 				lost++;
 			else
