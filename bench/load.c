@@ -11,6 +11,7 @@
  *   health                         grpc.health.v1.Health/Check
  *   resolve:P:E:V                  Secrets/ResolveSecrets of project P, environment E, version V
  *   resolve-spread:PREFIX:N:E:V    the same over projects PREFIX-0 .. PREFIX-(N-1), round robin
+ *   resolve-min:P:E:V:R            ResolveSecrets with min_revision R (it waits for R)
  *   create-project:NAME            Projects/CreateProject NAME-i
  *   create-secret:P                Secrets/CreateSecret S_i in P, a random 48-byte value
  *   create-secret-spread:PREFIX:M  Secrets/CreateSecret S_(i%M) in PREFIX-(i/M)
@@ -132,6 +133,13 @@ static grpc_byte_buffer *build(struct load *l, long i, const char **method)
 		*method = "/grpc.health.v1.Health/Check";
 		health.service = "";
 		msg = &health.base;
+	} else if (strcmp(r->kind, "resolve-min") == 0) {
+		*method = "/coffer.v1.Secrets/ResolveSecrets";
+		resolve.project = (char *)f[0];
+		resolve.environment = (char *)f[1];
+		resolve.version = version_of(f[2]);
+		resolve.min_revision = atoll(f[3]);
+		msg = &resolve.base;
 	} else if (strcmp(r->kind, "resolve") == 0 || strcmp(r->kind, "resolve-spread") == 0) {
 		*method = "/coffer.v1.Secrets/ResolveSecrets";
 		bool spread = r->kind[7] == '-';
@@ -199,9 +207,16 @@ static bool valid_kind(const struct request_kind *r)
 	static const struct {
 		const char *kind;
 		int args;
-	} kinds[] = {{"health", 0},         {"resolve", 3},       {"resolve-spread", 4},
-	             {"create-project", 1}, {"create-secret", 1}, {"create-secret-spread", 2},
-	             {"rewrite", 2},        {"set-override", 3},  {"merge", 3}};
+	} kinds[] = {{"health", 0},
+	             {"resolve", 3},
+	             {"resolve-spread", 4},
+	             {"resolve-min", 4},
+	             {"create-project", 1},
+	             {"create-secret", 1},
+	             {"create-secret-spread", 2},
+	             {"rewrite", 2},
+	             {"set-override", 3},
+	             {"merge", 3}};
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
 		if (strcmp(kinds[k].kind, r->kind) == 0)
 			return need(r, kinds[k].args);

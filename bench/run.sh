@@ -168,6 +168,19 @@ if want memory; then
   RSS=$(rss_mb "$PID_main")
   echo "RSS mb=$RSS" >>"$RESULTS"
   echo "cofferd RSS with 1,000 projects cached: $RSS MB" >&2
+  say "memory: 2,000 resolves parked at once for a revision not written yet"
+  REV=$(COFFER_TOKEN=$ADMIN "$C" projects get bench --json | sed 's/.*"revision":\([0-9]*\).*/\1/')
+  "$BIN/coffer-load" --label parked-2000 --target $ADDR --token "$RUNTIME" --connections 25 \
+    --request "resolve-min:bench:main:live:$((REV + 1))" --concurrency 2000 --count 2000 >"$DIR/parked.out" &
+  PARKER=$!
+  sleep 1
+  PARKED=$(curl -s "http://$MADDR/metrics" | awk '$1 == "coffer_waiting_for_revision" { print $2 }')
+  RSS_PARKED=$(rss_mb "$PID_main")
+  COFFER_TOKEN=$ADMIN load rewrite-wake --target $ADDR --request rewrite:bench:S_3 --count 1 --concurrency 1
+  wait $PARKER || true
+  grep -v '^RESULT' "$DIR/parked.out" >&2
+  echo "PARKED n=$PARKED rss=$RSS_PARKED" >>"$RESULTS"
+  echo "cofferd with $PARKED calls parked at once: RSS $RSS_PARKED MB" >&2
 fi
 
 # ---- merge: 10,000 overrides into main ----
@@ -235,4 +248,5 @@ if want replicas; then
   row "a revoked token refused on others, max ms" "$(fig replicas revoke_max_ms)" "(<= 1000)"
 fi
 want memory && row "cofferd RSS with 1,000 projects cached, MB" "$RSS" "(< 64)"
+want memory && row "cofferd RSS with calls parked at once, MB" "$(grep '^PARKED ' "$RESULTS" | sed 's/.*rss=//')" "$(grep '^PARKED ' "$RESULTS" | sed 's/PARKED n=\([0-9.]*\).*/\1/') calls parked"
 exit 0

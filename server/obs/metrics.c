@@ -26,7 +26,8 @@ static const double BUCKETS_MS[] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 
 struct method_stats {
 	const char *path;                 /* full method path, or "other" */
 	atomic_ullong calls[N_CODES];     /* by status code */
-	atomic_ullong buckets[N_BUCKETS]; /* cumulative: duration <= bucket */
+	atomic_ullong buckets[N_BUCKETS]; /* by the first bucket the duration fits (summed up when
+	                                     rendered: one counter per call, not one per bucket) */
 	atomic_ullong count;              /* observations */
 	atomic_ullong sum_us;             /* total duration, microseconds */
 };
@@ -111,8 +112,10 @@ void metrics_observe(struct metrics *m, const char *method, int code, double dur
 	if (c != 0)
 		atomic_fetch_add(&m->errors[c], 1);
 	for (size_t b = 0; b < N_BUCKETS; b++)
-		if (duration_ms <= BUCKETS_MS[b])
+		if (duration_ms <= BUCKETS_MS[b]) {
 			atomic_fetch_add(&s->buckets[b], 1);
+			break;
+		}
 	atomic_fetch_add(&s->count, 1);
 	atomic_fetch_add(&s->sum_us, (unsigned long long)(duration_ms * 1000.0));
 }
@@ -181,11 +184,13 @@ char *metrics_render(struct metrics *m)
 		unsigned long long count = atomic_load(&s->count);
 		if (count == 0)
 			continue;
-		for (size_t b = 0; b < N_BUCKETS; b++)
+		unsigned long long upto = 0; /* Prometheus buckets are cumulative */
+		for (size_t b = 0; b < N_BUCKETS; b++) {
+			upto += (unsigned long long)atomic_load(&s->buckets[b]);
 			put(&t,
 			    "coffer_call_duration_seconds_bucket{method=\"%s\",le=\"%g\"} %llu\n",
-			    s->path, BUCKETS_MS[b] / 1000.0,
-			    (unsigned long long)atomic_load(&s->buckets[b]));
+			    s->path, BUCKETS_MS[b] / 1000.0, upto);
+		}
 		put(&t, "coffer_call_duration_seconds_bucket{method=\"%s\",le=\"+Inf\"} %llu\n",
 		    s->path, count);
 		put(&t, "coffer_call_duration_seconds_sum{method=\"%s\"} %.6f\n", s->path,

@@ -47,8 +47,9 @@ struct arena_block {
 };
 
 /* Chunks hold this much (a resolve of 50 secrets fits in one or two); larger requests get a
- * chunk of their own. */
+ * chunk of their own. The first chunk is small: a call that waits holds little. */
 #define ARENA_CHUNK 8192
+#define ARENA_FIRST 1024
 
 /* What an event on the shared queue is about. */
 enum tag_kind { TAG_SLOT, TAG_FINISH, TAG_READ, TAG_SEND, TAG_CLOSE };
@@ -180,7 +181,8 @@ void *rpc_alloc(struct rpc_ctx *ctx, size_t n)
 	size_t need = n ? (n + align - 1) / align * align : align;
 	struct arena_block *b = ctx->arena;
 	if (b == NULL || b->size - b->used < need) {
-		size_t size = need > ARENA_CHUNK / 4 ? need : ARENA_CHUNK;
+		size_t chunk = b == NULL ? ARENA_FIRST : ARENA_CHUNK;
+		size_t size = need > chunk / 4 ? need : chunk;
 		struct arena_block *fresh = malloc(sizeof(*fresh) + size);
 		if (fresh == NULL) {
 			ctx->oom = true;
@@ -188,7 +190,7 @@ void *rpc_alloc(struct rpc_ctx *ctx, size_t n)
 		}
 		fresh->size = size;
 		fresh->used = 0;
-		if (b != NULL && size != ARENA_CHUNK) {
+		if (b != NULL && size != chunk) {
 			/* A large allocation: keep carving from the current chunk afterwards. */
 			fresh->next = b->next;
 			b->next = fresh;
