@@ -268,8 +268,17 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 /* The longest wait between two attempts. */
 #define MAX_BACKOFF_MS 2000
 
-/* A random delay in [0, cap) milliseconds. */
-static int64_t jitter(int64_t cap)
+struct grpc_channel *coffer__grpc_channel(coffer_channel *ch)
+{
+	return ch->channel;
+}
+
+const char *coffer__authorization(const coffer_channel *ch)
+{
+	return ch->authorization;
+}
+
+int64_t coffer__jitter(int64_t cap)
 {
 	uint64_t r = 0;
 	if (cap <= 0)
@@ -299,7 +308,7 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 		int64_t cap = (int64_t)ch->retry_base_ms << (attempt < 16 ? attempt : 16);
 		if (cap > MAX_BACKOFF_MS)
 			cap = MAX_BACKOFF_MS;
-		int64_t wait = jitter(cap) + 1;
+		int64_t wait = coffer__jitter(cap) + 1;
 		gpr_timespec wake = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 		                                 gpr_time_from_millis(wait, GPR_TIMESPAN));
 		if (gpr_time_cmp(wake, deadline) >= 0)

@@ -28,6 +28,12 @@ int coffer__snapshot_new(const char *const *names, const char *const *values, si
 /* Fills err (NULL-safe) with a status code and a printf-formatted message; returns -1. */
 int coffer__fail(coffer_error *err, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+struct grpc_channel;
+/* The core channel of ch, and its `authorization` value ("Bearer ...", or NULL). */
+struct grpc_channel *coffer__grpc_channel(coffer_channel *ch);
+const char *coffer__authorization(const coffer_channel *ch);
+/* A random delay in [0, cap) milliseconds (backoff with full jitter). */
+int64_t coffer__jitter(int64_t cap);
 /* Overwrites n bytes at p with zeros in a way the compiler keeps. NULL-safe. */
 void coffer__wipe(void *p, size_t n);
 

@@ -12,6 +12,7 @@
 #include "policy.h"
 #include "ratelimit.h"
 #include "waits.h"
+#include "watches.h"
 #include "workq.h"
 
 /* The wire contract's numbers are the model's. */
@@ -85,6 +86,11 @@ double api_db_backlog(struct api *a)
 double api_parked(struct api *a)
 {
 	return a->waits ? (double)waits_count(a->waits) : 0;
+}
+
+double api_watching(struct api *a)
+{
+	return a->watches ? (double)watches_count(a->watches) : 0;
 }
 
 void api_free(struct api *a)

@@ -31,6 +31,7 @@ void api_set_metrics(struct api *a, struct metrics *m);
 /* Calls waiting for a database thread, and calls parked for a revision (the metrics). */
 double api_db_backlog(struct api *a);
 double api_parked(struct api *a);
+double api_watching(struct api *a);
 
 /* Whether the access policy table lists the method (a method without one is refused). */
 bool api_has_policy(const char *path);
@@ -39,7 +40,7 @@ bool api_has_policy(const char *path);
 int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
               const ProtobufCMessage *req, ProtobufCMessage *resp);
 int api_stream(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
-               struct rpc_stream *stream);
+               const ProtobufCMessage *req, struct rpc_stream *stream);
 /* rpc_server_opts.on_call: the call's metrics and its JSON log line. */
 void api_on_call(const struct rpc_call_info *info, void *app);
 /* rpc_server_opts.on_drain: parked calls are answered now (shutdown). */

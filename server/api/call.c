@@ -78,7 +78,7 @@ int call_wait_revision(struct call *c, int64_t project_id, int64_t revision, int
 	c->wait_asked = true;
 	c->wait_project_id = project_id;
 	c->wait_revision = revision;
-	return RPC_PENDING;
+	return CALL_PARK;
 }
 
 int call_error(struct call *c, const struct cof_err *e)

@@ -65,6 +65,7 @@ struct call {
 	bool would_block;            /* a handler needed the database in CALL_INLINE */
 	bool authorized;             /* policy_authorize passed (it is not run again) */
 	bool rate_taken;             /* the token's rate limit was charged */
+	bool audited;                /* its row is written already (a stream's opening) */
 	int code;                    /* the code waiting for its audit row */
 	/* a wait for a revision */
 	bool wait_asked;          /* the handler asked to park */
@@ -88,9 +89,12 @@ struct session *call_session(struct call *c, struct cof_err *e);
  * authentication), else call_session. A domain operation that needs more fails with
  * COF_EWOULDBLOCK. */
 struct session *call_memory_session(struct call *c, struct cof_err *e);
+/* What a handler returns to park its call (call_wait_revision). */
+#define CALL_PARK (-2)
 /* Parks the call until project_id reaches revision, for at most max_wait_ms from the first time
- * it parks: returns RPC_PENDING for the handler to return, or RPC_OK when its time is up (the
- * handler answers). */
+ * it parks: returns CALL_PARK for the handler to return, or RPC_OK when its time is up (the
+ * handler answers). A handler that hands its call over (a stream) returns RPC_PENDING and does
+ * not touch it again. */
 int call_wait_revision(struct call *c, int64_t project_id, int64_t revision, int64_t max_wait_ms);
 /* Logs e's detail (never a value) and returns its gRPC code with e's message. */
 int call_error(struct call *c, const struct cof_err *e);

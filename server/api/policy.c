@@ -22,6 +22,7 @@ static const struct policy policies[] = {
         {"/coffer.v1.Secrets/DeleteSecret", P_WRITE, A_WRITE, "project", false},
         {"/coffer.v1.Secrets/RevealSecret", P_REVEAL, A_RECORD, "project", false},
         {"/coffer.v1.Secrets/ResolveSecrets", P_RESOLVE, A_RECORD, "project", true},
+        {"/coffer.v1.Secrets/WatchSecrets", P_WATCH, A_RECORD, "project", false},
         {"/coffer.v1.Environments/CreateEnvironment", P_WRITE, A_WRITE, "project", false},
         {"/coffer.v1.Environments/GetEnvironment", P_READ, A_NONE, "project", false},
         {"/coffer.v1.Environments/ListEnvironments", P_READ, A_NONE, "project", false},
@@ -34,6 +35,7 @@ static const struct policy policies[] = {
         {"/coffer.v1.Access/ListTokens", P_ADMIN, A_RECORD, "project", false},
         {"/coffer.v1.Access/RevokeToken", P_ADMIN, A_WRITE, NULL, false},
         {"/coffer.v1.Access/ListAuditEvents", P_ADMIN, A_NONE, "project", false},
+        {"/coffer.v1.Access/WhoAmI", P_ANY, A_NONE, NULL, true},
         {"/grpc.health.v1.Health/Check", P_PUBLIC, A_NONE, NULL, true},
         {"/grpc.health.v1.Health/Watch", P_PUBLIC, A_NONE, NULL, true},
         {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", P_PUBLIC, A_NONE, NULL,
@@ -136,10 +138,13 @@ static bool in_scope(const struct call *c, const ProtobufCMessage *req)
 {
 	const struct token *t = &c->caller;
 	const struct policy *p = c->policy;
-	if (p->perm == P_PUBLIC)
+	if (p->perm == P_PUBLIC || p->perm == P_ANY)
 		return true;
 	bool own = strcmp(t->project, c->audit.project) == 0;
-	if (p->perm == P_RESOLVE) {
+	if (p->perm == P_WATCH && t->role != ROLE_RUNTIME)
+		return t->role == ROLE_ADMIN ||
+		       (own && (t->role == ROLE_EDITOR || t->role == ROLE_VIEWER));
+	if (p->perm == P_RESOLVE || p->perm == P_WATCH) {
 		if (t->role != ROLE_RUNTIME || !own)
 			return false;
 		bool env_ok = t->n_envs == 0;
@@ -209,7 +214,7 @@ struct audit_row *policy_write_audit(struct call *c)
 bool policy_audit(struct call *c, int code)
 {
 	const struct policy *p = c->policy;
-	if (p && p->perm == P_PUBLIC)
+	if ((p && p->perm == P_PUBLIC) || c->audited)
 		return false;
 	bool needed;
 	if (code != RPC_OK)

@@ -7,7 +7,9 @@
  *   ADMIN   everything except ResolveSecrets
  *   EDITOR  in its project: read, write, reveal masked values, merge
  *   VIEWER  in its project: metadata only
- *   RUNTIME ResolveSecrets only, in its project and listed environments and versions (none: all)
+ *   RUNTIME ResolveSecrets and WatchSecrets only, in its project and listed environments and
+ *           versions (none: all)
+ *   any valid token: WhoAmI
  *
  * Only runtime tokens ever receive restricted values: nobody else may call ResolveSecrets.
  */
@@ -25,6 +27,8 @@ enum perm {
 	P_WRITE,   /* admin; editor of the project */
 	P_REVEAL,  /* admin; editor of the project (restricted values never: see RevealSecret) */
 	P_RESOLVE, /* runtime tokens of the project, environment and version */
+	P_WATCH,   /* the same, and admin, editors and viewers of the project (no value is sent) */
+	P_ANY,     /* any valid token (WhoAmI) */
 };
 
 enum audit_class {

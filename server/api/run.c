@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "watches.h"
 #include "workq.h"
 
 static int run(struct call *c);
@@ -129,16 +130,16 @@ static int run(struct call *c)
 	c->wait_asked = false;
 	int code = c->stream ? c->method->invoke_stream(c->handlers, c, c->stream)
 	                     : c->method->invoke(c->handlers, c, c->req, c->resp);
+	if (code == RPC_PENDING) /* a stream's handler took the call over: it is not ours */
+		return RPC_PENDING;
 	if (c->would_block)
 		return to_db(c);
-	if (c->wait_asked) {
+	if (code == CALL_PARK) {
 		session_close(&c->db);
 		waits_add(c->api->waits, &c->wait, c, c->wait_project_id, c->wait_revision,
 		          c->wait_deadline_ms);
 		return RPC_PENDING; /* the waits own the call now */
 	}
-	if (code == RPC_PENDING) /* a stream's handler took the call over */
-		return RPC_PENDING;
 	return finish(c, code);
 }
 
@@ -171,9 +172,9 @@ int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const
 }
 
 int api_stream(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
-               struct rpc_stream *stream)
+               const ProtobufCMessage *req, struct rpc_stream *stream)
 {
-	return begin(app, ctx, m, handlers, NULL, NULL, stream);
+	return begin(app, ctx, m, handlers, req, NULL, stream);
 }
 
 void api_stream_done(struct call *c, int code)
@@ -194,6 +195,8 @@ void api_drain(void *app)
 	atomic_store(&a->draining, true);
 	if (a->waits)
 		waits_wake_all(a->waits);
+	if (a->watches)
+		watches_end_all(a->watches);
 }
 
 void api_project_changed(void *app, int64_t project_id, int64_t revision)
@@ -201,6 +204,8 @@ void api_project_changed(void *app, int64_t project_id, int64_t revision)
 	struct api *a = app;
 	if (a->waits)
 		waits_changed(a->waits, project_id, revision);
+	if (a->watches)
+		watch_changed(a->watches, project_id, revision);
 }
 
 int api_run_start(struct api *a, struct cof_err *e)
@@ -209,7 +214,8 @@ int api_run_start(struct api *a, struct cof_err *e)
 		return 0;
 	size_t queue = a->cfg.db_queue > 0 ? (size_t)a->cfg.db_queue : 10000;
 	if (workq_new(a->cfg.db_threads, queue, &a->jobs) != 0 ||
-	    waits_new(woken, a, &a->waits) != 0)
+	    waits_new(woken, a, &a->waits) != 0 ||
+	    watches_new(a, a->cfg.watch_heartbeat_ms, a->cfg.watch_per_token, &a->watches) != 0)
 		return cof_err_set(e, COF_EINTERNAL, "cannot start the database threads");
 	domain_on_change(a->domain, api_project_changed, a);
 	return 0;
@@ -228,4 +234,6 @@ void api_run_stop(struct api *a)
 	a->jobs = NULL;
 	waits_free(a->waits);
 	a->waits = NULL;
+	watches_free(a->watches);
+	a->watches = NULL;
 }

@@ -14,6 +14,7 @@ struct metrics;
 struct ratelimit;
 struct workq;
 struct waits;
+struct watches;
 
 struct api_config {
 	bool insecure_no_auth;     /* every call is allowed (local development only) */
@@ -23,7 +24,9 @@ struct api_config {
 	int unauthenticated_limit; /* calls without a valid token per second per address */
 	int db_threads;            /* threads that run calls needing the database (one connection
 	                              each); 0: no database (calls that need it: UNAVAILABLE) */
-	int db_queue; /* calls that may wait for a database thread; more: UNAVAILABLE */
+	int db_queue;           /* calls that may wait for a database thread; more: UNAVAILABLE */
+	int watch_heartbeat_ms; /* a quiet watch stream gets a heartbeat after this long */
+	int watch_per_token;    /* watch streams a token may hold at once on a replica */
 };
 
 struct api {
@@ -35,6 +38,7 @@ struct api {
 	struct ratelimit *unauthenticated; /* per-address buckets of calls without a valid token */
 	struct workq *jobs;                /* the database threads, or NULL */
 	struct waits *waits;               /* calls parked for a revision, or NULL */
+	struct watches *watches;           /* WatchSecrets streams, or NULL */
 	atomic_bool draining;              /* shutting down: nothing parks any more */
 };
 

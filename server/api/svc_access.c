@@ -194,7 +194,18 @@ static int list_audit_events(struct call *c, const Coffer__V1__ListAuditEventsRe
 	                     &resp->next_page_token);
 }
 
+/* The caller's own token: what a runtime token may resolve, without asking anyone. */
+static int who_am_i(struct call *c, const Coffer__V1__WhoAmIRequest *req, Coffer__V1__Token *resp)
+{
+	(void)req;
+	if (!c->authenticated || c->caller.id[0] == '\0')
+		return call_fail(c, RPC_UNAUTHENTICATED, "a bearer token is required");
+	fill_token_of(c, resp, &c->caller);
+	return RPC_OK;
+}
+
 const Coffer__V1__Access__Handlers access_handlers = {
+        .who_am_i = who_am_i,
         .create_token = create_token,
         .list_tokens = list_tokens,
         .revoke_token = revoke_token,

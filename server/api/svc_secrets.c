@@ -1,5 +1,6 @@
 /* svc_secrets.c - service coffer.v1.Secrets. */
 #include "call.h"
+#include "watches.h"
 #include "policy.h"
 
 #include <stdio.h>
@@ -273,8 +274,8 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 		if (wait < 0 || wait > MIN_REVISION_WAIT_MS)
 			wait = MIN_REVISION_WAIT_MS;
 		if (out.behind &&
-		    call_wait_revision(c, out.project_id, req->min_revision, wait) == RPC_PENDING)
-			return RPC_PENDING;
+		    call_wait_revision(c, out.project_id, req->min_revision, wait) == CALL_PARK)
+			return CALL_PARK;
 		return call_error(c, &e);
 	}
 	call_note_revision(c, out.revision);
@@ -283,7 +284,28 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 	return code;
 }
 
+static int watch_secrets(struct call *c, struct rpc_stream *st)
+{
+	const Coffer__V1__WatchSecretsRequest *req = (const void *)c->req;
+	int code;
+	if ((code = call_check_project(c, req->project)) ||
+	    (code = call_check_environment(c, "environment", req->environment)) ||
+	    (code = call_check_version(c, req->version, false)) ||
+	    (code = call_check_revision(c, "from_revision", req->from_revision)))
+		return code;
+	if (req->n_names > LIMIT_RESOLVE_NAMES)
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "at most %d names in one watch",
+		                 LIMIT_RESOLVE_NAMES);
+	for (size_t i = 0; i < req->n_names; i++)
+		if ((code = call_check_secret(c, req->names[i])))
+			return code;
+	if (c->api->watches == NULL)
+		return call_fail(c, RPC_UNAVAILABLE, "the database is unavailable");
+	return watch_open(c->api->watches, c, req, st);
+}
+
 const Coffer__V1__Secrets__Handlers secrets_handlers = {
+        .watch_secrets = watch_secrets,
         .create_secret = create_secret,
         .get_secret = get_secret,
         .list_secrets = list_secrets,

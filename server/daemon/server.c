@@ -144,6 +144,11 @@ static double gauge_waits(void *arg)
 	return api_parked(arg);
 }
 
+static double gauge_watches(void *arg)
+{
+	return api_watching(arg);
+}
+
 #define CACHE_GAUGE(fname, field)                                                                  \
 	static double fname(void *arg)                                                             \
 	{                                                                                          \
@@ -193,6 +198,8 @@ static int start_metrics(struct server *srv, struct cof_err *e)
 	    metrics_gauge(srv->metrics, "coffer_waiting_for_revision", NULL,
 	                  "Resolves parked until their project reaches min_revision.", gauge_waits,
 	                  srv->api) ||
+	    metrics_gauge(srv->metrics, "coffer_watch_streams", NULL,
+	                  "WatchSecrets streams open on this replica.", gauge_watches, srv->api) ||
 	    metrics_gauge(srv->metrics, "coffer_cache_enabled", NULL,
 	                  "1 while the change listener listens and the cache serves.",
 	                  gauge_cache_enabled, srv->domain) ||
@@ -259,6 +266,8 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	 * own). */
 	struct api_config acfg = {
 	        .db_threads = cfg->db_connections,
+	        .watch_heartbeat_ms = cfg->watch_heartbeat_seconds * 1000,
+	        .watch_per_token = cfg->max_watches_per_token,
 	        .db_queue = cfg->max_calls,
 	        .insecure_no_auth = cfg->insecure_no_auth,
 	        .unauthenticated_limit = cfg->unauthenticated_limit,

@@ -18,8 +18,8 @@ struct resolve_tx {
 
 /* The winning row of each secret among rows (sorted by name, default before override), as a set
  * of its own: what the cache keeps and the calls read. */
-static int make_set(const struct store_sealed *rows, size_t n, int64_t project_id, int64_t revision,
-                    int64_t env_id, struct cached_rows **out, struct cof_err *e)
+int resolve_make_set(const struct store_sealed *rows, size_t n, int64_t project_id,
+                     int64_t revision, int64_t env_id, struct cached_rows **out, struct cof_err *e)
 {
 	*out = NULL;
 	struct resolve_candidate *cand = calloc(n + 1, sizeof(*cand));
@@ -114,7 +114,7 @@ static int resolve_body(struct store *s, void *arg, struct cof_err *e)
 	size_t n = 0;
 	rc = store_resolve_rows(s, p.id, env_id, req->version, at, at == p.revision, &rows, &n, e);
 	if (rc == 0)
-		rc = make_set(rows, n, p.id, at, env_id, &t->set, e);
+		rc = resolve_make_set(rows, n, p.id, at, env_id, &t->set, e);
 	store_sealed_free(rows, n);
 	return rc;
 }
@@ -227,6 +227,31 @@ int resolve_secrets(struct session *ss, const struct resolve_request *req, struc
 		resolve_clear(out);
 		*out = keep;
 	}
+	return rc;
+}
+
+int resolve_state(struct session *ss, const char *project, const char *environment, int version,
+                  struct cached_rows **out, struct cof_err *e)
+{
+	*out = NULL;
+	struct cache *cache = session_cache(ss);
+	if (cache && (*out = cache_rows_get(cache, project, environment, version)) != NULL)
+		return 0;
+	if (ss->store == NULL)
+		return cof_err_set(e, COF_EWOULDBLOCK, "not in the cache");
+	struct resolve_request req = {
+	        .project = project, .environment = environment, .version = version};
+	struct resolved out_meta;
+	memset(&out_meta, 0, sizeof(out_meta));
+	uint64_t epoch = cache ? cache_epoch(cache) : 0;
+	struct resolve_tx t = {&req, &out_meta, NULL};
+	int rc = session_tx(ss, STORE_TX_SNAPSHOT, resolve_body, &t, NULL, e);
+	if (rc == 0 && t.set && cache)
+		cache_rows_put(cache, epoch, project, environment, version, t.set);
+	if (rc == 0)
+		*out = t.set;
+	else
+		cached_rows_unref(t.set);
 	return rc;
 }
 

@@ -60,6 +60,16 @@ struct resolved {
  * at_revision beyond the current one: COF_ERANGE. */
 int resolve_secrets(struct session *ss, const struct resolve_request *req, struct resolved *out,
                     struct cof_err *e) __attribute__((warn_unused_result));
+/* The winning rows of (project, environment, version) now, sealed (nothing is opened): from the
+ * cache, or one snapshot offered to it. A memory-only session: COF_EWOULDBLOCK when not cached. */
+int resolve_state(struct session *ss, const char *project, const char *environment, int version,
+                  struct cached_rows **out, struct cof_err *e) __attribute__((warn_unused_result));
+/* The winning row of each secret among rows (sorted by name, the default before the override) as
+ * a set of its own (one reference). */
+struct store_sealed;
+int resolve_make_set(const struct store_sealed *rows, size_t n, int64_t project_id,
+                     int64_t revision, int64_t env_id, struct cached_rows **out, struct cof_err *e)
+        __attribute__((warn_unused_result));
 /* Wipes the values and frees everything. NULL-safe. */
 void resolve_clear(struct resolved *r);
 

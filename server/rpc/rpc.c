@@ -92,7 +92,9 @@ struct rpc_stream {
 	bool finish_asked;                   /* rpc_stream_finish was called */
 	int finish_code;                     /* with this code */
 	bool finish_started;                 /* the status batch is out */
-	bool done;                           /* on_done was called */
+	bool done;                           /* the call is over */
+	bool done_told;                      /* on_done was called */
+	bool read_out;                       /* a read batch is out */
 	bool released;                       /* the application let go */
 	grpc_byte_buffer *recv_bb;           /* the message being read */
 	grpc_byte_buffer *send_bb;           /* the message being sent */
@@ -623,7 +625,7 @@ static void post_read(struct rpc_ctx *ctx)
 	st->recv_bb = NULL;
 	if (ctx->srv->opts.stream_idle_ms > 0)
 		atomic_store(&ctx->read_deadline, mono_ms() + ctx->srv->opts.stream_idle_ms);
-	start_batch(ctx, &op, 1, &ctx->t_read);
+	st->read_out = start_batch(ctx, &op, 1, &ctx->t_read);
 }
 
 /* With ctx->mu held: sends the next queued message, or the status once none is left. */
@@ -674,9 +676,14 @@ void rpc_stream_start(struct rpc_stream *st, const struct rpc_stream_handlers *h
 	st->h = h;
 	st->arg = arg;
 	st->reading = read;
-	if (read && !ctx->failed)
+	if (read && !ctx->failed && !st->read_out)
 		post_read(ctx);
+	/* The call ended before the application took it over: it hears so now. */
+	bool over = st->done && !st->done_told;
+	st->done_told = st->done_told || over;
 	pthread_mutex_unlock(&ctx->mu);
+	if (over && h->on_done)
+		h->on_done(st, ctx->code, arg);
 }
 
 int rpc_stream_send(struct rpc_stream *st, const ProtobufCMessage *msg, size_t max_queued)
@@ -717,6 +724,24 @@ void rpc_stream_finish(struct rpc_stream *st, int code)
 	pthread_mutex_unlock(&ctx->mu);
 }
 
+void rpc_stream_fail(struct rpc_stream *st, int code, const char *fmt, ...)
+{
+	struct rpc_ctx *ctx = st->ctx;
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&ctx->mu);
+	if (!st->finish_asked) {
+		ctx->message = rpc_strdup(ctx, buf);
+		st->finish_asked = true;
+		st->finish_code = code;
+		pump(ctx);
+	}
+	pthread_mutex_unlock(&ctx->mu);
+}
+
 void rpc_stream_release(struct rpc_stream *st)
 {
 	struct rpc_ctx *ctx = st->ctx;
@@ -737,9 +762,9 @@ static void on_read(struct rpc_ctx *ctx, bool success)
 	atomic_store(&ctx->read_deadline, 0);
 	grpc_byte_buffer *bb = st->recv_bb;
 	st->recv_bb = NULL;
-	bool deliver = success && st->h && st->h->on_read;
 	pthread_mutex_lock(&ctx->mu);
-	deliver = deliver && !st->finish_asked && !st->done;
+	st->read_out = false;
+	bool deliver = success && st->h && st->h->on_read && !st->finish_asked && !st->done;
 	pthread_mutex_unlock(&ctx->mu);
 	if (deliver) {
 		ProtobufCMessage *msg = NULL;
@@ -762,7 +787,8 @@ static void on_read(struct rpc_ctx *ctx, bool success)
 	if (bb)
 		grpc_byte_buffer_destroy(bb);
 	pthread_mutex_lock(&ctx->mu);
-	if (success && bb != NULL && st->reading && !st->finish_asked && !ctx->failed)
+	if (success && bb != NULL && st->reading && !st->finish_asked && !ctx->failed &&
+	    !st->read_out)
 		post_read(ctx);
 	pthread_mutex_unlock(&ctx->mu);
 	ctx_unref(ctx);
@@ -793,11 +819,14 @@ static void on_close(struct rpc_ctx *ctx, bool success)
 	ctx->failed = ctx->failed || cancelled;
 	if (cancelled)
 		ctx->code = RPC_CANCELLED;
-	bool call_done = st->h && st->h->on_done && !st->done;
+	bool call_done = st->h && st->h->on_done && !st->done_told;
 	st->done = true;
+	st->done_told = st->done_told || call_done;
+	const struct rpc_stream_handlers *h = st->h;
+	void *arg = st->arg;
 	pthread_mutex_unlock(&ctx->mu);
 	if (call_done)
-		st->h->on_done(st, ctx->code, st->arg);
+		h->on_done(st, ctx->code, arg);
 	ctx_unref(ctx);
 }
 
@@ -819,11 +848,21 @@ static void begin_stream(struct rpc_ctx *ctx)
 		return;
 	}
 	int code;
+	const char *bad = NULL;
 	if (atomic_load(&srv->streams) > srv->max_streams)
 		code = rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED,
 		                "too many streams are open on this replica; try again later");
+	else if (!ctx->method->client_streaming && ctx->payload == NULL)
+		code = rpc_fail(ctx, RPC_INVALID_ARGUMENT, "the request carries no message");
+	else if (!ctx->method->client_streaming &&
+	         (ctx->req = unpack_message(ctx->method->input, ctx->payload, &bad)) == NULL)
+		code = bad ? rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                      "field %s is not valid UTF-8 or holds a NUL byte", bad)
+		           : rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+		                      "the request is not a valid %s message",
+		                      ctx->method->input->name);
 	else
-		code = srv->opts.stream(srv->opts.app, ctx, ctx->method, ctx->handlers,
+		code = srv->opts.stream(srv->opts.app, ctx, ctx->method, ctx->handlers, ctx->req,
 		                        &ctx->stream);
 	if (code == RPC_PENDING)
 		return; /* the application holds the stream until rpc_stream_release */
@@ -845,10 +884,11 @@ static bool post_slot(struct rpc_slot *slot)
 		err = grpc_server_request_call(srv->server, &slot->call, &slot->details, &slot->md,
 		                               srv->cq, srv->cq, &slot->tag);
 	} else {
-		bool unary = !slot->method->client_streaming && !slot->method->server_streaming;
+		/* One request message (unary, server streaming) comes with the call. */
+		bool one_request = !slot->method->client_streaming;
 		err = grpc_server_request_registered_call(
 		        srv->server, slot->registered, &slot->call, &slot->deadline, &slot->md,
-		        unary ? &slot->payload : NULL, srv->cq, srv->cq, &slot->tag);
+		        one_request ? &slot->payload : NULL, srv->cq, srv->cq, &slot->tag);
 	}
 	if (err != GRPC_CALL_OK) {
 		log_error("cannot post a request slot (%d)", (int)err);
@@ -1073,11 +1113,11 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 		const coffer_service_desc *svc = bindings[b].service;
 		for (size_t m = 0; m < svc->n_methods; m++) {
 			const coffer_method_desc *md = &svc->methods[m];
-			bool unary = !md->client_streaming && !md->server_streaming;
+			bool one_request = !md->client_streaming;
 			void *reg = grpc_server_register_method(
 			        srv->server, md->path, NULL,
-			        unary ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER
-			              : GRPC_SRM_PAYLOAD_NONE,
+			        one_request ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER
+			                    : GRPC_SRM_PAYLOAD_NONE,
 			        0);
 			if (reg == NULL) {
 				cof_err_set(e, COF_EINTERNAL, "cannot register method %s",
@@ -1177,6 +1217,10 @@ void rpc_server_shutdown(struct rpc_server *srv, int grace_seconds)
 	srv->stopped = true;
 	atomic_store(&srv->shutting_down, true);
 	grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
+	/* Calls that wait for something (a revision, changes to watch) are answered now, so that
+	 * their clients move to another replica instead of waiting out the grace period. */
+	if (srv->n_started > 0 && srv->opts.on_drain)
+		srv->opts.on_drain(srv->opts.app);
 	if (srv->n_started > 0) {
 		struct timespec abs;
 		clock_gettime(CLOCK_REALTIME, &abs);

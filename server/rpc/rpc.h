@@ -72,9 +72,11 @@ typedef int (*rpc_unary_fn)(void *app, struct rpc_ctx *ctx, const coffer_method_
                             const void *handlers, const ProtobufCMessage *req,
                             ProtobufCMessage *resp);
 /* The application's entry for a streaming call: a final status code (the stream ends at once), or
- * RPC_PENDING after rpc_stream_start. */
+ * RPC_PENDING after rpc_stream_start. req: the one request of a server-streaming method (it
+ * lives until the call ends), NULL when the client streams. */
 typedef int (*rpc_stream_fn)(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m,
-                             const void *handlers, struct rpc_stream *stream);
+                             const void *handlers, const ProtobufCMessage *req,
+                             struct rpc_stream *stream);
 
 struct rpc_server_opts {
 	const char *listen;    /* host:port; port 0 picks one (see rpc_server_port) */
@@ -90,8 +92,8 @@ struct rpc_server_opts {
 	rpc_stream_fn stream;  /* runs every streaming call */
 	/* After each call; may be NULL. */
 	void (*on_call)(const struct rpc_call_info *info, void *app);
-	/* At shutdown, once in-flight calls were cancelled: answer every call still pending soon
-	 * (calls parked waiting for something that will not come). May be NULL. */
+	/* At shutdown, when new calls stop (and again once in-flight calls were cancelled): answer
+	 * soon every call that waits for something (parked calls, watch streams). May be NULL. */
 	void (*on_drain)(void *app);
 	const char *tls_cert_pem;      /* server certificate chain (PEM); NULL: plaintext */
 	const char *tls_key_pem;       /* its private key (PEM) */
@@ -160,9 +162,10 @@ struct rpc_stream_handlers {
 	void (*on_done)(struct rpc_stream *st, int code, void *arg);
 };
 
-/* Takes over a stream from its entry (which then returns RPC_PENDING): h's callbacks get arg;
- * with read, the runtime reads request messages (a client that sends none for stream_idle_ms is
- * cancelled). */
+/* Takes over a stream from its entry (which then returns RPC_PENDING), or from another thread
+ * later: h's callbacks get arg (a later call replaces them); with read, the runtime reads request
+ * messages (a client that sends none for stream_idle_ms is cancelled). When the call is already
+ * over, h->on_done runs now, on this thread. */
 void rpc_stream_start(struct rpc_stream *st, const struct rpc_stream_handlers *h, void *arg,
                       bool read);
 /* Queues one response message (packed now); any thread. 0, or -1 when the stream is over or the
@@ -170,6 +173,9 @@ void rpc_stream_start(struct rpc_stream *st, const struct rpc_stream_handlers *h
 int rpc_stream_send(struct rpc_stream *st, const ProtobufCMessage *msg, size_t max_queued);
 /* Ends the stream with code once the queued messages are sent; any thread; the first call wins. */
 void rpc_stream_finish(struct rpc_stream *st, int code);
+/* The same with a status message (any thread: the message is set under the stream's lock). */
+void rpc_stream_fail(struct rpc_stream *st, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 /* The application is done with the stream (after on_done, or to give it up: the stream is
  * cancelled if still open). Exactly once, after rpc_stream_start. */
 void rpc_stream_release(struct rpc_stream *st);

@@ -191,6 +191,11 @@ int store_secret_insert(struct store *s, int64_t project_id, const char *name, i
 int store_secret_update(struct store *s, int64_t secret_id, int visibility, const char *description,
                         int64_t revision, struct store_secret *out, struct cof_err *e)
         __attribute__((warn_unused_result));
+/* The names of the project's secrets changed after revision `after` (created, updated, deleted),
+ * into a malloc'd array of malloc'd strings (free with store_names_free). */
+int store_secrets_touched(struct store *s, int64_t project_id, int64_t after, char ***names,
+                          size_t *n, struct cof_err *e) __attribute__((warn_unused_result));
+void store_names_free(char **names, size_t n);
 /* Marks the secret deleted at `revision` and ends every current value of it (its overrides too). */
 int store_secret_delete(struct store *s, int64_t secret_id, int64_t revision, struct cof_err *e)
         __attribute__((warn_unused_result));

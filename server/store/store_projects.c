@@ -430,3 +430,37 @@ out:
 		free(all[k]->p);
 	return rc;
 }
+
+int store_secrets_touched(struct store *s, int64_t project_id, int64_t after, char ***names,
+                          size_t *n, struct cof_err *e)
+{
+	char a[24], b[24];
+	const char *vals[2] = {I64(a, project_id), I64(b, after)};
+	*names = NULL;
+	*n = 0;
+	PGresult *r = store__exec(s,
+	                          "SELECT DISTINCT name FROM secrets WHERE project_id = $1 "
+	                          "AND revision > $2",
+	                          2, vals, NULL, NULL, "secrets touched", e);
+	if (r == NULL)
+		return e->code;
+	size_t count = (size_t)PQntuples(r);
+	*names = calloc(count + 1, sizeof(**names));
+	int rc = *names ? 0 : cof_err_set(e, COF_EINTERNAL, "out of memory");
+	for (size_t i = 0; rc == 0 && i < count; i++) {
+		(*names)[i] = strdup(PQgetvalue(r, (int)i, 0));
+		if ((*names)[i] == NULL)
+			rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
+		else
+			(*n)++;
+	}
+	PQclear(r);
+	return rc;
+}
+
+void store_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}

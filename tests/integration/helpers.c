@@ -12,6 +12,8 @@
 #include <grpc/support/time.h>
 
 #include "helpers.h"
+#include "coffer/v1/access.stub.h"
+#include "coffer/v1/secrets.stub.h"
 
 struct settings cfg;
 struct server *srv;
@@ -391,6 +393,88 @@ void audit_log_mend(void)
 	PQclear(sql("ALTER TABLE audit_events DROP CONSTRAINT IF EXISTS audit_closed", 0, NULL));
 }
 
+/* ---- servers with authentication, and what the replica and watch tests do through them ---- */
+
+/* A replica with authentication on; settings changed by the caller. */
+struct server *start_replica(struct settings *c, char *addr, size_t cap)
+{
+	c->insecure_no_auth = false;
+	c->bootstrap_token_file = NULL;
+	c->listen = "127.0.0.1:0";
+	struct cof_err e = {0};
+	struct server *s = NULL;
+	ck_assert_msg(server_start(c, 5, &s, &e) == 0, "%s %s", e.msg, e.detail);
+	snprintf(addr, cap, "127.0.0.1:%d", server_port(s));
+	return s;
+}
+
+coffer_channel *to(const char *addr, const char *token, int timeout_ms)
+{
+	coffer_channel_options o = {.target = addr, .token = token, .timeout_ms = timeout_ms};
+	coffer_channel *c = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_channel_new(&o, &c, &err), 0);
+	return c;
+}
+
+/* A project with secret S = value, made through addr. */
+void project_with(const char *addr, const char *p, const char *value)
+{
+	coffer_channel *a = to(addr, access_admin_token(), 20000);
+	coffer_error err;
+	Coffer__V1__CreateProjectRequest cp = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	cp.name = (char *)p;
+	cp.description = "";
+	Coffer__V1__Project *proj = NULL;
+	ck_assert_msg(coffer_v1_projects_create_project(a, &cp, &proj, &err) == 0, "%s",
+	              err.message);
+	protobuf_c_message_free_unpacked(&proj->base, NULL);
+	Coffer__V1__CreateSecretRequest cs = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+	cs.project = (char *)p;
+	cs.name = "S";
+	cs.value = (char *)value;
+	cs.description = "";
+	Coffer__V1__Secret *sec = NULL;
+	ck_assert_msg(coffer_v1_secrets_create_secret(a, &cs, &sec, &err) == 0, "%s", err.message);
+	protobuf_c_message_free_unpacked(&sec->base, NULL);
+	coffer_channel_free(a);
+}
+
+/* A runtime token of p (secret and id into the buffers). */
+void runtime_token(const char *addr, const char *p, char *secret, char *id)
+{
+	coffer_channel *a = to(addr, access_admin_token(), 20000);
+	Coffer__V1__CreateTokenRequest req = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
+	req.name = "replica-test";
+	req.role = COFFER__V1__ROLE__ROLE_RUNTIME;
+	req.project = (char *)p;
+	Coffer__V1__CreateTokenResponse *r = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_access_create_token(a, &req, &r, &err) == 0, "%s", err.message);
+	snprintf(secret, 128, "%s", r->secret);
+	snprintf(id, 32, "%s", r->token->id);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	coffer_channel_free(a);
+}
+
+/* Sets S of p through addr; the revision written. */
+int64_t write_s(const char *addr, const char *p, const char *value)
+{
+	coffer_channel *a = to(addr, access_admin_token(), 20000);
+	Coffer__V1__UpdateSecretRequest req = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	req.project = (char *)p;
+	req.name = "S";
+	req.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	req.value = (char *)value;
+	Coffer__V1__Secret *s = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_secrets_update_secret(a, &req, &s, &err) == 0, "%s", err.message);
+	int64_t rev = s->revision;
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	coffer_channel_free(a);
+	return rev;
+}
+
 /* ---- a relay that fails like a network ---- */
 
 static void reset_close(int fd)
@@ -618,6 +702,7 @@ int main(void)
 	suite_add_tcase(s, tcase_keys());
 	suite_add_tcase(s, tcase_hardening());
 	suite_add_tcase(s, tcase_replicas());
+	suite_add_tcase(s, tcase_watch());
 	suite_add_tcase(s, tcase_disruptive());
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);

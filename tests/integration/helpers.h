@@ -67,6 +67,17 @@ bool stream_ended(struct open_stream *s, int ms);
 /* Cancels (if needed) and frees. */
 void stream_close(struct open_stream *s);
 
+/* A server with authentication on (the tests' admin token works on it), from settings c changed
+ * by the caller; its address into addr. */
+struct server *start_replica(struct settings *c, char *addr, size_t cap);
+/* A channel to addr with token (NULL: none). */
+coffer_channel *to(const char *addr, const char *token, int timeout_ms);
+/* Through addr, as admin: project p with secret S = value; a runtime token of p (secret, 128
+ * bytes, and id, 32); S set to value (the revision written). */
+void project_with(const char *addr, const char *p, const char *value);
+void runtime_token(const char *addr, const char *p, char *secret, char *id);
+int64_t write_s(const char *addr, const char *p, const char *value);
+
 /* A TCP relay between a cofferd (or a store) and PostgreSQL that can cut every connection at
  * once, as a network failure would (a reset, no goodbye), and refuse new ones meanwhile. */
 struct relay {
@@ -147,6 +158,7 @@ void access_tests_cleanup(void);
 /* The admin token of the database the tests share (test_access.c makes it). */
 const char *access_admin_token(void);
 TCase *tcase_replicas(void);
+TCase *tcase_watch(void);
 /* Runs last: it terminates the server's database connections. */
 TCase *tcase_disruptive(void);
 

@@ -38,19 +38,6 @@ static double now_ms(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-/* A replica with authentication on; settings changed by the caller. */
-static struct server *start_replica(struct settings *c, char *addr, size_t cap)
-{
-	c->insecure_no_auth = false;
-	c->bootstrap_token_file = NULL;
-	c->listen = "127.0.0.1:0";
-	struct cof_err e = {0};
-	struct server *s = NULL;
-	ck_assert_msg(server_start(c, 5, &s, &e) == 0, "%s %s", e.msg, e.detail);
-	snprintf(addr, cap, "127.0.0.1:%d", server_port(s));
-	return s;
-}
-
 static void replicas_up(void)
 {
 	if (rep[0])
@@ -69,73 +56,6 @@ static void replicas_down(void)
 		server_stop(rep[i], 1);
 		rep[i] = NULL;
 	}
-}
-
-static coffer_channel *to(const char *addr, const char *token, int timeout_ms)
-{
-	coffer_channel_options o = {.target = addr, .token = token, .timeout_ms = timeout_ms};
-	coffer_channel *c = NULL;
-	coffer_error err;
-	ck_assert_int_eq(coffer_channel_new(&o, &c, &err), 0);
-	return c;
-}
-
-/* A project with secret S = value, made through addr. */
-static void project_with(const char *addr, const char *p, const char *value)
-{
-	coffer_channel *a = to(addr, access_admin_token(), 20000);
-	coffer_error err;
-	Coffer__V1__CreateProjectRequest cp = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
-	cp.name = (char *)p;
-	cp.description = "";
-	Coffer__V1__Project *proj = NULL;
-	ck_assert_msg(coffer_v1_projects_create_project(a, &cp, &proj, &err) == 0, "%s",
-	              err.message);
-	protobuf_c_message_free_unpacked(&proj->base, NULL);
-	Coffer__V1__CreateSecretRequest cs = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
-	cs.project = (char *)p;
-	cs.name = "S";
-	cs.value = (char *)value;
-	cs.description = "";
-	Coffer__V1__Secret *sec = NULL;
-	ck_assert_msg(coffer_v1_secrets_create_secret(a, &cs, &sec, &err) == 0, "%s", err.message);
-	protobuf_c_message_free_unpacked(&sec->base, NULL);
-	coffer_channel_free(a);
-}
-
-/* A runtime token of p (secret and id into the buffers). */
-static void runtime_token(const char *addr, const char *p, char *secret, char *id)
-{
-	coffer_channel *a = to(addr, access_admin_token(), 20000);
-	Coffer__V1__CreateTokenRequest req = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
-	req.name = "replica-test";
-	req.role = COFFER__V1__ROLE__ROLE_RUNTIME;
-	req.project = (char *)p;
-	Coffer__V1__CreateTokenResponse *r = NULL;
-	coffer_error err;
-	ck_assert_msg(coffer_v1_access_create_token(a, &req, &r, &err) == 0, "%s", err.message);
-	snprintf(secret, 128, "%s", r->secret);
-	snprintf(id, 32, "%s", r->token->id);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
-	coffer_channel_free(a);
-}
-
-/* Sets S of p through addr; the revision written. */
-static int64_t write_s(const char *addr, const char *p, const char *value)
-{
-	coffer_channel *a = to(addr, access_admin_token(), 20000);
-	Coffer__V1__UpdateSecretRequest req = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
-	req.project = (char *)p;
-	req.name = "S";
-	req.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
-	req.value = (char *)value;
-	Coffer__V1__Secret *s = NULL;
-	coffer_error err;
-	ck_assert_msg(coffer_v1_secrets_update_secret(a, &req, &s, &err) == 0, "%s", err.message);
-	int64_t rev = s->revision;
-	protobuf_c_message_free_unpacked(&s->base, NULL);
-	coffer_channel_free(a);
-	return rev;
 }
 
 /* Resolves p's main/live through addr with token: the code; S's value into value (cap 64). */

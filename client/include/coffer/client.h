@@ -133,6 +133,37 @@ COFFER_API int coffer_snapshot_render(const coffer_snapshot *snap, const char *t
 /* Frees a snapshot, wiping its values. */
 COFFER_API void coffer_snapshot_free(coffer_snapshot *snap);
 
+/* ---- watching: a change the moment it commits ---- */
+
+typedef struct coffer_watch coffer_watch;
+
+/* What changed in the watched (project, environment, version); never a value. */
+typedef struct coffer_change {
+	int64_t revision;           /* the revision this change brings the watcher to */
+	const char *const *changed; /* names whose value or visibility changed (added, removed) */
+	size_t n_changed;           /* how many */
+	int resync;                 /* nonzero: what changed is not known; resolve everything */
+} coffer_change;
+
+/* Watches (project, environment, version) on ch (NULL names: every secret) from from_revision
+ * (0: from now; a revision you resolved: every change after it). Nothing is sent until the first
+ * coffer_watch_next. */
+COFFER_API int coffer_watch_open(coffer_channel *ch, const char *project, const char *environment,
+                                 coffer_version version, const char *const *names, size_t n_names,
+                                 int64_t from_revision, coffer_watch **out, coffer_error *err);
+/* Waits up to timeout_ms (negative: for ever) for the next change: 1 and *change filled (valid
+ * until the next call on w), 0 when the time is up first, negative with err when the server
+ * refuses the watch (UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT,
+ * RESOURCE_EXHAUSTED for too many watches). A broken stream is opened again by itself, with
+ * exponential backoff and jitter, from the last revision seen: no change is missed (several may
+ * arrive folded into one). */
+COFFER_API int coffer_watch_next(coffer_watch *w, int timeout_ms, coffer_change *change,
+                                 coffer_error *err);
+/* The last revision the watch has seen (0 before the server first answered). */
+COFFER_API int64_t coffer_watch_revision(const coffer_watch *w);
+/* Ends the watch. */
+COFFER_API void coffer_watch_close(coffer_watch *w);
+
 #ifdef __cplusplus
 }
 #endif
