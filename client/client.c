@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct coffer_client {
 	coffer_channel *ch; /* the channel */
+	char *token;        /* the bearer token (the key of token-sealed fallback snapshots) */
 };
 
 struct snapshot_entry {
@@ -20,6 +22,7 @@ struct snapshot_entry {
 
 struct coffer_snapshot {
 	int64_t revision;               /* project revision it was read at */
+	int64_t written;                /* read from a fallback file written then; 0: the server */
 	size_t n;                       /* entries */
 	struct snapshot_entry *entries; /* sorted by name (strcmp) */
 };
@@ -61,6 +64,10 @@ int coffer_client_new(const coffer_options *opts, coffer_client **out, coffer_er
 		free(c);
 		return -1;
 	}
+	if (opts->token && (c->token = strdup(opts->token)) == NULL) {
+		coffer_client_free(c);
+		return coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
+	}
 	*out = c;
 	return 0;
 }
@@ -70,6 +77,10 @@ void coffer_client_free(coffer_client *client)
 	if (client == NULL)
 		return;
 	coffer_channel_free(client->ch);
+	if (client->token) {
+		coffer__wipe(client->token, strlen(client->token));
+		free(client->token);
+	}
 	free(client);
 }
 
@@ -197,6 +208,62 @@ const char *coffer_snapshot_name(const coffer_snapshot *snap, size_t i)
 int64_t coffer_snapshot_revision(const coffer_snapshot *snap)
 {
 	return snap ? snap->revision : 0;
+}
+
+int64_t coffer_snapshot_time(const coffer_snapshot *snap)
+{
+	return snap ? snap->written : 0;
+}
+
+void coffer__snapshot_set_time(coffer_snapshot *s, int64_t written)
+{
+	s->written = written;
+}
+
+int coffer_resolve_fallback(coffer_client *client, const char *project, const char *environment,
+                            coffer_version version, const coffer_fallback *fb,
+                            coffer_snapshot **out, int *from_fallback, coffer_error *err)
+{
+	*out = NULL;
+	if (from_fallback)
+		*from_fallback = 0;
+	if (fb == NULL || fb->path == NULL)
+		return coffer_resolve(client, project, environment, version, out, err);
+	coffer_error own;
+	if (err == NULL)
+		err = &own;
+	int rc = fb->only ? -1 : coffer_resolve(client, project, environment, version, out, err);
+	if (rc == 0) {
+		/* Written after every answer; a snapshot that cannot be written is said, not fatal.
+		 */
+		coffer_error werr;
+		if (coffer__fallback_save(fb, client->token, project, environment, (int)version,
+		                          *out, &werr) != 0)
+			fprintf(stderr, "coffer: %s\n", werr.message);
+		return 0;
+	}
+	if (!fb->only &&
+	    (err->code == COFFER_UNAUTHENTICATED || err->code == COFFER_PERMISSION_DENIED)) {
+		unlink(fb->path); /* a revoked credential must not keep working offline */
+		return rc;
+	}
+	if (!fb->only && err->code != COFFER_UNAVAILABLE && err->code != COFFER_DEADLINE_EXCEEDED)
+		return rc;
+	coffer_error lerr;
+	if (coffer__fallback_load(fb, client->token, project, environment, (int)version, out,
+	                          &lerr) != 0) {
+		if (fb->only)
+			*err = lerr;
+		else
+			snprintf(err->message + strlen(err->message),
+			         sizeof(err->message) - strlen(err->message),
+			         "; no fallback snapshot used: %s", lerr.message);
+		return -1;
+	}
+	if (from_fallback)
+		*from_fallback = 1;
+	memset(err, 0, sizeof(*err));
+	return 0;
 }
 
 /* A growable output buffer that wipes what it drops. */

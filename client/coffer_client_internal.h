@@ -25,6 +25,17 @@ bool coffer__loopback(const char *target);
 /* A snapshot of n secrets (copied; tests and fuzzing). 0, or -1 when memory runs out. */
 int coffer__snapshot_new(const char *const *names, const char *const *values, size_t n,
                          int64_t revision, coffer_snapshot **out);
+/* When a snapshot read from a fallback file was written (Unix seconds). */
+void coffer__snapshot_set_time(coffer_snapshot *s, int64_t written);
+/* Seals snap into fb->path (see fallback.c); token: the key's source unless a passphrase file. */
+int coffer__fallback_save(const coffer_fallback *fb, const char *token, const char *project,
+                          const char *environment, int version, const coffer_snapshot *snap,
+                          coffer_error *err);
+/* Opens fb->path, which must hold (project, environment, version); COFFER_NOT_FOUND when there is
+ * none. */
+int coffer__fallback_load(const coffer_fallback *fb, const char *token, const char *project,
+                          const char *environment, int version, coffer_snapshot **out,
+                          coffer_error *err);
 /* Fills err (NULL-safe) with a status code and a printf-formatted message; returns -1. */
 int coffer__fail(coffer_error *err, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

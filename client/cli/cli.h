@@ -93,6 +93,33 @@ void cli_free_value(char *v);
 /* Prints "{}" for --json after a call that answers nothing; returns 0. */
 int cli_done(const struct cli *c);
 
+/* ---- runtimes (runtime.c, supervise.c) ---- */
+
+/* What a runtime command resolves. */
+struct cli_target {
+	const char *project, *env; /* names */
+	int version;               /* enum version */
+	char project_buf[129], env_buf[129];
+};
+/* From --project/--env/--version, COFFER_PROJECT/COFFER_ENV/COFFER_VERSION, or the runtime
+ * token's scope (WhoAmI); 0 or the status to exit with. */
+int cli_target(struct cli *c, struct cli_target *t);
+/* The fallback options (fb->path NULL: none); 0 or a usage error's status. */
+int cli_fallback(struct cli *c, coffer_fallback *fb);
+/* Resolves t (through the fallback when given, saying so on stderr); 0 or the exit status. */
+int cli_resolve(struct cli *c, const struct cli_target *t, const coffer_fallback *fb,
+                coffer_snapshot **snap);
+/* The program's environment: ours without COFFER_TOKEN, and the secrets (or --only's); risky
+ * names refused unless --allow-names. 0 and *env (free with cli_env_free), or the exit status. */
+int cli_program_env(const struct cli *c, const coffer_snapshot *snap, char ***env);
+void cli_env_free(char **env);
+/* 1 (said on stderr) when name would set a variable that changes how programs run. */
+int cli_refuse_risky(const struct cli *c, const char *name);
+/* "90s", "500ms", "10m", "2h", "30" (seconds) in milliseconds; false when it does not parse. */
+bool cli_duration_ms(const char *s, int64_t *ms);
+/* coffer run --watch: runs the program and restarts (or signals) it when its secrets change. */
+int cli_supervise(struct cli *c);
+
 /* The commands, one function per row of the table. */
 int cmd_projects_create(struct cli *c);
 int cmd_projects_get(struct cli *c);
@@ -116,6 +143,7 @@ int cmd_resolve(struct cli *c);
 int cmd_run(struct cli *c);
 int cmd_export(struct cli *c);
 int cmd_render(struct cli *c);
+int cmd_watch(struct cli *c);
 int cmd_tokens_create(struct cli *c);
 int cmd_tokens_list(struct cli *c);
 int cmd_tokens_revoke(struct cli *c);

@@ -212,3 +212,21 @@ void cli_free_value(char *v)
 		free(v);
 	}
 }
+
+bool cli_duration_ms(const char *s, int64_t *ms)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return false;
+	double scale = strcmp(end, "ms") == 0                  ? 1
+	               : strcmp(end, "s") == 0 || *end == '\0' ? 1000
+	               : strcmp(end, "m") == 0                 ? 60000
+	               : strcmp(end, "h") == 0                 ? 3600000
+	                                                       : -1;
+	if (scale < 0 || v * scale > 9e15)
+		return false;
+	*ms = (int64_t)(v * scale);
+	return true;
+}

@@ -45,6 +45,29 @@ static const struct cli_option o_at = {"--at-revision", "R", "as it was at revis
 static const struct cli_option o_min = {"--min-revision", "R",
                                         "wait until the project reaches revision R"};
 static const struct cli_option o_format = {"--format", "dotenv|json", "output format"};
+static const struct cli_option o_from = {"--from-revision", "R",
+                                         "every change after revision R (default: from now)"};
+static const struct cli_option o_watch = {
+        "--watch", NULL, "start the program again with the new secrets when they change"};
+static const struct cli_option o_on_change = {
+        "--on-change", "restart|signal:NAME",
+        "with --watch: restart the program (default) or send it a signal (signal:HUP)"};
+static const struct cli_option o_restart_timeout = {
+        "--restart-timeout", "D",
+        "with --watch: SIGKILL a program still running D after SIGTERM "
+        "(default 10s)"};
+static const struct cli_option o_restart_jitter = {
+        "--restart-jitter", "D",
+        "with --watch: wait a random delay up to D before acting on a change (spreads a fleet)"};
+static const struct cli_option o_fallback = {
+        "--fallback", "FILE",
+        "keep an encrypted snapshot in FILE; use it when cofferd cannot be reached"};
+static const struct cli_option o_passphrase = {
+        "--passphrase-file", "F", "seal the snapshot with F's passphrase instead of the token"};
+static const struct cli_option o_fallback_only = {"--fallback-only", NULL,
+                                                  "use the snapshot without asking cofferd"};
+static const struct cli_option o_fallback_age = {"--fallback-max-age", "D",
+                                                 "do not use a snapshot older than D (24h)"};
 static const struct cli_option o_role = {"--role", "admin|editor|viewer|runtime", "its role"};
 static const struct cli_option o_envs = {"--envs", "A,B", "runtime tokens: these environments"};
 static const struct cli_option o_versions = {"--versions", "draft,live",
@@ -72,6 +95,12 @@ static const struct cli_option *const globals[] = {&g_addr, &g_token,     &g_ca,
 #define OPTS(...) ((const struct cli_option *const[]){__VA_ARGS__, NULL})
 #define NO_OPTS   ((const struct cli_option *const[]){NULL})
 #define TARGET    &o_project, &o_env, &o_version
+#define FALLBACK  &o_fallback, &o_passphrase, &o_fallback_only, &o_fallback_age
+
+/* Said with the runtime commands' usage errors. */
+#define TARGET_NOTE                                                                                \
+	"without --project, --env or --version: COFFER_PROJECT, COFFER_ENV, COFFER_VERSION, or "   \
+	"the runtime token's own scope when it names one of each"
 
 static const char VALUES[] = "values are read from --value-stdin or --value-file, never from the "
                              "command line";
@@ -117,14 +146,20 @@ static const struct cli_command commands[] = {
          OPTS(&o_into, &o_dry_run, &o_delete_source, &o_expected_source, &o_expected_target),
          cmd_merge, "replace the target's overrides with the source's", NULL, false},
         {"resolve", NULL, "", 0, 0, OPTS(TARGET, &o_only, &o_at, &o_min), cmd_resolve,
-         "list the effective secrets (never values)", NULL, false},
-        {"run", NULL, "", 0, 0, OPTS(TARGET, &o_only, &o_allow), cmd_run,
-         "run a program with the effective secrets in its environment: run ... -- CMD [ARGS]", NULL,
-         true},
-        {"export", NULL, "", 0, 0, OPTS(TARGET, &o_format, &o_allow), cmd_export,
-         "print the effective secrets as dotenv or JSON", NULL, false},
-        {"render", NULL, "", 0, 0, OPTS(TARGET), cmd_render,
-         "fill {secret.NAME} in a template read from standard input", NULL, false},
+         "list the effective secrets (never values)", TARGET_NOTE, false},
+        {"run", NULL, "", 0, 0,
+         OPTS(TARGET, &o_only, &o_allow, &o_watch, &o_on_change, &o_restart_timeout,
+              &o_restart_jitter, FALLBACK),
+         cmd_run,
+         "run a program with the effective secrets in its environment: run ... -- CMD [ARGS]",
+         TARGET_NOTE, true},
+        {"export", NULL, "", 0, 0, OPTS(TARGET, &o_format, &o_allow, FALLBACK), cmd_export,
+         "print the effective secrets as dotenv or JSON", TARGET_NOTE, false},
+        {"render", NULL, "", 0, 0, OPTS(TARGET, FALLBACK), cmd_render,
+         "fill {secret.NAME} in a template read from standard input", TARGET_NOTE, false},
+        {"watch", NULL, "", 0, 0, OPTS(TARGET, &o_only, &o_from), cmd_watch,
+         "print a line each time the effective secrets change (names, never values)", TARGET_NOTE,
+         false},
         {"tokens", "create", "NAME", 1, 1, OPTS(&o_role, &o_project, &o_envs, &o_versions, &o_ttl),
          cmd_tokens_create, "create a token (its secret is printed once)", NULL, false},
         {"tokens", "list", "", 0, 0, OPTS(&o_project), cmd_tokens_list, "list tokens", NULL, false},

@@ -176,10 +176,105 @@ grep -q "tokens revoke ID" <<<"$out" && ok "coffer --help lists every command" |
 # libcoffer exports its API and the generated messages, nothing of its own insides.
 exports=$(nm -D --defined-only "$PREFIX/lib/libcoffer.so" | awk '{print $3}')
 leaks=$(printf '%s\n' "$exports" |
-  grep -v -E '^(coffer_(options|client|channel|resolve|snapshot|code)_?[a-z_]*|coffer_v1_[a-z_]+|grpc_health_v1_[a-z_]+|coffer__v1__[a-z_]+|google__protobuf__[a-z_]+|grpc__[a-z0-9_]+|_init|_fini)$' |
+  grep -v -E '^(coffer_(options|client|channel|resolve|snapshot|code|watch|fallback)_?[a-z_]*|coffer_v1_[a-z_]+|grpc_health_v1_[a-z_]+|coffer__v1__[a-z_]+|google__protobuf__[a-z_]+|grpc__[a-z0-9_]+|_init|_fini)$' |
   grep -v -E '^(__odr_asan|__asan|__ubsan|_edata|_end|__bss_start)')
 [ -z "$leaks" ] && grep -qx 'coffer_resolve' <<<"$exports" &&
   ok "nm -D libcoffer.so: only the public API and message types" || bad "exported internals: $leaks"
+set -e
+
+# ---- runtimes that keep running: the token's own scope, coffer watch, run --watch, fallbacks ----
+set +e
+export COFFER_TOKEN=$COFFER_ADMIN_TOKEN
+"$COFFER" projects create keeprun >/dev/null
+"$COFFER" secrets create keeprun API_KEY --value-stdin <<< 'v1' >/dev/null
+"$COFFER" secrets create keeprun OTHER --value-stdin <<< 'o1' >/dev/null
+SCOPED=$("$COFFER" tokens create keeprun-rt --role runtime --project keeprun --envs main --versions live 2>/dev/null)
+WIDE=$("$COFFER" tokens create keeprun-wide --role runtime --project keeprun 2>/dev/null)
+upd() { COFFER_TOKEN=$COFFER_ADMIN_TOKEN "$COFFER" secrets update keeprun "$1" --value-stdin <<< "$2" >/dev/null; }
+wait_for() { for _ in $(seq 1 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+out=$(COFFER_TOKEN=$SCOPED "$COFFER" run -- sh -c 'echo "$API_KEY"')
+[ "$out" = v1 ] && ok "coffer run without flags resolves the runtime token's own scope" || bad "scope default: $out"
+COFFER_TOKEN=$WIDE "$COFFER" run -- true 2>"$WORK/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "COFFER_PROJECT" "$WORK/err" && ok "a token of several environments needs them said" || bad "wide token: $rc"
+out=$(COFFER_TOKEN=$WIDE COFFER_PROJECT=keeprun COFFER_ENV=main COFFER_VERSION=live "$COFFER" export)
+grep -qx 'API_KEY="v1"' <<<"$out" && ok "COFFER_PROJECT, COFFER_ENV and COFFER_VERSION say what to resolve" || bad "env defaults: $out"
+
+# coffer watch: a line per change, names only.
+COFFER_TOKEN=$SCOPED "$COFFER" watch >"$WORK/watch.out" 2>&1 &
+WATCHER=$!
+sleep 1
+upd API_KEY v2
+wait_for "$WORK/watch.out" ' API_KEY$' && ! grep -q v2 "$WORK/watch.out" &&
+  ok "coffer watch prints the changed name (never the value)" || bad "coffer watch: $(cat "$WORK/watch.out")"
+kill $WATCHER; wait $WATCHER 2>/dev/null
+COFFER_TOKEN=$SCOPED "$COFFER" --json watch --from-revision 1 >"$WORK/watch.json" 2>&1 &
+WATCHER=$!
+wait_for "$WORK/watch.json" '"changed":\["API_KEY","OTHER"\]' &&
+  ok "coffer watch --json --from-revision: every change since, folded" || bad "watch json: $(cat "$WORK/watch.json")"
+kill $WATCHER; wait $WATCHER 2>/dev/null
+
+# coffer run --watch: the program starts again with the new values; a burst is one restart;
+# signals reach it; its status is coffer's.
+cat >"$WORK/prog.sh" <<'PROG'
+#!/bin/sh
+echo "start $API_KEY $OTHER ${COFFER_TOKEN:-no-token}" >>"$PROG_LOG"
+trap 'echo "got HUP" >>"$PROG_LOG"' HUP
+trap 'echo "got TERM" >>"$PROG_LOG"; exit 3' TERM
+while true; do sleep 0.05; done
+PROG
+chmod +x "$WORK/prog.sh"
+export PROG_LOG="$WORK/prog.log"
+rm -f "$PROG_LOG"
+COFFER_TOKEN=$SCOPED "$COFFER" run --watch --restart-timeout 2s -- "$WORK/prog.sh" 2>"$WORK/sup.err" &
+SUP=$!
+wait_for "$PROG_LOG" '^start v2 o1 no-token$'
+upd API_KEY v3; upd OTHER o2
+wait_for "$PROG_LOG" '^start v3 o2 no-token$' && [ "$(grep -c '^start' "$PROG_LOG")" -eq 2 ] &&
+  grep -q '^got TERM$' "$PROG_LOG" && ok "run --watch: one restart for a burst, with the new values, never the token" ||
+  bad "run --watch restart: $(cat "$PROG_LOG") $(cat "$WORK/sup.err")"
+kill -HUP $SUP
+wait_for "$PROG_LOG" '^got HUP$' && ok "a signal sent to coffer run reaches the program" || bad "HUP forward: $(cat "$PROG_LOG")"
+kill -TERM $SUP; wait $SUP; rc=$?
+[ $rc -eq 3 ] && ok "coffer run --watch exits with the program's status" || bad "run --watch exit $rc"
+rm -f "$PROG_LOG"
+COFFER_TOKEN=$SCOPED "$COFFER" run --watch --on-change signal:HUP -- "$WORK/prog.sh" 2>"$WORK/sup.err" &
+SUP=$!
+wait_for "$PROG_LOG" '^start v3'
+upd API_KEY v4
+wait_for "$PROG_LOG" '^got HUP$' && [ "$(grep -c '^start' "$PROG_LOG")" -eq 1 ] &&
+  ok "--on-change signal:HUP signals the program instead of restarting it" || bad "signal mode: $(cat "$PROG_LOG")"
+kill -TERM $SUP; wait $SUP
+COFFER_TOKEN=$SCOPED "$COFFER" run --watch -- sh -c 'exit 7' 2>/dev/null; rc=$?
+[ $rc -eq 7 ] && ok "a program that ends by itself: coffer run --watch exits with its status" || bad "run --watch own exit: $rc"
+
+# Fallback snapshots.
+SNAP="$WORK/keeprun.snap"
+rm -f "$SNAP"
+out=$(COFFER_TOKEN=$SCOPED "$COFFER" run --fallback "$SNAP" -- sh -c 'echo "$API_KEY"')
+[ "$out" = v4 ] && [ "$(stat -c %a "$SNAP")" = 600 ] && ! grep -q v4 "$SNAP" &&
+  ok "--fallback writes a sealed snapshot of mode 0600" || bad "fallback write: $out $(stat -c %a "$SNAP")"
+out=$(COFFER_TOKEN=$SCOPED "$COFFER" --addr 127.0.0.1:1 --timeout-ms 1500 run --fallback "$SNAP" -- sh -c 'echo "$API_KEY"' 2>"$WORK/err"); rc=$?
+[ $rc -eq 0 ] && [ "$out" = v4 ] && grep -q "using the fallback snapshot" "$WORK/err" &&
+  ok "cofferd unreachable: the program starts from the snapshot, and stderr says so" || bad "fallback use: $rc $out $(cat "$WORK/err")"
+cp "$SNAP" "$WORK/tampered.snap"
+printf 'x' | dd of="$WORK/tampered.snap" bs=1 seek=$(( $(stat -c %s "$SNAP") - 3 )) conv=notrunc 2>/dev/null
+COFFER_TOKEN=$SCOPED "$COFFER" --addr 127.0.0.1:1 --timeout-ms 1000 run --fallback "$WORK/tampered.snap" -- true 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "does not open" "$WORK/err" && ok "a tampered snapshot is refused" || bad "tampered: $rc $(cat "$WORK/err")"
+COFFER_TOKEN=$WIDE COFFER_PROJECT=keeprun COFFER_ENV=main COFFER_VERSION=draft "$COFFER" run --fallback "$SNAP" --fallback-only -- true 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "not what was asked for" "$WORK/err" && ok "a snapshot of another environment or version is refused" || bad "wrong snapshot: $rc $(cat "$WORK/err")"
+echo 'ci passphrase' >"$WORK/pass"; chmod 600 "$WORK/pass"
+COFFER_TOKEN=$SCOPED "$COFFER" export --fallback "$WORK/pass.snap" --passphrase-file "$WORK/pass" >/dev/null
+out=$(COFFER_TOKEN=$WIDE COFFER_PROJECT=keeprun COFFER_ENV=main COFFER_VERSION=live "$COFFER" export --fallback "$WORK/pass.snap" --passphrase-file "$WORK/pass" --fallback-only 2>/dev/null)
+grep -qx 'API_KEY="v4"' <<<"$out" && ok "a snapshot sealed with a passphrase opens with any token and the passphrase" || bad "passphrase: $out"
+created=$(COFFER_TOKEN=$COFFER_ADMIN_TOKEN "$COFFER" --json tokens create doomed --role runtime --project keeprun --envs main --versions live)
+did=$(sed -n 's/.*"id":"\(tok_[0-9a-f]*\)".*/\1/p' <<<"$created")
+dsecret=$(sed -n 's/.*"secret":"\(coffer_[A-Za-z0-9]*\)".*/\1/p' <<<"$created")
+COFFER_TOKEN=$dsecret "$COFFER" run --fallback "$WORK/doomed.snap" -- true
+COFFER_TOKEN=$COFFER_ADMIN_TOKEN "$COFFER" tokens revoke "$did"
+COFFER_TOKEN=$dsecret "$COFFER" run --project keeprun --env main --version live --fallback "$WORK/doomed.snap" -- true 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q UNAUTHENTICATED "$WORK/err" && [ ! -e "$WORK/doomed.snap" ] &&
+  ok "a revoked token: refused, and its snapshot deleted (no fallback)" || bad "revoked fallback: $rc $(cat "$WORK/err")"
 set -e
 
 echo "client: $pass passed, $fail failed"

@@ -132,6 +132,42 @@ COFFER_API int coffer_snapshot_render(const coffer_snapshot *snap, const char *t
                                       coffer_error *err);
 /* Frees a snapshot, wiping its values. */
 COFFER_API void coffer_snapshot_free(coffer_snapshot *snap);
+/* When a snapshot read from a fallback file was written (Unix seconds); 0 for one the server
+ * answered. */
+COFFER_API int64_t coffer_snapshot_time(const coffer_snapshot *snap);
+
+/* ---- fallback snapshots: starting while cofferd cannot be reached ---- */
+
+typedef struct coffer_fallback {
+	const char *path;            /* the snapshot file (written atomically, mode 0600) */
+	const char *passphrase_file; /* the key from this file's passphrase (Argon2id), so that a
+	                                snapshot made elsewhere opens here; NULL: from the token */
+	int64_t max_age_seconds;     /* an older snapshot is not used; 0: any age */
+	int only;                    /* nonzero: read the snapshot, never ask the server */
+} coffer_fallback;
+
+/* What a snapshot file says it holds (its header, read without the key: nothing in it is
+ * secret; it is checked when the snapshot is opened). */
+typedef struct coffer_fallback_info {
+	char project[129], environment[129];
+	coffer_version version;
+	int64_t revision; /* the project revision it holds */
+	int64_t written;  /* when it was written, Unix seconds */
+} coffer_fallback_info;
+COFFER_API int coffer_fallback_describe(const char *path, coffer_fallback_info *info,
+                                        coffer_error *err);
+
+/* coffer_resolve with a fallback (fb NULL: none). After each answer from the server, the snapshot
+ * is sealed into fb->path (XChaCha20-Poly1305; the file's header — project, environment, version,
+ * revision, time — is bound to it). When the server cannot be reached (UNAVAILABLE,
+ * DEADLINE_EXCEEDED) the snapshot is read instead and *from_fallback is set; when it refuses the
+ * token (UNAUTHENTICATED, PERMISSION_DENIED) the file is deleted and the refusal returned. A
+ * snapshot of another (project, environment, version), changed, or sealed with another key does
+ * not open. Format: docs/client/fallback.md. */
+COFFER_API int coffer_resolve_fallback(coffer_client *client, const char *project,
+                                       const char *environment, coffer_version version,
+                                       const coffer_fallback *fb, coffer_snapshot **out,
+                                       int *from_fallback, coffer_error *err);
 
 /* ---- watching: a change the moment it commits ---- */
 
