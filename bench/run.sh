@@ -5,7 +5,8 @@
 #   COFFER_BENCH_PG (psql command), COFFER_BENCH_PG_PORT, COFFER_BENCH_ROOT_KEY_FILE,
 #   COFFER_BENCH_DIR (scratch), COFFER_BENCH_BIN (build/bin).
 # Optional: COFFER_BENCH_SECONDS (per throughput figure, default 5), COFFER_BENCH_ONLY (a
-# space-separated subset of: ceiling resolve history growth merge memory replicas).
+# space-separated subset of: ceiling resolve startup history growth merge memory replicas),
+# COFFER_BENCH_STARTUP_ROUNDS (paired rounds of the start-up figure, default 40).
 #
 # Every throughput figure is from coffer-load (bench/load.c), which counts the gRPC status of
 # every call; h2load's figures are printed beside the main ones with the status codes cofferd
@@ -16,7 +17,7 @@ BIN=$COFFER_BENCH_BIN
 DIR=$COFFER_BENCH_DIR
 PSQL=$COFFER_BENCH_PG
 SECS=${COFFER_BENCH_SECONDS:-5}
-ONLY=${COFFER_BENCH_ONLY:-ceiling resolve history growth merge memory replicas}
+ONLY=${COFFER_BENCH_ONLY:-ceiling resolve startup history growth merge memory replicas}
 mkdir -p "$DIR"
 rm -f "$DIR"/*.log "$DIR"/*.token
 RESULTS="$DIR/results.txt"
@@ -130,6 +131,44 @@ if want resolve; then
   load "cold-64" "${COLD[@]}" --concurrency 64 --connections 4 --seconds "$SECS"
 fi
 
+# ---- startup: what `coffer run -- true` costs a program, paired against `true` ----
+if want startup; then
+  say "startup: coffer run -- true against true, paired; the CLI static (as built) and over the shared libcoffer"
+  # A TLS cofferd beside the plaintext one, with a one-certificate CA file (a private CA, as in
+  # a cluster) and with that certificate inside the system's CA bundle (what --ca-file costs
+  # when it holds every public root).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$DIR/tls.key" -out "$DIR/tls.crt" 2>/dev/null
+  cat /etc/ssl/certs/ca-certificates.crt "$DIR/tls.crt" >"$DIR/tls-bundle.crt" 2>/dev/null || cp "$DIR/tls.crt" "$DIR/tls-bundle.crt"
+  COFFER_DATABASE_URL="postgresql://coffer@127.0.0.1:$COFFER_BENCH_PG_PORT/coffer_bench" \
+    COFFER_ROOT_KEY_FILE=$COFFER_BENCH_ROOT_KEY_FILE "$BIN/cofferd" serve --listen 127.0.0.1:50967 \
+    --metrics-listen 127.0.0.1:50968 --tls-cert-file "$DIR/tls.crt" --tls-key-file "$DIR/tls.key" \
+    --log-level warn >"$DIR/tls.log" 2>&1 &
+  PID_tls=$!
+  PIDS+=($PID_tls)
+  TLS=(--addr 127.0.0.1:50967 --ca-file "$DIR/tls.crt")
+  for _ in $(seq 1 100); do
+    COFFER_TOKEN=$RUNTIME "$C" "${TLS[@]}" resolve --project bench --env main --version live >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  # A token whose scope names one environment and one version: `coffer run` with no flags asks
+  # WhoAmI first, the way a pod that holds only its token starts.
+  SCOPED=$(COFFER_TOKEN=$ADMIN "$C" tokens create bench-scoped --role runtime --project bench --envs main --versions live)
+  D="$BIN/coffer-dynamic"
+  COFFER_TOKEN=$RUNTIME COFFER_PROJECT=bench COFFER_ENV=main COFFER_VERSION=live \
+    "$BIN/coffer-bench-startup" --rounds "${COFFER_BENCH_STARTUP_ROUNDS:-40}" true \; \
+    help="$C" help \; help-dynamic="$D" help \; \
+    run="$C" run -- true \; run-dynamic="$D" run -- true \; \
+    run-tls="$C" "${TLS[@]}" run -- true \; run-tls-dynamic="$D" "${TLS[@]}" run -- true \; \
+    run-tls-roots="$C" --addr 127.0.0.1:50967 --ca-file "$DIR/tls-bundle.crt" run -- true >"$DIR/startup.out" || true
+  env -u COFFER_PROJECT -u COFFER_ENV -u COFFER_VERSION COFFER_TOKEN="$SCOPED" \
+    "$BIN/coffer-bench-startup" --rounds "${COFFER_BENCH_STARTUP_ROUNDS:-40}" true \; \
+    run-scope="$C" run -- true >"$DIR/startup-scope.out" || true
+  cat "$DIR/startup.out" "$DIR/startup-scope.out" | grep -v '^RESULT' >&2
+  cat "$DIR/startup.out" "$DIR/startup-scope.out" | grep '^RESULT' >>"$RESULTS" || true
+  kill -TERM "$PID_tls"
+fi
+
 # ---- history: the same after rewrites ----
 if want history; then
   say "history: 2,000 rewrites of one secret, then 2,000 of another (4,000 in the project)"
@@ -229,6 +268,14 @@ if want resolve; then
   row "ResolveSecrets p99 at 16 in flight, ms" "$(fig resolve-16 p99_ms)" "(<= 5)"
   row "from PostgreSQL, 1 in flight: calls/s, p50/p99 ms" "$(fig cold-1 rps)" "p50 $(fig cold-1 p50_ms)  p99 $(fig cold-1 p99_ms)"
   row "from PostgreSQL, 64 in flight: calls/s, p50/p99 ms" "$(fig cold-64 rps)" "p50 $(fig cold-64 p50_ms)  p99 $(fig cold-64 p99_ms)"
+fi
+if want startup; then
+  row "coffer run -- true, overhead over true, ms" "$(fig startup-run overhead_ms)" "$(ratio "$(fig startup-run overhead_ms)" "$(fig startup-run-dynamic overhead_ms)") of the CLI over shared libraries (< 10 ms)"
+  row "  the CLI over shared libraries (coffer-dynamic)" "$(fig startup-run-dynamic overhead_ms)" "CPU $(fig startup-run-dynamic cpu_p50_ms) ms vs $(fig startup-run cpu_p50_ms) ms"
+  row "  loading the CLI alone (coffer help), static/shared" "$(fig startup-help overhead_ms)" "$(fig startup-help-dynamic overhead_ms) shared"
+  row "  the same over TLS (a one-certificate CA file)" "$(fig startup-run-tls overhead_ms)" "$(fig startup-run-tls-dynamic overhead_ms) shared"
+  row "  TLS with every public root in the CA file" "$(fig startup-run-tls-roots overhead_ms)" ""
+  row "  only the token (scope from WhoAmI, 2 calls)" "$(fig startup-run-scope overhead_ms)" ""
 fi
 if want history && want resolve; then
   row "after 2,000 rewrites of a secret, 64 in flight" "$(fig resolve-64-after-2000 rps)" "$(ratio "$(fig resolve-64-after-2000 rps)" "$(fig resolve-64 rps)") of before"
