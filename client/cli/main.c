@@ -66,8 +66,9 @@ static const struct cli_option o_passphrase = {
         "--passphrase-file", "F", "seal the snapshot with F's passphrase instead of the token"};
 static const struct cli_option o_fallback_only = {"--fallback-only", NULL,
                                                   "use the snapshot without asking cofferd"};
-static const struct cli_option o_fallback_age = {"--fallback-max-age", "D",
-                                                 "do not use a snapshot older than D (24h)"};
+static const struct cli_option o_fallback_age = {
+        "--fallback-max-age", "D",
+        "do not use a snapshot older than D (90s, 10m, 24h; default: any age)"};
 static const struct cli_option o_role = {"--role", "admin|editor|viewer|runtime", "its role"};
 static const struct cli_option o_envs = {"--envs", "A,B", "runtime tokens: these environments"};
 static const struct cli_option o_versions = {"--versions", "draft,live",

@@ -27,6 +27,8 @@
 #define SETTLE_MS 300
 /* How often the loop looks at signals and the program between changes. */
 #define TICK_MS 100
+/* A watch refused for the token's limit is tried again after this long, plus up to as much. */
+#define REOPEN_MS 30000
 
 static volatile sig_atomic_t pending[NSIG];
 
@@ -179,7 +181,8 @@ int cli_supervise(struct cli *c)
 			        err.message);
 		w = NULL;
 	}
-	int64_t due = 0; /* when to act on the changes seen; 0: none pending */
+	int64_t due = 0;       /* when to act on the changes seen; 0: none pending */
+	int64_t reopen_at = 0; /* when to open a watch refused for the token's limit again */
 	for (;;) {
 		forward(child);
 		int st = 0;
@@ -224,13 +227,31 @@ int cli_supervise(struct cli *c)
 		int wait = TICK_MS;
 		if (due && due - t0 < wait)
 			wait = (int)(due - t0);
+		if (w == NULL && reopen_at && t0 >= reopen_at) {
+			reopen_at = 0;
+			if (coffer_watch_open(c->ch, t.project, t.env, (coffer_version)t.version,
+			                      NULL, 0, revision, &w, &err) != 0)
+				w = NULL;
+		}
 		if (w == NULL) {
 			nanosleep(&(struct timespec){0, (long)wait * 1000000L}, NULL);
 			continue;
 		}
 		coffer_change change;
 		int got = coffer_watch_next(w, wait, &change, &err);
-		if (got < 0) {
+		if (got < 0 && err.code == COFFER_RESOURCE_EXHAUSTED) {
+			/* The token's watches are full on that replica: a fleet that grew, or
+			 * streams that moved after a replica restarted. Try again later, from the
+			 * last revision seen, so that no change is missed meanwhile. */
+			int64_t in = REOPEN_MS + random_below(REOPEN_MS);
+			fprintf(stderr,
+			        "coffer: the watch was refused: %s; trying again in %lld s\n",
+			        err.message, (long long)(in / 1000));
+			revision = coffer_watch_revision(w);
+			coffer_watch_close(w);
+			w = NULL;
+			reopen_at = now_ms() + in;
+		} else if (got < 0) {
 			fprintf(stderr,
 			        "coffer: the watch was refused: %s; the program runs without "
 			        "updates\n",

@@ -84,7 +84,7 @@ static const struct setting settings[] = {
          "a WatchSecrets stream that has nothing to say for this long gets a heartbeat (keeps "
          "proxies from closing it)"},
         {"max-watches-per-token", "COFFER_MAX_WATCHES_PER_TOKEN", K_INT, S(max_watches_per_token),
-         "32", 1, 100000, "WatchSecrets streams one token may hold at once on a replica"},
+         "256", 1, 100000, "WatchSecrets streams one token may hold at once on a replica"},
         {"allow-plaintext", "COFFER_ALLOW_PLAINTEXT", K_BOOL, S(allow_plaintext), "false", 0, 0,
          "serve plaintext on an address other than loopback (a mesh or proxy encrypts)"},
         {"metrics-listen", "COFFER_METRICS_LISTEN", K_STR, S(metrics_listen), "127.0.0.1:9464", 0,

@@ -275,6 +275,50 @@ COFFER_TOKEN=$COFFER_ADMIN_TOKEN "$COFFER" tokens revoke "$did"
 COFFER_TOKEN=$dsecret "$COFFER" run --project keeprun --env main --version live --fallback "$WORK/doomed.snap" -- true 2>"$WORK/err"; rc=$?
 [ $rc -eq 1 ] && grep -q UNAUTHENTICATED "$WORK/err" && [ ! -e "$WORK/doomed.snap" ] &&
   ok "a revoked token: refused, and its snapshot deleted (no fallback)" || bad "revoked fallback: $rc $(cat "$WORK/err")"
+
+# A cofferd of our own, stopped and started again under a running `coffer run --watch`; it lets a
+# token hold one watch, so a second one is over the limit.
+: "${COFFER_TEST_DATABASE_URL:?}" "${COFFER_TEST_ROOT_KEY_FILE:?}"
+OWN_PORT=52100
+while (exec 3<>"/dev/tcp/127.0.0.1/$OWN_PORT") 2>/dev/null; do OWN_PORT=$((OWN_PORT + 1)); done
+OWN_ADDR=127.0.0.1:$OWN_PORT
+start_own() {
+  COFFER_DATABASE_URL=$COFFER_TEST_DATABASE_URL COFFER_ROOT_KEY_FILE=$COFFER_TEST_ROOT_KEY_FILE \
+    "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$OWN_ADDR" --metrics-listen "" \
+    --max-watches-per-token 1 >>"$WORK/own.log" 2>&1 &
+  OWN=$!
+  for _ in $(seq 1 100); do
+    COFFER_TOKEN=$SCOPED "$COFFER" --addr "$OWN_ADDR" --timeout-ms 500 resolve >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+start_own || bad "own cofferd: $(tail -5 "$WORK/own.log")"
+rm -f "$PROG_LOG" "$WORK/own.snap"
+COFFER_TOKEN=$SCOPED "$COFFER" --addr "$OWN_ADDR" run --watch --fallback "$WORK/own.snap" -- "$WORK/prog.sh" 2>"$WORK/sup.err" &
+SUP=$!
+wait_for "$PROG_LOG" '^start v4 '
+sleep 0.5 # its watch is open
+COFFER_TOKEN=$SCOPED "$COFFER" --addr "$OWN_ADDR" run --watch -- sleep 30 2>"$WORK/sup2.err" &
+SUP2=$!
+wait_for "$WORK/sup2.err" 'trying again in' && kill -0 $SUP2 2>/dev/null &&
+  ok "a watch over the token's limit: the program keeps running, the watch is tried again later" ||
+  bad "watch limit: $(cat "$WORK/sup2.err")"
+kill -TERM $SUP2; wait $SUP2 2>/dev/null
+kill -TERM $OWN; wait $OWN
+sleep 1
+out=$(COFFER_TOKEN=$SCOPED "$COFFER" --addr "$OWN_ADDR" --timeout-ms 1500 run --fallback "$WORK/own.snap" -- sh -c 'echo "$API_KEY"' 2>"$WORK/err"); rc=$?
+kill -0 $SUP 2>/dev/null && [ "$(grep -c '^start' "$PROG_LOG")" -eq 1 ] && [ $rc -eq 0 ] && [ "$out" = v4 ] &&
+  grep -q "using the fallback snapshot" "$WORK/err" &&
+  ok "cofferd stopped: the watched program keeps running, and a new start uses the snapshot" ||
+  bad "stopped server: $rc $out $(cat "$WORK/err") $(cat "$PROG_LOG")"
+upd API_KEY v5 # through the other cofferd, while this one is down
+start_own
+wait_for "$PROG_LOG" '^start v5 ' && [ "$(grep -c '^start' "$PROG_LOG")" -eq 2 ] &&
+  ok "cofferd back: the watch resumes and the change made meanwhile restarts the program" ||
+  bad "resume after restart: $(cat "$PROG_LOG") $(cat "$WORK/sup.err")"
+kill -TERM $SUP; wait $SUP 2>/dev/null
+kill -TERM $OWN; wait $OWN
 set -e
 
 echo "client: $pass passed, $fail failed"
