@@ -1,9 +1,11 @@
 // tests/deploy/validate.mjs - checks deploy/ against the Kubernetes schemas (kubernetes-models)
 // and against cofferd itself:
-//   node validate.mjs DEPLOY_DIR COFFERD_HELP_FILE
-// The help file is `cofferd --help`: every COFFER_* variable the manifests set must be a setting
-// cofferd reads. The example overlay is applied (namespace, images, strategic-merge patches by
-// name) and validated again.
+//   node validate.mjs DEPLOY_DIR COFFERD_HELP_FILE COFFER_HELP_FILE
+// The help files are `cofferd --help` and `coffer help; coffer help run`: every COFFER_* variable
+// the manifests set must be a setting cofferd (or, for an application, the CLI) reads. The example
+// overlay is applied (namespace, images, strategic-merge patches by name) and validated again;
+// every folder of deploy/examples is validated, and the application example is checked against
+// the CLI and the base (the command, the token, the snapshot's volume, the NetworkPolicy).
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
@@ -14,8 +16,9 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 
-const [deployDir, helpFile] = process.argv.slice(2);
+const [deployDir, helpFile, cliHelpFile] = process.argv.slice(2);
 const help = fs.readFileSync(helpFile, "utf8");
+const cliHelp = fs.readFileSync(cliHelpFile, "utf8");
 const models = {
   "v1/Service": Service,
   "v1/ServiceAccount": ServiceAccount,
@@ -160,5 +163,56 @@ for (const d of docs) {
 check((ov.images || []).every((img) => base.docs.some((d) => JSON.stringify(d).includes(`"image":"${img.name}:`))),
       "overlay images name the base image");
 validate(docs, "overlay");
+
+// Every example is a kustomization of valid objects, with no Secret in it.
+const exDir = path.join(deployDir, "examples");
+const examples = fs.existsSync(exDir) ? fs.readdirSync(exDir).sort() : [];
+const loaded = {};
+for (const name of examples) {
+  loaded[name] = load(path.join(exDir, name));
+  validate(loaded[name].docs, `examples/${name}`);
+  check(byKind(loaded[name].docs, "Secret").length === 0, `examples/${name}: no Secret is kept in the manifests`);
+}
+
+// The application example: a container that starts through `coffer run --watch --fallback` with
+// nothing but a runtime token from a Secret.
+check(examples.includes("app"), "deploy/examples/app exists");
+if (loaded.app) {
+  const app = byKind(loaded.app.docs, "Deployment")[0];
+  const apod = app?.spec?.template?.spec || {};
+  const ac = (apod.containers || [])[0] || {};
+  const cmd = [...(ac.command || []), ...(ac.args || [])];
+  const sep = cmd.indexOf("--");
+  const opts = sep > 0 ? cmd.slice(2, sep) : [];
+  const optv = (name) => { const i = opts.indexOf(name); return i >= 0 ? opts[i + 1] : undefined; };
+  check(path.basename(cmd[0] || "") === "coffer" && cmd[1] === "run", "app: the container starts through `coffer run`");
+  check(sep > 0 && sep < cmd.length - 1, "app: `coffer run ... -- PROGRAM` names the program after --");
+  check(opts.includes("--watch"), "app: coffer run --watch (restart on change)");
+  for (const o of opts.filter((o) => o.startsWith("--")))
+    check(cliHelp.includes(`[${o}`), `app: coffer run takes ${o}`);
+  const snap = optv("--fallback") || "";
+  const snapMount = (ac.volumeMounts || []).find((m) => snap.startsWith(m.mountPath + "/"));
+  const snapVol = (apod.volumes || []).find((v) => v.name === snapMount?.name);
+  check(snapVol?.emptyDir !== undefined && !snapMount.readOnly,
+        "app: the fallback snapshot is on a writable emptyDir (it outlives container restarts)");
+  const aenv = Object.fromEntries((ac.env || []).map((e) => [e.name, e]));
+  for (const name of Object.keys(aenv))
+    check(!name.startsWith("COFFER_") || cliHelp.includes(name), `app: the CLI reads ${name}`);
+  check(aenv.COFFER_TOKEN?.valueFrom?.secretKeyRef?.name !== undefined && aenv.COFFER_TOKEN.value === undefined,
+        "app: COFFER_TOKEN comes from a Kubernetes Secret");
+  const ca = aenv.COFFER_CA_FILE?.value || "";
+  check(ca && (ac.volumeMounts || []).some((m) => ca.startsWith(m.mountPath + "/")), "app: COFFER_CA_FILE is on a mounted volume");
+  const [host, port] = (aenv.COFFER_ADDR?.value || "").split(":");
+  const grpcPort = svc.spec.ports.find((p) => p.name === "grpc")?.port;
+  check(host?.split(".")[0] === svc.metadata.name && Number(port) === grpcPort,
+        "app: COFFER_ADDR is the coffer Service's grpc port");
+  const labels = app?.spec?.template?.metadata?.labels || {};
+  check(np.spec.ingress.some((r) => (r.ports || []).some((p) => p.port === portOf("grpc")) &&
+        (r.from || []).some((f) => Object.entries(f.podSelector?.matchLabels || {}).every(([k, v]) => labels[k] === v))),
+        "app: its pods are let in by Coffer's NetworkPolicy");
+  check(apod.securityContext?.runAsNonRoot === true && ac.securityContext?.readOnlyRootFilesystem === true &&
+        ac.securityContext?.allowPrivilegeEscalation === false, "app: non-root, read-only root file system");
+  check(apod.automountServiceAccountToken === false, "app: no Kubernetes API token mounted");
+}
 console.log(`deploy: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
