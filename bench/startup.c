@@ -1,7 +1,8 @@
 /*
  * startup - what a program pays for starting through coffer, paired against a baseline.
  *
- *   coffer-bench-startup [--rounds N] [--label L] BASELINE-CMD ... ; LABEL=CMD ... [; LABEL=CMD ...]
+ *   coffer-bench-startup [--rounds N] [--label L] BASELINE-CMD ... ; LABEL=CMD ... [; LABEL=CMD
+ * ...]
  *
  * Each argument group (separated by a lone ";") is one command; the first is the baseline (for
  * example `true`), each later one starts with LABEL= (for example `run=coffer run -- true`).
@@ -24,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CMDS 8
+#define MAX_CMDS   8
 #define MAX_ROUNDS 1000
 
 struct cmd {
@@ -89,7 +90,8 @@ static double quantile(const double *v, int n, double q)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: coffer-bench-startup [--rounds N] BASELINE... ; LABEL=CMD... [; ...]\n");
+	fprintf(stderr,
+	        "usage: coffer-bench-startup [--rounds N] BASELINE... ; LABEL=CMD... [; ...]\n");
 	exit(2);
 }
 
@@ -139,7 +141,8 @@ int main(int argc, char **argv)
 	for (int k = 0; k < n; k++) {
 		double w, u;
 		if (run_once(cmds[k].argv, &w, &u) != 0) {
-			fprintf(stderr, "coffer-bench-startup: %s: exits non-zero\n", cmds[k].argv[0]);
+			fprintf(stderr, "coffer-bench-startup: %s: exits non-zero\n",
+			        cmds[k].argv[0]);
 			return 1;
 		}
 	}
@@ -147,7 +150,8 @@ int main(int argc, char **argv)
 		for (int j = 0; j < n; j++) {
 			struct cmd *c = &cmds[(j + r) % n];
 			if (run_once(c->argv, &c->wall[r], &c->cpu[r]) != 0) {
-				fprintf(stderr, "coffer-bench-startup: %s: exits non-zero\n", c->label);
+				fprintf(stderr, "coffer-bench-startup: %s: exits non-zero\n",
+				        c->label);
 				return 1;
 			}
 		}
@@ -155,13 +159,14 @@ int main(int argc, char **argv)
 			cmds[k].over[r] = cmds[k].wall[r] - cmds[0].wall[r];
 	}
 
-	printf("%d paired rounds; overhead = median of (command - baseline) in the same round\n", rounds);
+	printf("%d paired rounds; overhead = median of (command - baseline) in the same round\n",
+	       rounds);
 	for (int k = 0; k < n; k++) {
 		struct cmd *c = &cmds[k];
 		double p50 = quantile(c->wall, rounds, 0.5), p90 = quantile(c->wall, rounds, 0.9);
 		double cpu = quantile(c->cpu, rounds, 0.5), over = quantile(c->over, rounds, 0.5);
-		printf("  %-14s wall p50 %6.2f ms  p90 %6.2f ms  cpu %6.2f ms  overhead %6.2f ms\n", c->label,
-		       p50, p90, cpu, over);
+		printf("  %-14s wall p50 %6.2f ms  p90 %6.2f ms  cpu %6.2f ms  overhead %6.2f ms\n",
+		       c->label, p50, p90, cpu, over);
 		printf("RESULT label=startup-%s wall_p50_ms=%.2f wall_p90_ms=%.2f cpu_p50_ms=%.2f "
 		       "overhead_ms=%.2f\n",
 		       c->label, p50, p90, cpu, over);
