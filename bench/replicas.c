@@ -10,9 +10,13 @@
  * the time from the write's answer to that is its delay. And each reader is asked once with
  * min_revision = the write's revision: it must answer the new value (counted when it does not).
  * Then the same for a runtime token revoked on the writer: the time until every reader refuses
- * it. Prints p50/p99/max of each and a machine-readable line:
+ * it. Then WatchSecrets: a watch of main/live open on every replica (the writer's too), and each
+ * round the time from sending a write until each watch has delivered an event at its revision
+ * (an upper bound of commit to event: it includes the write itself). Prints p50/p99/max of each
+ * and a machine-readable line:
  *   RESULT label=replicas write_p50_ms=... write_p99_ms=... write_max_ms=... exact=N/M
- *          revoke_p50_ms=... revoke_p99_ms=... revoke_max_ms=...
+ *          revoke_p50_ms=... revoke_p99_ms=... revoke_max_ms=... watch_p50_ms=...
+ *          watch_p99_ms=... watch_max_ms=...
  * Figures, not assertions: scripts/dev bench.
  */
 #include <stdio.h>
@@ -106,6 +110,48 @@ static void mint(coffer_channel *admin, const char *project, char *secret, char 
 	snprintf(secret, 128, "%s", r->secret);
 	snprintf(id, 32, "%s", r->token->id);
 	protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+/* Each round: a write on admin's replica, then the time until every watch in w has delivered
+ * an event at least at its revision, into ms (n_w per round); the watches that never did. */
+static int watch_rounds(coffer_channel *admin, const char *project, coffer_watch **w, int n_w,
+                        int rounds, double *ms, size_t *n_ms)
+{
+	int lost = 0;
+	coffer_error err;
+	for (int round = 0; round < rounds; round++) {
+		char want[64];
+		snprintf(want, sizeof(want), "x-%d", round);
+		Coffer__V1__UpdateSecretRequest up = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+		up.project = (char *)project;
+		up.name = "S";
+		up.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+		up.value = want;
+		Coffer__V1__Secret *s = NULL;
+		double t0 = now_ms();
+		must(coffer_v1_secrets_update_secret(admin, &up, &s, &err), &err, "update");
+		int64_t rev = s->revision;
+		protobuf_c_message_free_unpacked(&s->base, NULL);
+		double seen[MAX_READERS + 1] = {0};
+		int left = n_w;
+		while (left > 0 && now_ms() - t0 < 10000) {
+			for (int i = 0; i < n_w; i++) {
+				if (seen[i] > 0)
+					continue;
+				coffer_change ch;
+				int got = coffer_watch_next(w[i], 0, &ch, &err);
+				must(got < 0, &err, "watch");
+				if (got > 0 && ch.revision >= rev) {
+					seen[i] = now_ms() - t0;
+					ms[(*n_ms)++] = seen[i];
+					left--;
+				}
+			}
+			usleep(200);
+		}
+		lost += left;
+	}
+	return lost;
 }
 
 static int cmp(const void *a, const void *b)
@@ -204,6 +250,31 @@ int main(int argc, char **argv)
 			exact += resolve(rd[i], project, rev, v) == 0 && strcmp(v, want) == 0;
 		}
 	}
+	/* watches on every replica (before the revocations: their refusals count against this
+	 * address's limit of calls without a valid token) */
+	coffer_watch *w[MAX_READERS + 1];
+	coffer_channel *wc[MAX_READERS + 1];
+	int n_w = 0;
+	for (int i = 0; i <= n_readers; i++) {
+		wc[n_w] = open_channel(i == 0 ? writer : readers[i - 1], runtime);
+		must(coffer_watch_open(wc[n_w], project, "main", COFFER_VERSION_LIVE, NULL, 0, 0,
+		                       &w[n_w], &err),
+		     &err, "watch");
+		coffer_change ch;
+		must(coffer_watch_next(w[n_w], 0, &ch, &err) < 0, &err, "watch");
+		n_w++;
+	}
+	usleep(300000); /* the streams are open */
+	double *watch_ms = calloc((size_t)rounds * (size_t)n_w, sizeof(double));
+	size_t nwatch = 0;
+	lost += watch_rounds(admin, project, w, n_w, rounds, watch_ms, &nwatch);
+	for (int i = 0; i < n_w; i++) {
+		coffer_watch_close(w[i]);
+		coffer_channel_free(wc[i]);
+	}
+	double x50 = pct(watch_ms, nwatch, 0.5), x99 = pct(watch_ms, nwatch, 0.99),
+	       xmax = pct(watch_ms, nwatch, 1.0);
+	free(watch_ms);
 	/* revocations */
 	for (int round = 0; round < rounds; round++) {
 		char secret[128], id[32];
@@ -239,9 +310,13 @@ int main(int argc, char **argv)
 	printf("%-28s revoked token refused elsewhere: p50 %.1f ms, p99 %.1f ms, max %.1f ms "
 	       "(%zu)%s\n",
 	       "replicas", r50, r99, rmax, nr, lost ? "; SOME NEVER CONVERGED" : "");
+	printf("%-28s a write's event on every replica's watch: p50 %.1f ms, p99 %.1f ms, max "
+	       "%.1f ms (%zu)\n",
+	       "replicas", x50, x99, xmax, nwatch);
 	printf("RESULT label=replicas write_p50_ms=%.2f write_p99_ms=%.2f write_max_ms=%.2f "
-	       "exact=%d/%d revoke_p50_ms=%.2f revoke_p99_ms=%.2f revoke_max_ms=%.2f lost=%d\n",
-	       w50, w99, wmax, exact, asked, r50, r99, rmax, lost);
+	       "exact=%d/%d revoke_p50_ms=%.2f revoke_p99_ms=%.2f revoke_max_ms=%.2f "
+	       "watch_p50_ms=%.2f watch_p99_ms=%.2f watch_max_ms=%.2f lost=%d\n",
+	       w50, w99, wmax, exact, asked, r50, r99, rmax, x50, x99, xmax, lost);
 	for (int i = 0; i < n_readers; i++)
 		coffer_channel_free(rd[i]);
 	coffer_channel_free(admin);

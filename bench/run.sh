@@ -238,7 +238,7 @@ wait "$PID_main" "$PID_nocache" 2>/dev/null || true
 
 # ---- replicas: three cofferd over one database ----
 if want replicas; then
-  say "replicas: three cofferd over one database; a write and a revocation seen on the others"
+  say "replicas: three cofferd over one database; a write, a revocation and a watch event seen on the others"
   fresh_db coffer_bench_replicas
   DB=coffer_bench_replicas
   rm -f "$DIR/admin.token"
@@ -293,6 +293,7 @@ want merge && row "merge of 10,000 overrides, ms" "$(fig merge-10000 max_ms)" "(
 if want replicas; then
   row "a write seen on other replicas, p99 ms" "$(fig replicas write_p99_ms)" "(<= 100); with min_revision exact $(fig replicas exact)"
   row "a revoked token refused on others, max ms" "$(fig replicas revoke_max_ms)" "(<= 1000)"
+  row "WatchSecrets event on every replica, p99 ms" "$(fig replicas watch_p99_ms)" "(<= 100; from the write's start)"
 fi
 want memory && row "cofferd RSS with 1,000 projects cached, MB" "$RSS" "(< 64)"
 want memory && row "cofferd RSS with calls parked at once, MB" "$(grep '^PARKED ' "$RESULTS" | sed 's/.*rss=//')" "$(grep '^PARKED ' "$RESULTS" | sed 's/PARKED n=\([0-9.]*\).*/\1/') calls parked"
