@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
+
 /* How often a parked call looks again when nothing woke it. */
 #define POLL_MS      500
 #define SEEN_BUCKETS 1024
@@ -39,9 +41,7 @@ static struct seen **seen_slot(struct waits *ws, int64_t project_id)
 
 int64_t waits_now_ms(void)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+	return clock_mono_ms();
 }
 
 static void unlink_node(struct waits *ws, struct wait *w)
@@ -117,15 +117,7 @@ static void *timer(void *arg)
 				next = w->next_check_ms;
 		}
 		if (next > now) {
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			int64_t ms = next - now;
-			until.tv_sec += ms / 1000;
-			until.tv_nsec += (long)(ms % 1000) * 1000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
+			struct timespec until = clock_realtime_after_ms(next - now);
 			pthread_cond_timedwait(&ws->cv, &ws->mu, &until);
 			continue;
 		}

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "resolve.h"
@@ -69,13 +70,6 @@ struct watches {
 	bool stop;            /* leave */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* With the lock held: drops a reference; the last ends the call and frees the watcher. Returns
  * whether it was the last (the caller must then call finish_watcher outside the lock). */
 static bool unref_locked(struct watcher *w)
@@ -116,7 +110,7 @@ static bool send_change(struct watcher *w, int64_t revision, const char *const *
 	m.heartbeat = heartbeat;
 	if (rpc_stream_send(w->st, &m.base, WATCH_QUEUE) == 0) {
 		pthread_mutex_lock(&w->ws->mu);
-		w->last_sent_ms = now_ms();
+		w->last_sent_ms = clock_mono_ms();
 		pthread_mutex_unlock(&w->ws->mu);
 		return true;
 	}
@@ -376,7 +370,7 @@ int watch_open(struct watches *ws, struct call *c, const Coffer__V1__WatchSecret
 	snprintf(w->environment, sizeof(w->environment), "%s", req->environment);
 	w->version = req->version;
 	w->from = req->from_revision;
-	w->last_sent_ms = now_ms();
+	w->last_sent_ms = clock_mono_ms();
 	snprintf(w->token_id, sizeof(w->token_id), "%s", c->audit.token_id);
 	w->refs = 2; /* the stream, and the opening */
 	w->done_code = RPC_OK;
@@ -423,11 +417,9 @@ static void *heartbeats(void *arg)
 	struct watches *ws = arg;
 	pthread_mutex_lock(&ws->mu);
 	while (!ws->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
+		struct timespec until = clock_realtime_after_ms(1000);
 		pthread_cond_timedwait(&ws->cv, &ws->mu, &until);
-		int64_t t = now_ms();
+		int64_t t = clock_mono_ms();
 		for (;;) {
 			struct watcher *due = NULL;
 			bool run = false;
@@ -469,7 +461,7 @@ int watches_new(struct api *api, int heartbeat_ms, int per_token, struct watches
 		return -1;
 	ws->api = api;
 	ws->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : 15000;
-	ws->per_token = per_token > 0 ? per_token : 32;
+	ws->per_token = per_token > 0 ? per_token : 256;
 	pthread_mutex_init(&ws->mu, NULL);
 	pthread_cond_init(&ws->cv, NULL);
 	if (pthread_create(&ws->thread, NULL, heartbeats, ws) != 0) {

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "log.h"
 #include "store.h"
 
@@ -32,13 +33,6 @@ struct changes {
 	atomic_bool listening;   /* the cache is coherent */
 	atomic_llong last_ok_ms; /* when the database last answered */
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static void call_hook(struct changes *ch, int64_t project_id, int64_t revision)
 {
@@ -74,14 +68,7 @@ static void on_note(void *arg, const char *payload)
 /* Sleeps ms unless stopped; whether to go on. */
 static bool nap(struct changes *ch, int ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = clock_realtime_after_ms(ms);
 	pthread_mutex_lock(&ch->mu);
 	if (!ch->stop)
 		pthread_cond_timedwait(&ch->cv, &ch->mu, &until);
@@ -122,8 +109,8 @@ static void *listener(void *arg)
 				continue;
 			}
 			backoff = BACKOFF_MIN;
-			atomic_store(&ch->last_ok_ms, mono_ms());
-			last_ping = mono_ms();
+			atomic_store(&ch->last_ok_ms, clock_mono_ms());
+			last_ping = clock_mono_ms();
 			/* LISTEN is in force: from here on no change is missed. Start a new
 			 * generation so that nothing read before it is kept. */
 			cache_enable(ch->cache);
@@ -134,10 +121,10 @@ static void *listener(void *arg)
 			call_hook(ch, 0, 0); /* anything may have changed while we were away */
 		}
 		int rc = store_listen_wait(s, WAIT_MS, on_note, ch, &e);
-		if (rc == 0 && mono_ms() - last_ping >= PING_MS) {
-			last_ping = mono_ms();
+		if (rc == 0 && clock_mono_ms() - last_ping >= PING_MS) {
+			last_ping = clock_mono_ms();
 			if (store_listen_ping(s))
-				atomic_store(&ch->last_ok_ms, mono_ms());
+				atomic_store(&ch->last_ok_ms, clock_mono_ms());
 			else
 				rc = COF_EUNAVAIL;
 		}
@@ -207,5 +194,6 @@ bool changes_listening(struct changes *ch)
 
 bool changes_db_ready(struct changes *ch)
 {
-	return atomic_load(&ch->listening) && mono_ms() - atomic_load(&ch->last_ok_ms) < READY_MS;
+	return atomic_load(&ch->listening) &&
+	       clock_mono_ms() - atomic_load(&ch->last_ok_ms) < READY_MS;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* Counted rows are written every FLUSH_MS; at most MAX_COUNTED distinct (peer, method, code,
@@ -62,13 +63,7 @@ static bool due(const struct timespec *t)
 
 static void set_next_flush(struct audit *a)
 {
-	clock_gettime(CLOCK_REALTIME, &a->next_flush);
-	a->next_flush.tv_sec += FLUSH_MS / 1000;
-	a->next_flush.tv_nsec += (FLUSH_MS % 1000) * 1000000L;
-	if (a->next_flush.tv_nsec >= 1000000000L) {
-		a->next_flush.tv_sec++;
-		a->next_flush.tv_nsec -= 1000000000L;
-	}
+	a->next_flush = clock_realtime_after_ms(FLUSH_MS);
 }
 
 /* With the lock held: writes the counted rows (dropping the lock meanwhile). */

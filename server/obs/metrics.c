@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "coffer_shared.h"
 #include "log.h"
 
@@ -238,13 +239,6 @@ char *metrics_render(struct metrics *m)
  * listener no longer than that. */
 #define CLIENT_MS 2000
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void answer(struct metrics *m, int fd)
 {
 	char req[2048];
@@ -252,9 +246,9 @@ static void answer(struct metrics *m, int fd)
 	struct pollfd p = {fd, POLLIN, 0};
 	struct timeval tv = {CLIENT_MS / 1000, (CLIENT_MS % 1000) * 1000};
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	int64_t until = now_ms() + CLIENT_MS;
+	int64_t until = clock_mono_ms() + CLIENT_MS;
 	int left;
-	while (len + 1 < sizeof(req) && (left = (int)(until - now_ms())) > 0 &&
+	while (len + 1 < sizeof(req) && (left = (int)(until - clock_mono_ms())) > 0 &&
 	       poll(&p, 1, left) > 0) {
 		ssize_t n = read(fd, req + len, sizeof(req) - 1 - len);
 		if (n <= 0)

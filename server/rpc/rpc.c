@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "coffer_shared.h"
 #include "log.h"
 #include "wire.h"
@@ -166,13 +167,6 @@ struct rpc_server {
 const char *rpc_code_name(int code)
 {
 	return coffer_status_name(code);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* ---- arena and message memory ---- */
@@ -556,7 +550,7 @@ static void answer_unary(struct rpc_ctx *ctx, int code)
 	ops[n].data.recv_close_on_server.cancelled = &ctx->cancelled;
 	n++;
 	if (ctx->srv->opts.send_timeout_ms > 0)
-		atomic_store(&ctx->send_deadline, mono_ms() + ctx->srv->opts.send_timeout_ms);
+		atomic_store(&ctx->send_deadline, clock_mono_ms() + ctx->srv->opts.send_timeout_ms);
 	if (!start_batch(ctx, ops, n, &ctx->t_finish))
 		ctx->code = RPC_CANCELLED;
 	ctx_unref(ctx);
@@ -624,7 +618,7 @@ static void post_read(struct rpc_ctx *ctx)
 	op.data.recv_message.recv_message = &st->recv_bb;
 	st->recv_bb = NULL;
 	if (ctx->srv->opts.stream_idle_ms > 0)
-		atomic_store(&ctx->read_deadline, mono_ms() + ctx->srv->opts.stream_idle_ms);
+		atomic_store(&ctx->read_deadline, clock_mono_ms() + ctx->srv->opts.stream_idle_ms);
 	st->read_out = start_batch(ctx, &op, 1, &ctx->t_read);
 }
 
@@ -652,7 +646,7 @@ static void pump(struct rpc_ctx *ctx)
 		st->sending = true;
 		if (ctx->srv->opts.send_timeout_ms > 0)
 			atomic_store(&ctx->send_deadline,
-			             mono_ms() + ctx->srv->opts.send_timeout_ms);
+			             clock_mono_ms() + ctx->srv->opts.send_timeout_ms);
 		if (!start_batch(ctx, ops, n, &ctx->t_send)) {
 			st->sending = false;
 			grpc_byte_buffer_destroy(st->send_bb);
@@ -1020,15 +1014,9 @@ static void *reaper_main(void *arg)
 	struct rpc_server *srv = arg;
 	pthread_mutex_lock(&srv->mu);
 	while (!srv->stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += REAPER_PERIOD_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		struct timespec until = clock_realtime_after_ms(REAPER_PERIOD_MS);
 		pthread_cond_timedwait(&srv->reaper_cv, &srv->mu, &until);
-		int64_t now = mono_ms();
+		int64_t now = clock_mono_ms();
 		for (struct rpc_ctx *c = srv->live; c; c = c->next) {
 			long long r = atomic_load(&c->read_deadline);
 			long long w = atomic_load(&c->send_deadline);

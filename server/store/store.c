@@ -14,6 +14,7 @@
 
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store_internal.h"
 
@@ -400,14 +401,7 @@ int store_pool_acquire(struct store_pool *p, int64_t timeout_ms, struct store **
                        struct cof_err *e)
 {
 	*out = NULL;
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)(timeout_ms / 1000);
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = clock_realtime_after_ms(timeout_ms);
 	struct pool_slot *free_slot = NULL;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
