@@ -15,6 +15,7 @@ import { Job } from "kubernetes-models/batch/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
+import { SecretStore, ExternalSecret } from "@kubernetes-models/external-secrets/external-secrets.io/v1";
 
 const [deployDir, helpFile, cliHelpFile] = process.argv.slice(2);
 const help = fs.readFileSync(helpFile, "utf8");
@@ -27,6 +28,8 @@ const models = {
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
   "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+  "external-secrets.io/v1/SecretStore": SecretStore,
+  "external-secrets.io/v1/ExternalSecret": ExternalSecret,
 };
 const SECRETS = new Set(["coffer-database", "coffer-root-key", "coffer-bootstrap-token", "coffer-tls"]);
 let passed = 0, failed = 0;
@@ -101,6 +104,8 @@ for (const name of Object.keys(env))
   check(!name.startsWith("COFFER_") || help.includes(name), `cofferd reads ${name}`);
 check(env.COFFER_LISTEN?.value?.endsWith(`:${portOf("grpc")}`), "COFFER_LISTEN is the grpc container port");
 check(env.COFFER_METRICS_LISTEN?.value?.endsWith(`:${portOf("metrics")}`), "COFFER_METRICS_LISTEN is the metrics container port");
+check(!env.COFFER_HTTP_LISTEN || env.COFFER_HTTP_LISTEN.value?.endsWith(`:${portOf("https")}`),
+      "COFFER_HTTP_LISTEN is the https container port");
 check(c.readinessProbe?.grpc?.port === portOf("grpc") && c.readinessProbe.grpc.service === "",
       "readiness: native gRPC probe of health service \"\" (NOT_SERVING while the database is down)");
 check(c.livenessProbe?.grpc?.port === portOf("grpc") && c.livenessProbe.grpc.service === "liveness",
@@ -213,6 +218,56 @@ if (loaded.app) {
   check(apod.securityContext?.runAsNonRoot === true && ac.securityContext?.readOnlyRootFilesystem === true &&
         ac.securityContext?.allowPrivilegeEscalation === false, "app: non-root, read-only root file system");
   check(apod.automountServiceAccountToken === false, "app: no Kubernetes API token mounted");
+}
+// The External Secrets Operator example: stores over Coffer's HTTP endpoint, with the token from
+// a labelled Secret, and a NetworkPolicy that opens that port to ESO alone.
+check(examples.includes("external-secrets"), "deploy/examples/external-secrets exists");
+if (loaded["external-secrets"]) {
+  const docs = loaded["external-secrets"].docs;
+  // Control: the ESO schema check does reject a broken store.
+  let rejected = false;
+  try { new SecretStore({ metadata: { name: "x" }, spec: { provider: { webhook: { result: { jsonPath: "$" } } } } }).validate(); }
+  catch { rejected = true; }
+  check(rejected, "control: the ESO schema check rejects a webhook store without a URL");
+  const httpPort = portOf("https");
+  const svcHttps = svc.spec.ports.find((p) => p.targetPort === "https");
+  check(env.COFFER_HTTP_LISTEN !== undefined && svcHttps !== undefined,
+        "external-secrets: the base serves HTTP (COFFER_HTTP_LISTEN) behind the Service");
+  const stores = byKind(docs, "SecretStore");
+  check(stores.length >= 1, "external-secrets: a SecretStore");
+  const PATH = /^\/v1\/projects\/[a-z0-9-]+\/environments\/[a-z0-9-]+\/versions\/(draft|live)\/secrets(\/\{\{ \.remoteRef\.key \}\})?$/;
+  for (const st of stores) {
+    const w = st.spec.provider.webhook || {};
+    let u = null;
+    try { u = new URL(w.url.replace(/\{\{[^}]*\}\}/g, "KEY")); } catch { /* checked below */ }
+    check(u && u.protocol === "https:" && u.hostname.split(".")[0] === svc.metadata.name &&
+          Number(u.port) === svcHttps?.port,
+          `external-secrets: store ${st.metadata.name} calls the coffer Service's https port over TLS`);
+    check(PATH.test(decodeURI(w.url.replace(/^https:\/\/[^/]+/, ""))),
+          `external-secrets: store ${st.metadata.name} uses a path of the HTTP API (docs/api.md)`);
+    check((w.method || "GET") === "GET", `external-secrets: store ${st.metadata.name} only GETs`);
+    const ref = (w.secrets || [])[0];
+    check(/^Bearer \{\{ \.[a-z]+\.[a-z]+ \}\}$/.test(w.headers?.Authorization || "") &&
+          ref && w.headers.Authorization.includes(`.${ref.name}.${ref.secretRef.key}`),
+          `external-secrets: store ${st.metadata.name} sends the token from its Secret as a bearer token`);
+    check(w.caProvider?.key !== undefined, `external-secrets: store ${st.metadata.name} verifies Coffer with a CA`);
+    const single = w.url.includes(".remoteRef.key");
+    check(w.result?.jsonPath === (single ? "$.value" : "$.secrets"),
+          `external-secrets: store ${st.metadata.name} reads ${single ? "$.value" : "$.secrets"}, the shape it gets`);
+  }
+  const ess = byKind(docs, "ExternalSecret");
+  const storeNames = new Set(stores.map((s) => s.metadata.name));
+  check(ess.some((e) => (e.spec.data || []).length > 0), "external-secrets: an ExternalSecret for one key");
+  check(ess.some((e) => (e.spec.dataFrom || []).some((d) => d.extract)), "external-secrets: an ExternalSecret that extracts the whole environment");
+  for (const e of ess)
+    check(storeNames.has(e.spec.secretStoreRef.name), `external-secrets: ${e.metadata.name} uses a store of the example`);
+  const enp = byKind(docs, "NetworkPolicy")[0];
+  check(enp !== undefined && matches(enp.spec.podSelector.matchLabels) &&
+        enp.spec.ingress.every((r) => r.ports.every((p) => p.port === httpPort)) &&
+        enp.spec.ingress.every((r) => r.from.every((f) => f.namespaceSelector)),
+        "external-secrets: its NetworkPolicy opens only Coffer's https port, to ESO's namespace");
+  check(!JSON.stringify(np.spec.ingress).includes(`"port":${httpPort}`),
+        "the base NetworkPolicy keeps the HTTP port closed");
 }
 console.log(`deploy: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
