@@ -2,6 +2,7 @@
  */
 #include "coffer/client.h"
 #include "coffer_client_internal.h"
+#include "coffer_shared.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -266,46 +267,19 @@ int coffer_resolve_fallback(coffer_client *client, const char *project, const ch
 	return 0;
 }
 
-/* A growable output buffer that wipes what it drops. */
-struct out {
-	char *p;
-	size_t len, cap;
-};
-
-static int put(struct out *o, const char *s, size_t n)
-{
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = (o->cap + n + 1) * 2;
-		char *p = malloc(cap);
-		if (p == NULL)
-			return -1;
-		if (o->p) {
-			memcpy(p, o->p, o->len);
-			coffer__wipe(o->p, o->cap);
-			free(o->p);
-		}
-		o->p = p;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-	return 0;
-}
-
 int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char **out,
                            coffer_error *err)
 {
 	static const char ref[] = "{secret.";
-	struct out o = {0};
+	struct coffer_wbuf o = {0};
 	*out = NULL;
 	if (snap == NULL || tmpl == NULL)
 		return coffer__fail(err, COFFER_INVALID_ARGUMENT,
 		                    "snapshot and template are required");
-	int rc = put(&o, "", 0);
+	int rc = coffer_wbuf_put(&o, "", 0);
 	for (const char *p = tmpl; *p && rc == 0;) {
 		if (p[0] == '{' && p[1] == '{') {
-			rc = put(&o, "{", 1);
+			rc = coffer_wbuf_put(&o, "{", 1);
 			p += 2;
 		} else if (strncmp(p, ref, sizeof(ref) - 1) == 0) {
 			const char *name = p + sizeof(ref) - 1;
@@ -322,22 +296,19 @@ int coffer_snapshot_render(const coffer_snapshot *snap, const char *tmpl, char *
 				                  (int)(end - name), name);
 				break;
 			}
-			rc = put(&o, e->value, e->len);
+			rc = coffer_wbuf_put(&o, e->value, e->len);
 			p = end + 1;
 		} else {
 			const char *next = strchr(p + 1, '{');
 			size_t n = next ? (size_t)(next - p) : strlen(p);
-			rc = put(&o, p, n);
+			rc = coffer_wbuf_put(&o, p, n);
 			p += n;
 		}
 	}
 	if (rc != 0) {
 		if (err && err->code == 0)
 			coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
-		if (o.p) {
-			coffer__wipe(o.p, o.cap);
-			free(o.p);
-		}
+		coffer_wbuf_free(&o);
 		return -1;
 	}
 	*out = o.p;

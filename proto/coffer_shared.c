@@ -1,4 +1,5 @@
-/* coffer_shared.c - status code names and whole-file reads (see coffer_shared.h). */
+/* coffer_shared.c - status code names, whole-file reads and wiping buffers (see coffer_shared.h).
+ */
 #include "coffer_shared.h"
 
 #include <errno.h>
@@ -81,4 +82,40 @@ char *coffer_read_file(const char *path, size_t max_bytes, size_t *len)
 			*len = n;
 	}
 	return buf;
+}
+
+int coffer_wbuf_put(struct coffer_wbuf *b, const void *data, size_t n)
+{
+	if (b->failed)
+		return -1;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = malloc(cap);
+		if (p == NULL) {
+			b->failed = 1;
+			return -1;
+		}
+		if (b->p) {
+			memcpy(p, b->p, b->len);
+			explicit_bzero(b->p, b->cap);
+			free(b->p);
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+void coffer_wbuf_free(struct coffer_wbuf *b)
+{
+	if (b->p) {
+		explicit_bzero(b->p, b->cap);
+		free(b->p);
+	}
+	memset(b, 0, sizeof(*b));
 }

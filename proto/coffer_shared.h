@@ -1,6 +1,7 @@
 /*
  * coffer_shared.h - the little that cofferd and libcoffer share besides generated code: the names
- * of gRPC status codes, and reading a small file (certificates, keys, tokens) whole.
+ * of gRPC status codes, reading a small file (certificates, keys, tokens) whole, and a growing
+ * buffer for text that holds values.
  *
  * Neither side exports these: the server links them statically, libcoffer hides them.
  */
@@ -16,5 +17,19 @@ const char *coffer_status_name(int code);
  * NULL). NULL when it cannot be read, is larger than max_bytes, or memory runs out; errno tells
  * which. The caller frees it (and wipes it first when it holds a key). */
 char *coffer_read_file(const char *path, size_t max_bytes, size_t *len);
+
+/* A growing buffer that leaves no copy behind: when it grows, the old memory is wiped before it
+ * is freed. Zero-initialised it is empty; p stays NUL-terminated once anything was put. */
+struct coffer_wbuf {
+	char *p;
+	size_t len, cap;
+	int failed; /* memory ran out: later puts do nothing */
+};
+
+/* Appends n bytes of data; 0, or -1 when memory runs out (failed is set). */
+int coffer_wbuf_put(struct coffer_wbuf *b, const void *data, size_t n);
+
+/* Wipes and frees the buffer, leaving it empty. */
+void coffer_wbuf_free(struct coffer_wbuf *b);
 
 #endif

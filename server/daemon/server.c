@@ -13,22 +13,27 @@
 #include "bootstrap.h"
 #include "cache.h"
 #include "crypto.h"
+#include "http.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "rpc.h"
 #include "session.h"
+#include "svc_http.h"
 
 struct server {
 	struct settings cfg;      /* a copy of the settings (their strings are the caller's) */
 	struct crypt_keyring *kr; /* data keys and the token key */
 	struct domain *domain;    /* connection pool and keyring */
 	struct audit *audit;      /* the audit writer */
-	struct metrics *metrics;  /* counters and the /metrics listener */
-	struct api *api;          /* the services */
-	struct rpc_server *rpc;   /* the gRPC runtime */
-	struct tls_files tls;     /* PEM contents */
-	const char **paths;       /* every method path, for the metrics */
+	struct metrics *metrics;  /* counters */
+	struct http_server *metrics_http; /* the /metrics listener */
+	struct svc_http *json;            /* the HTTP/JSON endpoint's state */
+	struct http_server *http;         /* its listener */
+	struct api *api;                  /* the services */
+	struct rpc_server *rpc;           /* the gRPC runtime */
+	struct tls_files tls;             /* PEM contents */
+	const char **paths;               /* every method path, for the metrics */
 };
 
 int server_global_init(void)
@@ -164,6 +169,19 @@ CACHE_GAUGE(gauge_cache_misses, misses)
 CACHE_GAUGE(gauge_cache_enabled, enabled)
 #undef CACHE_GAUGE
 
+/* GET /metrics: the Prometheus text; anything else: 404. */
+static void serve_metrics(void *app, struct http_request *req)
+{
+	if (strcmp(http_path(req), "/metrics") != 0) {
+		char *body = strdup("not found: try /metrics\n");
+		http_answer(req, 404, NULL, body, body ? strlen(body) : 0);
+		return;
+	}
+	char *text = metrics_render(app);
+	http_answer(req, text ? 200 : 500, "text/plain; version=0.0.4; charset=utf-8", text,
+	            text ? strlen(text) : 0);
+}
+
 static int start_metrics(struct server *srv, struct cof_err *e)
 {
 	size_t n = 0;
@@ -216,14 +234,58 @@ static int start_metrics(struct server *srv, struct cof_err *e)
 	    metrics_gauge(srv->metrics, "coffer_cache_misses_total", NULL,
 	                  "Resolves that read the database.", gauge_cache_misses, srv->domain))
 		return cof_err_set(e, COF_EINTERNAL, "too many gauges");
-	return metrics_serve(srv->metrics, srv->cfg.metrics_listen, e);
+	if (srv->cfg.metrics_listen == NULL || *srv->cfg.metrics_listen == '\0')
+		return 0;
+	struct http_opts o = {
+	        .name = "metrics",
+	        .listen = srv->cfg.metrics_listen,
+	        .max_connections = 64,
+	        .max_per_address = 16,
+	        .head_timeout_ms = 2000,
+	        .handler = serve_metrics,
+	        .app = srv->metrics,
+	};
+	if ((rc = http_start(&o, &srv->metrics_http, e)))
+		return rc;
+	log_info("serving metrics on http://%s/metrics", srv->cfg.metrics_listen);
+	return 0;
+}
+
+/* The HTTP/JSON endpoint, over the running gRPC server, with gRPC's TLS settings. */
+static int start_http(struct server *srv, struct cof_err *e)
+{
+	const struct settings *cfg = &srv->cfg;
+	if (cfg->http_listen == NULL || *cfg->http_listen == '\0')
+		return 0;
+	if (svc_http_new(srv->rpc, &srv->json) != 0)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	struct http_opts o = {
+	        .name = "http",
+	        .listen = cfg->http_listen,
+	        .tls_cert_pem = srv->tls.cert,
+	        .tls_key_pem = srv->tls.key,
+	        .tls_client_ca_pem = srv->tls.client_ca,
+	        .max_connections = cfg->http_max_connections,
+	        .max_per_address =
+	                cfg->http_max_connections / 4 > 0 ? cfg->http_max_connections / 4 : 1,
+	        .handler = svc_http_handle,
+	        .app = srv->json,
+	};
+	int rc = http_start(&o, &srv->http, e);
+	if (rc == 0)
+		log_info("serving the HTTP/JSON endpoint on %s://%s/v1/",
+		         srv->tls.cert ? "https" : "http", cfg->http_listen);
+	return rc;
 }
 
 /* Frees what server_start made, in reverse order. NULL-safe members. */
 static void server_free(struct server *srv)
 {
+	http_stop(srv->http, 0);
+	svc_http_free(srv->json);
 	rpc_server_free(srv->rpc);
 	api_free(srv->api);
+	http_stop(srv->metrics_http, 0);
 	metrics_free(srv->metrics);
 	audit_stop(srv->audit);
 	domain_free(srv->domain);
@@ -252,6 +314,15 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 		        "set --tls-cert-file and --tls-key-file, or --allow-plaintext when a "
 		        "mesh or proxy encrypts the traffic",
 		        cfg->listen);
+		goto out_free;
+	}
+	if (srv->tls.cert == NULL && cfg->http_listen && *cfg->http_listen &&
+	    !loopback(cfg->http_listen) && !cfg->allow_plaintext) {
+		rc = cof_err_set(e, COF_EINVAL,
+		                 "refusing to serve plaintext HTTP on %s, which is not a loopback "
+		                 "address: set --tls-cert-file and --tls-key-file, or "
+		                 "--allow-plaintext when a mesh or proxy encrypts the traffic",
+		                 cfg->http_listen);
 		goto out_free;
 	}
 	if (srv->tls.cert == NULL && !loopback(cfg->listen))
@@ -300,7 +371,8 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	        .tls_key_pem = srv->tls.key,
 	        .tls_client_ca_pem = srv->tls.client_ca,
 	};
-	if ((rc = rpc_server_start(&opts, api_bindings, api_n_bindings, &srv->rpc, e)))
+	if ((rc = rpc_server_start(&opts, api_bindings, api_n_bindings, &srv->rpc, e)) ||
+	    (rc = start_http(srv, e)))
 		goto out_free;
 	*out = srv;
 	return 0;
@@ -311,7 +383,12 @@ out_free:
 
 int server_metrics_port(const struct server *srv)
 {
-	return metrics_port(srv->metrics);
+	return http_port(srv->metrics_http);
+}
+
+int server_http_port(const struct server *srv)
+{
+	return http_port(srv->http);
 }
 
 int server_port(const struct server *srv)
@@ -323,6 +400,9 @@ void server_stop(struct server *srv, int grace_seconds)
 {
 	if (srv == NULL)
 		return;
+	/* HTTP requests in flight are calls of the gRPC runtime: they end within the grace too. */
+	http_stop(srv->http, grace_seconds * 1000);
+	srv->http = NULL;
 	rpc_server_shutdown(srv->rpc, grace_seconds);
 	server_free(srv);
 }

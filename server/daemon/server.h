@@ -22,6 +22,8 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
                  struct cof_err *e) __attribute__((warn_unused_result));
 /* The bound port of the /metrics listener (0: none). */
 int server_metrics_port(const struct server *srv);
+/* The bound port of the HTTP/JSON endpoint (0: none). */
+int server_http_port(const struct server *srv);
 /* The bound gRPC port. */
 int server_port(const struct server *srv);
 /* Graceful stop (see rpc_server_shutdown), then frees. NULL-safe. */

@@ -31,6 +31,8 @@ struct settings {
 	char *tls_key_file;          /* its private key (PEM) */
 	char *tls_client_ca_file;    /* CA of client certificates; set: mTLS required */
 	char *metrics_listen;        /* host:port of the /metrics listener; "": none */
+	char *http_listen;           /* host:port of the HTTP/JSON endpoint; "": none */
+	int http_max_connections;    /* HTTP connections at once */
 	int rate_limit;              /* calls per second per token on this replica; 0: none */
 	int rate_burst;              /* calls a token may make at once; 0: twice rate_limit */
 	int unauthenticated_limit;   /* calls without a valid token per second per address */

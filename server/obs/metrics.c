@@ -53,11 +53,6 @@ struct metrics {
 	struct gauge gauges[MAX_GAUGES]; /* registered gauges, in order */
 	size_t n_gauges;                 /* entries in gauges */
 	double start_time;               /* Unix time */
-	int fd;                          /* listening socket, or -1 */
-	int port;                        /* bound port */
-	int stop_pipe[2];                /* written to stop the listener */
-	pthread_t thread;                /* the listener */
-	bool serving;                    /* thread started */
 };
 
 int metrics_new(const char *const *paths, size_t n, struct metrics **out, struct cof_err *e)
@@ -77,8 +72,6 @@ int metrics_new(const char *const *paths, size_t n, struct metrics **out, struct
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	m->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-	m->fd = -1;
-	m->stop_pipe[0] = m->stop_pipe[1] = -1;
 	*out = m;
 	return 0;
 }
@@ -93,7 +86,7 @@ static bool is_counter(const char *name)
 int metrics_gauge(struct metrics *m, const char *name, const char *labels, const char *help,
                   metrics_gauge_fn fn, void *arg)
 {
-	if (m->n_gauges == MAX_GAUGES || m->serving)
+	if (m->n_gauges == MAX_GAUGES)
 		return COF_EINTERNAL;
 	m->gauges[m->n_gauges++] = (struct gauge){name, labels, help, fn, arg};
 	return 0;
@@ -235,146 +228,10 @@ char *metrics_render(struct metrics *m)
 	return t.p;
 }
 
-/* A scrape gets this long to send its request and to take the answer: one slow client holds the
- * listener no longer than that. */
-#define CLIENT_MS 2000
-
-static void answer(struct metrics *m, int fd)
-{
-	char req[2048];
-	size_t len = 0;
-	struct pollfd p = {fd, POLLIN, 0};
-	struct timeval tv = {CLIENT_MS / 1000, (CLIENT_MS % 1000) * 1000};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	int64_t until = clock_mono_ms() + CLIENT_MS;
-	int left;
-	while (len + 1 < sizeof(req) && (left = (int)(until - clock_mono_ms())) > 0 &&
-	       poll(&p, 1, left) > 0) {
-		ssize_t n = read(fd, req + len, sizeof(req) - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		req[len] = '\0';
-		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
-			break;
-	}
-	req[len] = '\0';
-	char *body = NULL;
-	const char *status = "404 Not Found", *type = "text/plain";
-	if (strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0) {
-		body = metrics_render(m);
-		status = "200 OK";
-		type = "text/plain; version=0.0.4; charset=utf-8";
-	} else if (strncmp(req, "GET ", 4) != 0) {
-		status = "405 Method Not Allowed";
-	}
-	const char *text = body ? body : "not found: try /metrics\n";
-	char head[256];
-	int n = snprintf(head, sizeof(head),
-	                 "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	                 "Connection: close\r\n\r\n",
-	                 status, type, strlen(text));
-	if (write(fd, head, (size_t)n) == n) {
-		size_t off = 0, total = strlen(text);
-		while (off < total) {
-			ssize_t w = write(fd, text + off, total - off);
-			if (w <= 0)
-				break;
-			off += (size_t)w;
-		}
-	}
-	free(body);
-}
-
-static void *listener(void *arg)
-{
-	struct metrics *m = arg;
-	for (;;) {
-		struct pollfd p[2] = {{m->fd, POLLIN, 0}, {m->stop_pipe[0], POLLIN, 0}};
-		if (poll(p, 2, -1) < 0)
-			continue;
-		if (p[1].revents)
-			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		int c = accept(m->fd, NULL, NULL);
-		if (c < 0)
-			continue;
-		answer(m, c);
-		close(c);
-	}
-	return NULL;
-}
-
-int metrics_serve(struct metrics *m, const char *listen_addr, struct cof_err *e)
-{
-	if (listen_addr == NULL || *listen_addr == '\0')
-		return 0;
-	char host[256];
-	snprintf(host, sizeof(host), "%s", listen_addr);
-	char *colon = strrchr(host, ':');
-	if (colon == NULL)
-		return cof_err_set(e, COF_EINVAL, "the metrics address %s is not host:port",
-		                   listen_addr);
-	*colon = '\0';
-	const char *port = colon + 1;
-	char *h = host;
-	if (*h == '[') { /* [::1]:9464 */
-		h++;
-		h[strcspn(h, "]")] = '\0';
-	}
-	struct addrinfo hints = {
-	        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-	struct addrinfo *ai = NULL;
-	if (getaddrinfo(*h ? h : NULL, port, &hints, &ai) != 0 || ai == NULL)
-		return cof_err_set(e, COF_EINVAL, "cannot resolve the metrics address %s",
-		                   listen_addr);
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 16) != 0) {
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(ai);
-		return cof_err_set(e, COF_EUNAVAIL, "cannot listen for metrics on %s", listen_addr);
-	}
-	freeaddrinfo(ai);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	getsockname(fd, (struct sockaddr *)&ss, &sl);
-	m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-	                                         : ((struct sockaddr_in *)&ss)->sin_port);
-	m->fd = fd;
-	if (pipe(m->stop_pipe) != 0 || pthread_create(&m->thread, NULL, listener, m) != 0) {
-		close(fd);
-		m->fd = -1;
-		return cof_err_set(e, COF_EINTERNAL, "cannot start the metrics listener");
-	}
-	m->serving = true;
-	log_info("serving metrics on http://%s/metrics", listen_addr);
-	return 0;
-}
-
-int metrics_port(const struct metrics *m)
-{
-	return m ? m->port : 0;
-}
-
 void metrics_free(struct metrics *m)
 {
 	if (m == NULL)
 		return;
-	if (m->serving) {
-		if (write(m->stop_pipe[1], "x", 1) != 1)
-			log_warn("cannot signal the metrics listener");
-		pthread_join(m->thread, NULL);
-	}
-	if (m->fd >= 0)
-		close(m->fd);
-	for (int i = 0; i < 2; i++)
-		if (m->stop_pipe[i] >= 0)
-			close(m->stop_pipe[i]);
 	free(m->methods);
 	free(m);
 }

@@ -1,5 +1,6 @@
 /*
- * metrics.h - Prometheus metrics, served at /metrics on their own HTTP listener.
+ * metrics.h - Prometheus metrics; the daemon serves metrics_render at /metrics on an HTTP listener
+ * of its own (http/).
  *
  *   coffer_calls_total{method,code}              calls finished, by full method and status name
  *   coffer_call_duration_seconds{method}         histogram of call durations
@@ -11,7 +12,7 @@
  *   coffer_start_time_seconds                    process start, Unix time
  * and the gauges other rooms register (metrics_gauge), read at each scrape: the daemon adds the
  * database connections by state, the audit backlog, the keyring's active term and the workers.
- * Counters are lock-free; the listener is one thread answering one request at a time.
+ * Counters are lock-free.
  */
 #ifndef COFFER_METRICS_H
 #define COFFER_METRICS_H
@@ -32,15 +33,10 @@ int metrics_new(const char *const *paths, size_t n, struct metrics **out, struct
         __attribute__((warn_unused_result));
 /* Adds a gauge `name{labels}` (labels may be NULL) with a HELP line; gauges of one name are
  * registered one after the other. A name ending in _total is exposed as a counter (its value only
- * grows). Before metrics_serve only. The strings must outlive m. */
+ * grows). Before the first metrics_render only. The strings must outlive m. */
 int metrics_gauge(struct metrics *m, const char *name, const char *labels, const char *help,
                   metrics_gauge_fn fn, void *arg) __attribute__((warn_unused_result));
-/* Serves /metrics on `listen` (host:port; "" serves nothing). */
-int metrics_serve(struct metrics *m, const char *listen, struct cof_err *e)
-        __attribute__((warn_unused_result));
-/* The bound port (0 when not serving). */
-int metrics_port(const struct metrics *m);
-/* Stops the listener and frees the registry. NULL-safe. */
+/* Frees the registry. NULL-safe. */
 void metrics_free(struct metrics *m);
 
 void metrics_observe(struct metrics *m, const char *method, int code, double duration_ms);

@@ -16,6 +16,7 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
+#include <grpc/support/string_util.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
@@ -136,6 +137,12 @@ struct rpc_ctx {
 	grpc_metadata retry_md;      /* coffer-retryable: true */
 	int cancelled;               /* from RECV_CLOSE_ON_SERVER */
 	struct rpc_stream stream;    /* streams only */
+	/* a local call (rpc_local_call): no transport call */
+	rpc_local_done_fn local_done; /* how it answers; NULL: a gRPC call */
+	void *local_arg;              /* its argument */
+	char **local_md;              /* 2 x n_local_md strings: key, value */
+	size_t n_local_md;
+	int64_t local_deadline_ms; /* monotonic; 0: none */
 };
 
 struct rpc_server {
@@ -312,6 +319,12 @@ void rpc_clear_message(struct rpc_ctx *ctx)
 
 int64_t rpc_remaining_ms(const struct rpc_ctx *ctx)
 {
+	if (ctx->local_done) {
+		if (ctx->local_deadline_ms == 0)
+			return -1;
+		int64_t left = ctx->local_deadline_ms - clock_mono_ms();
+		return left < 0 ? 0 : left;
+	}
 	if (ctx->call == NULL)
 		return -1;
 	gpr_timespec dl = ctx->deadline;
@@ -334,6 +347,9 @@ const char *rpc_method(const struct rpc_ctx *ctx)
 
 const char *rpc_metadata(struct rpc_ctx *ctx, const char *key)
 {
+	for (size_t i = 0; i < ctx->n_local_md; i++)
+		if (strcmp(ctx->local_md[2 * i], key) == 0)
+			return rpc_strdup(ctx, ctx->local_md[2 * i + 1]);
 	const grpc_metadata_array *md = &ctx->md;
 	size_t klen = strlen(key);
 	for (size_t i = 0; i < md->count; i++) {
@@ -466,7 +482,13 @@ static void ctx_end(struct rpc_ctx *ctx)
 	grpc_metadata_array_destroy(&ctx->md);
 	gpr_free(ctx->unknown_path);
 	gpr_free(ctx->peer);
-	grpc_call_unref(ctx->call);
+	if (ctx->call)
+		grpc_call_unref(ctx->call);
+	for (size_t i = 0; i < 2 * ctx->n_local_md; i++) {
+		explicit_bzero(ctx->local_md[i], strlen(ctx->local_md[i]));
+		free(ctx->local_md[i]);
+	}
+	free(ctx->local_md);
 	live_remove(ctx);
 	arena_free(ctx);
 	free(ctx);
@@ -531,6 +553,15 @@ static void answer_unary(struct rpc_ctx *ctx, int code)
 	size_t n = 0;
 	if (code == RPC_OK && ctx->oom)
 		code = rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	if (ctx->local_done) { /* no transport: the caller's callback takes the answer */
+		ctx->code = code;
+		ctx->local_done(ctx->local_arg, code,
+		                ctx->message ? ctx->message
+		                             : (code == RPC_OK ? "" : rpc_code_name(code)),
+		                code == RPC_OK ? ctx->resp : NULL, ctx->retryable);
+		ctx_unref(ctx);
+		return;
+	}
 	add_initial_md(ctx, ops, &n);
 	if (code == RPC_OK && ctx->resp != NULL) {
 		ctx->answer_bb = pack_message(ctx->resp);
@@ -1033,6 +1064,60 @@ static void *reaper_main(void *arg)
 	}
 	pthread_mutex_unlock(&srv->mu);
 	return NULL;
+}
+
+/* ---- calls from another transport ---- */
+
+int rpc_local_call(struct rpc_server *srv, const char *path, const uint8_t *packed, size_t len,
+                   const char *const *md, size_t n_md, const char *peer, int64_t timeout_ms,
+                   rpc_local_done_fn done, void *arg)
+{
+	const struct rpc_slot *slot = NULL;
+	for (size_t i = 0; i < srv->n_slots && slot == NULL; i++)
+		if (srv->slots[i].method && strcmp(srv->slots[i].method->path, path) == 0)
+			slot = &srv->slots[i];
+	if (slot == NULL || slot->method->invoke_stream)
+		return RPC_NOT_FOUND;
+	if (atomic_load(&srv->shutting_down))
+		return RPC_UNAVAILABLE;
+	struct rpc_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL)
+		return RPC_RESOURCE_EXHAUSTED;
+	ctx->local_md = calloc(2 * n_md + 1, sizeof(char *));
+	grpc_slice body = grpc_slice_from_copied_buffer((const char *)packed, len);
+	ctx->payload = grpc_raw_byte_buffer_create(&body, 1);
+	grpc_slice_unref(body);
+	ctx->peer = gpr_strdup(peer);
+	bool ok = ctx->local_md && ctx->payload && ctx->peer;
+	for (size_t i = 0; ok && i < n_md; i++) {
+		ctx->local_md[2 * i] = strdup(md[2 * i]);
+		ctx->local_md[2 * i + 1] = strdup(md[2 * i + 1]);
+		ctx->n_local_md = i + 1;
+		ok = ctx->local_md[2 * i] && ctx->local_md[2 * i + 1];
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ctx->t0);
+	ctx->srv = srv;
+	ctx->method = slot->method;
+	ctx->handlers = slot->handlers;
+	ctx->local_done = done;
+	ctx->local_arg = arg;
+	ctx->local_deadline_ms = timeout_ms > 0 ? clock_mono_ms() + timeout_ms : 0;
+	atomic_init(&ctx->refs, 1);
+	live_add(ctx);
+	if (!ok) {
+		answer_unary(ctx, rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory"));
+		return 0;
+	}
+	pthread_mutex_lock(&srv->mu);
+	bool over = srv->n_calls > srv->max_calls;
+	pthread_mutex_unlock(&srv->mu);
+	if (over)
+		answer_unary(ctx, rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED,
+		                           "too many calls are in flight on this replica; try "
+		                           "again later"));
+	else
+		begin_unary(ctx);
+	return 0;
 }
 
 /* ---- server life ---- */

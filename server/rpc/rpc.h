@@ -184,6 +184,23 @@ struct rpc_ctx *rpc_stream_ctx(struct rpc_stream *st);
 /* Frees (and wipes) a message from on_read. NULL-safe. */
 void rpc_message_free(ProtobufCMessage *msg);
 
+/* ---- calls from another transport (the HTTP endpoint) ---- */
+
+/* How a local call ends: code, its status message ("" for OK), the response (valid only during
+ * the callback; NULL unless OK) and whether an UNAVAILABLE answer wrote nothing. Once, from any
+ * thread (possibly inside rpc_local_call). */
+typedef void (*rpc_local_done_fn)(void *arg, int code, const char *message,
+                                  const ProtobufCMessage *resp, bool retryable);
+
+/* Runs method `path` (a unary method of the server's bindings) on the packed request exactly as
+ * a gRPC call of it: the same entry, limits (max_calls), deadline (timeout_ms; 0: none), call log
+ * and metrics. md: n_md pairs of request metadata, flat (key, value, key, ...; lower-case keys);
+ * peer in gRPC's form ("ipv4:10.0.0.7:51234"). 0, or a code (NOT_FOUND: no such method;
+ * UNAVAILABLE: shutting down; RESOURCE_EXHAUSTED: out of memory) without calling done. */
+int rpc_local_call(struct rpc_server *srv, const char *path, const uint8_t *packed, size_t len,
+                   const char *const *md, size_t n_md, const char *peer, int64_t timeout_ms,
+                   rpc_local_done_fn done, void *arg);
+
 /* A context with an arena and no transport call (no metadata, no deadline), for driving the
  * application's entries without a network: the fuzz targets. Free with rpc_ctx_detached_free. */
 struct rpc_ctx *rpc_ctx_detached(void);

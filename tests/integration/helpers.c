@@ -355,7 +355,8 @@ char *http_get(int port, const char *path)
 	struct timeval tv = {15, 0}; /* a listener that never answers fails the test */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	char req[128];
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+	int n = snprintf(req, sizeof(req),
+	                 "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
 	ck_assert_int_eq(write(fd, req, (size_t)n), n);
 	size_t cap = 1 << 20, len = 0;
 	char *out = malloc(cap);
@@ -703,6 +704,7 @@ int main(void)
 	suite_add_tcase(s, tcase_hardening());
 	suite_add_tcase(s, tcase_replicas());
 	suite_add_tcase(s, tcase_watch());
+	suite_add_tcase(s, tcase_http());
 	suite_add_tcase(s, tcase_disruptive());
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);

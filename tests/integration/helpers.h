@@ -159,6 +159,7 @@ void access_tests_cleanup(void);
 const char *access_admin_token(void);
 TCase *tcase_replicas(void);
 TCase *tcase_watch(void);
+TCase *tcase_http(void);
 /* Runs last: it terminates the server's database connections. */
 TCase *tcase_disruptive(void);
 

@@ -30,6 +30,9 @@ export COFFER_ADDR="127.0.0.1:$PORT"
 MPORT=9500
 while (exec 3<>"/dev/tcp/127.0.0.1/$MPORT") 2>/dev/null; do MPORT=$((MPORT + 1)); done
 export COFFER_METRICS_ADDR="127.0.0.1:$MPORT"
+HPORT=$((MPORT + 1))
+while (exec 3<>"/dev/tcp/127.0.0.1/$HPORT") 2>/dev/null; do HPORT=$((HPORT + 1)); done
+export COFFER_HTTP_ADDR="127.0.0.1:$HPORT"
 
 DB="${COFFER_TEST_INTEROP_DATABASE_URL:-$COFFER_TEST_DATABASE_URL}"
 export COFFER_TEST_DATABASE_URL="$DB"
@@ -38,7 +41,7 @@ rm -f "$COFFER_ADMIN_TOKEN_FILE"
 COFFER_DATABASE_URL="$DB" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
   "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$COFFER_ADDR" --migrate --log-level debug \
   --grace-seconds 15 --bootstrap-token-file "$COFFER_ADMIN_TOKEN_FILE" \
-  --metrics-listen "$COFFER_METRICS_ADDR" >"$LOG" 2>&1 &
+  --metrics-listen "$COFFER_METRICS_ADDR" --http-listen "$COFFER_HTTP_ADDR" >"$LOG" 2>&1 &
 PID=$!
 export COFFERD_PID=$PID
 cleanup() { kill -TERM "$PID" 2>/dev/null || true; }

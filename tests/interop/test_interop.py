@@ -11,6 +11,7 @@ import uuid
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from coffer.v1 import access_pb2 as access, access_pb2_grpc as access_grpc
 from coffer.v1 import common_pb2 as common
 from coffer.v1 import environments_pb2 as envs, environments_pb2_grpc as envs_grpc
 from coffer.v1 import projects_pb2 as projects, projects_pb2_grpc as projects_grpc
@@ -253,6 +254,45 @@ class Canaries(Base):
         self.assertNotIn(CANARY, details)
         self.assertCode(SC.ALREADY_EXISTS, self.secrets.CreateSecret,
                         secrets.CreateSecretRequest(project=p, name="CANARY_2", value=value))
+
+
+class Http(Base):
+    """The read-only HTTP/JSON endpoint, called with curl as scripts and ESO do: the values gRPC's
+    ResolveSecrets gives, and errors that never carry a value (the server's log, at debug level,
+    is scanned for the canaries by run.sh)."""
+
+    def curl(self, path, token=None):
+        args = ["curl", "-s", "-w", "\n%{http_code}", f"http://{os.environ['COFFER_HTTP_ADDR']}{path}"]
+        if token:
+            args += ["-H", f"Authorization: Bearer {token}"]
+        out = subprocess.run(args, capture_output=True, text=True, timeout=30).stdout
+        body, _, status = out.rpartition("\n")
+        return int(status), json.loads(body)
+
+    def test_values_as_resolve_and_errors_without_them(self):
+        p = self.new_project()
+        for i in range(3):
+            self.secrets.CreateSecret(secrets.CreateSecretRequest(
+                project=p, name=f"H_{i}", value=f"VAL-{CANARY}-http-{i}",
+                visibility=common.VISIBILITY_RESTRICTED if i == 2 else common.VISIBILITY_MASKED))
+        tokens = access_grpc.AccessStub(self.channel)
+        rt = tokens.CreateToken(access.CreateTokenRequest(name="http", role=access.ROLE_RUNTIME, project=p)).secret
+        with authed_channel(rt) as ch:
+            want = secrets_grpc.SecretsStub(ch).ResolveSecrets(secrets.ResolveSecretsRequest(
+                project=p, environment="main", version=common.VERSION_LIVE))
+        base = f"/v1/projects/{p}/environments/main/versions/live/secrets"
+        status, body = self.curl(base, rt)
+        self.assertEqual(status, 200)
+        self.assertEqual(body, {"revision": want.revision, "secrets": {s.name: s.value for s in want.secrets}})
+        status, body = self.curl(f"{base}/H_2", rt)
+        self.assertEqual((status, body["value"], body["source"]), (200, f"VAL-{CANARY}-http-2", "default"))
+        for path, token, code, http in [(base, None, "UNAUTHENTICATED", 401),
+                                        (base, ADMIN_TOKEN, "PERMISSION_DENIED", 403),
+                                        (f"{base}/NOPE", rt, "NOT_FOUND", 404),
+                                        (base.replace("/live/", "/prod/"), rt, "INVALID_ARGUMENT", 400)]:
+            status, body = self.curl(path, token)
+            self.assertEqual((status, body["code"]), (http, code), body)
+            self.assertNotIn(CANARY, body["message"])
 
 
 class Cli(Base):

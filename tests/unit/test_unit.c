@@ -14,6 +14,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "status.h"
+#include "svc_http.h"
 #include "validate.h"
 
 TCase *tcase_rules(void);
@@ -573,6 +574,34 @@ START_TEST(log_escaping)
 }
 END_TEST
 
+/* The HTTP status of every gRPC code, as docs/api.md ("HTTP") lists it. */
+START_TEST(http_status_mapping)
+{
+	static const int expect[][2] = {
+	        {RPC_OK, 200},
+	        {RPC_CANCELLED, 499},
+	        {RPC_UNKNOWN, 500},
+	        {RPC_INVALID_ARGUMENT, 400},
+	        {RPC_DEADLINE_EXCEEDED, 504},
+	        {RPC_NOT_FOUND, 404},
+	        {RPC_ALREADY_EXISTS, 409},
+	        {RPC_PERMISSION_DENIED, 403},
+	        {RPC_RESOURCE_EXHAUSTED, 429},
+	        {RPC_FAILED_PRECONDITION, 400},
+	        {RPC_ABORTED, 409},
+	        {RPC_OUT_OF_RANGE, 400},
+	        {RPC_UNIMPLEMENTED, 501},
+	        {RPC_INTERNAL, 500},
+	        {RPC_UNAVAILABLE, 503},
+	        {RPC_DATA_LOSS, 500},
+	        {RPC_UNAUTHENTICATED, 401},
+	};
+	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
+		ck_assert_msg(svc_http_status(expect[i][0]) == expect[i][1], "code %d: %d, want %d",
+		              expect[i][0], svc_http_status(expect[i][0]), expect[i][1]);
+}
+END_TEST
+
 TCase *tcase_cache(void);
 
 int main(void)
@@ -602,6 +631,7 @@ int main(void)
 	suite_add_tcase(s, tcase_cache());
 	TCase *misc = tcase_create("misc");
 	tcase_add_test(misc, status_mapping);
+	tcase_add_test(misc, http_status_mapping);
 	tcase_add_test(misc, settings_precedence);
 	tcase_add_test(misc, log_escaping);
 	suite_add_tcase(s, misc);

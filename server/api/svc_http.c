@@ -1,0 +1,312 @@
+/*
+ * svc_http.c - the read-only HTTP/JSON endpoint: a GET of an environment's secrets becomes a
+ * ResolveSecrets call run by the rpc runtime exactly as a gRPC one (the same policy, scopes,
+ * cache, audit row, limits, log line and metrics), and its answer becomes JSON.
+ *
+ *   GET /v1/projects/{p}/environments/{e}/versions/{draft|live}/secrets[?names=A,B]
+ *       -> {"revision": N, "secrets": {"NAME": "value", ...}}
+ *   GET /v1/projects/{p}/environments/{e}/versions/{draft|live}/secrets/{name}
+ *       -> {"name": "NAME", "value": "...", "revision": N, "source": "default"|"override"}
+ *   errors -> {"code": "NOT_FOUND", "message": "..."} with the HTTP status of the code.
+ *
+ * Response bodies may hold values: they are built in buffers that are wiped whenever they grow
+ * and handed to the listener, which wipes them after sending.
+ */
+#include "svc_http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/v1/secrets.pb-c.h"
+#include "coffer_shared.h"
+#include "http.h"
+#include "rpc.h"
+
+#define RESOLVE_PATH "/coffer.v1.Secrets/ResolveSecrets"
+/* Names a ?names= list may hold. */
+#define MAX_NAMES 500
+/* An HTTP request without a deadline of its own gets this long. */
+#define CALL_TIMEOUT_MS 10000
+
+struct svc_http {
+	struct rpc_server *rpc;
+};
+
+/* One request on its way through ResolveSecrets. */
+struct pending {
+	struct http_request *req;
+	bool single; /* .../secrets/{name} */
+};
+
+int svc_http_new(struct rpc_server *rpc, struct svc_http **out)
+{
+	*out = calloc(1, sizeof(**out));
+	if (*out == NULL)
+		return -1;
+	(*out)->rpc = rpc;
+	return 0;
+}
+
+void svc_http_free(struct svc_http *h)
+{
+	free(h);
+}
+
+/* ---- JSON into a buffer that never leaves a copy behind (coffer_wbuf) ---- */
+
+static void jput(struct coffer_wbuf *b, const char *s, size_t n)
+{
+	(void)coffer_wbuf_put(b, s, n); /* a failure is seen in b->failed */
+}
+
+static void jraw(struct coffer_wbuf *b, const char *s)
+{
+	jput(b, s, strlen(s));
+}
+
+static void jfmt(struct coffer_wbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jfmt(struct coffer_wbuf *b, const char *fmt, ...)
+{
+	char tmp[64];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		jput(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* A JSON string (quoted). The server keeps every text valid UTF-8. */
+static void jstr(struct coffer_wbuf *b, const char *s)
+{
+	jput(b, "\"", 1);
+	const char *run = s;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		jput(b, run, (size_t)(s - run));
+		char esc[8];
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c == '\n')
+			snprintf(esc, sizeof(esc), "\\n");
+		else if (c == '\t')
+			snprintf(esc, sizeof(esc), "\\t");
+		else if (c == '\r')
+			snprintf(esc, sizeof(esc), "\\r");
+		else
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		jraw(b, esc);
+		run = s + 1;
+	}
+	jput(b, run, (size_t)(s - run));
+	jput(b, "\"", 1);
+}
+
+/* ---- answers ---- */
+
+int svc_http_status(int code)
+{
+	switch (code) {
+	case RPC_OK:
+		return 200;
+	case RPC_CANCELLED:
+		return 499;
+	case RPC_INVALID_ARGUMENT:
+	case RPC_FAILED_PRECONDITION:
+	case RPC_OUT_OF_RANGE:
+		return 400;
+	case RPC_UNAUTHENTICATED:
+		return 401;
+	case RPC_PERMISSION_DENIED:
+		return 403;
+	case RPC_NOT_FOUND:
+		return 404;
+	case RPC_ALREADY_EXISTS:
+	case RPC_ABORTED:
+		return 409;
+	case RPC_RESOURCE_EXHAUSTED:
+		return 429;
+	case RPC_UNIMPLEMENTED:
+		return 501;
+	case RPC_UNAVAILABLE:
+		return 503;
+	case RPC_DEADLINE_EXCEEDED:
+		return 504;
+	default:
+		return 500;
+	}
+}
+
+static void answer_json(struct http_request *req, int status, struct coffer_wbuf *b)
+{
+	if (b->failed) {
+		coffer_wbuf_free(b);
+		static const char oom[] = "{\"code\":\"RESOURCE_EXHAUSTED\",\"message\":\"out of "
+		                          "memory\"}";
+		char *p = strdup(oom);
+		http_answer(req, p ? 429 : 500, "application/json", p, p ? strlen(p) : 0);
+		return;
+	}
+	http_answer(req, status, "application/json", b->p, b->len);
+	/* the listener owns the buffer now */
+}
+
+static void answer_error(struct http_request *req, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void answer_error(struct http_request *req, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct coffer_wbuf b = {0};
+	jraw(&b, "{\"code\":");
+	jstr(&b, rpc_code_name(code));
+	jraw(&b, ",\"message\":");
+	jstr(&b, msg);
+	jraw(&b, "}");
+	answer_json(req, svc_http_status(code), &b);
+}
+
+static void on_resolved(void *arg, int code, const char *message, const ProtobufCMessage *resp,
+                        bool retryable)
+{
+	(void)retryable;
+	struct pending *p = arg;
+	struct http_request *req = p->req;
+	const Coffer__V1__ResolveSecretsResponse *r =
+	        (const Coffer__V1__ResolveSecretsResponse *)resp;
+	struct coffer_wbuf b = {0};
+	if (code != RPC_OK || r == NULL) {
+		answer_error(req, code == RPC_OK ? RPC_INTERNAL : code, "%s", message);
+	} else if (p->single && r->n_secrets == 0) {
+		answer_error(req, RPC_NOT_FOUND, "secret %s is not in %s",
+		             r->n_missing ? r->missing[0] : "", "this environment and version");
+	} else if (p->single) {
+		const Coffer__V1__ResolvedSecret *s = r->secrets[0];
+		jraw(&b, "{\"name\":");
+		jstr(&b, s->name);
+		jraw(&b, ",\"value\":");
+		jstr(&b, s->value);
+		jfmt(&b, ",\"revision\":%lld,\"source\":", (long long)r->revision);
+		jstr(&b, s->source == COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE ? "override"
+		                                                                      : "default");
+		jraw(&b, "}");
+		answer_json(req, 200, &b);
+	} else {
+		jfmt(&b, "{\"revision\":%lld,\"secrets\":{", (long long)r->revision);
+		for (size_t i = 0; i < r->n_secrets; i++) {
+			if (i)
+				jraw(&b, ",");
+			jstr(&b, r->secrets[i]->name);
+			jraw(&b, ":");
+			jstr(&b, r->secrets[i]->value);
+		}
+		jraw(&b, "}}");
+		answer_json(req, 200, &b);
+	}
+	free(p);
+}
+
+/* Splits path into at most max segments (in place); how many, or -1 past max. */
+static int split(char *path, char **seg, int max)
+{
+	int n = 0;
+	char *save = NULL;
+	for (char *s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+		if (n == max)
+			return -1;
+		seg[n++] = s;
+	}
+	return n;
+}
+
+void svc_http_handle(void *app, struct http_request *req)
+{
+	struct svc_http *h = app;
+	char path[1024];
+	if (strlen(http_path(req)) >= sizeof(path)) {
+		answer_error(req, RPC_INVALID_ARGUMENT, "the path is longer than %zu bytes",
+		             sizeof(path) - 1);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s", http_path(req));
+	char *seg[10];
+	int n = split(path, seg, 10);
+	if ((n != 8 && n != 9) || strcmp(seg[0], "v1") != 0 || strcmp(seg[1], "projects") != 0 ||
+	    strcmp(seg[3], "environments") != 0 || strcmp(seg[5], "versions") != 0 ||
+	    strcmp(seg[7], "secrets") != 0) {
+		answer_error(req, RPC_NOT_FOUND,
+		             "no such resource: GET /v1/projects/{project}/environments/"
+		             "{environment}/versions/{draft|live}/secrets[/{name}]");
+		return;
+	}
+	Coffer__V1__ResolveSecretsRequest r = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
+	r.project = seg[2];
+	r.environment = seg[4];
+	if (strcmp(seg[6], "draft") == 0)
+		r.version = COFFER__V1__VERSION__VERSION_DRAFT;
+	else if (strcmp(seg[6], "live") == 0)
+		r.version = COFFER__V1__VERSION__VERSION_LIVE;
+	else {
+		answer_error(req, RPC_INVALID_ARGUMENT, "the version is draft or live");
+		return;
+	}
+	char *names[MAX_NAMES];
+	char list[4096];
+	const char *q = http_query(req, "names");
+	if (n == 9) {
+		names[0] = seg[8];
+		r.n_names = 1;
+		if (q) {
+			answer_error(req, RPC_INVALID_ARGUMENT,
+			             "?names= goes with .../secrets, not with one secret's path");
+			return;
+		}
+	} else if (q) {
+		if (strlen(q) >= sizeof(list)) {
+			answer_error(req, RPC_INVALID_ARGUMENT, "?names= is longer than %zu bytes",
+			             sizeof(list) - 1);
+			return;
+		}
+		snprintf(list, sizeof(list), "%s", q);
+		char *save = NULL;
+		for (char *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+			if (r.n_names == MAX_NAMES) {
+				answer_error(req, RPC_INVALID_ARGUMENT,
+				             "?names= lists more than %d names", MAX_NAMES);
+				return;
+			}
+			names[r.n_names++] = s;
+		}
+	}
+	r.names = names;
+	struct pending *p = calloc(1, sizeof(*p));
+	size_t len = protobuf_c_message_get_packed_size(&r.base);
+	uint8_t *packed = malloc(len ? len : 1);
+	if (p == NULL || packed == NULL) {
+		free(p);
+		free(packed);
+		answer_error(req, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	protobuf_c_message_pack(&r.base, packed);
+	p->req = req;
+	p->single = n == 9;
+	const char *auth = http_header(req, "Authorization");
+	const char *md[2] = {"authorization", auth ? auth : ""};
+	int code = rpc_local_call(h->rpc, RESOLVE_PATH, packed, len, md, auth ? 1 : 0,
+	                          http_peer(req), CALL_TIMEOUT_MS, on_resolved, p);
+	free(packed);
+	if (code != 0) {
+		free(p);
+		answer_error(req, code, "%s",
+		             code == RPC_UNAVAILABLE ? "the server is shutting down"
+		                                     : "cannot run the call");
+	}
+}

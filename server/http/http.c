@@ -1,0 +1,475 @@
+/* http.c - HTTP/1.1 listeners over libmicrohttpd (see http.h). */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+
+/* How often the watchdog looks for clients that are too slow to send a request head. */
+#define WATCHDOG_MS 100
+
+/* One connection, watched until it has sent its request head in time. */
+struct conn_watch {
+	int fd;
+	int64_t since_ms; /* connected, or finished its last request */
+	int64_t limit_ms; /* how long it may take from since_ms to a full request head */
+	bool in_request;  /* its head is in: the request is the handler's */
+	bool cut;         /* shut down by the watchdog */
+	struct conn_watch *prev, *next;
+};
+
+struct http_server {
+	struct http_opts o;
+	char *listen, *cert, *key, *ca; /* copies */
+	struct MHD_Daemon *d;
+	int port;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct conn_watch *conns; /* every open connection */
+	int pending;              /* requests handed to the handler and not yet answered */
+	pthread_t watchdog;
+	bool watchdog_started, stop;
+};
+
+struct http_request {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const char *method, *path;
+	char peer[80];
+	bool started;  /* handed to the handler (or answered before) */
+	bool answered; /* the answer below is set */
+	int status;
+	const char *type;
+	char *body;
+	size_t len;
+};
+
+/* A response body: wiped before it is freed (it may hold values). */
+struct body {
+	char *p;
+	size_t len;
+};
+
+static void body_free(void *cls)
+{
+	struct body *b = cls;
+	if (b->p) {
+		explicit_bzero(b->p, b->len);
+		free(b->p);
+	}
+	free(b);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	const struct http_server *srv = cls;
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("%s listener: %s", srv->o.name, msg);
+}
+
+static void fill_peer(struct http_request *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (ci == NULL || ci->client_addr == NULL) {
+		snprintf(r->peer, sizeof(r->peer), "unknown");
+	} else if (ci->client_addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ci->client_addr;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		snprintf(r->peer, sizeof(r->peer), "ipv6:[%s]:%u", host, ntohs(a->sin6_port));
+	} else {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ci->client_addr;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		snprintf(r->peer, sizeof(r->peer), "ipv4:%s:%u", host, ntohs(a->sin_port));
+	}
+}
+
+/* With mTLS: whether the client presented a certificate the configured CA signed. */
+static bool client_certificate_ok(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL)
+		return false;
+	gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+	unsigned int n = 0, status = 0;
+	if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
+		return false;
+	return gnutls_certificate_verify_peers2(s, &status) == 0 && status == 0;
+}
+
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static enum MHD_Result queue(struct http_request *r)
+{
+	struct body *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return MHD_NO;
+	b->p = r->body;
+	b->len = r->len;
+	r->body = NULL;
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+	        b->len, b->p ? b->p : (char *)"", body_free, b);
+	if (resp == NULL) {
+		body_free(b);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned int)r->status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static void set_answer(struct http_request *r, int status, const char *type, char *body, size_t len)
+{
+	r->status = status;
+	r->type = type ? type : "text/plain; charset=utf-8";
+	r->body = body;
+	r->len = body ? len : 0;
+	r->answered = true;
+}
+
+static char *copy(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	(void)upload_data;
+	struct http_server *srv = cls;
+	struct http_request *r = *con_cls;
+	if (r == NULL) { /* the head is in */
+		r = calloc(1, sizeof(*r));
+		if (r == NULL)
+			return MHD_NO;
+		r->srv = srv;
+		r->conn = conn;
+		r->method = method;
+		r->path = url;
+		fill_peer(r);
+		*con_cls = r;
+		struct conn_watch *w = watch_of(conn);
+		if (w) {
+			pthread_mutex_lock(&srv->mu);
+			w->in_request = true;
+			pthread_mutex_unlock(&srv->mu);
+		}
+		if (srv->ca && !client_certificate_ok(conn))
+			set_answer(
+			        r, 401, "application/json",
+			        copy("{\"code\":\"UNAUTHENTICATED\",\"message\":\"this listener "
+			             "requires a client certificate signed by its CA\"}"),
+			        strlen("{\"code\":\"UNAUTHENTICATED\",\"message\":\"this listener "
+			               "requires a client certificate signed by its CA\"}"));
+		else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			set_answer(
+			        r, 405, "application/json",
+			        copy("{\"code\":\"UNIMPLEMENTED\",\"message\":\"only GET is served "
+			             "here\"}"),
+			        strlen("{\"code\":\"UNIMPLEMENTED\",\"message\":\"only GET is "
+			               "served "
+			               "here\"}"));
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) { /* a body on a GET: read and dropped (the head is bounded) */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (!r->started) {
+		r->started = true;
+		if (!r->answered) {
+			pthread_mutex_lock(&srv->mu);
+			srv->pending++;
+			pthread_mutex_unlock(&srv->mu);
+			MHD_suspend_connection(conn);
+			srv->o.handler(srv->o.app, r);
+			return MHD_YES;
+		}
+	}
+	return queue(r);
+}
+
+void http_answer(struct http_request *r, int status, const char *content_type, char *body,
+                 size_t len)
+{
+	struct http_server *srv = r->srv;
+	set_answer(r, status, content_type, body, len);
+	pthread_mutex_lock(&srv->mu);
+	srv->pending--;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+	MHD_resume_connection(r->conn);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	(void)toe;
+	struct http_server *srv = cls;
+	struct http_request *r = *con_cls;
+	if (r) {
+		if (r->body) {
+			explicit_bzero(r->body, r->len);
+			free(r->body);
+		}
+		free(r);
+		*con_cls = NULL;
+	}
+	struct conn_watch *w = watch_of(conn);
+	if (w) { /* keep-alive: the next request head has the idle time to come */
+		pthread_mutex_lock(&srv->mu);
+		w->in_request = false;
+		w->since_ms = clock_mono_ms();
+		w->limit_ms = (int64_t)srv->o.idle_timeout_seconds * 1000;
+		pthread_mutex_unlock(&srv->mu);
+	}
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn_watch *w = calloc(1, sizeof(*w));
+		*socket_context = w;
+		if (w == NULL)
+			return;
+		const union MHD_ConnectionInfo *ci =
+		        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		w->fd = ci ? ci->connect_fd : -1;
+		w->since_ms = clock_mono_ms();
+		w->limit_ms = srv->o.head_timeout_ms;
+		pthread_mutex_lock(&srv->mu);
+		w->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = w;
+		srv->conns = w;
+		pthread_mutex_unlock(&srv->mu);
+	} else if (*socket_context) {
+		struct conn_watch *w = *socket_context;
+		pthread_mutex_lock(&srv->mu);
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			srv->conns = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		pthread_mutex_unlock(&srv->mu);
+		free(w);
+		*socket_context = NULL;
+	}
+}
+
+/* Cuts connections that have not sent a whole request head in time (one byte at a time is not
+ * activity enough): libmicrohttpd's own timeout counts only idleness. */
+static void *watchdog(void *arg)
+{
+	struct http_server *srv = arg;
+	pthread_mutex_lock(&srv->mu);
+	while (!srv->stop) {
+		struct timespec until = clock_realtime_after_ms(WATCHDOG_MS);
+		pthread_cond_timedwait(&srv->cv, &srv->mu, &until);
+		int64_t now = clock_mono_ms();
+		for (struct conn_watch *w = srv->conns; w; w = w->next) {
+			if (w->in_request || w->cut || w->fd < 0 ||
+			    now - w->since_ms <= w->limit_ms)
+				continue;
+			w->cut = true;
+			shutdown(w->fd, SHUT_RDWR);
+			log_debug("%s listener: a client took more than %lld ms to send a request; "
+			          "closed",
+			          srv->o.name, (long long)w->limit_ms);
+		}
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return NULL;
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, struct cof_err *e)
+{
+	char host[256];
+	snprintf(host, sizeof(host), "%s", listen);
+	char *colon = strrchr(host, ':');
+	if (colon == NULL)
+		return cof_err_set(e, COF_EINVAL, "the address %s is not host:port", listen);
+	*colon = '\0';
+	const char *port = colon + 1;
+	char *h = host;
+	if (*h == '[') { /* [::1]:8443 */
+		h++;
+		h[strcspn(h, "]")] = '\0';
+	}
+	struct addrinfo hints = {
+	        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+	struct addrinfo *ai = NULL;
+	if (getaddrinfo(*h ? h : NULL, port, &hints, &ai) != 0 || ai == NULL)
+		return cof_err_set(e, COF_EINVAL, "cannot resolve the address %s", listen);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	return 0;
+}
+
+int http_start(const struct http_opts *opts, struct http_server **out, struct cof_err *e)
+{
+	*out = NULL;
+	struct sockaddr_storage ss;
+	int rc = parse_listen(opts->listen, &ss, e);
+	if (rc)
+		return rc;
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	srv->o = *opts;
+	if (srv->o.max_connections <= 0)
+		srv->o.max_connections = 256;
+	if (srv->o.max_per_address <= 0)
+		srv->o.max_per_address = 32;
+	if (srv->o.head_timeout_ms <= 0)
+		srv->o.head_timeout_ms = 5000;
+	if (srv->o.idle_timeout_seconds <= 0)
+		srv->o.idle_timeout_seconds = 30;
+	if (srv->o.max_head_bytes == 0)
+		srv->o.max_head_bytes = 8192;
+	srv->listen = copy(opts->listen);
+	srv->cert = copy(opts->tls_cert_pem);
+	srv->key = copy(opts->tls_key_pem);
+	srv->ca = copy(opts->tls_client_ca_pem);
+	srv->o.listen = srv->listen;
+	pthread_mutex_init(&srv->mu, NULL);
+	pthread_cond_init(&srv->cv, NULL);
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (srv->cert)
+		flags |= MHD_USE_TLS;
+	/* The connection memory pool holds the request head and the answer's head. */
+	size_t pool = srv->o.max_head_bytes + 4096;
+	struct MHD_OptionItem tls[] = {
+	        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert},
+	        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key},
+	        {srv->ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, srv->ca},
+	        {MHD_OPTION_END, 0, NULL},
+	};
+	srv->d = MHD_start_daemon(
+	        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_CONNECTION_LIMIT,
+	        (unsigned int)srv->o.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	        (unsigned int)srv->o.max_per_address, MHD_OPTION_CONNECTION_TIMEOUT,
+	        (unsigned int)srv->o.idle_timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+	        on_connection, srv, MHD_OPTION_ARRAY, srv->cert ? tls : tls + 3, MHD_OPTION_END);
+	if (srv->d == NULL) {
+		http_stop(srv, 0);
+		return cof_err_set(
+		        e, COF_EUNAVAIL, "cannot listen for %s on %s%s", opts->name, opts->listen,
+		        opts->tls_cert_pem ? " (or the TLS certificate or key is unusable)" : "");
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di ? di->port : 0;
+	if (pthread_create(&srv->watchdog, NULL, watchdog, srv) != 0) {
+		http_stop(srv, 0);
+		return cof_err_set(e, COF_EINTERNAL, "cannot start the %s watchdog", opts->name);
+	}
+	srv->watchdog_started = true;
+	*out = srv;
+	return 0;
+}
+
+int http_port(const struct http_server *srv)
+{
+	return srv ? srv->port : 0;
+}
+
+void http_stop(struct http_server *srv, int wait_ms)
+{
+	if (srv == NULL)
+		return;
+	bool stuck = false;
+	if (srv->d) {
+		MHD_socket lfd = MHD_quiesce_daemon(srv->d); /* no new connections */
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
+		struct timespec until = clock_realtime_after_ms(wait_ms);
+		pthread_mutex_lock(&srv->mu);
+		while (srv->pending > 0 && pthread_cond_timedwait(&srv->cv, &srv->mu, &until) == 0)
+			;
+		stuck = srv->pending > 0;
+		pthread_mutex_unlock(&srv->mu);
+	}
+	pthread_mutex_lock(&srv->mu);
+	srv->stop = true;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+	if (srv->watchdog_started)
+		pthread_join(srv->watchdog, NULL);
+	if (stuck) { /* a request still belongs to its handler: leave the listener to the exit */
+		log_error("%s listener: %d requests still unanswered at shutdown", srv->o.name,
+		          srv->pending);
+		return;
+	}
+	if (srv->d)
+		MHD_stop_daemon(srv->d);
+	pthread_cond_destroy(&srv->cv);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv->listen);
+	free(srv->cert);
+	if (srv->key) {
+		explicit_bzero(srv->key, strlen(srv->key));
+		free(srv->key);
+	}
+	free(srv->ca);
+	free(srv);
+}
+
+const char *http_method(const struct http_request *req)
+{
+	return req->method;
+}
+
+const char *http_path(const struct http_request *req)
+{
+	return req->path;
+}
+
+const char *http_peer(const struct http_request *req)
+{
+	return req->peer;
+}
+
+const char *http_header(struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}

@@ -1,0 +1,64 @@
+/*
+ * http.h - cofferd's HTTP/1.1 listeners: the only room that touches libmicrohttpd (and the GnuTLS
+ * session it hands over for client certificates).
+ *
+ * A listener takes GET requests and hands each one, once its headers are in, to the
+ * application's handler, which answers at once or later from any thread with http_answer: while
+ * it waits (for a call of the api) the request costs its memory, not a thread. Every listener is
+ * bounded: connections at once and per client address, request head size (URL and headers),
+ * the time a client may take to send its request head, and idle keep-alive time.
+ */
+#ifndef COFFER_HTTP_H
+#define COFFER_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "errors.h"
+
+struct http_server;
+struct http_request;
+
+/* A request whose head is in: answer it exactly once with http_answer, from any thread. */
+typedef void (*http_handler_fn)(void *app, struct http_request *req);
+
+struct http_opts {
+	const char *name;              /* for logs: "metrics", "http" */
+	const char *listen;            /* host:port; port 0 picks one (http_port) */
+	const char *tls_cert_pem;      /* server certificate chain (PEM); NULL: plaintext */
+	const char *tls_key_pem;       /* its private key */
+	const char *tls_client_ca_pem; /* when set, clients must present a certificate it signed */
+	int max_connections;           /* at once (0: 256) */
+	int max_per_address;           /* at once from one client address (0: 32) */
+	int head_timeout_ms;           /* to send the request line and headers (0: 5000) */
+	int idle_timeout_seconds;      /* a keep-alive connection with nothing to do (0: 30) */
+	size_t max_head_bytes;         /* request line and headers (0: 8192); more: 431 or 414 */
+	http_handler_fn handler;
+	void *app;
+};
+
+/* Starts a listener with its own thread. 0, or a COF_E* code with e set. */
+int http_start(const struct http_opts *opts, struct http_server **out, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* The bound TCP port. */
+int http_port(const struct http_server *srv);
+/* Stops taking connections, waits up to wait_ms for the requests being answered, then closes
+ * everything and frees the listener. NULL-safe. */
+void http_stop(struct http_server *srv, int wait_ms);
+
+/* The request's method ("GET"), path (percent-decoded, without the query) and peer in gRPC's
+ * form ("ipv4:10.0.0.7:51234", "ipv6:[::1]:5000"). */
+const char *http_method(const struct http_request *req);
+const char *http_path(const struct http_request *req);
+const char *http_peer(const struct http_request *req);
+/* A header's value (case-insensitive name) or a query argument's, or NULL. Valid until the
+ * answer. */
+const char *http_header(struct http_request *req, const char *name);
+const char *http_query(struct http_request *req, const char *name);
+
+/* Answers req: status, Content-Type and body (len bytes; the listener takes it, malloc'd, and
+ * wipes it before freeing it). Once per request, from any thread; NULL body: empty. */
+void http_answer(struct http_request *req, int status, const char *content_type, char *body,
+                 size_t len);
+
+#endif

@@ -1,0 +1,593 @@
+/*
+ * test_http.c - the read-only HTTP/JSON endpoint over real HTTP (libcurl) against real cofferd
+ * servers: the values ResolveSecrets gives, byte for byte in JSON (escapes included), for the
+ * whole set, a names filter and one secret with its source; each status mapping the endpoint can
+ * reach (400, 401, 403, 404, 405, 429, 503) with a JSON error that names no value; restricted
+ * values for runtime tokens only; one audit row per request with the HTTP peer; oversized heads
+ * (431, 414), a client that dribbles its request, a client that opens too many connections; TLS
+ * and mTLS with the gRPC settings; and the /metrics listener on the same library.
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coffer/v1/access.stub.h"
+#include "coffer/v1/environments.stub.h"
+#include "coffer/v1/secrets.stub.h"
+#include "helpers.h"
+
+static struct server *hsrv;
+static char haddr[64];
+static int hport;
+
+static void http_server_up(void)
+{
+	if (hsrv)
+		return;
+	struct settings c2 = cfg;
+	c2.http_listen = "127.0.0.1:0";
+	c2.http_max_connections = 16; /* 4 per client address */
+	hsrv = start_replica(&c2, haddr, sizeof(haddr));
+	hport = server_http_port(hsrv);
+	ck_assert_int_gt(hport, 0);
+}
+
+static void http_server_down(void)
+{
+	server_stop(hsrv, 1);
+	hsrv = NULL;
+}
+
+struct got {
+	long status;
+	char *body;
+	size_t len;
+	char type[128];
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct got *g = arg;
+	char *b = realloc(g->body, g->len + size * n + 1);
+	ck_assert_ptr_nonnull(b);
+	memcpy(b + g->len, p, size * n);
+	g->body = b;
+	g->len += size * n;
+	g->body[g->len] = '\0';
+	return size * n;
+}
+
+/* One request: method (NULL: GET), URL, bearer token (NULL: none), extra header (or NULL); TLS
+ * files (NULL: none) for https URLs. */
+static struct got request(const char *method, const char *url, const char *token,
+                          const char *header, const char *ca, const char *cert, const char *key)
+{
+	struct got g = {0};
+	CURL *c = curl_easy_init();
+	ck_assert_ptr_nonnull(c);
+	struct curl_slist *h = NULL;
+	char auth[256];
+	if (token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		h = curl_slist_append(h, auth);
+	}
+	if (header)
+		h = curl_slist_append(h, header);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
+	if (method)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	if (cert) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+	}
+	CURLcode rc = curl_easy_perform(c);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &g.status);
+		char *type = NULL;
+		curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &type);
+		snprintf(g.type, sizeof(g.type), "%s", type ? type : "");
+	} else {
+		g.status = -(long)rc;
+	}
+	if (g.body == NULL)
+		g.body = calloc(1, 1);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return g;
+}
+
+static struct got get(const char *path, const char *token)
+{
+	char url[8192];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", hport, path);
+	return request(NULL, url, token, NULL, NULL, NULL, NULL);
+}
+
+static void got_free(struct got *g)
+{
+	free(g->body);
+	g->body = NULL;
+}
+
+/* A token of project p: role, one environment (NULL: any) and one version (0: any). */
+static void token_of(const char *p, int role, const char *env, int version, char *secret, char *id)
+{
+	coffer_channel *a = to(haddr, access_admin_token(), 20000);
+	Coffer__V1__CreateTokenRequest req = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
+	req.name = "http-test";
+	req.role = role;
+	req.project = (char *)p;
+	char *envs[1] = {(char *)env};
+	Coffer__V1__Version v[1] = {version};
+	if (env) {
+		req.environments = envs;
+		req.n_environments = 1;
+	}
+	if (version) {
+		req.versions = v;
+		req.n_versions = 1;
+	}
+	Coffer__V1__CreateTokenResponse *r = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_access_create_token(a, &req, &r, &err) == 0, "%s", err.message);
+	snprintf(secret, 128, "%s", r->secret);
+	if (id)
+		snprintf(id, 32, "%s", r->token->id);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	coffer_channel_free(a);
+}
+
+static void put_secret(coffer_channel *a, const char *p, const char *name, const char *value,
+                       bool restricted)
+{
+	Coffer__V1__CreateSecretRequest cs = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+	cs.project = (char *)p;
+	cs.name = (char *)name;
+	cs.value = (char *)value;
+	cs.description = "";
+	if (restricted)
+		cs.visibility = COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED;
+	Coffer__V1__Secret *s = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_secrets_create_secret(a, &cs, &s, &err) == 0, "%s", err.message);
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+
+static void staging_override(coffer_channel *a, const char *p, const char *name, const char *value)
+{
+	Coffer__V1__CreateEnvironmentRequest ce = COFFER__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
+	ce.project = (char *)p;
+	ce.name = "staging";
+	ce.description = "";
+	Coffer__V1__Environment *env = NULL;
+	coffer_error err;
+	if (coffer_v1_environments_create_environment(a, &ce, &env, &err) == 0)
+		protobuf_c_message_free_unpacked(&env->base, NULL);
+	Coffer__V1__SetOverrideRequest so = COFFER__V1__SET_OVERRIDE_REQUEST__INIT;
+	so.project = (char *)p;
+	so.environment = "staging";
+	so.version = COFFER__V1__VERSION__VERSION_DRAFT;
+	so.secret = (char *)name;
+	so.value = (char *)value;
+	Coffer__V1__Override *o = NULL;
+	ck_assert_msg(coffer_v1_environments_set_override(a, &so, &o, &err) == 0, "%s",
+	              err.message);
+	protobuf_c_message_free_unpacked(&o->base, NULL);
+}
+
+/* The project every test reads: A plain, Q with every character JSON must escape, R restricted,
+ * and an override of A in staging/draft. */
+static const char *http_project(void)
+{
+	static char p[64];
+	if (p[0])
+		return p;
+	snprintf(p, sizeof(p), "%s", uniq("http"));
+	coffer_channel *a = to(haddr, access_admin_token(), 20000);
+	Coffer__V1__CreateProjectRequest cp = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	cp.name = p;
+	cp.description = "";
+	Coffer__V1__Project *proj = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_projects_create_project(a, &cp, &proj, &err) == 0, "%s",
+	              err.message);
+	protobuf_c_message_free_unpacked(&proj->base, NULL);
+	put_secret(a, p, "A", "alpha-canary-7f3e", false);
+	put_secret(a, p, "Q", "q\"uote\\back\nline\ttab\x01 caf\xc3\xa9 \xe2\x82\xac", false);
+	put_secret(a, p, "R", "restricted-canary-91c2", true);
+	staging_override(a, p, "A", "alpha-staging-canary-2b8d");
+	coffer_channel_free(a);
+	return p;
+}
+
+/* The same set through gRPC's ResolveSecrets (libcoffer), as the JSON the endpoint must give:
+ * built here from the snapshot with the escapes written out by hand for Q. */
+static char *expected_json(const char *token, const char *p, const char *env, int version)
+{
+	coffer_channel_options o = {.target = haddr, .token = token, .timeout_ms = 20000};
+	coffer_channel *c = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_channel_new(&o, &c, &err), 0);
+	Coffer__V1__ResolveSecretsRequest r = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
+	r.project = (char *)p;
+	r.environment = (char *)env;
+	r.version = version;
+	Coffer__V1__ResolveSecretsResponse *resp = NULL;
+	ck_assert_msg(coffer_v1_secrets_resolve_secrets(c, &r, &resp, &err) == 0, "%s",
+	              err.message);
+	char *out = malloc(4096);
+	int n = snprintf(out, 4096, "{\"revision\":%lld,\"secrets\":{", (long long)resp->revision);
+	for (size_t i = 0; i < resp->n_secrets; i++) {
+		const char *name = resp->secrets[i]->name, *v = resp->secrets[i]->value;
+		if (strcmp(name, "Q") == 0) {
+			ck_assert_str_eq(v,
+			                 "q\"uote\\back\nline\ttab\x01 caf\xc3\xa9 \xe2\x82\xac");
+			v = "q\\\"uote\\\\back\\nline\\ttab\\u0001 caf\xc3\xa9 \xe2\x82\xac";
+		}
+		n += snprintf(out + n, 4096 - (size_t)n, "%s\"%s\":\"%s\"", i ? "," : "", name, v);
+	}
+	snprintf(out + n, 4096 - (size_t)n, "}}");
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	coffer_channel_free(c);
+	return out;
+}
+
+static void secrets_path(char *out, size_t cap, const char *p, const char *env, const char *version,
+                         const char *rest)
+{
+	snprintf(out, cap, "/v1/projects/%s/environments/%s/versions/%s/secrets%s", p, env, version,
+	         rest);
+}
+
+START_TEST(values_equal_resolve_secrets)
+{
+	http_server_up();
+	const char *p = http_project();
+	char rt[128];
+	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	char path[512];
+	struct {
+		const char *env, *version;
+		int v;
+	} cases[] = {{"main", "live", COFFER__V1__VERSION__VERSION_LIVE},
+	             {"staging", "draft", COFFER__V1__VERSION__VERSION_DRAFT},
+	             {"staging", "live", COFFER__V1__VERSION__VERSION_LIVE}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		secrets_path(path, sizeof(path), p, cases[i].env, cases[i].version, "");
+		struct got g = get(path, rt);
+		char *want = expected_json(rt, p, cases[i].env, cases[i].v);
+		ck_assert_int_eq(g.status, 200);
+		ck_assert_str_eq(g.type, "application/json");
+		ck_assert_str_eq(g.body, want);
+		free(want);
+		got_free(&g);
+	}
+	/* A names filter: only those, in name order; an unknown name is simply absent. */
+	secrets_path(path, sizeof(path), p, "staging", "draft", "?names=R,A,NOPE");
+	struct got g = get(path, rt);
+	ck_assert_int_eq(g.status, 200);
+	int64_t rev = project_revision(p);
+	char want[512];
+	snprintf(want, sizeof(want),
+	         "{\"revision\":%lld,\"secrets\":{\"A\":\"alpha-staging-canary-2b8d\","
+	         "\"R\":\"restricted-canary-91c2\"}}",
+	         (long long)rev);
+	ck_assert_str_eq(g.body, want);
+	got_free(&g);
+	/* One secret, with where its value comes from. */
+	secrets_path(path, sizeof(path), p, "staging", "draft", "/A");
+	g = get(path, rt);
+	snprintf(want, sizeof(want),
+	         "{\"name\":\"A\",\"value\":\"alpha-staging-canary-2b8d\",\"revision\":%lld,"
+	         "\"source\":\"override\"}",
+	         (long long)rev);
+	ck_assert_int_eq(g.status, 200);
+	ck_assert_str_eq(g.body, want);
+	got_free(&g);
+	secrets_path(path, sizeof(path), p, "main", "live", "/A");
+	g = get(path, rt);
+	snprintf(want, sizeof(want),
+	         "{\"name\":\"A\",\"value\":\"alpha-canary-7f3e\",\"revision\":%lld,"
+	         "\"source\":\"default\"}",
+	         (long long)rev);
+	ck_assert_str_eq(g.body, want);
+	got_free(&g);
+}
+END_TEST
+
+/* status, and the JSON error's code; the body never holds a value of the project. */
+static void expect_error(struct got g, long status, const char *code)
+{
+	char want[128];
+	snprintf(want, sizeof(want), "{\"code\":\"%s\",\"message\":\"", code);
+	ck_assert_msg(g.status == status, "status %ld, want %ld: %s", g.status, status, g.body);
+	ck_assert_msg(strncmp(g.body, want, strlen(want)) == 0, "%s", g.body);
+	ck_assert_str_eq(g.type, "application/json");
+	ck_assert_ptr_null(strstr(g.body, "canary"));
+	got_free(&g);
+}
+
+START_TEST(every_status_the_endpoint_reaches)
+{
+	http_server_up();
+	const char *p = http_project();
+	char rt[128], live_only[128], other_rt[128];
+	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, "main", COFFER__V1__VERSION__VERSION_LIVE,
+	         live_only, NULL);
+	const char *other = uniq("httpother");
+	project_with(haddr, other, "x");
+	token_of(other, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, other_rt, NULL);
+	char path[512];
+	secrets_path(path, sizeof(path), p, "main", "live", "");
+	expect_error(get(path, NULL), 401, "UNAUTHENTICATED");
+	expect_error(get(path, "coffer_notarealtoken000000000000000000000000000000000000"), 401,
+	             "UNAUTHENTICATED");
+	expect_error(get(path, other_rt), 403, "PERMISSION_DENIED");
+	secrets_path(path, sizeof(path), p, "staging", "draft", "");
+	expect_error(get(path, live_only), 403, "PERMISSION_DENIED"); /* out of its scope */
+	secrets_path(path, sizeof(path), p, "main", "live", "/NOPE");
+	expect_error(get(path, rt), 404, "NOT_FOUND");
+	secrets_path(path, sizeof(path), p, "nowhere", "live", "");
+	expect_error(get(path, rt), 404, "NOT_FOUND");
+	expect_error(get("/v1/projects", rt), 404, "NOT_FOUND");
+	expect_error(get("/", rt), 404, "NOT_FOUND");
+	secrets_path(path, sizeof(path), p, "main", "staging", "");
+	expect_error(get(path, rt), 400, "INVALID_ARGUMENT"); /* not a version */
+	secrets_path(path, sizeof(path), p, "bad%20env!", "live", "");
+	expect_error(get(path, rt), 400, "INVALID_ARGUMENT");
+	secrets_path(path, sizeof(path), p, "main", "live", "/A?names=B");
+	expect_error(get(path, rt), 400, "INVALID_ARGUMENT");
+	char url[1024];
+	snprintf(url, sizeof(url),
+	         "http://127.0.0.1:%d/v1/projects/%s/environments/main/versions/"
+	         "live/secrets",
+	         hport, p);
+	expect_error(request("POST", url, rt, NULL, NULL, NULL, NULL), 405, "UNIMPLEMENTED");
+	expect_error(request("DELETE", url, rt, NULL, NULL, NULL, NULL), 405, "UNIMPLEMENTED");
+	/* The audit log cannot be written: resolves fail closed, 503. */
+	audit_log_break();
+	secrets_path(path, sizeof(path), p, "main", "live", "");
+	struct got g = get(path, rt);
+	audit_log_mend();
+	expect_error(g, 503, "UNAVAILABLE");
+	/* A token over its rate: 429. */
+	struct settings c2 = cfg;
+	c2.http_listen = "127.0.0.1:0";
+	c2.rate_limit = 1;
+	c2.rate_burst = 1;
+	char addr[64];
+	struct server *limited = start_replica(&c2, addr, sizeof(addr));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", server_http_port(limited), path);
+	g = request(NULL, url, rt, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 200);
+	got_free(&g);
+	expect_error(request(NULL, url, rt, NULL, NULL, NULL, NULL), 429, "RESOURCE_EXHAUSTED");
+	server_stop(limited, 1);
+}
+END_TEST
+
+START_TEST(restricted_values_go_to_runtime_tokens_only_and_each_request_is_audited)
+{
+	http_server_up();
+	const char *p = http_project();
+	char rt[128], rt_id[32], tok[128];
+	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, "main", 0, rt, rt_id);
+	char path[512];
+	secrets_path(path, sizeof(path), p, "main", "live", "/R");
+	struct got g = get(path, rt);
+	ck_assert_int_eq(g.status, 200);
+	ck_assert_ptr_nonnull(strstr(g.body, "restricted-canary-91c2"));
+	got_free(&g);
+	int roles[] = {COFFER__V1__ROLE__ROLE_VIEWER, COFFER__V1__ROLE__ROLE_EDITOR};
+	for (size_t i = 0; i < 2; i++) {
+		token_of(p, roles[i], NULL, 0, tok, NULL);
+		expect_error(get(path, tok), 403, "PERMISSION_DENIED");
+	}
+	expect_error(get(path, access_admin_token()), 403, "PERMISSION_DENIED");
+	/* The runtime token's requests: one audit row each, as ResolveSecrets, with the HTTP
+	 * peer and the environment and version, and never a value. */
+	secrets_path(path, sizeof(path), p, "main", "live", "");
+	g = get(path, rt);
+	got_free(&g);
+	const char *vals[2] = {p, rt_id};
+	PGresult *r = sql("SELECT count(*), min(method), min(peer), min(environment), "
+	                  "min(version), max(code) FROM audit_events WHERE project = $1 "
+	                  "AND token_id = $2",
+	                  2, vals);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "2");
+	ck_assert_str_eq(PQgetvalue(r, 0, 1), "/coffer.v1.Secrets/ResolveSecrets");
+	ck_assert_msg(strncmp(PQgetvalue(r, 0, 2), "ipv4:127.0.0.1:", 15) == 0, "%s",
+	              PQgetvalue(r, 0, 2));
+	ck_assert_str_eq(PQgetvalue(r, 0, 3), "main");
+	ck_assert_str_eq(PQgetvalue(r, 0, 5), "0");
+	PQclear(r);
+	r = sql("SELECT count(*) FROM audit_events WHERE project = $1 AND (secret LIKE "
+	        "'%canary%' OR environment LIKE '%canary%')",
+	        1, vals);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+}
+END_TEST
+
+static int connect_to(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Whether the server closed fd within ms. */
+static bool closed_within(int fd, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char b[256];
+	ssize_t n;
+	while ((n = recv(fd, b, sizeof(b), 0)) > 0)
+		;
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+START_TEST(oversized_slow_and_greedy_clients_are_refused)
+{
+	http_server_up();
+	const char *p = http_project();
+	char rt[128];
+	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	/* A header or a URL past the bound. */
+	char *big = malloc(20001);
+	memset(big, 'a', 20000);
+	big[20000] = '\0';
+	char *hdr = malloc(20020);
+	snprintf(hdr, 20020, "X-Big: %s", big);
+	char url[21000];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/", hport);
+	struct got g = request(NULL, url, rt, hdr, NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 431);
+	got_free(&g);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/%s", hport, big);
+	g = request(NULL, url, rt, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 414);
+	got_free(&g);
+	free(hdr);
+	free(big);
+	/* A client that sends its request a byte at a time is cut off after the head timeout
+	 * (5 s), however busy it looks. */
+	int fd = connect_to(hport);
+	time_t t0 = time(NULL);
+	bool cut = false;
+	for (int i = 0; i < 100 && !cut; i++) {
+		cut = send(fd, "G", 1, MSG_NOSIGNAL) != 1 || closed_within(fd, 200);
+	}
+	ck_assert_msg(cut, "a dribbling client held its connection for %d s",
+	              (int)(time(NULL) - t0));
+	ck_assert_int_le(time(NULL) - t0, 8);
+	close(fd);
+	/* Connections from one address are bounded (4 here): the next is closed at once, and a
+	 * request gets through again when they go. */
+	int held[4];
+	for (int i = 0; i < 4; i++)
+		held[i] = connect_to(hport);
+	usleep(200 * 1000);
+	int extra = connect_to(hport);
+	ck_assert(closed_within(extra, 2000));
+	close(extra);
+	for (int i = 0; i < 4; i++)
+		close(held[i]);
+	usleep(200 * 1000);
+	char path[512];
+	secrets_path(path, sizeof(path), p, "main", "live", "/A");
+	g = get(path, rt);
+	ck_assert_int_eq(g.status, 200);
+	got_free(&g);
+}
+END_TEST
+
+static char hcerts[64];
+
+static struct server *https_server(bool mtls, int *port)
+{
+	snprintf(hcerts, sizeof(hcerts), "/tmp/coffer-certs-%d", (int)getpid());
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "%s/tests/tls/make-certs.sh %s", COFFER_SOURCE_DIR, hcerts);
+	ck_assert_msg(system(cmd) == 0, "%s", cmd);
+	static char cert[128], key[128], ca[128];
+	snprintf(cert, sizeof(cert), "%s/server.crt", hcerts);
+	snprintf(key, sizeof(key), "%s/server.key", hcerts);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", hcerts);
+	struct settings c2 = cfg;
+	c2.tls_cert_file = cert;
+	c2.tls_key_file = key;
+	c2.tls_client_ca_file = mtls ? ca : "";
+	c2.http_listen = "127.0.0.1:0";
+	char addr[64];
+	struct server *s = start_replica(&c2, addr, sizeof(addr));
+	*port = server_http_port(s);
+	return s;
+}
+
+static long https_status(int port, const char *path, const char *token, const char *ca,
+                         const char *cert, const char *key)
+{
+	char url[512], cap[128], cp[128], kp[128];
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", port, path);
+	snprintf(cap, sizeof(cap), "%s/%s", hcerts, ca ? ca : "");
+	snprintf(cp, sizeof(cp), "%s/%s", hcerts, cert ? cert : "");
+	snprintf(kp, sizeof(kp), "%s/%s", hcerts, key ? key : "");
+	struct got g =
+	        request(NULL, url, token, NULL, ca ? cap : NULL, cert ? cp : NULL, key ? kp : NULL);
+	long s = g.status;
+	got_free(&g);
+	return s;
+}
+
+START_TEST(tls_and_mtls_as_grpc)
+{
+	http_server_up();
+	const char *p = http_project();
+	char rt[128];
+	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	char path[512];
+	secrets_path(path, sizeof(path), p, "main", "live", "/A");
+	int port, mport;
+	struct server *tls = https_server(false, &port);
+	struct server *mtls = https_server(true, &mport);
+	ck_assert_int_eq(https_status(port, path, rt, "ca.crt", NULL, NULL), 200);
+	ck_assert_int_lt(https_status(port, path, rt, "other-ca.crt", NULL, NULL), 0);
+	ck_assert_int_eq(https_status(mport, path, rt, "ca.crt", "client.crt", "client.key"), 200);
+	ck_assert_int_eq(https_status(mport, path, rt, "ca.crt", NULL, NULL), 401);
+	long stranger = https_status(mport, path, rt, "ca.crt", "stranger.crt", "stranger.key");
+	ck_assert_msg(stranger == 401 || stranger < 0, "a stranger's certificate: %ld", stranger);
+	/* Plaintext to a TLS listener gets no answer. */
+	char url[1024];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	struct got g = request(NULL, url, rt, NULL, NULL, NULL, NULL);
+	ck_assert_int_ne(g.status, 200);
+	got_free(&g);
+	server_stop(tls, 1);
+	server_stop(mtls, 1);
+}
+END_TEST
+
+START_TEST(plaintext_http_off_loopback_is_refused)
+{
+	struct settings c2 = cfg;
+	c2.listen = "127.0.0.1:0";
+	c2.http_listen = "0.0.0.0:0";
+	struct server *s = NULL;
+	struct cof_err e = {0};
+	ck_assert_int_ne(server_start(&c2, 5, &s, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "plaintext HTTP"));
+}
+END_TEST
+
+TCase *tcase_http(void)
+{
+	TCase *tc = tcase_create("http");
+	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, NULL, http_server_down);
+	tcase_add_test(tc, values_equal_resolve_secrets);
+	tcase_add_test(tc, every_status_the_endpoint_reaches);
+	tcase_add_test(tc, restricted_values_go_to_runtime_tokens_only_and_each_request_is_audited);
+	tcase_add_test(tc, oversized_slow_and_greedy_clients_are_refused);
+	tcase_add_test(tc, tls_and_mtls_as_grpc);
+	tcase_add_test(tc, plaintext_http_off_loopback_is_refused);
+	return tc;
+}
