@@ -5,7 +5,7 @@
 #   COFFER_BENCH_PG (psql command), COFFER_BENCH_PG_PORT, COFFER_BENCH_ROOT_KEY_FILE,
 #   COFFER_BENCH_DIR (scratch), COFFER_BENCH_BIN (build/bin).
 # Optional: COFFER_BENCH_SECONDS (per throughput figure, default 5), COFFER_BENCH_ONLY (a
-# space-separated subset of: ceiling resolve startup history growth merge memory replicas),
+# space-separated subset of: ceiling resolve http startup history growth merge memory replicas),
 # COFFER_BENCH_STARTUP_ROUNDS (paired rounds of the start-up figure, default 40).
 #
 # Every throughput figure is from coffer-load (bench/load.c), which counts the gRPC status of
@@ -17,7 +17,7 @@ BIN=$COFFER_BENCH_BIN
 DIR=$COFFER_BENCH_DIR
 PSQL=$COFFER_BENCH_PG
 SECS=${COFFER_BENCH_SECONDS:-5}
-ONLY=${COFFER_BENCH_ONLY:-ceiling resolve startup history growth merge memory replicas}
+ONLY=${COFFER_BENCH_ONLY:-ceiling resolve http startup history growth merge memory replicas}
 mkdir -p "$DIR"
 rm -f "$DIR"/*.log "$DIR"/*.token
 RESULTS="$DIR/results.txt"
@@ -94,7 +94,7 @@ say "machine: $(nproc) cores; PostgreSQL fsync=$($PSQL -d postgres -tAc 'SHOW fs
 
 # ---- the ceiling: a bare C-core server, and cofferd's health check beside it ----
 fresh_db coffer_bench
-start_cofferd main 50961 50962
+start_cofferd main 50961 50962 --http-listen 127.0.0.1:50965
 export COFFER_ADDR=$ADDR COFFER_PLAINTEXT=1
 ADMIN=$(cat "$DIR/admin.token")
 if want ceiling; then
@@ -129,6 +129,19 @@ if want resolve; then
   say "the same from PostgreSQL (no rows cached): 1 and 64 in flight"
   load "cold-1" "${COLD[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
   load "cold-64" "${COLD[@]}" --concurrency 64 --connections 4 --seconds "$SECS"
+fi
+
+# ---- http: the same resolve over the HTTP/JSON endpoint, beside gRPC ----
+if want http; then
+  say "HTTP/JSON endpoint vs gRPC: the same resolve of 50 secrets, 32 in flight (HTTP/1.1: 32 connections)"
+  load "grpc-32" "${RESOLVE[@]}" --concurrency 32 --connections 4 --seconds "$SECS"
+  before=$(metric_codes $MADDR ResolveSecrets)
+  out=$(h2load --h1 -D "$SECS" --warm-up-time 1 -c 32 -t 1 -H "authorization: Bearer $RUNTIME" \
+    "http://127.0.0.1:50965/v1/projects/bench/environments/main/versions/live/secrets" 2>/dev/null || true)
+  rps=$(awk '/^finished in/ { print $4 }' <<<"$out")
+  codes=$(awk '/^status codes:/ { print $3, $5, $7, $9 }' <<<"$out")
+  echo "http-32: $rps req/s; HTTP 2xx 3xx 4xx 5xx: $codes; cofferd counted ResolveSecrets $before before, $(metric_codes $MADDR ResolveSecrets) after" >&2
+  echo "RESULT label=http-32 rps=$rps" >>"$RESULTS"
 fi
 
 # ---- startup: what `coffer run -- true` costs a program, paired against `true` ----
@@ -268,6 +281,9 @@ if want resolve; then
   row "ResolveSecrets p99 at 16 in flight, ms" "$(fig resolve-16 p99_ms)" "(<= 5)"
   row "from PostgreSQL, 1 in flight: calls/s, p50/p99 ms" "$(fig cold-1 rps)" "p50 $(fig cold-1 p50_ms)  p99 $(fig cold-1 p99_ms)"
   row "from PostgreSQL, 64 in flight: calls/s, p50/p99 ms" "$(fig cold-64 rps)" "p50 $(fig cold-64 p50_ms)  p99 $(fig cold-64 p99_ms)"
+fi
+if want http; then
+  row "resolve over HTTP/JSON, 32 connections, req/s" "$(fig http-32 rps)" "$(ratio "$(fig http-32 rps)" "$(fig grpc-32 rps)") of gRPC at 32 in flight ($(fig grpc-32 rps)/s)"
 fi
 if want startup; then
   row "coffer run -- true, overhead over true, ms" "$(fig startup-run overhead_ms)" "$(ratio "$(fig startup-run overhead_ms)" "$(fig startup-run-dynamic overhead_ms)") of the CLI over shared libraries (< 10 ms)"
