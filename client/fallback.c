@@ -11,6 +11,7 @@
  */
 #include "coffer/client.h"
 #include "coffer_client_internal.h"
+#include "coffer_shared.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,36 +34,19 @@
 #define MAX_FILE  (64u << 20)
 #define PERSONAL  "coffer.snapshot1" /* 16 bytes: BLAKE2b's personalisation */
 
-/* A growing byte buffer; wiped when freed. */
+/* A growing byte buffer that wipes what it drops (coffer_wbuf), read as bytes. */
 struct buf {
-	uint8_t *p;
-	size_t len, cap;
-	bool ok;
+	struct coffer_wbuf w;
 };
 
 static void put(struct buf *b, const void *data, size_t n)
 {
-	if (!b->ok)
-		return;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 1024;
-		while (cap < b->len + n)
-			cap *= 2;
-		uint8_t *p = malloc(cap);
-		if (p == NULL) {
-			b->ok = false;
-			return;
-		}
-		if (b->p) {
-			memcpy(p, b->p, b->len);
-			sodium_memzero(b->p, b->cap);
-			free(b->p);
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
+	(void)coffer_wbuf_put(&b->w, data, n); /* a failure shows in w.failed */
+}
+
+static uint8_t *bytes(const struct buf *b)
+{
+	return (uint8_t *)b->w.p;
 }
 
 static void put_u64(struct buf *b, uint64_t v)
@@ -89,11 +73,7 @@ static void put_str(struct buf *b, const char *s)
 
 static void buf_free(struct buf *b)
 {
-	if (b->p) {
-		sodium_memzero(b->p, b->cap);
-		free(b->p);
-	}
-	memset(b, 0, sizeof(*b));
+	coffer_wbuf_free(&b->w);
 }
 
 /* A reader over bytes; ok turns false when it runs out. */
@@ -212,7 +192,7 @@ int coffer__fallback_save(const coffer_fallback *fb, const char *token, const ch
 	randombytes_buf(nonce, sizeof(nonce));
 	if (derive(fb, token, source, salt, key, err) != 0)
 		return -1;
-	struct buf head = {.ok = true}, plain = {.ok = true}, file = {.ok = true};
+	struct buf head = {0}, plain = {0}, file = {0};
 	header(&head, source, salt, nonce, project, environment, version,
 	       coffer_snapshot_revision(snap), (int64_t)time(NULL));
 	put_u32(&plain, (uint32_t)coffer_snapshot_count(snap));
@@ -225,25 +205,26 @@ int coffer__fallback_save(const coffer_fallback *fb, const char *token, const ch
 		put(&plain, value, strlen(value));
 	}
 	int rc = 0;
-	if (!head.ok || !plain.ok) {
+	if (head.w.failed || plain.w.failed) {
 		rc = coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
 	}
-	put(&file, head.p, head.len);
-	size_t at = file.len;
+	put(&file, bytes(&head), head.w.len);
+	size_t at = file.w.len;
 	uint8_t zeros[64] = {0};
-	for (size_t left = plain.len + crypto_aead_xchacha20poly1305_ietf_ABYTES; left > 0;) {
+	for (size_t left = plain.w.len + crypto_aead_xchacha20poly1305_ietf_ABYTES; left > 0;) {
 		size_t n = left < sizeof(zeros) ? left : sizeof(zeros);
 		put(&file, zeros, n);
 		left -= n;
 	}
-	if (!file.ok) {
+	if (file.w.failed) {
 		rc = coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
 	}
 	unsigned long long clen = 0;
-	crypto_aead_xchacha20poly1305_ietf_encrypt(file.p + at, &clen, plain.p, plain.len, head.p,
-	                                           head.len, NULL, nonce, key);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(&file) + at, &clen, bytes(&plain),
+	                                           plain.w.len, bytes(&head), head.w.len, NULL,
+	                                           nonce, key);
 	/* Atomically: a temporary file of our own, synced, renamed over the old one. */
 	size_t plen = strlen(fb->path);
 	char *tmp = malloc(plen + 16);
@@ -254,7 +235,7 @@ int coffer__fallback_save(const coffer_fallback *fb, const char *token, const ch
 	snprintf(tmp, plen + 16, "%s.tmpXXXXXX", fb->path);
 	int fd = mkstemp(tmp); /* mode 0600 */
 	bool wrote = fd >= 0 && fchmod(fd, 0600) == 0 &&
-	             write(fd, file.p, file.len) == (ssize_t)file.len && fsync(fd) == 0;
+	             write(fd, file.w.p, file.w.len) == (ssize_t)file.w.len && fsync(fd) == 0;
 	if (fd >= 0 && close(fd) != 0)
 		wrote = false;
 	if (!wrote || rename(tmp, fb->path) != 0) {
