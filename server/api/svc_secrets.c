@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "changeset.h"
 #include "quota.h"
 #include "resolve.h"
 #include "secrets.h"
@@ -304,7 +305,151 @@ static int watch_secrets(struct call *c, struct rpc_stream *st)
 	return watch_open(c->api->watches, c, req, st);
 }
 
+/* ---- ApplyChanges: many writes, one revision ---- */
+
+/* Changes in one request, and the bytes of their values together. */
+#define LIMIT_CHANGES      1000
+#define LIMIT_CHANGE_BYTES (2 << 20)
+
+/* Re-states the message of a refused change with its index and secret. */
+static int at_change(struct call *c, size_t i, const char *secret, int code)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", rpc_ctx_message(c->rpc));
+	return call_fail(c, code, "change %zu (secret %s): %s", i, secret ? secret : "", msg);
+}
+
+/* Checks change m as its single call would and fills *out (pointing into m). */
+static int read_change(struct call *c, const char *project, size_t i,
+                       const Coffer__V1__Change *m, struct change *out, size_t *bytes)
+{
+	memset(out, 0, sizeof(*out));
+	int code = RPC_OK;
+	const char *secret = NULL;
+	switch (m->change_case) {
+	case COFFER__V1__CHANGE__CHANGE_CREATE_SECRET: {
+		const Coffer__V1__CreateSecretChange *x = m->create_secret;
+		int vis = x->visibility ? (int)x->visibility : VISIBILITY_MASKED;
+		secret = x->name;
+		out->op = OP_CREATE_SECRET;
+		out->create = (struct secret_spec){project, x->name, x->value, vis, x->description};
+		*bytes += strlen(x->value);
+		if ((code = call_check_secret(c, x->name)) || (code = call_check_value(c, x->value)) ||
+		    (code = call_check_description(c, x->description)))
+			break;
+		code = check_visibility(c, vis, false);
+		break;
+	}
+	case COFFER__V1__CHANGE__CHANGE_UPDATE_SECRET: {
+		const Coffer__V1__UpdateSecretChange *x = m->update_secret;
+		bool has_value = x->value_update_case ==
+		                 COFFER__V1__UPDATE_SECRET_CHANGE__VALUE_UPDATE_VALUE;
+		bool has_desc = x->description_update_case ==
+		                COFFER__V1__UPDATE_SECRET_CHANGE__DESCRIPTION_UPDATE_DESCRIPTION;
+		secret = x->name;
+		out->op = OP_UPDATE_SECRET;
+		out->update = (struct secret_change){project, x->name, has_value ? x->value : NULL,
+		                                     has_desc ? x->description : NULL,
+		                                     (int)x->visibility, 0};
+		if (has_value)
+			*bytes += strlen(x->value);
+		if ((code = call_check_secret(c, x->name)) ||
+		    (has_value && (code = call_check_value(c, x->value))) ||
+		    (has_desc && (code = call_check_description(c, x->description))) ||
+		    (code = check_visibility(c, (int)x->visibility, true)))
+			break;
+		if (!has_value && !has_desc && !x->visibility)
+			code = call_fail(c, RPC_INVALID_ARGUMENT, "the update changes nothing");
+		break;
+	}
+	case COFFER__V1__CHANGE__CHANGE_DELETE_SECRET:
+		secret = m->delete_secret->name;
+		out->op = OP_DELETE_SECRET;
+		out->update = (struct secret_change){.project = project, .name = secret};
+		code = call_check_secret(c, secret);
+		break;
+	case COFFER__V1__CHANGE__CHANGE_SET_OVERRIDE:
+	case COFFER__V1__CHANGE__CHANGE_DELETE_OVERRIDE: {
+		bool set = m->change_case == COFFER__V1__CHANGE__CHANGE_SET_OVERRIDE;
+		const char *env = set ? m->set_override->environment : m->delete_override->environment;
+		int version = (int)(set ? m->set_override->version : m->delete_override->version);
+		secret = set ? m->set_override->secret : m->delete_override->secret;
+		out->op = set ? OP_SET_OVERRIDE : OP_DELETE_OVERRIDE;
+		out->ov = (struct override_change){project, env, version, secret,
+		                                   set ? m->set_override->value : NULL, 0};
+		if (set)
+			*bytes += strlen(m->set_override->value);
+		if ((code = call_check_environment(c, "environment", env)) ||
+		    (code = call_check_version(c, version, false)) ||
+		    (code = call_check_secret(c, secret)))
+			break;
+		if (set)
+			code = call_check_value(c, m->set_override->value);
+		break;
+	}
+	default:
+		return call_fail(c, RPC_INVALID_ARGUMENT, "change %zu sets none of create_secret, "
+		                 "update_secret, delete_secret, set_override, delete_override", i);
+	}
+	return code ? at_change(c, i, secret, code) : RPC_OK;
+}
+
+static int apply_changes(struct call *c, const Coffer__V1__ApplyChangesRequest *req,
+                         Coffer__V1__ApplyChangesResponse *resp)
+{
+	int code;
+	if ((code = call_check_project(c, req->project)) ||
+	    (code = call_check_revision(c, "expected_revision", req->expected_revision)))
+		return code;
+	if (req->n_changes == 0)
+		return call_fail(c, RPC_INVALID_ARGUMENT, "the change set is empty");
+	if (req->n_changes > LIMIT_CHANGES)
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED,
+		                 "%zu changes in one set; at most %d", req->n_changes, LIMIT_CHANGES);
+	struct change *changes = call_alloc(c, req->n_changes * sizeof(*changes));
+	struct change_result *results = call_alloc(c, req->n_changes * sizeof(*results));
+	if (changes == NULL || results == NULL)
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	size_t bytes = 0;
+	for (size_t i = 0; i < req->n_changes; i++)
+		if ((code = read_change(c, req->project, i, req->changes[i], &changes[i], &bytes)))
+			return code;
+	if (bytes > LIMIT_CHANGE_BYTES)
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED,
+		                 "the values of one change set hold %zu bytes; at most %d", bytes,
+		                 LIMIT_CHANGE_BYTES);
+	struct cof_err e = {0};
+	struct session *ss = call_session(c, &e);
+	int64_t revision = 0;
+	size_t failed = 0;
+	if (ss == NULL || changeset_apply(ss, req->project, req->expected_revision, req->dry_run,
+	                                  changes, req->n_changes, &c->audit, results, &revision,
+	                                  &failed, &e) != 0)
+		return call_error(c, &e);
+	/* Its rows were committed with the changes; a dry run is audited as one call. */
+	c->audit.committed = !req->dry_run;
+	call_note_revision(c, revision);
+	resp->revision = revision;
+	resp->applied = !req->dry_run;
+	resp->results = call_alloc(c, req->n_changes * sizeof(*resp->results));
+	Coffer__V1__ChangeResult *rows = call_alloc(c, req->n_changes * sizeof(*rows));
+	if (resp->results == NULL || rows == NULL)
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	for (size_t i = 0; i < req->n_changes; i++) {
+		coffer__v1__change_result__init(&rows[i]);
+		rows[i].index = (int32_t)i;
+		rows[i].kind = (Coffer__V1__ChangeKind)results[i].kind;
+		rows[i].secret = call_strdup(c, results[i].secret);
+		rows[i].environment = call_strdup(c, results[i].environment);
+		rows[i].version = (Coffer__V1__Version)results[i].version;
+		resp->results[i] = &rows[i];
+	}
+	resp->n_results = req->n_changes;
+	return RPC_OK;
+}
+
 const Coffer__V1__Secrets__Handlers secrets_handlers = {
+        .apply_changes = apply_changes,
         .watch_secrets = watch_secrets,
         .create_secret = create_secret,
         .get_secret = get_secret,

@@ -12,6 +12,7 @@
 
 #include "merge_plan.h"
 #include "quota.h"
+#include "steps.h"
 #include "store.h"
 #include "value.h"
 
@@ -137,16 +138,20 @@ int environments_delete(struct session *ss, const char *project, const char *nam
 
 /* ---- overrides ---- */
 
-/* In a transaction: project lock, environment, secret, and the override's current revision (0 when
- * there is none), checked against the caller's expectation. */
-static int lock_override(struct store *s, const struct override_change *c, int64_t *pid,
-                         int64_t *rev, struct store_environment *env, struct store_secret *sec,
+/* In a transaction with project pid locked: environment, secret, and the override's current
+ * revision (0 when there is none), checked against the caller's expectation. */
+static int find_override(struct store *s, int64_t pid, const struct override_change *c,
+                         struct store_environment *env, struct store_secret *sec,
                          int64_t *current, struct cof_err *e)
 {
-	int rc = lock_env(s, c->project, c->environment, pid, rev, env, e);
-	if (rc)
+	int rc = store_environment_find(s, pid, c->environment, env, e);
+	if (rc) {
+		if (rc == COF_ENOTFOUND)
+			cof_err_set(e, rc, "environment \"%s\" not found in project \"%s\"",
+			            c->environment, c->project);
 		return rc;
-	if ((rc = store_secret_find(s, *pid, c->secret, sec, e))) {
+	}
+	if ((rc = store_secret_find(s, pid, c->secret, sec, e))) {
 		if (rc == COF_ENOTFOUND)
 			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", c->secret,
 			            c->project);
@@ -168,35 +173,38 @@ static int lock_override(struct store *s, const struct override_change *c, int64
 	return 0;
 }
 
-/* The environment and the project both move to revision rev (an override was written). */
-static int bump_revisions(struct store *s, int64_t pid, int64_t env_id, int64_t rev,
-                          struct cof_err *e)
-{
-	int rc = store_environment_set_revision(s, env_id, rev, e);
-	return rc ? rc : store_project_set_revision(s, pid, rev, e);
-}
-
 struct override_tx {
 	struct session *ss;              /* in */
 	const struct override_change *c; /* in */
 	int64_t revision;                /* out: the revision written */
 };
 
+int override_set_step(struct session *ss, struct store *s, int64_t pid,
+                      const struct override_change *c, int64_t rev, bool *existed,
+                      struct cof_err *e)
+{
+	int64_t current = 0;
+	struct store_environment env;
+	struct store_secret sec;
+	int rc = find_override(s, pid, c, &env, &sec, &current, e);
+	if (rc || (rc = value_put(ss, s, pid, sec.id, env.id, c->version, rev, c->value, 0, e)))
+		return rc;
+	if (existed)
+		*existed = current != 0;
+	return store_environment_set_revision(s, env.id, rev, e);
+}
+
 static int override_set_body(struct store *s, void *arg, struct cof_err *e)
 {
 	struct override_tx *t = arg;
 	const struct override_change *c = t->c;
-	int64_t pid = 0, rev = 0, current = 0;
-	struct store_environment env;
-	struct store_secret sec;
-	int rc = lock_override(s, c, &pid, &rev, &env, &sec, &current, e);
-	if (rc)
-		return rc;
-	t->revision = ++rev;
-	if ((rc = value_put(t->ss, s, pid, sec.id, env.id, c->version, rev, c->value, 0, e)) ||
+	int64_t pid = 0, rev = 0;
+	int rc = store_project_lock(s, c->project, &pid, &rev, e);
+	if (rc || (rc = override_set_step(t->ss, s, pid, c, ++rev, NULL, e)) ||
 	    (rc = quota_check(s, pid, c->project, e)))
 		return rc;
-	return bump_revisions(s, pid, env.id, rev, e);
+	t->revision = rev;
+	return store_project_set_revision(s, pid, rev, e);
 }
 
 int overrides_set(struct session *ss, const struct override_change *c, struct audit_row *audit,
@@ -216,24 +224,34 @@ int overrides_set(struct session *ss, const struct override_change *c, struct au
 	return 0;
 }
 
-static int override_delete_body(struct store *s, void *arg, struct cof_err *e)
+int override_delete_step(struct store *s, int64_t pid, const struct override_change *c,
+                         int64_t rev, struct cof_err *e)
 {
-	struct override_tx *t = arg;
-	const struct override_change *c = t->c;
-	int64_t pid = 0, rev = 0, current = 0;
+	int64_t current = 0;
 	struct store_environment env;
 	struct store_secret sec;
-	int rc = lock_override(s, c, &pid, &rev, &env, &sec, &current, e);
+	int rc = find_override(s, pid, c, &env, &sec, &current, e);
 	if (rc)
 		return rc;
 	if (current == 0)
 		return cof_err_set(e, COF_ENOTFOUND,
 		                   "secret \"%s\" has no %s override in environment \"%s\"",
 		                   c->secret, version_name(c->version), c->environment);
-	t->revision = ++rev;
 	if ((rc = store_value_end(s, sec.id, env.id, c->version, rev, e)))
 		return rc;
-	return bump_revisions(s, pid, env.id, rev, e);
+	return store_environment_set_revision(s, env.id, rev, e);
+}
+
+static int override_delete_body(struct store *s, void *arg, struct cof_err *e)
+{
+	struct override_tx *t = arg;
+	const struct override_change *c = t->c;
+	int64_t pid = 0, rev = 0;
+	int rc = store_project_lock(s, c->project, &pid, &rev, e);
+	if (rc || (rc = override_delete_step(s, pid, c, ++rev, e)))
+		return rc;
+	t->revision = rev;
+	return store_project_set_revision(s, pid, rev, e);
 }
 
 int overrides_delete(struct session *ss, const struct override_change *c, struct audit_row *audit,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "quota.h"
+#include "steps.h"
 #include "store.h"
 #include "value.h"
 
@@ -20,52 +21,35 @@ static void secret_of(const struct store_secret *row, struct secret *out)
 	out->update_us = row->update_us;
 }
 
-/* In a write transaction: locks the project and finds the current secret, checking the caller's
- * expected revision. Fills *pid, *rev (the project's current revision) and *cur. */
-static int lock_secret(struct store *s, const char *project, const char *name, int64_t expected,
-                       int64_t *pid, int64_t *rev, struct store_secret *cur, struct cof_err *e)
-{
-	int rc = store_project_lock(s, project, pid, rev, e);
-	if (rc)
-		return rc;
-	if ((rc = store_secret_find(s, *pid, name, cur, e))) {
-		if (rc == COF_ENOTFOUND)
-			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", name,
-			            project);
-		return rc;
-	}
-	if (expected != 0 && expected != cur->revision)
-		return cof_err_set(e, COF_ECONFLICT,
-		                   "secret \"%s\" is at revision %" PRId64 ", not %" PRId64, name,
-		                   cur->revision, expected);
-	return 0;
-}
-
 struct create_tx {
 	struct session *ss;             /* in */
 	const struct secret_spec *spec; /* in */
 	struct store_secret row;        /* out */
 };
 
-static int create_body(struct store *s, void *arg, struct cof_err *e)
+int secret_create_step(struct session *ss, struct store *s, int64_t pid,
+                       const struct secret_spec *c, int64_t rev, struct store_secret *row,
+                       struct cof_err *e)
 {
-	struct create_tx *t = arg;
-	const struct secret_spec *c = t->spec;
-	int64_t pid = 0, rev = 0;
 	struct store_secret existing;
-	int rc = store_project_lock(s, c->project, &pid, &rev, e);
-	if (rc)
-		return rc;
-	rc = store_secret_find(s, pid, c->name, &existing, e);
+	int rc = store_secret_find(s, pid, c->name, &existing, e);
 	if (rc == 0)
 		return cof_err_set(e, COF_EEXIST, "secret \"%s\" already exists in project \"%s\"",
 		                   c->name, c->project);
 	if (rc != COF_ENOTFOUND)
 		return rc;
-	rev++;
-	if ((rc = store_secret_insert(s, pid, c->name, c->visibility, c->description, rev, &t->row,
-	                              e)) ||
-	    (rc = value_put(t->ss, s, pid, t->row.id, 0, VERSION_DEFAULT, rev, c->value, 0, e)) ||
+	if ((rc = store_secret_insert(s, pid, c->name, c->visibility, c->description, rev, row, e)))
+		return rc;
+	return value_put(ss, s, pid, row->id, 0, VERSION_DEFAULT, rev, c->value, 0, e);
+}
+
+static int create_body(struct store *s, void *arg, struct cof_err *e)
+{
+	struct create_tx *t = arg;
+	const struct secret_spec *c = t->spec;
+	int64_t pid = 0, rev = 0;
+	int rc = store_project_lock(s, c->project, &pid, &rev, e);
+	if (rc || (rc = secret_create_step(t->ss, s, pid, c, ++rev, &t->row, e)) ||
 	    (rc = quota_check(s, pid, c->project, e)))
 		return rc;
 	return store_project_set_revision(s, pid, rev, e);
@@ -87,13 +71,29 @@ struct update_tx {
 	struct store_secret row;       /* out */
 };
 
-static int update_body(struct store *s, void *arg, struct cof_err *e)
+/* The current secret `name` of project pid, checked against an expected revision (0: any). */
+static int find_secret(struct store *s, int64_t pid, const char *project, const char *name,
+                       int64_t expected, struct store_secret *cur, struct cof_err *e)
 {
-	struct update_tx *t = arg;
-	const struct secret_change *c = t->c;
-	int64_t pid = 0, rev = 0;
+	int rc = store_secret_find(s, pid, name, cur, e);
+	if (rc) {
+		if (rc == COF_ENOTFOUND)
+			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", name, project);
+		return rc;
+	}
+	if (expected != 0 && expected != cur->revision)
+		return cof_err_set(e, COF_ECONFLICT,
+		                   "secret \"%s\" is at revision %" PRId64 ", not %" PRId64, name,
+		                   cur->revision, expected);
+	return 0;
+}
+
+int secret_update_step(struct session *ss, struct store *s, int64_t pid,
+                       const struct secret_change *c, int64_t rev, struct store_secret *row,
+                       struct cof_err *e)
+{
 	struct store_secret cur;
-	int rc = lock_secret(s, c->project, c->name, c->expected_revision, &pid, &rev, &cur, e);
+	int rc = find_secret(s, pid, c->project, c->name, c->expected_revision, &cur, e);
 	if (rc)
 		return rc;
 	int vis = c->visibility ? c->visibility : cur.visibility;
@@ -101,13 +101,20 @@ static int update_body(struct store *s, void *arg, struct cof_err *e)
 		return cof_err_set(e, COF_EPRECOND,
 		                   "secret \"%s\" is restricted and cannot become masked again",
 		                   c->name);
-	rev++;
 	const char *desc = c->description ? c->description : cur.description;
-	if ((rc = store_secret_update(s, cur.id, vis, desc, rev, &t->row, e)))
+	if ((rc = store_secret_update(s, cur.id, vis, desc, rev, row, e)))
 		return rc;
-	if (c->value &&
-	    ((rc = value_put(t->ss, s, pid, cur.id, 0, VERSION_DEFAULT, rev, c->value, 0, e)) ||
-	     (rc = quota_check(s, pid, c->project, e))))
+	return c->value ? value_put(ss, s, pid, cur.id, 0, VERSION_DEFAULT, rev, c->value, 0, e) : 0;
+}
+
+static int update_body(struct store *s, void *arg, struct cof_err *e)
+{
+	struct update_tx *t = arg;
+	const struct secret_change *c = t->c;
+	int64_t pid = 0, rev = 0;
+	int rc = store_project_lock(s, c->project, &pid, &rev, e);
+	if (rc || (rc = secret_update_step(t->ss, s, pid, c, ++rev, &t->row, e)) ||
+	    (c->value && (rc = quota_check(s, pid, c->project, e))))
 		return rc;
 	return store_project_set_revision(s, pid, rev, e);
 }
@@ -128,16 +135,21 @@ struct delete_tx {
 	int64_t expected_revision; /* in */
 };
 
+int secret_delete_step(struct store *s, int64_t pid, const char *project, const char *name,
+                       int64_t expected, int64_t rev, struct cof_err *e)
+{
+	struct store_secret cur;
+	int rc = find_secret(s, pid, project, name, expected, &cur, e);
+	return rc ? rc : store_secret_delete(s, cur.id, rev, e);
+}
+
 static int delete_body(struct store *s, void *arg, struct cof_err *e)
 {
 	struct delete_tx *t = arg;
 	int64_t pid = 0, rev = 0;
-	struct store_secret cur;
-	int rc = lock_secret(s, t->project, t->name, t->expected_revision, &pid, &rev, &cur, e);
-	if (rc)
-		return rc;
-	rev++;
-	if ((rc = store_secret_delete(s, cur.id, rev, e)))
+	int rc = store_project_lock(s, t->project, &pid, &rev, e);
+	if (rc || (rc = secret_delete_step(s, pid, t->project, t->name, t->expected_revision, ++rev,
+	                                   e)))
 		return rc;
 	return store_project_set_revision(s, pid, rev, e);
 }

@@ -458,6 +458,35 @@ void runtime_token(const char *addr, const char *p, char *secret, char *id)
 	coffer_channel_free(a);
 }
 
+/* A token of project p through addr: role, one environment (NULL: any), one version (0: any). */
+void token_for(const char *addr, const char *p, int role, const char *env, int version,
+               char *secret, char *id)
+{
+	coffer_channel *a = to(addr, access_admin_token(), 20000);
+	Coffer__V1__CreateTokenRequest req = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
+	req.name = "test-token";
+	req.role = role;
+	req.project = (char *)p;
+	char *envs[1] = {(char *)env};
+	Coffer__V1__Version v[1] = {version};
+	if (env) {
+		req.environments = envs;
+		req.n_environments = 1;
+	}
+	if (version) {
+		req.versions = v;
+		req.n_versions = 1;
+	}
+	Coffer__V1__CreateTokenResponse *r = NULL;
+	coffer_error err;
+	ck_assert_msg(coffer_v1_access_create_token(a, &req, &r, &err) == 0, "%s", err.message);
+	snprintf(secret, 128, "%s", r->secret);
+	if (id)
+		snprintf(id, 32, "%s", r->token->id);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	coffer_channel_free(a);
+}
+
 /* Sets S of p through addr; the revision written. */
 int64_t write_s(const char *addr, const char *p, const char *value)
 {
@@ -705,6 +734,7 @@ int main(void)
 	suite_add_tcase(s, tcase_replicas());
 	suite_add_tcase(s, tcase_watch());
 	suite_add_tcase(s, tcase_http());
+	suite_add_tcase(s, tcase_changes());
 	suite_add_tcase(s, tcase_disruptive());
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);

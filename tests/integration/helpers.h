@@ -76,6 +76,10 @@ coffer_channel *to(const char *addr, const char *token, int timeout_ms);
  * bytes, and id, 32); S set to value (the revision written). */
 void project_with(const char *addr, const char *p, const char *value);
 void runtime_token(const char *addr, const char *p, char *secret, char *id);
+/* A token of project p through addr: role, one environment (NULL: any), one version (0: any);
+ * its secret (128 bytes) and id (32 bytes; id may be NULL). */
+void token_for(const char *addr, const char *p, int role, const char *env, int version,
+               char *secret, char *id);
 int64_t write_s(const char *addr, const char *p, const char *value);
 
 /* A TCP relay between a cofferd (or a store) and PostgreSQL that can cut every connection at
@@ -160,6 +164,7 @@ const char *access_admin_token(void);
 TCase *tcase_replicas(void);
 TCase *tcase_watch(void);
 TCase *tcase_http(void);
+TCase *tcase_changes(void);
 /* Runs last: it terminates the server's database connections. */
 TCase *tcase_disruptive(void);
 

@@ -15,6 +15,7 @@
 #include "api.h"
 #include "model.h"
 #include "coffer_registry.h"
+#include "coffer/v1/secrets.stub.h"
 #include "helpers.h"
 
 static struct server *auth_srv;
@@ -152,6 +153,7 @@ static const struct {
         {"/coffer.v1.Secrets/RevealSecret", 'W'},
         {"/coffer.v1.Secrets/ResolveSecrets", 'X'},
         {"/coffer.v1.Secrets/WatchSecrets", 'V'},
+        {"/coffer.v1.Secrets/ApplyChanges", 'W'},
         {"/coffer.v1.Environments/CreateEnvironment", 'W'},
         {"/coffer.v1.Environments/GetEnvironment", 'R'},
         {"/coffer.v1.Environments/ListEnvironments", 'R'},
@@ -258,6 +260,16 @@ static ProtobufCMessage *request_for(const coffer_method_desc *m)
 	set_num(req, "expected_source_revision", 999999999);
 	if (strstr(m->path, "/CreateProject"))
 		set_str(req, "name", project); /* exists: ALREADY_EXISTS when allowed */
+	if (strstr(m->path, "/ApplyChanges")) { /* one change, so that an allowed set is ABORTED */
+		static Coffer__V1__DeleteSecretChange del = COFFER__V1__DELETE_SECRET_CHANGE__INIT;
+		static Coffer__V1__Change change = COFFER__V1__CHANGE__INIT;
+		static Coffer__V1__Change *changes[1] = {&change};
+		del.name = "API_KEY";
+		change.change_case = COFFER__V1__CHANGE__CHANGE_DELETE_SECRET;
+		change.delete_secret = &del;
+		((Coffer__V1__ApplyChangesRequest *)req)->changes = changes;
+		((Coffer__V1__ApplyChangesRequest *)req)->n_changes = 1;
+	}
 	return req;
 }
 

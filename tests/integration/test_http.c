@@ -122,34 +122,6 @@ static void got_free(struct got *g)
 	g->body = NULL;
 }
 
-/* A token of project p: role, one environment (NULL: any) and one version (0: any). */
-static void token_of(const char *p, int role, const char *env, int version, char *secret, char *id)
-{
-	coffer_channel *a = to(haddr, access_admin_token(), 20000);
-	Coffer__V1__CreateTokenRequest req = COFFER__V1__CREATE_TOKEN_REQUEST__INIT;
-	req.name = "http-test";
-	req.role = role;
-	req.project = (char *)p;
-	char *envs[1] = {(char *)env};
-	Coffer__V1__Version v[1] = {version};
-	if (env) {
-		req.environments = envs;
-		req.n_environments = 1;
-	}
-	if (version) {
-		req.versions = v;
-		req.n_versions = 1;
-	}
-	Coffer__V1__CreateTokenResponse *r = NULL;
-	coffer_error err;
-	ck_assert_msg(coffer_v1_access_create_token(a, &req, &r, &err) == 0, "%s", err.message);
-	snprintf(secret, 128, "%s", r->secret);
-	if (id)
-		snprintf(id, 32, "%s", r->token->id);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
-	coffer_channel_free(a);
-}
-
 static void put_secret(coffer_channel *a, const char *p, const char *name, const char *value,
                        bool restricted)
 {
@@ -257,7 +229,7 @@ START_TEST(values_equal_resolve_secrets)
 	http_server_up();
 	const char *p = http_project();
 	char rt[128];
-	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
 	char path[512];
 	struct {
 		const char *env, *version;
@@ -325,12 +297,12 @@ START_TEST(every_status_the_endpoint_reaches)
 	http_server_up();
 	const char *p = http_project();
 	char rt[128], live_only[128], other_rt[128];
-	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
-	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, "main", COFFER__V1__VERSION__VERSION_LIVE,
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, "main", COFFER__V1__VERSION__VERSION_LIVE,
 	         live_only, NULL);
 	const char *other = uniq("httpother");
 	project_with(haddr, other, "x");
-	token_of(other, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, other_rt, NULL);
+	token_for(haddr, other, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, other_rt, NULL);
 	char path[512];
 	secrets_path(path, sizeof(path), p, "main", "live", "");
 	expect_error(get(path, NULL), 401, "UNAUTHENTICATED");
@@ -385,7 +357,7 @@ START_TEST(restricted_values_go_to_runtime_tokens_only_and_each_request_is_audit
 	http_server_up();
 	const char *p = http_project();
 	char rt[128], rt_id[32], tok[128];
-	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, "main", 0, rt, rt_id);
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, "main", 0, rt, rt_id);
 	char path[512];
 	secrets_path(path, sizeof(path), p, "main", "live", "/R");
 	struct got g = get(path, rt);
@@ -394,7 +366,7 @@ START_TEST(restricted_values_go_to_runtime_tokens_only_and_each_request_is_audit
 	got_free(&g);
 	int roles[] = {COFFER__V1__ROLE__ROLE_VIEWER, COFFER__V1__ROLE__ROLE_EDITOR};
 	for (size_t i = 0; i < 2; i++) {
-		token_of(p, roles[i], NULL, 0, tok, NULL);
+		token_for(haddr, p, roles[i], NULL, 0, tok, NULL);
 		expect_error(get(path, tok), 403, "PERMISSION_DENIED");
 	}
 	expect_error(get(path, access_admin_token()), 403, "PERMISSION_DENIED");
@@ -450,7 +422,7 @@ START_TEST(oversized_slow_and_greedy_clients_are_refused)
 	http_server_up();
 	const char *p = http_project();
 	char rt[128];
-	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
 	/* A header or a URL past the bound. */
 	char *big = malloc(20001);
 	memset(big, 'a', 20000);
@@ -543,7 +515,7 @@ START_TEST(tls_and_mtls_as_grpc)
 	http_server_up();
 	const char *p = http_project();
 	char rt[128];
-	token_of(p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
 	char path[512];
 	secrets_path(path, sizeof(path), p, "main", "live", "/A");
 	int port, mport;

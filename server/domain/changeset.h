@@ -1,0 +1,59 @@
+/*
+ * changeset.h - several changes to one project's secrets and overrides in one transaction and one
+ * revision (Secrets/ApplyChanges): all of them or none, each checked as its single call would be,
+ * one audit row per change committed with them.
+ */
+#ifndef COFFER_CHANGESET_H
+#define COFFER_CHANGESET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "environments.h"
+#include "errors.h"
+#include "model.h"
+#include "secrets.h"
+#include "session.h"
+
+enum change_op {
+	OP_CREATE_SECRET = 1,
+	OP_UPDATE_SECRET,
+	OP_DELETE_SECRET,
+	OP_SET_OVERRIDE,
+	OP_DELETE_OVERRIDE,
+};
+
+/* One change; the member of its op is used, with project set to the change set's. */
+struct change {
+	int op;                        /* enum change_op */
+	struct secret_spec create;     /* OP_CREATE_SECRET */
+	struct secret_change update;   /* OP_UPDATE_SECRET; OP_DELETE_SECRET uses name */
+	struct override_change ov;     /* OP_SET_OVERRIDE, OP_DELETE_OVERRIDE */
+};
+
+/* What a change did (or, on a dry run, would do). */
+struct change_result {
+	int kind;                             /* enum change_kind */
+	char secret[MODEL_NAME_MAX];           /* the secret */
+	char environment[MODEL_NAME_MAX];      /* "" for the project default */
+	int version;                          /* enum version; 0 for the project default */
+};
+
+/* The secret a change names (for messages and duplicate checks). */
+const char *change_secret(const struct change *c);
+
+/* Applies changes[0..n) to project at one new revision, all or nothing: expected_revision (0: do
+ * not check) is the project's; on a dry run everything is checked and reported and nothing is
+ * written. who is the caller's audit row: one copy per change (secret, environment, version,
+ * the revision) is inserted with the changes. results has room for n. On failure *failed is the
+ * index of the change that failed (or n when the set as a whole did: the project, its revision,
+ * the quota) and e's message begins with it. */
+int changeset_apply(struct session *ss, const char *project, int64_t expected_revision,
+                    bool dry_run, const struct change *changes, size_t n,
+                    const struct audit_row *who, struct change_result *results,
+                    int64_t *revision, size_t *failed, struct cof_err *e)
+        __attribute__((warn_unused_result));
+
+#endif
