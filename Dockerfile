@@ -12,7 +12,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config ca-certificates \
       libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotoc-dev \
-      libsodium-dev libpq-dev libmicrohttpd-dev libgnutls28-dev \
+      libsodium-dev libpq-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./

@@ -67,6 +67,8 @@ int cli_role(const char *s);
 const char *cli_role_name(int role);
 const char *cli_visibility_name(int visibility);
 const char *cli_source_name(int source);
+/* "added", "changed", "removed" for a ChangeKind; "-" otherwise. */
+const char *cli_kind_name(int kind);
 /* Prints "coffer: ..." (and the command's usage) and returns 2. */
 int cli_usage_error(const struct cli *c, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
@@ -138,6 +140,8 @@ int cmd_envs_delete(struct cli *c);
 int cmd_overrides_set(struct cli *c);
 int cmd_overrides_delete(struct cli *c);
 int cmd_overrides_list(struct cli *c);
+int cmd_apply(struct cli *c);
+int cmd_secrets_import(struct cli *c);
 int cmd_merge(struct cli *c);
 int cmd_resolve(struct cli *c);
 int cmd_run(struct cli *c);

@@ -230,3 +230,11 @@ bool cli_duration_ms(const char *s, int64_t *ms)
 	*ms = (int64_t)(v * scale);
 	return true;
 }
+
+const char *cli_kind_name(int kind)
+{
+	return kind == COFFER__V1__CHANGE_KIND__CHANGE_KIND_ADDED     ? "added"
+	       : kind == COFFER__V1__CHANGE_KIND__CHANGE_KIND_CHANGED ? "changed"
+	       : kind == COFFER__V1__CHANGE_KIND__CHANGE_KIND_REMOVED ? "removed"
+	                                                              : "-";
+}

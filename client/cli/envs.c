@@ -220,14 +220,6 @@ int cmd_overrides_list(struct cli *c)
 	                    overrides_page);
 }
 
-static const char *kind_name(int kind)
-{
-	return kind == COFFER__V1__CHANGE_KIND__CHANGE_KIND_ADDED     ? "added"
-	       : kind == COFFER__V1__CHANGE_KIND__CHANGE_KIND_CHANGED ? "changed"
-	       : kind == COFFER__V1__CHANGE_KIND__CHANGE_KIND_REMOVED ? "removed"
-	                                                              : "-";
-}
-
 int cmd_merge(struct cli *c)
 {
 	bool ok = true;
@@ -255,12 +247,12 @@ int cmd_merge(struct cli *c)
 			cli_json_str(r->changes[i]->secret);
 			printf(",\"version\":\"%s\",\"kind\":\"%s\"}",
 			       cli_version_name(r->changes[i]->version),
-			       kind_name(r->changes[i]->kind));
+			       cli_kind_name(r->changes[i]->kind));
 		}
 		puts("]}");
 	} else {
 		for (size_t i = 0; i < r->n_changes; i++)
-			printf("%-8s %-40s %s\n", kind_name(r->changes[i]->kind),
+			printf("%-8s %-40s %s\n", cli_kind_name(r->changes[i]->kind),
 			       r->changes[i]->secret, cli_version_name(r->changes[i]->version));
 		printf("%s: %zu change%s from %s into %s; %d live override%s on %s%s",
 		       r->applied ? "merged" : "dry run", r->n_changes,

@@ -45,6 +45,12 @@ static const struct cli_option o_at = {"--at-revision", "R", "as it was at revis
 static const struct cli_option o_min = {"--min-revision", "R",
                                         "wait until the project reaches revision R"};
 static const struct cli_option o_format = {"--format", "dotenv|json", "output format"};
+static const struct cli_option o_in_format = {"--format", "dotenv|json",
+                                              "the file's format (default: by its name; dotenv)"};
+static const struct cli_option o_file = {"--file", "FILE",
+                                         "the changes, as JSON (-f FILE; \"-\": standard input)"};
+static const struct cli_option o_import_restricted = {
+        "--restricted", NULL, "create new secrets restricted, and make updated ones restricted"};
 static const struct cli_option o_from = {"--from-revision", "R",
                                          "every change after revision R (default: from now)"};
 static const struct cli_option o_watch = {
@@ -128,6 +134,12 @@ static const struct cli_command commands[] = {
          "delete a secret and its overrides", NULL, false},
         {"secrets", "reveal", "PROJECT NAME", 2, 2, OPTS(&o_env, &o_version), cmd_secrets_reveal,
          "print a masked secret's value (default, or an environment's version)", NULL, false},
+        {"secrets", "import", "PROJECT FILE", 2, 2,
+         OPTS(&o_in_format, &o_env, &o_version, &o_import_restricted, &o_dry_run, &o_expected),
+         cmd_secrets_import,
+         "create or update the defaults (or set one environment's overrides) from a .env or JSON "
+         "file, all in one revision",
+         "FILE is NAME=value lines (.env) or a JSON object; \"-\" reads standard input", false},
         {"envs", "create", "PROJECT NAME", 2, 2, OPTS(&o_description), cmd_envs_create,
          "create an environment", NULL, false},
         {"envs", "get", "PROJECT NAME", 2, 2, NO_OPTS, cmd_envs_get, "show an environment", NULL,
@@ -143,6 +155,9 @@ static const struct cli_command commands[] = {
          cmd_overrides_delete, "remove an override (the default applies again)", NULL, false},
         {"overrides", "list", "PROJECT ENV", 2, 2, OPTS(&o_version), cmd_overrides_list,
          "list an environment's overrides", NULL, false},
+        {"apply", NULL, "PROJECT", 1, 1, OPTS(&o_file, &o_dry_run, &o_expected), cmd_apply,
+         "apply a change set (JSON) to a project: all or nothing, one revision",
+         "the file format is in docs/changes.md", false},
         {"merge", NULL, "PROJECT SOURCE", 2, 2,
          OPTS(&o_into, &o_dry_run, &o_delete_source, &o_expected_source, &o_expected_target),
          cmd_merge, "replace the target's overrides with the source's", NULL, false},
@@ -325,6 +340,8 @@ static int parse(int argc, char **argv, struct cli *c, struct parsed *p)
 	int used = 0;
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i];
+		if (strcmp(a, "-f") == 0) /* coffer apply P -f FILE */
+			a = "--file";
 		if (strcmp(a, "--") == 0) {
 			if (c->cmd == NULL || !c->cmd->program)
 				return cli_usage_error(c, "`--` is only for coffer run");

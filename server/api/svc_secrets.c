@@ -320,8 +320,8 @@ static int at_change(struct call *c, size_t i, const char *secret, int code)
 }
 
 /* Checks change m as its single call would and fills *out (pointing into m). */
-static int read_change(struct call *c, const char *project, size_t i,
-                       const Coffer__V1__Change *m, struct change *out, size_t *bytes)
+static int read_change(struct call *c, const char *project, size_t i, const Coffer__V1__Change *m,
+                       struct change *out, size_t *bytes)
 {
 	memset(out, 0, sizeof(*out));
 	int code = RPC_OK;
@@ -334,7 +334,8 @@ static int read_change(struct call *c, const char *project, size_t i,
 		out->op = OP_CREATE_SECRET;
 		out->create = (struct secret_spec){project, x->name, x->value, vis, x->description};
 		*bytes += strlen(x->value);
-		if ((code = call_check_secret(c, x->name)) || (code = call_check_value(c, x->value)) ||
+		if ((code = call_check_secret(c, x->name)) ||
+		    (code = call_check_value(c, x->value)) ||
 		    (code = call_check_description(c, x->description)))
 			break;
 		code = check_visibility(c, vis, false);
@@ -348,9 +349,12 @@ static int read_change(struct call *c, const char *project, size_t i,
 		                COFFER__V1__UPDATE_SECRET_CHANGE__DESCRIPTION_UPDATE_DESCRIPTION;
 		secret = x->name;
 		out->op = OP_UPDATE_SECRET;
-		out->update = (struct secret_change){project, x->name, has_value ? x->value : NULL,
+		out->update = (struct secret_change){project,
+		                                     x->name,
+		                                     has_value ? x->value : NULL,
 		                                     has_desc ? x->description : NULL,
-		                                     (int)x->visibility, 0};
+		                                     (int)x->visibility,
+		                                     0};
 		if (has_value)
 			*bytes += strlen(x->value);
 		if ((code = call_check_secret(c, x->name)) ||
@@ -371,12 +375,13 @@ static int read_change(struct call *c, const char *project, size_t i,
 	case COFFER__V1__CHANGE__CHANGE_SET_OVERRIDE:
 	case COFFER__V1__CHANGE__CHANGE_DELETE_OVERRIDE: {
 		bool set = m->change_case == COFFER__V1__CHANGE__CHANGE_SET_OVERRIDE;
-		const char *env = set ? m->set_override->environment : m->delete_override->environment;
+		const char *env =
+		        set ? m->set_override->environment : m->delete_override->environment;
 		int version = (int)(set ? m->set_override->version : m->delete_override->version);
 		secret = set ? m->set_override->secret : m->delete_override->secret;
 		out->op = set ? OP_SET_OVERRIDE : OP_DELETE_OVERRIDE;
-		out->ov = (struct override_change){project, env, version, secret,
-		                                   set ? m->set_override->value : NULL, 0};
+		out->ov = (struct override_change){
+		        project, env, version, secret, set ? m->set_override->value : NULL, 0};
 		if (set)
 			*bytes += strlen(m->set_override->value);
 		if ((code = call_check_environment(c, "environment", env)) ||
@@ -388,8 +393,10 @@ static int read_change(struct call *c, const char *project, size_t i,
 		break;
 	}
 	default:
-		return call_fail(c, RPC_INVALID_ARGUMENT, "change %zu sets none of create_secret, "
-		                 "update_secret, delete_secret, set_override, delete_override", i);
+		return call_fail(c, RPC_INVALID_ARGUMENT,
+		                 "change %zu sets none of create_secret, "
+		                 "update_secret, delete_secret, set_override, delete_override",
+		                 i);
 	}
 	return code ? at_change(c, i, secret, code) : RPC_OK;
 }
@@ -404,8 +411,8 @@ static int apply_changes(struct call *c, const Coffer__V1__ApplyChangesRequest *
 	if (req->n_changes == 0)
 		return call_fail(c, RPC_INVALID_ARGUMENT, "the change set is empty");
 	if (req->n_changes > LIMIT_CHANGES)
-		return call_fail(c, RPC_RESOURCE_EXHAUSTED,
-		                 "%zu changes in one set; at most %d", req->n_changes, LIMIT_CHANGES);
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "%zu changes in one set; at most %d",
+		                 req->n_changes, LIMIT_CHANGES);
 	struct change *changes = call_alloc(c, req->n_changes * sizeof(*changes));
 	struct change_result *results = call_alloc(c, req->n_changes * sizeof(*results));
 	if (changes == NULL || results == NULL)
@@ -422,9 +429,9 @@ static int apply_changes(struct call *c, const Coffer__V1__ApplyChangesRequest *
 	struct session *ss = call_session(c, &e);
 	int64_t revision = 0;
 	size_t failed = 0;
-	if (ss == NULL || changeset_apply(ss, req->project, req->expected_revision, req->dry_run,
-	                                  changes, req->n_changes, &c->audit, results, &revision,
-	                                  &failed, &e) != 0)
+	if (ss == NULL ||
+	    changeset_apply(ss, req->project, req->expected_revision, req->dry_run, changes,
+	                    req->n_changes, &c->audit, results, &revision, &failed, &e) != 0)
 		return call_error(c, &e);
 	/* Its rows were committed with the changes; a dry run is audited as one call. */
 	c->audit.committed = !req->dry_run;

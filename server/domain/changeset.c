@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "quota.h"
-#include "steps.h"
+#include "environments_internal.h"
+#include "secrets_internal.h"
 #include "store.h"
 
 const char *change_secret(const struct change *c)
@@ -31,21 +32,21 @@ static bool same_target(const struct change *a, const struct change *b)
 	bool b_ov = b->op == OP_SET_OVERRIDE || b->op == OP_DELETE_OVERRIDE;
 	if (a_ov != b_ov || strcmp(change_secret(a), change_secret(b)) != 0)
 		return false;
-	return !a_ov ||
-	       (a->ov.version == b->ov.version && strcmp(a->ov.environment, b->ov.environment) == 0);
+	return !a_ov || (a->ov.version == b->ov.version &&
+	                 strcmp(a->ov.environment, b->ov.environment) == 0);
 }
 
 struct apply_tx {
-	struct session *ss;           /* in */
-	const char *project;          /* in */
-	int64_t expected;             /* in */
-	bool dry_run;                 /* in */
-	const struct change *changes; /* in */
-	size_t n;                     /* in */
-	const struct audit_row *who;  /* in */
+	struct session *ss;            /* in */
+	const char *project;           /* in */
+	int64_t expected;              /* in */
+	bool dry_run;                  /* in */
+	const struct change *changes;  /* in */
+	size_t n;                      /* in */
+	const struct audit_row *who;   /* in */
 	struct change_result *results; /* out */
-	int64_t revision;             /* out */
-	size_t failed;                /* out */
+	int64_t revision;              /* out */
+	size_t failed;                 /* out */
 };
 
 /* Runs change i at rev; fills its result. */
@@ -137,8 +138,8 @@ static int apply_body(struct store *s, void *arg, struct cof_err *e)
 
 int changeset_apply(struct session *ss, const char *project, int64_t expected_revision,
                     bool dry_run, const struct change *changes, size_t n,
-                    const struct audit_row *who, struct change_result *results,
-                    int64_t *revision, size_t *failed, struct cof_err *e)
+                    const struct audit_row *who, struct change_result *results, int64_t *revision,
+                    size_t *failed, struct cof_err *e)
 {
 	*failed = n;
 	*revision = 0;
@@ -146,17 +147,18 @@ int changeset_apply(struct session *ss, const char *project, int64_t expected_re
 		for (size_t j = 0; j < i; j++)
 			if (same_target(&changes[i], &changes[j])) {
 				*failed = i;
-				return cof_err_set(e, COF_EINVAL,
-				                   "change %zu (secret %s): change %zu already changes "
-				                   "the same %s",
-				                   i, change_secret(&changes[i]), j,
-				                   changes[i].op == OP_SET_OVERRIDE ||
-				                                   changes[i].op == OP_DELETE_OVERRIDE
-				                           ? "override"
-				                           : "secret");
+				return cof_err_set(
+				        e, COF_EINVAL,
+				        "change %zu (secret %s): change %zu already changes "
+				        "the same %s",
+				        i, change_secret(&changes[i]), j,
+				        changes[i].op == OP_SET_OVERRIDE ||
+				                        changes[i].op == OP_DELETE_OVERRIDE
+				                ? "override"
+				                : "secret");
 			}
-	struct apply_tx t = {ss,      project, expected_revision, dry_run, changes, n, who,
-	                     results, 0,       n};
+	struct apply_tx t = {ss, project, expected_revision, dry_run, changes,
+	                     n,  who,     results,           0,       n};
 	int rc = session_tx(ss, STORE_TX_WRITE, apply_body, &t, NULL, e);
 	*failed = t.failed;
 	if (rc == 0) {
@@ -171,7 +173,8 @@ int changeset_apply(struct session *ss, const char *project, int64_t expected_re
 		if (k < 0 || (size_t)k >= sizeof(head))
 			k = (int)sizeof(head) - 1;
 		memcpy(e->msg, head, (size_t)k);
-		snprintf(e->msg + k, sizeof(e->msg) - (size_t)k, "%.*s", (int)(sizeof(e->msg) - 1 - (size_t)k), msg);
+		snprintf(e->msg + k, sizeof(e->msg) - (size_t)k, "%.*s",
+		         (int)(sizeof(e->msg) - 1 - (size_t)k), msg);
 	}
 	return rc;
 }

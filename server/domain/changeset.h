@@ -27,18 +27,18 @@ enum change_op {
 
 /* One change; the member of its op is used, with project set to the change set's. */
 struct change {
-	int op;                        /* enum change_op */
-	struct secret_spec create;     /* OP_CREATE_SECRET */
-	struct secret_change update;   /* OP_UPDATE_SECRET; OP_DELETE_SECRET uses name */
-	struct override_change ov;     /* OP_SET_OVERRIDE, OP_DELETE_OVERRIDE */
+	int op;                      /* enum change_op */
+	struct secret_spec create;   /* OP_CREATE_SECRET */
+	struct secret_change update; /* OP_UPDATE_SECRET; OP_DELETE_SECRET uses name */
+	struct override_change ov;   /* OP_SET_OVERRIDE, OP_DELETE_OVERRIDE */
 };
 
 /* What a change did (or, on a dry run, would do). */
 struct change_result {
-	int kind;                             /* enum change_kind */
-	char secret[MODEL_NAME_MAX];           /* the secret */
-	char environment[MODEL_NAME_MAX];      /* "" for the project default */
-	int version;                          /* enum version; 0 for the project default */
+	int kind;                         /* enum change_kind */
+	char secret[MODEL_NAME_MAX];      /* the secret */
+	char environment[MODEL_NAME_MAX]; /* "" for the project default */
+	int version;                      /* enum version; 0 for the project default */
 };
 
 /* The secret a change names (for messages and duplicate checks). */
@@ -52,8 +52,7 @@ const char *change_secret(const struct change *c);
  * the quota) and e's message begins with it. */
 int changeset_apply(struct session *ss, const char *project, int64_t expected_revision,
                     bool dry_run, const struct change *changes, size_t n,
-                    const struct audit_row *who, struct change_result *results,
-                    int64_t *revision, size_t *failed, struct cof_err *e)
-        __attribute__((warn_unused_result));
+                    const struct audit_row *who, struct change_result *results, int64_t *revision,
+                    size_t *failed, struct cof_err *e) __attribute__((warn_unused_result));
 
 #endif

@@ -12,7 +12,7 @@
 
 #include "merge_plan.h"
 #include "quota.h"
-#include "steps.h"
+#include "environments_internal.h"
 #include "store.h"
 #include "value.h"
 
@@ -141,8 +141,8 @@ int environments_delete(struct session *ss, const char *project, const char *nam
 /* In a transaction with project pid locked: environment, secret, and the override's current
  * revision (0 when there is none), checked against the caller's expectation. */
 static int find_override(struct store *s, int64_t pid, const struct override_change *c,
-                         struct store_environment *env, struct store_secret *sec,
-                         int64_t *current, struct cof_err *e)
+                         struct store_environment *env, struct store_secret *sec, int64_t *current,
+                         struct cof_err *e)
 {
 	int rc = store_environment_find(s, pid, c->environment, env, e);
 	if (rc) {
@@ -224,8 +224,8 @@ int overrides_set(struct session *ss, const struct override_change *c, struct au
 	return 0;
 }
 
-int override_delete_step(struct store *s, int64_t pid, const struct override_change *c,
-                         int64_t rev, struct cof_err *e)
+int override_delete_step(struct store *s, int64_t pid, const struct override_change *c, int64_t rev,
+                         struct cof_err *e)
 {
 	int64_t current = 0;
 	struct store_environment env;

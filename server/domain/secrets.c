@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "quota.h"
-#include "steps.h"
+#include "secrets_internal.h"
 #include "store.h"
 #include "value.h"
 
@@ -78,7 +78,8 @@ static int find_secret(struct store *s, int64_t pid, const char *project, const 
 	int rc = store_secret_find(s, pid, name, cur, e);
 	if (rc) {
 		if (rc == COF_ENOTFOUND)
-			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", name, project);
+			cof_err_set(e, rc, "secret \"%s\" not found in project \"%s\"", name,
+			            project);
 		return rc;
 	}
 	if (expected != 0 && expected != cur->revision)
@@ -104,7 +105,8 @@ int secret_update_step(struct session *ss, struct store *s, int64_t pid,
 	const char *desc = c->description ? c->description : cur.description;
 	if ((rc = store_secret_update(s, cur.id, vis, desc, rev, row, e)))
 		return rc;
-	return c->value ? value_put(ss, s, pid, cur.id, 0, VERSION_DEFAULT, rev, c->value, 0, e) : 0;
+	return c->value ? value_put(ss, s, pid, cur.id, 0, VERSION_DEFAULT, rev, c->value, 0, e)
+	                : 0;
 }
 
 static int update_body(struct store *s, void *arg, struct cof_err *e)
@@ -148,8 +150,8 @@ static int delete_body(struct store *s, void *arg, struct cof_err *e)
 	struct delete_tx *t = arg;
 	int64_t pid = 0, rev = 0;
 	int rc = store_project_lock(s, t->project, &pid, &rev, e);
-	if (rc || (rc = secret_delete_step(s, pid, t->project, t->name, t->expected_revision, ++rev,
-	                                   e)))
+	if (rc ||
+	    (rc = secret_delete_step(s, pid, t->project, t->name, t->expected_revision, ++rev, e)))
 		return rc;
 	return store_project_set_revision(s, pid, rev, e);
 }

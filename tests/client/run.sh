@@ -319,6 +319,90 @@ wait_for "$PROG_LOG" '^start v5 ' && [ "$(grep -c '^start' "$PROG_LOG")" -eq 2 ]
   bad "resume after restart: $(cat "$PROG_LOG") $(cat "$WORK/sup.err")"
 kill -TERM $SUP; wait $SUP 2>/dev/null
 kill -TERM $OWN; wait $OWN
+
+# ---- change sets: coffer apply and coffer secrets import ----
+export COFFER_TOKEN=$COFFER_ADMIN_TOKEN
+"$COFFER" projects create sets >/dev/null
+"$COFFER" envs create sets staging >/dev/null
+"$COFFER" secrets create sets DB_USER --value-stdin <<< 'app_v1' >/dev/null
+"$COFFER" secrets create sets DB_PASSWORD --restricted --value-stdin <<< 'pw_v1' >/dev/null
+SETS_RT=$("$COFFER" tokens create sets-rt --role runtime --project sets 2>/dev/null)
+rev_of() { "$COFFER" --json projects get "$1" | sed -n 's/.*"revision":\([0-9]*\).*/\1/p'; }
+cat >"$WORK/rotate.json" <<'JSON'
+{"changes": [
+  {"update_secret": {"name": "DB_USER", "value": "app_v2"}},
+  {"update_secret": {"name": "DB_PASSWORD", "value": "pw_v2"}},
+  {"create_secret": {"name": "DB_POOL", "value": "20"}},
+  {"set_override": {"environment": "staging", "version": "draft", "secret": "DB_POOL", "value": "4"}}
+]}
+JSON
+before=$(rev_of sets)
+out=$("$COFFER" apply sets -f "$WORK/rotate.json" --dry-run)
+[ "$(rev_of sets)" = "$before" ] && grep -q "dry run: 4 changes would make revision $((before + 1))" <<<"$out" &&
+  ok "coffer apply --dry-run reports and writes nothing" || bad "apply dry run: $out"
+"$COFFER" apply sets -f "$WORK/rotate.json" --expected-revision $((before - 1)) 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q ABORTED "$WORK/err" && [ "$(rev_of sets)" = "$before" ] &&
+  ok "coffer apply --expected-revision: a stale set is ABORTED" || bad "apply cas: $rc $(cat "$WORK/err")"
+out=$("$COFFER" apply sets -f - --expected-revision "$before" <"$WORK/rotate.json")
+env_out=$(COFFER_TOKEN=$SETS_RT "$COFFER" export --project sets --env staging --version draft)
+[ "$(rev_of sets)" = $((before + 1)) ] && grep -q "applied: 4 changes at revision $((before + 1))" <<<"$out" &&
+  grep -qx 'DB_USER="app_v2"' <<<"$env_out" && grep -qx 'DB_PASSWORD="pw_v2"' <<<"$env_out" &&
+  grep -qx 'DB_POOL="4"' <<<"$env_out" && ok "coffer apply -f -: four changes, one revision" || bad "apply: $out / $env_out"
+printf '{"changes":[{"update_secret":{"name":"DB_USER","value":"app_v3"}},{"delete_secret":{"name":"NOPE"}}]}' >"$WORK/bad.json"
+"$COFFER" apply sets -f "$WORK/bad.json" 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'NOT_FOUND: change 1 (secret NOPE)' "$WORK/err" && ! grep -q app_v3 "$WORK/err" &&
+  [ "$(rev_of sets)" = $((before + 1)) ] && ok "a failing change names itself, and nothing is written" || bad "apply bad: $rc $(cat "$WORK/err")"
+
+# import: a .env of the common dialect into new defaults and updates, then into overrides.
+cat >"$WORK/app.env" <<'ENV'
+# the app's settings
+export DB_USER=app_v4
+DB_PASSWORD="pw \"v4\"\nsecond line"
+GREETING='Hello $USER'
+EMPTY=
+ENV
+printf 'TIMEOUT=30\r\n' >>"$WORK/app.env"
+before=$(rev_of sets)
+out=$("$COFFER" secrets import sets "$WORK/app.env")
+env_out=$(COFFER_TOKEN=$SETS_RT "$COFFER" --json export --project sets --env main --version live --format json)
+[ "$(rev_of sets)" = $((before + 1)) ] && grep -q 'changed  DB_USER' <<<"$out" && grep -q 'added    GREETING' <<<"$out" &&
+  grep -qF '"DB_PASSWORD":"pw \"v4\"\u000asecond line"' <<<"$env_out" && grep -qF '"GREETING":"Hello $USER"' <<<"$env_out" &&
+  grep -qF '"EMPTY":""' <<<"$env_out" && grep -qF '"TIMEOUT":"30"' <<<"$env_out" &&
+  ok "secrets import: a .env file creates and updates the defaults in one revision" || bad "import: $out / $env_out"
+printf 'DB_USER=staging_user\nTIMEOUT=5\n' >"$WORK/staging.env"
+"$COFFER" secrets import sets "$WORK/staging.env" --env staging --version live >/dev/null &&
+  COFFER_TOKEN=$SETS_RT "$COFFER" export --project sets --env staging --version live | grep -qx 'TIMEOUT="5"' &&
+  ok "secrets import --env --version sets one environment's overrides" || bad "import overrides"
+before=$(rev_of sets)
+printf 'OK_ONE=fine\nBROKEN="import-canary-value\n' >"$WORK/broken.env"
+"$COFFER" secrets import sets "$WORK/broken.env" 2>"$WORK/err"; rc=$?
+[ $rc -eq 2 ] && grep -q 'line 2: the double quote is never closed; nothing was written' "$WORK/err" &&
+  ! grep -q canary "$WORK/err" && [ "$(rev_of sets)" = "$before" ] &&
+  ok "an invalid line fails the import with its number, no value, nothing written" || bad "broken import: $rc $(cat "$WORK/err")"
+printf 'GOOD=1\nbad name=import-canary\n' >"$WORK/badname.env"
+"$COFFER" secrets import sets "$WORK/badname.env" 2>"$WORK/err"; rc=$?
+[ $rc -eq 2 ] && grep -q 'line 2' "$WORK/err" && ! grep -q canary "$WORK/err" &&
+  ok "a line without NAME=value is refused by number" || bad "bad name import: $rc $(cat "$WORK/err")"
+printf 'A_NEW=1\nDB_POOL=x\n' >"$WORK/ov.env"
+"$COFFER" secrets import sets "$WORK/ov.env" --env staging --version draft 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'line 1: nothing was written' "$WORK/err" && grep -q 'change 0 (secret A_NEW)' "$WORK/err" &&
+  ok "a change the server refuses is named by its file line" || bad "import refused line: $rc $(cat "$WORK/err")"
+
+# Round trip: export, import into another project, resolve: the same values.
+"$COFFER" secrets create sets TRICKY --value-stdin <<< 'q"uote \back $dollar `tick` caf'$'\xc3\xa9' >/dev/null
+COFFER_TOKEN=$SETS_RT "$COFFER" export --project sets --env main --version live >"$WORK/round.env"
+"$COFFER" projects create sets-copy >/dev/null
+"$COFFER" secrets import sets-copy "$WORK/round.env" --restricted >/dev/null
+COPY_RT=$("$COFFER" tokens create copy-rt --role runtime --project sets-copy 2>/dev/null)
+COFFER_TOKEN=$COPY_RT "$COFFER" export --project sets-copy --env main --version live >"$WORK/round2.env"
+COFFER_TOKEN=$SETS_RT "$COFFER" --json export --project sets --env main --version live --format json >"$WORK/round.json"
+"$COFFER" projects create sets-json >/dev/null
+"$COFFER" secrets import sets-json "$WORK/round.json" >/dev/null
+JSON_RT=$("$COFFER" tokens create json-rt --role runtime --project sets-json 2>/dev/null)
+COFFER_TOKEN=$JSON_RT "$COFFER" export --project sets-json --env main --version live >"$WORK/round3.env"
+diff -u "$WORK/round.env" "$WORK/round2.env" && diff -u "$WORK/round.env" "$WORK/round3.env" &&
+  [ "$(wc -l <"$WORK/round.env")" -ge 6 ] &&
+  ok "export, import (dotenv and JSON) into another project, export: the same values" || bad "round trip differs"
 set -e
 
 echo "client: $pass passed, $fail failed"

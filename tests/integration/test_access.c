@@ -259,7 +259,7 @@ static ProtobufCMessage *request_for(const coffer_method_desc *m)
 	set_num(req, "expected_revision", 999999999);
 	set_num(req, "expected_source_revision", 999999999);
 	if (strstr(m->path, "/CreateProject"))
-		set_str(req, "name", project); /* exists: ALREADY_EXISTS when allowed */
+		set_str(req, "name", project);  /* exists: ALREADY_EXISTS when allowed */
 	if (strstr(m->path, "/ApplyChanges")) { /* one change, so that an allowed set is ABORTED */
 		static Coffer__V1__DeleteSecretChange del = COFFER__V1__DELETE_SECRET_CHANGE__INIT;
 		static Coffer__V1__Change change = COFFER__V1__CHANGE__INIT;

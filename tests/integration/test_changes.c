@@ -435,7 +435,7 @@ static void *resolve_loop(void *arg)
 	return NULL;
 }
 
-START_TEST(a_resolver_never_sees_a_mixed_pair)
+START_TEST(a_resolver_never_sees_a_mixed_pair_and_a_watcher_gets_one_change)
 {
 	const char *p = uniq("cpair");
 	create_project(p);
@@ -460,6 +460,26 @@ START_TEST(a_resolver_never_sees_a_mixed_pair)
 	atomic_store(&l.stop, true);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
+	/* A watcher gets the pair as one change, at the set's one revision. */
+	coffer_watch *w = NULL;
+	coffer_error err;
+	int64_t at = project_revision(p);
+	ck_assert_int_eq(
+	        coffer_watch_open(ch, p, "main", COFFER_VERSION_LIVE, NULL, 0, at, &w, &err), 0);
+	coffer_change chg;
+	ck_assert_int_eq(coffer_watch_next(w, 200, &chg, &err), 0); /* nothing since `at` */
+	struct set *s = set_new(p);
+	add_update(s, "DB_USER", "user-last", 0);
+	add_update(s, "DB_PASSWORD", "password-last", 0);
+	char msg[512];
+	ck_assert_msg(apply(ch, s, NULL, msg, sizeof(msg)) == 0, "%s", msg);
+	free(s);
+	ck_assert_int_eq(coffer_watch_next(w, 5000, &chg, &err), 1);
+	ck_assert_int_eq(chg.revision, at + 1);
+	ck_assert_uint_eq(chg.n_changed, 2);
+	ck_assert_str_eq(chg.changed[0], "DB_PASSWORD");
+	ck_assert_str_eq(chg.changed[1], "DB_USER");
+	coffer_watch_close(w);
 	ck_assert_int_gt(l.reads, 60);
 	ck_assert_msg(l.mixed == 0, "%d of %d resolves saw a mixed pair, first: %s", l.mixed,
 	              l.reads, l.seen);
@@ -475,6 +495,6 @@ TCase *tcase_changes(void)
 	tcase_add_test(tc, compare_and_set_and_dry_run);
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, each_change_is_checked_against_the_callers_role);
-	tcase_add_test(tc, a_resolver_never_sees_a_mixed_pair);
+	tcase_add_test(tc, a_resolver_never_sees_a_mixed_pair_and_a_watcher_gets_one_change);
 	return tc;
 }

@@ -298,8 +298,8 @@ START_TEST(every_status_the_endpoint_reaches)
 	const char *p = http_project();
 	char rt[128], live_only[128], other_rt[128];
 	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
-	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, "main", COFFER__V1__VERSION__VERSION_LIVE,
-	         live_only, NULL);
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, "main",
+	          COFFER__V1__VERSION__VERSION_LIVE, live_only, NULL);
 	const char *other = uniq("httpother");
 	project_with(haddr, other, "x");
 	token_for(haddr, other, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, other_rt, NULL);

@@ -603,6 +603,7 @@ START_TEST(http_status_mapping)
 END_TEST
 
 TCase *tcase_cache(void);
+TCase *tcase_dotenv(void);
 
 int main(void)
 {
@@ -629,6 +630,7 @@ int main(void)
 	suite_add_tcase(s, crypt);
 	suite_add_tcase(s, tcase_rules());
 	suite_add_tcase(s, tcase_cache());
+	suite_add_tcase(s, tcase_dotenv());
 	TCase *misc = tcase_create("misc");
 	tcase_add_test(misc, status_mapping);
 	tcase_add_test(misc, http_status_mapping);
