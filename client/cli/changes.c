@@ -118,25 +118,9 @@ static void set_free(struct set *s)
 	/* The strings belong to the parsed file (wiped there); only the messages are ours. */
 	for (size_t i = 0; i < s->req.n_changes; i++) {
 		Coffer__V1__Change *c = s->req.changes[i];
-		switch (c->change_case) { /* the members share one union */
-		case COFFER__V1__CHANGE__CHANGE_CREATE_SECRET:
+		/* The five members share one union: whichever is set is this one pointer. */
+		if (c->change_case != COFFER__V1__CHANGE__CHANGE__NOT_SET)
 			free(c->create_secret);
-			break;
-		case COFFER__V1__CHANGE__CHANGE_UPDATE_SECRET:
-			free(c->update_secret);
-			break;
-		case COFFER__V1__CHANGE__CHANGE_DELETE_SECRET:
-			free(c->delete_secret);
-			break;
-		case COFFER__V1__CHANGE__CHANGE_SET_OVERRIDE:
-			free(c->set_override);
-			break;
-		case COFFER__V1__CHANGE__CHANGE_DELETE_OVERRIDE:
-			free(c->delete_override);
-			break;
-		default:
-			break;
-		}
 		free(c);
 	}
 	free(s->req.changes);
@@ -188,18 +172,22 @@ static int read_change(struct cli *c, struct set *s, size_t i, json_t *item)
 		}
 	}
 	if (kind == NULL || !json_is_object(body))
-		return cli_usage_error(c, "change %zu: an object with one of create_secret, "
-		                          "update_secret, delete_secret, set_override, delete_override",
-		                       i);
+		return cli_usage_error(
+		        c,
+		        "change %zu: an object with one of create_secret, "
+		        "update_secret, delete_secret, set_override, delete_override",
+		        i);
 	bool bad = false;
 	const char *name = member(body, "name", &bad), *value = member(body, "value", &bad),
 	           *desc = member(body, "description", &bad),
-	           *vis = member(body, "visibility", &bad), *env = member(body, "environment", &bad),
+	           *vis = member(body, "visibility", &bad),
+	           *env = member(body, "environment", &bad),
 	           *version = member(body, "version", &bad), *secret = member(body, "secret", &bad);
 	int visibility = visibility_of(vis);
 	if (bad || visibility < 0)
-		return cli_usage_error(c, "change %zu (%s): fields are strings; visibility is masked "
-		                          "or restricted",
+		return cli_usage_error(c,
+		                       "change %zu (%s): fields are strings; visibility is masked "
+		                       "or restricted",
 		                       i, kind);
 	Coffer__V1__Change *ch = set_add(s, 0);
 	if (ch == NULL)
@@ -208,8 +196,9 @@ static int read_change(struct cli *c, struct set *s, size_t i, json_t *item)
 	if (!override && name == NULL)
 		return cli_usage_error(c, "change %zu (%s): name is required", i, kind);
 	if (override && (env == NULL || secret == NULL || cli_version(version) == 0))
-		return cli_usage_error(c, "change %zu (%s): environment, version (draft or live) and "
-		                          "secret are required",
+		return cli_usage_error(c,
+		                       "change %zu (%s): environment, version (draft or live) and "
+		                       "secret are required",
 		                       i, kind);
 	if ((strcmp(kind, "create_secret") == 0 || strcmp(kind, "set_override") == 0) &&
 	    value == NULL)
@@ -297,12 +286,13 @@ static int send_set(struct cli *c, struct set *s, const char *file)
 		       r->applied ? "true" : "false", r->revision);
 		for (size_t i = 0; i < r->n_results; i++) {
 			const Coffer__V1__ChangeResult *x = r->results[i];
-			printf("%s{\"index\":%d,\"kind\":\"%s\",\"secret\":", i ? "," : "", x->index,
-			       cli_kind_name(x->kind));
+			printf("%s{\"index\":%d,\"kind\":\"%s\",\"secret\":", i ? "," : "",
+			       x->index, cli_kind_name(x->kind));
 			cli_json_str(x->secret);
 			printf(",\"environment\":");
 			cli_json_str(x->environment);
-			printf(",\"version\":\"%s\"}", x->version ? cli_version_name(x->version) : "");
+			printf(",\"version\":\"%s\"}",
+			       x->version ? cli_version_name(x->version) : "");
 		}
 		puts("]}");
 	} else {
@@ -315,8 +305,8 @@ static int send_set(struct cli *c, struct set *s, const char *file)
 				printf("%-8s %s\n", cli_kind_name(x->kind), x->secret);
 		}
 		printf("%s: %zu change%s %s revision %" PRId64 "\n",
-		       r->applied ? "applied" : "dry run", r->n_results, r->n_results == 1 ? "" : "s",
-		       r->applied ? "at" : "would make", r->revision);
+		       r->applied ? "applied" : "dry run", r->n_results,
+		       r->n_results == 1 ? "" : "s", r->applied ? "at" : "would make", r->revision);
 	}
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 	return 0;
@@ -350,8 +340,8 @@ int cmd_apply(struct cli *c)
 	drop_text(text, len);
 	if (doc == NULL) {
 		/* jansson's text can quote the input: say where, not what. */
-		fprintf(stderr, "coffer: %s: not valid JSON at line %d, column %d\n", file, jerr.line,
-		        jerr.column);
+		fprintf(stderr, "coffer: %s: not valid JSON at line %d, column %d\n", file,
+		        jerr.line, jerr.column);
 		return 2;
 	}
 	json_t *list = json_is_array(doc) ? doc : json_object_get(doc, "changes");
@@ -359,8 +349,8 @@ int cmd_apply(struct cli *c)
 	if (expected && json_is_integer(expected) && s.req.expected_revision == 0)
 		s.req.expected_revision = json_integer_value(expected);
 	if (!json_is_array(list))
-		rc = cli_usage_error(c, "%s: a JSON array of changes, or an object with \"changes\"",
-		                     file);
+		rc = cli_usage_error(
+		        c, "%s: a JSON array of changes, or an object with \"changes\"", file);
 	for (size_t i = 0; rc == 0 && i < json_array_size(list); i++)
 		rc = read_change(c, &s, i, json_array_get(list, i));
 	if (rc == 0)
@@ -423,8 +413,9 @@ static int json_pairs(struct cli *c, const char *file, const char *text, size_t 
 	json_error_t jerr;
 	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (doc == NULL) {
-		fprintf(stderr, "coffer: %s: not valid JSON at line %d, column %d (a name set twice "
-		                "is refused too)\n",
+		fprintf(stderr,
+		        "coffer: %s: not valid JSON at line %d, column %d (a name set twice "
+		        "is refused too)\n",
 		        file, jerr.line, jerr.column);
 		return 2;
 	}
