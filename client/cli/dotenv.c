@@ -79,7 +79,8 @@ static void val_drop(struct val *v)
 
 static bool at_eol(const struct reader *r)
 {
-	return r->p >= r->end || *r->p == '\n' || (*r->p == '\r' && r->p + 1 < r->end && r->p[1] == '\n');
+	return r->p >= r->end || *r->p == '\n' ||
+	       (*r->p == '\r' && r->p + 1 < r->end && r->p[1] == '\n');
 }
 
 static void skip_eol(struct reader *r)
@@ -195,7 +196,8 @@ int dotenv_parse(const char *text, size_t len, struct env_pair **out, size_t *n,
 		skip_blanks(&r);
 		if (name_len == 0 || r.p >= r.end || *r.p != '=') {
 			dotenv_free(pairs, count);
-			return fail(&r, line, "expected NAME=value (a name of letters, digits and _)");
+			return fail(&r, line,
+			            "expected NAME=value (a name of letters, digits and _)");
 		}
 		r.p++;
 		skip_blanks(&r);
@@ -216,7 +218,8 @@ int dotenv_parse(const char *text, size_t len, struct env_pair **out, size_t *n,
 		for (size_t i = 0; rc == 0 && i < count; i++)
 			if (strlen(pairs[i].name) == name_len &&
 			    strncmp(pairs[i].name, name, name_len) == 0)
-				rc = fail(&r, line, "%.*s is already set on line %d (a name is set once)",
+				rc = fail(&r, line,
+				          "%.*s is already set on line %d (a name is set once)",
 				          (int)name_len, name, pairs[i].line);
 		if (rc == 0 && count == cap) {
 			size_t ncap = cap ? cap * 2 : 16;

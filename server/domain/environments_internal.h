@@ -17,7 +17,7 @@
 int override_set_step(struct session *ss, struct store *s, int64_t pid,
                       const struct override_change *c, int64_t rev, bool *existed,
                       struct cof_err *e) __attribute__((warn_unused_result));
-int override_delete_step(struct store *s, int64_t pid, const struct override_change *c,
-                         int64_t rev, struct cof_err *e) __attribute__((warn_unused_result));
+int override_delete_step(struct store *s, int64_t pid, const struct override_change *c, int64_t rev,
+                         struct cof_err *e) __attribute__((warn_unused_result));
 
 #endif

@@ -29,36 +29,53 @@ static const struct {
         {"export prefix", "export A=1\nexport\tB=2\n", {{"A", "1", 1}, {"B", "2", 2}}, NULL},
         {"a name that starts with export", "exported=1\n", {{"exported", "1", 1}}, NULL},
         {"spaces around =", "A = spaced value  \n", {{"A", "spaced value", 1}}, NULL},
-        {"inline comment", "A=value # note\nB=x#not-a-comment\n",
-         {{"A", "value", 1}, {"B", "x#not-a-comment", 2}}, NULL},
+        {"inline comment",
+         "A=value # note\nB=x#not-a-comment\n",
+         {{"A", "value", 1}, {"B", "x#not-a-comment", 2}},
+         NULL},
         {"empty values", "A=\nB=\"\"\nC=''\n", {{"A", "", 1}, {"B", "", 2}, {"C", "", 3}}, NULL},
-        {"double quotes and escapes", "A=\"a\\nb\\t\\\"q\\\" \\\\ \\$x \\`c\\` \\d\"\n",
-         {{"A", "a\nb\t\"q\" \\ $x `c` \\d", 1}}, NULL},
-        {"single quotes are literal", "A='a\\nb $x \"q\"'\n", {{"A", "a\\nb $x \"q\"", 1}},
+        {"double quotes and escapes",
+         "A=\"a\\nb\\t\\\"q\\\" \\\\ \\$x \\`c\\` \\d\"\n",
+         {{"A", "a\nb\t\"q\" \\ $x `c` \\d", 1}},
          NULL},
+        {"single quotes are literal", "A='a\\nb $x \"q\"'\n", {{"A", "a\\nb $x \"q\"", 1}}, NULL},
         {"a quoted value then a comment", "A=\"v\"   # c\n", {{"A", "v", 1}}, NULL},
-        {"multi-line values", "A=\"line1\nline2\"\nB='x\ny'\nC=3\n",
-         {{"A", "line1\nline2", 1}, {"B", "x\ny", 3}, {"C", "3", 5}}, NULL},
-        {"CRLF", "A=1\r\nB=\"x\r\ny\"\r\nC=3\r\n", {{"A", "1", 1}, {"B", "x\ny", 2}, {"C", "3", 4}},
+        {"multi-line values",
+         "A=\"line1\nline2\"\nB='x\ny'\nC=3\n",
+         {{"A", "line1\nline2", 1}, {"B", "x\ny", 3}, {"C", "3", 5}},
          NULL},
-        {"non-ASCII", "A=caf\xc3\xa9 \xe2\x82\xac\n", {{"A", "caf\xc3\xa9 \xe2\x82\xac", 1}},
+        {"CRLF",
+         "A=1\r\nB=\"x\r\ny\"\r\nC=3\r\n",
+         {{"A", "1", 1}, {"B", "x\ny", 2}, {"C", "3", 4}},
          NULL},
+        {"non-ASCII", "A=caf\xc3\xa9 \xe2\x82\xac\n", {{"A", "caf\xc3\xa9 \xe2\x82\xac", 1}}, NULL},
         {"dots and dashes in names", "a.b-c=1\n", {{"a.b-c", "1", 1}}, NULL},
-        {"what coffer export writes", "A=\"q\\\"\\\\\\$\\`\\n\\r\"\n", {{"A", "q\"\\$`\n\r", 1}},
+        {"what coffer export writes",
+         "A=\"q\\\"\\\\\\$\\`\\n\\r\"\n",
+         {{"A", "q\"\\$`\n\r", 1}},
          NULL},
-        {"a duplicate is refused", "A=1\nB=2\nA=secret-canary\n", {{NULL}},
+        {"a duplicate is refused",
+         "A=1\nB=2\nA=secret-canary\n",
+         {{NULL}},
          "line 3: A is already set on line 1"},
-        {"an unclosed double quote", "A=1\nB=\"secret-canary\n", {{NULL}},
+        {"an unclosed double quote",
+         "A=1\nB=\"secret-canary\n",
+         {{NULL}},
          "line 2: the double quote is never closed"},
-        {"an unclosed single quote", "B='secret-canary", {{NULL}},
+        {"an unclosed single quote",
+         "B='secret-canary",
+         {{NULL}},
          "line 1: the single quote is never closed"},
-        {"text after the closing quote", "A=\"secret\"-canary\n", {{NULL}},
+        {"text after the closing quote",
+         "A=\"secret\"-canary\n",
+         {{NULL}},
          "line 1: unexpected text after the closing quote"},
         {"no =", "A=1\nsecret-canary\n", {{NULL}}, "line 2: expected NAME=value"},
         {"no name", "=secret-canary\n", {{NULL}}, "line 1: expected NAME=value"},
-        {"a name with a space", "MY KEY=secret-canary\n", {{NULL}},
-         "line 1: expected NAME=value"},
-        {"a name that starts with a digit", "1A=secret-canary\n", {{NULL}},
+        {"a name with a space", "MY KEY=secret-canary\n", {{NULL}}, "line 1: expected NAME=value"},
+        {"a name that starts with a digit",
+         "1A=secret-canary\n",
+         {{NULL}},
          "line 1: expected NAME=value"},
 };
 
@@ -72,9 +89,10 @@ START_TEST(dialect_table)
 		                      sizeof(err));
 		if (cases[k].error) {
 			ck_assert_msg(rc != 0, "%s: parsed", cases[k].label);
-			ck_assert_msg(strstr(err, cases[k].error) == err, "%s: %s", cases[k].label, err);
-			ck_assert_msg(strstr(err, "canary") == NULL, "%s: the error holds a value: %s",
-			              cases[k].label, err);
+			ck_assert_msg(strstr(err, cases[k].error) == err, "%s: %s", cases[k].label,
+			              err);
+			ck_assert_msg(strstr(err, "canary") == NULL,
+			              "%s: the error holds a value: %s", cases[k].label, err);
 			ck_assert_ptr_null(pairs);
 			ck_assert_uint_eq(n, 0);
 			continue;
@@ -85,8 +103,8 @@ START_TEST(dialect_table)
 			want++;
 		ck_assert_msg(n == want, "%s: %zu pairs, want %zu", cases[k].label, n, want);
 		for (size_t i = 0; i < n; i++) {
-			ck_assert_msg(strcmp(pairs[i].name, cases[k].want[i].name) == 0, "%s: name %s",
-			              cases[k].label, pairs[i].name);
+			ck_assert_msg(strcmp(pairs[i].name, cases[k].want[i].name) == 0,
+			              "%s: name %s", cases[k].label, pairs[i].name);
 			ck_assert_msg(strcmp(pairs[i].value, cases[k].want[i].value) == 0,
 			              "%s: %s=[%s]", cases[k].label, pairs[i].name, pairs[i].value);
 			ck_assert_msg(pairs[i].line == cases[k].want[i].line, "%s: %s on line %d",
