@@ -8,6 +8,8 @@
  *   GET /v1/projects/{p}/environments/{e}/versions/{draft|live}/secrets/{name}
  *       -> {"name": "NAME", "value": "...", "revision": N, "source": "default"|"override"}
  *   errors -> {"code": "NOT_FOUND", "message": "..."} with the HTTP status of the code.
+ * Answers carry ETag "N" (the revision); If-None-Match "N" is ResolveSecrets' known_revision: the
+ * set has not moved since N, 304 and no body.
  *
  * Response bodies may hold values: they are built in buffers that are wiped whenever they grow
  * and handed to the listener, which wipes them after sending.
@@ -182,8 +184,15 @@ static void on_resolved(void *arg, int code, const char *message, const Protobuf
 	const Coffer__V1__ResolveSecretsResponse *r =
 	        (const Coffer__V1__ResolveSecretsResponse *)resp;
 	struct coffer_wbuf b = {0};
+	if (code == RPC_OK && r != NULL) {
+		char etag[32];
+		snprintf(etag, sizeof(etag), "\"%lld\"", (long long)r->revision);
+		http_set_etag(req, etag);
+	}
 	if (code != RPC_OK || r == NULL) {
 		answer_error(req, code == RPC_OK ? RPC_INTERNAL : code, "%s", message);
+	} else if (r->not_modified) {
+		http_answer(req, 304, "application/json", NULL, 0);
 	} else if (p->single && r->n_secrets == 0) {
 		answer_error(req, RPC_NOT_FOUND, "secret %s is not in %s",
 		             r->n_missing ? r->missing[0] : "", "this environment and version");
@@ -286,6 +295,12 @@ void svc_http_handle(void *app, struct http_request *req)
 		}
 	}
 	r.names = names;
+	/* If-None-Match: "N" (or W/"N"): answer 304 while the set is still at revision N. */
+	const char *inm = http_header(req, "If-None-Match");
+	long long known = 0;
+	if (inm && sscanf(inm + (strncmp(inm, "W/", 2) == 0 ? 2 : 0), "\"%lld\"", &known) == 1 &&
+	    known > 0)
+		r.known_revision = known;
 	struct pending *p = calloc(1, sizeof(*p));
 	size_t len = protobuf_c_message_get_packed_size(&r.base);
 	uint8_t *packed = malloc(len ? len : 1);

@@ -53,6 +53,7 @@ struct http_request {
 	const char *type;
 	char *body;
 	size_t len;
+	char etag[32]; /* "" when none */
 };
 
 /* A response body: wiped before it is freed (it may hold values). */
@@ -137,6 +138,8 @@ static enum MHD_Result queue(struct http_request *r)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->etag[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
 	enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned int)r->status, resp);
 	MHD_destroy_response(resp);
 	return rc;
@@ -213,6 +216,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 	}
 	return queue(r);
+}
+
+void http_set_etag(struct http_request *r, const char *etag)
+{
+	snprintf(r->etag, sizeof(r->etag), "%s", etag);
 }
 
 void http_answer(struct http_request *r, int status, const char *content_type, char *body,

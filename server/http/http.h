@@ -56,6 +56,9 @@ const char *http_peer(const struct http_request *req);
 const char *http_header(struct http_request *req, const char *name);
 const char *http_query(struct http_request *req, const char *name);
 
+/* Adds an ETag to the answer to come (before http_answer). */
+void http_set_etag(struct http_request *req, const char *etag);
+
 /* Answers req: status, Content-Type and body (len bytes; the listener takes it, malloc'd, and
  * wipes it before freeing it). Once per request, from any thread; NULL body: empty. */
 void http_answer(struct http_request *req, int status, const char *content_type, char *body,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,7 +51,17 @@ struct got {
 	char *body;
 	size_t len;
 	char type[128];
+	char etag[64];
 };
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct got *g = arg;
+	size_t len = size * n;
+	if (len > 6 && strncasecmp(p, "ETag: ", 6) == 0)
+		snprintf(g->etag, sizeof(g->etag), "%.*s", (int)strcspn(p + 6, "\r\n"), p + 6);
+	return len;
+}
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -84,6 +95,8 @@ static struct got request(const char *method, const char *url, const char *token
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &g);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
 	if (method)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -276,6 +289,50 @@ START_TEST(values_equal_resolve_secrets)
 	         "\"source\":\"default\"}",
 	         (long long)rev);
 	ck_assert_str_eq(g.body, want);
+	got_free(&g);
+}
+END_TEST
+
+START_TEST(conditional_get_with_the_revision_as_etag)
+{
+	http_server_up();
+	const char *p = uniq("etag");
+	project_with(haddr, p, "v1");
+	char rt[128];
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	char path[512], url[1024], inm[96];
+	secrets_path(path, sizeof(path), p, "main", "live", "");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", hport, path);
+	struct got g = request(NULL, url, rt, NULL, NULL, NULL, NULL);
+	char want[64];
+	snprintf(want, sizeof(want), "\"%lld\"", (long long)project_revision(p));
+	ck_assert_int_eq(g.status, 200);
+	ck_assert_str_eq(g.etag, want);
+	got_free(&g);
+	/* Nothing moved since: 304, no body, the same ETag. */
+	snprintf(inm, sizeof(inm), "If-None-Match: %s", want);
+	g = request(NULL, url, rt, inm, NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 304);
+	ck_assert_uint_eq(g.len, 0);
+	ck_assert_str_eq(g.etag, want);
+	got_free(&g);
+	snprintf(inm, sizeof(inm), "If-None-Match: W/%s", want);
+	g = request(NULL, url, rt, inm, NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 304);
+	got_free(&g);
+	/* A write: the whole answer again, with the new revision. */
+	int64_t rev = write_s(haddr, p, "v2");
+	snprintf(inm, sizeof(inm), "If-None-Match: %s", want);
+	g = request(NULL, url, rt, inm, NULL, NULL, NULL);
+	snprintf(want, sizeof(want), "\"%lld\"", (long long)rev);
+	ck_assert_int_eq(g.status, 200);
+	ck_assert_str_eq(g.etag, want);
+	ck_assert_ptr_nonnull(strstr(g.body, "\"S\":\"v2\""));
+	got_free(&g);
+	/* A refused token gets no 304, whatever it claims to know. */
+	g = request(NULL, url, "coffer_notarealtoken000000000000000000000000000000000000", inm,
+	            NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 401);
 	got_free(&g);
 }
 END_TEST
@@ -556,6 +613,7 @@ TCase *tcase_http(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, NULL, http_server_down);
 	tcase_add_test(tc, values_equal_resolve_secrets);
+	tcase_add_test(tc, conditional_get_with_the_revision_as_etag);
 	tcase_add_test(tc, every_status_the_endpoint_reaches);
 	tcase_add_test(tc, restricted_values_go_to_runtime_tokens_only_and_each_request_is_audited);
 	tcase_add_test(tc, oversized_slow_and_greedy_clients_are_refused);
