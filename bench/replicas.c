@@ -112,6 +112,22 @@ static void mint(coffer_channel *admin, const char *project, char *secret, char 
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
+/* Sets S of project to value through admin; the revision written. */
+static int64_t write_s(coffer_channel *admin, const char *project, const char *value)
+{
+	Coffer__V1__UpdateSecretRequest up = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	up.project = (char *)project;
+	up.name = "S";
+	up.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	up.value = (char *)value;
+	Coffer__V1__Secret *s = NULL;
+	coffer_error err;
+	must(coffer_v1_secrets_update_secret(admin, &up, &s, &err), &err, "update");
+	int64_t rev = s->revision;
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	return rev;
+}
+
 /* Each round: a write on admin's replica, then the time until every watch in w has delivered
  * an event at least at its revision, into ms (n_w per round); the watches that never did. */
 static int watch_rounds(coffer_channel *admin, const char *project, coffer_watch **w, int n_w,
@@ -122,16 +138,8 @@ static int watch_rounds(coffer_channel *admin, const char *project, coffer_watch
 	for (int round = 0; round < rounds; round++) {
 		char want[64];
 		snprintf(want, sizeof(want), "x-%d", round);
-		Coffer__V1__UpdateSecretRequest up = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
-		up.project = (char *)project;
-		up.name = "S";
-		up.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
-		up.value = want;
-		Coffer__V1__Secret *s = NULL;
 		double t0 = now_ms();
-		must(coffer_v1_secrets_update_secret(admin, &up, &s, &err), &err, "update");
-		int64_t rev = s->revision;
-		protobuf_c_message_free_unpacked(&s->base, NULL);
+		int64_t rev = write_s(admin, project, want);
 		double seen[MAX_READERS + 1] = {0};
 		int left = n_w;
 		while (left > 0 && now_ms() - t0 < 10000) {
@@ -222,15 +230,7 @@ int main(int argc, char **argv)
 				resolve(rd[i], project, 0, v);
 		char want[64];
 		snprintf(want, sizeof(want), "v-%d", round);
-		Coffer__V1__UpdateSecretRequest up = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
-		up.project = (char *)project;
-		up.name = "S";
-		up.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
-		up.value = want;
-		Coffer__V1__Secret *s = NULL;
-		must(coffer_v1_secrets_update_secret(admin, &up, &s, &err), &err, "update");
-		int64_t rev = s->revision;
-		protobuf_c_message_free_unpacked(&s->base, NULL);
+		write_s(admin, project, want);
 		double t0 = now_ms();
 		for (int i = 0; i < n_readers; i++) {
 			double seen = poll_until(rd[i], project, want, 0, t0);
@@ -241,10 +241,7 @@ int main(int argc, char **argv)
 		}
 		/* exactly, with min_revision, on the next write */
 		snprintf(want, sizeof(want), "w-%d", round);
-		up.value = want;
-		must(coffer_v1_secrets_update_secret(admin, &up, &s, &err), &err, "update");
-		rev = s->revision;
-		protobuf_c_message_free_unpacked(&s->base, NULL);
+		int64_t rev = write_s(admin, project, want);
 		for (int i = 0; i < n_readers; i++) {
 			asked++;
 			exact += resolve(rd[i], project, rev, v) == 0 && strcmp(v, want) == 0;

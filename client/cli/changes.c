@@ -127,6 +127,95 @@ static void set_free(struct set *s)
 	free(s->line);
 }
 
+/* ---- the five kinds of change, added to a set (strings are borrowed, not copied) ---- */
+
+static int add_create(struct set *s, int line, const char *name, const char *value, int vis,
+                      const char *desc)
+{
+	Coffer__V1__Change *ch = set_add(s, line);
+	Coffer__V1__CreateSecretChange *x = ch ? calloc(1, sizeof(*x)) : NULL;
+	if (x == NULL)
+		return -1;
+	coffer__v1__create_secret_change__init(x);
+	x->name = (char *)name;
+	x->value = (char *)value;
+	x->visibility = vis;
+	x->description = (char *)(desc ? desc : "");
+	ch->change_case = COFFER__V1__CHANGE__CHANGE_CREATE_SECRET;
+	ch->create_secret = x;
+	return 0;
+}
+
+/* value, desc: NULL leaves them as they are; vis 0 too. */
+static int add_update(struct set *s, int line, const char *name, const char *value, int vis,
+                      const char *desc)
+{
+	Coffer__V1__Change *ch = set_add(s, line);
+	Coffer__V1__UpdateSecretChange *x = ch ? calloc(1, sizeof(*x)) : NULL;
+	if (x == NULL)
+		return -1;
+	coffer__v1__update_secret_change__init(x);
+	x->name = (char *)name;
+	if (value) {
+		x->value_update_case = COFFER__V1__UPDATE_SECRET_CHANGE__VALUE_UPDATE_VALUE;
+		x->value = (char *)value;
+	}
+	if (desc) {
+		x->description_update_case =
+		        COFFER__V1__UPDATE_SECRET_CHANGE__DESCRIPTION_UPDATE_DESCRIPTION;
+		x->description = (char *)desc;
+	}
+	x->visibility = vis;
+	ch->change_case = COFFER__V1__CHANGE__CHANGE_UPDATE_SECRET;
+	ch->update_secret = x;
+	return 0;
+}
+
+static int add_delete(struct set *s, int line, const char *name)
+{
+	Coffer__V1__Change *ch = set_add(s, line);
+	Coffer__V1__DeleteSecretChange *x = ch ? calloc(1, sizeof(*x)) : NULL;
+	if (x == NULL)
+		return -1;
+	coffer__v1__delete_secret_change__init(x);
+	x->name = (char *)name;
+	ch->change_case = COFFER__V1__CHANGE__CHANGE_DELETE_SECRET;
+	ch->delete_secret = x;
+	return 0;
+}
+
+/* value NULL: delete the override. */
+static int add_override(struct set *s, int line, const char *env, int version, const char *secret,
+                        const char *value)
+{
+	Coffer__V1__Change *ch = set_add(s, line);
+	if (ch == NULL)
+		return -1;
+	if (value) {
+		Coffer__V1__SetOverrideChange *x = calloc(1, sizeof(*x));
+		if (x == NULL)
+			return -1;
+		coffer__v1__set_override_change__init(x);
+		x->environment = (char *)env;
+		x->version = version;
+		x->secret = (char *)secret;
+		x->value = (char *)value;
+		ch->change_case = COFFER__V1__CHANGE__CHANGE_SET_OVERRIDE;
+		ch->set_override = x;
+	} else {
+		Coffer__V1__DeleteOverrideChange *x = calloc(1, sizeof(*x));
+		if (x == NULL)
+			return -1;
+		coffer__v1__delete_override_change__init(x);
+		x->environment = (char *)env;
+		x->version = version;
+		x->secret = (char *)secret;
+		ch->change_case = COFFER__V1__CHANGE__CHANGE_DELETE_OVERRIDE;
+		ch->delete_override = x;
+	}
+	return 0;
+}
+
 static int visibility_of(const char *s)
 {
 	if (s == NULL || *s == '\0')
@@ -189,9 +278,6 @@ static int read_change(struct cli *c, struct set *s, size_t i, json_t *item)
 		                       "change %zu (%s): fields are strings; visibility is masked "
 		                       "or restricted",
 		                       i, kind);
-	Coffer__V1__Change *ch = set_add(s, 0);
-	if (ch == NULL)
-		return cli_usage_error(c, "out of memory");
 	bool override = kind[0] == 's' || strcmp(kind, "delete_override") == 0;
 	if (!override && name == NULL)
 		return cli_usage_error(c, "change %zu (%s): name is required", i, kind);
@@ -203,66 +289,17 @@ static int read_change(struct cli *c, struct set *s, size_t i, json_t *item)
 	if ((strcmp(kind, "create_secret") == 0 || strcmp(kind, "set_override") == 0) &&
 	    value == NULL)
 		return cli_usage_error(c, "change %zu (%s): value is required", i, kind);
-	if (strcmp(kind, "create_secret") == 0) {
-		Coffer__V1__CreateSecretChange *x = calloc(1, sizeof(*x));
-		if (x == NULL)
-			return cli_usage_error(c, "out of memory");
-		coffer__v1__create_secret_change__init(x);
-		x->name = (char *)name;
-		x->value = (char *)value;
-		x->visibility = visibility;
-		x->description = (char *)(desc ? desc : "");
-		ch->change_case = COFFER__V1__CHANGE__CHANGE_CREATE_SECRET;
-		ch->create_secret = x;
-	} else if (strcmp(kind, "update_secret") == 0) {
-		Coffer__V1__UpdateSecretChange *x = calloc(1, sizeof(*x));
-		if (x == NULL)
-			return cli_usage_error(c, "out of memory");
-		coffer__v1__update_secret_change__init(x);
-		x->name = (char *)name;
-		if (value) {
-			x->value_update_case = COFFER__V1__UPDATE_SECRET_CHANGE__VALUE_UPDATE_VALUE;
-			x->value = (char *)value;
-		}
-		if (desc) {
-			x->description_update_case =
-			        COFFER__V1__UPDATE_SECRET_CHANGE__DESCRIPTION_UPDATE_DESCRIPTION;
-			x->description = (char *)desc;
-		}
-		x->visibility = visibility;
-		ch->change_case = COFFER__V1__CHANGE__CHANGE_UPDATE_SECRET;
-		ch->update_secret = x;
-	} else if (strcmp(kind, "delete_secret") == 0) {
-		Coffer__V1__DeleteSecretChange *x = calloc(1, sizeof(*x));
-		if (x == NULL)
-			return cli_usage_error(c, "out of memory");
-		coffer__v1__delete_secret_change__init(x);
-		x->name = (char *)name;
-		ch->change_case = COFFER__V1__CHANGE__CHANGE_DELETE_SECRET;
-		ch->delete_secret = x;
-	} else if (strcmp(kind, "set_override") == 0) {
-		Coffer__V1__SetOverrideChange *x = calloc(1, sizeof(*x));
-		if (x == NULL)
-			return cli_usage_error(c, "out of memory");
-		coffer__v1__set_override_change__init(x);
-		x->environment = (char *)env;
-		x->version = cli_version(version);
-		x->secret = (char *)secret;
-		x->value = (char *)value;
-		ch->change_case = COFFER__V1__CHANGE__CHANGE_SET_OVERRIDE;
-		ch->set_override = x;
-	} else {
-		Coffer__V1__DeleteOverrideChange *x = calloc(1, sizeof(*x));
-		if (x == NULL)
-			return cli_usage_error(c, "out of memory");
-		coffer__v1__delete_override_change__init(x);
-		x->environment = (char *)env;
-		x->version = cli_version(version);
-		x->secret = (char *)secret;
-		ch->change_case = COFFER__V1__CHANGE__CHANGE_DELETE_OVERRIDE;
-		ch->delete_override = x;
-	}
-	return 0;
+	int rc;
+	if (strcmp(kind, "create_secret") == 0)
+		rc = add_create(s, 0, name, value, visibility, desc);
+	else if (strcmp(kind, "update_secret") == 0)
+		rc = add_update(s, 0, name, value, visibility, desc);
+	else if (strcmp(kind, "delete_secret") == 0)
+		rc = add_delete(s, 0, name);
+	else
+		rc = add_override(s, 0, env, cli_version(version), secret,
+		                  strcmp(kind, "set_override") == 0 ? value : NULL);
+	return rc ? cli_usage_error(c, "out of memory") : 0;
 }
 
 /* ---- sending it ---- */
@@ -490,53 +527,16 @@ int cmd_secrets_import(struct cli *c)
 	size_t n_names = 0;
 	if (rc == 0 && env == NULL)
 		rc = existing_names(c, project, &names, &n_names);
+	int vis = restricted ? COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED : 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		Coffer__V1__Change *ch = set_add(&s, pairs[i].line);
-		if (ch == NULL) {
+		const struct env_pair *e = &pairs[i];
+		int added = env ? add_override(&s, e->line, env, cli_version(version), e->name,
+		                               e->value)
+		            : has_name(names, n_names, e->name)
+		                    ? add_update(&s, e->line, e->name, e->value, vis, NULL)
+		                    : add_create(&s, e->line, e->name, e->value, vis, NULL);
+		if (added != 0)
 			rc = cli_usage_error(c, "out of memory");
-			break;
-		}
-		int vis = restricted ? COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED : 0;
-		if (env) {
-			Coffer__V1__SetOverrideChange *x = calloc(1, sizeof(*x));
-			if (x == NULL) {
-				rc = cli_usage_error(c, "out of memory");
-				break;
-			}
-			coffer__v1__set_override_change__init(x);
-			x->environment = (char *)env;
-			x->version = cli_version(version);
-			x->secret = pairs[i].name;
-			x->value = pairs[i].value;
-			ch->change_case = COFFER__V1__CHANGE__CHANGE_SET_OVERRIDE;
-			ch->set_override = x;
-		} else if (has_name(names, n_names, pairs[i].name)) {
-			Coffer__V1__UpdateSecretChange *x = calloc(1, sizeof(*x));
-			if (x == NULL) {
-				rc = cli_usage_error(c, "out of memory");
-				break;
-			}
-			coffer__v1__update_secret_change__init(x);
-			x->name = pairs[i].name;
-			x->value_update_case = COFFER__V1__UPDATE_SECRET_CHANGE__VALUE_UPDATE_VALUE;
-			x->value = pairs[i].value;
-			x->visibility = vis;
-			ch->change_case = COFFER__V1__CHANGE__CHANGE_UPDATE_SECRET;
-			ch->update_secret = x;
-		} else {
-			Coffer__V1__CreateSecretChange *x = calloc(1, sizeof(*x));
-			if (x == NULL) {
-				rc = cli_usage_error(c, "out of memory");
-				break;
-			}
-			coffer__v1__create_secret_change__init(x);
-			x->name = pairs[i].name;
-			x->value = pairs[i].value;
-			x->visibility = vis;
-			x->description = "";
-			ch->change_case = COFFER__V1__CHANGE__CHANGE_CREATE_SECRET;
-			ch->create_secret = x;
-		}
 	}
 	if (rc == 0)
 		rc = send_set(c, &s, file);
