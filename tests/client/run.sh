@@ -258,7 +258,11 @@ out=$(COFFER_TOKEN=$SCOPED "$COFFER" --addr 127.0.0.1:1 --timeout-ms 1500 run --
 [ $rc -eq 0 ] && [ "$out" = v4 ] && grep -q "using the fallback snapshot" "$WORK/err" &&
   ok "cofferd unreachable: the program starts from the snapshot, and stderr says so" || bad "fallback use: $rc $out $(cat "$WORK/err")"
 cp "$SNAP" "$WORK/tampered.snap"
-printf 'x' | dd of="$WORK/tampered.snap" bs=1 seek=$(( $(stat -c %s "$SNAP") - 3 )) conv=notrunc 2>/dev/null
+# Flip one bit of a byte near the end (writing a fixed byte would change nothing 1 time in 256).
+off=$(( $(stat -c %s "$SNAP") - 3 ))
+byte=$(od -An -tu1 -j "$off" -N1 "$WORK/tampered.snap" | tr -d ' ')
+printf "$(printf '\\%03o' $(( byte ^ 1 )))" | dd of="$WORK/tampered.snap" bs=1 seek="$off" conv=notrunc 2>/dev/null
+cmp -s "$SNAP" "$WORK/tampered.snap" && bad "the tampered copy is the same as the snapshot"
 COFFER_TOKEN=$SCOPED "$COFFER" --addr 127.0.0.1:1 --timeout-ms 1000 run --fallback "$WORK/tampered.snap" -- true 2>"$WORK/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "does not open" "$WORK/err" && ok "a tampered snapshot is refused" || bad "tampered: $rc $(cat "$WORK/err")"
 COFFER_TOKEN=$WIDE COFFER_PROJECT=keeprun COFFER_ENV=main COFFER_VERSION=draft "$COFFER" run --fallback "$SNAP" --fallback-only -- true 2>"$WORK/err"; rc=$?
