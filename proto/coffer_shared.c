@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,4 +119,27 @@ void coffer_wbuf_free(struct coffer_wbuf *b)
 		free(b->p);
 	}
 	memset(b, 0, sizeof(*b));
+}
+
+int coffer_wbuf_json(struct coffer_wbuf *b, const char *s)
+{
+	coffer_wbuf_put(b, "\"", 1);
+	const char *run = s;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		coffer_wbuf_put(b, run, (size_t)(s - run));
+		char esc[8];
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c == '\n' || c == '\r' || c == '\t')
+			snprintf(esc, sizeof(esc), "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+		else
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		coffer_wbuf_put(b, esc, strlen(esc));
+		run = s + 1;
+	}
+	coffer_wbuf_put(b, run, (size_t)(s - run));
+	return coffer_wbuf_put(b, "\"", 1);
 }

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "coffer_shared.h"
 
 #define MAX_VALUE_BYTES 65536
 
@@ -94,16 +95,11 @@ int cli_rpc_error(const coffer_error *err)
 
 void cli_json_str(const char *s)
 {
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
+	struct coffer_wbuf b = {0};
+	coffer_wbuf_json(&b, s ? s : "");
+	if (b.p)
+		fwrite(b.p, 1, b.len, stdout);
+	coffer_wbuf_free(&b);
 }
 
 void cli_time(const Google__Protobuf__Timestamp *ts, char *buf, size_t cap)

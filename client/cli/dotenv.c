@@ -13,6 +13,8 @@
  */
 #include "dotenv.h"
 
+#include "coffer_shared.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,43 +40,10 @@ static int fail(struct reader *r, int line, const char *fmt, ...)
 	return -1;
 }
 
-/* A growing value; wiped when it grows and when it is dropped. */
-struct val {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void put(struct val *v, char ch)
+/* A value grows in a coffer_wbuf: wiped when it grows and when it is dropped. */
+static void put(struct coffer_wbuf *v, char ch)
 {
-	if (v->oom)
-		return;
-	if (v->len + 2 > v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		char *p = malloc(cap);
-		if (p == NULL) {
-			v->oom = true;
-			return;
-		}
-		if (v->p) {
-			memcpy(p, v->p, v->len);
-			explicit_bzero(v->p, v->cap);
-			free(v->p);
-		}
-		v->p = p;
-		v->cap = cap;
-	}
-	v->p[v->len++] = ch;
-	v->p[v->len] = '\0';
-}
-
-static void val_drop(struct val *v)
-{
-	if (v->p) {
-		explicit_bzero(v->p, v->cap);
-		free(v->p);
-	}
-	memset(v, 0, sizeof(*v));
+	(void)coffer_wbuf_put(v, &ch, 1); /* a failure shows in v->failed */
 }
 
 static bool at_eol(const struct reader *r)
@@ -113,7 +82,7 @@ static int rest_of_line(struct reader *r, int line)
 }
 
 /* A quoted value from just after its opening quote. */
-static int quoted(struct reader *r, char quote, int line, struct val *v)
+static int quoted(struct reader *r, char quote, int line, struct coffer_wbuf *v)
 {
 	for (;;) {
 		if (r->p >= r->end)
@@ -141,7 +110,7 @@ static int quoted(struct reader *r, char quote, int line, struct val *v)
 }
 
 /* An unquoted value: to the end of the line or a " #" comment, trailing blanks dropped. */
-static void unquoted(struct reader *r, struct val *v)
+static void unquoted(struct reader *r, struct coffer_wbuf *v)
 {
 	const char *start = r->p;
 	while (!at_eol(r)) {
@@ -201,9 +170,8 @@ int dotenv_parse(const char *text, size_t len, struct env_pair **out, size_t *n,
 		}
 		r.p++;
 		skip_blanks(&r);
-		struct val v = {0};
-		put(&v, '\0'); /* an empty value is "" */
-		v.len = 0;
+		struct coffer_wbuf v = {0};
+		coffer_wbuf_put(&v, "", 0); /* an empty value is "" */
 		int rc = 0;
 		if (r.p < r.end && (*r.p == '"' || *r.p == '\'')) {
 			char q = *r.p++;
@@ -213,7 +181,7 @@ int dotenv_parse(const char *text, size_t len, struct env_pair **out, size_t *n,
 		} else {
 			unquoted(&r, &v);
 		}
-		if (rc == 0 && v.oom)
+		if (rc == 0 && v.failed)
 			rc = fail(&r, line, "out of memory");
 		for (size_t i = 0; rc == 0 && i < count; i++)
 			if (strlen(pairs[i].name) == name_len &&
@@ -235,7 +203,7 @@ int dotenv_parse(const char *text, size_t len, struct env_pair **out, size_t *n,
 		if (rc == 0 && name_copy == NULL)
 			rc = fail(&r, line, "out of memory");
 		if (rc != 0) {
-			val_drop(&v);
+			coffer_wbuf_free(&v);
 			dotenv_free(pairs, count);
 			return -1;
 		}

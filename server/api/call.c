@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -70,7 +71,7 @@ struct session *call_memory_session(struct call *c, struct cof_err *e)
 
 int call_wait_revision(struct call *c, int64_t project_id, int64_t revision, int64_t max_wait_ms)
 {
-	int64_t now = waits_now_ms();
+	int64_t now = clock_mono_ms();
 	if (c->wait_deadline_ms == 0)
 		c->wait_deadline_ms = now + max_wait_ms;
 	if (c->api->waits == NULL || now >= c->wait_deadline_ms || atomic_load(&c->api->draining))

@@ -58,14 +58,10 @@ void svc_http_free(struct svc_http *h)
 
 /* ---- JSON into a buffer that never leaves a copy behind (coffer_wbuf) ---- */
 
-static void jput(struct coffer_wbuf *b, const char *s, size_t n)
-{
-	(void)coffer_wbuf_put(b, s, n); /* a failure is seen in b->failed */
-}
-
+/* A failure to grow shows in b->failed, checked once before answering. */
 static void jraw(struct coffer_wbuf *b, const char *s)
 {
-	jput(b, s, strlen(s));
+	coffer_wbuf_put(b, s, strlen(s));
 }
 
 static void jfmt(struct coffer_wbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -77,35 +73,7 @@ static void jfmt(struct coffer_wbuf *b, const char *fmt, ...)
 	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		jput(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* A JSON string (quoted). The server keeps every text valid UTF-8. */
-static void jstr(struct coffer_wbuf *b, const char *s)
-{
-	jput(b, "\"", 1);
-	const char *run = s;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c != '"' && c != '\\' && c >= 0x20)
-			continue;
-		jput(b, run, (size_t)(s - run));
-		char esc[8];
-		if (c == '"' || c == '\\')
-			snprintf(esc, sizeof(esc), "\\%c", c);
-		else if (c == '\n')
-			snprintf(esc, sizeof(esc), "\\n");
-		else if (c == '\t')
-			snprintf(esc, sizeof(esc), "\\t");
-		else if (c == '\r')
-			snprintf(esc, sizeof(esc), "\\r");
-		else
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-		jraw(b, esc);
-		run = s + 1;
-	}
-	jput(b, run, (size_t)(s - run));
-	jput(b, "\"", 1);
+		coffer_wbuf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
 /* ---- answers ---- */
@@ -168,9 +136,9 @@ static void answer_error(struct http_request *req, int code, const char *fmt, ..
 	va_end(ap);
 	struct coffer_wbuf b = {0};
 	jraw(&b, "{\"code\":");
-	jstr(&b, rpc_code_name(code));
+	coffer_wbuf_json(&b, rpc_code_name(code));
 	jraw(&b, ",\"message\":");
-	jstr(&b, msg);
+	coffer_wbuf_json(&b, msg);
 	jraw(&b, "}");
 	answer_json(req, svc_http_status(code), &b);
 }
@@ -199,12 +167,13 @@ static void on_resolved(void *arg, int code, const char *message, const Protobuf
 	} else if (p->single) {
 		const Coffer__V1__ResolvedSecret *s = r->secrets[0];
 		jraw(&b, "{\"name\":");
-		jstr(&b, s->name);
+		coffer_wbuf_json(&b, s->name);
 		jraw(&b, ",\"value\":");
-		jstr(&b, s->value);
+		coffer_wbuf_json(&b, s->value);
 		jfmt(&b, ",\"revision\":%lld,\"source\":", (long long)r->revision);
-		jstr(&b, s->source == COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE ? "override"
-		                                                                      : "default");
+		coffer_wbuf_json(&b, s->source == COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE
+		                             ? "override"
+		                             : "default");
 		jraw(&b, "}");
 		answer_json(req, 200, &b);
 	} else {
@@ -212,9 +181,9 @@ static void on_resolved(void *arg, int code, const char *message, const Protobuf
 		for (size_t i = 0; i < r->n_secrets; i++) {
 			if (i)
 				jraw(&b, ",");
-			jstr(&b, r->secrets[i]->name);
+			coffer_wbuf_json(&b, r->secrets[i]->name);
 			jraw(&b, ":");
-			jstr(&b, r->secrets[i]->value);
+			coffer_wbuf_json(&b, r->secrets[i]->value);
 		}
 		jraw(&b, "}}");
 		answer_json(req, 200, &b);

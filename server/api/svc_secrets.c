@@ -433,8 +433,6 @@ static int apply_changes(struct call *c, const Coffer__V1__ApplyChangesRequest *
 	    changeset_apply(ss, req->project, req->expected_revision, req->dry_run, changes,
 	                    req->n_changes, &c->audit, results, &revision, &failed, &e) != 0)
 		return call_error(c, &e);
-	/* Its rows were committed with the changes; a dry run is audited as one call. */
-	c->audit.committed = !req->dry_run;
 	call_note_revision(c, revision);
 	resp->revision = revision;
 	resp->applied = !req->dry_run;

@@ -39,11 +39,6 @@ static struct seen **seen_slot(struct waits *ws, int64_t project_id)
 	return pp;
 }
 
-int64_t waits_now_ms(void)
-{
-	return clock_mono_ms();
-}
-
 static void unlink_node(struct waits *ws, struct wait *w)
 {
 	if (w->prev)
@@ -109,7 +104,7 @@ static void *timer(void *arg)
 	struct waits *ws = arg;
 	pthread_mutex_lock(&ws->mu);
 	while (!ws->stop) {
-		int64_t now = waits_now_ms(), next = now + POLL_MS;
+		int64_t now = clock_mono_ms(), next = now + POLL_MS;
 		for (struct wait *w = ws->head; w; w = w->next) {
 			if (w->deadline_ms < next)
 				next = w->deadline_ms;
@@ -179,7 +174,7 @@ void waits_free(struct waits *ws)
 void waits_add(struct waits *ws, struct wait *node, void *call, int64_t project_id,
                int64_t revision, int64_t deadline_ms)
 {
-	int64_t now = waits_now_ms();
+	int64_t now = clock_mono_ms();
 	*node = (struct wait){.call = call,
 	                      .project_id = project_id,
 	                      .revision = revision,

@@ -39,7 +39,5 @@ void waits_changed(struct waits *ws, int64_t project_id, int64_t revision);
 void waits_wake_all(struct waits *ws);
 /* Calls parked now. */
 size_t waits_count(struct waits *ws);
-/* Milliseconds on the monotonic clock. */
-int64_t waits_now_ms(void);
 
 #endif

@@ -137,9 +137,9 @@ static int apply_body(struct store *s, void *arg, struct cof_err *e)
 }
 
 int changeset_apply(struct session *ss, const char *project, int64_t expected_revision,
-                    bool dry_run, const struct change *changes, size_t n,
-                    const struct audit_row *who, struct change_result *results, int64_t *revision,
-                    size_t *failed, struct cof_err *e)
+                    bool dry_run, const struct change *changes, size_t n, struct audit_row *audit,
+                    struct change_result *results, int64_t *revision, size_t *failed,
+                    struct cof_err *e)
 {
 	*failed = n;
 	*revision = 0;
@@ -157,24 +157,21 @@ int changeset_apply(struct session *ss, const char *project, int64_t expected_re
 				                ? "override"
 				                : "secret");
 			}
+	audit->committed = false;
 	struct apply_tx t = {ss, project, expected_revision, dry_run, changes,
-	                     n,  who,     results,           0,       n};
+	                     n,  audit,   results,           0,       n};
 	int rc = session_tx(ss, STORE_TX_WRITE, apply_body, &t, NULL, e);
 	*failed = t.failed;
 	if (rc == 0) {
 		*revision = t.revision;
+		audit->committed = !dry_run; /* its per-change rows were committed with the set */
 		return 0;
 	}
 	if (t.failed < n) { /* name the change: "change 3 (secret DB_PASSWORD): ..." */
-		char msg[sizeof(e->msg)], head[sizeof(e->msg)];
+		char msg[sizeof(e->msg)];
 		snprintf(msg, sizeof(msg), "%s", e->msg);
-		int k = snprintf(head, sizeof(head), "change %zu (secret %s): ", t.failed,
-		                 change_secret(&changes[t.failed]));
-		if (k < 0 || (size_t)k >= sizeof(head))
-			k = (int)sizeof(head) - 1;
-		memcpy(e->msg, head, (size_t)k);
-		snprintf(e->msg + k, sizeof(e->msg) - (size_t)k, "%.*s",
-		         (int)(sizeof(e->msg) - 1 - (size_t)k), msg);
+		cof_err_set(e, e->code, "change %zu (secret %s): %s", t.failed,
+		            change_secret(&changes[t.failed]), msg);
 	}
 	return rc;
 }

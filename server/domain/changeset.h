@@ -46,13 +46,14 @@ const char *change_secret(const struct change *c);
 
 /* Applies changes[0..n) to project at one new revision, all or nothing: expected_revision (0: do
  * not check) is the project's; on a dry run everything is checked and reported and nothing is
- * written. who is the caller's audit row: one copy per change (secret, environment, version,
- * the revision) is inserted with the changes. results has room for n. On failure *failed is the
- * index of the change that failed (or n when the set as a whole did: the project, its revision,
- * the quota) and e's message begins with it. */
+ * written. audit is the call's row: one copy per change (its secret, environment, version and
+ * the revision) is inserted with the changes, and audit->committed then says the call is
+ * recorded (as store_tx says of a single write's row). results has room for n. On failure
+ * *failed is the index of the change that failed (or n when the set as a whole did: the
+ * project, its revision, the quota) and e's message begins with it. */
 int changeset_apply(struct session *ss, const char *project, int64_t expected_revision,
-                    bool dry_run, const struct change *changes, size_t n,
-                    const struct audit_row *who, struct change_result *results, int64_t *revision,
-                    size_t *failed, struct cof_err *e) __attribute__((warn_unused_result));
+                    bool dry_run, const struct change *changes, size_t n, struct audit_row *audit,
+                    struct change_result *results, int64_t *revision, size_t *failed,
+                    struct cof_err *e) __attribute__((warn_unused_result));
 
 #endif

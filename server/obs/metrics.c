@@ -1,22 +1,14 @@
-/* metrics.c - counters, histograms and the /metrics listener (see metrics.h). */
+/* metrics.c - counters, histograms and their Prometheus text (see metrics.h). */
 #include "metrics.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "clock.h"
 #include "coffer_shared.h"
 #include "log.h"
 

@@ -370,7 +370,7 @@ before=$(rev_of sets)
 out=$("$COFFER" secrets import sets "$WORK/app.env")
 env_out=$(COFFER_TOKEN=$SETS_RT "$COFFER" --json export --project sets --env main --version live --format json)
 [ "$(rev_of sets)" = $((before + 1)) ] && grep -q 'changed  DB_USER' <<<"$out" && grep -q 'added    GREETING' <<<"$out" &&
-  grep -qF '"DB_PASSWORD":"pw \"v4\"\u000asecond line"' <<<"$env_out" && grep -qF '"GREETING":"Hello $USER"' <<<"$env_out" &&
+  grep -qF '"DB_PASSWORD":"pw \"v4\"\nsecond line"' <<<"$env_out" && grep -qF '"GREETING":"Hello $USER"' <<<"$env_out" &&
   grep -qF '"EMPTY":""' <<<"$env_out" && grep -qF '"TIMEOUT":"30"' <<<"$env_out" &&
   ok "secrets import: a .env file creates and updates the defaults in one revision" || bad "import: $out / $env_out"
 printf 'DB_USER=staging_user\nTIMEOUT=5\n' >"$WORK/staging.env"
