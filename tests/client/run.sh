@@ -352,6 +352,11 @@ env_out=$(COFFER_TOKEN=$SETS_RT "$COFFER" export --project sets --env staging --
 [ "$(rev_of sets)" = $((before + 1)) ] && grep -q "applied: 4 changes at revision $((before + 1))" <<<"$out" &&
   grep -qx 'DB_USER="app_v2"' <<<"$env_out" && grep -qx 'DB_PASSWORD="pw_v2"' <<<"$env_out" &&
   grep -qx 'DB_POOL="4"' <<<"$env_out" && ok "coffer apply -f -: four changes, one revision" || bad "apply: $out / $env_out"
+printf '{"expected_revision": 1, "changes":[{"update_secret":{"name":"DB_USER","value":"app_v2b"}}]}' >"$WORK/stale.json"
+"$COFFER" apply sets -f "$WORK/stale.json" 2>"$WORK/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'ABORTED' "$WORK/err" && ok "the file's expected_revision is checked" || bad "file cas: $rc $(cat "$WORK/err")"
+"$COFFER" apply sets -f "$WORK/stale.json" --dry-run --expected-revision $((before + 1)) >/dev/null &&
+  ok "--expected-revision wins over the file's" || bad "flag over file"
 printf '{"changes":[{"update_secret":{"name":"DB_USER","value":"app_v3"}},{"delete_secret":{"name":"NOPE"}}]}' >"$WORK/bad.json"
 "$COFFER" apply sets -f "$WORK/bad.json" 2>"$WORK/err"; rc=$?
 [ $rc -eq 1 ] && grep -q 'NOT_FOUND: change 1 (secret NOPE)' "$WORK/err" && ! grep -q app_v3 "$WORK/err" &&
@@ -404,6 +409,8 @@ COFFER_TOKEN=$SETS_RT "$COFFER" --json export --project sets --env main --versio
 "$COFFER" secrets import sets-json "$WORK/round.json" >/dev/null
 JSON_RT=$("$COFFER" tokens create json-rt --role runtime --project sets-json 2>/dev/null)
 COFFER_TOKEN=$JSON_RT "$COFFER" export --project sets-json --env main --version live >"$WORK/round3.env"
+vis=$("$COFFER" secrets list sets-copy | awk 'NR > 1 { print $2 }' | sort -u)
+[ "$vis" = restricted ] && ok "secrets import --restricted creates restricted secrets" || bad "import --restricted: $vis"
 diff -u "$WORK/round.env" "$WORK/round2.env" && diff -u "$WORK/round.env" "$WORK/round3.env" &&
   [ "$(wc -l <"$WORK/round.env")" -ge 6 ] &&
   ok "export, import (dotenv and JSON) into another project, export: the same values" || bad "round trip differs"

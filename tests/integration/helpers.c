@@ -347,6 +347,11 @@ void resolved_clear(struct resolved *r)
 /* GET path from the metrics listener; the whole response. */
 char *http_get(int port, const char *path)
 {
+	return http_get_as(port, path, NULL);
+}
+
+char *http_get_as(int port, const char *path, const char *token)
+{
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET,
 	                        .sin_port = htons((uint16_t)port),
@@ -354,9 +359,11 @@ char *http_get(int port, const char *path)
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	struct timeval tv = {15, 0}; /* a listener that never answers fails the test */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	char req[128];
+	char req[1024];
 	int n = snprintf(req, sizeof(req),
-	                 "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+	                 "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s%s%s\r\n", path,
+	                 token ? "Authorization: Bearer " : "", token ? token : "",
+	                 token ? "\r\n" : "");
 	ck_assert_int_eq(write(fd, req, (size_t)n), n);
 	size_t cap = 1 << 20, len = 0;
 	char *out = malloc(cap);

@@ -43,6 +43,8 @@ char *value_row_id(const char *project, const char *name);
 /* GET path from 127.0.0.1:port; the whole HTTP response (malloc'd). Fails the test when the
  * listener does not answer within 15 s. */
 char *http_get(int port, const char *path);
+/* The same with a bearer token (NULL: none). */
+char *http_get_as(int port, const char *path, const char *token);
 /* The value of the /metrics line that starts with prefix (0 when there is none). */
 long long metric_value(int port, const char *prefix);
 /* Makes the audit log refuse every row, and mends it (safe to call when it is not broken). Tests

@@ -391,6 +391,7 @@ START_TEST(calls_beyond_max_calls_are_resource_exhausted)
 {
 	struct settings c2 = cfg;
 	c2.max_calls = 5;
+	c2.http_listen = "127.0.0.1:0";
 	char addr[64], token[128];
 	const char *p = uniq("maxcalls");
 	int64_t rev = 0;
@@ -406,6 +407,14 @@ START_TEST(calls_beyond_max_calls_are_resource_exhausted)
 	ck_assert_int_eq(metric_value(mport, "coffer_calls_in_flight"), N);
 	/* Five calls wait: the sixth is turned away at once, with a clear code. */
 	ck_assert_int_eq(resolve_s(addr, token, p, 0, NULL, NULL), COFFER_RESOURCE_EXHAUSTED);
+	/* So is a request to the HTTP endpoint: it is a call of the same runtime. */
+	char path[256];
+	snprintf(path, sizeof(path), "/v1/projects/%s/environments/main/versions/live/secrets", p);
+	char *body = http_get_as(server_http_port(s), path, token);
+	ck_assert_msg(strstr(body, "HTTP/1.1 429") == body &&
+	                      strstr(body, "\"code\":\"RESOURCE_EXHAUSTED\"") != NULL,
+	              "%s", body);
+	free(body);
 	/* The revision they wait for is written through another replica (this one is full). */
 	replicas_up();
 	write_s(rep_addr[0], p, "b");
