@@ -143,10 +143,8 @@ static void answer_error(struct http_request *req, int code, const char *fmt, ..
 	answer_json(req, svc_http_status(code), &b);
 }
 
-static void on_resolved(void *arg, int code, const char *message, const ProtobufCMessage *resp,
-                        bool retryable)
+static void on_resolved(void *arg, int code, const char *message, const ProtobufCMessage *resp)
 {
-	(void)retryable;
 	struct pending *p = arg;
 	struct http_request *req = p->req;
 	const Coffer__V1__ResolveSecretsResponse *r =
@@ -162,8 +160,8 @@ static void on_resolved(void *arg, int code, const char *message, const Protobuf
 	} else if (r->not_modified) {
 		http_answer(req, 304, "application/json", NULL, 0);
 	} else if (p->single && r->n_secrets == 0) {
-		answer_error(req, RPC_NOT_FOUND, "secret %s is not in %s",
-		             r->n_missing ? r->missing[0] : "", "this environment and version");
+		answer_error(req, RPC_NOT_FOUND, "secret %s is not in this environment and version",
+		             r->n_missing ? r->missing[0] : "");
 	} else if (p->single) {
 		const Coffer__V1__ResolvedSecret *s = r->secrets[0];
 		jraw(&b, "{\"name\":");

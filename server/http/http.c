@@ -31,7 +31,7 @@ struct conn_watch {
 
 struct http_server {
 	struct http_opts o;
-	char *listen, *cert, *key, *ca; /* copies */
+	char *cert, *key, *ca; /* copies, kept while the daemon runs */
 	struct MHD_Daemon *d;
 	int port;
 	pthread_mutex_t mu;
@@ -365,11 +365,10 @@ int http_start(const struct http_opts *opts, struct http_server **out, struct co
 		srv->o.idle_timeout_seconds = 30;
 	if (srv->o.max_head_bytes == 0)
 		srv->o.max_head_bytes = 8192;
-	srv->listen = copy(opts->listen);
 	srv->cert = copy(opts->tls_cert_pem);
 	srv->key = copy(opts->tls_key_pem);
 	srv->ca = copy(opts->tls_client_ca_pem);
-	srv->o.listen = srv->listen;
+	srv->o.listen = NULL; /* the caller's string: used at start only */
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -447,7 +446,6 @@ void http_stop(struct http_server *srv, int wait_ms)
 		MHD_stop_daemon(srv->d);
 	pthread_cond_destroy(&srv->cv);
 	pthread_mutex_destroy(&srv->mu);
-	free(srv->listen);
 	free(srv->cert);
 	if (srv->key) {
 		explicit_bzero(srv->key, strlen(srv->key));

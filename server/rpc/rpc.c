@@ -558,7 +558,7 @@ static void answer_unary(struct rpc_ctx *ctx, int code)
 		ctx->local_done(ctx->local_arg, code,
 		                ctx->message ? ctx->message
 		                             : (code == RPC_OK ? "" : rpc_code_name(code)),
-		                code == RPC_OK ? ctx->resp : NULL, ctx->retryable);
+		                code == RPC_OK ? ctx->resp : NULL);
 		ctx_unref(ctx);
 		return;
 	}

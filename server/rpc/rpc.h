@@ -186,11 +186,10 @@ void rpc_message_free(ProtobufCMessage *msg);
 
 /* ---- calls from another transport (the HTTP endpoint) ---- */
 
-/* How a local call ends: code, its status message ("" for OK), the response (valid only during
- * the callback; NULL unless OK) and whether an UNAVAILABLE answer wrote nothing. Once, from any
- * thread (possibly inside rpc_local_call). */
+/* How a local call ends: code, its status message ("" for OK) and the response (valid only
+ * during the callback; NULL unless OK). Once, from any thread (possibly inside rpc_local_call). */
 typedef void (*rpc_local_done_fn)(void *arg, int code, const char *message,
-                                  const ProtobufCMessage *resp, bool retryable);
+                                  const ProtobufCMessage *resp);
 
 /* Runs method `path` (a unary method of the server's bindings) on the packed request exactly as
  * a gRPC call of it: the same entry, limits (max_calls), deadline (timeout_ms; 0: none), call log
