@@ -390,6 +390,17 @@ long long metric_value(int port, const char *prefix)
 	return v;
 }
 
+long long metric_settled(int port, const char *prefix, long long want)
+{
+	long long v = metric_value(port, prefix);
+	for (int i = 0; i < 50 && v < want; i++) {
+		usleep(100 * 1000);
+		v = metric_value(port, prefix);
+	}
+	usleep(100 * 1000);
+	return metric_value(port, prefix);
+}
+
 void audit_log_break(void)
 {
 	PQclear(sql("ALTER TABLE audit_events ADD CONSTRAINT audit_closed CHECK (false) NOT VALID",

@@ -47,6 +47,9 @@ char *http_get(int port, const char *path);
 char *http_get_as(int port, const char *path, const char *token);
 /* The value of the /metrics line that starts with prefix (0 when there is none). */
 long long metric_value(int port, const char *prefix);
+/* A counter's value once it has reached want (or after 5 s), read again a moment later. A call
+ * is counted once its status has gone out, so the client may hear the answer first. */
+long long metric_settled(int port, const char *prefix, long long want);
 /* Makes the audit log refuse every row, and mends it (safe to call when it is not broken). Tests
  * that break it register audit_log_mend as a checked teardown, so a failure cannot leave it
  * broken for the tests after. */

@@ -685,7 +685,7 @@ START_TEST(the_client_repeats_only_what_is_safe)
 	EXPECT_CODE(coffer_v1_projects_get_project(c, &g, (Coffer__V1__Project **)&resp_, &err_),
 	            COFFER_NOT_FOUND);
 	coffer_channel_free(c);
-	ck_assert_int_eq(metric_value(port, nf), before + 1);
+	ck_assert_int_eq(metric_settled(port, nf, before + 1), before + 1);
 }
 END_TEST
 
