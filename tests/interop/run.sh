@@ -40,7 +40,7 @@ export COFFER_ADMIN_TOKEN_FILE="$COFFER_TEST_STATE/interop-admin.token"
 rm -f "$COFFER_ADMIN_TOKEN_FILE"
 COFFER_DATABASE_URL="$DB" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
   "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$COFFER_ADDR" --migrate --log-level debug \
-  --grace-seconds 15 --bootstrap-token-file "$COFFER_ADMIN_TOKEN_FILE" \
+  --grace-seconds 15 --bootstrap-token-file "$COFFER_ADMIN_TOKEN_FILE" --watch-heartbeat-seconds 1 \
   --metrics-listen "$COFFER_METRICS_ADDR" --http-listen "$COFFER_HTTP_ADDR" >"$LOG" 2>&1 &
 PID=$!
 export COFFERD_PID=$PID

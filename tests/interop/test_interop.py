@@ -25,13 +25,17 @@ CANARY = os.environ["COFFER_CANARY"]
 SC = grpc.StatusCode
 
 
-class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+             grpc.StreamStreamClientInterceptor):
     """Adds `authorization: Bearer <token>` to every call of a channel."""
 
     def __init__(self, token):
         self.token = token
 
     def intercept_unary_unary(self, continuation, details, request):
+        return continuation(_Details(details, self._md(details)), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
         return continuation(_Details(details, self._md(details)), request)
 
     def intercept_stream_stream(self, continuation, details, requests):
@@ -293,6 +297,191 @@ class Http(Base):
             status, body = self.curl(path, token)
             self.assertEqual((status, body["code"]), (http, code), body)
             self.assertNotIn(CANARY, body["message"])
+
+
+class Watch(Base):
+    """Secrets/WatchSecrets as a grpcio client sees it: events with names and never values, one
+    for each kind of change, none for other environments or versions, exact resume, and the
+    refusals; Access/WhoAmI."""
+
+    def setUp(self):
+        self.p = self.new_project()
+        for name in ("A", "B"):
+            self.secrets.CreateSecret(secrets.CreateSecretRequest(project=self.p, name=name, value=f"VAL-{CANARY}-w-{name}"))
+        self.envs.CreateEnvironment(envs.CreateEnvironmentRequest(project=self.p, name="staging"))
+        self.access = access_grpc.AccessStub(self.channel)
+        self.rt = self.access.CreateToken(access.CreateTokenRequest(
+            name="watch", role=access.ROLE_RUNTIME, project=self.p, environments=["main"],
+            versions=[common.VERSION_LIVE])).secret
+
+    def revision(self):
+        return self.projects.GetProject(projects.GetProjectRequest(name=self.p)).revision
+
+    def open(self, token=None, **kw):
+        """A watch on main/live read by a thread; its events arrive on a list."""
+        ch = authed_channel(token or self.rt)
+        self.addCleanup(ch.close)
+        req = secrets.WatchSecretsRequest(project=self.p, environment="main", version=common.VERSION_LIVE, **kw)
+        stream = secrets_grpc.SecretsStub(ch).WatchSecrets(req)
+        events, cv = [], threading.Condition()
+
+        def read():
+            try:
+                for ev in stream:
+                    with cv:
+                        events.append(ev)
+                        cv.notify_all()
+            except grpc.RpcError:
+                pass
+
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 10)
+        self.addCleanup(stream.cancel)
+        return stream, events, cv
+
+    def next_change(self, events, cv, seen):
+        """The first event after the first `seen` that is not a heartbeat."""
+        with cv:
+            self.assertTrue(cv.wait_for(lambda: any(not e.heartbeat for e in events[seen:]), timeout=10),
+                            "no event within 10 s")
+            return next(e for e in events[seen:] if not e.heartbeat), len(events)
+
+    def test_events_for_each_kind_of_change_and_resume(self):
+        stream, events, cv = self.open()
+        time.sleep(0.3)  # the stream is open before the first write
+        r0 = self.revision()
+        seen = 0
+        steps = [
+            ("a default", lambda: self.secrets.UpdateSecret(secrets.UpdateSecretRequest(project=self.p, name="A", value="v2")), ["A"]),
+            ("an override", lambda: self.envs.SetOverride(envs.SetOverrideRequest(
+                project=self.p, environment="main", version=common.VERSION_LIVE, secret="B", value="o")), ["B"]),
+            ("a default under an override, then another name", lambda: (
+                self.secrets.UpdateSecret(secrets.UpdateSecretRequest(project=self.p, name="B", value="hidden")),
+                self.secrets.CreateSecret(secrets.CreateSecretRequest(project=self.p, name="C", value="c"))), ["C"]),
+            ("visibility", lambda: self.secrets.UpdateSecret(secrets.UpdateSecretRequest(
+                project=self.p, name="A", visibility=common.VISIBILITY_RESTRICTED)), ["A"]),
+            ("another environment, then a delete", lambda: (
+                self.envs.SetOverride(envs.SetOverrideRequest(project=self.p, environment="staging",
+                                                             version=common.VERSION_LIVE, secret="A", value="s")),
+                self.envs.SetOverride(envs.SetOverrideRequest(project=self.p, environment="main",
+                                                             version=common.VERSION_DRAFT, secret="A", value="d")),
+                self.secrets.DeleteSecret(secrets.DeleteSecretRequest(project=self.p, name="C"))), ["C"]),
+            ("a merge", lambda: self.envs.MergeEnvironment(envs.MergeEnvironmentRequest(
+                project=self.p, source="staging")), ["A", "B"]),
+        ]
+        for what, write, names in steps:
+            write()
+            ev, seen = self.next_change(events, cv, seen)
+            self.assertEqual(sorted(ev.changed), names, what)
+            self.assertEqual((ev.revision, ev.resync), (self.revision(), False), what)
+            for e in events:
+                self.assertNotIn(CANARY, str(e))
+        stream.cancel()
+        # Resuming from the first revision gets everything since, folded (several events at most):
+        # C came and went, so it is no change from there.
+        resumed, ev2, cv2 = self.open(from_revision=r0)
+        with cv2:
+            self.assertTrue(cv2.wait_for(lambda: any(e.revision == self.revision() for e in ev2), timeout=10))
+            names = sorted({n for e in ev2 for n in e.changed})
+        self.assertEqual(names, ["A", "B"])
+        self.assertFalse(any(e.resync for e in ev2))
+
+    def test_names_filter_and_refusals(self):
+        stream, events, cv = self.open(names=["B"])
+        time.sleep(0.3)
+        self.secrets.UpdateSecret(secrets.UpdateSecretRequest(project=self.p, name="A", value="unwatched"))
+        self.secrets.UpdateSecret(secrets.UpdateSecretRequest(project=self.p, name="B", value="watched"))
+        ev, _ = self.next_change(events, cv, 0)
+        self.assertEqual((list(ev.changed), ev.revision), (["B"], self.revision()))
+        stream.cancel()
+        with authed_channel(self.rt) as ch:
+            watch = secrets_grpc.SecretsStub(ch).WatchSecrets
+            for env, version in [("staging", common.VERSION_LIVE), ("main", common.VERSION_DRAFT)]:
+                with self.assertRaises(grpc.RpcError) as cm:
+                    next(iter(watch(secrets.WatchSecretsRequest(project=self.p, environment=env, version=version), timeout=10)))
+                self.assertEqual(cm.exception.code(), SC.PERMISSION_DENIED, (env, version))
+        for req in [secrets.WatchSecretsRequest(project=self.p, environment="main"),
+                    secrets.WatchSecretsRequest(project=self.p, environment="main", version=common.VERSION_LIVE,
+                                                from_revision=-1)]:
+            with self.assertRaises(grpc.RpcError) as cm:
+                next(iter(self.secrets.WatchSecrets(req, timeout=10)))
+            self.assertEqual(cm.exception.code(), SC.INVALID_ARGUMENT, req)
+        with grpc.insecure_channel(ADDR) as ch:
+            with self.assertRaises(grpc.RpcError) as cm:
+                next(iter(secrets_grpc.SecretsStub(ch).WatchSecrets(secrets.WatchSecretsRequest(
+                    project=self.p, environment="main", version=common.VERSION_LIVE), timeout=10)))
+            self.assertEqual(cm.exception.code(), SC.UNAUTHENTICATED)
+
+    def test_heartbeats_keep_an_idle_stream_alive(self):
+        """run.sh starts this cofferd with --watch-heartbeat-seconds 1."""
+        stream, events, cv = self.open()
+        with cv:
+            self.assertTrue(cv.wait_for(lambda: len(events) >= 2, timeout=10), events)
+            self.assertTrue(all(e.heartbeat and not e.changed and not e.resync for e in events), events)
+            self.assertTrue(all(e.revision == self.revision() for e in events), events)
+        self.secrets.UpdateSecret(secrets.UpdateSecretRequest(project=self.p, name="A", value="after-heartbeats"))
+        ev, _ = self.next_change(events, cv, 0)
+        self.assertEqual(list(ev.changed), ["A"])
+
+    def test_whoami(self):
+        with authed_channel(self.rt) as ch:
+            t = access_grpc.AccessStub(ch).WhoAmI(access.WhoAmIRequest())
+        self.assertEqual((t.role, t.project, list(t.environments), list(t.versions)),
+                         (access.ROLE_RUNTIME, self.p, ["main"], [common.VERSION_LIVE]))
+        with grpc.insecure_channel(ADDR) as ch:
+            with self.assertRaises(grpc.RpcError) as cm:
+                access_grpc.AccessStub(ch).WhoAmI(access.WhoAmIRequest(), timeout=10)
+            self.assertEqual(cm.exception.code(), SC.UNAUTHENTICATED)
+
+
+class Changes(Base):
+    """Secrets/ApplyChanges from grpcio: one revision for the set, dry run, compare-and-set, and a
+    bad change that leaves nothing behind and names itself without its value."""
+
+    def resolve(self, p, env="main", version=common.VERSION_LIVE):
+        """The effective set as a runtime token of the project sees it (only runtimes resolve)."""
+        rt = access_grpc.AccessStub(self.channel).CreateToken(access.CreateTokenRequest(
+            name="changes", role=access.ROLE_RUNTIME, project=p)).secret
+        with authed_channel(rt) as ch:
+            r = secrets_grpc.SecretsStub(ch).ResolveSecrets(secrets.ResolveSecretsRequest(
+                project=p, environment=env, version=version))
+        return {s.name: s.value for s in r.secrets}, r.revision
+
+    def test_all_or_nothing_in_one_revision(self):
+        p = self.new_project()
+        self.secrets.CreateSecret(secrets.CreateSecretRequest(project=p, name="DB_USER", value="u1"))
+        self.secrets.CreateSecret(secrets.CreateSecretRequest(project=p, name="DB_PASSWORD", value="p1"))
+        self.envs.CreateEnvironment(envs.CreateEnvironmentRequest(project=p, name="staging"))
+        before = self.projects.GetProject(projects.GetProjectRequest(name=p)).revision
+        C = secrets.Change
+        changes = [
+            C(update_secret=secrets.UpdateSecretChange(name="DB_USER", value="u2")),
+            C(update_secret=secrets.UpdateSecretChange(name="DB_PASSWORD", value=f"VAL-{CANARY}-p2")),
+            C(create_secret=secrets.CreateSecretChange(name="NEW", value="n", visibility=common.VISIBILITY_RESTRICTED)),
+            C(set_override=secrets.SetOverrideChange(environment="staging", version=common.VERSION_DRAFT, secret="NEW", value="sn")),
+        ]
+        dry = self.secrets.ApplyChanges(secrets.ApplyChangesRequest(project=p, changes=changes, dry_run=True))
+        self.assertEqual((dry.applied, dry.revision, len(dry.results)), (False, before + 1, 4))
+        self.assertEqual(self.resolve(p)[0], {"DB_USER": "u1", "DB_PASSWORD": "p1"})
+        self.assertCode(SC.ABORTED, self.secrets.ApplyChanges,
+                        secrets.ApplyChangesRequest(project=p, changes=changes, expected_revision=before - 1))
+        bad = changes[:2] + [C(set_override=secrets.SetOverrideChange(
+            environment="nowhere", version=common.VERSION_LIVE, secret="DB_USER", value=f"VAL-{CANARY}-bad"))] + changes[2:]
+        msg = self.assertCode(SC.NOT_FOUND, self.secrets.ApplyChanges, secrets.ApplyChangesRequest(project=p, changes=bad))
+        self.assertIn("change 2 (secret DB_USER)", msg)
+        self.assertNotIn(CANARY, msg)
+        self.assertEqual(self.projects.GetProject(projects.GetProjectRequest(name=p)).revision, before)
+        done = self.secrets.ApplyChanges(secrets.ApplyChangesRequest(project=p, changes=changes, expected_revision=before))
+        self.assertEqual((done.applied, done.revision), (True, before + 1))
+        self.assertEqual([(r.index, r.kind, r.secret) for r in done.results],
+                         [(0, common.CHANGE_KIND_CHANGED, "DB_USER"), (1, common.CHANGE_KIND_CHANGED, "DB_PASSWORD"),
+                          (2, common.CHANGE_KIND_ADDED, "NEW"), (3, common.CHANGE_KIND_ADDED, "NEW")])
+        self.assertEqual(self.resolve(p), ({"DB_USER": "u2", "DB_PASSWORD": f"VAL-{CANARY}-p2", "NEW": "n"}, before + 1))
+        self.assertEqual(self.resolve(p, "staging", common.VERSION_DRAFT)[0]["NEW"], "sn")
+        self.assertEqual(self.secrets.GetSecret(secrets.GetSecretRequest(project=p, name="NEW")).visibility,
+                         common.VISIBILITY_RESTRICTED)
+        self.assertCode(SC.INVALID_ARGUMENT, self.secrets.ApplyChanges, secrets.ApplyChangesRequest(project=p, changes=[C()]))
 
 
 class Cli(Base):
