@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "audit.h"
 #include "log.h"
@@ -106,6 +107,18 @@ static int refuse_tokenless(struct call *c, int code)
 	return code;
 }
 
+/* The credentials of an Authorization value "Bearer <token>" (the scheme in any case, as RFC 7235
+ * has it), or NULL. */
+static const char *bearer_of(const char *header)
+{
+	if (header == NULL || strncasecmp(header, "Bearer", 6) != 0 || header[6] != ' ')
+		return NULL;
+	header += 6;
+	while (*header == ' ')
+		header++;
+	return header;
+}
+
 /* Looks up the bearer token into c->caller; RPC_OK or the code to answer. */
 static int authenticate(struct call *c)
 {
@@ -115,18 +128,18 @@ static int authenticate(struct call *c)
 		                        call_fail(c, RPC_RESOURCE_EXHAUSTED,
 		                                  "too many calls without a valid token from this "
 		                                  "address; try again later"));
-	const char *header = rpc_metadata(c->rpc, "authorization");
-	if (header == NULL || strncmp(header, "Bearer ", 7) != 0)
+	const char *bearer = bearer_of(rpc_metadata(c->rpc, "authorization"));
+	if (bearer == NULL)
 		return refuse_tokenless(
 		        c, call_fail(c, RPC_UNAUTHENTICATED, "a bearer token is required"));
-	if (!tokens_secret_well_formed(header + 7))
+	if (!tokens_secret_well_formed(bearer))
 		return refuse_tokenless(
 		        c, call_fail(c, RPC_UNAUTHENTICATED, "the token is not valid"));
 	struct cof_err e = {0};
 	struct session *ss = call_memory_session(c, &e);
 	if (ss == NULL)
 		return call_error(c, &e);
-	if (tokens_authenticate(ss, header + 7, &c->caller, &e) != 0) {
+	if (tokens_authenticate(ss, bearer, &c->caller, &e) != 0) {
 		int code = call_error(c, &e);
 		return code == RPC_UNAUTHENTICATED && !c->would_block ? refuse_tokenless(c, code)
 		                                                      : code;

@@ -366,6 +366,15 @@ START_TEST(every_status_the_endpoint_reaches)
 	expect_error(get(path, "coffer_notarealtoken000000000000000000000000000000000000"), 401,
 	             "UNAUTHENTICATED");
 	expect_error(get(path, other_rt), 403, "PERMISSION_DENIED");
+	/* The scheme is case-insensitive (RFC 7235); it must be Bearer. */
+	char url[1024], auth[256];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", hport, path);
+	snprintf(auth, sizeof(auth), "Authorization: bearer %s", rt);
+	struct got g = request(NULL, url, NULL, auth, NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 200);
+	got_free(&g);
+	snprintf(auth, sizeof(auth), "Authorization: Basic %s", rt);
+	expect_error(request(NULL, url, NULL, auth, NULL, NULL, NULL), 401, "UNAUTHENTICATED");
 	secrets_path(path, sizeof(path), p, "staging", "draft", "");
 	expect_error(get(path, live_only), 403, "PERMISSION_DENIED"); /* out of its scope */
 	secrets_path(path, sizeof(path), p, "main", "live", "/NOPE");
@@ -380,7 +389,6 @@ START_TEST(every_status_the_endpoint_reaches)
 	expect_error(get(path, rt), 400, "INVALID_ARGUMENT");
 	secrets_path(path, sizeof(path), p, "main", "live", "/A?names=B");
 	expect_error(get(path, rt), 400, "INVALID_ARGUMENT");
-	char url[1024];
 	snprintf(url, sizeof(url),
 	         "http://127.0.0.1:%d/v1/projects/%s/environments/main/versions/"
 	         "live/secrets",
@@ -390,7 +398,7 @@ START_TEST(every_status_the_endpoint_reaches)
 	/* The audit log cannot be written: resolves fail closed, 503. */
 	audit_log_break();
 	secrets_path(path, sizeof(path), p, "main", "live", "");
-	struct got g = get(path, rt);
+	g = get(path, rt);
 	audit_log_mend();
 	expect_error(g, 503, "UNAVAILABLE");
 	/* A token over its rate: 429. */
