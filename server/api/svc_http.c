@@ -202,6 +202,24 @@ static int split(char *path, char **seg, int max)
 	return n;
 }
 
+/* If-None-Match: "N" (or W/"N"), or a list of them: answer 304 while the set is still at
+ * revision N. Revisions only grow, so of a list only the newest can still match. */
+static int64_t known_revision(const char *inm)
+{
+	long long known = 0;
+	for (const char *s = inm; s && *s;) {
+		s += strspn(s, " \t,");
+		if (strncmp(s, "W/", 2) == 0)
+			s += 2;
+		long long n = 0;
+		int used = 0;
+		if (sscanf(s, "\"%lld\"%n", &n, &used) == 1 && used > 0 && n > known)
+			known = n;
+		s = strchr(s, ',');
+	}
+	return known;
+}
+
 void svc_http_handle(void *app, struct http_request *req)
 {
 	struct svc_http *h = app;
@@ -262,12 +280,7 @@ void svc_http_handle(void *app, struct http_request *req)
 		}
 	}
 	r.names = names;
-	/* If-None-Match: "N" (or W/"N"): answer 304 while the set is still at revision N. */
-	const char *inm = http_header(req, "If-None-Match");
-	long long known = 0;
-	if (inm && sscanf(inm + (strncmp(inm, "W/", 2) == 0 ? 2 : 0), "\"%lld\"", &known) == 1 &&
-	    known > 0)
-		r.known_revision = known;
+	r.known_revision = known_revision(http_header(req, "If-None-Match"));
 	struct pending *p = calloc(1, sizeof(*p));
 	size_t len = protobuf_c_message_get_packed_size(&r.base);
 	uint8_t *packed = malloc(len ? len : 1);

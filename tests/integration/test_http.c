@@ -329,6 +329,16 @@ START_TEST(conditional_get_with_the_revision_as_etag)
 	ck_assert_str_eq(g.etag, want);
 	ck_assert_ptr_nonnull(strstr(g.body, "\"S\":\"v2\""));
 	got_free(&g);
+	/* A list of ETags: 304 when the current one is among them. */
+	snprintf(inm, sizeof(inm), "If-None-Match: \"1\", W/%s , \"x\"", want);
+	g = request(NULL, url, rt, inm, NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 304);
+	got_free(&g);
+	snprintf(inm, sizeof(inm), "If-None-Match: \"1\", \"%lld\"", (long long)rev - 1);
+	g = request(NULL, url, rt, inm, NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 200);
+	got_free(&g);
+	snprintf(inm, sizeof(inm), "If-None-Match: %s", want);
 	/* A refused token gets no 304, whatever it claims to know. */
 	g = request(NULL, url, "coffer_notarealtoken000000000000000000000000000000000000", inm,
 	            NULL, NULL, NULL);
