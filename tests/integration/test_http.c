@@ -594,6 +594,32 @@ START_TEST(oversized_slow_and_greedy_clients_are_refused)
 }
 END_TEST
 
+/* A request whose call cannot finish (the database is held) gets 504 at its deadline (10 s): the
+ * connection is answered, not left hanging. */
+START_TEST(a_request_past_its_deadline_is_504)
+{
+	http_server_up();
+	const char *p = uniq("httpslow");
+	project_with(haddr, p, "v1");
+	char rt[128];
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	char path[512];
+	secrets_path(path, sizeof(path), p, "main", "live", "");
+	PQclear(sql("BEGIN", 0, NULL));
+	PQclear(sql("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE", 0, NULL));
+	time_t t0 = time(NULL);
+	struct got g = get(path, rt);
+	time_t waited = time(NULL) - t0;
+	PQclear(sql("ROLLBACK", 0, NULL));
+	ck_assert_int_ge(waited, 9);
+	expect_error(g, 504, "DEADLINE_EXCEEDED");
+	/* and the endpoint serves again at once */
+	g = get(path, rt);
+	ck_assert_int_eq(g.status, 200);
+	got_free(&g);
+}
+END_TEST
+
 static char hcerts[64];
 
 static struct server *https_server(bool mtls, int *port)
@@ -682,6 +708,7 @@ TCase *tcase_http(void)
 	tcase_add_test(tc, every_status_the_endpoint_reaches);
 	tcase_add_test(tc, restricted_values_go_to_runtime_tokens_only_and_each_request_is_audited);
 	tcase_add_test(tc, oversized_slow_and_greedy_clients_are_refused);
+	tcase_add_test(tc, a_request_past_its_deadline_is_504);
 	tcase_add_test(tc, tls_and_mtls_as_grpc);
 	tcase_add_test(tc, plaintext_http_off_loopback_is_refused);
 	return tc;
