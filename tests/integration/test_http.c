@@ -293,15 +293,22 @@ START_TEST(values_equal_resolve_secrets)
 }
 END_TEST
 
-START_TEST(conditional_get_with_the_revision_as_etag)
+/* A new project with S = value, a runtime token for it (rt, 128 bytes) and the path of its
+ * main/live secrets (path, 512 bytes). */
+static const char *project_for_http(const char *prefix, char *rt, char *path)
 {
 	http_server_up();
-	const char *p = uniq("etag");
+	const char *p = uniq(prefix);
 	project_with(haddr, p, "v1");
-	char rt[128];
 	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
-	char path[512], url[1024], inm[96];
-	secrets_path(path, sizeof(path), p, "main", "live", "");
+	secrets_path(path, 512, p, "main", "live", "");
+	return p;
+}
+
+START_TEST(conditional_get_with_the_revision_as_etag)
+{
+	char rt[128], path[512], url[1024], inm[96];
+	const char *p = project_for_http("etag", rt, path);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", hport, path);
 	struct got g = request(NULL, url, rt, NULL, NULL, NULL, NULL);
 	char want[64];
@@ -598,13 +605,8 @@ END_TEST
  * connection is answered, not left hanging. */
 START_TEST(a_request_past_its_deadline_is_504)
 {
-	http_server_up();
-	const char *p = uniq("httpslow");
-	project_with(haddr, p, "v1");
-	char rt[128];
-	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
-	char path[512];
-	secrets_path(path, sizeof(path), p, "main", "live", "");
+	char rt[128], path[512];
+	project_for_http("httpslow", rt, path);
 	PQclear(sql("BEGIN", 0, NULL));
 	PQclear(sql("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE", 0, NULL));
 	time_t t0 = time(NULL);
