@@ -351,11 +351,9 @@ static int send_set(struct cli *c, struct set *s, const char *file)
 
 static int common_options(struct cli *c, struct set *s)
 {
-	bool ok = true;
 	s->req.project = c->argv[0];
 	s->req.dry_run = cli_opt(c, "--dry-run") != NULL;
-	s->req.expected_revision = cli_opt_i64(c, "--expected-revision", 0, &ok);
-	return ok ? 0 : cli_usage_error(c, "--expected-revision must be a number");
+	return cli_expected_revision(c, &s->req.expected_revision);
 }
 
 int cmd_apply(struct cli *c)

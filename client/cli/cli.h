@@ -59,6 +59,8 @@ struct cli {
 const char *cli_opt(const struct cli *c, const char *name);
 /* A numeric option; *ok becomes false when it does not parse. */
 int64_t cli_opt_i64(const struct cli *c, const char *name, int64_t def, bool *ok);
+/* Reads --expected-revision (0 when absent) into *out; 0 or a usage error's status. */
+int cli_expected_revision(const struct cli *c, int64_t *out);
 /* The contract's enums as the CLI reads and prints them: "draft" <-> VERSION_DRAFT, ...; a word
  * it does not know reads as 0 (unspecified). */
 int cli_version(const char *s);

@@ -33,6 +33,13 @@ int64_t cli_opt_i64(const struct cli *c, const char *name, int64_t def, bool *ok
 	return n;
 }
 
+int cli_expected_revision(const struct cli *c, int64_t *out)
+{
+	bool ok = true;
+	*out = cli_opt_i64(c, "--expected-revision", 0, &ok);
+	return ok ? 0 : cli_usage_error(c, "--expected-revision must be a number");
+}
+
 /* The words the CLI uses for the contract's enums, by their generated names. */
 static const struct {
 	const char *word; /* what the CLI reads and prints */

@@ -52,14 +52,6 @@ static int envs_page(struct cli *c, const char *token, char **next, int *printed
 	return 0;
 }
 
-/* Reads --expected-revision into *out; 0 or a usage error's status. */
-static int expected_revision(const struct cli *c, int64_t *out)
-{
-	bool ok = true;
-	*out = cli_opt_i64(c, "--expected-revision", 0, &ok);
-	return ok ? 0 : cli_usage_error(c, "--expected-revision must be a number");
-}
-
 int cmd_envs_create(struct cli *c)
 {
 	coffer_error err;
@@ -99,7 +91,7 @@ int cmd_envs_delete(struct cli *c)
 	Coffer__V1__DeleteEnvironmentRequest req = COFFER__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
 	req.project = c->argv[0];
 	req.name = c->argv[1];
-	int rc = expected_revision(c, &req.expected_revision);
+	int rc = cli_expected_revision(c, &req.expected_revision);
 	if (rc)
 		return rc;
 	Google__Protobuf__Empty *e = NULL;
@@ -170,7 +162,7 @@ int cmd_overrides_set(struct cli *c)
 	int rc;
 	if ((req.version = (Coffer__V1__Version)version_arg(c)) == 0)
 		return 2;
-	if ((rc = expected_revision(c, &req.expected_revision)))
+	if ((rc = cli_expected_revision(c, &req.expected_revision)))
 		return rc;
 	char *value = NULL;
 	if ((rc = cli_read_value(c, &value)) != 1)
@@ -198,7 +190,7 @@ int cmd_overrides_delete(struct cli *c)
 	int rc;
 	if ((req.version = (Coffer__V1__Version)version_arg(c)) == 0)
 		return 2;
-	if ((rc = expected_revision(c, &req.expected_revision)))
+	if ((rc = cli_expected_revision(c, &req.expected_revision)))
 		return rc;
 	req.project = c->argv[0];
 	req.environment = c->argv[1];

@@ -106,14 +106,6 @@ static int secrets_page(struct cli *c, const char *token, char **next, int *prin
 	return 0;
 }
 
-/* Reads --expected-revision into *out; 0 or a usage error's status. */
-static int expected_revision(const struct cli *c, int64_t *out)
-{
-	bool ok = true;
-	*out = cli_opt_i64(c, "--expected-revision", 0, &ok);
-	return ok ? 0 : cli_usage_error(c, "--expected-revision must be a number");
-}
-
 static char *description(const struct cli *c)
 {
 	return (char *)(cli_opt(c, "--description") ? cli_opt(c, "--description") : "");
@@ -157,7 +149,7 @@ int cmd_projects_delete(struct cli *c)
 	coffer_error err;
 	Coffer__V1__DeleteProjectRequest req = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
 	req.name = c->argv[0];
-	int rc = expected_revision(c, &req.expected_revision);
+	int rc = cli_expected_revision(c, &req.expected_revision);
 	if (rc)
 		return rc;
 	Google__Protobuf__Empty *e = NULL;
@@ -217,7 +209,7 @@ int cmd_secrets_update(struct cli *c)
 {
 	coffer_error err;
 	Coffer__V1__UpdateSecretRequest req = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
-	int rc = expected_revision(c, &req.expected_revision);
+	int rc = cli_expected_revision(c, &req.expected_revision);
 	if (rc)
 		return rc;
 	char *value = NULL;
@@ -250,7 +242,7 @@ int cmd_secrets_delete(struct cli *c)
 	Coffer__V1__DeleteSecretRequest req = COFFER__V1__DELETE_SECRET_REQUEST__INIT;
 	req.project = c->argv[0];
 	req.name = c->argv[1];
-	int rc = expected_revision(c, &req.expected_revision);
+	int rc = cli_expected_revision(c, &req.expected_revision);
 	if (rc)
 		return rc;
 	Google__Protobuf__Empty *e = NULL;
