@@ -23,8 +23,9 @@
 
 #include "cli.h"
 
-/* A change waits this long for more before it is acted on: a burst gives one restart. */
-#define SETTLE_MS 300
+/* A change waits this long for more before it is acted on: a burst gives one restart. A second
+ * covers a script that rotates several secrets one call at a time. */
+#define SETTLE_MS 1000
 /* How often the loop looks at signals and the program between changes. */
 #define TICK_MS 100
 /* A watch refused for the token's limit is tried again after this long, plus up to as much. */

@@ -229,7 +229,7 @@ rm -f "$PROG_LOG"
 COFFER_TOKEN=$SCOPED "$COFFER" run --watch --restart-timeout 2s -- "$WORK/prog.sh" 2>"$WORK/sup.err" &
 SUP=$!
 wait_for "$PROG_LOG" '^start v2 o1 no-token$'
-upd API_KEY v3; upd OTHER o2
+upd API_KEY v3; sleep 0.4; upd OTHER o2 # a rotation script, one call at a time
 wait_for "$PROG_LOG" '^start v3 o2 no-token$' && [ "$(grep -c '^start' "$PROG_LOG")" -eq 2 ] &&
   grep -q '^got TERM$' "$PROG_LOG" && ok "run --watch: one restart for a burst, with the new values, never the token" ||
   bad "run --watch restart: $(cat "$PROG_LOG") $(cat "$WORK/sup.err")"
