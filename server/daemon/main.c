@@ -340,7 +340,7 @@ static int run_serve(struct invocation *in)
 		return 1;
 	}
 	log_info("cofferd %s serving gRPC on %s (port %d) with %d workers", COFFER_VERSION,
-	         cfg->listen, server_port(srv), cfg->workers);
+	         cfg->listen, server_port(srv), server_workers(srv));
 	int sig = 0;
 	sigwait(&stop, &sig);
 	log_info("received %s: stopping (grace %d s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",

@@ -303,6 +303,8 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	if (srv == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	srv->cfg = *cfg;
+	if (srv->cfg.workers <= 0) /* 0: one per CPU */
+		srv->cfg.workers = cpus();
 	int rc;
 	/* What the settings alone decide is checked before anything else is touched. */
 	if ((rc = bootstrap_tls(cfg, &srv->tls, e)))
@@ -355,7 +357,7 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	api_set_metrics(srv->api, srv->metrics);
 	struct rpc_server_opts opts = {
 	        .listen = cfg->listen,
-	        .workers = cfg->workers > 0 ? cfg->workers : cpus(),
+	        .workers = srv->cfg.workers,
 	        .max_calls = cfg->max_calls,
 	        .slots_per_method = cfg->slots_per_method,
 	        .max_message_bytes = cfg->max_message_bytes,
@@ -389,6 +391,11 @@ int server_metrics_port(const struct server *srv)
 int server_http_port(const struct server *srv)
 {
 	return http_port(srv->http);
+}
+
+int server_workers(const struct server *srv)
+{
+	return srv->cfg.workers;
 }
 
 int server_port(const struct server *srv)

@@ -26,6 +26,8 @@ int server_metrics_port(const struct server *srv);
 int server_http_port(const struct server *srv);
 /* The bound gRPC port. */
 int server_port(const struct server *srv);
+/* The gRPC worker threads it runs (the setting, or one per CPU). */
+int server_workers(const struct server *srv);
 /* Graceful stop (see rpc_server_shutdown), then frees. NULL-safe. */
 void server_stop(struct server *srv, int grace_seconds);
 /* cofferd migrate: applies pending migrations and returns. */
