@@ -1,6 +1,7 @@
 /* server.c - start-up, wiring and stop (see server.h). */
 #include "server.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ struct server {
 	struct http_server *metrics_http; /* the /metrics listener */
 	struct svc_http *json;            /* the HTTP/JSON endpoint's state */
 	struct http_server *http;         /* its listener */
+	pthread_mutex_t http_mu;          /* http as the metrics read it, against its stop */
 	struct api *api;                  /* the services */
 	struct rpc_server *rpc;           /* the gRPC runtime */
 	struct tls_files tls;             /* PEM contents */
@@ -149,6 +151,26 @@ static double gauge_waits(void *arg)
 	return api_parked(arg);
 }
 
+static double gauge_http_connections(void *arg)
+{
+	struct server *srv = arg;
+	pthread_mutex_lock(&srv->http_mu);
+	double n = http_connections(srv->http);
+	pthread_mutex_unlock(&srv->http_mu);
+	return n;
+}
+
+/* Stops the HTTP/JSON listener (waiting up to wait_ms for its requests); the metrics no longer
+ * read it. */
+static void stop_http(struct server *srv, int wait_ms)
+{
+	pthread_mutex_lock(&srv->http_mu);
+	struct http_server *h = srv->http;
+	srv->http = NULL;
+	pthread_mutex_unlock(&srv->http_mu);
+	http_stop(h, wait_ms);
+}
+
 static double gauge_watches(void *arg)
 {
 	return api_watching(arg);
@@ -218,6 +240,9 @@ static int start_metrics(struct server *srv, struct cof_err *e)
 	                  srv->api) ||
 	    metrics_gauge(srv->metrics, "coffer_watch_streams", NULL,
 	                  "WatchSecrets streams open on this replica.", gauge_watches, srv->api) ||
+	    metrics_gauge(srv->metrics, "coffer_http_connections", NULL,
+	                  "Connections open to the HTTP/JSON endpoint on this replica.",
+	                  gauge_http_connections, srv) ||
 	    metrics_gauge(srv->metrics, "coffer_cache_enabled", NULL,
 	                  "1 while the change listener listens and the cache serves.",
 	                  gauge_cache_enabled, srv->domain) ||
@@ -271,7 +296,11 @@ static int start_http(struct server *srv, struct cof_err *e)
 	        .handler = svc_http_handle,
 	        .app = srv->json,
 	};
-	int rc = http_start(&o, &srv->http, e);
+	struct http_server *h = NULL;
+	int rc = http_start(&o, &h, e);
+	pthread_mutex_lock(&srv->http_mu);
+	srv->http = h;
+	pthread_mutex_unlock(&srv->http_mu);
 	if (rc == 0)
 		log_info("serving the HTTP/JSON endpoint on %s://%s/v1/",
 		         srv->tls.cert ? "https" : "http", cfg->http_listen);
@@ -281,7 +310,7 @@ static int start_http(struct server *srv, struct cof_err *e)
 /* Frees what server_start made, in reverse order. NULL-safe members. */
 static void server_free(struct server *srv)
 {
-	http_stop(srv->http, 0);
+	stop_http(srv, 0);
 	svc_http_free(srv->json);
 	rpc_server_free(srv->rpc);
 	api_free(srv->api);
@@ -292,6 +321,7 @@ static void server_free(struct server *srv)
 	bootstrap_tls_free(&srv->tls);
 	crypt_keyring_free(srv->kr);
 	free(srv->paths);
+	pthread_mutex_destroy(&srv->http_mu);
 	free(srv);
 }
 
@@ -303,6 +333,7 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	if (srv == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	srv->cfg = *cfg;
+	pthread_mutex_init(&srv->http_mu, NULL);
 	if (srv->cfg.workers <= 0) /* 0: one per CPU */
 		srv->cfg.workers = cpus();
 	int rc;
@@ -408,8 +439,7 @@ void server_stop(struct server *srv, int grace_seconds)
 	if (srv == NULL)
 		return;
 	/* HTTP requests in flight are calls of the gRPC runtime: they end within the grace too. */
-	http_stop(srv->http, grace_seconds * 1000);
-	srv->http = NULL;
+	stop_http(srv, grace_seconds * 1000);
 	rpc_server_shutdown(srv->rpc, grace_seconds);
 	server_free(srv);
 }

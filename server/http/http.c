@@ -415,6 +415,14 @@ int http_port(const struct http_server *srv)
 	return srv ? srv->port : 0;
 }
 
+unsigned int http_connections(const struct http_server *srv)
+{
+	const union MHD_DaemonInfo *di =
+	        srv && srv->d ? MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
+	                      : NULL;
+	return di ? di->num_connections : 0;
+}
+
 void http_stop(struct http_server *srv, int wait_ms)
 {
 	if (srv == NULL)

@@ -42,6 +42,8 @@ int http_start(const struct http_opts *opts, struct http_server **out, struct co
         __attribute__((warn_unused_result));
 /* The bound TCP port. */
 int http_port(const struct http_server *srv);
+/* Connections open now (0 for NULL). */
+unsigned int http_connections(const struct http_server *srv);
 /* Stops taking connections, waits up to wait_ms for the requests being answered, then closes
  * everything and frees the listener. NULL-safe. */
 void http_stop(struct http_server *srv, int wait_ms);

@@ -583,6 +583,7 @@ START_TEST(oversized_slow_and_greedy_clients_are_refused)
 	hold_connections(held, 4);
 	int extra = connect_to(hport);
 	ck_assert(closed_within(extra, 2000));
+	ck_assert_int_eq(metric_value(server_metrics_port(hsrv), "coffer_http_connections "), 4);
 	/* The four held connections were the ones counted: each still serves a request. */
 	for (int i = 0; i < 4; i++)
 		ck_assert_msg(serves_a_request(held[i], path_a), "held connection %d", i);

@@ -614,7 +614,7 @@ class Metrics(Base):
         self.assertEqual(self.value(text, key), before + 3)
         self.assertGreaterEqual(self.value(text, 'coffer_call_duration_seconds_count{method="/coffer.v1.Projects/GetProject"}'), 3)
         self.assertGreaterEqual(self.value(text, "coffer_workers "), 1)  # 0 in the settings: one per CPU
-        for name in ["coffer_db_connections{state=\"up\"}", "coffer_audit_backlog", "coffer_keyring_active_term",
+        for name in ["coffer_db_connections{state=\"up\"}", "coffer_http_connections ", "coffer_audit_backlog", "coffer_keyring_active_term",
                      "coffer_build_info{version=", "coffer_errors_total{code=\"NOT_FOUND\"}", "coffer_workers"]:
             self.assertIn(name, text)
         self.assertNotIn(CANARY, text)
