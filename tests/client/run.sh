@@ -192,6 +192,14 @@ SCOPED=$("$COFFER" tokens create keeprun-rt --role runtime --project keeprun --e
 WIDE=$("$COFFER" tokens create keeprun-wide --role runtime --project keeprun 2>/dev/null)
 upd() { COFFER_TOKEN=$COFFER_ADMIN_TOKEN "$COFFER" secrets update keeprun "$1" --value-stdin <<< "$2" >/dev/null; }
 wait_for() { for _ in $(seq 1 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+# The WatchSecrets streams open on the cofferd whose metrics are at $1, and a wait until they reach
+# $2: a watch "from now" must be open before the write it is to see.
+streams() { curl -s "http://$1/metrics" | awk '/^coffer_watch_streams /{print $2}'; }
+wait_streams() {
+  for _ in $(seq 1 100); do [ "$(streams "$1")" -ge "$2" ] 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+: "${COFFER_METRICS_ADDR:?}"
 
 out=$(COFFER_TOKEN=$SCOPED "$COFFER" run -- sh -c 'echo "$API_KEY"')
 [ "$out" = v1 ] && ok "coffer run without flags resolves the runtime token's own scope" || bad "scope default: $out"
@@ -201,9 +209,10 @@ out=$(COFFER_TOKEN=$WIDE COFFER_PROJECT=keeprun COFFER_ENV=main COFFER_VERSION=l
 grep -qx 'API_KEY="v1"' <<<"$out" && ok "COFFER_PROJECT, COFFER_ENV and COFFER_VERSION say what to resolve" || bad "env defaults: $out"
 
 # coffer watch: a line per change, names only.
+open_before=$(streams "$COFFER_METRICS_ADDR")
 COFFER_TOKEN=$SCOPED "$COFFER" watch >"$WORK/watch.out" 2>&1 &
 WATCHER=$!
-sleep 1
+wait_streams "$COFFER_METRICS_ADDR" $((open_before + 1)) || bad "coffer watch did not open its stream"
 upd API_KEY v2
 wait_for "$WORK/watch.out" ' API_KEY$' && ! grep -q v2 "$WORK/watch.out" &&
   ok "coffer watch prints the changed name (never the value)" || bad "coffer watch: $(cat "$WORK/watch.out")"
@@ -229,7 +238,7 @@ rm -f "$PROG_LOG"
 COFFER_TOKEN=$SCOPED "$COFFER" run --watch --restart-timeout 2s -- "$WORK/prog.sh" 2>"$WORK/sup.err" &
 SUP=$!
 wait_for "$PROG_LOG" '^start v2 o1 no-token$'
-upd API_KEY v3; sleep 0.4; upd OTHER o2 # a rotation script, one call at a time
+upd API_KEY v3; sleep 0.35; upd OTHER o2 # a rotation script, one call at a time
 wait_for "$PROG_LOG" '^start v3 o2 no-token$' && [ "$(grep -c '^start' "$PROG_LOG")" -eq 2 ] &&
   grep -q '^got TERM$' "$PROG_LOG" && ok "run --watch: one restart for a burst, with the new values, never the token" ||
   bad "run --watch restart: $(cat "$PROG_LOG") $(cat "$WORK/sup.err")"
@@ -286,9 +295,12 @@ COFFER_TOKEN=$dsecret "$COFFER" run --project keeprun --env main --version live 
 OWN_PORT=52100
 while (exec 3<>"/dev/tcp/127.0.0.1/$OWN_PORT") 2>/dev/null; do OWN_PORT=$((OWN_PORT + 1)); done
 OWN_ADDR=127.0.0.1:$OWN_PORT
+OWN_MPORT=$((OWN_PORT + 1))
+while (exec 3<>"/dev/tcp/127.0.0.1/$OWN_MPORT") 2>/dev/null; do OWN_MPORT=$((OWN_MPORT + 1)); done
+OWN_METRICS=127.0.0.1:$OWN_MPORT
 start_own() {
   COFFER_DATABASE_URL=$COFFER_TEST_DATABASE_URL COFFER_ROOT_KEY_FILE=$COFFER_TEST_ROOT_KEY_FILE \
-    "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$OWN_ADDR" --metrics-listen "" \
+    "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$OWN_ADDR" --metrics-listen "$OWN_METRICS" \
     --max-watches-per-token 1 >>"$WORK/own.log" 2>&1 &
   OWN=$!
   for _ in $(seq 1 100); do
@@ -302,7 +314,7 @@ rm -f "$PROG_LOG" "$WORK/own.snap"
 COFFER_TOKEN=$SCOPED "$COFFER" --addr "$OWN_ADDR" run --watch --fallback "$WORK/own.snap" -- "$WORK/prog.sh" 2>"$WORK/sup.err" &
 SUP=$!
 wait_for "$PROG_LOG" '^start v4 '
-sleep 0.5 # its watch is open
+wait_streams "$OWN_METRICS" 1 || bad "coffer run --watch did not open its stream" # the token's one
 COFFER_TOKEN=$SCOPED "$COFFER" --addr "$OWN_ADDR" run --watch -- sleep 30 2>"$WORK/sup2.err" &
 SUP2=$!
 wait_for "$WORK/sup2.err" 'trying again in' && kill -0 $SUP2 2>/dev/null &&
