@@ -318,7 +318,9 @@ class Watch(Base):
         return self.projects.GetProject(projects.GetProjectRequest(name=self.p)).revision
 
     def open(self, token=None, **kw):
-        """A watch on main/live read by a thread; its events arrive on a list."""
+        """A watch on main/live read by a thread; its events arrive on a list. Returns once the
+        stream's first message is in (a heartbeat saying where it starts, or what changed since
+        from_revision): the watch is open, so a write made after it is seen."""
         ch = authed_channel(token or self.rt)
         self.addCleanup(ch.close)
         req = secrets.WatchSecretsRequest(project=self.p, environment="main", version=common.VERSION_LIVE, **kw)
@@ -338,6 +340,9 @@ class Watch(Base):
         t.start()
         self.addCleanup(t.join, 10)
         self.addCleanup(stream.cancel)
+        with cv:
+            self.assertTrue(cv.wait_for(lambda: events, timeout=10), "the stream did not start")
+            self.assertGreater(events[0].revision, 0, events[0])
         return stream, events, cv
 
     def next_change(self, events, cv, seen):
@@ -349,7 +354,6 @@ class Watch(Base):
 
     def test_events_for_each_kind_of_change_and_resume(self):
         stream, events, cv = self.open()
-        time.sleep(0.3)  # the stream is open before the first write
         r0 = self.revision()
         seen = 0
         steps = [
@@ -389,7 +393,6 @@ class Watch(Base):
 
     def test_names_filter_and_refusals(self):
         stream, events, cv = self.open(names=["B"])
-        time.sleep(0.3)
         self.secrets.UpdateSecret(secrets.UpdateSecretRequest(project=self.p, name="A", value="unwatched"))
         self.secrets.UpdateSecret(secrets.UpdateSecretRequest(project=self.p, name="B", value="watched"))
         ev, _ = self.next_change(events, cv, 0)
