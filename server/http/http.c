@@ -159,6 +159,16 @@ static char *copy(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* Whether the request announces a body (none is served here). */
+static bool has_body(struct MHD_Connection *conn)
+{
+	const char *len =
+	        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL ||
+	       (len != NULL && strspn(len, "0") != strlen(len));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -198,9 +208,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			        strlen("{\"code\":\"UNIMPLEMENTED\",\"message\":\"only GET is "
 			               "served "
 			               "here\"}"));
+		else if (has_body(conn))
+			set_answer(
+			        r, 400, "application/json",
+			        copy("{\"code\":\"INVALID_ARGUMENT\",\"message\":\"a GET carries "
+			             "no body\"}"),
+			        strlen("{\"code\":\"INVALID_ARGUMENT\",\"message\":\"a GET "
+			               "carries no body\"}"));
+		/* An answer known from the head goes out now, before any body is read: the
+		 * connection then closes, and no body, however slowly it comes, holds it. */
+		if (r->answered) {
+			r->started = true;
+			return queue(r);
+		}
 		return MHD_YES;
 	}
-	if (*upload_data_size != 0) { /* a body on a GET: read and dropped (the head is bounded) */
+	if (*upload_data_size != 0) { /* not reached: a request with a body was answered above */
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
