@@ -151,6 +151,9 @@ static double gauge_waits(void *arg)
 	return api_parked(arg);
 }
 
+/* After the calls have ended, how long HTTP answers have to reach their clients. */
+#define HTTP_DRAIN_MS 2000
+
 static double gauge_http_connections(void *arg)
 {
 	struct server *srv = arg;
@@ -438,8 +441,10 @@ void server_stop(struct server *srv, int grace_seconds)
 {
 	if (srv == NULL)
 		return;
-	/* HTTP requests in flight are calls of the gRPC runtime: they end within the grace too. */
-	stop_http(srv, grace_seconds * 1000);
+	/* HTTP requests in flight are calls of the gRPC runtime: they end within its grace (new
+	 * ones are refused, UNAVAILABLE); then their answers have a moment to go out. */
+	http_quiesce(srv->http);
 	rpc_server_shutdown(srv->rpc, grace_seconds);
+	stop_http(srv, HTTP_DRAIN_MS);
 	server_free(srv);
 }

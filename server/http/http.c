@@ -38,6 +38,8 @@ struct http_server {
 	pthread_cond_t cv;
 	struct conn_watch *conns; /* every open connection */
 	int pending;              /* requests handed to the handler and not yet answered */
+	int active;               /* requests from their head to their answer's last byte */
+	bool quiesced;            /* no longer accepting connections */
 	pthread_t watchdog;
 	bool watchdog_started, stop;
 };
@@ -188,11 +190,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		fill_peer(r);
 		*con_cls = r;
 		struct conn_watch *w = watch_of(conn);
-		if (w) {
-			pthread_mutex_lock(&srv->mu);
+		pthread_mutex_lock(&srv->mu);
+		srv->active++;
+		if (w)
 			w->in_request = true;
-			pthread_mutex_unlock(&srv->mu);
-		}
+		pthread_mutex_unlock(&srv->mu);
 		if (srv->ca && !client_certificate_ok(conn))
 			set_answer(
 			        r, 401, "application/json",
@@ -271,6 +273,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		}
 		free(r);
 		*con_cls = NULL;
+		pthread_mutex_lock(&srv->mu);
+		srv->active--;
+		pthread_cond_broadcast(&srv->cv);
+		pthread_mutex_unlock(&srv->mu);
 	}
 	struct conn_watch *w = watch_of(conn);
 	if (w) { /* keep-alive: the next request head has the idle time to come */
@@ -446,18 +452,28 @@ unsigned int http_connections(const struct http_server *srv)
 	return di ? di->num_connections : 0;
 }
 
+void http_quiesce(struct http_server *srv)
+{
+	if (srv == NULL || srv->d == NULL || srv->quiesced)
+		return;
+	srv->quiesced = true;
+	MHD_socket lfd = MHD_quiesce_daemon(srv->d);
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+}
+
 void http_stop(struct http_server *srv, int wait_ms)
 {
 	if (srv == NULL)
 		return;
 	bool stuck = false;
 	if (srv->d) {
-		MHD_socket lfd = MHD_quiesce_daemon(srv->d); /* no new connections */
-		if (lfd != MHD_INVALID_SOCKET)
-			close(lfd);
+		http_quiesce(srv);
+		/* Until every request has been answered and its answer sent. */
 		struct timespec until = clock_realtime_after_ms(wait_ms);
 		pthread_mutex_lock(&srv->mu);
-		while (srv->pending > 0 && pthread_cond_timedwait(&srv->cv, &srv->mu, &until) == 0)
+		while ((srv->pending > 0 || srv->active > 0) &&
+		       pthread_cond_timedwait(&srv->cv, &srv->mu, &until) == 0)
 			;
 		stuck = srv->pending > 0;
 		pthread_mutex_unlock(&srv->mu);

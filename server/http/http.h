@@ -44,8 +44,10 @@ int http_start(const struct http_opts *opts, struct http_server **out, struct co
 int http_port(const struct http_server *srv);
 /* Connections open now (0 for NULL). */
 unsigned int http_connections(const struct http_server *srv);
-/* Stops taking connections, waits up to wait_ms for the requests being answered, then closes
- * everything and frees the listener. NULL-safe. */
+/* Stops taking new connections; those open may still send requests. NULL-safe. */
+void http_quiesce(struct http_server *srv);
+/* Stops taking connections, waits up to wait_ms until every request has been answered and its
+ * answer sent, then closes everything and frees the listener. NULL-safe. */
 void http_stop(struct http_server *srv, int wait_ms);
 
 /* The request's method ("GET"), path (percent-decoded, without the query) and peer in gRPC's

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -654,6 +655,82 @@ START_TEST(a_request_past_its_deadline_is_504)
 }
 END_TEST
 
+struct held_get {
+	const char *url, *token;
+	struct got g;
+};
+
+static void *held_get_run(void *arg)
+{
+	struct held_get *h = arg;
+	h->g = request(NULL, h->url, h->token, NULL, NULL, NULL, NULL);
+	return NULL;
+}
+
+static void *stop_run(void *arg)
+{
+	server_stop(arg, 5);
+	return NULL;
+}
+
+/* A replica told to stop while an HTTP request is in its call: no new connection is taken, and
+ * the request in flight still gets its whole answer before the listener closes. */
+START_TEST(a_request_in_flight_at_shutdown_gets_its_answer)
+{
+	struct settings c2 = cfg;
+	c2.http_listen = "127.0.0.1:0";
+	char addr[64];
+	struct server *s = start_replica(&c2, addr, sizeof(addr));
+	int port = server_http_port(s);
+	const char *p = uniq("httpstop");
+	project_with(addr, p, "v1");
+	/* An answer of 4 MB, which takes the listener a while to send. */
+	coffer_channel *a = to(addr, access_admin_token(), 20000);
+	char *big = malloc(60001);
+	memset(big, 'x', 60000);
+	big[60000] = '\0';
+	for (int i = 0; i < 64; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "BIG_%02d", i);
+		Coffer__V1__CreateSecretRequest cs = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+		cs.project = (char *)p;
+		cs.name = name;
+		cs.value = big;
+		Coffer__V1__Secret *sec = NULL;
+		coffer_error err;
+		ck_assert_int_eq(coffer_v1_secrets_create_secret(a, &cs, &sec, &err), 0);
+		protobuf_c_message_free_unpacked(&sec->base, NULL);
+	}
+	free(big);
+	coffer_channel_free(a);
+	char rt[128], path[512], url[1024];
+	token_for(addr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	secrets_path(path, sizeof(path), p, "main", "live", "");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	PQclear(sql("BEGIN", 0, NULL));
+	PQclear(sql("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE", 0, NULL));
+	struct held_get h = {.url = url, .token = rt};
+	pthread_t get, stop;
+	pthread_create(&get, NULL, held_get_run, &h);
+	usleep(500 * 1000); /* the request waits on the lock */
+	pthread_create(&stop, NULL, stop_run, s);
+	usleep(500 * 1000);
+	char other[128];
+	snprintf(other, sizeof(other), "http://127.0.0.1:%d/v1/", port);
+	struct got refused = request(NULL, other, rt, NULL, NULL, NULL, NULL);
+	PQclear(sql("ROLLBACK", 0, NULL));
+	pthread_join(get, NULL);
+	pthread_join(stop, NULL);
+	ck_assert_msg(refused.status < 0, "a new connection during the stop got %ld",
+	              refused.status);
+	got_free(&refused);
+	ck_assert_int_eq(h.g.status, 200);
+	ck_assert_uint_gt(h.g.len, 64 * 60000);
+	ck_assert_ptr_nonnull(strstr(h.g.body, "\"S\":\"v1\""));
+	got_free(&h.g);
+}
+END_TEST
+
 static char hcerts[64];
 
 static struct server *https_server(bool mtls, int *port)
@@ -743,6 +820,7 @@ TCase *tcase_http(void)
 	tcase_add_test(tc, restricted_values_go_to_runtime_tokens_only_and_each_request_is_audited);
 	tcase_add_test(tc, oversized_slow_and_greedy_clients_are_refused);
 	tcase_add_test(tc, a_request_past_its_deadline_is_504);
+	tcase_add_test(tc, a_request_in_flight_at_shutdown_gets_its_answer);
 	tcase_add_test(tc, tls_and_mtls_as_grpc);
 	tcase_add_test(tc, plaintext_http_off_loopback_is_refused);
 	return tc;
