@@ -83,6 +83,28 @@ void must_create_secret(const char *project, const char *name, const char *value
 	ck_assert_msg(create_secret(project, name, value, vis, &err) == 0, "%s", err.message);
 }
 
+void large_secrets(coffer_channel *c, const char *project, int n)
+{
+	char *big = malloc(60001);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', 60000);
+	big[60000] = '\0';
+	for (int i = 0; i < n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "LARGE_%02d", i);
+		Coffer__V1__CreateSecretRequest cs = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+		cs.project = (char *)project;
+		cs.name = name;
+		cs.value = big;
+		Coffer__V1__Secret *sec = NULL;
+		coffer_error err;
+		ck_assert_msg(coffer_v1_secrets_create_secret(c, &cs, &sec, &err) == 0, "%s",
+		              err.message);
+		protobuf_c_message_free_unpacked(&sec->base, NULL);
+	}
+	free(big);
+}
+
 /* Reveals the project default; returns the gRPC code; *value (malloc'd) on OK. */
 int reveal(coffer_channel *c, const char *project, const char *name, char **value,
            coffer_error *err)

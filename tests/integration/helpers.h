@@ -34,6 +34,8 @@ int64_t project_revision(const char *name);
 int create_secret(const char *project, const char *name, const char *value, int vis,
                   coffer_error *err);
 void must_create_secret(const char *project, const char *name, const char *value, int vis);
+/* Creates n secrets LARGE_00... of 60,000 bytes each in project, through c. */
+void large_secrets(coffer_channel *c, const char *project, int n);
 int reveal(coffer_channel *c, const char *project, const char *name, char **value,
            coffer_error *err);
 char *must_reveal(const char *project, const char *name);

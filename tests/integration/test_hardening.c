@@ -421,15 +421,7 @@ START_TEST(clients_that_do_not_read_their_answers_do_not_hold_workers)
 {
 	const char *p = uniq("slow");
 	create_project(p);
-	char *big = malloc(60001);
-	memset(big, 'x', 60000);
-	big[60000] = '\0';
-	for (int i = 0; i < 12; i++) {
-		char name[16];
-		snprintf(name, sizeof(name), "LARGE_%d", i);
-		must_create_secret(p, name, big, 0);
-	}
-	free(big);
+	large_secrets(ch, p, 12);
 	struct settings c2 = cfg;
 	c2.workers = 2;
 	c2.send_timeout_seconds = 2;

@@ -686,22 +686,7 @@ START_TEST(a_request_in_flight_at_shutdown_gets_its_answer)
 	project_with(addr, p, "v1");
 	/* An answer of 4 MB, which takes the listener a while to send. */
 	coffer_channel *a = to(addr, access_admin_token(), 20000);
-	char *big = malloc(60001);
-	memset(big, 'x', 60000);
-	big[60000] = '\0';
-	for (int i = 0; i < 64; i++) {
-		char name[32];
-		snprintf(name, sizeof(name), "BIG_%02d", i);
-		Coffer__V1__CreateSecretRequest cs = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
-		cs.project = (char *)p;
-		cs.name = name;
-		cs.value = big;
-		Coffer__V1__Secret *sec = NULL;
-		coffer_error err;
-		ck_assert_int_eq(coffer_v1_secrets_create_secret(a, &cs, &sec, &err), 0);
-		protobuf_c_message_free_unpacked(&sec->base, NULL);
-	}
-	free(big);
+	large_secrets(a, p, 64);
 	coffer_channel_free(a);
 	char rt[128], path[512], url[1024];
 	token_for(addr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
