@@ -256,6 +256,25 @@ wait_for "$PROG_LOG" '^got HUP$' && [ "$(grep -c '^start' "$PROG_LOG")" -eq 1 ] 
 kill -TERM $SUP; wait $SUP
 COFFER_TOKEN=$SCOPED "$COFFER" run --watch -- sh -c 'exit 7' 2>/dev/null; rc=$?
 [ $rc -eq 7 ] && ok "a program that ends by itself: coffer run --watch exits with its status" || bad "run --watch own exit: $rc"
+# A program that ignores the first SIGTERM is killed after --restart-timeout and started again.
+cat >"$WORK/stubborn.sh" <<'PROG'
+#!/bin/sh
+echo "start $OTHER" >>"$PROG_LOG"
+trap 'if [ -e "$PROG_LOG.once" ]; then exit 5; fi; touch "$PROG_LOG.once"; echo "ignored TERM" >>"$PROG_LOG"' TERM
+while true; do sleep 0.05; done
+PROG
+chmod +x "$WORK/stubborn.sh"
+rm -f "$PROG_LOG" "$PROG_LOG.once"
+COFFER_TOKEN=$SCOPED "$COFFER" run --watch --restart-timeout 1s -- "$WORK/stubborn.sh" 2>"$WORK/sup.err" &
+SUP=$!
+wait_for "$PROG_LOG" '^start o2$'
+upd OTHER o3
+wait_for "$PROG_LOG" '^start o3$' && grep -q '^ignored TERM$' "$PROG_LOG" &&
+  [ "$(grep -c '^start' "$PROG_LOG")" -eq 2 ] &&
+  ok "a program that ignores SIGTERM is killed after --restart-timeout and started with the new values" ||
+  bad "restart timeout: $(cat "$PROG_LOG") $(cat "$WORK/sup.err")"
+kill -TERM $SUP; wait $SUP; rc=$?
+[ $rc -eq 5 ] || bad "stubborn program's exit: $rc"
 
 # Fallback snapshots.
 SNAP="$WORK/keeprun.snap"
@@ -292,7 +311,7 @@ COFFER_TOKEN=$dsecret "$COFFER" run --project keeprun --env main --version live 
 # A cofferd of our own, stopped and started again under a running `coffer run --watch`; it lets a
 # token hold one watch, so a second one is over the limit.
 : "${COFFER_TEST_DATABASE_URL:?}" "${COFFER_TEST_ROOT_KEY_FILE:?}"
-OWN_PORT=52100
+OWN_PORT=26100 # below the ephemeral ports (see tests/interop/run.sh); it must stay the same across a restart
 while (exec 3<>"/dev/tcp/127.0.0.1/$OWN_PORT") 2>/dev/null; do OWN_PORT=$((OWN_PORT + 1)); done
 OWN_ADDR=127.0.0.1:$OWN_PORT
 OWN_MPORT=$((OWN_PORT + 1))
