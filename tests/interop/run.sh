@@ -24,7 +24,9 @@ CANARY="canary$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export COFFER_CANARY=$CANARY
 LOG="$COFFER_TEST_STATE/interop-cofferd.log"
 mkdir -p "$COFFER_TEST_STATE"
-PORT=50151
+# Fixed ports sit below the kernel's ephemeral range (32768-60999), where an outgoing connection
+# may hold a port between the probe and the bind.
+PORT=25151
 while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
 export COFFER_ADDR="127.0.0.1:$PORT"
 MPORT=9500
