@@ -397,6 +397,8 @@ START_TEST(calls_beyond_max_calls_are_resource_exhausted)
 	int64_t rev = 0;
 	struct server *s = replica_with_project(&c2, addr, p, token, &rev);
 	int mport = server_metrics_port(s);
+	replicas_up(); /* before the waiters: they wait 2 s at most, and starting replicas takes
+	                  time */
 	enum { N = 5 };
 	struct waiter_arg w[N];
 	pthread_t t[N];
@@ -416,7 +418,6 @@ START_TEST(calls_beyond_max_calls_are_resource_exhausted)
 	              "%s", body);
 	free(body);
 	/* The revision they wait for is written through another replica (this one is full). */
-	replicas_up();
 	write_s(rep_addr[0], p, "b");
 	for (int i = 0; i < N; i++) {
 		pthread_join(t[i], NULL);
