@@ -83,6 +83,29 @@ void must_create_secret(const char *project, const char *name, const char *value
 	ck_assert_msg(create_secret(project, name, value, vis, &err) == 0, "%s", err.message);
 }
 
+const char *test_certs(void)
+{
+	static char dir[64];
+	if (dir[0] == '\0') {
+		snprintf(dir, sizeof(dir), "/tmp/coffer-certs-%d", (int)getpid());
+		char cmd[256];
+		snprintf(cmd, sizeof(cmd), "%s/tests/tls/make-certs.sh %s", COFFER_SOURCE_DIR, dir);
+		ck_assert_msg(system(cmd) == 0, "%s", cmd);
+	}
+	return dir;
+}
+
+void with_tls(struct settings *c, bool mtls)
+{
+	static char cert[128], key[128], ca[128];
+	snprintf(cert, sizeof(cert), "%s/server.crt", test_certs());
+	snprintf(key, sizeof(key), "%s/server.key", test_certs());
+	snprintf(ca, sizeof(ca), "%s/ca.crt", test_certs());
+	c->tls_cert_file = cert;
+	c->tls_key_file = key;
+	c->tls_client_ca_file = mtls ? ca : "";
+}
+
 void large_secrets(coffer_channel *c, const char *project, int n)
 {
 	char *big = malloc(60001);

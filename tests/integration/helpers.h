@@ -34,6 +34,11 @@ int64_t project_revision(const char *name);
 int create_secret(const char *project, const char *name, const char *value, int vis,
                   coffer_error *err);
 void must_create_secret(const char *project, const char *name, const char *value, int vis);
+/* The folder of the test certificates (tests/tls/make-certs.sh: ca.crt, server.*, client.*,
+ * stranger.*), made on first use. */
+const char *test_certs(void);
+/* Serves c over TLS with the test server certificate; with mtls, clients need one from its CA. */
+void with_tls(struct settings *c, bool mtls);
 /* Creates n secrets LARGE_00... of 60,000 bytes each in project, through c. */
 void large_secrets(coffer_channel *c, const char *project, int n);
 int reveal(coffer_channel *c, const char *project, const char *name, char **value,

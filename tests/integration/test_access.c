@@ -638,23 +638,11 @@ END_TEST
 
 /* ---- TLS ---- */
 
-static char certs[64];
-
 static struct server *tls_server(bool mtls, char *addr)
 {
-	snprintf(certs, sizeof(certs), "/tmp/coffer-certs-%d", (int)getpid());
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "%s/tests/tls/make-certs.sh %s", COFFER_SOURCE_DIR, certs);
-	ck_assert_msg(system(cmd) == 0, "%s", cmd);
-	static char cert[128], key[128], ca[128];
-	snprintf(cert, sizeof(cert), "%s/server.crt", certs);
-	snprintf(key, sizeof(key), "%s/server.key", certs);
-	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
 	struct settings c2 = cfg;
 	c2.listen = "127.0.0.1:0";
-	c2.tls_cert_file = cert;
-	c2.tls_key_file = key;
-	c2.tls_client_ca_file = mtls ? ca : "";
+	with_tls(&c2, mtls);
 	struct server *made = NULL;
 	struct cof_err e = {0};
 	ck_assert_msg(server_start(&c2, 5, &made, &e) == 0, "%s", e.msg);
@@ -666,11 +654,11 @@ static int health(const char *addr, const char *ca, const char *cert, const char
 {
 	char cpath[128] = "", kpath[128] = "", capath[128] = "";
 	if (ca)
-		snprintf(capath, sizeof(capath), "%s/%s", certs, ca);
+		snprintf(capath, sizeof(capath), "%s/%s", test_certs(), ca);
 	if (cert)
-		snprintf(cpath, sizeof(cpath), "%s/%s", certs, cert);
+		snprintf(cpath, sizeof(cpath), "%s/%s", test_certs(), cert);
 	if (key)
-		snprintf(kpath, sizeof(kpath), "%s/%s", certs, key);
+		snprintf(kpath, sizeof(kpath), "%s/%s", test_certs(), key);
 	coffer_channel_options o = {.target = addr,
 	                            .ca_file = ca ? capath : NULL,
 	                            .cert_file = cert ? cpath : NULL,

@@ -716,22 +716,10 @@ START_TEST(a_request_in_flight_at_shutdown_gets_its_answer)
 }
 END_TEST
 
-static char hcerts[64];
-
 static struct server *https_server(bool mtls, int *port)
 {
-	snprintf(hcerts, sizeof(hcerts), "/tmp/coffer-certs-%d", (int)getpid());
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "%s/tests/tls/make-certs.sh %s", COFFER_SOURCE_DIR, hcerts);
-	ck_assert_msg(system(cmd) == 0, "%s", cmd);
-	static char cert[128], key[128], ca[128];
-	snprintf(cert, sizeof(cert), "%s/server.crt", hcerts);
-	snprintf(key, sizeof(key), "%s/server.key", hcerts);
-	snprintf(ca, sizeof(ca), "%s/ca.crt", hcerts);
 	struct settings c2 = cfg;
-	c2.tls_cert_file = cert;
-	c2.tls_key_file = key;
-	c2.tls_client_ca_file = mtls ? ca : "";
+	with_tls(&c2, mtls);
 	c2.http_listen = "127.0.0.1:0";
 	char addr[64];
 	struct server *s = start_replica(&c2, addr, sizeof(addr));
@@ -744,9 +732,9 @@ static long https_status(int port, const char *path, const char *token, const ch
 {
 	char url[512], cap[128], cp[128], kp[128];
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", port, path);
-	snprintf(cap, sizeof(cap), "%s/%s", hcerts, ca ? ca : "");
-	snprintf(cp, sizeof(cp), "%s/%s", hcerts, cert ? cert : "");
-	snprintf(kp, sizeof(kp), "%s/%s", hcerts, key ? key : "");
+	snprintf(cap, sizeof(cap), "%s/%s", test_certs(), ca ? ca : "");
+	snprintf(cp, sizeof(cp), "%s/%s", test_certs(), cert ? cert : "");
+	snprintf(kp, sizeof(kp), "%s/%s", test_certs(), key ? key : "");
 	struct got g =
 	        request(NULL, url, token, NULL, ca ? cap : NULL, cert ? cp : NULL, key ? kp : NULL);
 	long s = g.status;
