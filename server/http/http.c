@@ -39,7 +39,7 @@ struct http_server {
 	struct conn_watch *conns; /* every open connection */
 	int pending;              /* requests handed to the handler and not yet answered */
 	int active;               /* requests from their head to their answer's last byte */
-	bool quiesced;            /* no longer accepting connections */
+	MHD_socket quiesced_fd;   /* the listen socket once quiesced (closed after the daemon) */
 	pthread_t watchdog;
 	bool watchdog_started, stop;
 };
@@ -398,6 +398,7 @@ int http_start(const struct http_opts *opts, struct http_server **out, struct co
 	srv->key = copy(opts->tls_key_pem);
 	srv->ca = copy(opts->tls_client_ca_pem);
 	srv->o.listen = NULL; /* the caller's string: used at start only */
+	srv->quiesced_fd = MHD_INVALID_SOCKET;
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -454,12 +455,13 @@ unsigned int http_connections(const struct http_server *srv)
 
 void http_quiesce(struct http_server *srv)
 {
-	if (srv == NULL || srv->d == NULL || srv->quiesced)
+	if (srv == NULL || srv->d == NULL || srv->quiesced_fd != MHD_INVALID_SOCKET)
 		return;
-	srv->quiesced = true;
-	MHD_socket lfd = MHD_quiesce_daemon(srv->d);
-	if (lfd != MHD_INVALID_SOCKET)
-		close(lfd);
+	/* libmicrohttpd's thread may still hold the socket, so it is closed only after the daemon
+	 * stops; shut down, it stops listening now and new connections are refused. */
+	srv->quiesced_fd = MHD_quiesce_daemon(srv->d);
+	if (srv->quiesced_fd != MHD_INVALID_SOCKET)
+		shutdown(srv->quiesced_fd, SHUT_RDWR);
 }
 
 void http_stop(struct http_server *srv, int wait_ms)
@@ -491,6 +493,8 @@ void http_stop(struct http_server *srv, int wait_ms)
 	}
 	if (srv->d)
 		MHD_stop_daemon(srv->d);
+	if (srv->quiesced_fd != MHD_INVALID_SOCKET)
+		close(srv->quiesced_fd);
 	pthread_cond_destroy(&srv->cv);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv->cert);
