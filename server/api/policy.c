@@ -23,7 +23,7 @@ static const struct policy policies[] = {
         {"/coffer.v1.Secrets/DeleteSecret", P_WRITE, A_WRITE, "project", false},
         {"/coffer.v1.Secrets/RevealSecret", P_REVEAL, A_RECORD, "project", false},
         {"/coffer.v1.Secrets/ResolveSecrets", P_RESOLVE, A_RECORD, "project", true},
-        {"/coffer.v1.Secrets/WatchSecrets", P_WATCH, A_RECORD, "project", false},
+        {"/coffer.v1.Secrets/WatchSecrets", P_WATCH, A_RECORD, "project", true},
         {"/coffer.v1.Secrets/ApplyChanges", P_WRITE, A_WRITE, "project", false},
         {"/coffer.v1.Environments/CreateEnvironment", P_WRITE, A_WRITE, "project", false},
         {"/coffer.v1.Environments/GetEnvironment", P_READ, A_NONE, "project", false},

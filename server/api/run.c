@@ -84,6 +84,14 @@ static void job(void *arg)
 {
 	struct call *c = arg;
 	c->mode = CALL_DB;
+	/* A call whose client has given up while it queued is not run: it is answered (and
+	 * audited) as what it is. */
+	if (call_remaining_ms(c) == 0) {
+		finish(c, call_fail(c, RPC_DEADLINE_EXCEEDED,
+		                    "the deadline passed while the call waited for a database "
+		                    "thread"));
+		return;
+	}
 	run(c);
 }
 
@@ -93,7 +101,7 @@ static int to_db(struct call *c)
 	session_close(&c->db);
 	if (c->api->jobs == NULL)
 		return finish(c, call_fail(c, RPC_UNAVAILABLE, "the database is unavailable"));
-	if (workq_submit(c->api->jobs, job, c) == 0)
+	if (workq_submit(c->api->jobs, WORKQ_CALLS, job, c) == 0)
 		return RPC_PENDING; /* a database thread owns the call now */
 	return finish(c, call_fail(c, RPC_UNAVAILABLE,
 	                           "this replica has too many calls waiting for the database; "
@@ -127,7 +135,13 @@ static int run(struct call *c)
 	rpc_clear_message(c->rpc);
 	if (c->resp)
 		protobuf_c_message_init(c->method->output, c->resp);
+	/* A stream's handler keeps its call for as long as the stream is open: the connection that
+	 * authenticated it goes back first. */
+	if (c->stream)
+		session_close(&c->db);
 	c->wait_asked = false;
+	/* News of a revision heard after this point may wake the call at once if it parks. */
+	uint64_t seq = c->api->waits ? waits_seq(c->api->waits) : 0;
 	int code = c->stream ? c->method->invoke_stream(c->handlers, c, c->stream)
 	                     : c->method->invoke(c->handlers, c, c->req, c->resp);
 	if (code == RPC_PENDING) /* a stream's handler took the call over: it is not ours */
@@ -137,7 +151,7 @@ static int run(struct call *c)
 	if (code == CALL_PARK) {
 		session_close(&c->db);
 		waits_add(c->api->waits, &c->wait, c, c->wait_project_id, c->wait_revision,
-		          c->wait_deadline_ms);
+		          c->wait_deadline_ms, seq);
 		return RPC_PENDING; /* the waits own the call now */
 	}
 	return finish(c, code);
@@ -177,6 +191,14 @@ int api_stream(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, cons
 	return begin(app, ctx, m, handlers, req, NULL, stream);
 }
 
+struct rpc_stream *api_stream_detach(struct call *c)
+{
+	struct rpc_stream *st = c->stream;
+	c->stream = NULL;
+	call_free(c);
+	return st;
+}
+
 void api_stream_done(struct call *c, int code)
 {
 	c->mode = CALL_ASYNC;
@@ -208,6 +230,14 @@ void api_project_changed(void *app, int64_t project_id, int64_t revision)
 		watch_changed(a->watches, project_id, revision);
 }
 
+/* What the domain hears of a token's revocation: its streams end. */
+static void token_revoked(void *app, const char *token_id)
+{
+	struct api *a = app;
+	if (a->watches)
+		watch_token_revoked(a->watches, token_id);
+}
+
 int api_run_start(struct api *a, struct cof_err *e)
 {
 	if (a->cfg.db_threads <= 0)
@@ -217,14 +247,16 @@ int api_run_start(struct api *a, struct cof_err *e)
 	    waits_new(woken, a, &a->waits) != 0 ||
 	    watches_new(a, a->cfg.watch_heartbeat_ms, a->cfg.watch_per_token, &a->watches) != 0)
 		return cof_err_set(e, COF_EINTERNAL, "cannot start the database threads");
-	domain_on_change(a->domain, api_project_changed, a);
+	domain_on_change(a->domain, &(struct changes_hooks){.project = api_project_changed,
+	                                                    .token = token_revoked,
+	                                                    .arg = a});
 	return 0;
 }
 
 void api_run_stop(struct api *a)
 {
 	if (a->domain)
-		domain_on_change(a->domain, NULL, NULL);
+		domain_on_change(a->domain, NULL);
 	/* Parked calls are woken (into jobs that answer them: nothing parks any more), then the
 	 * jobs drain, then the waits stop. */
 	atomic_store(&a->draining, true);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "changes.h"
 #include "clock.h"
 
 /* How often a parked call looks again when nothing woke it. */
@@ -15,6 +16,7 @@
  * news came while it was reading) is woken at once. */
 struct seen {
 	int64_t project_id, revision;
+	uint64_t seq; /* when it was heard */
 	struct seen *next;
 };
 
@@ -27,6 +29,7 @@ struct waits {
 	struct wait *head;               /* parked calls */
 	size_t n;                        /* how many */
 	bool stop;                       /* leave */
+	uint64_t seq;                    /* news heard so far */
 	struct seen *seen[SEEN_BUCKETS]; /* newest revisions heard of */
 };
 
@@ -99,6 +102,18 @@ static bool satisfied(const struct wait *w, const void *arg)
 	return c->project_id == 0 || (w->project_id == c->project_id && c->revision >= w->revision);
 }
 
+/* With the lock held: forgets every revision heard of. */
+static void forget_seen(struct waits *ws)
+{
+	for (size_t i = 0; i < SEEN_BUCKETS; i++) {
+		for (struct seen *x = ws->seen[i], *next; x; x = next) {
+			next = x->next;
+			free(x);
+		}
+		ws->seen[i] = NULL;
+	}
+}
+
 static void *timer(void *arg)
 {
 	struct waits *ws = arg;
@@ -161,18 +176,22 @@ void waits_free(struct waits *ws)
 	pthread_mutex_unlock(&ws->mu);
 	pthread_join(ws->thread, NULL);
 	waits_wake_all(ws);
-	for (size_t i = 0; i < SEEN_BUCKETS; i++)
-		for (struct seen *x = ws->seen[i], *next; x; x = next) {
-			next = x->next;
-			free(x);
-		}
+	forget_seen(ws);
 	pthread_cond_destroy(&ws->cv);
 	pthread_mutex_destroy(&ws->mu);
 	free(ws);
 }
 
+uint64_t waits_seq(struct waits *ws)
+{
+	pthread_mutex_lock(&ws->mu);
+	uint64_t seq = ws->seq;
+	pthread_mutex_unlock(&ws->mu);
+	return seq;
+}
+
 void waits_add(struct waits *ws, struct wait *node, void *call, int64_t project_id,
-               int64_t revision, int64_t deadline_ms)
+               int64_t revision, int64_t deadline_ms, uint64_t seq)
 {
 	int64_t now = clock_mono_ms();
 	*node = (struct wait){.call = call,
@@ -182,7 +201,7 @@ void waits_add(struct waits *ws, struct wait *node, void *call, int64_t project_
 	                      .next_check_ms = now + POLL_MS};
 	pthread_mutex_lock(&ws->mu);
 	struct seen *heard = *seen_slot(ws, project_id);
-	if (heard && heard->revision >= revision) {
+	if (heard && heard->revision >= revision && heard->seq > seq) {
 		pthread_mutex_unlock(&ws->mu);
 		ws->wake(call, ws->arg);
 		return;
@@ -200,14 +219,22 @@ void waits_changed(struct waits *ws, int64_t project_id, int64_t revision)
 {
 	struct change c = {project_id, revision};
 	pthread_mutex_lock(&ws->mu);
+	ws->seq++;
 	if (project_id > 0) {
 		struct seen **pp = seen_slot(ws, project_id);
 		if (*pp == NULL && (*pp = calloc(1, sizeof(**pp))) != NULL)
 			(*pp)->project_id = project_id;
-		if (*pp && revision > (*pp)->revision)
+		if (*pp && revision > (*pp)->revision) {
 			(*pp)->revision = revision;
+			(*pp)->seq = ws->seq;
+		}
 	}
+	bool moved = project_id == 0 && revision == CHANGES_NEW_HISTORY;
+	if (moved) /* revisions heard of before may never have been on this history */
+		forget_seen(ws);
 	struct wait *list = ws->n ? take(ws, satisfied, &c) : NULL;
+	for (struct wait *w = list; w; w = w->next)
+		w->history_moved = moved;
 	pthread_mutex_unlock(&ws->mu);
 	wake_list(ws, list);
 }

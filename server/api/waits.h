@@ -19,6 +19,7 @@ struct wait {
 	int64_t revision;      /* the revision it needs */
 	int64_t deadline_ms;   /* monotonic: when its time is up */
 	int64_t next_check_ms; /* monotonic: when it looks again anyway */
+	bool history_moved;    /* it was woken because the database's history moved (a failover) */
 	struct wait *prev, *next;
 };
 
@@ -30,10 +31,16 @@ typedef void (*waits_wake_fn)(void *call, void *arg);
 int waits_new(waits_wake_fn wake, void *arg, struct waits **out);
 /* Wakes every parked call, stops the thread, frees. NULL-safe. */
 void waits_free(struct waits *ws);
-/* Parks call (node lives in it) until project_id reaches revision, or deadline_ms passes. */
+/* The news heard so far, as a number that only grows: a call takes it before it reads. */
+uint64_t waits_seq(struct waits *ws);
+/* Parks call (node lives in it) until project_id reaches revision, or deadline_ms passes. When
+ * news of that revision came after seq (the call read before it), the call is woken at once;
+ * news it has read past already never wakes it again, so a call never spins. */
 void waits_add(struct waits *ws, struct wait *node, void *call, int64_t project_id,
-               int64_t revision, int64_t deadline_ms);
-/* Project project_id is at revision: wakes those it satisfies (project 0: everyone). */
+               int64_t revision, int64_t deadline_ms, uint64_t seq);
+/* Project project_id is at revision: wakes those it satisfies (project 0: everyone; with
+ * revision CHANGES_NEW_HISTORY the database's history moved: what was heard is forgotten and the
+ * woken calls are told so). */
 void waits_changed(struct waits *ws, int64_t project_id, int64_t revision);
 /* Wakes every parked call now (shutdown). */
 void waits_wake_all(struct waits *ws);

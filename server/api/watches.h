@@ -1,6 +1,6 @@
 /*
- * watches.h - the WatchSecrets streams of a replica (watches.c): opening one, the project changes
- * that move them, heartbeats, and ending them all at shutdown.
+ * watches.h - the WatchSecrets streams of a replica (watches.c): opening one, the project and token
+ * changes that move or end them, heartbeats, and ending them all at shutdown.
  */
 #ifndef COFFER_WATCHES_H
 #define COFFER_WATCHES_H
@@ -20,8 +20,12 @@ void watches_free(struct watches *ws);
 /* Takes the call's stream over (the handler returns what this returns: RPC_PENDING, or a code). */
 int watch_open(struct watches *ws, struct call *c, const Coffer__V1__WatchSecretsRequest *req,
                struct rpc_stream *st);
-/* Project project_id is at revision (0: anything may have changed): its watchers look again. */
+/* Project project_id is at revision (-1: deleted); project 0: anything may have changed
+ * (revision CHANGES_NEW_HISTORY: the database's history moved, and every stream resyncs). Its
+ * streams look again. */
 void watch_changed(struct watches *ws, int64_t project_id, int64_t revision);
+/* Token token_id was revoked: its streams end (UNAUTHENTICATED). */
+void watch_token_revoked(struct watches *ws, const char *token_id);
 /* Ends every stream with UNAVAILABLE (shutdown): clients resume on another replica. */
 void watches_end_all(struct watches *ws);
 /* Streams open now. */

@@ -369,8 +369,7 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	if ((rc = crypt_keyring_new(cfg->root_key_file, &srv->kr, e)) ||
 	    (rc = prepare_database(srv, connect_wait_s, e)))
 		goto out_free;
-	/* One connection per database thread, and one for the audit writer (the listener has its
-	 * own). */
+	/* One connection per database thread; the audit writer and the listener have their own. */
 	struct api_config acfg = {
 	        .db_threads = cfg->db_connections,
 	        .watch_heartbeat_ms = cfg->watch_heartbeat_seconds * 1000,
@@ -382,7 +381,7 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	        .rate_limit = cfg->rate_limit,
 	        .rate_burst = cfg->rate_burst,
 	};
-	if ((rc = domain_new(cfg->database_url, cfg->notify_database_url, cfg->db_connections + 1,
+	if ((rc = domain_new(cfg->database_url, cfg->notify_database_url, cfg->db_connections,
 	                     (size_t)cfg->cache_mb << 20, srv->kr, &srv->domain, e)) ||
 	    (rc = audit_start(domain_audit_sink, srv->domain, &srv->audit, e)) ||
 	    (rc = api_new(&acfg, srv->domain, srv->audit, NULL, &srv->api, e)) ||

@@ -16,7 +16,9 @@
 
 #define CHANNEL     "coffer_changes"
 #define WAIT_MS     250
-#define PING_MS     1000
+/* A ping (bounded by 2 s in the store) when nothing was heard for this long: the cache is off
+ * within 2.5 s of the database going silent. */
+#define PING_MS     500
 #define READY_MS    3000
 #define BACKOFF_MIN 100
 #define BACKOFF_MAX 2000
@@ -28,20 +30,28 @@ struct changes {
 	pthread_mutex_t mu;      /* guards stop and the hook */
 	pthread_cond_t cv;       /* wakes a backoff sleep on stop */
 	bool stop;               /* leave */
-	changes_hook_fn hook;    /* project changes go there too */
-	void *hook_arg;          /* its argument */
+	struct changes_hooks hooks; /* project and token changes go there too */
 	atomic_bool listening;   /* the cache is coherent */
 	atomic_llong last_ok_ms; /* when the database last answered */
+	struct store_identity id; /* the history the listener was last on (timeline 0: none yet) */
 };
 
 static void call_hook(struct changes *ch, int64_t project_id, int64_t revision)
 {
 	pthread_mutex_lock(&ch->mu);
-	changes_hook_fn fn = ch->hook;
-	void *arg = ch->hook_arg;
+	struct changes_hooks h = ch->hooks;
 	pthread_mutex_unlock(&ch->mu);
-	if (fn)
-		fn(arg, project_id, revision);
+	if (h.project)
+		h.project(h.arg, project_id, revision);
+}
+
+static void call_token_hook(struct changes *ch, const char *token_id)
+{
+	pthread_mutex_lock(&ch->mu);
+	struct changes_hooks h = ch->hooks;
+	pthread_mutex_unlock(&ch->mu);
+	if (h.token)
+		h.token(h.arg, token_id);
 }
 
 void changes_apply(struct changes *ch, const char *payload)
@@ -53,6 +63,7 @@ void changes_apply(struct changes *ch, const char *payload)
 		call_hook(ch, id, rev);
 	} else if (sscanf(payload, "t %39s", token) == 1) {
 		cache_token_changed(ch->cache, token);
+		call_token_hook(ch, token);
 	} else if (strcmp(payload, "k") == 0) {
 		cache_keyring_changed(ch->cache);
 	} else {
@@ -62,7 +73,32 @@ void changes_apply(struct changes *ch, const char *payload)
 
 static void on_note(void *arg, const char *payload)
 {
-	changes_apply(arg, payload);
+	struct changes *ch = arg;
+	atomic_store(&ch->last_ok_ms, clock_mono_ms());
+	changes_apply(ch, payload);
+}
+
+/* After a (re)connection: whether the server is on another history than before (a failover to
+ * another timeline, a restored backup): what was heard before may never have happened there. */
+static bool new_history(struct changes *ch, struct store *s)
+{
+	struct store_identity now;
+	struct cof_err e = {0};
+	if (store_identity(s, &now, &e) != 0) {
+		log_warn("changes: cannot tell the database's timeline (%s)", e.detail);
+		return ch->id.timeline != 0; /* in doubt: as if it moved */
+	}
+	bool moved = ch->id.timeline != 0 &&
+	             (now.timeline != ch->id.timeline || strcmp(now.system_id, ch->id.system_id) != 0);
+	if (moved)
+		log_warn("changes: the database is on another history (timeline %lld, was %lld; "
+		         "system %s, was %s): every cache is dropped, watches resync and calls "
+		         "waiting for a revision are answered",
+		         (long long)now.timeline, (long long)ch->id.timeline,
+		         now.system_id[0] ? now.system_id : "?",
+		         ch->id.system_id[0] ? ch->id.system_id : "?");
+	ch->id = now;
+	return moved;
 }
 
 /* Sleeps ms unless stopped; whether to go on. */
@@ -91,7 +127,6 @@ static void *listener(void *arg)
 	struct store *s = NULL;
 	int backoff = BACKOFF_MIN;
 	bool warned = false;
-	int64_t last_ping = 0;
 	while (!stopping(ch)) {
 		struct cof_err e = {0};
 		if (s == NULL) {
@@ -109,8 +144,8 @@ static void *listener(void *arg)
 				continue;
 			}
 			backoff = BACKOFF_MIN;
+			bool moved = new_history(ch, s);
 			atomic_store(&ch->last_ok_ms, clock_mono_ms());
-			last_ping = clock_mono_ms();
 			/* LISTEN is in force: from here on no change is missed. Start a new
 			 * generation so that nothing read before it is kept. */
 			cache_enable(ch->cache);
@@ -118,22 +153,26 @@ static void *listener(void *arg)
 			if (warned)
 				log_info("changes: listening again; the cache serves");
 			warned = false;
-			call_hook(ch, 0, 0); /* anything may have changed while we were away */
+			/* Anything may have changed while we were away. */
+			call_hook(ch, 0, moved ? CHANGES_NEW_HISTORY : 0);
 		}
 		int rc = store_listen_wait(s, WAIT_MS, on_note, ch, &e);
-		if (rc == 0 && clock_mono_ms() - last_ping >= PING_MS) {
-			last_ping = clock_mono_ms();
-			if (store_listen_ping(s))
+		if (rc == 0 && clock_mono_ms() - atomic_load(&ch->last_ok_ms) >= PING_MS) {
+			rc = store_listen_ping(s, &e);
+			if (rc == 0)
 				atomic_store(&ch->last_ok_ms, clock_mono_ms());
-			else
-				rc = COF_EUNAVAIL;
+			/* No answer in time: the server may hang (a frozen primary). The other
+			 * connections to it are given up too, and made again to whichever host
+			 * of the URL answers. */
+			if (rc == COF_EDEADLINE)
+				store_abandon_all();
 		}
 		if (rc != 0) {
 			atomic_store(&ch->listening, false);
 			cache_disable(ch->cache);
-			log_warn(
-			        "changes: lost the notification connection; the cache is off until "
-			        "it is back");
+			log_warn("changes: lost the notification connection (%s); the cache is off "
+			         "until it is back",
+			         e.detail[0] ? e.detail : e.msg);
 			warned = true;
 			store_close(s);
 			s = NULL;
@@ -179,11 +218,10 @@ void changes_stop(struct changes *ch)
 	free(ch);
 }
 
-void changes_set_hook(struct changes *ch, changes_hook_fn fn, void *arg)
+void changes_set_hooks(struct changes *ch, const struct changes_hooks *h)
 {
 	pthread_mutex_lock(&ch->mu);
-	ch->hook = fn;
-	ch->hook_arg = arg;
+	ch->hooks = h ? *h : (struct changes_hooks){0};
 	pthread_mutex_unlock(&ch->mu);
 }
 

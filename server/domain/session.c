@@ -14,13 +14,14 @@
 #include "store.h"
 
 struct domain {
-	struct store_pool *pool;  /* connections lent to calls */
+	char *url;                /* the database */
+	struct store_pool *pool;  /* connections lent to calls, one per database thread */
+	struct store *audit;      /* the audit writer's own connection (its thread only) */
 	struct crypt_keyring *kr; /* the keyring */
 	struct cache *cache;      /* rows and tokens between calls, or NULL */
 	struct changes *changes;  /* the listener that keeps the cache coherent */
-	pthread_mutex_t hook_mu;  /* held while the hook runs, so that unsetting it waits */
-	void (*hook)(void *arg, int64_t project_id, int64_t revision); /* domain_on_change */
-	void *hook_arg;                                                /* its argument */
+	pthread_mutex_t hook_mu;  /* held while a hook runs, so that unsetting them waits */
+	struct changes_hooks hooks; /* domain_on_change */
 };
 
 /* Hands a project change to the hook, if one is set. */
@@ -28,12 +29,22 @@ static void fire(void *arg, int64_t project_id, int64_t revision)
 {
 	struct domain *d = arg;
 	pthread_mutex_lock(&d->hook_mu);
-	if (d->hook)
-		d->hook(d->hook_arg, project_id, revision);
+	if (d->hooks.project)
+		d->hooks.project(d->hooks.arg, project_id, revision);
 	pthread_mutex_unlock(&d->hook_mu);
 }
 
-/* How long the audit writer waits for a connection and for its batch. */
+/* Hands a token's revocation to the hook, if one is set. */
+static void fire_token(void *arg, const char *token_id)
+{
+	struct domain *d = arg;
+	pthread_mutex_lock(&d->hook_mu);
+	if (d->hooks.token)
+		d->hooks.token(d->hooks.arg, token_id);
+	pthread_mutex_unlock(&d->hook_mu);
+}
+
+/* How long the audit writer's batch may take, connecting included. */
 #define AUDIT_SINK_TIMEOUT_MS 5000
 
 int domain_new(const char *url, const char *notify_url, int connections, size_t cache_bytes,
@@ -45,12 +56,16 @@ int domain_new(const char *url, const char *notify_url, int connections, size_t 
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	d->kr = kr;
 	pthread_mutex_init(&d->hook_mu, NULL);
-	int rc = store_pool_new(url, connections, &d->pool, e);
+	int rc = (d->url = strdup(url ? url : "")) ? 0
+	                                           : cof_err_set(e, COF_EINTERNAL, "out of memory");
+	if (rc == 0)
+		rc = store_pool_new(url, connections, &d->pool, e);
 	if (rc == 0 && cache_new(cache_bytes, &d->cache) != 0)
 		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
 	if (rc == 0 && (rc = changes_start(notify_url && *notify_url ? notify_url : url, d->cache,
 	                                   &d->changes, e)) == 0)
-		changes_set_hook(d->changes, fire, d);
+		changes_set_hooks(d->changes,
+		                  &(struct changes_hooks){.project = fire, .token = fire_token, .arg = d});
 	if (rc) {
 		domain_free(d);
 		return rc;
@@ -69,6 +84,8 @@ void domain_free(struct domain *d)
 	changes_stop(d->changes);
 	cache_free(d->cache);
 	store_pool_free(d->pool);
+	store_close(d->audit);
+	free(d->url);
 	pthread_mutex_destroy(&d->hook_mu);
 	free(d);
 }
@@ -78,12 +95,10 @@ bool domain_db_ready(struct domain *d)
 	return changes_db_ready(d->changes);
 }
 
-void domain_on_change(struct domain *d, void (*fn)(void *arg, int64_t project_id, int64_t revision),
-                      void *arg)
+void domain_on_change(struct domain *d, const struct changes_hooks *h)
 {
 	pthread_mutex_lock(&d->hook_mu);
-	d->hook = fn;
-	d->hook_arg = arg;
+	d->hooks = h ? *h : (struct changes_hooks){0};
 	pthread_mutex_unlock(&d->hook_mu);
 }
 
@@ -121,8 +136,10 @@ int session_tx(struct session *ss, int mode,
 		cache_project_changed(d->cache, ch.project_id, ch.revision);
 		fire(d, ch.project_id, ch.revision);
 	}
-	if (ch.token_id[0])
+	if (ch.token_id[0]) {
 		cache_token_changed(d->cache, ch.token_id);
+		fire_token(d, ch.token_id);
+	}
 	return rc;
 }
 
@@ -196,10 +213,12 @@ int session_check_schema(struct session *ss, struct cof_err *e)
 int domain_audit_sink(void *domain, const struct audit_row *rows, size_t n, struct cof_err *e)
 {
 	struct domain *d = domain;
-	struct store *s = NULL;
-	int rc = store_pool_acquire(d->pool, AUDIT_SINK_TIMEOUT_MS, &s, e);
+	/* A connection of its own, which no call can take: the rows of a burst of calls never wait
+	 * for the calls' connections. */
+	int rc = d->audit ? 0 : store_open(d->url, &d->audit, e);
 	if (rc == 0)
-		rc = store_audit_insert(s, rows, n, e);
-	store_pool_release(d->pool, s);
+		rc = store_call_begin(d->audit, AUDIT_SINK_TIMEOUT_MS, e);
+	if (rc == 0)
+		rc = store_audit_insert(d->audit, rows, n, e);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "changes.h"
 #include "errors.h"
 
 struct store;
@@ -30,7 +31,8 @@ struct session {
 	struct domain *owner;     /* the pool it came from; NULL: a connection of its own */
 };
 
-/* The pool of `connections` connections to url, the keyring kr (kept, not owned), a cache of
+/* The pool of `connections` connections to url (one per database thread; the audit writer and
+ * the listener have their own), the keyring kr (kept, not owned), a cache of
  * cache_bytes of resolve rows (0: tokens only) and its listener on notify_url (NULL or "": url),
  * which is given up to 2 s to start listening. */
 int domain_new(const char *url, const char *notify_url, int connections, size_t cache_bytes,
@@ -42,10 +44,9 @@ void domain_free(struct domain *d);
 void domain_connection_states(struct domain *d, int *up, int *down);
 /* Whether the database answered within the last seconds (Health/Check), without asking it. */
 bool domain_db_ready(struct domain *d);
-/* fn(arg, project_id, revision) after each project change this replica hears of (project 0:
- * anything may have changed); from the listener's thread, or after this replica's own commits. */
-void domain_on_change(struct domain *d, void (*fn)(void *arg, int64_t project_id, int64_t revision),
-                      void *arg);
+/* The hooks (copied; NULL: none) hear each project change and token revocation this replica
+ * hears of, from the listener's thread or after this replica's own commits (changes.h). */
+void domain_on_change(struct domain *d, const struct changes_hooks *h);
 /* The cache's counters (all zero without a cache). */
 void domain_cache_stats(struct domain *d, struct cache_stats *out);
 
@@ -77,7 +78,8 @@ int session_migrate(struct session *ss, int *applied, struct cof_err *e)
 /* COF_EPRECOND, naming both versions, when the schema is behind this build. */
 int session_check_schema(struct session *ss, struct cof_err *e) __attribute__((warn_unused_result));
 
-/* audit_sink_fn over the pool (arg: the struct domain): one transaction per batch. */
+/* audit_sink_fn (arg: the struct domain): one transaction per batch, on a connection of the
+ * writer's own, bounded by 5 s. From the writer's thread only. */
 int domain_audit_sink(void *domain, const struct audit_row *rows, size_t n, struct cof_err *e);
 
 #endif

@@ -6,8 +6,67 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "resolve.h"
 #include "store.h"
+
+struct watch_state *watch_state_ref(struct watch_state *st)
+{
+	atomic_fetch_add(&st->refs, 1);
+	return st;
+}
+
+void watch_state_unref(struct watch_state *st)
+{
+	if (st && atomic_fetch_sub(&st->refs, 1) == 1)
+		free(st);
+}
+
+/* The identities of a set's rows (no value, sealed or not), in one allocation. */
+static struct watch_state *state_of(const struct cached_rows *set)
+{
+	size_t names = 0;
+	for (size_t i = 0; i < set->n; i++)
+		names += strlen(set->rows[i].name) + 1;
+	size_t bytes = sizeof(struct watch_state) + set->n * sizeof(struct watch_entry) + names;
+	struct watch_state *st = malloc(bytes);
+	if (st == NULL)
+		return NULL;
+	atomic_init(&st->refs, 1);
+	st->project_id = set->project_id;
+	st->revision = set->revision;
+	st->n = set->n;
+	st->bytes = bytes;
+	st->entries = (struct watch_entry *)(st + 1);
+	char *room = (char *)(st->entries + set->n);
+	for (size_t i = 0; i < set->n; i++) {
+		const struct cached_row *r = &set->rows[i];
+		size_t len = strlen(r->name) + 1;
+		memcpy(room, r->name, len);
+		st->entries[i] = (struct watch_entry){room,          r->secret_id,
+		                                      r->environment_id, r->valid_from,
+		                                      r->version,    r->visibility};
+		room += len;
+	}
+	return st;
+}
+
+/* *out = the identities of set (which is released); COF_EINTERNAL on OOM. */
+static int keep_identities(struct cached_rows *set, struct watch_state **out, struct cof_err *e)
+{
+	*out = set ? state_of(set) : NULL;
+	cached_rows_unref(set);
+	return *out ? 0 : cof_err_set(e, COF_EINTERNAL, "out of memory");
+}
+
+int watch_now(struct session *ss, const char *project, const char *environment, int version,
+              struct watch_state **out, struct cof_err *e)
+{
+	*out = NULL;
+	struct cached_rows *set = NULL;
+	int rc = resolve_state(ss, project, environment, version, &set, e);
+	return rc ? rc : keep_identities(set, out, e);
+}
 
 struct since_tx {
 	const char *project, *environment; /* in */
@@ -66,7 +125,7 @@ static int since_body(struct store *s, void *arg, struct cof_err *e)
 }
 
 int watch_since(struct session *ss, const char *project, const char *environment, int version,
-                int64_t from, struct cached_rows **then, struct cached_rows **now, char ***touched,
+                int64_t from, struct watch_state **then, struct watch_state **now, char ***touched,
                 size_t *n_touched, struct cof_err *e)
 {
 	*then = *now = NULL;
@@ -80,22 +139,30 @@ int watch_since(struct session *ss, const char *project, const char *environment
 		since_clear(&t);
 		return rc;
 	}
-	*then = t.then;
-	*now = t.now;
 	*touched = t.touched;
 	*n_touched = t.n_touched;
-	return 0;
+	rc = keep_identities(t.then, then, e);
+	int rc_now = keep_identities(t.now, now, e);
+	if (rc || (rc = rc_now)) {
+		watch_state_unref(*then);
+		watch_state_unref(*now);
+		*then = *now = NULL;
+		watch_names_free(*touched, *n_touched);
+		*touched = NULL;
+		*n_touched = 0;
+	}
+	return rc;
 }
 
-/* The row of name in set, or NULL (binary search: rows are sorted by strcmp). */
-static const struct cached_row *find(const struct cached_rows *set, const char *name)
+/* The entry of name in st, or NULL (binary search: entries are sorted by strcmp). */
+static const struct watch_entry *find(const struct watch_state *st, const char *name)
 {
-	size_t lo = 0, hi = set ? set->n : 0;
+	size_t lo = 0, hi = st ? st->n : 0;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(set->rows[mid].name, name);
+		int c = strcmp(st->entries[mid].name, name);
 		if (c == 0)
-			return &set->rows[mid];
+			return &st->entries[mid];
 		if (c < 0)
 			lo = mid + 1;
 		else
@@ -104,7 +171,7 @@ static const struct cached_row *find(const struct cached_rows *set, const char *
 	return NULL;
 }
 
-static bool same(const struct cached_row *x, const struct cached_row *y)
+static bool same(const struct watch_entry *x, const struct watch_entry *y)
 {
 	return x->secret_id == y->secret_id && x->environment_id == y->environment_id &&
 	       x->version == y->version && x->valid_from == y->valid_from &&
@@ -126,7 +193,7 @@ static bool wanted(const char *name, const char *const *filter, size_t n_filter)
 	return false;
 }
 
-int watch_diff(const struct cached_rows *a, const struct cached_rows *b, char *const *extra,
+int watch_diff(const struct watch_state *a, const struct watch_state *b, char *const *extra,
                size_t n_extra, const char *const *filter, size_t n_filter, const char ***out,
                size_t *n)
 {
@@ -138,13 +205,13 @@ int watch_diff(const struct cached_rows *a, const struct cached_rows *b, char *c
 		return -1;
 	size_t k = 0;
 	for (size_t i = 0; i < na; i++) {
-		const struct cached_row *other = find(b, a->rows[i].name);
-		if (other == NULL || !same(&a->rows[i], other))
-			names[k++] = a->rows[i].name;
+		const struct watch_entry *other = find(b, a->entries[i].name);
+		if (other == NULL || !same(&a->entries[i], other))
+			names[k++] = a->entries[i].name;
 	}
 	for (size_t i = 0; i < nb; i++)
-		if (find(a, b->rows[i].name) == NULL)
-			names[k++] = b->rows[i].name;
+		if (find(a, b->entries[i].name) == NULL)
+			names[k++] = b->entries[i].name;
 	for (size_t i = 0; i < n_extra; i++)
 		if (find(a, extra[i]) || find(b, extra[i]))
 			names[k++] = extra[i];

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,13 +20,234 @@
 #include "store_internal.h"
 
 struct store {
-	PGconn *conn;                 /* the connection, possibly broken */
+	PGconn *conn;                 /* the connection; NULL or broken until it is made again */
 	char *url;                    /* to reconnect */
+	const char *app;              /* application_name, unless the URL sets one */
 	int64_t timeout_ms;           /* statement_timeout in force, 0 = unknown */
+	int64_t deadline_ms;          /* monotonic bound on the call's statements; 0: the default */
 	bool in_tx;                   /* inside a transaction (store_tx, migrations) */
+	bool listening;               /* LISTENs: never made again silently (the LISTEN would go) */
+	uint64_t epoch;               /* abandon_epoch when it connected */
 	int64_t revision_hint;        /* the revision the open transaction writes */
 	struct store_changes changes; /* what the open (or last committed) transaction changed */
 };
+
+/* Set by store_abort_all: every wait for the database ends at once. */
+static atomic_bool aborting;
+/* Raised by store_abandon_all: connections made before are given up. */
+static atomic_ullong abandon_epoch;
+/* Commits: when the last one returned, and when the last one did not within its bound. */
+static atomic_llong last_commit_ok_ms, last_commit_stall_ms;
+
+/* How long a wait for the socket lasts at most before the abort flag is looked at again. */
+#define SLICE_MS 100
+/* The bound on a statement run outside a call (start-up, migrations, key maintenance). */
+#define DEFAULT_BOUND_MS 60000
+/* The bound on a ROLLBACK, which runs after its call's deadline may have passed. */
+#define ROLLBACK_BOUND_MS 2000
+/* The bound on the listener's statements (LISTEN, its pings). */
+#define LISTEN_BOUND_MS 2000
+
+void store_abort_all(void)
+{
+	atomic_store(&aborting, true);
+}
+
+void store_abandon_all(void)
+{
+	atomic_fetch_add(&abandon_epoch, 1);
+}
+
+bool store_writes_stalled(void)
+{
+	return atomic_load(&last_commit_stall_ms) > atomic_load(&last_commit_ok_ms);
+}
+
+/* ---- connection settings ---- */
+
+/* Bounds of ours on every connection, unless the URL sets them: a host that does not answer is
+ * given up after connect_timeout (and the next host of the URL tried), and the kernel finds a
+ * dead peer or an unacknowledged send within seconds. */
+static const struct {
+	const char *key, *value;
+} conn_defaults[] = {
+        {"connect_timeout", "3"},       {"keepalives", "1"},
+        {"keepalives_idle", "10"},      {"keepalives_interval", "3"},
+        {"keepalives_count", "3"},      {"tcp_user_timeout", "10000"},
+};
+
+/* The host of a multi-host URL that answered last, per URL: a new connection tries it first, so
+ * that a host that hangs costs its connect_timeout once, not at every reconnect. */
+#define PREF_URLS 16
+static pthread_mutex_t pref_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char *url; /* the URL (malloc'd); NULL: free entry */
+	int host;  /* index of the host that answered last */
+} pref[PREF_URLS];
+static unsigned pref_next; /* the entry replaced next when all are taken */
+
+static int preferred_host(const char *url)
+{
+	int h = 0;
+	pthread_mutex_lock(&pref_mu);
+	for (int i = 0; i < PREF_URLS; i++)
+		if (pref[i].url && strcmp(pref[i].url, url) == 0)
+			h = pref[i].host;
+	pthread_mutex_unlock(&pref_mu);
+	return h;
+}
+
+static void prefer_host(const char *url, int host)
+{
+	pthread_mutex_lock(&pref_mu);
+	int slot = -1;
+	for (int i = 0; i < PREF_URLS && slot < 0; i++)
+		if (pref[i].url && strcmp(pref[i].url, url) == 0)
+			slot = i;
+	if (slot < 0 && host != 0) {
+		slot = (int)(pref_next++ % PREF_URLS);
+		free(pref[slot].url);
+		pref[slot].url = strdup(url);
+	}
+	if (slot >= 0 && pref[slot].url)
+		pref[slot].host = host;
+	pthread_mutex_unlock(&pref_mu);
+}
+
+/* Items of a comma-separated list. */
+static int list_count(const char *v)
+{
+	int n = 1;
+	for (; *v; v++)
+		n += *v == ',';
+	return n;
+}
+
+/* Item i of a comma-separated list into out (cap bytes). */
+static void list_item(const char *v, int i, char *out, size_t cap)
+{
+	for (; i > 0 && *v; v++)
+		i -= *v == ',';
+	size_t n = strcspn(v, ",");
+	snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), v);
+}
+
+/* The list v (of n items) starting from item first, wrapping round; malloc'd. */
+static char *list_rotate(const char *v, int n, int first)
+{
+	size_t len = strlen(v);
+	char *out = malloc(len + 2);
+	if (out == NULL)
+		return NULL;
+	out[0] = '\0';
+	for (int k = 0; k < n; k++) {
+		char item[1024];
+		list_item(v, (first + k) % n, item, sizeof(item));
+		if (k)
+			strcat(out, ",");
+		strncat(out, item, len + 1 - strlen(out));
+	}
+	return out;
+}
+
+/* The option `key` of a parsed connection string, or NULL. */
+static const char *opt_val(const PQconninfoOption *o, const char *key)
+{
+	for (; o->keyword; o++)
+		if (strcmp(o->keyword, key) == 0)
+			return o->val;
+	return NULL;
+}
+
+/* After a connection succeeded: which host of the URL answered, remembered for the next. */
+static void note_host(const char *url, const PQconninfoOption *opts, PGconn *c)
+{
+	const char *hosts = opt_val(opts, "host");
+	if (hosts == NULL || *hosts == '\0')
+		hosts = opt_val(opts, "hostaddr");
+	const char *ports = opt_val(opts, "port");
+	if (hosts == NULL || strchr(hosts, ',') == NULL)
+		return;
+	int n = list_count(hosts), np = ports ? list_count(ports) : 0;
+	const char *h = PQhost(c), *p = PQport(c);
+	for (int i = 0; i < n; i++) {
+		char item[1024], port[64] = "";
+		list_item(hosts, i, item, sizeof(item));
+		if (np == n)
+			list_item(ports, i, port, sizeof(port));
+		if (h && strcmp(item, h) == 0 && (np != n || (p && strcmp(port, p) == 0))) {
+			prefer_host(url, i);
+			return;
+		}
+	}
+}
+
+bool store_url_valid(const char *url, char *why, size_t cap)
+{
+	char *err = NULL;
+	PQconninfoOption *o = PQconninfoParse(url ? url : "", &err);
+	if (o == NULL) {
+		snprintf(why, cap, "%s", err ? err : "out of memory");
+		size_t n = strlen(why);
+		while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+			why[--n] = '\0';
+	}
+	PQfreemem(err);
+	PQconninfoFree(o);
+	return o != NULL;
+}
+
+/* A new connection to url: our bounds unless the URL sets them, the host that answered last
+ * first. Never NULL but on OOM; check PQstatus. */
+static PGconn *connect_url(const char *url, const char *app)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(url, &err);
+	PQfreemem(err);
+	if (opts == NULL)
+		return PQconnectdb(url); /* says what is wrong with it */
+	size_t n = 0;
+	for (const PQconninfoOption *o = opts; o->keyword; o++)
+		n++;
+	const char **keys = calloc(n + 1, sizeof(char *)), **vals = calloc(n + 1, sizeof(char *));
+	char *rotated[3] = {NULL, NULL, NULL};
+	const char *hosts = opt_val(opts, "host");
+	if (hosts == NULL || *hosts == '\0')
+		hosts = opt_val(opts, "hostaddr");
+	int n_hosts = hosts ? list_count(hosts) : 1;
+	int first = n_hosts > 1 ? preferred_host(url) % n_hosts : 0;
+	size_t k = 0;
+	for (const PQconninfoOption *o = opts; keys && vals && o->keyword; o++) {
+		const char *v = o->val;
+		for (size_t d = 0; v == NULL && d < sizeof(conn_defaults) / sizeof(conn_defaults[0]);
+		     d++)
+			if (strcmp(o->keyword, conn_defaults[d].key) == 0)
+				v = conn_defaults[d].value;
+		if (v == NULL && strcmp(o->keyword, "application_name") == 0)
+			v = app;
+		static const char *const listed[] = {"host", "hostaddr", "port"};
+		for (int l = 0; v && first > 0 && l < 3; l++)
+			if (strcmp(o->keyword, listed[l]) == 0 && list_count(v) == n_hosts &&
+			    (rotated[l] = list_rotate(v, n_hosts, first)) != NULL)
+				v = rotated[l];
+		if (v == NULL)
+			continue;
+		keys[k] = o->keyword;
+		vals[k] = v;
+		k++;
+	}
+	PGconn *c = keys && vals ? PQconnectdbParams(keys, vals, 0) : PQconnectdb(url);
+	if (PQstatus(c) == CONNECTION_OK) {
+		PQsetnonblocking(c, 1);
+		note_host(url, opts, c);
+	}
+	for (int l = 0; l < 3; l++)
+		free(rotated[l]);
+	free(keys);
+	free(vals);
+	PQconninfoFree(opts);
+	return c;
+}
 
 /* ---- errors ---- */
 
@@ -34,11 +256,17 @@ int store__fail(struct store *s, PGresult *res, const char *what, struct cof_err
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	if (primary == NULL)
-		primary = PQerrorMessage(s->conn);
+		primary = s->conn ? PQerrorMessage(s->conn) : "the connection was dropped";
 	cof_err_detail(e, "%s: %s%s%s", what, state ? state : "", state ? " " : "", primary);
 	if (PQstatus(s->conn) != CONNECTION_OK || state == NULL || strncmp(state, "08", 2) == 0 ||
 	    strncmp(state, "57P", 3) == 0)
 		return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
+	/* A read-only transaction (a standby, reached by a URL without target_session_attrs):
+	 * nothing was written; the connection is made again, to the primary if the URL says how. */
+	if (strcmp(state, "25006") == 0) {
+		store__drop(s);
+		return cof_err_set(e, COF_EUNAVAIL, "the database is read-only; try again");
+	}
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		return cof_err_set(e, COF_ERETRY, "a concurrent change interfered; try again");
 	if (strcmp(state, "57014") == 0)
@@ -49,30 +277,148 @@ int store__fail(struct store *s, PGresult *res, const char *what, struct cof_err
 	return cof_err_set(e, COF_EINTERNAL, "internal storage error");
 }
 
-/* Reconnects a broken connection and restores its statement timeout; whether it is up. */
+void store__drop(struct store *s)
+{
+	PQfinish(s->conn);
+	s->conn = NULL;
+	s->in_tx = false;
+	s->timeout_ms = 0;
+}
+
+/* Makes a lost connection again; whether it is up. */
 static bool reconnect(struct store *s)
 {
-	PQreset(s->conn);
-	s->in_tx = false;
-	if (PQstatus(s->conn) != CONNECTION_OK)
-		return false;
-	if (s->timeout_ms > 0) {
-		char sql[64];
-		snprintf(sql, sizeof(sql), "SET statement_timeout = %" PRId64, s->timeout_ms);
-		PGresult *r = PQexec(s->conn, sql);
-		bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-		PQclear(r);
-		if (!ok)
-			s->timeout_ms = 0;
+	store__drop(s);
+	s->epoch = atomic_load(&abandon_epoch);
+	s->conn = connect_url(s->url, s->app);
+	return PQstatus(s->conn) == CONNECTION_OK;
+}
+
+/* ---- statements, bounded on this side ---- */
+
+/* How a bounded statement went when it returned no result. */
+enum run_end {
+	RUN_BROKEN = 1, /* the connection failed */
+	RUN_LATE,       /* the deadline passed before it was sent: nothing was sent */
+	RUN_TIMEOUT,    /* no answer before the deadline: the connection was dropped */
+	RUN_ABORTED,    /* store_abort_all: the connection was dropped */
+	RUN_ABANDONED,  /* store_abandon_all: the connection was dropped */
+};
+
+/* The statement's bound: the call's deadline, else the default. */
+static int64_t deadline_of(const struct store *s)
+{
+	return s->deadline_ms ? s->deadline_ms : clock_mono_ms() + DEFAULT_BOUND_MS;
+}
+
+/* Waits until the socket is ready for events or `until` passes: 1 ready, 0 late, -1 aborted or
+ * broken, -2 abandoned. */
+static int wait_socket(struct store *s, short events, int64_t until)
+{
+	int fd = PQsocket(s->conn);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		if (atomic_load(&aborting))
+			return -1;
+		if (s->epoch != atomic_load(&abandon_epoch))
+			return -2;
+		int64_t left = until - clock_mono_ms();
+		if (left <= 0)
+			return 0;
+		struct pollfd p = {.fd = fd, .events = events};
+		int n = poll(&p, 1, (int)(left < SLICE_MS ? left : SLICE_MS));
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -1;
 	}
-	return true;
+}
+
+/* Sends one statement (the simple protocol when it has no parameters, so that a migration may
+ * hold several) and takes its result, within `until`. NULL with *end set when there is
+ * none; on RUN_TIMEOUT and RUN_ABORTED the connection is dropped, since what it would say next
+ * is unknown. */
+static PGresult *run_bounded(struct store *s, const char *sql, int n, const char *const *vals,
+                             const int *lens, const int *fmts, int64_t until, enum run_end *end)
+{
+	*end = RUN_BROKEN;
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK)
+		return NULL;
+	if (atomic_load(&aborting) || clock_mono_ms() >= until) {
+		*end = atomic_load(&aborting) ? RUN_ABORTED : RUN_LATE;
+		return NULL;
+	}
+	int sent = n == 0 && vals == NULL ? PQsendQuery(s->conn, sql)
+	                                  : PQsendQueryParams(s->conn, sql, n, NULL, vals, lens,
+	                                                      fmts, 0);
+	if (!sent)
+		return NULL;
+	int w = 1, f;
+	while (w > 0 && (f = PQflush(s->conn)) == 1)
+		if ((w = wait_socket(s, POLLIN | POLLOUT, until)) > 0 && !PQconsumeInput(s->conn))
+			return NULL;
+	PGresult *first = NULL;
+	for (; w > 0;) {
+		while (w > 0 && PQisBusy(s->conn))
+			if ((w = wait_socket(s, POLLIN, until)) > 0 && !PQconsumeInput(s->conn)) {
+				PQclear(first);
+				return NULL;
+			}
+		if (w <= 0)
+			break;
+		PGresult *r = PQgetResult(s->conn);
+		if (r == NULL)
+			return first;
+		/* Of several results (a migration's statements), the first error, else the last. */
+		ExecStatusType st = first ? PQresultStatus(first) : PGRES_COMMAND_OK;
+		if (first && (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR)) {
+			PQclear(r);
+		} else {
+			PQclear(first);
+			first = r;
+		}
+	}
+	PQclear(first);
+	*end = w == 0 ? RUN_TIMEOUT : w == -2 ? RUN_ABANDONED : RUN_ABORTED;
+	store__drop(s);
+	return NULL;
+}
+
+/* A statement that ended without a result: the error to report. */
+static int run_failed(struct store *s, enum run_end end, int64_t until, const char *what,
+                      struct cof_err *e)
+{
+	switch (end) {
+	case RUN_LATE:
+		cof_err_detail(e, "%s: not sent, the deadline had passed", what);
+		return cof_err_set(e, COF_EDEADLINE, "the deadline passed before the database "
+		                                     "could be asked");
+	case RUN_TIMEOUT:
+		cof_err_detail(e, "%s: no answer within its bound (%" PRId64 " ms late); connection "
+		                  "dropped",
+		               what, clock_mono_ms() - until);
+		return cof_err_set(e, COF_EDEADLINE,
+		                   "the database did not answer before the deadline");
+	case RUN_ABORTED:
+		cof_err_detail(e, "%s: abandoned, the server is stopping", what);
+		return cof_err_set(e, COF_EUNAVAIL, "the server is stopping");
+	case RUN_ABANDONED:
+		cof_err_detail(e, "%s: abandoned, the database stopped answering", what);
+		return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
+	case RUN_BROKEN:
+		break;
+	}
+	return store__fail(s, NULL, what, e);
 }
 
 PGresult *store__exec(struct store *s, const char *sql, int n, const char *const *vals,
                       const int *lens, const int *fmts, const char *what, struct cof_err *e)
 {
+	int64_t until = deadline_of(s);
 	for (int attempt = 0;; attempt++) {
-		PGresult *res = PQexecParams(s->conn, sql, n, NULL, vals, lens, fmts, 0);
+		enum run_end end;
+		PGresult *res = run_bounded(s, sql, n, vals, lens, fmts, until, &end);
 		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 			return res;
@@ -80,13 +426,12 @@ PGresult *store__exec(struct store *s, const char *sql, int n, const char *const
 		 * restarted while the connection was idle) is made again once: outside a
 		 * transaction only BEGIN, reads and idempotent inserts run, so nothing can be done
 		 * twice. */
-		bool retry = attempt == 0 && !s->in_tx && PQstatus(s->conn) != CONNECTION_OK;
-		if (retry) {
-			PQclear(res);
-			if (reconnect(s))
-				continue;
-			res = NULL;
-		}
+		bool retry = res == NULL && end == RUN_BROKEN && attempt == 0 && !s->in_tx &&
+		             !s->listening;
+		if (retry && reconnect(s))
+			continue;
+		if (res == NULL)
+			return (void)run_failed(s, end, until, what, e), NULL;
 		store__fail(s, res, what, e);
 		PQclear(res);
 		return NULL;
@@ -101,11 +446,6 @@ int store__run(struct store *s, const char *sql, int n, const char *const *vals,
 		return e && e->code ? e->code : COF_EINTERNAL;
 	PQclear(r);
 	return 0;
-}
-
-PGconn *store__conn(struct store *s)
-{
-	return s->conn;
 }
 
 int store__col_bytea(PGresult *r, int row, int col, uint8_t **out, size_t *len, struct cof_err *e)
@@ -134,22 +474,40 @@ static void on_notice(void *arg, const char *message)
 	log_debug("database notice: %s", message);
 }
 
-int store_open(const char *url, struct store **out, struct cof_err *e)
+/* A store for url (not connected yet). */
+static struct store *store_new(const char *url, const char *app)
 {
-	*out = NULL;
 	struct store *s = calloc(1, sizeof(*s));
 	if (s == NULL || (s->url = strdup(url ? url : "")) == NULL) {
 		free(s);
-		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+		return NULL;
 	}
-	*out = s;
-	s->conn = PQconnectdb(s->url);
-	PQsetNoticeProcessor(s->conn, on_notice, NULL);
+	s->app = app;
+	return s;
+}
+
+/* Connects s; 0 or COF_EUNAVAIL. */
+static int store_connect(struct store *s, const char *what, struct cof_err *e)
+{
+	store__drop(s);
+	s->epoch = atomic_load(&abandon_epoch);
+	s->conn = connect_url(s->url, s->app);
+	if (s->conn)
+		PQsetNoticeProcessor(s->conn, on_notice, NULL);
 	if (PQstatus(s->conn) != CONNECTION_OK) {
-		cof_err_detail(e, "connect: %s", PQerrorMessage(s->conn));
+		cof_err_detail(e, "%s: %s", what,
+		               s->conn ? PQerrorMessage(s->conn) : "out of memory");
 		return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
 	}
 	return 0;
+}
+
+int store_open(const char *url, struct store **out, struct cof_err *e)
+{
+	*out = store_new(url, "cofferd");
+	if (*out == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	return store_connect(*out, "connect", e);
 }
 
 void store_close(struct store *s)
@@ -161,45 +519,53 @@ void store_close(struct store *s)
 	free(s);
 }
 
+/* statement_timeout is a bound on the server's side too (a statement waiting for a lock ends
+ * there even when this side has given up); it is set in whole seconds, so that calls with
+ * different deadlines do not each need a SET. */
+static int64_t server_timeout_ms(int64_t timeout_ms)
+{
+	return (timeout_ms + 999) / 1000 * 1000;
+}
+
 int store_call_begin(struct store *s, int64_t timeout_ms, struct cof_err *e)
 {
-	if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) == PQTRANS_UNKNOWN) {
-		PQreset(s->conn);
-		s->timeout_ms = 0;
+	if (timeout_ms < 1)
+		timeout_ms = 1;
+	s->deadline_ms = 0;
+	if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) == PQTRANS_UNKNOWN ||
+	    s->epoch != atomic_load(&abandon_epoch)) {
 		s->in_tx = false;
-		if (PQstatus(s->conn) != CONNECTION_OK) {
-			cof_err_detail(e, "reconnect: %s", PQerrorMessage(s->conn));
-			return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
-		}
+		if (store_connect(s, "reconnect", e) != 0)
+			return e->code;
 	}
 	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		store__rollback(s);
-	if (timeout_ms < 1)
-		timeout_ms = 1;
-	if (timeout_ms != s->timeout_ms) {
+	s->deadline_ms = clock_mono_ms() + timeout_ms;
+	int64_t server = server_timeout_ms(timeout_ms);
+	if (server != s->timeout_ms) {
 		char sql[64];
-		snprintf(sql, sizeof(sql), "SET statement_timeout = %" PRId64, timeout_ms);
-		PGresult *r = store__exec(s, sql, 0, NULL, NULL, NULL, "set timeout", e);
-		if (r == NULL)
-			return e ? e->code : COF_EUNAVAIL;
-		PQclear(r);
-		s->timeout_ms = timeout_ms;
+		snprintf(sql, sizeof(sql), "SET statement_timeout = %" PRId64, server);
+		int rc = store__run(s, sql, 0, NULL, NULL, NULL, "set timeout", e);
+		if (rc)
+			return rc;
+		s->timeout_ms = server;
 	}
 	return 0;
+}
+
+void store_set_deadline(struct store *s, int64_t timeout_ms)
+{
+	s->deadline_ms = timeout_ms > 0 ? clock_mono_ms() + timeout_ms : 0;
 }
 
 bool store_ping(struct store *s)
 {
 	/* A connection that went stale while idle gets one fresh attempt. */
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (PQstatus(s->conn) != CONNECTION_OK) {
-			PQreset(s->conn);
-			s->timeout_ms = 0;
-		}
-		PGresult *r = PQexec(s->conn, "SELECT 1");
-		bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
-		PQclear(r);
-		if (ok)
+		if (PQstatus(s->conn) != CONNECTION_OK && !reconnect(s))
+			continue;
+		struct cof_err e = {0};
+		if (store__run(s, "SELECT 1", 0, NULL, NULL, NULL, "ping", &e) == 0)
 			return true;
 	}
 	return false;
@@ -247,22 +613,34 @@ void store_last_changes(struct store *s, struct store_changes *out)
 int store__commit(struct store *s, struct cof_err *e)
 {
 	s->in_tx = false;
-	PGresult *r = PQexec(s->conn, "COMMIT");
+	int64_t until = deadline_of(s);
+	enum run_end end;
+	PGresult *r = run_bounded(s, "COMMIT", 0, NULL, NULL, NULL, until, &end);
 	if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
 		PQclear(r);
+		atomic_store(&last_commit_ok_ms, clock_mono_ms());
 		return 0;
 	}
+	if (r == NULL && end == RUN_LATE) { /* never sent: the transaction is rolled back */
+		s->in_tx = true;
+		store__rollback(s);
+		return run_failed(s, end, until, "commit", e);
+	}
 	/* An error answer means PostgreSQL rolled the transaction back. No answer at all (the
-	 * connection was lost on the way) leaves the outcome unknown: say so, never "retry". */
+	 * connection was lost on the way, or the commit did not return before the deadline: a
+	 * synchronous standby away, a primary that hangs) leaves the outcome unknown: say so,
+	 * never "retry". */
 	bool answered = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL;
-	int rc = store__fail(s, r, "commit", e);
+	int rc = r ? store__fail(s, r, "commit", e) : run_failed(s, end, until, "commit", e);
 	PQclear(r);
 	if (!answered) {
+		if (r == NULL && (end == RUN_TIMEOUT || end == RUN_ABANDONED))
+			atomic_store(&last_commit_stall_ms, clock_mono_ms());
 		log_error("a commit's outcome is unknown: %s", e->detail);
 		rc = cof_err_set(
 		        e, COF_EUNKNOWN,
-		        "the database connection was lost during the commit: the write may "
-		        "or may not have been applied; read before writing again");
+		        "the database did not confirm the commit: the write may or may not have "
+		        "been applied; read before writing again");
 	}
 	return rc;
 }
@@ -271,10 +649,16 @@ void store__rollback(struct store *s)
 {
 	s->in_tx = false;
 	memset(&s->changes, 0, sizeof(s->changes));
-	if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
-		PGresult *r = PQexec(s->conn, "ROLLBACK");
-		PQclear(r);
-	}
+	if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) == PQTRANS_IDLE)
+		return;
+	/* After the call's deadline, on a bound of its own; a connection that does not answer is
+	 * dropped, which rolls the transaction back as well. */
+	enum run_end end;
+	PGresult *r = run_bounded(s, "ROLLBACK", 0, NULL, NULL, NULL,
+	                          clock_mono_ms() + ROLLBACK_BOUND_MS, &end);
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+		store__drop(s);
+	PQclear(r);
 }
 
 int store__audit_row(struct store *s, const struct audit_row *ev, struct cof_err *e)
@@ -315,11 +699,12 @@ static int tx_once(struct store *s, enum store_tx_mode mode, store_tx_fn fn, voi
 	if (audit) {
 		audit->revision = s->revision_hint;
 		audit->code = 0;
-		if ((rc = store__audit_row(s, audit, e))) {
+		if ((rc = store__audit_row(s, audit, e)) && rc != COF_EDEADLINE) {
 			cof_err_detail(e, "audit insert: %s", e->detail);
 			rc = cof_err_set(e, COF_EUNAVAIL, "the audit log is unavailable");
-			goto out_rollback;
 		}
+		if (rc)
+			goto out_rollback;
 	}
 	if ((rc = store__commit(s, e)) == 0 && audit)
 		audit->committed = true;
@@ -468,39 +853,33 @@ void store_pool_states(struct store_pool *p, int *up, int *down)
 
 int store_listen(const char *url, const char *channel, struct store **out, struct cof_err *e)
 {
-	*out = NULL;
-	struct store *s = calloc(1, sizeof(*s));
-	if (s == NULL || (s->url = strdup(url ? url : "")) == NULL) {
-		free(s);
+	*out = store_new(url, "cofferd listener");
+	if (*out == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
-	}
-	/* The URL's own settings, then bounds of ours: a dead peer is found within seconds. */
-	const char *keys[] = {"dbname",
-	                      "connect_timeout",
-	                      "keepalives",
-	                      "keepalives_idle",
-	                      "keepalives_interval",
-	                      "keepalives_count",
-	                      "application_name",
-	                      NULL};
-	const char *vals[] = {s->url, "5", "1", "5", "2", "3", "cofferd listener", NULL};
-	s->conn = PQconnectdbParams(keys, vals, 1);
-	PQsetNoticeProcessor(s->conn, on_notice, NULL);
-	*out = s;
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		cof_err_detail(e, "listen: connect: %s", PQerrorMessage(s->conn));
-		return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
-	}
+	struct store *s = *out;
+	s->listening = true;
+	int rc = store_connect(s, "listen: connect", e);
+	if (rc)
+		return rc;
 	char *ident = PQescapeIdentifier(s->conn, channel, strlen(channel));
 	char sql[160];
 	snprintf(sql, sizeof(sql), "LISTEN %s", ident ? ident : "\"\"");
 	PQfreemem(ident);
-	PGresult *r = PQexec(s->conn, sql);
-	int rc = 0;
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		rc = store__fail(s, r, "listen", e);
-	PQclear(r);
-	return rc;
+	store_set_deadline(s, LISTEN_BOUND_MS);
+	return store__run(s, sql, 0, NULL, NULL, NULL, "listen", e);
+}
+
+/* Hands every buffered notification to fn; how many there were. */
+static int deliver(struct store *s, void (*fn)(void *arg, const char *payload), void *arg)
+{
+	int n = 0;
+	PGnotify *note;
+	while ((note = PQnotifies(s->conn)) != NULL) {
+		fn(arg, note->extra ? note->extra : "");
+		PQfreemem(note);
+		n++;
+	}
+	return n;
 }
 
 int store_listen_wait(struct store *s, int timeout_ms, void (*fn)(void *arg, const char *payload),
@@ -509,28 +888,44 @@ int store_listen_wait(struct store *s, int timeout_ms, void (*fn)(void *arg, con
 	int fd = PQsocket(s->conn);
 	if (fd < 0 || PQstatus(s->conn) != CONNECTION_OK)
 		return cof_err_set(e, COF_EUNAVAIL, "the notification connection is lost");
+	/* Notifications a ping read on the way are handed on first, without waiting. */
+	int early = deliver(s, fn, arg);
 	struct pollfd p = {.fd = fd, .events = POLLIN};
-	int n = poll(&p, 1, timeout_ms);
+	int n = poll(&p, 1, early ? 0 : timeout_ms);
 	if (n < 0 && errno != EINTR)
 		return cof_err_set(e, COF_EUNAVAIL, "the notification connection is lost");
 	if (n > 0 && !PQconsumeInput(s->conn)) {
 		cof_err_detail(e, "listen: %s", PQerrorMessage(s->conn));
 		return cof_err_set(e, COF_EUNAVAIL, "the notification connection is lost");
 	}
-	PGnotify *note;
-	while ((note = PQnotifies(s->conn)) != NULL) {
-		fn(arg, note->extra ? note->extra : "");
-		PQfreemem(note);
-	}
+	deliver(s, fn, arg);
 	if (PQstatus(s->conn) != CONNECTION_OK)
 		return cof_err_set(e, COF_EUNAVAIL, "the notification connection is lost");
 	return 0;
 }
 
-bool store_listen_ping(struct store *s)
+int store_listen_ping(struct store *s, struct cof_err *e)
 {
-	PGresult *r = PQexec(s->conn, "SELECT 1");
-	bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+	store_set_deadline(s, LISTEN_BOUND_MS);
+	return store__run(s, "SELECT 1", 0, NULL, NULL, NULL, "listener ping", e);
+}
+
+int store_identity(struct store *s, struct store_identity *out, struct cof_err *e)
+{
+	memset(out, 0, sizeof(*out));
+	store_set_deadline(s, LISTEN_BOUND_MS);
+	/* The timeline new WAL is written on (pg_walfile_name follows the insert timeline on a
+	 * primary), and the cluster's identifier when this role may read it. */
+	PGresult *r = store__exec(s,
+	                          "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), "
+	                          "CASE WHEN has_function_privilege('pg_control_system()', "
+	                          "'EXECUTE') THEN (SELECT system_identifier::text FROM "
+	                          "pg_control_system()) ELSE '' END",
+	                          0, NULL, NULL, NULL, "identity", e);
+	if (r == NULL)
+		return e->code;
+	out->timeline = strtoll(PQgetvalue(r, 0, 0), NULL, 16);
+	col_str(r, 0, 1, out->system_id, sizeof(out->system_id));
 	PQclear(r);
-	return ok;
+	return 0;
 }

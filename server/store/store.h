@@ -30,6 +30,25 @@ struct store_pool;
 
 /* ---- connections ---- */
 
+/* Every connection gets bounds of ours unless its URL sets them (connect_timeout 3 s, TCP
+ * keepalives, tcp_user_timeout 10 s), and of a multi-host URL the host that answered last is
+ * tried first. Every statement is bounded on this side too: by the call's deadline
+ * (store_call_begin), else by 60 s; one that gets no answer in time drops its connection, which
+ * is made again on next use. */
+
+/* Whether url parses as a libpq connection string; why not into why. */
+bool store_url_valid(const char *url, char *why, size_t cap);
+/* Every wait for the database ends now, and every later statement fails at once (COF_EUNAVAIL):
+ * the server stops whatever the database does. For good. */
+void store_abort_all(void);
+/* Every connection made so far is given up: statements waiting on one end now (COF_EUNAVAIL, or
+ * COF_EUNKNOWN for a COMMIT) and each is made again on next use. For a server that stopped
+ * answering: the next connection goes to whichever host of the URL answers. */
+void store_abandon_all(void);
+/* Whether the last commit that ended did so without an answer in time (a synchronous standby
+ * away, a primary that hangs), with no commit confirmed since. */
+bool store_writes_stalled(void);
+
 /* Connects (url: libpq keywords or URI). A connection that fails now is kept and retried by
  * store_call_begin, so *out is set whenever memory allows; the return value says whether the
  * database answered. */
@@ -37,10 +56,13 @@ int store_open(const char *url, struct store **out, struct cof_err *e)
         __attribute__((warn_unused_result));
 /* Closes a connection. NULL-safe. */
 void store_close(struct store *s);
-/* Prepares the connection for one call: reconnects if it was lost and bounds each statement by
- * timeout_ms. */
+/* Prepares the connection for one call: reconnects if it was lost and bounds the call's
+ * statements, together, by timeout_ms from now (a statement still unanswered then is abandoned:
+ * COF_EDEADLINE, or COF_EUNKNOWN for a COMMIT; one not sent by then is not sent). */
 int store_call_begin(struct store *s, int64_t timeout_ms, struct cof_err *e)
         __attribute__((warn_unused_result));
+/* Bounds the statements from now on by timeout_ms from now (0: 60 s each). */
+void store_set_deadline(struct store *s, int64_t timeout_ms);
 /* SELECT 1: is the database reachable now? */
 bool store_ping(struct store *s);
 
@@ -53,8 +75,19 @@ int store_listen(const char *url, const char *channel, struct store **out, struc
  * COF_EUNAVAIL when the connection is lost (close it and listen again). */
 int store_listen_wait(struct store *s, int timeout_ms, void (*fn)(void *arg, const char *payload),
                       void *arg, struct cof_err *e) __attribute__((warn_unused_result));
-/* SELECT 1 on a listening connection (never reconnects: that would drop the LISTEN). */
-bool store_listen_ping(struct store *s);
+/* SELECT 1 on a listening connection within 2 s (never reconnects: that would drop the LISTEN).
+ * 0; COF_EDEADLINE without an answer in time (the connection is dropped); COF_EUNAVAIL when the
+ * connection is lost. */
+int store_listen_ping(struct store *s, struct cof_err *e) __attribute__((warn_unused_result));
+
+/* Which history the server is on: after a failover the timeline moves; a restored backup is
+ * another cluster. */
+struct store_identity {
+	int64_t timeline;    /* the timeline new WAL is written on */
+	char system_id[32];  /* pg_control_system()'s identifier; "" when this role may not read it */
+};
+int store_identity(struct store *s, struct store_identity *out, struct cof_err *e)
+        __attribute__((warn_unused_result));
 
 /* A pool of `size` connections to url, opened on first use. */
 int store_pool_new(const char *url, int size, struct store_pool **out, struct cof_err *e)

@@ -21,7 +21,8 @@ int store__run(struct store *s, const char *sql, int n, const char *const *vals,
                const int *fmts, const char *what, struct cof_err *e);
 /* Maps a failed result (or connection) to a COF_E* code, detail for the log. */
 int store__fail(struct store *s, PGresult *res, const char *what, struct cof_err *e);
-PGconn *store__conn(struct store *s);
+/* Drops the connection (it is made again on next use, unless it LISTENs). */
+void store__drop(struct store *s);
 /* A transaction of the store's own (store_tx, migrations, audit batches). */
 int store__begin(struct store *s, enum store_tx_mode mode, struct cof_err *e);
 int store__commit(struct store *s, struct cof_err *e);

@@ -43,11 +43,12 @@ static int apply_one(struct store *s, const struct migration *m, int *applied, s
 		store__rollback(s);
 		return 0;
 	}
-	PGresult *x = PQexec(store__conn(s), m->sql);
-	if (PQresultStatus(x) != PGRES_COMMAND_OK && PQresultStatus(x) != PGRES_TUPLES_OK) {
-		store__fail(s, x, "migration", e);
-		cof_err_set(e, COF_EINTERNAL, "migration %04d_%s failed", m->version, m->name);
-		PQclear(x);
+	/* Without parameters: the simple protocol, so a migration may hold several statements. */
+	PGresult *x = store__exec(s, m->sql, 0, NULL, NULL, NULL, "migration", e);
+	if (x == NULL) {
+		if (e->code != COF_EUNAVAIL && e->code != COF_EDEADLINE)
+			cof_err_set(e, COF_EINTERNAL, "migration %04d_%s failed", m->version,
+			            m->name);
 		goto out_rollback;
 	}
 	PQclear(x);

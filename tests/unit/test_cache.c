@@ -2,7 +2,8 @@
  * test_cache.c - the cache's coherence rules without a database (cache.h): a reader's offer is
  * refused when a newer revision was announced or its generation moved; announcements drop what is
  * older; a lost listener empties it; tokens are dropped by id and with their project; the byte
- * budget holds. And the job pool (workq.h): every job runs once, a full queue refuses at once.
+ * budget holds. And the job pool (workq.h): every job runs once, a full lane refuses at once, calls
+ * go first and background work is never starved.
  */
 #include <check.h>
 #include <pthread.h>
@@ -206,19 +207,52 @@ START_TEST(jobs_run_once_and_a_full_queue_refuses)
 	ck_assert_int_eq(workq_new(3, 1000, &q), 0);
 	atomic_store(&ran, 0);
 	for (int i = 0; i < 500; i++)
-		ck_assert_int_eq(workq_submit(q, count, NULL), 0);
+		ck_assert_int_eq(workq_submit(q, i % 2 ? WORKQ_CALLS : WORKQ_BACKGROUND, count, NULL),
+		                 0);
 	workq_free(q); /* runs what is queued */
 	ck_assert_int_eq(atomic_load(&ran), 500);
 	ck_assert_int_eq(workq_new(1, 2, &q), 0);
 	atomic_bool go = false;
-	ck_assert_int_eq(workq_submit(q, block, &go), 0);
+	ck_assert_int_eq(workq_submit(q, WORKQ_CALLS, block, &go), 0);
 	usleep(50 * 1000); /* the one thread is busy */
-	ck_assert_int_eq(workq_submit(q, count, NULL), 0);
-	ck_assert_int_eq(workq_submit(q, count, NULL), 0);
-	ck_assert_int_eq(workq_submit(q, count, NULL), -1); /* full: refused at once */
-	ck_assert_uint_eq(workq_backlog(q), 2);
+	ck_assert_int_eq(workq_submit(q, WORKQ_CALLS, count, NULL), 0);
+	ck_assert_int_eq(workq_submit(q, WORKQ_CALLS, count, NULL), 0);
+	ck_assert_int_eq(workq_submit(q, WORKQ_CALLS, count, NULL), -1); /* full: refused */
+	/* Each lane has its own room. */
+	ck_assert_int_eq(workq_submit(q, WORKQ_BACKGROUND, count, NULL), 0);
+	ck_assert_uint_eq(workq_backlog(q), 3);
 	atomic_store(&go, true);
 	workq_free(q);
+}
+END_TEST
+
+/* The order jobs ran in, one letter each. */
+static char order[64];
+static atomic_int n_order;
+
+static void mark(void *arg)
+{
+	order[atomic_fetch_add(&n_order, 1)] = *(const char *)arg;
+}
+
+START_TEST(calls_go_before_background_work_which_never_starves)
+{
+	struct workq *q = NULL;
+	ck_assert_int_eq(workq_new(1, 100, &q), 0);
+	atomic_bool go = false;
+	ck_assert_int_eq(workq_submit(q, WORKQ_CALLS, block, &go), 0);
+	usleep(50 * 1000); /* the one thread is busy while both lanes fill */
+	memset(order, 0, sizeof(order));
+	atomic_store(&n_order, 0);
+	static const char b = 'b', c = 'c';
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(workq_submit(q, WORKQ_BACKGROUND, mark, (void *)&b), 0);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(workq_submit(q, WORKQ_CALLS, mark, (void *)&c), 0);
+	atomic_store(&go, true);
+	workq_free(q);
+	/* Calls first, but background work gets a turn after every WORKQ_CALLS_PER_BACKGROUND. */
+	ck_assert_str_eq(order, "ccccbccccbccb");
 }
 END_TEST
 
@@ -231,5 +265,6 @@ TCase *tcase_cache(void)
 	tcase_add_test(tc, tokens_are_dropped_by_id_and_with_their_project);
 	tcase_add_test(tc, the_byte_budget_holds);
 	tcase_add_test(tc, jobs_run_once_and_a_full_queue_refuses);
+	tcase_add_test(tc, calls_go_before_background_work_which_never_starves);
 	return tc;
 }
