@@ -21,6 +21,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "server.h"
+#include "session.h"
 #include "settings.h"
 #include "tokens.h"
 
@@ -228,6 +229,20 @@ int main(int argc, char **argv)
 		settings_free(&in.cfg);
 		return 2;
 	}
+	/* A connection string that does not parse is a mistake in the configuration: said at once
+	 * (exit 2), never retried. What libpq says is shown, never the string (it may hold a
+	 * password). */
+	const char *urls[] = {in.cfg.database_url, in.cfg.notify_database_url};
+	const char *url_flags[] = {"--database-url", "--notify-database-url"};
+	for (int i = 0; in.cmd->settings && i < 2; i++) {
+		char why[256];
+		if (urls[i] && *urls[i] && !domain_url_valid(urls[i], why, sizeof(why))) {
+			fprintf(stderr, "cofferd: %s is not a valid connection string: %s\n",
+			        url_flags[i], why);
+			settings_free(&in.cfg);
+			return 2;
+		}
+	}
 	enum log_level level;
 	if (!log_parse_level(in.cfg.log_level, &level)) {
 		fprintf(stderr, "cofferd: --log-level must be debug, info, warn or error\n");
@@ -325,13 +340,47 @@ static int run_keys(struct invocation *in)
 	return 2;
 }
 
-static int run_serve(struct invocation *in)
+/* SIGTERM and SIGINT, taken by a thread of their own: during start-up (which may wait for the
+ * database) one ends the process at once, since nothing is served yet; once serving, it starts
+ * the graceful stop. */
+struct signals {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool serving; /* start-up is over */
+	int sig;      /* the signal taken, 0: none yet */
+};
+
+static void *take_signals(void *arg)
 {
-	const struct settings *cfg = &in->cfg;
+	struct signals *g = arg;
 	sigset_t stop;
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
+	int sig = 0;
+	sigwait(&stop, &sig);
+	pthread_mutex_lock(&g->mu);
+	g->sig = sig;
+	if (!g->serving) {
+		log_info("received %s during start-up: exiting",
+		         sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		_exit(0);
+	}
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+static int run_serve(struct invocation *in)
+{
+	const struct settings *cfg = &in->cfg;
+	static struct signals g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
+	pthread_t taker;
+	if (pthread_create(&taker, NULL, take_signals, &g) != 0) {
+		log_error("cannot start the signal thread");
+		return 1;
+	}
+	pthread_detach(taker);
 	struct cof_err e = {0};
 	struct server *srv = NULL;
 	if (server_start(cfg, CONNECT_WAIT_SECONDS, &srv, &e) != 0) {
@@ -341,8 +390,12 @@ static int run_serve(struct invocation *in)
 	}
 	log_info("cofferd %s serving gRPC on %s (port %d) with %d workers", COFFER_VERSION,
 	         cfg->listen, server_port(srv), server_workers(srv));
-	int sig = 0;
-	sigwait(&stop, &sig);
+	pthread_mutex_lock(&g.mu);
+	g.serving = true;
+	while (g.sig == 0)
+		pthread_cond_wait(&g.cv, &g.mu);
+	int sig = g.sig;
+	pthread_mutex_unlock(&g.mu);
 	log_info("received %s: stopping (grace %d s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 	         cfg->grace_seconds);
 	server_stop(srv, cfg->grace_seconds);

@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "clock.h"
 #include "bootstrap.h"
 #include "cache.h"
 #include "crypto.h"
@@ -316,10 +317,15 @@ static void server_free(struct server *srv)
 	stop_http(srv, 0);
 	svc_http_free(srv->json);
 	rpc_server_free(srv->rpc);
+	srv->rpc = NULL;
 	api_free(srv->api);
+	srv->api = NULL;
 	http_stop(srv->metrics_http, 0);
+	srv->metrics_http = NULL;
 	metrics_free(srv->metrics);
+	srv->metrics = NULL;
 	audit_stop(srv->audit);
+	srv->audit = NULL;
 	domain_free(srv->domain);
 	bootstrap_tls_free(&srv->tls);
 	crypt_keyring_free(srv->kr);
@@ -383,7 +389,11 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	};
 	if ((rc = domain_new(cfg->database_url, cfg->notify_database_url, cfg->db_connections,
 	                     (size_t)cfg->cache_mb << 20, srv->kr, &srv->domain, e)) ||
-	    (rc = audit_start(domain_audit_sink, srv->domain, &srv->audit, e)) ||
+	    (rc = audit_start(&(struct audit_opts){.sink = domain_audit_sink,
+	                                           .idle = domain_audit_idle,
+	                                           .arg = srv->domain,
+	                                           .max_backlog = cfg->audit_max_backlog},
+	                      &srv->audit, e)) ||
 	    (rc = api_new(&acfg, srv->domain, srv->audit, NULL, &srv->api, e)) ||
 	    (rc = start_metrics(srv, e)))
 		goto out_free;
@@ -436,14 +446,74 @@ int server_port(const struct server *srv)
 	return rpc_server_port(srv->rpc);
 }
 
+/* After the grace, how long the rest of the stop may take before the process is ended. */
+#define STOP_WATCHDOG_MS 10000
+
+/* The stop's clock: when the grace is over, every wait for the database ends at once; if the
+ * stop is still not done STOP_WATCHDOG_MS later, the process ends (it has nothing left that
+ * must be kept: every answer that could be given was). */
+struct stop_timer {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;             /* the stop finished */
+	int grace_ms;          /* the grace */
+	struct domain *domain; /* what to abort */
+};
+
+/* Waits until ms from now or the stop is done; whether it is done. */
+static bool stop_wait(struct stop_timer *t, int64_t ms)
+{
+	struct timespec until = clock_realtime_after_ms(ms);
+	pthread_mutex_lock(&t->mu);
+	while (!t->done && pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
+		;
+	bool done = t->done;
+	pthread_mutex_unlock(&t->mu);
+	return done;
+}
+
+static void *stop_clock(void *arg)
+{
+	struct stop_timer *t = arg;
+	if (stop_wait(t, t->grace_ms))
+		return NULL;
+	domain_abort(t->domain);
+	if (stop_wait(t, STOP_WATCHDOG_MS))
+		return NULL;
+	log_error("the stop did not finish %d s after the grace: exiting now",
+	          STOP_WATCHDOG_MS / 1000);
+	_exit(1);
+}
+
 void server_stop(struct server *srv, int grace_seconds)
 {
 	if (srv == NULL)
 		return;
+	struct stop_timer t = {.grace_ms = grace_seconds * 1000, .domain = srv->domain};
+	pthread_mutex_init(&t.mu, NULL);
+	pthread_cond_init(&t.cv, NULL);
+	pthread_t clock;
+	bool ticking = pthread_create(&clock, NULL, stop_clock, &t) == 0;
 	/* HTTP requests in flight are calls of the gRPC runtime: they end within its grace (new
 	 * ones are refused, UNAVAILABLE); then their answers have a moment to go out. */
 	http_quiesce(srv->http);
 	rpc_server_shutdown(srv->rpc, grace_seconds);
 	stop_http(srv, HTTP_DRAIN_MS);
+	/* Everything that may still wait for the database stops while the clock may abort it;
+	 * then the clock stops, and the domain goes last. */
+	rpc_server_free(srv->rpc);
+	srv->rpc = NULL;
+	api_free(srv->api);
+	srv->api = NULL;
+	audit_stop(srv->audit);
+	srv->audit = NULL;
+	pthread_mutex_lock(&t.mu);
+	t.done = true;
+	pthread_cond_broadcast(&t.cv);
+	pthread_mutex_unlock(&t.mu);
+	if (ticking)
+		pthread_join(clock, NULL);
+	pthread_cond_destroy(&t.cv);
+	pthread_mutex_destroy(&t.mu);
 	server_free(srv);
 }

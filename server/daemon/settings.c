@@ -85,6 +85,10 @@ static const struct setting settings[] = {
          "proxies from closing it)"},
         {"max-watches-per-token", "COFFER_MAX_WATCHES_PER_TOKEN", K_INT, S(max_watches_per_token),
          "256", 1, 100000, "WatchSecrets streams one token may hold at once on a replica"},
+        {"audit-max-backlog", "COFFER_AUDIT_MAX_BACKLOG", K_INT, S(audit_max_backlog), "100000", 1,
+         10000000,
+         "audit rows that may wait for their commit at once; a call whose row cannot be queued "
+         "is refused (UNAVAILABLE), never answered without it"},
         {"allow-plaintext", "COFFER_ALLOW_PLAINTEXT", K_BOOL, S(allow_plaintext), "false", 0, 0,
          "serve plaintext on an address other than loopback (a mesh or proxy encrypts)"},
         {"metrics-listen", "COFFER_METRICS_LISTEN", K_STR, S(metrics_listen), "127.0.0.1:9464", 0,

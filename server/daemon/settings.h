@@ -41,6 +41,7 @@ struct settings {
 	int max_streams;             /* streaming calls at once on this replica */
 	int watch_heartbeat_seconds; /* a quiet watch stream gets a heartbeat after this long */
 	int max_watches_per_token;   /* watch streams one token may hold on a replica */
+	int audit_max_backlog;       /* audit rows that may wait at once; more: calls refused */
 	bool allow_plaintext;        /* serve without TLS on an address other than loopback */
 };
 

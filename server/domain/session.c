@@ -2,6 +2,8 @@
 #include "session.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,17 +12,21 @@
 
 #include "cache.h"
 #include "changes.h"
+#include "clock.h"
 #include "log.h"
 #include "store.h"
 
 struct domain {
-	char *url;                /* the database */
-	struct store_pool *pool;  /* connections lent to calls, one per database thread */
-	struct store *audit;      /* the audit writer's own connection (its thread only) */
-	struct crypt_keyring *kr; /* the keyring */
-	struct cache *cache;      /* rows and tokens between calls, or NULL */
-	struct changes *changes;  /* the listener that keeps the cache coherent */
-	pthread_mutex_t hook_mu;  /* held while a hook runs, so that unsetting them waits */
+	char *url;                  /* the database */
+	char replica[96];           /* this process, for its write probes (host:pid) */
+	atomic_bool aborting;       /* domain_abort: every connection gives up */
+	int64_t last_probe_ms;      /* the last write probe (the audit writer's thread) */
+	struct store_pool *pool;    /* connections lent to calls, one per database thread */
+	struct store *audit;        /* the audit writer's own connection (its thread only) */
+	struct crypt_keyring *kr;   /* the keyring */
+	struct cache *cache;        /* rows and tokens between calls, or NULL */
+	struct changes *changes;    /* the listener that keeps the cache coherent */
+	pthread_mutex_t hook_mu;    /* held while a hook runs, so that unsetting them waits */
 	struct changes_hooks hooks; /* domain_on_change */
 };
 
@@ -46,6 +52,8 @@ static void fire_token(void *arg, const char *token_id)
 
 /* How long the audit writer's batch may take, connecting included. */
 #define AUDIT_SINK_TIMEOUT_MS 5000
+/* While commits are not confirmed, how often a write probe tries. */
+#define PROBE_EVERY_MS 2000
 
 int domain_new(const char *url, const char *notify_url, int connections, size_t cache_bytes,
                struct crypt_keyring *kr, struct domain **out, struct cof_err *e)
@@ -55,17 +63,21 @@ int domain_new(const char *url, const char *notify_url, int connections, size_t 
 	if (d == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	d->kr = kr;
+	char host[64] = "";
+	gethostname(host, sizeof(host) - 1);
+	snprintf(d->replica, sizeof(d->replica), "%s:%ld", host, (long)getpid());
 	pthread_mutex_init(&d->hook_mu, NULL);
 	int rc = (d->url = strdup(url ? url : "")) ? 0
 	                                           : cof_err_set(e, COF_EINTERNAL, "out of memory");
 	if (rc == 0)
-		rc = store_pool_new(url, connections, &d->pool, e);
+		rc = store_pool_new(url, connections, &d->aborting, &d->pool, e);
 	if (rc == 0 && cache_new(cache_bytes, &d->cache) != 0)
 		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
 	if (rc == 0 && (rc = changes_start(notify_url && *notify_url ? notify_url : url, d->cache,
 	                                   &d->changes, e)) == 0)
-		changes_set_hooks(d->changes,
-		                  &(struct changes_hooks){.project = fire, .token = fire_token, .arg = d});
+		changes_set_hooks(
+		        d->changes,
+		        &(struct changes_hooks){.project = fire, .token = fire_token, .arg = d});
 	if (rc) {
 		domain_free(d);
 		return rc;
@@ -92,7 +104,17 @@ void domain_free(struct domain *d)
 
 bool domain_db_ready(struct domain *d)
 {
-	return changes_db_ready(d->changes);
+	return changes_db_ready(d->changes) && !store_writes_stalled();
+}
+
+void domain_abort(struct domain *d)
+{
+	atomic_store(&d->aborting, true);
+}
+
+bool domain_url_valid(const char *url, char *why, size_t cap)
+{
+	return store_url_valid(url, why, cap);
 }
 
 void domain_on_change(struct domain *d, const struct changes_hooks *h)
@@ -210,15 +232,39 @@ int session_check_schema(struct session *ss, struct cof_err *e)
 	return rc;
 }
 
+/* The audit writer's own connection, made on first use (not connected yet when the database
+ * does not answer: the next use tries again); NULL on OOM. */
+static struct store *audit_conn(struct domain *d, struct cof_err *e)
+{
+	if (d->audit == NULL && store_open(d->url, &d->audit, e) != 0 && d->audit == NULL)
+		return NULL;
+	store_set_abort(d->audit, &d->aborting);
+	return d->audit;
+}
+
+void domain_audit_idle(void *domain)
+{
+	struct domain *d = domain;
+	int64_t now = clock_mono_ms();
+	if (!store_writes_stalled() || now - d->last_probe_ms < PROBE_EVERY_MS)
+		return;
+	d->last_probe_ms = now;
+	struct cof_err e = {0};
+	struct store *s = audit_conn(d, &e);
+	if (s && store_write_probe(s, d->replica, AUDIT_SINK_TIMEOUT_MS))
+		log_info("the database confirms commits again");
+}
+
 int domain_audit_sink(void *domain, const struct audit_row *rows, size_t n, struct cof_err *e)
 {
 	struct domain *d = domain;
 	/* A connection of its own, which no call can take: the rows of a burst of calls never wait
 	 * for the calls' connections. */
-	int rc = d->audit ? 0 : store_open(d->url, &d->audit, e);
+	struct store *s = audit_conn(d, e);
+	if (s == NULL)
+		return e->code ? e->code : COF_EINTERNAL;
+	int rc = store_call_begin(s, AUDIT_SINK_TIMEOUT_MS, e);
 	if (rc == 0)
-		rc = store_call_begin(d->audit, AUDIT_SINK_TIMEOUT_MS, e);
-	if (rc == 0)
-		rc = store_audit_insert(d->audit, rows, n, e);
+		rc = store_audit_insert(s, rows, n, e);
 	return rc;
 }

@@ -42,8 +42,14 @@ int domain_new(const char *url, const char *notify_url, int connections, size_t 
 void domain_free(struct domain *d);
 /* Database connections by their last known state, for the metrics. */
 void domain_connection_states(struct domain *d, int *up, int *down);
-/* Whether the database answered within the last seconds (Health/Check), without asking it. */
+/* Whether the database answered within the last seconds and confirms commits (Health/Check),
+ * without asking it. */
 bool domain_db_ready(struct domain *d);
+/* Every wait for the database ends now and every later one fails at once: the server stops
+ * whatever the database does. */
+void domain_abort(struct domain *d);
+/* Whether url parses as a connection string; why not into why (never the URL itself). */
+bool domain_url_valid(const char *url, char *why, size_t cap);
 /* The hooks (copied; NULL: none) hear each project change and token revocation this replica
  * hears of, from the listener's thread or after this replica's own commits (changes.h). */
 void domain_on_change(struct domain *d, const struct changes_hooks *h);
@@ -80,6 +86,8 @@ int session_check_schema(struct session *ss, struct cof_err *e) __attribute__((w
 
 /* audit_sink_fn (arg: the struct domain): one transaction per batch, on a connection of the
  * writer's own, bounded by 5 s. From the writer's thread only. */
+/* audit_idle_fn: while commits are not confirmed, a write probe every 2 s on that connection. */
+void domain_audit_idle(void *domain);
 int domain_audit_sink(void *domain, const struct audit_row *rows, size_t n, struct cof_err *e);
 
 #endif

@@ -17,8 +17,11 @@
  * kept between two flushes, and the rest are counted in one row whose peer says so. */
 #define FLUSH_MS    2000
 #define MAX_COUNTED 256
-/* Rows that may wait at once: beyond it the audit log is not keeping up, and calls are refused. */
-#define MAX_BACKLOG 100000
+/* Rows that may wait at once unless told otherwise: beyond it the audit log is not keeping up, and
+ * calls are refused. */
+#define DEFAULT_BACKLOG 100000
+/* How long the writer is idle before it calls its idle hook (and between two calls). */
+#define IDLE_MS 1000
 /* Rows in one transaction at most. */
 #define MAX_BATCH 2000
 
@@ -30,8 +33,7 @@ struct waiter {
 };
 
 struct audit {
-	audit_sink_fn sink;                    /* stores a batch */
-	void *sink_arg;                        /* its argument */
+	struct audit_opts o;                   /* sink, idle hook, bound */
 	pthread_t thread;                      /* the writer */
 	pthread_mutex_t mu;                    /* guards everything below */
 	pthread_cond_t work;                   /* signalled when rows are queued or on stop */
@@ -47,7 +49,7 @@ struct audit {
 static int write_rows(struct audit *a, const struct audit_row *rows, size_t n)
 {
 	struct cof_err e = {0};
-	int rc = a->sink(a->sink_arg, rows, n, &e);
+	int rc = a->o.sink(a->o.arg, rows, n, &e);
 	if (rc)
 		log_error("audit: cannot write %zu row%s: %s (%s)", n, n == 1 ? "" : "s", e.msg,
 		          e.detail);
@@ -89,11 +91,17 @@ static void *writer(void *arg)
 	struct audit *a = arg;
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		while (a->head == NULL && !a->stop && !(a->n_counted && due(&a->next_flush)))
-			if (a->n_counted)
-				pthread_cond_timedwait(&a->work, &a->mu, &a->next_flush);
-			else
-				pthread_cond_wait(&a->work, &a->mu);
+		while (a->head == NULL && !a->stop && !(a->n_counted && due(&a->next_flush))) {
+			struct timespec idle = clock_realtime_after_ms(IDLE_MS);
+			const struct timespec *until =
+			        a->n_counted && !due(&a->next_flush) ? &a->next_flush : &idle;
+			if (pthread_cond_timedwait(&a->work, &a->mu, until) != 0 && a->o.idle &&
+			    a->head == NULL && !a->stop && until == &idle) {
+				pthread_mutex_unlock(&a->mu);
+				a->o.idle(a->o.arg);
+				pthread_mutex_lock(&a->mu);
+			}
+		}
 		if (a->n_counted && (a->stop || due(&a->next_flush)))
 			flush_counted(a);
 		if (a->head == NULL) {
@@ -161,14 +169,15 @@ void audit_count(struct audit *a, const struct audit_row *row)
 	pthread_mutex_unlock(&a->mu);
 }
 
-int audit_start(audit_sink_fn sink, void *sink_arg, struct audit **out, struct cof_err *e)
+int audit_start(const struct audit_opts *opts, struct audit **out, struct cof_err *e)
 {
 	*out = NULL;
 	struct audit *a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
-	a->sink = sink;
-	a->sink_arg = sink_arg;
+	a->o = *opts;
+	if (a->o.max_backlog <= 0)
+		a->o.max_backlog = DEFAULT_BACKLOG;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->work, NULL);
 	if (pthread_create(&a->thread, NULL, writer, a) != 0) {
@@ -200,7 +209,7 @@ int audit_submit(struct audit *a, const struct audit_row *row, audit_done_fn don
 		return COF_EUNAVAIL;
 	*w = (struct waiter){.ev = *row, .done = done, .arg = arg};
 	pthread_mutex_lock(&a->mu);
-	if (a->stop || a->backlog >= MAX_BACKLOG) {
+	if (a->stop || a->backlog >= a->o.max_backlog) {
 		pthread_mutex_unlock(&a->mu);
 		free(w);
 		return COF_EUNAVAIL;

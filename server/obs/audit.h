@@ -42,8 +42,19 @@ typedef int (*audit_sink_fn)(void *arg, const struct audit_row *rows, size_t n, 
 
 struct audit;
 
-/* Starts the writer thread; every batch goes to sink(sink_arg, ...). */
-int audit_start(audit_sink_fn sink, void *sink_arg, struct audit **out, struct cof_err *e)
+/* Called by the writer when it has had nothing to write for a second (and then every second),
+ * outside its lock: the daemon probes a database that stopped confirming commits. */
+typedef void (*audit_idle_fn)(void *arg);
+
+struct audit_opts {
+	audit_sink_fn sink; /* stores a batch */
+	audit_idle_fn idle; /* NULL: none */
+	void *arg;          /* both functions' argument */
+	int max_backlog;    /* rows that may wait at once; more: refused (0: 100,000) */
+};
+
+/* Starts the writer thread; every batch goes to opts->sink. */
+int audit_start(const struct audit_opts *opts, struct audit **out, struct cof_err *e)
         __attribute__((warn_unused_result));
 /* Stops the writer after committing what is queued. NULL-safe. */
 void audit_stop(struct audit *a);
@@ -51,7 +62,7 @@ void audit_stop(struct audit *a);
 typedef void (*audit_done_fn)(void *arg, int status);
 /* Queues a copy of row; done(arg, status) (NULL: none) follows the batch's commit. 0, or
  * COF_EUNAVAIL at once (done is not called) when the writer is stopping or max_backlog rows already
- * wait. */
+ * wait: the caller refuses its call rather than answer without its row. */
 int audit_submit(struct audit *a, const struct audit_row *row, audit_done_fn done, void *arg)
         __attribute__((warn_unused_result));
 /* Counts a refused call without waiting: calls with the same (peer, method, code, project) are

@@ -28,12 +28,11 @@ struct store {
 	bool in_tx;                   /* inside a transaction (store_tx, migrations) */
 	bool listening;               /* LISTENs: never made again silently (the LISTEN would go) */
 	uint64_t epoch;               /* abandon_epoch when it connected */
+	const atomic_bool *abort;     /* set: every wait ends at once, nothing more is sent */
 	int64_t revision_hint;        /* the revision the open transaction writes */
 	struct store_changes changes; /* what the open (or last committed) transaction changed */
 };
 
-/* Set by store_abort_all: every wait for the database ends at once. */
-static atomic_bool aborting;
 /* Raised by store_abandon_all: connections made before are given up. */
 static atomic_ullong abandon_epoch;
 /* Commits: when the last one returned, and when the last one did not within its bound. */
@@ -48,9 +47,15 @@ static atomic_llong last_commit_ok_ms, last_commit_stall_ms;
 /* The bound on the listener's statements (LISTEN, its pings). */
 #define LISTEN_BOUND_MS 2000
 
-void store_abort_all(void)
+/* Whether s's owner has given up on the database (store_set_abort). */
+static bool aborting(const struct store *s)
 {
-	atomic_store(&aborting, true);
+	return s->abort && atomic_load(s->abort);
+}
+
+void store_set_abort(struct store *s, const atomic_bool *flag)
+{
+	s->abort = flag;
 }
 
 void store_abandon_all(void)
@@ -71,9 +76,8 @@ bool store_writes_stalled(void)
 static const struct {
 	const char *key, *value;
 } conn_defaults[] = {
-        {"connect_timeout", "3"},       {"keepalives", "1"},
-        {"keepalives_idle", "10"},      {"keepalives_interval", "3"},
-        {"keepalives_count", "3"},      {"tcp_user_timeout", "10000"},
+        {"connect_timeout", "3"},     {"keepalives", "1"},       {"keepalives_idle", "10"},
+        {"keepalives_interval", "3"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "10000"},
 };
 
 /* The host of a multi-host URL that answered last, per URL: a new connection tries it first, so
@@ -219,8 +223,8 @@ static PGconn *connect_url(const char *url, const char *app)
 	size_t k = 0;
 	for (const PQconninfoOption *o = opts; keys && vals && o->keyword; o++) {
 		const char *v = o->val;
-		for (size_t d = 0; v == NULL && d < sizeof(conn_defaults) / sizeof(conn_defaults[0]);
-		     d++)
+		for (size_t d = 0;
+		     v == NULL && d < sizeof(conn_defaults) / sizeof(conn_defaults[0]); d++)
 			if (strcmp(o->keyword, conn_defaults[d].key) == 0)
 				v = conn_defaults[d].value;
 		if (v == NULL && strcmp(o->keyword, "application_name") == 0)
@@ -301,7 +305,7 @@ enum run_end {
 	RUN_BROKEN = 1, /* the connection failed */
 	RUN_LATE,       /* the deadline passed before it was sent: nothing was sent */
 	RUN_TIMEOUT,    /* no answer before the deadline: the connection was dropped */
-	RUN_ABORTED,    /* store_abort_all: the connection was dropped */
+	RUN_ABORTED,    /* its owner gave up (store_set_abort): the connection was dropped */
 	RUN_ABANDONED,  /* store_abandon_all: the connection was dropped */
 };
 
@@ -319,7 +323,7 @@ static int wait_socket(struct store *s, short events, int64_t until)
 	if (fd < 0)
 		return -1;
 	for (;;) {
-		if (atomic_load(&aborting))
+		if (aborting(s))
 			return -1;
 		if (s->epoch != atomic_load(&abandon_epoch))
 			return -2;
@@ -345,13 +349,13 @@ static PGresult *run_bounded(struct store *s, const char *sql, int n, const char
 	*end = RUN_BROKEN;
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK)
 		return NULL;
-	if (atomic_load(&aborting) || clock_mono_ms() >= until) {
-		*end = atomic_load(&aborting) ? RUN_ABORTED : RUN_LATE;
+	if (aborting(s) || clock_mono_ms() >= until) {
+		*end = aborting(s) ? RUN_ABORTED : RUN_LATE;
 		return NULL;
 	}
-	int sent = n == 0 && vals == NULL ? PQsendQuery(s->conn, sql)
-	                                  : PQsendQueryParams(s->conn, sql, n, NULL, vals, lens,
-	                                                      fmts, 0);
+	int sent = n == 0 && vals == NULL
+	                   ? PQsendQuery(s->conn, sql)
+	                   : PQsendQueryParams(s->conn, sql, n, NULL, vals, lens, fmts, 0);
 	if (!sent)
 		return NULL;
 	int w = 1, f;
@@ -392,11 +396,13 @@ static int run_failed(struct store *s, enum run_end end, int64_t until, const ch
 	switch (end) {
 	case RUN_LATE:
 		cof_err_detail(e, "%s: not sent, the deadline had passed", what);
-		return cof_err_set(e, COF_EDEADLINE, "the deadline passed before the database "
-		                                     "could be asked");
+		return cof_err_set(e, COF_EDEADLINE,
+		                   "the deadline passed before the database "
+		                   "could be asked");
 	case RUN_TIMEOUT:
-		cof_err_detail(e, "%s: no answer within its bound (%" PRId64 " ms late); connection "
-		                  "dropped",
+		cof_err_detail(e,
+		               "%s: no answer within its bound (%" PRId64 " ms late); connection "
+		               "dropped",
 		               what, clock_mono_ms() - until);
 		return cof_err_set(e, COF_EDEADLINE,
 		                   "the database did not answer before the deadline");
@@ -532,6 +538,8 @@ int store_call_begin(struct store *s, int64_t timeout_ms, struct cof_err *e)
 	if (timeout_ms < 1)
 		timeout_ms = 1;
 	s->deadline_ms = 0;
+	if (aborting(s))
+		return run_failed(s, RUN_ABORTED, 0, "begin", e);
 	if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) == PQTRANS_UNKNOWN ||
 	    s->epoch != atomic_load(&abandon_epoch)) {
 		s->in_tx = false;
@@ -725,6 +733,27 @@ int store_tx(struct store *s, enum store_tx_mode mode, store_tx_fn fn, void *arg
 	return rc;
 }
 
+static int probe_body(struct store *s, void *arg, struct cof_err *e)
+{
+	const char *vals[1] = {arg};
+	return store__run(s,
+	                  "WITH gone AS (DELETE FROM write_probes WHERE at < now() - interval '1 "
+	                  "day') INSERT INTO write_probes (replica, at) VALUES ($1, now()) "
+	                  "ON CONFLICT (replica) DO UPDATE SET at = excluded.at",
+	                  1, vals, NULL, NULL, "write probe", e);
+}
+
+bool store_write_probe(struct store *s, const char *replica, int64_t timeout_ms)
+{
+	struct cof_err e = {0};
+	int rc = store_call_begin(s, timeout_ms, &e);
+	if (rc == 0)
+		rc = store_tx(s, STORE_TX_WRITE, probe_body, (void *)replica, NULL, &e);
+	if (rc)
+		log_warn("write probe: %s (%s)", e.msg, e.detail);
+	return rc == 0;
+}
+
 /* ---- the pool ---- */
 
 struct pool_slot {
@@ -734,14 +763,16 @@ struct pool_slot {
 };
 
 struct store_pool {
-	char *url;              /* for new connections */
-	struct pool_slot *slot; /* size of them */
-	int size;               /* entries in slot */
-	pthread_mutex_t mu;     /* guards slot */
-	pthread_cond_t freed;   /* signalled when a connection comes back */
+	char *url;                /* for new connections */
+	const atomic_bool *abort; /* given to each connection (store_set_abort) */
+	struct pool_slot *slot;   /* size of them */
+	int size;                 /* entries in slot */
+	pthread_mutex_t mu;       /* guards slot */
+	pthread_cond_t freed;     /* signalled when a connection comes back */
 };
 
-int store_pool_new(const char *url, int size, struct store_pool **out, struct cof_err *e)
+int store_pool_new(const char *url, int size, const atomic_bool *abort, struct store_pool **out,
+                   struct cof_err *e)
 {
 	*out = NULL;
 	struct store_pool *p = calloc(1, sizeof(*p));
@@ -751,6 +782,7 @@ int store_pool_new(const char *url, int size, struct store_pool **out, struct co
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	}
 	p->size = size > 0 ? size : 1;
+	p->abort = abort;
 	for (int i = 0; i < p->size; i++)
 		p->slot[i].state = -1;
 	pthread_mutex_init(&p->mu, NULL);
@@ -803,9 +835,10 @@ int store_pool_acquire(struct store_pool *p, int64_t timeout_ms, struct store **
 		return cof_err_set(e, COF_EUNAVAIL, "no database connection is free; try again");
 	int rc = 0;
 	if (free_slot->s == NULL) {
-		rc = store_open(p->url, &free_slot->s, e);
-		if (free_slot->s == NULL)
-			rc = rc ? rc : COF_EINTERNAL;
+		if ((free_slot->s = store_new(p->url, "cofferd")) == NULL)
+			rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
+		else
+			free_slot->s->abort = p->abort;
 	}
 	if (rc == 0)
 		rc = store_call_begin(free_slot->s, timeout_ms, e);

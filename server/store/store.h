@@ -15,6 +15,7 @@
 #ifndef COFFER_STORE_H
 #define COFFER_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,9 +39,9 @@ struct store_pool;
 
 /* Whether url parses as a libpq connection string; why not into why. */
 bool store_url_valid(const char *url, char *why, size_t cap);
-/* Every wait for the database ends now, and every later statement fails at once (COF_EUNAVAIL):
- * the server stops whatever the database does. For good. */
-void store_abort_all(void);
+/* While *flag is set (NULL: never), every wait of s for the database ends at once and nothing more
+ * is sent (COF_EUNAVAIL): the server stops whatever the database does. */
+void store_set_abort(struct store *s, const atomic_bool *flag);
 /* Every connection made so far is given up: statements waiting on one end now (COF_EUNAVAIL, or
  * COF_EUNKNOWN for a COMMIT) and each is made again on next use. For a server that stopped
  * answering: the next connection goes to whichever host of the URL answers. */
@@ -66,6 +67,10 @@ void store_set_deadline(struct store *s, int64_t timeout_ms);
 /* SELECT 1: is the database reachable now? */
 bool store_ping(struct store *s);
 
+/* A one-row write of replica's own (write_probes), bounded by timeout_ms: whether its commit was
+ * confirmed (which ends store_writes_stalled). */
+bool store_write_probe(struct store *s, const char *replica, int64_t timeout_ms);
+
 /* ---- notifications ---- */
 
 /* A connection of its own (connect timeout 5 s, TCP keepalives) that LISTENs on channel. */
@@ -83,15 +88,16 @@ int store_listen_ping(struct store *s, struct cof_err *e) __attribute__((warn_un
 /* Which history the server is on: after a failover the timeline moves; a restored backup is
  * another cluster. */
 struct store_identity {
-	int64_t timeline;    /* the timeline new WAL is written on */
-	char system_id[32];  /* pg_control_system()'s identifier; "" when this role may not read it */
+	int64_t timeline;   /* the timeline new WAL is written on */
+	char system_id[32]; /* pg_control_system()'s identifier; "" when this role may not read it
+	                     */
 };
 int store_identity(struct store *s, struct store_identity *out, struct cof_err *e)
         __attribute__((warn_unused_result));
 
-/* A pool of `size` connections to url, opened on first use. */
-int store_pool_new(const char *url, int size, struct store_pool **out, struct cof_err *e)
-        __attribute__((warn_unused_result));
+/* A pool of `size` connections to url, opened on first use, each given abort (store_set_abort). */
+int store_pool_new(const char *url, int size, const atomic_bool *abort, struct store_pool **out,
+                   struct cof_err *e) __attribute__((warn_unused_result));
 /* Closes every connection. Every lent one must be back. NULL-safe. */
 void store_pool_free(struct store_pool *p);
 /* Lends a connection ready for one call (store_call_begin with timeout_ms), waiting up to

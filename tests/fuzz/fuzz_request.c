@@ -52,7 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct audit *audit = NULL;
 	struct cof_err e = {0};
 	struct api_config cfg = {.insecure_no_auth = true, .statement_timeout_ms = 1000};
-	if (audit_start(discard, NULL, &audit, &e) != 0 ||
+	if (audit_start(&(struct audit_opts){.sink = discard}, &audit, &e) != 0 ||
 	    api_new(&cfg, NULL, audit, NULL, &api, &e) != 0) {
 		fprintf(stderr, "fuzz_request: %s\n", e.msg);
 		abort();
