@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -10,11 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
+
+/* The TLS versions and suites offered (GnuTLS priorities): as the gRPC listener, TLS 1.2 and 1.3.
+ */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* How often the watchdog looks for clients that are too slow to send a request head. */
 #define WATCHDOG_MS 100
@@ -26,6 +32,7 @@ struct conn_watch {
 	int64_t limit_ms; /* how long it may take from since_ms to a full request head */
 	bool in_request;  /* its head is in: the request is the handler's */
 	bool cut;         /* shut down by the watchdog */
+	bool bad_escape;  /* its request's path held %00 or an encoded "/" */
 	struct conn_watch *prev, *next;
 };
 
@@ -51,6 +58,7 @@ struct http_request {
 	char peer[80];
 	bool started;  /* handed to the handler (or answered before) */
 	bool answered; /* the answer below is set */
+	bool close;    /* the connection closes after the answer (its framing is in doubt) */
 	int status;
 	const char *type;
 	char *body;
@@ -102,7 +110,9 @@ static void fill_peer(struct http_request *r)
 	}
 }
 
-/* With mTLS: whether the client presented a certificate the configured CA signed. */
+/* With mTLS: whether the client presented a certificate the configured CA signed, fit for a TLS
+ * client as gRPC's TLS checks it: an extended key usage, when present, names client
+ * authentication; a key usage, when present, allows a signature or a key agreement. */
 static bool client_certificate_ok(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -111,9 +121,61 @@ static bool client_certificate_ok(struct MHD_Connection *conn)
 		return false;
 	gnutls_session_t s = (gnutls_session_t)ci->tls_session;
 	unsigned int n = 0, status = 0;
-	if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
+	const gnutls_datum_t *chain = gnutls_certificate_get_peers(s, &n);
+	if (chain == NULL || n == 0)
 		return false;
-	return gnutls_certificate_verify_peers2(s, &status) == 0 && status == 0;
+	gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
+	                                 .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT};
+	if (gnutls_certificate_verify_peers(s, &purpose, 1, &status) != 0 || status != 0)
+		return false;
+	gnutls_x509_crt_t crt;
+	if (gnutls_x509_crt_init(&crt) != 0)
+		return false;
+	unsigned int usage = 0, critical = 0;
+	bool ok = gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) == 0;
+	int rc = ok ? gnutls_x509_crt_get_key_usage(crt, &usage, &critical) : -1;
+	if (ok && rc != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+		ok = rc >= 0 && (usage & (GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_AGREEMENT));
+	gnutls_x509_crt_deinit(crt);
+	return ok;
+}
+
+/* Whether c may be in a header's name (RFC 9110, "token"). */
+static bool token_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+struct framing {
+	int content_lengths; /* Content-Length headers */
+	bool bad_name; /* a header name with a space or another character a name cannot hold */
+};
+
+static enum MHD_Result look_at_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+	(void)kind;
+	(void)value;
+	struct framing *f = cls;
+	if (*key == '\0')
+		f->bad_name = true;
+	for (const char *k = key; *k; k++)
+		if (!token_char((unsigned char)*k))
+			f->bad_name = true;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		f->content_lengths++;
+	return MHD_YES;
+}
+
+/* Whether the head's framing is unambiguous (RFC 9112, section 6.3): no header name with a space
+ * or another character a name cannot hold ("Content-Length : 5"), at most one Content-Length.
+ * What a proxy in front and this server could read as two different requests is refused. */
+static bool framing_ok(struct MHD_Connection *conn)
+{
+	struct framing f = {0};
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, look_at_header, &f);
+	return !f.bad_name && f.content_lengths <= 1;
 }
 
 static struct conn_watch *watch_of(struct MHD_Connection *conn)
@@ -121,6 +183,46 @@ static struct conn_watch *watch_of(struct MHD_Connection *conn)
 	const union MHD_ConnectionInfo *ci =
 	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	return ci ? ci->socket_context : NULL;
+}
+
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	                              : -1;
+}
+
+/* Percent-decodes s in place (libmicrohttpd's unescape callback, for the path and the query's
+ * names and values); its new length. A %00 is left as it is and so is an encoded "/" in the
+ * path (which starts with "/"): the request is refused (refuse_early) rather than read as
+ * something shorter, or as more segments than it has. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	bool path = s[0] == '/';
+	char *out = s;
+	for (const char *in = s; *in;) {
+		int hi = in[0] == '%' ? hex_digit(in[1]) : -1;
+		int lo = hi >= 0 ? hex_digit(in[2]) : -1;
+		int c = hi >= 0 && lo >= 0 ? hi * 16 + lo : -1;
+		if (c < 0) {
+			*out++ = *in++;
+			continue;
+		}
+		if (c == 0 || (path && c == '/')) {
+			struct conn_watch *w = watch_of(conn);
+			if (w)
+				w->bad_escape = true;
+			memmove(out, in, 3);
+			out += 3;
+		} else {
+			*out++ = (char)c;
+		}
+		in += 3;
+	}
+	*out = '\0';
+	return (size_t)(out - s);
 }
 
 static enum MHD_Result queue(struct http_request *r)
@@ -142,6 +244,8 @@ static enum MHD_Result queue(struct http_request *r)
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (r->etag[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+	if (r->close)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned int)r->status, resp);
 	MHD_destroy_response(resp);
 	return rc;
@@ -171,6 +275,40 @@ static bool has_body(struct MHD_Connection *conn)
 	       (len != NULL && strspn(len, "0") != strlen(len));
 }
 
+/* An answer that the head alone decides: with close, the connection closes after it, since
+ * what the client sends next cannot be trusted to be a request of its own. */
+static void refuse(struct http_request *r, int status, const char *code, const char *message,
+                   bool close)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "{\"code\":\"%s\",\"message\":\"%s\"}", code, message);
+	r->close = close;
+	set_answer(r, status, "application/json", copy(buf), (size_t)n);
+}
+
+/* Answers a request the head alone refuses: ambiguous framing, an escape a path may not hold, no
+ * client certificate where one is required, a method other than GET, a body. */
+static void refuse_early(struct http_request *r, const struct conn_watch *w)
+{
+	struct MHD_Connection *conn = r->conn;
+	if (!framing_ok(conn))
+		refuse(r, 400, "INVALID_ARGUMENT",
+		       "the request's framing is ambiguous (a header name with a space, or several "
+		       "Content-Length)",
+		       true);
+	else if (w && w->bad_escape)
+		refuse(r, 400, "INVALID_ARGUMENT", "a path may not hold %00 or an encoded /", true);
+	else if (r->srv->ca && !client_certificate_ok(conn))
+		refuse(r, 401, "UNAUTHENTICATED",
+		       "this listener requires a client certificate signed by its CA, for client "
+		       "authentication",
+		       false);
+	else if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+		refuse(r, 405, "UNIMPLEMENTED", "only GET is served here", true);
+	else if (has_body(conn))
+		refuse(r, 400, "INVALID_ARGUMENT", "a GET carries no body", true);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -195,28 +333,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (w)
 			w->in_request = true;
 		pthread_mutex_unlock(&srv->mu);
-		if (srv->ca && !client_certificate_ok(conn))
-			set_answer(
-			        r, 401, "application/json",
-			        copy("{\"code\":\"UNAUTHENTICATED\",\"message\":\"this listener "
-			             "requires a client certificate signed by its CA\"}"),
-			        strlen("{\"code\":\"UNAUTHENTICATED\",\"message\":\"this listener "
-			               "requires a client certificate signed by its CA\"}"));
-		else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-			set_answer(
-			        r, 405, "application/json",
-			        copy("{\"code\":\"UNIMPLEMENTED\",\"message\":\"only GET is served "
-			             "here\"}"),
-			        strlen("{\"code\":\"UNIMPLEMENTED\",\"message\":\"only GET is "
-			               "served "
-			               "here\"}"));
-		else if (has_body(conn))
-			set_answer(
-			        r, 400, "application/json",
-			        copy("{\"code\":\"INVALID_ARGUMENT\",\"message\":\"a GET carries "
-			             "no body\"}"),
-			        strlen("{\"code\":\"INVALID_ARGUMENT\",\"message\":\"a GET "
-			               "carries no body\"}"));
+		refuse_early(r, w);
 		/* An answer known from the head goes out now, before any body is read: the
 		 * connection then closes, and no body, however slowly it comes, holds it. */
 		if (r->answered) {
@@ -282,6 +399,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (w) { /* keep-alive: the next request head has the idle time to come */
 		pthread_mutex_lock(&srv->mu);
 		w->in_request = false;
+		w->bad_escape = false;
 		w->since_ms = clock_mono_ms();
 		w->limit_ms = (int64_t)srv->o.idle_timeout_seconds * 1000;
 		pthread_mutex_unlock(&srv->mu);
@@ -409,7 +527,9 @@ int http_start(const struct http_opts *opts, struct http_server **out, struct co
 		flags |= MHD_USE_TLS;
 	/* The connection memory pool holds the request head and the answer's head. */
 	size_t pool = srv->o.max_head_bytes + 4096;
+	/* One TLS policy with the gRPC listener: TLS 1.2 and 1.3 only. */
 	struct MHD_OptionItem tls[] = {
+	        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
 	        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert},
 	        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key},
 	        {srv->ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, srv->ca},
@@ -422,7 +542,8 @@ int http_start(const struct http_opts *opts, struct http_server **out, struct co
 	        (unsigned int)srv->o.max_per_address, MHD_OPTION_CONNECTION_TIMEOUT,
 	        (unsigned int)srv->o.idle_timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
 	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-	        on_connection, srv, MHD_OPTION_ARRAY, srv->cert ? tls : tls + 3, MHD_OPTION_END);
+	        on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_ARRAY,
+	        srv->cert ? tls : tls + 4, MHD_OPTION_END);
 	if (srv->d == NULL) {
 		http_stop(srv, 0);
 		return cof_err_set(

@@ -558,6 +558,79 @@ static bool answered_without_the_body(const char *head, const char *status)
 	return ok;
 }
 
+/* Sends raw on a new connection and reads until the server closes it (or 3 s pass): how many
+ * answers came, the first one's start into first (64 bytes), and whether it closed. */
+static int answers_to(const char *raw, char *first, bool *closed)
+{
+	int fd = connect_to(hport);
+	ck_assert_int_eq(send(fd, raw, strlen(raw), MSG_NOSIGNAL), (ssize_t)strlen(raw));
+	struct timeval tv = {3, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char all[16384];
+	size_t len = 0;
+	ssize_t n = 0;
+	while (len < sizeof(all) - 1 && (n = recv(fd, all + len, sizeof(all) - 1 - len, 0)) > 0)
+		len += (size_t)n;
+	all[len] = '\0';
+	*closed = n == 0;
+	close(fd);
+	snprintf(first, 64, "%.63s", all);
+	int count = 0;
+	for (const char *p = all; (p = strstr(p, "HTTP/1.1 ")) != NULL; p += 9)
+		count++;
+	return count;
+}
+
+START_TEST(ambiguous_framing_and_escapes_are_refused)
+{
+	http_server_up();
+	const char *p = http_project();
+	char rt[128];
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, NULL, 0, rt, NULL);
+	char path[512], raw[4096], first[64];
+	secrets_path(path, sizeof(path), p, "main", "live", "/A");
+	bool closed;
+	/* Control: two requests sent at once get two answers. */
+	snprintf(raw, sizeof(raw),
+	         "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+	         "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: "
+	         "close\r\n\r\n",
+	         path, rt, path, rt);
+	ck_assert_int_eq(answers_to(raw, first, &closed), 2);
+	/* A body that one reader sees and another does not: a second request hides in it. Each is
+	 * refused with one answer, and the connection closes, so the hidden one never runs. */
+	char hidden[1024];
+	snprintf(hidden, sizeof(hidden),
+	         "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", path, rt);
+	size_t n = strlen(hidden);
+	char heads[3][128];
+	snprintf(heads[0], sizeof(heads[0]), "Content-Length : %zu\r\n", n);
+	snprintf(heads[1], sizeof(heads[1]), "Content-Length: %zu\r\nContent-Length: %zu\r\n", n,
+	         n);
+	snprintf(heads[2], sizeof(heads[2]), "Content-Length\t: %zu\r\n", n);
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		const char *cl = heads[i];
+		snprintf(raw, sizeof(raw),
+		         "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%s\r\n%s", path,
+		         rt, cl, hidden);
+		ck_assert_msg(answers_to(raw, first, &closed) == 1,
+		              "case %zu: more than one answer", i);
+		ck_assert_msg(strncmp(first, "HTTP/1.1 400 ", 13) == 0, "case %zu: %s", i, first);
+		ck_assert_msg(closed, "case %zu: the connection stayed open", i);
+	}
+	/* A path that a NUL would shorten, or an encoded "/" would split. */
+	const char *tails[] = {"/A%00.json", "/A%2F..%2FB", "/A%2f"};
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		char bad[600];
+		secrets_path(bad, sizeof(bad), p, "main", "live", tails[i]);
+		snprintf(raw, sizeof(raw),
+		         "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", bad, rt);
+		ck_assert_int_eq(answers_to(raw, first, &closed), 1);
+		ck_assert_msg(strncmp(first, "HTTP/1.1 400 ", 13) == 0, "%s: %s", tails[i], first);
+	}
+}
+END_TEST
+
 START_TEST(oversized_slow_and_greedy_clients_are_refused)
 {
 	http_server_up();
@@ -759,6 +832,12 @@ START_TEST(tls_and_mtls_as_grpc)
 	ck_assert_int_eq(https_status(mport, path, rt, "ca.crt", NULL, NULL), 401);
 	long stranger = https_status(mport, path, rt, "ca.crt", "stranger.crt", "stranger.key");
 	ck_assert_msg(stranger == 401 || stranger < 0, "a stranger's certificate: %ld", stranger);
+	/* A certificate of the right CA that is not for client authentication, refused as gRPC
+	 * refuses it. */
+	long server_only =
+	        https_status(mport, path, rt, "ca.crt", "notclient.crt", "notclient.key");
+	ck_assert_msg(server_only == 401 || server_only < 0,
+	              "a server certificate as a client's: %ld", server_only);
 	/* Plaintext to a TLS listener gets no answer. */
 	char url[1024];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
@@ -791,6 +870,7 @@ TCase *tcase_http(void)
 	tcase_add_test(tc, conditional_get_with_the_revision_as_etag);
 	tcase_add_test(tc, every_status_the_endpoint_reaches);
 	tcase_add_test(tc, restricted_values_go_to_runtime_tokens_only_and_each_request_is_audited);
+	tcase_add_test(tc, ambiguous_framing_and_escapes_are_refused);
 	tcase_add_test(tc, oversized_slow_and_greedy_clients_are_refused);
 	tcase_add_test(tc, a_request_past_its_deadline_is_504);
 	tcase_add_test(tc, a_request_in_flight_at_shutdown_gets_its_answer);

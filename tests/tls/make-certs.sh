@@ -1,11 +1,13 @@
 #!/bin/sh
 # make-certs.sh DIR - a throwaway CA, a server certificate for localhost/127.0.0.1 and a client
-# certificate, for the TLS and mTLS tests. Nothing here is for production.
+# certificate, for the TLS and mTLS tests; a certificate of the same CA that is not for client
+# authentication, and a client certificate of another CA, which servers must refuse. Nothing here
+# is for production.
 set -eu
 dir=$1
 mkdir -p "$dir"
 cd "$dir"
-[ -s client.crt ] && exit 0
+[ -s notclient.crt ] && exit 0
 gen() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt \
   -days 3 -subj /CN=coffer-test-ca 2>/dev/null
@@ -20,4 +22,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout oth
   -days 3 -subj /CN=other-ca 2>/dev/null
 gen stranger stranger
 openssl x509 -req -in stranger.csr -CA other-ca.crt -CAkey other-ca.key -CAcreateserial -out stranger.crt -days 3 -extfile client.ext 2>/dev/null
+# signed by the right CA, but for servers only: refused as a client certificate
+gen notclient not-a-client
+openssl x509 -req -in notclient.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out notclient.crt -days 3 -extfile server.ext 2>/dev/null
 chmod 600 ./*.key
