@@ -462,6 +462,7 @@ void audit_log_mend(void)
 /* A replica with authentication on; settings changed by the caller. */
 struct server *start_replica(struct settings *c, char *addr, size_t cap)
 {
+	(void)access_admin_token(); /* the first token exists, so that a replica may start */
 	c->insecure_no_auth = false;
 	c->bootstrap_token_file = NULL;
 	c->listen = "127.0.0.1:0";
@@ -519,6 +520,33 @@ void runtime_token(const char *addr, const char *p, char *secret, char *id)
 	snprintf(id, 32, "%s", r->token->id);
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 	coffer_channel_free(a);
+}
+
+/* Resolves p's main/live through addr with token: the code; S's value into value (cap 64). */
+int resolve_as(const char *addr, const char *token, const char *p, int64_t min_revision,
+               char *value, int64_t *revision)
+{
+	coffer_channel *c = to(addr, token, 10000);
+	Coffer__V1__ResolveSecretsRequest req = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
+	req.project = (char *)p;
+	req.environment = "main";
+	req.version = COFFER__V1__VERSION__VERSION_LIVE;
+	req.min_revision = min_revision;
+	Coffer__V1__ResolveSecretsResponse *r = NULL;
+	coffer_error err = {0};
+	int rc = coffer_v1_secrets_resolve_secrets(c, &req, &r, &err);
+	if (value)
+		value[0] = '\0';
+	if (rc == 0) {
+		for (size_t i = 0; i < r->n_secrets && value; i++)
+			if (strcmp(r->secrets[i]->name, "S") == 0)
+				snprintf(value, 64, "%s", r->secrets[i]->value);
+		if (revision)
+			*revision = r->revision;
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	}
+	coffer_channel_free(c);
+	return rc == 0 ? 0 : err.code;
 }
 
 /* A token of project p through addr: role, one environment (NULL: any), one version (0: any). */
@@ -584,9 +612,12 @@ static void *relay_main(void *arg)
 	while (!atomic_load(&r->stop)) {
 		struct pollfd p[34];
 		int n = 0;
-		p[n++] = (struct pollfd){r->listen_fd, POLLIN, 0};
+		/* Frozen: nothing is accepted or forwarded (the kernel still completes handshakes
+		 * and takes what is sent), as a server that hangs. */
+		bool frozen = atomic_load(&r->frozen);
+		p[n++] = (struct pollfd){r->listen_fd, frozen ? 0 : POLLIN, 0};
 		p[n++] = (struct pollfd){r->pipe_fd[0], POLLIN, 0};
-		for (int i = 0; i < r->n; i++)
+		for (int i = 0; i < r->n && !frozen; i++)
 			p[n++] = (struct pollfd){r->fds[i], POLLIN, 0};
 		if (poll(p, (nfds_t)n, 200) < 0)
 			continue;
@@ -623,7 +654,7 @@ static void *relay_main(void *arg)
 			}
 			continue;
 		}
-		for (int i = 0; i < r->n; i++) {
+		for (int i = 0; i < r->n && !frozen; i++) {
 			if (!(p[2 + i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			int peer = r->fds[i ^ 1];
@@ -691,6 +722,12 @@ void relay_cut(struct relay *r, bool refuse)
 void relay_allow(struct relay *r)
 {
 	atomic_store(&r->refuse, false);
+}
+
+void relay_freeze(struct relay *r, bool frozen)
+{
+	atomic_store(&r->frozen, frozen);
+	relay_poke(r);
 }
 
 /* ---- idle streams ---- */
@@ -796,6 +833,8 @@ int main(void)
 	suite_add_tcase(s, tcase_hardening());
 	suite_add_tcase(s, tcase_replicas());
 	suite_add_tcase(s, tcase_watch());
+	suite_add_tcase(s, tcase_fleet());
+	suite_add_tcase(s, tcase_database());
 	suite_add_tcase(s, tcase_http());
 	suite_add_tcase(s, tcase_changes());
 	suite_add_tcase(s, tcase_disruptive());

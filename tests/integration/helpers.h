@@ -93,6 +93,10 @@ void runtime_token(const char *addr, const char *p, char *secret, char *id);
 void token_for(const char *addr, const char *p, int role, const char *env, int version,
                char *secret, char *id);
 int64_t write_s(const char *addr, const char *p, const char *value);
+/* Resolves p's main/live through addr with token (min_revision 0: none): the code; S's value into
+ * value (64 bytes; NULL: not wanted), the revision read into *revision (NULL: not wanted). */
+int resolve_as(const char *addr, const char *token, const char *p, int64_t min_revision,
+               char *value, int64_t *revision);
 
 /* A TCP relay between a cofferd (or a store) and PostgreSQL that can cut every connection at
  * once, as a network failure would (a reset, no goodbye), and refuse new ones meanwhile. */
@@ -104,6 +108,7 @@ struct relay {
 	pthread_t thread;      /* forwards */
 	atomic_bool cut, stop; /* requests */
 	atomic_bool refuse;    /* new connections are reset at once */
+	atomic_bool frozen;    /* nothing is accepted or forwarded: a server that hangs */
 	int fds[32];           /* client, server, client, server, ... */
 	int n;                 /* entries in fds */
 };
@@ -115,6 +120,9 @@ void relay_url(const struct relay *r, char *url, size_t cap);
 void relay_cut(struct relay *r, bool refuse);
 /* New connections go through again. */
 void relay_allow(struct relay *r);
+/* Stops (true) or resumes (false) accepting and forwarding, without closing anything: the
+ * database hangs (a frozen VM, a partition), and comes back. */
+void relay_freeze(struct relay *r, bool frozen);
 /* Wakes the relay's thread (after setting cut or refuse). */
 void relay_poke(struct relay *r);
 void relay_stop(struct relay *r);
@@ -175,6 +183,8 @@ void access_tests_cleanup(void);
 const char *access_admin_token(void);
 TCase *tcase_replicas(void);
 TCase *tcase_watch(void);
+TCase *tcase_fleet(void);
+TCase *tcase_database(void);
 TCase *tcase_http(void);
 TCase *tcase_changes(void);
 /* Runs last: it terminates the server's database connections. */
