@@ -132,6 +132,16 @@ static int derive(const coffer_fallback *fb, const char *token, int source, cons
 			                    "the fallback snapshot was sealed with a passphrase: "
 			                    "give the passphrase file");
 		FILE *f = fopen(fb->passphrase_file, "r");
+		/* As ssh with its keys: a passphrase others may read (or write) is refused. */
+		struct stat st;
+		if (f && fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
+			fclose(f);
+			return coffer__fail(
+			        err, COFFER_FAILED_PRECONDITION,
+			        "the passphrase file %s may be read by others (mode %03o): "
+			        "chmod 600 it (on Kubernetes, defaultMode: 0400)",
+			        fb->passphrase_file, (unsigned)(st.st_mode & 0777));
+		}
 		char pass[1024];
 		size_t n = f ? fread(pass, 1, sizeof(pass) - 1, f) : 0;
 		if (f)

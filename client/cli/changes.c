@@ -227,57 +227,83 @@ static int visibility_of(const char *s)
 	return -1;
 }
 
-/* The string member `key` of object o (NULL when absent); *bad when it is there and no string. */
-static const char *member(json_t *o, const char *key, bool *bad)
+/* The kinds of change a changes file may hold, and the fields each takes (all strings). */
+static const struct {
+	const char *kind;
+	const char *fields[5];
+} kinds[] = {
+        {"create_secret", {"name", "value", "visibility", "description", NULL}},
+        {"update_secret", {"name", "value", "visibility", "description", NULL}},
+        {"delete_secret", {"name", NULL}},
+        {"set_override", {"environment", "version", "secret", "value", NULL}},
+        {"delete_override", {"environment", "version", "secret", NULL}},
+};
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+/* The string member `key` of object o (NULL when absent or null). */
+static const char *member(json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);
-	if (v == NULL || json_is_null(v))
-		return NULL;
-	if (!json_is_string(v)) {
-		*bad = true;
-		return NULL;
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Every member of body is a field kind k takes, and a string: 0, or 2 with the member named (a
+ * misspelled field would otherwise be dropped, and the change do less than it says). */
+static int check_fields(struct cli *c, size_t i, size_t k, json_t *body)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v)
+	{
+		bool known = false;
+		for (size_t f = 0; kinds[k].fields[f] && !known; f++)
+			known = strcmp(kinds[k].fields[f], key) == 0;
+		if (!known)
+			return cli_usage_error(c, "change %zu (%s): unknown field \"%s\"", i,
+			                       kinds[k].kind, key);
+		if (!json_is_string(v) && !json_is_null(v))
+			return cli_usage_error(c, "change %zu (%s): field \"%s\" is not a string",
+			                       i, kinds[k].kind, key);
 	}
-	return json_string_value(v);
+	return 0;
 }
 
 /* One change of a changes file (an object with one of the five keys) into s; 0, or 2 with the
- * reason said (never a value). */
+ * reason said (never a value): an unknown kind or field, or one that is not a string, writes
+ * nothing. */
 static int read_change(struct cli *c, struct set *s, size_t i, json_t *item)
 {
-	static const char *const kinds[] = {"create_secret", "update_secret", "delete_secret",
-	                                    "set_override", "delete_override"};
-	const char *kind = NULL;
-	json_t *body = NULL;
-	if (json_is_object(item) && json_object_size(item) == 1) {
-		const char *key;
-		json_t *v;
-		json_object_foreach(item, key, v)
-		{
-			for (size_t k = 0; k < 5; k++)
-				if (strcmp(key, kinds[k]) == 0) {
-					kind = kinds[k];
-					body = v;
-				}
-		}
-	}
-	if (kind == NULL || !json_is_object(body))
+	if (!json_is_object(item) || json_object_size(item) != 1)
 		return cli_usage_error(
 		        c,
 		        "change %zu: an object with one of create_secret, "
 		        "update_secret, delete_secret, set_override, delete_override",
 		        i);
-	bool bad = false;
-	const char *name = member(body, "name", &bad), *value = member(body, "value", &bad),
-	           *desc = member(body, "description", &bad),
-	           *vis = member(body, "visibility", &bad),
-	           *env = member(body, "environment", &bad),
-	           *version = member(body, "version", &bad), *secret = member(body, "secret", &bad);
+	const char *kind_key = json_object_iter_key(json_object_iter(item));
+	json_t *body = json_object_iter_value(json_object_iter(item));
+	size_t k = 0;
+	while (k < N_KINDS && strcmp(kinds[k].kind, kind_key) != 0)
+		k++;
+	if (k == N_KINDS)
+		return cli_usage_error(
+		        c,
+		        "change %zu: unknown kind \"%s\" (create_secret, "
+		        "update_secret, delete_secret, set_override, delete_override)",
+		        i, kind_key);
+	const char *kind = kinds[k].kind;
+	if (!json_is_object(body))
+		return cli_usage_error(c, "change %zu (%s): an object of fields", i, kind);
+	int rc = check_fields(c, i, k, body);
+	if (rc)
+		return rc;
+	const char *name = member(body, "name"), *value = member(body, "value"),
+	           *desc = member(body, "description"), *vis = member(body, "visibility"),
+	           *env = member(body, "environment"), *version = member(body, "version"),
+	           *secret = member(body, "secret");
 	int visibility = visibility_of(vis);
-	if (bad || visibility < 0)
-		return cli_usage_error(c,
-		                       "change %zu (%s): fields are strings; visibility is masked "
-		                       "or restricted",
-		                       i, kind);
+	if (visibility < 0)
+		return cli_usage_error(c, "change %zu (%s): visibility is masked or restricted", i,
+		                       kind);
 	bool override = kind[0] == 's' || strcmp(kind, "delete_override") == 0;
 	if (!override && name == NULL)
 		return cli_usage_error(c, "change %zu (%s): name is required", i, kind);
@@ -289,7 +315,6 @@ static int read_change(struct cli *c, struct set *s, size_t i, json_t *item)
 	if ((strcmp(kind, "create_secret") == 0 || strcmp(kind, "set_override") == 0) &&
 	    value == NULL)
 		return cli_usage_error(c, "change %zu (%s): value is required", i, kind);
-	int rc;
 	if (strcmp(kind, "create_secret") == 0)
 		rc = add_create(s, 0, name, value, visibility, desc);
 	else if (strcmp(kind, "update_secret") == 0)
@@ -300,6 +325,38 @@ static int read_change(struct cli *c, struct set *s, size_t i, json_t *item)
 		rc = add_override(s, 0, env, cli_version(version), secret,
 		                  strcmp(kind, "set_override") == 0 ? value : NULL);
 	return rc ? cli_usage_error(c, "out of memory") : 0;
+}
+
+/* The top of a changes file: an array of changes, or an object of "changes" and
+ * "expected_revision" (a whole number, 0 or more) and nothing else. *list is the array. */
+static int read_top(struct cli *c, struct set *s, const char *file, json_t *doc, json_t **list)
+{
+	*list = doc;
+	if (json_is_array(doc))
+		return 0;
+	if (!json_is_object(doc))
+		return cli_usage_error(
+		        c, "%s: a JSON array of changes, or an object with \"changes\"", file);
+	const char *key;
+	json_t *v;
+	json_object_foreach(doc, key, v)
+	{
+		if (strcmp(key, "changes") != 0 && strcmp(key, "expected_revision") != 0)
+			return cli_usage_error(
+			        c, "%s: unknown field \"%s\" (changes, expected_revision)", file,
+			        key);
+	}
+	*list = json_object_get(doc, "changes");
+	json_t *expected = json_object_get(doc, "expected_revision");
+	if (expected && (!json_is_integer(expected) || json_integer_value(expected) < 0))
+		return cli_usage_error(
+		        c, "%s: expected_revision is a whole number (0: do not check)", file);
+	if (expected && s->req.expected_revision == 0) /* --expected-revision wins */
+		s->req.expected_revision = json_integer_value(expected);
+	if (!json_is_array(*list))
+		return cli_usage_error(
+		        c, "%s: a JSON array of changes, or an object with \"changes\"", file);
+	return 0;
 }
 
 /* ---- sending it ---- */
@@ -379,13 +436,8 @@ int cmd_apply(struct cli *c)
 		        jerr.line, jerr.column);
 		return 2;
 	}
-	json_t *list = json_is_array(doc) ? doc : json_object_get(doc, "changes");
-	json_t *expected = json_is_object(doc) ? json_object_get(doc, "expected_revision") : NULL;
-	if (expected && json_is_integer(expected) && s.req.expected_revision == 0)
-		s.req.expected_revision = json_integer_value(expected);
-	if (!json_is_array(list))
-		rc = cli_usage_error(
-		        c, "%s: a JSON array of changes, or an object with \"changes\"", file);
+	json_t *list = NULL;
+	rc = read_top(c, &s, file, doc, &list);
 	for (size_t i = 0; rc == 0 && i < json_array_size(list); i++)
 		rc = read_change(c, &s, i, json_array_get(list, i));
 	if (rc == 0)

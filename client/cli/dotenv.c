@@ -3,13 +3,13 @@
  *
  *   # a comment line; blank lines are skipped
  *   export NAME=value        `export ` is allowed and ignored
- *   NAME = value  # comment  unquoted: trimmed; " #" starts a comment
+ *   NAME = value  # comment  unquoted: trimmed; " #" starts a comment (NAME=  # note: empty)
  *   NAME='literal $x \n'     single quotes: nothing is interpreted; may span lines
  *   NAME="a\nb \"q\" \$x"    double quotes: \n \r \t \" \\ \$ \` are escapes (other backslashes
  *                            stay); may span lines
  *   NAME=                    an empty value
- * CRLF line ends read as LF. A name set twice is refused (both lines are named). Errors name
- * the line and never quote it: a line may hold a value.
+ * CRLF line ends read as LF. A name set twice is refused (both lines are named), and so is a NUL
+ * byte anywhere. Errors name the line and never quote it: a line may hold a value.
  */
 #include "dotenv.h"
 
@@ -109,12 +109,15 @@ static int quoted(struct reader *r, char quote, int line, struct coffer_wbuf *v)
 	}
 }
 
-/* An unquoted value: to the end of the line or a " #" comment, trailing blanks dropped. */
-static void unquoted(struct reader *r, struct coffer_wbuf *v)
+/* An unquoted value: to the end of the line or a " #" comment, trailing blanks dropped. blank
+ * says whether blanks came between "=" and the value: then a "#" at its start is a comment
+ * (`NAME=   # note` is empty; `NAME=#x` is "#x"). */
+static void unquoted(struct reader *r, bool blank, struct coffer_wbuf *v)
 {
 	const char *start = r->p;
 	while (!at_eol(r)) {
-		if (*r->p == '#' && r->p > start && (r->p[-1] == ' ' || r->p[-1] == '\t'))
+		bool after_blank = r->p > start ? r->p[-1] == ' ' || r->p[-1] == '\t' : blank;
+		if (*r->p == '#' && after_blank)
 			break;
 		r->p++;
 	}
@@ -144,6 +147,14 @@ int dotenv_parse(const char *text, size_t len, struct env_pair **out, size_t *n,
 	*n = 0;
 	if (errcap)
 		err[0] = '\0';
+	/* A NUL byte would end a value early, and the rest of it be lost without a word. */
+	const char *nul = memchr(text, '\0', len);
+	if (nul) {
+		int line = 1;
+		for (const char *q = text; q < nul; q++)
+			line += *q == '\n';
+		return fail(&r, line, "a NUL byte is not allowed in a .env file");
+	}
 	while (r.p < r.end) {
 		skip_blanks(&r);
 		if (at_eol(&r) || *r.p == '#') { /* blank or comment */
@@ -169,6 +180,7 @@ int dotenv_parse(const char *text, size_t len, struct env_pair **out, size_t *n,
 			            "expected NAME=value (a name of letters, digits and _)");
 		}
 		r.p++;
+		const char *after_eq = r.p;
 		skip_blanks(&r);
 		struct coffer_wbuf v = {0};
 		coffer_wbuf_put(&v, "", 0); /* an empty value is "" */
@@ -179,7 +191,7 @@ int dotenv_parse(const char *text, size_t len, struct env_pair **out, size_t *n,
 			if (rc == 0)
 				rc = rest_of_line(&r, line);
 		} else {
-			unquoted(&r, &v);
+			unquoted(&r, r.p > after_eq, &v);
 		}
 		if (rc == 0 && v.failed)
 			rc = fail(&r, line, "out of memory");

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "cli.h"
 
@@ -302,6 +303,24 @@ static int no_command(int n, char **words)
 	return cli_usage_error(NULL, "%s has no verb '%s' (it has %s)", words[0], words[1], verbs);
 }
 
+/* Before coffer starts a program (which runs as the same user, and may start others): the client
+ * holds its copy of the token, so the one in this process's environment or command line is
+ * overwritten where it lies (what /proc/PID/environ and /proc/PID/cmdline show) and unset, and
+ * the process is made not dumpable, so that its memory and those files are root's alone and
+ * ptrace is refused. The program never gets the token in its own environment either
+ * (cli_program_env). */
+static void hide_token(const char *token)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		fprintf(stderr, "coffer: warning: cannot make this process undumpable\n");
+	const char *env = getenv("COFFER_TOKEN");
+	if (env && *env)
+		explicit_bzero((char *)env, strlen(env));
+	unsetenv("COFFER_TOKEN");
+	if (token && *token && token != env)
+		explicit_bzero((char *)token, strlen(token));
+}
+
 /* What the command line holds before the client is made. */
 struct parsed {
 	coffer_options opts; /* connection settings */
@@ -432,6 +451,8 @@ int main(int argc, char **argv)
 	coffer_error err;
 	if (coffer_client_new(&p.opts, &c.client, &err) != 0)
 		return cli_rpc_error(&err);
+	if (k->program)
+		hide_token(p.opts.token);
 	c.ch = coffer_client_channel(c.client);
 	rc = k->run(&c);
 	coffer_client_free(c.client);

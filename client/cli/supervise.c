@@ -8,14 +8,18 @@
  * environment does not restart at once), by a new resolve and then either a restart (SIGTERM,
  * SIGKILL after --restart-timeout, and the program again with the new environment) or, with
  * --on-change signal:NAME, that signal. Signals sent to coffer (TERM, INT, HUP, QUIT, USR1, USR2)
- * go to the program; when the program exits by itself, coffer exits with its status. While the
- * watch reconnects, or if it is refused, the program keeps running.
+ * go to the program; when the program exits by itself, coffer exits with its status, and after
+ * TERM, INT or QUIT the program is never started again (not even by a restart under way). While
+ * the watch reconnects, or if it is refused, the program keeps running; a refused token deletes
+ * the fallback snapshot. coffer is the subreaper of what the program starts, and reaps it (it may
+ * be a container's PID 1).
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,10 +36,14 @@
 #define REOPEN_MS 30000
 
 static volatile sig_atomic_t pending[NSIG];
+/* A signal that asks to stop (TERM, INT, QUIT) came: the program is not started again. */
+static volatile sig_atomic_t stop_asked;
 
 static void on_signal(int sig)
 {
 	pending[sig] = 1;
+	if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+		stop_asked = sig;
 }
 
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
@@ -113,6 +121,24 @@ static void forward(pid_t child)
 	}
 }
 
+/* Reaps every child that has ended without blocking: the program's orphans come to coffer (it is
+ * their subreaper, or PID 1 in a container) and must not pile up as zombies. Whether `child`
+ * was among them (its wait status into *st). */
+static bool reap(pid_t child, int *st)
+{
+	bool ended = false;
+	for (;;) {
+		int s = 0;
+		pid_t got = waitpid(-1, &s, WNOHANG);
+		if (got <= 0)
+			return ended;
+		if (got == child) {
+			*st = s;
+			ended = true;
+		}
+	}
+}
+
 /* Stops the program (SIGTERM, then SIGKILL after timeout_ms); its wait status. */
 static int stop_program(pid_t child, int64_t timeout_ms)
 {
@@ -120,11 +146,10 @@ static int stop_program(pid_t child, int64_t timeout_ms)
 	kill(child, SIGTERM);
 	int64_t until = now_ms() + timeout_ms;
 	for (;;) {
-		pid_t got = waitpid(child, &st, WNOHANG);
-		if (got == child)
+		if (reap(child, &st))
 			return st;
-		if (got < 0)
-			return 0;
+		if (kill(child, 0) != 0 && errno == ESRCH)
+			return st;
 		if (now_ms() >= until) {
 			kill(child, SIGKILL);
 			waitpid(child, &st, 0);
@@ -160,6 +185,9 @@ int cli_supervise(struct cli *c)
 	coffer_snapshot_free(snap);
 	if (rc)
 		return rc;
+	/* The program's orphans are reparented to coffer, which reaps them (as tini does when it is
+	 * a container's PID 1). */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	/* Signals are caught before the program starts, so none is lost in between. */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -187,7 +215,7 @@ int cli_supervise(struct cli *c)
 	for (;;) {
 		forward(child);
 		int st = 0;
-		if (waitpid(child, &st, WNOHANG) == child) { /* it ended by itself */
+		if (reap(child, &st)) { /* it ended by itself */
 			coffer_watch_close(w);
 			return status_of(st);
 		}
@@ -210,7 +238,13 @@ int cli_supervise(struct cli *c)
 				fprintf(stderr,
 				        "coffer: secrets changed (revision %lld): restarting %s\n",
 				        (long long)coffer_snapshot_revision(fresh), c->command[0]);
-				stop_program(child, restart_timeout);
+				int old_st = stop_program(child, restart_timeout);
+				if (stop_asked) { /* asked to stop meanwhile: not started again */
+					cli_env_free(next_env);
+					coffer_snapshot_free(fresh);
+					coffer_watch_close(w);
+					return status_of(old_st);
+				}
 				child = start_program(c, next_env);
 				if (child < 0) {
 					fprintf(stderr, "coffer: cannot start %s: %s\n",
@@ -257,6 +291,15 @@ int cli_supervise(struct cli *c)
 			        "coffer: the watch was refused: %s; the program runs without "
 			        "updates\n",
 			        err.message);
+			/* A refused token must not keep working offline. */
+			if (fb.path &&
+			    (err.code == COFFER_UNAUTHENTICATED ||
+			     err.code == COFFER_PERMISSION_DENIED) &&
+			    unlink(fb.path) == 0)
+				fprintf(stderr,
+				        "coffer: the token was refused: the fallback snapshot "
+				        "%s is deleted\n",
+				        fb.path);
 			coffer_watch_close(w);
 			w = NULL;
 		} else if (got > 0 && due == 0) {

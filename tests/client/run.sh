@@ -275,6 +275,85 @@ wait_for "$PROG_LOG" '^start o3$' && grep -q '^ignored TERM$' "$PROG_LOG" &&
   bad "restart timeout: $(cat "$PROG_LOG") $(cat "$WORK/sup.err")"
 kill -TERM $SUP; wait $SUP; rc=$?
 [ $rc -eq 5 ] || bad "stubborn program's exit: $rc"
+# Every signal coffer run promises to forward reaches the program.
+cat >"$WORK/sigs.sh" <<'PROG'
+#!/bin/sh
+echo start >>"$PROG_LOG"
+for s in HUP INT QUIT USR1 USR2; do trap "echo got $s >>\"\$PROG_LOG\"" "$s"; done
+trap 'echo got TERM >>"$PROG_LOG"; exit 0' TERM
+while true; do sleep 0.05; done
+PROG
+chmod +x "$WORK/sigs.sh"
+rm -f "$PROG_LOG"
+COFFER_TOKEN=$SCOPED "$COFFER" run --watch -- "$WORK/sigs.sh" 2>"$WORK/sup.err" &
+SUP=$!
+wait_for "$PROG_LOG" '^start$'
+for s in HUP INT QUIT USR1 USR2 TERM; do
+  kill -"$s" $SUP
+  wait_for "$PROG_LOG" "^got $s\$" && ok "SIG$s sent to coffer run reaches the program" || bad "SIG$s: $(cat "$PROG_LOG")"
+done
+wait $SUP
+# A SIGTERM that comes while a restart is under way: the program is not started again.
+cat >"$WORK/slowstop.sh" <<'PROG'
+#!/bin/sh
+echo "start $OTHER" >>"$PROG_LOG"
+trap 'echo stopping >>"$PROG_LOG"; sleep 1; exit 4' TERM
+while true; do sleep 0.05; done
+PROG
+chmod +x "$WORK/slowstop.sh"
+rm -f "$PROG_LOG"
+COFFER_TOKEN=$SCOPED "$COFFER" run --watch --restart-timeout 5s -- "$WORK/slowstop.sh" 2>"$WORK/sup.err" &
+SUP=$!
+wait_for "$PROG_LOG" '^start'
+upd OTHER o4
+wait_for "$PROG_LOG" '^stopping$' || bad "the restart did not begin: $(cat "$PROG_LOG")"
+kill -TERM $SUP
+timeout 10 tail --pid=$SUP -f /dev/null || bad "coffer run --watch did not stop within 10 s of SIGTERM"
+wait $SUP; rc=$?
+sleep 1.5
+[ $rc -eq 4 ] && [ "$(grep -c '^start' "$PROG_LOG")" -eq 1 ] &&
+  ok "a SIGTERM during a restart stops coffer run --watch; the program is not started again" ||
+  bad "TERM during restart: $rc $(cat "$PROG_LOG")"
+# The program's orphans come to coffer, which reaps them: no zombies, even as PID 1.
+COFFER_TOKEN=$SCOPED "$COFFER" run --watch -- sh -c 'for i in 1 2 3; do (sleep 2 &); done; echo ready >>"$PROG_LOG"; sleep 30' 2>"$WORK/sup.err" &
+SUP=$!
+rm -f "$PROG_LOG"
+wait_for "$PROG_LOG" '^ready$'
+adopted=$(ps -o comm= --ppid $SUP | grep -c '^sleep$')
+sleep 3
+zombies=$(ps -o stat= --ppid $SUP | grep -c '^Z')
+[ "$adopted" -ge 3 ] && [ "$zombies" -eq 0 ] &&
+  ok "coffer run --watch adopts the program's orphans and reaps them" || bad "orphans: $adopted adopted, $zombies zombies"
+kill -TERM $SUP; wait $SUP
+# The token is out of coffer's environment, and coffer is not dumpable: a program running as
+# the same user reads the token neither from /proc/$PPID/environ nor from /proc/$PPID/cmdline.
+# (As root the first check shows what is in the file; as nobody, the second, that it cannot be read.)
+out=$(COFFER_TOKEN=$SCOPED "$COFFER" run --watch -- sh -c 'tr "\0" "\n" </proc/$PPID/environ; tr "\0" " " </proc/$PPID/cmdline; exit 0' 2>/dev/null)
+! grep -qF "$SCOPED" <<<"$out" && grep -q '^PATH=' <<<"$out" &&
+  ok "the token is not in /proc/\$PPID/environ of coffer run --watch" || bad "token in the supervisor's environment"
+out=$(COFFER_TOKEN=$SCOPED "$COFFER" --token "$SCOPED" run --watch -- sh -c 'tr "\0" " " </proc/$PPID/cmdline; exit 0' 2>/dev/null)
+! grep -qF "$SCOPED" <<<"$out" && grep -q -- '--token' <<<"$out" &&
+  ok "--token is wiped from /proc/\$PPID/cmdline of coffer run --watch" || bad "token in the supervisor's command line: $out"
+if id nobody >/dev/null 2>&1 && runuser -u nobody -- test -x "$COFFER"; then
+  out=$(runuser -u nobody -- env COFFER_TOKEN="$SCOPED" COFFER_ADDR="$COFFER_ADDR" "$COFFER" run --watch -- sh -c 'cat /proc/$PPID/environ >/dev/null 2>&1 && echo readable || echo refused; exit 0' 2>/dev/null)
+  [ "$out" = refused ] && ok "a program under coffer run --watch (same user) cannot read coffer's /proc/\$PPID/environ" ||
+    bad "same-user /proc/\$PPID/environ: $out"
+fi
+# A watch refused because the token was revoked deletes the fallback snapshot.
+created=$(COFFER_TOKEN=$COFFER_ADMIN_TOKEN "$COFFER" --json tokens create watched-doomed --role runtime --project keeprun --envs main --versions live)
+wid=$(sed -n 's/.*"id":"\(tok_[0-9a-f]*\)".*/\1/p' <<<"$created")
+wsecret=$(sed -n 's/.*"secret":"\(coffer_[A-Za-z0-9]*\)".*/\1/p' <<<"$created")
+rm -f "$PROG_LOG" "$WORK/watched.snap"
+open_before=$(streams "$COFFER_METRICS_ADDR")
+COFFER_TOKEN=$wsecret "$COFFER" run --watch --fallback "$WORK/watched.snap" -- "$WORK/sigs.sh" 2>"$WORK/sup.err" &
+SUP=$!
+wait_for "$PROG_LOG" '^start$'
+wait_streams "$COFFER_METRICS_ADDR" $((open_before + 1)) || bad "the watch did not open"
+[ -s "$WORK/watched.snap" ] || bad "no snapshot written"
+COFFER_TOKEN=$COFFER_ADMIN_TOKEN "$COFFER" tokens revoke "$wid" >/dev/null
+wait_for "$WORK/sup.err" 'fallback snapshot .* is deleted' && [ ! -e "$WORK/watched.snap" ] &&
+  ok "a watch refused for a revoked token deletes the fallback snapshot" || bad "revoked watch snapshot: $(cat "$WORK/sup.err")"
+kill -TERM $SUP; wait $SUP
 
 # Fallback snapshots.
 SNAP="$WORK/keeprun.snap"
@@ -299,6 +378,11 @@ echo 'ci passphrase' >"$WORK/pass"; chmod 600 "$WORK/pass"
 COFFER_TOKEN=$SCOPED "$COFFER" export --fallback "$WORK/pass.snap" --passphrase-file "$WORK/pass" >/dev/null
 out=$(COFFER_TOKEN=$WIDE COFFER_PROJECT=keeprun COFFER_ENV=main COFFER_VERSION=live "$COFFER" export --fallback "$WORK/pass.snap" --passphrase-file "$WORK/pass" --fallback-only 2>/dev/null)
 grep -qx 'API_KEY="v4"' <<<"$out" && ok "a snapshot sealed with a passphrase opens with any token and the passphrase" || bad "passphrase: $out"
+chmod 640 "$WORK/pass"
+COFFER_TOKEN=$WIDE COFFER_PROJECT=keeprun COFFER_ENV=main COFFER_VERSION=live "$COFFER" export --fallback "$WORK/pass.snap" --passphrase-file "$WORK/pass" --fallback-only >/dev/null 2>"$WORK/err"; rc=$?
+[ $rc -ne 0 ] && grep -q "may be read by others (mode 640)" "$WORK/err" &&
+  ok "a passphrase file others may read is refused" || bad "passphrase mode: $rc $(cat "$WORK/err")"
+chmod 600 "$WORK/pass"
 created=$(COFFER_TOKEN=$COFFER_ADMIN_TOKEN "$COFFER" --json tokens create doomed --role runtime --project keeprun --envs main --versions live)
 did=$(sed -n 's/.*"id":"\(tok_[0-9a-f]*\)".*/\1/p' <<<"$created")
 dsecret=$(sed -n 's/.*"secret":"\(coffer_[A-Za-z0-9]*\)".*/\1/p' <<<"$created")
@@ -392,6 +476,21 @@ printf '{"changes":[{"update_secret":{"name":"DB_USER","value":"app_v3"}},{"dele
 "$COFFER" apply sets -f "$WORK/bad.json" 2>"$WORK/err"; rc=$?
 [ $rc -eq 1 ] && grep -q 'NOT_FOUND: change 1 (secret NOPE)' "$WORK/err" && ! grep -q app_v3 "$WORK/err" &&
   [ "$(rev_of sets)" = $((before + 1)) ] && ok "a failing change names itself, and nothing is written" || bad "apply bad: $rc $(cat "$WORK/err")"
+# A misspelled or mistyped field would change less than the file says: refused by name, nothing
+# written.
+mistakes=(
+  '{"changes":[{"update_secret":{"name":"DB_USER","value":"typo-canary","visiblity":"restricted"}}]}|change 0 (update_secret): unknown field "visiblity"'
+  '{"changes":[{"create_secret":{"name":"NEW","value":"typo-canary","visibility":1}}]}|change 0 (create_secret): field "visibility" is not a string'
+  '{"changes":[{"update_secrets":{"name":"DB_USER","value":"typo-canary"}}]}|change 0: unknown kind "update_secrets"'
+  '{"expected_revision":"1","changes":[{"update_secret":{"name":"DB_USER","value":"typo-canary"}}]}|expected_revision is a whole number'
+  '{"expected_revison":1,"changes":[{"update_secret":{"name":"DB_USER","value":"typo-canary"}}]}|unknown field "expected_revison"'
+)
+for m in "${mistakes[@]}"; do
+  printf '%s' "${m%%|*}" >"$WORK/typo.json"
+  "$COFFER" apply sets -f "$WORK/typo.json" 2>"$WORK/err"; rc=$?
+  [ $rc -eq 2 ] && grep -qF "${m#*|}" "$WORK/err" && ! grep -q typo-canary "$WORK/err" &&
+    [ "$(rev_of sets)" = $((before + 1)) ] && ok "apply refuses: ${m#*|}" || bad "apply typo: $rc $(cat "$WORK/err")"
+done
 
 # import: a .env of the common dialect into new defaults and updates, then into overrides.
 cat >"$WORK/app.env" <<'ENV'
@@ -419,6 +518,10 @@ printf 'OK_ONE=fine\nBROKEN="import-canary-value\n' >"$WORK/broken.env"
 [ $rc -eq 2 ] && grep -q 'line 2: the double quote is never closed; nothing was written' "$WORK/err" &&
   ! grep -q canary "$WORK/err" && [ "$(rev_of sets)" = "$before" ] &&
   ok "an invalid line fails the import with its number, no value, nothing written" || bad "broken import: $rc $(cat "$WORK/err")"
+printf 'GOOD=1\nCUT=abc\000import-canary\n' >"$WORK/nul.env"
+"$COFFER" secrets import sets "$WORK/nul.env" 2>"$WORK/err"; rc=$?
+[ $rc -eq 2 ] && grep -q 'line 2: a NUL byte' "$WORK/err" && ! grep -q import-canary "$WORK/err" &&
+  ! "$COFFER" secrets get sets CUT >/dev/null 2>&1 && ok "a NUL byte in a .env is refused by line, nothing written" || bad "nul import: $rc $(cat "$WORK/err")"
 printf 'GOOD=1\nbad name=import-canary\n' >"$WORK/badname.env"
 "$COFFER" secrets import sets "$WORK/badname.env" 2>"$WORK/err"; rc=$?
 [ $rc -eq 2 ] && grep -q 'line 2' "$WORK/err" && ! grep -q canary "$WORK/err" &&

@@ -34,6 +34,10 @@ static const struct {
          {{"A", "value", 1}, {"B", "x#not-a-comment", 2}},
          NULL},
         {"empty values", "A=\nB=\"\"\nC=''\n", {{"A", "", 1}, {"B", "", 2}, {"C", "", 3}}, NULL},
+        {"a comment after the blanks that follow =",
+         "A=   # later\nB=#x\nC= \t# c\n",
+         {{"A", "", 1}, {"B", "#x", 2}, {"C", "", 3}},
+         NULL},
         {"double quotes and escapes",
          "A=\"a\\nb\\t\\\"q\\\" \\\\ \\$x \\`c\\` \\d\"\n",
          {{"A", "a\nb\t\"q\" \\ $x `c` \\d", 1}},
@@ -115,9 +119,23 @@ START_TEST(dialect_table)
 }
 END_TEST
 
+START_TEST(a_nul_byte_is_refused_with_its_line)
+{
+	static const char text[] = "A=1\nB=abc\0secret-canary\nC=3\n";
+	struct env_pair *pairs = NULL;
+	size_t n = 0;
+	char err[320];
+	ck_assert_int_ne(dotenv_parse(text, sizeof(text) - 1, &pairs, &n, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "line 2: a NUL byte is not allowed in a .env file");
+	ck_assert_ptr_null(pairs);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 TCase *tcase_dotenv(void)
 {
 	TCase *tc = tcase_create("dotenv");
 	tcase_add_test(tc, dialect_table);
+	tcase_add_test(tc, a_nul_byte_is_refused_with_its_line);
 	return tc;
 }
