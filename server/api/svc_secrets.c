@@ -275,12 +275,13 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 		if (wait < 0 || wait > MIN_REVISION_WAIT_MS)
 			wait = MIN_REVISION_WAIT_MS;
 		if (out.behind && c->wait.history_moved)
-			return call_fail(c, RPC_UNAVAILABLE,
-			                 "the database failed over to another history, which has not "
-			                 "reached revision %lld: writes acknowledged before the "
-			                 "failover may be lost; resolve without min_revision, or write "
-			                 "again",
-			                 (long long)req->min_revision);
+			return call_fail(
+			        c, RPC_UNAVAILABLE,
+			        "the database failed over to another history, which has not "
+			        "reached revision %lld: writes acknowledged before the "
+			        "failover may be lost; resolve without min_revision, or write "
+			        "again",
+			        (long long)req->min_revision);
 		if (out.behind &&
 		    call_wait_revision(c, out.project_id, req->min_revision, wait) == CALL_PARK)
 			return CALL_PARK;

@@ -48,22 +48,22 @@
 struct group;
 
 struct watcher {
-	struct watches *ws;         /* the registry */
-	struct group *g;            /* its group, once it has joined */
-	struct rpc_stream *st;      /* its stream */
-	struct call *c;             /* the opening call, until its row is stored */
+	struct watches *ws;                         /* the registry */
+	struct group *g;                            /* its group, once it has joined */
+	struct rpc_stream *st;                      /* its stream */
+	struct call *c;                             /* the opening call, until its row is stored */
 	const Coffer__V1__WatchSecretsRequest *req; /* what it asked for (the stream's) */
-	char **names;               /* the names asked for (copies); none: all */
-	size_t n_names;             /* entries in names */
-	int64_t from;               /* from_revision (the first message only) */
-	struct watch_state *known;  /* the state its client knows; NULL before the first message */
-	int64_t last_sent_ms;       /* monotonic */
-	int64_t expire_us;          /* its token's expiry (wall clock); 0: never */
-	char token_id[32];          /* whose stream it is */
-	int refs;                   /* the stream, the opening, and each job or send under way */
-	bool own_job;               /* its first message is computed by a job of its own */
-	bool done;                  /* the stream is over */
-	int done_code;              /* how it ended */
+	char **names;                               /* the names asked for (copies); none: all */
+	size_t n_names;                             /* entries in names */
+	int64_t from;                               /* from_revision (the first message only) */
+	struct watch_state *known;   /* the state its client knows; NULL before the first message */
+	int64_t last_sent_ms;        /* monotonic */
+	int64_t expire_us;           /* its token's expiry (wall clock); 0: never */
+	char token_id[32];           /* whose stream it is */
+	int refs;                    /* the stream, the opening, and each job or send under way */
+	bool own_job;                /* its first message is computed by a job of its own */
+	bool done;                   /* the stream is over */
+	int done_code;               /* how it ended */
 	struct watcher *prev, *next; /* its group's members */
 };
 
@@ -92,13 +92,13 @@ struct token_count {
 };
 
 struct watches {
-	struct api *api;                           /* calls, domain, audit, jobs */
-	int heartbeat_ms;                          /* quiet streams get a heartbeat after this long */
-	int per_token;                             /* streams a token may hold at once */
-	pthread_mutex_t mu;                        /* guards everything below and every watcher */
-	pthread_cond_t cv;                         /* wakes the heartbeat thread to leave */
-	struct group *groups;                      /* groups with members or a job */
-	size_t n;                                  /* streams joined */
+	struct api *api;      /* calls, domain, audit, jobs */
+	int heartbeat_ms;     /* quiet streams get a heartbeat after this long */
+	int per_token;        /* streams a token may hold at once */
+	pthread_mutex_t mu;   /* guards everything below and every watcher */
+	pthread_cond_t cv;    /* wakes the heartbeat thread to leave */
+	struct group *groups; /* groups with members or a job */
+	size_t n;             /* streams joined */
 	struct token_count *tokens[TOKEN_BUCKETS]; /* streams per token, asked for or open */
 	pthread_t thread;                          /* heartbeats, expiry, retries */
 	bool stop;                                 /* leave */
@@ -317,9 +317,9 @@ static int read_state(struct watches *ws, struct group *g, struct watch_state **
 #define MEMO 4
 struct memo {
 	const struct watch_state *from[MEMO]; /* what the members knew */
-	const char **names[MEMO];              /* what changed since (all names) */
-	size_t n[MEMO];                        /* how many */
-	int used;                              /* entries filled */
+	const char **names[MEMO];             /* what changed since (all names) */
+	size_t n[MEMO];                       /* how many */
+	int used;                             /* entries filled */
 };
 
 /* The names that changed between a and b (unfiltered), worked out once per a; NULL on OOM. */
@@ -467,7 +467,8 @@ static void group_pass(struct watches *ws, struct group *g)
 	for (size_t i = 0; i < n_own; i++) {
 		if (workq_submit(ws->api->jobs, WORKQ_BACKGROUND, own_job, own_list[i]) == 0)
 			continue; /* the job has the reference now */
-		rpc_stream_fail(own_list[i]->st, RPC_UNAVAILABLE, "this replica is too busy; reconnect");
+		rpc_stream_fail(own_list[i]->st, RPC_UNAVAILABLE,
+		                "this replica is too busy; reconnect");
 		unref(own_list[i]);
 	}
 	struct memo memo = {0};
@@ -537,7 +538,8 @@ static void own_job(void *arg)
 	bool go = false;
 	if (sent) {
 		set_known(w, now);
-		/* From here on its group tells it; a change it has not heard of yet is caught up. */
+		/* From here on its group tells it; a change it has not heard of yet is caught up.
+		 */
 		go = g && g->state && g->state->revision != now->revision && want_group_job(g);
 	}
 	w->own_job = false;
@@ -718,8 +720,8 @@ static void due_work(struct watches *ws, int64_t t, int64_t now_us, struct beat 
 				                w->token_id);
 				continue;
 			}
-			if (w->known == NULL || w->own_job || t - w->last_sent_ms < ws->heartbeat_ms ||
-			    *n_beats >= cap)
+			if (w->known == NULL || w->own_job ||
+			    t - w->last_sent_ms < ws->heartbeat_ms || *n_beats >= cap)
 				continue;
 			w->refs++;
 			w->last_sent_ms = t;
@@ -749,8 +751,8 @@ static void *heartbeats(void *arg)
 		struct group **groups = calloc(cap_groups + 1, sizeof(*groups));
 		size_t n_beats = 0, n_groups = 0;
 		if (beats && groups)
-			due_work(ws, clock_mono_ms(), now_us, beats, &n_beats, cap, groups, &n_groups,
-			         cap_groups);
+			due_work(ws, clock_mono_ms(), now_us, beats, &n_beats, cap, groups,
+			         &n_groups, cap_groups);
 		pthread_mutex_unlock(&ws->mu);
 		for (size_t i = 0; i < n_beats; i++) {
 			send_change(beats[i].w, beats[i].revision, NULL, 0, false, true);
@@ -792,10 +794,10 @@ void watches_end_all(struct watches *ws)
 	pthread_mutex_lock(&ws->mu);
 	for (struct group *g = ws->groups; g; g = g->next)
 		for (struct watcher *w = g->head; w; w = w->next)
-			rpc_stream_fail(
-			        w->st, RPC_UNAVAILABLE,
-			        "this replica is shutting down: resume from revision %lld on another",
-			        (long long)(w->known ? w->known->revision : w->from));
+			rpc_stream_fail(w->st, RPC_UNAVAILABLE,
+			                "this replica is shutting down: resume from revision %lld "
+			                "on another",
+			                (long long)(w->known ? w->known->revision : w->from));
 	pthread_mutex_unlock(&ws->mu);
 }
 

@@ -17,14 +17,14 @@ struct lane {
 };
 
 struct workq {
-	pthread_mutex_t mu;              /* guards everything below */
-	pthread_cond_t work;             /* signalled when a job is queued or on stop */
-	struct lane lanes[WORKQ_LANES];  /* calls, background */
-	size_t cap;                      /* each lane's room */
-	int calls_in_a_row;              /* calls taken while background work waited */
-	bool stop;                       /* no more jobs; threads leave when the lanes are empty */
-	pthread_t *threads;              /* the workers */
-	int n_threads;                   /* started */
+	pthread_mutex_t mu;             /* guards everything below */
+	pthread_cond_t work;            /* signalled when a job is queued or on stop */
+	struct lane lanes[WORKQ_LANES]; /* calls, background */
+	size_t cap;                     /* each lane's room */
+	int calls_in_a_row;             /* calls taken while background work waited */
+	bool stop;                      /* no more jobs; threads leave when the lanes are empty */
+	pthread_t *threads;             /* the workers */
+	int n_threads;                  /* started */
 };
 
 /* With the lock held: the lane the next job comes from (one that has jobs). */

@@ -14,8 +14,8 @@
 #include "log.h"
 #include "store.h"
 
-#define CHANNEL     "coffer_changes"
-#define WAIT_MS     250
+#define CHANNEL "coffer_changes"
+#define WAIT_MS 250
 /* A ping (bounded by 2 s in the store) when nothing was heard for this long: the cache is off
  * within 2.5 s of the database going silent. */
 #define PING_MS     500
@@ -24,15 +24,15 @@
 #define BACKOFF_MAX 2000
 
 struct changes {
-	char *url;               /* the database */
-	struct cache *cache;     /* what the changes apply to */
-	pthread_t thread;        /* the listener */
-	pthread_mutex_t mu;      /* guards stop and the hook */
-	pthread_cond_t cv;       /* wakes a backoff sleep on stop */
-	bool stop;               /* leave */
+	char *url;                  /* the database */
+	struct cache *cache;        /* what the changes apply to */
+	pthread_t thread;           /* the listener */
+	pthread_mutex_t mu;         /* guards stop and the hook */
+	pthread_cond_t cv;          /* wakes a backoff sleep on stop */
+	bool stop;                  /* leave */
 	struct changes_hooks hooks; /* project and token changes go there too */
-	atomic_bool listening;   /* the cache is coherent */
-	atomic_llong last_ok_ms; /* when the database last answered */
+	atomic_bool listening;      /* the cache is coherent */
+	atomic_llong last_ok_ms;    /* when the database last answered */
 	struct store_identity id; /* the history the listener was last on (timeline 0: none yet) */
 };
 
@@ -88,8 +88,8 @@ static bool new_history(struct changes *ch, struct store *s)
 		log_warn("changes: cannot tell the database's timeline (%s)", e.detail);
 		return ch->id.timeline != 0; /* in doubt: as if it moved */
 	}
-	bool moved = ch->id.timeline != 0 &&
-	             (now.timeline != ch->id.timeline || strcmp(now.system_id, ch->id.system_id) != 0);
+	bool moved = ch->id.timeline != 0 && (now.timeline != ch->id.timeline ||
+	                                      strcmp(now.system_id, ch->id.system_id) != 0);
 	if (moved)
 		log_warn("changes: the database is on another history (timeline %lld, was %lld; "
 		         "system %s, was %s): every cache is dropped, watches resync and calls "

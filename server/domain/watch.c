@@ -43,9 +43,9 @@ static struct watch_state *state_of(const struct cached_rows *set)
 		const struct cached_row *r = &set->rows[i];
 		size_t len = strlen(r->name) + 1;
 		memcpy(room, r->name, len);
-		st->entries[i] = (struct watch_entry){room,          r->secret_id,
-		                                      r->environment_id, r->valid_from,
-		                                      r->version,    r->visibility};
+		st->entries[i] =
+		        (struct watch_entry){room,          r->secret_id, r->environment_id,
+		                             r->valid_from, r->version,   r->visibility};
 		room += len;
 	}
 	return st;

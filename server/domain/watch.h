@@ -27,12 +27,12 @@ struct watch_entry {
 /* The effective state of (project, environment, version) at a revision: immutable, shared by
  * reference, one allocation. */
 struct watch_state {
-	atomic_int refs;              /* holders */
-	int64_t project_id;           /* projects.id */
-	int64_t revision;             /* the project's revision it was read at */
-	size_t n;                     /* entries */
-	struct watch_entry *entries;  /* sorted by name (strcmp) */
-	size_t bytes;                 /* memory held */
+	atomic_int refs;             /* holders */
+	int64_t project_id;          /* projects.id */
+	int64_t revision;            /* the project's revision it was read at */
+	size_t n;                    /* entries */
+	struct watch_entry *entries; /* sorted by name (strcmp) */
+	size_t bytes;                /* memory held */
 };
 
 /* Takes a reference. */

@@ -207,8 +207,8 @@ START_TEST(jobs_run_once_and_a_full_queue_refuses)
 	ck_assert_int_eq(workq_new(3, 1000, &q), 0);
 	atomic_store(&ran, 0);
 	for (int i = 0; i < 500; i++)
-		ck_assert_int_eq(workq_submit(q, i % 2 ? WORKQ_CALLS : WORKQ_BACKGROUND, count, NULL),
-		                 0);
+		ck_assert_int_eq(
+		        workq_submit(q, i % 2 ? WORKQ_CALLS : WORKQ_BACKGROUND, count, NULL), 0);
 	workq_free(q); /* runs what is queued */
 	ck_assert_int_eq(atomic_load(&ran), 500);
 	ck_assert_int_eq(workq_new(1, 2, &q), 0);
