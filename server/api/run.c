@@ -6,8 +6,9 @@
  *     -> the handler, if its policy allows it inline        -- needs the database? to a job
  *   job (database thread, CALL_DB): authorize and the handler again, with a connection
  *     -> the handler may park the call for a revision (waits.c), which wakes it into a job
- *   finish: the audit row the call needs goes to the audit writer, which answers after its
- *     batch commits (CALL_ASYNC); otherwise the answer leaves at once.
+ *   finish: the audit row an answer with values or effects needs goes to the audit writer, which
+ *     answers after its batch commits (CALL_ASYNC); a refusal's or a failure's row is queued and
+ *     the answer leaves at once, as does an answer that needs no row.
  *
  * Each hand-off (to a job, a wait, the audit writer) is the last thing its thread does with the
  * call: from then on another thread may own it.
@@ -54,10 +55,9 @@ static void audited(void *arg, int status)
 	struct call *c = arg;
 	c->mode = CALL_ASYNC;
 	int code = c->code;
-	if (status != 0) {
+	if (status != 0) { /* fail closed: nothing leaves without its row */
 		metrics_audit_failure(c->api->metrics);
-		if (code == RPC_OK) /* fail closed: nothing leaves without its row */
-			code = call_fail(c, RPC_UNAVAILABLE, "the audit log is unavailable");
+		code = call_fail(c, RPC_UNAVAILABLE, "the audit log is unavailable");
 	}
 	answer(c, code);
 }
@@ -71,6 +71,15 @@ static int finish(struct call *c, int code)
 	session_close(&c->db);
 	if (!policy_audit(c, code))
 		return answer(c, code);
+	/* A refusal or a failure carries nothing that its row must precede: it is answered now, and
+	 * its row written with the next batch (waiting for it would only hold the real reason back
+	 * when the audit log is slow: a commit not confirmed would reach its client as the client's
+	 * own DEADLINE_EXCEEDED instead of UNKNOWN). */
+	if (code != RPC_OK) {
+		if (audit_submit(c->api->audit, &c->audit, NULL, NULL) != 0)
+			metrics_audit_failure(c->api->metrics);
+		return answer(c, code);
+	}
 	c->code = code;
 	if (audit_submit(c->api->audit, &c->audit, audited, c) == 0)
 		return RPC_PENDING; /* the writer owns the call now */
