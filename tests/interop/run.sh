@@ -8,16 +8,9 @@ PY=/usr/bin/python3
 : "${COFFER_TEST_BUILD:?}" "${COFFER_TEST_DATABASE_URL:?}" "${COFFER_TEST_ROOT_KEY_FILE:?}"
 : "${COFFER_TEST_STATE:?}" "${COFFER_TEST_PGDATA:?}" "${COFFER_TEST_PG_BIN:?}"
 
-# Python stubs from our proto files (grpc_python_plugin). The standard protos are copied under
-# other folder names so their modules do not shadow the grpc package; their wire names stay.
+# Python stubs from our proto files (grpc_python_plugin).
 GEN="$COFFER_TEST_BUILD/py"
-rm -rf "$GEN" "$COFFER_TEST_BUILD/pyproto"
-mkdir -p "$GEN" "$COFFER_TEST_BUILD/pyproto/grpc_health/v1" "$COFFER_TEST_BUILD/pyproto/grpc_reflection/v1alpha"
-cp "$ROOT/proto/grpc/health/v1/health.proto" "$COFFER_TEST_BUILD/pyproto/grpc_health/v1/"
-cp "$ROOT/proto/grpc/reflection/v1alpha/reflection.proto" "$COFFER_TEST_BUILD/pyproto/grpc_reflection/v1alpha/"
-(cd "$ROOT/proto" && protoc -I. -I"$COFFER_TEST_BUILD/pyproto" -I/usr/include \
-  --python_out="$GEN" --grpc_out="$GEN" --plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin \
-  coffer/v1/*.proto grpc_health/v1/health.proto grpc_reflection/v1alpha/reflection.proto)
+"$HERE/stubs.sh" "$COFFER_TEST_BUILD"
 
 scan() { { grep -rcaF "$1" "$2" 2>/dev/null || true; } | awk -F: '{s += $NF} END {print s + 0}'; }
 CANARY="canary$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
