@@ -15,7 +15,9 @@ from grpcio, a watch, and pollers of readiness and the cache. Then, in order:
      its grace, starts again, and serves; the watch is told to resync (a new timeline);
   4. every acknowledged write is there; a token revoked on one replica is refused on the other
      within a second;
-  5. backup and restore: pg_dump and the root key give a database where every secret resolves
+  5. an asynchronous standby that lags is promoted, losing an acknowledged write: no replica
+     serves the lost value from memory, and a watch that knew it resyncs;
+  6. backup and restore: pg_dump and the root key give a database where every secret resolves
      as before and the audit rows are identical; a wrong root key is refused by name.
 
 Run by tests/failover/run.sh (scripts/dev test), which sets COFFER_TEST_* and generates the stubs.
@@ -509,9 +511,75 @@ def main():
     check(refused is not None and refused <= 1.0,
           f"a token revoked after the failover is refused on the other replica within 1 s ({refused})")
 
-    # ---- 5. backup and restore ----
+    # ---- 5. asynchronous replication loses a write: Coffer does not serve it from memory ----
+    log("5. an asynchronous standby that lags is promoted")
+    c = Cluster("c", pb)  # B's port: the URL lists it
+    shutil.rmtree(b.dir, ignore_errors=True)
+    c.dir = b.dir
+    c.base_backup(a)
+    c.start()
+    check(wait_until(lambda: a.sql("SELECT state FROM pg_stat_replication") == "streaming", 30),
+          "C streams from A' (asynchronously)")
+    with r1.channel(admin) as ch:
+        before_loss = secrets_grpc.SecretsStub(ch).RevealSecret(secrets.RevealSecretRequest(
+            project="fleet", name="A"), timeout=10).value
+    # The standby lags: it is down while the primary acknowledges a write.
+    c.stop("fast")
+    with r1.channel(admin) as ch:
+        lost_rev = secrets_grpc.SecretsStub(ch).UpdateSecret(secrets.UpdateSecretRequest(
+            project="fleet", name="A", value="lost-canary"), timeout=10).revision
+    with r2.channel(runtime.secret) as ch:  # r2 caches what A' acknowledged
+        stub = secrets_grpc.SecretsStub(ch)
+        req = secrets.ResolveSecretsRequest(project="fleet", environment="main",
+                                            version=common.VERSION_LIVE, min_revision=lost_rev)
+        seen = {x.name: x.value for x in stub.ResolveSecrets(req, timeout=5).secrets}
+        stub.ResolveSecrets(req, timeout=5)
+    check(seen.get("A") == "lost-canary", "the write is acknowledged and served before the failover")
+    watch_seen = []
+
+    def watch_across():
+        with r2.channel(runtime.secret) as ch:
+            try:
+                for m in secrets_grpc.SecretsStub(ch).WatchSecrets(secrets.WatchSecretsRequest(
+                        project="fleet", environment="main", version=common.VERSION_LIVE,
+                        from_revision=lost_rev), timeout=20):
+                    watch_seen.append(m)
+                    if m.resync:
+                        return
+            except grpc.RpcError:
+                pass
+
+    watcher = threading.Thread(target=watch_across, daemon=True)
+    watcher.start()
+    time.sleep(1)
+    a.stop("immediate")
+    c.start()
+    c.promote()
+    t5 = time.time()
+    values = {}
+    for k, r in enumerate((r1, r2)):
+        def served():
+            try:
+                with r.channel(runtime.secret) as ch:
+                    got = secrets_grpc.SecretsStub(ch).ResolveSecrets(secrets.ResolveSecretsRequest(
+                        project="fleet", environment="main", version=common.VERSION_LIVE), timeout=2)
+                values[k] = {x.name: x.value for x in got.secrets}
+                return True
+            except grpc.RpcError:
+                return False
+        check(wait_until(served, 20), f"async: replica {k + 1} resolves again after the promotion")
+        check(values.get(k, {}).get("A") == before_loss,
+              f"async: replica {k + 1} serves what the new primary holds, not the lost write from "
+              f"memory ({values.get(k, {}).get('A')}; {before_loss} before it)")
+    watcher.join(timeout=20)
+    check(any(m.resync for m in watch_seen), "async: a watch that knew the lost revision is told to resync")
+    log(f"   resynced {time.time() - t5:.2f} s after the promotion")
+    a = c  # the primary now
+
+    # ---- 6. backup and restore ----
     log("5. backup and restore")
     before = {}
+    time.sleep(1)
     with r1.channel(runtime.secret) as ch:
         for s in secrets_grpc.SecretsStub(ch).ResolveSecrets(secrets.ResolveSecretsRequest(
                 project="fleet", environment="main", version=common.VERSION_LIVE), timeout=10).secrets:
