@@ -5,7 +5,8 @@
 #   COFFER_BENCH_PG (psql command), COFFER_BENCH_PG_PORT, COFFER_BENCH_ROOT_KEY_FILE,
 #   COFFER_BENCH_DIR (scratch), COFFER_BENCH_BIN (build/bin).
 # Optional: COFFER_BENCH_SECONDS (per throughput figure, default 5), COFFER_BENCH_ONLY (a
-# space-separated subset of: ceiling resolve http startup history growth merge memory replicas),
+# space-separated subset of: ceiling resolve http startup history growth merge memory replicas
+# fanout),
 # COFFER_BENCH_STARTUP_ROUNDS (paired rounds of the start-up figure, default 40).
 #
 # Every throughput figure is from coffer-load (bench/load.c), which counts the gRPC status of
@@ -17,7 +18,7 @@ BIN=$COFFER_BENCH_BIN
 DIR=$COFFER_BENCH_DIR
 PSQL=$COFFER_BENCH_PG
 SECS=${COFFER_BENCH_SECONDS:-5}
-ONLY=${COFFER_BENCH_ONLY:-ceiling resolve http startup history growth merge memory replicas}
+ONLY=${COFFER_BENCH_ONLY:-ceiling resolve http startup history growth merge memory replicas fanout}
 mkdir -p "$DIR"
 rm -f "$DIR"/*.log "$DIR"/*.token
 RESULTS="$DIR/results.txt"
@@ -265,6 +266,57 @@ if want replicas; then
   for r in r1 r2 r3; do eval "kill -TERM \$PID_$r"; done
 fi
 
+# ---- fanout: WatchSecrets at fleet scale, from grpc-js (a client that is not ours) ----
+if want fanout; then
+  : "${COFFER_BENCH_NODE:?the fan-out figure needs grpc-js (scripts/dev bench installs it)}"
+  say "fan-out: 10,000 WatchSecrets streams opened at once over 20 connections (grpc-js), then 5 writes"
+  fresh_db coffer_bench_fanout
+  DB=coffer_bench_fanout
+  rm -f "$DIR/admin.token"
+  start_cofferd fan 50991 50992 --max-streams 20000 --max-watches-per-token 20000 \
+    --max-streams-per-connection 1000
+  FADMIN=$(cat "$DIR/admin.token")
+  COFFER_TOKEN=$FADMIN "$C" --addr 127.0.0.1:50991 projects create fleet >/dev/null
+  COFFER_TOKEN=$FADMIN "$C" --addr 127.0.0.1:50991 secrets create fleet S --value-stdin <<<'v0' >/dev/null
+  COFFER_TOKEN=$FADMIN load seed-fleet --target 127.0.0.1:50991 --request create-secret:fleet --count 50 --concurrency 4
+  FRT=$(COFFER_TOKEN=$FADMIN "$C" --addr 127.0.0.1:50991 tokens create fleet-rt --role runtime --project fleet)
+  RSS_IDLE=$(rss_mb "$PID_fan")
+  fanout() { # N: streams; the RESULT line goes to the results
+    node "$COFFER_BENCH_NODE/fanout.mjs" --target 127.0.0.1:50991 --proto "$(dirname "$0")/../proto" \
+      --token "$FRT" --admin "$FADMIN" --project fleet --streams "$1" --connections 20 \
+      --writes "$2" --label "$3" >"$DIR/$3.out" 2>"$DIR/$3.err" &
+    FANOUT=$!
+  }
+  fanout 10000 5 fanout-10000
+  peak=0
+  for _ in $(seq 1 1200); do # the RSS once every stream is open
+    n=$(curl -s "http://127.0.0.1:50992/metrics" | awk '$1 == "coffer_watch_streams" { print $2 }')
+    [ "${n:-0}" -ge 10000 ] && break
+    kill -0 $FANOUT 2>/dev/null || break
+    sleep 0.1
+  done
+  RSS_OPEN=$(rss_mb "$PID_fan")
+  wait $FANOUT || true
+  cat "$DIR/fanout-10000.err" >&2
+  grep '^RESULT' "$DIR/fanout-10000.out" >>"$RESULTS" || true
+  PER=$(awk -v a="$RSS_OPEN" -v b="$RSS_IDLE" 'BEGIN { printf "%.1f", (a - b) * 1024 / 10000 }')
+  echo "FANOUT rss_idle=$RSS_IDLE rss_open=$RSS_OPEN kb_per_stream=$PER" >>"$RESULTS"
+  echo "cofferd RSS: $RSS_IDLE MB before, $RSS_OPEN MB with 10,000 streams open: $PER KB a stream" >&2
+  # Unary calls during a burst of 2,000 openings, beside the same calls without one.
+  say "fan-out: a resolve and a write during a burst of 2,000 stream openings, beside the same without it"
+  FRES=(--target 127.0.0.1:50991 --token "$FRT" --request resolve:fleet:main:live --concurrency 2 --connections 1 --seconds 4)
+  FWRI=(--target 127.0.0.1:50991 --token "$FADMIN" --request rewrite:fleet:S_1 --concurrency 1 --connections 1 --seconds 4)
+  load quiet-resolve "${FRES[@]}" & Q1=$!
+  load quiet-write "${FWRI[@]}" & Q2=$!
+  wait $Q1 $Q2
+  fanout 2000 0 burst-2000
+  load burst-resolve "${FRES[@]}" & B1=$!
+  load burst-write "${FWRI[@]}" & B2=$!
+  wait $B1 $B2 $FANOUT || true
+  cat "$DIR/burst-2000.err" >&2
+  kill -TERM "$PID_fan"
+fi
+
 # ---- the table ----
 echo
 echo "figure                                              value        ratio (target)"
@@ -310,6 +362,13 @@ if want replicas; then
   row "a write seen on other replicas, p99 ms" "$(fig replicas write_p99_ms)" "(<= 100); with min_revision exact $(fig replicas exact)"
   row "a revoked token refused on others, max ms" "$(fig replicas revoke_max_ms)" "(<= 1000)"
   row "WatchSecrets event on every replica, p99 ms" "$(fig replicas watch_p99_ms)" "(<= 100; from the write's start)"
+fi
+if want fanout; then
+  row "10,000 watches opened at once (20 conn.), s" "$(fig fanout-10000 open_s)" "$(fig fanout-10000 opened) open, $(fig fanout-10000 failed) failed (<= 30 s, none)"
+  row "a change reaching all 10,000, p50/p99 ms" "$(fig fanout-10000 p50_ms)" "p99 $(fig fanout-10000 p99_ms), max $(fig fanout-10000 max_ms), $(fig fanout-10000 missed) missed (p99 <= 1000)"
+  row "cofferd RSS with 10,000 streams open, MB" "$(grep '^FANOUT ' "$RESULTS" | sed 's/.*rss_open=\([0-9.]*\).*/\1/')" "$(grep '^FANOUT ' "$RESULTS" | sed 's/.*kb_per_stream=//') KB a stream (<= 256 MB)"
+  row "resolve p99 ms, quiet / during 2,000 openings" "$(fig quiet-resolve p99_ms)" "$(fig burst-resolve p99_ms) during (<= 50)"
+  row "write p99 ms, quiet / during 2,000 openings" "$(fig quiet-write p99_ms)" "$(fig burst-write p99_ms) during (<= 50)"
 fi
 want memory && row "cofferd RSS with 1,000 projects cached, MB" "$RSS" "(< 64)"
 want memory && row "cofferd RSS with calls parked at once, MB" "$(grep '^PARKED ' "$RESULTS" | sed 's/.*rss=//')" "$(grep '^PARKED ' "$RESULTS" | sed 's/PARKED n=\([0-9.]*\).*/\1/') calls parked"

@@ -407,6 +407,7 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	        .stream_idle_ms = cfg->stream_idle_seconds * 1000,
 	        .send_timeout_ms = cfg->send_timeout_seconds * 1000,
 	        .max_streams = cfg->max_streams,
+	        .max_streams_per_connection = cfg->max_streams_per_connection,
 	        .app = srv->api,
 	        .unary = api_unary,
 	        .stream = api_stream,

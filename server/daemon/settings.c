@@ -41,7 +41,8 @@ static const struct setting settings[] = {
          "threads that run calls needing the database, one connection each (two more "
          "connections: the change listener and the audit writer)"},
         {"max-calls", "COFFER_MAX_CALLS", K_INT, S(max_calls), "10000", 1, 1000000,
-         "calls in flight at once on this replica; more: RESOURCE_EXHAUSTED"},
+         "unary calls in flight at once on this replica (streams count against "
+         "--max-streams); more: RESOURCE_EXHAUSTED"},
         {"cache-mb", "COFFER_CACHE_MB", K_INT, S(cache_mb), "32", 0, 65536,
          "memory for cached resolve rows (sealed values; 0: none), kept coherent by "
          "notifications"},
@@ -79,6 +80,10 @@ static const struct setting settings[] = {
          "10", 1, 3600, "a client that does not take its answer within this long is cancelled"},
         {"max-streams", "COFFER_MAX_STREAMS", K_INT, S(max_streams), "1000", 1, 100000,
          "streaming calls at once on this replica; more: RESOURCE_EXHAUSTED"},
+        {"max-streams-per-connection", "COFFER_MAX_STREAMS_PER_CONNECTION", K_INT,
+         S(max_streams_per_connection), "100", 1, 100000,
+         "calls (HTTP/2 streams) one client connection carries at once; a client needs more "
+         "connections for more"},
         {"watch-heartbeat-seconds", "COFFER_WATCH_HEARTBEAT_SECONDS", K_INT,
          S(watch_heartbeat_seconds), "15", 1, 3600,
          "a WatchSecrets stream that has nothing to say for this long gets a heartbeat (keeps "

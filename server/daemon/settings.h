@@ -39,6 +39,7 @@ struct settings {
 	int stream_idle_seconds;     /* a stream whose client sends nothing this long is closed */
 	int send_timeout_seconds;    /* a client that takes no answer this long is cancelled */
 	int max_streams;             /* streaming calls at once on this replica */
+	int max_streams_per_connection; /* HTTP/2 streams (calls) one connection carries at once */
 	int watch_heartbeat_seconds; /* a quiet watch stream gets a heartbeat after this long */
 	int max_watches_per_token;   /* watch streams one token may hold on a replica */
 	int audit_max_backlog;       /* audit rows that may wait at once; more: calls refused */

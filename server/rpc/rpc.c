@@ -926,6 +926,16 @@ static bool post_slot(struct rpc_slot *slot)
 	return true;
 }
 
+/* Whether the calls in flight, a new one included, are more than max_calls. Streams are bounded by
+ * max_streams instead (begin_stream): a fleet's watches do not take the room of unary calls. */
+static bool too_many_calls(struct rpc_server *srv)
+{
+	pthread_mutex_lock(&srv->mu);
+	int calls = srv->n_calls - atomic_load(&srv->streams);
+	pthread_mutex_unlock(&srv->mu);
+	return calls > srv->max_calls;
+}
+
 /* A slot fired: the call moves into a context of its own and the slot is posted again. */
 static void on_slot(struct rpc_server *srv, struct rpc_slot *slot, bool success)
 {
@@ -974,14 +984,10 @@ static void on_slot(struct rpc_server *srv, struct rpc_slot *slot, bool success)
 	if (ctx == NULL)
 		return;
 	live_add(ctx);
-	int over;
-	pthread_mutex_lock(&srv->mu);
-	over = srv->n_calls > srv->max_calls;
-	pthread_mutex_unlock(&srv->mu);
 	if (ctx->method == NULL) {
 		answer_unary(ctx, rpc_fail(ctx, RPC_UNIMPLEMENTED, "unknown method %s",
 		                           ctx->unknown_path));
-	} else if (over) {
+	} else if (!ctx->method->invoke_stream && too_many_calls(srv)) {
 		answer_unary(ctx, rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED,
 		                           "too many calls are in flight on this replica; try "
 		                           "again later"));
@@ -1108,10 +1114,7 @@ int rpc_local_call(struct rpc_server *srv, const char *path, const uint8_t *pack
 		answer_unary(ctx, rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory"));
 		return 0;
 	}
-	pthread_mutex_lock(&srv->mu);
-	bool over = srv->n_calls > srv->max_calls;
-	pthread_mutex_unlock(&srv->mu);
-	if (over)
+	if (too_many_calls(srv))
 		answer_unary(ctx, rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED,
 		                           "too many calls are in flight on this replica; try "
 		                           "again later"));
@@ -1149,11 +1152,12 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 	args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
 	args[2].value.integer = 0;
 	/* Connections: a bound on streams each, pings to find dead peers, idle ones closed. */
-	static const struct {
+	const struct {
 		const char *key;
 		int value;
 	} conn[] = {
-	        {GRPC_ARG_MAX_CONCURRENT_STREAMS, 100},
+	        {GRPC_ARG_MAX_CONCURRENT_STREAMS,
+	         opts->max_streams_per_connection > 0 ? opts->max_streams_per_connection : 100},
 	        {GRPC_ARG_KEEPALIVE_TIME_MS, 60000},
 	        {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000},
 	        {GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1},
