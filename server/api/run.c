@@ -76,12 +76,12 @@ static int finish(struct call *c, int code)
 	 * when the audit log is slow: a commit not confirmed would reach its client as the client's
 	 * own DEADLINE_EXCEEDED instead of UNKNOWN). */
 	if (code != RPC_OK) {
-		if (audit_submit(c->api->audit, &c->audit, NULL, NULL) != 0)
+		if (audit_submit(c->api->audit, AUDIT_CALLS, &c->audit, NULL, NULL) != 0)
 			metrics_audit_failure(c->api->metrics);
 		return answer(c, code);
 	}
 	c->code = code;
-	if (audit_submit(c->api->audit, &c->audit, audited, c) == 0)
+	if (audit_submit(c->api->audit, AUDIT_CALLS, &c->audit, audited, c) == 0)
 		return RPC_PENDING; /* the writer owns the call now */
 	metrics_audit_failure(c->api->metrics);
 	if (code == RPC_OK)
@@ -214,7 +214,8 @@ void api_stream_done(struct call *c, int code)
 	struct rpc_stream *st = c->stream;
 	c->stream = NULL; /* the stream is over: nothing is sent on it */
 	session_close(&c->db);
-	if (policy_audit(c, code) && audit_submit(c->api->audit, &c->audit, NULL, NULL) != 0)
+	if (policy_audit(c, code) &&
+	    audit_submit(c->api->audit, AUDIT_CALLS, &c->audit, NULL, NULL) != 0)
 		metrics_audit_failure(c->api->metrics);
 	call_free(c);
 	rpc_stream_release(st);

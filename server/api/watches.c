@@ -644,7 +644,7 @@ int watch_open(struct watches *ws, struct call *c, const Coffer__V1__WatchSecret
 	c->audited = true; /* the opening is the stream's one row */
 	c->audit.code = RPC_OK;
 	rpc_stream_start(st, &watch_handlers, w, false);
-	if (audit_submit(c->api->audit, &c->audit, opened, w) != 0)
+	if (audit_submit(c->api->audit, AUDIT_STREAMS, &c->audit, opened, w) != 0)
 		opened(w, COF_EUNAVAIL);
 	return RPC_PENDING;
 oom:

@@ -24,6 +24,10 @@
 #define IDLE_MS 1000
 /* Rows in one transaction at most. */
 #define MAX_BATCH 2000
+/* Rows of the streams lane in one batch: a call's answer that arrives meanwhile waits for a short
+ * commit, not for a burst of stream openings; fewer still beside calls' rows. */
+#define STREAMS_BATCH        256
+#define STREAMS_BESIDE_CALLS 64
 
 struct waiter {
 	struct audit_row ev; /* the row */
@@ -32,12 +36,17 @@ struct waiter {
 	struct waiter *next; /* queue link */
 };
 
+/* One lane of queued rows, oldest first. */
+struct lane {
+	struct waiter *head, *tail;
+};
+
 struct audit {
 	struct audit_opts o;                   /* sink, idle hook, bound */
 	pthread_t thread;                      /* the writer */
 	pthread_mutex_t mu;                    /* guards everything below */
 	pthread_cond_t work;                   /* signalled when rows are queued or on stop */
-	struct waiter *head, *tail;            /* queued rows, oldest first */
+	struct lane lanes[AUDIT_LANES];        /* queued rows: calls, streams */
 	int backlog;                           /* rows queued */
 	struct audit_row counted[MAX_COUNTED]; /* rows that stand for many calls, by key */
 	size_t n_counted;                      /* entries in counted */
@@ -86,17 +95,40 @@ static void flush_counted(struct audit *a)
 	pthread_mutex_lock(&a->mu);
 }
 
+/* With the lock held: whether a row waits in any lane. */
+static bool queued(const struct audit *a)
+{
+	return a->lanes[AUDIT_CALLS].head || a->lanes[AUDIT_STREAMS].head;
+}
+
+/* With the lock held: moves up to max rows from the head of l to *tail; how many. */
+static size_t take(struct lane *l, size_t max, struct waiter ***tail)
+{
+	size_t n = 0;
+	while (l->head && n < max) {
+		struct waiter *w = l->head;
+		l->head = w->next;
+		w->next = NULL;
+		**tail = w;
+		*tail = &w->next;
+		n++;
+	}
+	if (l->head == NULL)
+		l->tail = NULL;
+	return n;
+}
+
 static void *writer(void *arg)
 {
 	struct audit *a = arg;
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		while (a->head == NULL && !a->stop && !(a->n_counted && due(&a->next_flush))) {
+		while (!queued(a) && !a->stop && !(a->n_counted && due(&a->next_flush))) {
 			struct timespec idle = clock_realtime_after_ms(IDLE_MS);
 			const struct timespec *until =
 			        a->n_counted && !due(&a->next_flush) ? &a->next_flush : &idle;
 			if (pthread_cond_timedwait(&a->work, &a->mu, until) != 0 && a->o.idle &&
-			    a->head == NULL && !a->stop && until == &idle) {
+			    !queued(a) && !a->stop && until == &idle) {
 				pthread_mutex_unlock(&a->mu);
 				a->o.idle(a->o.arg);
 				pthread_mutex_lock(&a->mu);
@@ -104,22 +136,18 @@ static void *writer(void *arg)
 		}
 		if (a->n_counted && (a->stop || due(&a->next_flush)))
 			flush_counted(a);
-		if (a->head == NULL) {
+		if (!queued(a)) {
 			if (a->stop && a->n_counted == 0)
 				break; /* stopping, and nothing is left */
 			continue;
 		}
-		/* Take what is queued, oldest first, up to a batch. */
-		size_t n = 0;
-		struct waiter *list = a->head, *last = NULL;
-		for (struct waiter *w = list; w && n < MAX_BATCH; w = w->next) {
-			last = w;
-			n++;
-		}
-		a->head = last->next;
-		if (a->head == NULL)
-			a->tail = NULL;
-		last->next = NULL;
+		/* Take what is queued, oldest first, up to a batch: the calls' rows, and the
+		 * streams' rows beside them (few when calls wait, so that their commit stays
+		 * short). */
+		struct waiter *list = NULL, **tail = &list;
+		size_t n = take(&a->lanes[AUDIT_CALLS], MAX_BATCH, &tail);
+		n += take(&a->lanes[AUDIT_STREAMS], n ? STREAMS_BESIDE_CALLS : STREAMS_BATCH,
+		          &tail);
 		a->backlog -= (int)n;
 		pthread_mutex_unlock(&a->mu);
 
@@ -202,7 +230,8 @@ void audit_stop(struct audit *a)
 	free(a);
 }
 
-int audit_submit(struct audit *a, const struct audit_row *row, audit_done_fn done, void *arg)
+int audit_submit(struct audit *a, enum audit_lane lane, const struct audit_row *row,
+                 audit_done_fn done, void *arg)
 {
 	struct waiter *w = malloc(sizeof(*w));
 	if (w == NULL)
@@ -214,11 +243,12 @@ int audit_submit(struct audit *a, const struct audit_row *row, audit_done_fn don
 		free(w);
 		return COF_EUNAVAIL;
 	}
-	if (a->tail)
-		a->tail->next = w;
+	struct lane *l = &a->lanes[lane == AUDIT_STREAMS ? AUDIT_STREAMS : AUDIT_CALLS];
+	if (l->tail)
+		l->tail->next = w;
 	else
-		a->head = w;
-	a->tail = w;
+		l->head = w;
+	l->tail = w;
 	a->backlog++;
 	pthread_cond_signal(&a->work);
 	pthread_mutex_unlock(&a->mu);

@@ -60,11 +60,18 @@ int audit_start(const struct audit_opts *opts, struct audit **out, struct cof_er
 void audit_stop(struct audit *a);
 /* Called once a row is stored (status 0) or cannot be (COF_EUNAVAIL); on the writer's thread. */
 typedef void (*audit_done_fn)(void *arg, int status);
-/* Queues a copy of row; done(arg, status) (NULL: none) follows the batch's commit. 0, or
+/* Whose rows: a batch holds every queued call's row and only a few streams' rows beside them, so
+ * that an answer never waits for the commit of a burst of stream openings. */
+enum audit_lane {
+	AUDIT_CALLS,   /* a client waits for the answer the row precedes */
+	AUDIT_STREAMS, /* the opening of a stream: its first message may wait its turn */
+	AUDIT_LANES,
+};
+/* Queues a copy of row in lane; done(arg, status) (NULL: none) follows the batch's commit. 0, or
  * COF_EUNAVAIL at once (done is not called) when the writer is stopping or max_backlog rows already
  * wait: the caller refuses its call rather than answer without its row. */
-int audit_submit(struct audit *a, const struct audit_row *row, audit_done_fn done, void *arg)
-        __attribute__((warn_unused_result));
+int audit_submit(struct audit *a, enum audit_lane lane, const struct audit_row *row,
+                 audit_done_fn done, void *arg) __attribute__((warn_unused_result));
 /* Counts a refused call without waiting: calls with the same (peer, method, code, project) are
  * written as one row whose count says how many, within a few seconds. For calls refused before any
  * token was accepted, so that a flood of them costs one row, not one row each. */
