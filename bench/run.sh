@@ -280,9 +280,15 @@ if want fanout; then
   COFFER_TOKEN=$FADMIN "$C" --addr 127.0.0.1:50991 secrets create fleet S --value-stdin <<<'v0' >/dev/null
   COFFER_TOKEN=$FADMIN load seed-fleet --target 127.0.0.1:50991 --request create-secret:fleet --count 50 --concurrency 4
   FRT=$(COFFER_TOKEN=$FADMIN "$C" --addr 127.0.0.1:50991 tokens create fleet-rt --role runtime --project fleet)
+  # Writes measured during the burst go to a project nobody watches: the question is whether
+  # watch work holds up calls (a write into the watched project is also an event for every stream).
+  COFFER_TOKEN=$FADMIN "$C" --addr 127.0.0.1:50991 projects create quiet >/dev/null
+  COFFER_TOKEN=$FADMIN load seed-quiet --target 127.0.0.1:50991 --request create-secret:quiet --count 5 --concurrency 1
   RSS_IDLE=$(rss_mb "$PID_fan")
-  fanout() { # N: streams; the RESULT line goes to the results
-    node "$COFFER_BENCH_NODE/fanout.mjs" --target 127.0.0.1:50991 --proto "$(dirname "$0")/../proto" \
+  # The client runs at the lowest priority: a fleet's pods are other machines, and their CPU is
+  # not the server's (on these two cores it would otherwise be).
+  fanout() { # N W LABEL: N streams, W writes; the RESULT line goes to the results
+    nice -n 19 node "$COFFER_BENCH_NODE/fanout.mjs" --target 127.0.0.1:50991 --proto "$(dirname "$0")/../proto" \
       --token "$FRT" --admin "$FADMIN" --project fleet --streams "$1" --connections 20 \
       --writes "$2" --label "$3" >"$DIR/$3.out" 2>"$DIR/$3.err" &
     FANOUT=$!
@@ -305,7 +311,7 @@ if want fanout; then
   # Unary calls during a burst of 2,000 openings, beside the same calls without one.
   say "fan-out: a resolve and a write during a burst of 2,000 stream openings, beside the same without it"
   FRES=(--target 127.0.0.1:50991 --token "$FRT" --request resolve:fleet:main:live --concurrency 2 --connections 1 --seconds 4)
-  FWRI=(--target 127.0.0.1:50991 --token "$FADMIN" --request rewrite:fleet:S_1 --concurrency 1 --connections 1 --seconds 4)
+  FWRI=(--target 127.0.0.1:50991 --token "$FADMIN" --request rewrite:quiet:S_1 --concurrency 1 --connections 1 --seconds 4)
   load quiet-resolve "${FRES[@]}" & Q1=$!
   load quiet-write "${FWRI[@]}" & Q2=$!
   wait $Q1 $Q2
@@ -368,7 +374,7 @@ if want fanout; then
   row "a change reaching all 10,000, p50/p99 ms" "$(fig fanout-10000 p50_ms)" "p99 $(fig fanout-10000 p99_ms), max $(fig fanout-10000 max_ms), $(fig fanout-10000 missed) missed (p99 <= 1000)"
   row "cofferd RSS with 10,000 streams open, MB" "$(grep '^FANOUT ' "$RESULTS" | sed 's/.*rss_open=\([0-9.]*\).*/\1/')" "$(grep '^FANOUT ' "$RESULTS" | sed 's/.*kb_per_stream=//') KB a stream (<= 256 MB)"
   row "resolve p99 ms, quiet / during 2,000 openings" "$(fig quiet-resolve p99_ms)" "$(fig burst-resolve p99_ms) during (<= 50)"
-  row "write p99 ms, quiet / during 2,000 openings" "$(fig quiet-write p99_ms)" "$(fig burst-write p99_ms) during (<= 50)"
+  row "write p99 ms (another project), quiet / during" "$(fig quiet-write p99_ms)" "$(fig burst-write p99_ms) during (<= 50)"
 fi
 want memory && row "cofferd RSS with 1,000 projects cached, MB" "$RSS" "(< 64)"
 want memory && row "cofferd RSS with calls parked at once, MB" "$(grep '^PARKED ' "$RESULTS" | sed 's/.*rss=//')" "$(grep '^PARKED ' "$RESULTS" | sed 's/PARKED n=\([0-9.]*\).*/\1/') calls parked"
