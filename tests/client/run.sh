@@ -374,6 +374,40 @@ COFFER_TOKEN=$SCOPED "$COFFER" --addr 127.0.0.1:1 --timeout-ms 1000 run --fallba
 [ $rc -eq 1 ] && grep -q "does not open" "$WORK/err" && ok "a tampered snapshot is refused" || bad "tampered: $rc $(cat "$WORK/err")"
 COFFER_TOKEN=$WIDE COFFER_PROJECT=keeprun COFFER_ENV=main COFFER_VERSION=draft "$COFFER" run --fallback "$SNAP" --fallback-only -- true 2>"$WORK/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "not what was asked for" "$WORK/err" && ok "a snapshot of another environment or version is refused" || bad "wrong snapshot: $rc $(cat "$WORK/err")"
+# A saved snapshot whose bound fields are edited (version, environment, project: the header of
+# docs/client/coffer_resolve_fallback.md) opens for nothing: the header is the associated data.
+patch_snap() { # FILE FIELD NEW: rewrites one field of the header in place
+  /usr/bin/python3 - "$@" <<'PY'
+import sys
+path, field, new = sys.argv[1], sys.argv[2], sys.argv[3]
+b = bytearray(open(path, "rb").read())
+off = 8 + 1 + 16 + 24 + 8 + 8
+plen = int.from_bytes(b[off:off + 2], "big")
+elen = int.from_bytes(b[off + 2 + plen:off + 4 + plen], "big")
+if field == "version":
+    b[off + 4 + plen + elen] = int(new)
+else:
+    start = off + 2 if field == "project" else off + 4 + plen
+    size = plen if field == "project" else elen
+    assert len(new) == size
+    b[start:start + size] = new.encode()
+open(path, "wb").write(b)
+PY
+}
+offline() { # PROJECT ENV VERSION FILE: an offline run from the snapshot FILE
+  COFFER_TOKEN=$SCOPED COFFER_PROJECT=$1 COFFER_ENV=$2 COFFER_VERSION=$3 "$COFFER" --addr 127.0.0.1:1 \
+    run --fallback "$4" --fallback-only -- sh -c 'echo "$API_KEY"' 2>"$WORK/err"
+}
+out=$(offline keeprun main live "$SNAP"); rc=$?
+[ $rc -eq 0 ] && [ "$out" = v4 ] || bad "the unedited snapshot does not open: $rc $(cat "$WORK/err")"
+for edit in "version 1 keeprun main draft" "environment mair keeprun mair live" "project keeprum keeprum main live"; do
+  set -- $edit
+  cp "$SNAP" "$WORK/edited.snap"
+  patch_snap "$WORK/edited.snap" "$1" "$2"
+  out=$(offline "$3" "$4" "$5" "$WORK/edited.snap"); rc=$?
+  [ $rc -ne 0 ] && [ -z "$out" ] && grep -q "does not open" "$WORK/err" &&
+    ok "a snapshot whose $1 was edited in its header opens for nothing" || bad "edited $1: $rc $out $(cat "$WORK/err")"
+done
 echo 'ci passphrase' >"$WORK/pass"; chmod 600 "$WORK/pass"
 COFFER_TOKEN=$SCOPED "$COFFER" export --fallback "$WORK/pass.snap" --passphrase-file "$WORK/pass" >/dev/null
 out=$(COFFER_TOKEN=$WIDE COFFER_PROJECT=keeprun COFFER_ENV=main COFFER_VERSION=live "$COFFER" export --fallback "$WORK/pass.snap" --passphrase-file "$WORK/pass" --fallback-only 2>/dev/null)

@@ -824,6 +824,88 @@ START_TEST(refused_calls_are_sent_once_and_writes_repeated_only_when_nothing_was
 }
 END_TEST
 
+/* A restricted secret is revealed by no path: RevealSecret of its default, with an environment and
+ * a version (its default through the environment, or an override, itself restricted), at every
+ * role; and never in an error message. */
+START_TEST(a_restricted_secret_is_revealed_by_no_path)
+{
+	start_auth_server();
+	coffer_channel *a = chan_as(admin_token);
+	const char *p = uniq("sealed");
+	Coffer__V1__CreateProjectRequest cp = COFFER__V1__CREATE_PROJECT_REQUEST__INIT;
+	cp.name = (char *)p;
+	cp.description = "";
+	Coffer__V1__Project *proj = NULL;
+	coffer_error err;
+	ck_assert_int_eq(coffer_v1_projects_create_project(a, &cp, &proj, &err), 0);
+	protobuf_c_message_free_unpacked(&proj->base, NULL);
+	Coffer__V1__CreateSecretRequest cs = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+	cs.project = (char *)p;
+	cs.name = "R";
+	cs.value = "restricted-canary-default";
+	cs.visibility = COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED;
+	cs.description = "";
+	Coffer__V1__Secret *sec = NULL;
+	ck_assert_int_eq(coffer_v1_secrets_create_secret(a, &cs, &sec, &err), 0);
+	protobuf_c_message_free_unpacked(&sec->base, NULL);
+	Coffer__V1__CreateEnvironmentRequest ce = COFFER__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
+	ce.project = (char *)p;
+	ce.name = "staging";
+	ce.description = "";
+	Coffer__V1__Environment *env = NULL;
+	ck_assert_int_eq(coffer_v1_environments_create_environment(a, &ce, &env, &err), 0);
+	protobuf_c_message_free_unpacked(&env->base, NULL);
+	Coffer__V1__SetOverrideRequest so = COFFER__V1__SET_OVERRIDE_REQUEST__INIT;
+	so.project = (char *)p;
+	so.environment = "staging";
+	so.version = COFFER__V1__VERSION__VERSION_DRAFT;
+	so.secret = "R";
+	so.value = "restricted-canary-override";
+	Coffer__V1__Override *ov = NULL;
+	ck_assert_int_eq(coffer_v1_environments_set_override(a, &so, &ov, &err), 0);
+	protobuf_c_message_free_unpacked(&ov->base, NULL);
+	char tok[4][128];
+	make_token("sealed-editor", ROLE_EDITOR, p, NULL, 0, 0, tok[1], NULL);
+	make_token("sealed-viewer", ROLE_VIEWER, p, NULL, 0, 0, tok[2], NULL);
+	make_token("sealed-runtime", ROLE_RUNTIME, p, NULL, 0, 0, tok[3], NULL);
+	snprintf(tok[0], sizeof(tok[0]), "%s", admin_token);
+	const char *label[4] = {"admin", "editor", "viewer", "runtime"};
+	const int want[4] = {9, 9, 7, 7}; /* FAILED_PRECONDITION; PERMISSION_DENIED */
+	const struct {
+		const char *env;
+		int version;
+	} paths[] = {
+	        {"", 0},
+	        {"main", COFFER__V1__VERSION__VERSION_DRAFT},
+	        {"main", COFFER__V1__VERSION__VERSION_LIVE},
+	        {"staging", COFFER__V1__VERSION__VERSION_DRAFT}, /* its override */
+	        {"staging", COFFER__V1__VERSION__VERSION_LIVE},  /* the default through it */
+	};
+	for (int w = 0; w < 4; w++) {
+		coffer_channel *c = chan_as(tok[w]);
+		for (size_t k = 0; k < sizeof(paths) / sizeof(paths[0]); k++) {
+			Coffer__V1__RevealSecretRequest rv =
+			        COFFER__V1__REVEAL_SECRET_REQUEST__INIT;
+			rv.project = (char *)p;
+			rv.name = "R";
+			rv.environment = (char *)paths[k].env;
+			rv.version = paths[k].version;
+			Coffer__V1__RevealSecretResponse *r = NULL;
+			coffer_error e = {0};
+			int rc = coffer_v1_secrets_reveal_secret(c, &rv, &r, &e);
+			ck_assert_msg(rc != 0, "%s revealed R in (%s, %d)", label[w], paths[k].env,
+			              paths[k].version);
+			ck_assert_msg(e.code == want[w], "%s, (%s, %d): %s %s", label[w],
+			              paths[k].env, paths[k].version, coffer_code_name(e.code),
+			              e.message);
+			ck_assert_ptr_null(strstr(e.message, "canary"));
+		}
+		coffer_channel_free(c);
+	}
+	coffer_channel_free(a);
+}
+END_TEST
+
 TCase *tcase_access(void)
 {
 	TCase *tc = tcase_create("access");
@@ -835,6 +917,7 @@ TCase *tcase_access(void)
 	tcase_add_test(tc, rate_limit_per_token);
 	tcase_add_test(tc, tls_and_mtls_from_c);
 	tcase_add_test(tc, tokens_do_not_outlive_their_project);
+	tcase_add_test(tc, a_restricted_secret_is_revealed_by_no_path);
 	tcase_add_test(
 	        tc, refused_calls_are_sent_once_and_writes_repeated_only_when_nothing_was_written);
 	return tc;

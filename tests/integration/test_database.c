@@ -6,9 +6,9 @@
  * next host takes over without a restart, and a replica whose first host hangs at start-up
  * reaches the next. A write answered DEADLINE_EXCEEDED never commits afterwards. A read-only
  * server (SQLSTATE 25006) is UNAVAILABLE. A resolve parked for a revision that news announced but
- * the database does not have waits without spinning. A revoked token is refused on every
- * replica within a second, and min_revision is exact on a replica that never hears the
- * notifications.
+ * the database does not have waits without spinning. min_revision is exact on a replica that
+ * never hears the notifications. An audit log that falls behind by more than --audit-max-backlog
+ * rows gets reads refused, never answered without their row.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -341,6 +341,60 @@ START_TEST(min_revision_is_exact_on_a_replica_that_hears_no_notifications)
 }
 END_TEST
 
+struct reader {
+	const char *addr, *token, *p;
+	int code;
+};
+
+static void *read_once(void *arg)
+{
+	struct reader *r = arg;
+	r->code = resolve_as(r->addr, r->token, r->p, 0, NULL, NULL);
+	return NULL;
+}
+
+START_TEST(reads_beyond_the_audit_backlog_are_refused_never_answered_without_their_row)
+{
+	struct settings c = cfg;
+	c.audit_max_backlog = 2;
+	char addr[64];
+	struct server *s = start_replica(&c, addr, sizeof(addr));
+	const char *p = uniq("backlog");
+	project_with(addr, p, "v");
+	char token[128], id[32];
+	runtime_token(addr, p, token, id);
+	ck_assert_int_eq(resolve_as(addr, token, p, 0, NULL, NULL), 0); /* token and rows cached */
+	/* The audit log stalls: its table is locked, so the writer's batch waits. */
+	PQclear(sql("BEGIN", 0, NULL));
+	PQclear(sql("LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE", 0, NULL));
+	enum { N = 12 };
+	struct reader r[N];
+	pthread_t t[N];
+	for (int i = 0; i < N; i++) {
+		r[i] = (struct reader){addr, token, p, -1};
+		pthread_create(&t[i], NULL, read_once, &r[i]);
+	}
+	usleep(1500 * 1000);
+	PQclear(sql("COMMIT", 0, NULL));
+	int ok = 0, refused = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		ok += r[i].code == 0;
+		refused += r[i].code == COFFER_UNAVAILABLE;
+	}
+	ck_assert_int_eq(ok + refused, N);
+	ck_assert_msg(refused > 0, "no read was refused with the audit log %d rows behind", N);
+	/* Every read that was answered has its row. */
+	const char *vals[2] = {p, id};
+	PGresult *q = sql("SELECT count(*) FROM audit_events WHERE project = $1 AND token_id = $2 "
+	                  "AND method = '/coffer.v1.Secrets/ResolveSecrets' AND code = 0",
+	                  2, vals);
+	ck_assert_int_eq(atoi(PQgetvalue(q, 0, 0)), ok + 1);
+	PQclear(q);
+	server_stop(s, 1);
+}
+END_TEST
+
 TCase *tcase_database(void)
 {
 	TCase *tc = tcase_create("database");
@@ -352,5 +406,7 @@ TCase *tcase_database(void)
 	tcase_add_test(tc, a_read_only_server_is_unavailable_and_nothing_is_written);
 	tcase_add_test(tc, a_resolve_parked_for_a_revision_that_never_comes_does_not_spin);
 	tcase_add_test(tc, min_revision_is_exact_on_a_replica_that_hears_no_notifications);
+	tcase_add_test(tc,
+	               reads_beyond_the_audit_backlog_are_refused_never_answered_without_their_row);
 	return tc;
 }

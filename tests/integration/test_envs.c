@@ -340,6 +340,16 @@ START_TEST(merge_into_main)
 	env_create(p, "hotfix");
 	ck_assert_int_eq(set_override(p, "hotfix", LIVE, "C", "c-hotfix", 0, &err), 0);
 	rev = project_revision(p);
+	/* ... but a dry run of it writes nothing and keeps the source. */
+	int staging_before = count_overrides(p, "staging", 0, 10);
+	ck_assert_int_eq(merge(p, "hotfix", "staging", true, 0, 0, true, &m, &err), 0);
+	ck_assert(!m->applied);
+	ck_assert_uint_gt(m->n_changes, 0);
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+	ck_assert_int_eq(project_revision(p), rev);
+	ck_assert_int_eq(resolve_code(p, "hotfix", LIVE, 0), 0);
+	ck_assert_int_eq(count_overrides(p, "hotfix", 0, 10), 1);
+	ck_assert_int_eq(count_overrides(p, "staging", 0, 10), staging_before);
 	ck_assert_int_eq(merge(p, "hotfix", "staging", false, 0, 0, true, &m, &err), 0);
 	ck_assert_int_eq(m->revision, rev + 1);
 	ck_assert_int_eq(m->live_overrides_applied, 1);

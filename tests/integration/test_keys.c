@@ -1,7 +1,8 @@
 /*
  * test_keys.c - key rotation against the running server: three rotations and rewraps while 8
  * writers run, then every stored value opens and every secret reveals its last write; and a
- * rewrap stopped halfway that a second run finishes with nothing lost.
+ * rewrap stopped halfway that a second run finishes with nothing lost; a row that does not open is
+ * left as it was by a rewrap, and verify still reports it.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -211,11 +212,72 @@ START_TEST(rewrap_stopped_halfway_resumes)
 }
 END_TEST
 
+/* The sealed bytes and term of a value row, as text. */
+static char *row_bytes(const char *id)
+{
+	const char *vals[1] = {id};
+	PGresult *r = sql("SELECT encode(sealed, 'hex') || ':' || term FROM secret_values "
+	                  "WHERE id = $1",
+	                  1, vals);
+	char *out = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return out;
+}
+
+/* A rewrap never turns a value it cannot open into anything else: it counts it, leaves it as it
+ * was, and verify still reports it afterwards. */
+START_TEST(rewrap_leaves_a_row_it_cannot_open_as_it_was)
+{
+	const char *p = uniq("broken");
+	create_project(p);
+	must_create_secret(p, "GOOD", "good-value", 0);
+	must_create_secret(p, "BROKEN", "broken-value", 0);
+	char *id = value_row_id(p, "BROKEN");
+	const char *vals[1] = {id};
+	PQclear(sql(
+	        "UPDATE secret_values SET sealed = set_byte(sealed, 40, get_byte(sealed, 40) # 1) "
+	        "WHERE id = $1",
+	        1, vals));
+	char *before = row_bytes(id);
+	struct tool t;
+	tool_open(&t);
+	struct cof_err e = {0};
+	int32_t term = 0;
+	ck_assert_int_eq(keys_rotate(&t.s, &term, &e), 0);
+	int64_t moved = 0, failed = 0;
+	struct keys_walk_opts all = {.batch_size = 500};
+	ck_assert_int_eq(keys_rewrap(&t.s, &all, &moved, &failed, &e), 0);
+	ck_assert_int_eq(failed, 1);
+	char *after = row_bytes(id);
+	ck_assert_str_eq(after, before); /* not re-sealed: neither as empty nor as anything else */
+	int64_t ok = 0, bad = 0;
+	ck_assert_int_eq(keys_verify(&t.s, NULL, &ok, &bad, &e), 0);
+	ck_assert_int_eq(bad, 1);
+	coffer_error err;
+	char *v = NULL;
+	ck_assert_int_eq(reveal(ch, p, "BROKEN", &v, &err), 13 /* INTERNAL, never "" */);
+	v = must_reveal(p, "GOOD");
+	ck_assert_str_eq(v, "good-value");
+	free(v);
+	free(before);
+	free(after);
+	free(id);
+	tool_close(&t);
+	/* No broken row is left for the tests that open every row. */
+	Coffer__V1__DeleteProjectRequest d = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
+	d.name = (char *)p;
+	Google__Protobuf__Empty *empty = NULL;
+	ck_assert_int_eq(coffer_v1_projects_delete_project(ch, &d, &empty, &err), 0);
+	protobuf_c_message_free_unpacked(&empty->base, NULL);
+}
+END_TEST
+
 TCase *tcase_keys(void)
 {
 	TCase *tc = tcase_create("keys");
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, rotations_and_rewrap_under_writers);
 	tcase_add_test(tc, rewrap_stopped_halfway_resumes);
+	tcase_add_test(tc, rewrap_leaves_a_row_it_cannot_open_as_it_was);
 	return tc;
 }
