@@ -26,24 +26,24 @@ struct settings {
 	int statement_timeout_ms;  /* bound on a statement when the call has no deadline */
 	bool migrate;              /* apply migrations at start-up */
 	bool insecure_no_auth;     /* serve without authentication (local development only) */
-	char *bootstrap_token_file;  /* first admin token: read from or written to this file */
-	char *tls_cert_file;         /* server certificate chain (PEM); none: plaintext */
-	char *tls_key_file;          /* its private key (PEM) */
-	char *tls_client_ca_file;    /* CA of client certificates; set: mTLS required */
-	char *metrics_listen;        /* host:port of the /metrics listener; "": none */
-	char *http_listen;           /* host:port of the HTTP/JSON endpoint; "": none */
-	int http_max_connections;    /* HTTP connections at once */
-	int rate_limit;              /* calls per second per token on this replica; 0: none */
-	int rate_burst;              /* calls a token may make at once; 0: twice rate_limit */
-	int unauthenticated_limit;   /* calls without a valid token per second per address */
-	int stream_idle_seconds;     /* a stream whose client sends nothing this long is closed */
-	int send_timeout_seconds;    /* a client that takes no answer this long is cancelled */
-	int max_streams;             /* streaming calls at once on this replica */
+	char *bootstrap_token_file; /* first admin token: read from or written to this file */
+	char *tls_cert_file;        /* server certificate chain (PEM); none: plaintext */
+	char *tls_key_file;         /* its private key (PEM) */
+	char *tls_client_ca_file;   /* CA of client certificates; set: mTLS required */
+	char *metrics_listen;       /* host:port of the /metrics listener; "": none */
+	char *http_listen;          /* host:port of the HTTP/JSON endpoint; "": none */
+	int http_max_connections;   /* HTTP connections at once */
+	int rate_limit;             /* calls per second per token on this replica; 0: none */
+	int rate_burst;             /* calls a token may make at once; 0: twice rate_limit */
+	int unauthenticated_limit;  /* calls without a valid token per second per address */
+	int stream_idle_seconds;    /* a stream whose client sends nothing this long is closed */
+	int send_timeout_seconds;   /* a client that takes no answer this long is cancelled */
+	int max_streams;            /* streaming calls at once on this replica */
 	int max_streams_per_connection; /* HTTP/2 streams (calls) one connection carries at once */
-	int watch_heartbeat_seconds; /* a quiet watch stream gets a heartbeat after this long */
-	int max_watches_per_token;   /* watch streams one token may hold on a replica */
-	int audit_max_backlog;       /* audit rows that may wait at once; more: calls refused */
-	bool allow_plaintext;        /* serve without TLS on an address other than loopback */
+	int watch_heartbeat_seconds;    /* a quiet watch stream gets a heartbeat after this long */
+	int max_watches_per_token;      /* watch streams one token may hold on a replica */
+	int audit_max_backlog;          /* audit rows that may wait at once; more: calls refused */
+	bool allow_plaintext;           /* serve without TLS on an address other than loopback */
 };
 
 /* Fills cfg with defaults, then the environment. Returns 0, or -1 with a message on stderr. */
