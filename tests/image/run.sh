@@ -7,6 +7,8 @@ set -uo pipefail
 pass=0 fail=0
 ok() { echo "ok: $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+# shellcheck source=tests/lib.sh
+. "$(cd "$(dirname "$0")/.." && pwd)/lib.sh"
 R=$COFFER_IMAGE_ROOT
 
 # What the image holds.
@@ -96,7 +98,7 @@ if [ "$(awk '/^Uid:/{print $2}' /proc/$pid/status)" = 10001 ] && [ "$(stat -c %u
 else
   bad "dumpable: $(awk '/^Uid:/' /proc/$pid/status) environ owner $(stat -c %u /proc/$pid/environ)"
 fi
-kill -TERM $pid; wait $pid; rc=$?
+kill -TERM $pid; wait_bounded $pid 30 "the image's cofferd after SIGTERM"; rc=$?
 [ $rc -eq 0 ] && ok "stops gracefully on SIGTERM" || bad "exit $rc"
 
 # The HTTP/JSON endpoint over TLS, as the base manifests serve it (GnuTLS in the image).
@@ -116,6 +118,6 @@ grep -q '"value":"from-the-image"' <<<"$body" && ok "the image serves the HTTP/J
   { bad "HTTPS: $body"; tail -5 "$(dirname "$R")/serve-tls.log"; }
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:20955/v1/" 2>/dev/null)
 [ "$code" != 200 ] && ok "no plaintext on the TLS port (got ${code:-nothing})" || bad "plaintext answered on the TLS port"
-kill -TERM $pid; wait $pid
+kill -TERM $pid; wait_bounded $pid 30 "the image's cofferd after SIGTERM"
 echo "image: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

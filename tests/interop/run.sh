@@ -8,6 +8,9 @@ PY=/usr/bin/python3
 : "${COFFER_TEST_BUILD:?}" "${COFFER_TEST_DATABASE_URL:?}" "${COFFER_TEST_ROOT_KEY_FILE:?}"
 : "${COFFER_TEST_STATE:?}" "${COFFER_TEST_PGDATA:?}" "${COFFER_TEST_PG_BIN:?}"
 
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
+
 # Python stubs from our proto files (grpc_python_plugin).
 GEN="$COFFER_TEST_BUILD/py"
 "$HERE/stubs.sh" "$COFFER_TEST_BUILD"
@@ -52,8 +55,9 @@ export COFFER_CERTS="$COFFER_TEST_STATE/certs"
 free_port() { local p=$1; while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done; echo "$p"; }
 export COFFER_TLS_ADDR="127.0.0.1:$(free_port $((PORT + 10)))"
 export COFFER_MTLS_ADDR="127.0.0.1:$(free_port $((PORT + 20)))"
+COFFER_HTTPS_ADDR="127.0.0.1:$(free_port $((PORT + 30)))"
 for mode in tls mtls; do
-  addr=$COFFER_TLS_ADDR; extra=()
+  addr=$COFFER_TLS_ADDR; extra=(--http-listen "$COFFER_HTTPS_ADDR")
   [ $mode = mtls ] && { addr=$COFFER_MTLS_ADDR; extra=(--tls-client-ca-file "$COFFER_CERTS/ca.crt"); }
   COFFER_DATABASE_URL="$DB" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
     "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$addr" --tls-cert-file "$COFFER_CERTS/server.crt" \
@@ -61,6 +65,29 @@ for mode in tls mtls; do
   TLS_PIDS+=($!)
 done
 cleanup() { kill -TERM "$PID" "${TLS_PIDS[@]}" 2>/dev/null || true; }
+
+# One TLS policy for both listeners: TLS 1.2 and 1.3, never 1.1 or 1.0. The control shows that
+# this openssl client does offer TLS 1.1 (to an openssl server that takes it).
+tls_version_ok() { openssl s_client -connect "$1" "$2" -cipher 'DEFAULT:@SECLEVEL=0' </dev/null >/dev/null 2>&1; }
+CTRL_PORT=$(free_port $((PORT + 40)))
+openssl s_server -accept "127.0.0.1:$CTRL_PORT" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' -www \
+  -cert "$COFFER_CERTS/server.crt" -key "$COFFER_CERTS/server.key" >/dev/null 2>&1 &
+CTRL=$!
+for _ in $(seq 1 50); do tls_version_ok "127.0.0.1:$CTRL_PORT" -tls1_1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do tls_version_ok "$COFFER_HTTPS_ADDR" -tls1_2 && break; sleep 0.1; done
+if ! tls_version_ok "127.0.0.1:$CTRL_PORT" -tls1_1; then
+  echo "FAIL: control: openssl does not speak TLS 1.1 here, so the check below proves nothing"; status=1
+fi
+for v in -tls1_1 -tls1; do
+  for target in "$COFFER_TLS_ADDR gRPC" "$COFFER_HTTPS_ADDR HTTPS"; do
+    set -- $target
+    if tls_version_ok "$1" "$v"; then echo "FAIL: $2 accepts ${v#-}"; status=1; else echo "ok: $2 refuses ${v#-}"; fi
+  done
+done
+for v in -tls1_2 -tls1_3; do
+  tls_version_ok "$COFFER_HTTPS_ADDR" "$v" && echo "ok: HTTPS speaks ${v#-}" || { echo "FAIL: HTTPS refuses ${v#-}"; status=1; }
+done
+kill "$CTRL" 2>/dev/null; wait "$CTRL" 2>/dev/null
 
 
 export COFFER_ADMIN_TOKEN; COFFER_ADMIN_TOKEN=$(cat "$COFFER_ADMIN_TOKEN_FILE")
@@ -70,12 +97,12 @@ PYTHONPATH="$GEN:$HERE" "$PY" -m unittest discover -s "$HERE" -p 'test_*.py' -v 
 COFFER_TEST_SANITIZE=${COFFER_TEST_SANITIZE:-0} "$ROOT/tests/client/run.sh" || status=1
 
 kill -TERM "${TLS_PIDS[@]}" 2>/dev/null || true
-for p in "${TLS_PIDS[@]}"; do wait "$p" || { echo "FAIL: a TLS cofferd exited non-zero"; status=1; }; done
+for p in "${TLS_PIDS[@]}"; do wait_bounded "$p" 30 "a TLS cofferd after SIGTERM" || { echo "FAIL: a TLS cofferd exited non-zero"; status=1; }; done
 
 # Graceful stop: a call in flight when SIGTERM arrives still completes; cofferd exits 0.
 PYTHONPATH="$GEN:$HERE" "$PY" "$HERE/graceful_stop.py" || status=1
 rc=0
-wait "$PID" || rc=$?
+wait_bounded "$PID" 30 "cofferd after SIGTERM" || rc=$?
 trap - EXIT
 if [ "$rc" -ne 0 ]; then echo "FAIL: cofferd exited $rc after SIGTERM"; status=1; else echo "ok: cofferd exited 0 after SIGTERM"; fi
 grep -q '"msg":"stopped"' "$LOG" || { echo "FAIL: no 'stopped' line in the server log"; status=1; }

@@ -9,6 +9,8 @@ export COFFER_DATABASE_URL="$COFFER_TEST_DATABASE_URL" COFFER_ROOT_KEY_FILE="$CO
 pass=0 fail=0
 ok() { echo "ok: $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+# shellcheck source=tests/lib.sh
+. "$(cd "$(dirname "$0")/.." && pwd)/lib.sh"
 old_terms() { "$K" keys status 2>/dev/null | grep -v '(active)' | awk '{s += $3} END {print s + 0}'; }
 
 "$K" keys status >/dev/null && ok "keys status" || bad "keys status"
@@ -48,7 +50,7 @@ for _ in $(seq 1 50); do
        --json projects list >/dev/null 2>&1; then served=1; break; fi
   sleep 0.2
 done
-kill -TERM "$pid"; wait "$pid"
+kill -TERM "$pid"; wait_bounded "$pid" 30 "cofferd after SIGTERM"
 [ $served -eq 1 ] && ok "cofferd serves with the new root key (and the admin token still works)" || bad "serving with the new key"
 echo "keys: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
