@@ -189,6 +189,54 @@ static void header(struct buf *b, int source, const uint8_t *salt, const uint8_t
 	put(b, &ver, 1);
 }
 
+/* The revision marker beside a snapshot (PATH.seen): the revision of the last snapshot the server
+ * answered here. A snapshot older than it is refused, so that an older file put in its place (a
+ * copy kept from before a rotation or a revocation) does not open. Written after each snapshot,
+ * with the server's revision (which a failover to a shorter history may lower). */
+static char *marker_path(const char *path)
+{
+	size_t n = strlen(path) + 6;
+	char *m = malloc(n);
+	if (m)
+		snprintf(m, n, "%s.seen", path);
+	return m;
+}
+
+/* The revision the marker holds; 0 when there is none (or it does not parse). */
+static int64_t marker_read(const char *path)
+{
+	char *m = marker_path(path);
+	FILE *f = m ? fopen(m, "r") : NULL;
+	long long v = 0;
+	if (f == NULL || fscanf(f, "%lld", &v) != 1 || v < 0)
+		v = 0;
+	if (f)
+		fclose(f);
+	free(m);
+	return (int64_t)v;
+}
+
+/* Writes the marker (atomically, mode 0600); a failure costs only the check. */
+static void marker_write(const char *path, int64_t revision)
+{
+	char *m = marker_path(path);
+	size_t n = m ? strlen(m) + 16 : 0;
+	char *tmp = m ? malloc(n) : NULL;
+	if (tmp) {
+		snprintf(tmp, n, "%s.tmpXXXXXX", m);
+		int fd = mkstemp(tmp);
+		char line[32];
+		int len = snprintf(line, sizeof(line), "%lld\n", (long long)revision);
+		bool ok = fd >= 0 && write(fd, line, (size_t)len) == len && fsync(fd) == 0;
+		if (fd >= 0 && close(fd) != 0)
+			ok = false;
+		if (!ok || rename(tmp, m) != 0)
+			unlink(tmp);
+	}
+	free(tmp);
+	free(m);
+}
+
 int coffer__fallback_save(const coffer_fallback *fb, const char *token, const char *project,
                           const char *environment, int version, const coffer_snapshot *snap,
                           coffer_error *err)
@@ -254,6 +302,8 @@ int coffer__fallback_save(const coffer_fallback *fb, const char *token, const ch
 			unlink(tmp);
 		rc = coffer__fail(err, COFFER_INTERNAL, "cannot write the fallback snapshot %s: %s",
 		                  fb->path, strerror(e));
+	} else {
+		marker_write(fb->path, coffer_snapshot_revision(snap));
 	}
 	free(tmp);
 out:
@@ -312,6 +362,14 @@ int coffer__fallback_load(const coffer_fallback *fb, const char *token, const ch
 		rc = coffer__fail(err, COFFER_FAILED_PRECONDITION,
 		                  "the fallback snapshot %s holds %s/%s/%s, not what was asked for",
 		                  fb->path, p, e, *ver == 1 ? "draft" : "live");
+		goto out;
+	}
+	int64_t seen = marker_read(fb->path);
+	if (revision < seen) {
+		rc = coffer__fail(err, COFFER_FAILED_PRECONDITION,
+		                  "the fallback snapshot %s holds revision %lld, older than revision "
+		                  "%lld already used here: refused (put back?)",
+		                  fb->path, (long long)revision, (long long)seen);
 		goto out;
 	}
 	if (fb->max_age_seconds > 0 && (int64_t)time(NULL) - written > fb->max_age_seconds) {

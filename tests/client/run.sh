@@ -426,6 +426,15 @@ COFFER_TOKEN=$COFFER_ADMIN_TOKEN "$COFFER" tokens revoke "$did"
 COFFER_TOKEN=$dsecret "$COFFER" run --project keeprun --env main --version live --fallback "$WORK/doomed.snap" -- true 2>"$WORK/err"; rc=$?
 [ $rc -eq 1 ] && grep -q UNAUTHENTICATED "$WORK/err" && [ ! -e "$WORK/doomed.snap" ] &&
   ok "a revoked token: refused, and its snapshot deleted (no fallback)" || bad "revoked fallback: $rc $(cat "$WORK/err")"
+# An older snapshot put back in place of a newer one is refused (the revision marker beside it).
+cp -p "$SNAP" "$WORK/older.snap"
+upd OTHER o5
+COFFER_TOKEN=$SCOPED "$COFFER" run --fallback "$SNAP" -- true || bad "snapshot refresh"
+cp -p "$WORK/older.snap" "$SNAP"
+out=$(offline keeprun main live "$SNAP"); rc=$?
+[ $rc -ne 0 ] && [ -z "$out" ] && grep -q "older than revision" "$WORK/err" &&
+  ok "an older snapshot put back in place of a newer one is refused" || bad "rolled-back snapshot: $rc $out $(cat "$WORK/err")"
+COFFER_TOKEN=$SCOPED "$COFFER" run --fallback "$SNAP" -- true || bad "snapshot refresh"
 
 # A cofferd of our own, stopped and started again under a running `coffer run --watch`; it lets a
 # token hold one watch, so a second one is over the limit.
