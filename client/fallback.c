@@ -366,10 +366,11 @@ int coffer__fallback_load(const coffer_fallback *fb, const char *token, const ch
 	}
 	int64_t seen = marker_read(fb->path);
 	if (revision < seen) {
-		rc = coffer__fail(err, COFFER_FAILED_PRECONDITION,
-		                  "the fallback snapshot %s holds revision %lld, older than revision "
-		                  "%lld already used here: refused (put back?)",
-		                  fb->path, (long long)revision, (long long)seen);
+		rc = coffer__fail(
+		        err, COFFER_FAILED_PRECONDITION,
+		        "the fallback snapshot %s holds revision %lld, older than revision "
+		        "%lld already used here: refused (put back?)",
+		        fb->path, (long long)revision, (long long)seen);
 		goto out;
 	}
 	if (fb->max_age_seconds > 0 && (int64_t)time(NULL) - written > fb->max_age_seconds) {
