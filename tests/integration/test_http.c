@@ -395,6 +395,17 @@ START_TEST(every_status_the_endpoint_reaches)
 	expect_error(request(NULL, url, NULL, auth, NULL, NULL, NULL), 401, "UNAUTHENTICATED");
 	secrets_path(path, sizeof(path), p, "staging", "draft", "");
 	expect_error(get(path, live_only), 403, "PERMISSION_DENIED"); /* out of its scope */
+	/* The environment alone out of scope, and the version alone: each is checked. */
+	char main_only[128];
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_RUNTIME, "main", 0, main_only, NULL);
+	secrets_path(path, sizeof(path), p, "staging", "live", "");
+	expect_error(get(path, main_only), 403, "PERMISSION_DENIED");
+	secrets_path(path, sizeof(path), p, "main", "live", "");
+	g = get(path, main_only);
+	ck_assert_int_eq(g.status, 200);
+	got_free(&g);
+	secrets_path(path, sizeof(path), p, "main", "draft", "");
+	expect_error(get(path, live_only), 403, "PERMISSION_DENIED");
 	secrets_path(path, sizeof(path), p, "main", "live", "/NOPE");
 	expect_error(get(path, rt), 404, "NOT_FOUND");
 	secrets_path(path, sizeof(path), p, "nowhere", "live", "");

@@ -16,6 +16,32 @@ GEN="$COFFER_TEST_BUILD/py"
 "$HERE/stubs.sh" "$COFFER_TEST_BUILD"
 
 scan() { { grep -rcaF "$1" "$2" 2>/dev/null || true; } | awk -F: '{s += $NF} END {print s + 0}'; }
+
+status=0
+mkdir -p "$COFFER_TEST_STATE"
+# A connection string that does not parse is a usage error, said at once (exit 2), never retried,
+# and never echoed (it may hold a password).
+rc=0
+"$COFFER_TEST_BUILD/bin/cofferd" serve --database-url 'host=db.example password=canary-pw port' \
+  --root-key-file "$COFFER_TEST_ROOT_KEY_FILE" >"$COFFER_TEST_STATE/badurl.log" 2>&1 || rc=$?
+if [ $rc -eq 2 ] && grep -q -- '--database-url is not a valid connection string' "$COFFER_TEST_STATE/badurl.log" &&
+  ! grep -q canary-pw "$COFFER_TEST_STATE/badurl.log"; then
+  echo "ok: a malformed --database-url is exit 2, named, and not echoed"
+else
+  echo "FAIL: malformed --database-url: exit $rc: $(cat "$COFFER_TEST_STATE/badurl.log")"; status=1
+fi
+# SIGTERM while start-up waits for a database that does not answer ends cofferd at once.
+"$COFFER_TEST_BUILD/bin/cofferd" serve --database-url "postgresql://coffer@127.0.0.1:1/nowhere" \
+  --listen 127.0.0.1:0 --metrics-listen "" --root-key-file "$COFFER_TEST_ROOT_KEY_FILE" \
+  >"$COFFER_TEST_STATE/startterm.log" 2>&1 &
+early=$!
+sleep 1
+kill -TERM $early
+if wait_bounded $early 5 "cofferd told SIGTERM during start-up"; then
+  echo "ok: SIGTERM during start-up (the database unreachable) ends cofferd at once, status 0"
+else
+  echo "FAIL: SIGTERM during start-up: $(tail -3 "$COFFER_TEST_STATE/startterm.log")"; status=1
+fi
 CANARY="canary$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export COFFER_CANARY=$CANARY
 LOG="$COFFER_TEST_STATE/interop-cofferd.log"
@@ -45,7 +71,6 @@ export COFFERD_PID=$PID
 cleanup() { kill -TERM "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
 
-status=0
 TLS_PIDS=()
 PYTHONPATH="$GEN:$HERE" "$PY" "$HERE/wait_serving.py" || { cat "$LOG"; exit 1; }
 
@@ -87,7 +112,7 @@ done
 for v in -tls1_2 -tls1_3; do
   tls_version_ok "$COFFER_HTTPS_ADDR" "$v" && echo "ok: HTTPS speaks ${v#-}" || { echo "FAIL: HTTPS refuses ${v#-}"; status=1; }
 done
-kill "$CTRL" 2>/dev/null; wait "$CTRL" 2>/dev/null
+kill "$CTRL" 2>/dev/null; wait "$CTRL" 2>/dev/null || true
 
 
 export COFFER_ADMIN_TOKEN; COFFER_ADMIN_TOKEN=$(cat "$COFFER_ADMIN_TOKEN_FILE")
