@@ -578,6 +578,21 @@ void token_for(const char *addr, const char *p, int role, const char *env, int v
 	coffer_channel_free(a);
 }
 
+int health_of(const char *addr)
+{
+	coffer_channel *c = to(addr, NULL, 3000);
+	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+	Grpc__Health__V1__HealthCheckResponse *r = NULL;
+	coffer_error err;
+	int status = -1;
+	if (grpc_health_v1_health_check(c, &req, &r, &err) == 0) {
+		status = r->status;
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	}
+	coffer_channel_free(c);
+	return status;
+}
+
 /* Sets S of p through addr; the revision written. */
 int64_t write_s(const char *addr, const char *p, const char *value)
 {

@@ -93,6 +93,8 @@ void runtime_token(const char *addr, const char *p, char *secret, char *id);
 void token_for(const char *addr, const char *p, int role, const char *env, int version,
                char *secret, char *id);
 int64_t write_s(const char *addr, const char *p, const char *value);
+/* Health/Check of addr (no token): 1 SERVING, 2 NOT_SERVING, -1 no answer. */
+int health_of(const char *addr);
 /* Resolves p's main/live through addr with token (min_revision 0: none): the code; S's value into
  * value (64 bytes; NULL: not wanted), the revision read into *revision (NULL: not wanted). */
 int resolve_as(const char *addr, const char *token, const char *p, int64_t min_revision,

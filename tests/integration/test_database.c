@@ -44,22 +44,6 @@ static void two_hosts(const struct relay *r, char *url, size_t cap)
 	         r->upstream_port, dbname());
 }
 
-/* Health/Check of addr: 1 SERVING, 2 NOT_SERVING, -1 no answer. */
-static int health(const char *addr)
-{
-	coffer_channel *c = to(addr, NULL, 3000);
-	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-	Grpc__Health__V1__HealthCheckResponse *r = NULL;
-	coffer_error err;
-	int status = -1;
-	if (grpc_health_v1_health_check(c, &req, &r, &err) == 0) {
-		status = r->status;
-		protobuf_c_message_free_unpacked(&r->base, NULL);
-	}
-	coffer_channel_free(c);
-	return status;
-}
-
 /* UpdateSecret S of p through addr with a deadline of ms: the code. */
 static int write_within(const char *addr, const char *p, const char *value, int ms)
 {
@@ -81,17 +65,29 @@ static int write_within(const char *addr, const char *p, const char *value, int 
 	return rc == 0 ? 0 : err.code;
 }
 
-START_TEST(a_host_that_hangs_is_left_for_the_next_one_without_a_restart)
+/* A replica whose database is reached through the relay r (started here; frozen first with
+ * frozen): only through it, or, with two, through it and then PostgreSQL directly. url (256
+ * bytes) holds its URL for as long as it runs. */
+static struct server *through_relay(struct relay *r, bool two, bool frozen, char *url, char *addr)
 {
-	struct relay r;
-	relay_start(&r);
-	char url[256];
-	two_hosts(&r, url, sizeof(url));
+	relay_start(r);
+	if (frozen)
+		relay_freeze(r, true);
+	if (two)
+		two_hosts(r, url, 256);
+	else
+		relay_url(r, url, 256);
 	struct settings c = cfg;
 	c.database_url = url;
 	c.notify_database_url = "";
-	char addr[64];
-	struct server *s = start_replica(&c, addr, sizeof(addr));
+	return start_replica(&c, addr, 64);
+}
+
+START_TEST(a_host_that_hangs_is_left_for_the_next_one_without_a_restart)
+{
+	struct relay r;
+	char url[256], addr[64];
+	struct server *s = through_relay(&r, true, false, url, addr);
 	int metrics = server_metrics_port(s);
 	const char *p = uniq("hang");
 	project_with(addr, p, "before");
@@ -126,7 +122,7 @@ START_TEST(a_host_that_hangs_is_left_for_the_next_one_without_a_restart)
 		usleep(50 * 1000);
 	}
 	ck_assert(on);
-	ck_assert_int_eq(health(addr), 1);
+	ck_assert_int_eq(health_of(addr), 1);
 	server_stop(s, 1);
 	relay_freeze(&r, false);
 	relay_stop(&r);
@@ -136,16 +132,9 @@ END_TEST
 START_TEST(a_first_host_that_hangs_at_start_up_is_passed_over)
 {
 	struct relay r;
-	relay_start(&r);
-	relay_freeze(&r, true);
-	char url[256];
-	two_hosts(&r, url, sizeof(url));
-	struct settings c = cfg;
-	c.database_url = url;
-	c.notify_database_url = "";
-	char addr[64];
+	char url[256], addr[64];
 	int64_t t0 = mono_ms();
-	struct server *s = start_replica(&c, addr, sizeof(addr));
+	struct server *s = through_relay(&r, true, true, url, addr);
 	int64_t took = mono_ms() - t0;
 	ck_assert_msg(took < 15000, "start-up took %lld ms", (long long)took);
 	const char *p = uniq("starthang");
@@ -172,14 +161,8 @@ static void *write_without_deadline(void *arg)
 START_TEST(a_database_that_hangs_cannot_hold_the_stop)
 {
 	struct relay r;
-	relay_start(&r);
-	char url[256];
-	relay_url(&r, url, sizeof(url));
-	struct settings c = cfg;
-	c.database_url = url;
-	c.notify_database_url = "";
-	char addr[64];
-	struct server *s = start_replica(&c, addr, sizeof(addr));
+	char url[256], addr[64];
+	struct server *s = through_relay(&r, false, false, url, addr);
 	const char *p = uniq("stophang");
 	project_with(addr, p, "v");
 	relay_freeze(&r, true);
@@ -192,9 +175,9 @@ START_TEST(a_database_that_hangs_cannot_hold_the_stop)
 	}
 	/* Readiness says so once the listener gives up on the database. */
 	int64_t t0 = mono_ms();
-	while (health(addr) != 2 && mono_ms() - t0 < 8000)
+	while (health_of(addr) != 2 && mono_ms() - t0 < 8000)
 		usleep(100 * 1000);
-	ck_assert_int_eq(health(addr), 2);
+	ck_assert_int_eq(health_of(addr), 2);
 	t0 = mono_ms();
 	server_stop(s, 1);
 	int64_t took = mono_ms() - t0;

@@ -273,26 +273,6 @@ static void fleet_close(struct fleet *f)
 	free(f->ch);
 }
 
-/* ---- calls alongside ---- */
-
-static void update_s(const char *addr, const char *p, const char *value, int64_t *revision)
-{
-	coffer_channel *a = to(addr, access_admin_token(), 20000);
-	Coffer__V1__UpdateSecretRequest req = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
-	req.project = (char *)p;
-	req.name = "S";
-	req.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
-	req.value = (char *)value;
-	Coffer__V1__Secret *s = NULL;
-	coffer_error err;
-	ck_assert_msg(coffer_v1_secrets_update_secret(a, &req, &s, &err) == 0, "update: %s %s",
-	              coffer_code_name(err.code), err.message);
-	if (revision)
-		*revision = s->revision;
-	protobuf_c_message_free_unpacked(&s->base, NULL);
-	coffer_channel_free(a);
-}
-
 /* ---- the cases ---- */
 
 START_TEST(a_burst_of_500_watches_opens_without_a_failure_and_holds_up_no_call)
@@ -318,7 +298,7 @@ START_TEST(a_burst_of_500_watches_opens_without_a_failure_and_holds_up_no_call)
 	struct fleet f;
 	fleet_open_as(&f, addr, 10, 500, tok, 10, p, "main", COFFER_VERSION_LIVE, 0);
 	/* Meanwhile a write and a resolve go through. */
-	update_s(addr, p, "during", NULL);
+	write_s(addr, p, "during");
 	struct resolved r;
 	coffer_channel *rt = to(addr, token, 10000);
 	Coffer__V1__ResolveSecretsRequest rq = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
@@ -340,8 +320,7 @@ START_TEST(a_burst_of_500_watches_opens_without_a_failure_and_holds_up_no_call)
 	ck_assert_int_eq(open, 500);
 	ck_assert_int_eq((int)metric_value(server_metrics_port(s), "coffer_watch_streams "), 500);
 	/* One write reaches every stream, with its revision. */
-	int64_t rev = 0;
-	update_s(addr, p, "after", &rev);
+	int64_t rev = write_s(addr, p, "after");
 	ck_assert_int_eq(fleet_wait(&f, 2, rev, 30000), 500);
 	for (int i = 0; i < f.n; i++)
 		ck_assert_str_eq(f.s[i].changed, "S");

@@ -50,21 +50,6 @@ static coffer_channel *channel_to(const char *addr, const char *token, int timeo
 	return c;
 }
 
-static int health(const char *addr)
-{
-	coffer_channel *c = channel_to(addr, NULL, 5000, 0);
-	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-	Grpc__Health__V1__HealthCheckResponse *r = NULL;
-	coffer_error err;
-	int status = -1;
-	if (grpc_health_v1_health_check(c, &req, &r, &err) == 0) {
-		status = r->status;
-		protobuf_c_message_free_unpacked(&r->base, NULL);
-	}
-	coffer_channel_free(c);
-	return status;
-}
-
 static void set_value(const char *project, const char *env, int version, const char *secret,
                       const char *value)
 {
@@ -400,7 +385,7 @@ START_TEST(idle_streams_without_a_token_do_not_starve_health)
 	ck_assert_int_eq(waiting, 1);
 	ck_assert_int_eq(exhausted, N - 1);
 	/* While it idles, health answers on the other worker. */
-	ck_assert_int_eq(health(addr), 1 /* SERVING */);
+	ck_assert_int_eq(health_of(addr), 1 /* SERVING */);
 	/* The idle stream is closed after its idle time. */
 	for (int i = 0; i < N; i++)
 		if (!st[i].ended) {
@@ -470,7 +455,7 @@ START_TEST(clients_that_do_not_read_their_answers_do_not_hold_workers)
 	/* More stuck readers than workers: health must still answer, once their time is up. */
 	int status = -1;
 	for (int i = 0; i < 20 && status != 1; i++)
-		status = health(addr);
+		status = health_of(addr);
 	ck_assert_int_eq(status, 1);
 	for (int i = 0; i < N; i++) {
 		grpc_call_cancel(calls[i], NULL);
