@@ -2,6 +2,8 @@
 # tests/fuzz/run.sh - builds the fuzz targets with clang (libFuzzer, ASan, UBSan) and runs each
 # for COFFER_FUZZ_SECONDS (default 20) from its seeds. A crash, a leak or a sanitizer report
 # fails the run and leaves the input that caused it next to the build.
+#
+#   tests/fuzz/run.sh [TARGET...]   only these targets (request, page_token, render, settings)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -13,7 +15,9 @@ cmake --build "$BUILD" -j "$(nproc)" --target fuzz_request fuzz_page_token fuzz_
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 failed=0
-for t in request page_token render settings; do
+targets=(request page_token render settings)
+[ $# -eq 0 ] || targets=("$@")
+for t in "${targets[@]}"; do
   corpus="$BUILD/fuzz-corpus/$t"
   mkdir -p "$corpus" "$BUILD/fuzz-artifacts"
   quiet=()

@@ -1,4 +1,4 @@
-/* helpers.c - shared integration-test helpers and main (see helpers.h). */
+/* helpers.c - shared integration-test helpers (see helpers.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +14,6 @@
 #include "helpers.h"
 #include "coffer/v1/access.stub.h"
 #include "coffer/v1/secrets.stub.h"
-
-struct settings cfg;
-struct server *srv;
-char target[64];
-coffer_channel *ch;
-PGconn *admin;
 
 const char *uniq(const char *prefix)
 {
@@ -795,75 +789,4 @@ void stream_close(struct open_stream *s)
 	grpc_metadata_array_destroy(&s->trailing);
 	grpc_metadata_array_destroy(&s->initial);
 	grpc_slice_unref(s->details);
-}
-
-int main(void)
-{
-	const char *url = getenv("COFFER_TEST_DATABASE_URL");
-	const char *key = getenv("COFFER_TEST_ROOT_KEY_FILE");
-	if (url == NULL || key == NULL) {
-		fprintf(stderr,
-		        "COFFER_TEST_DATABASE_URL and COFFER_TEST_ROOT_KEY_FILE must be set "
-		        "(scripts/dev test does)\n");
-		return EXIT_FAILURE;
-	}
-	if (settings_from_env(&cfg) != 0)
-		return EXIT_FAILURE;
-	free(cfg.database_url);
-	free(cfg.root_key_file);
-	cfg.database_url = strdup(url);
-	cfg.root_key_file = strdup(key);
-	free(cfg.listen);
-	cfg.listen = strdup("127.0.0.1:0");
-	cfg.migrate = true;
-	/* The domain suites run without tokens; test_access.c starts a server that checks them. */
-	cfg.insecure_no_auth = true;
-	free(cfg.metrics_listen);
-	cfg.metrics_listen = strdup("127.0.0.1:0"); /* several servers run in this process */
-	cfg.workers = 4;
-	/* The access suites make many calls without a valid token from 127.0.0.1; the limit on them
-	 * is tested on a server of its own (test_hardening.c). */
-	cfg.unauthenticated_limit = 1000000;
-	struct cof_err e = {0};
-	if (server_global_init() != 0 || server_start(&cfg, 10, &srv, &e) != 0) {
-		fprintf(stderr, "cannot start cofferd: %s %s\n", e.msg, e.detail);
-		return EXIT_FAILURE;
-	}
-	snprintf(target, sizeof(target), "127.0.0.1:%d", server_port(srv));
-	coffer_channel_options o = {.target = target, .timeout_ms = 20000};
-	coffer_error err;
-	if (coffer_channel_new(&o, &ch, &err) != 0)
-		return EXIT_FAILURE;
-	admin = PQconnectdb(url);
-	if (PQstatus(admin) != CONNECTION_OK)
-		return EXIT_FAILURE;
-
-	Suite *s = suite_create("integration");
-	suite_add_tcase(s, tcase_projects_secrets());
-	suite_add_tcase(s, tcase_environments());
-	suite_add_tcase(s, tcase_model());
-	suite_add_tcase(s, tcase_client());
-	suite_add_tcase(s, tcase_access());
-	suite_add_tcase(s, tcase_keys());
-	suite_add_tcase(s, tcase_hardening());
-	suite_add_tcase(s, tcase_replicas());
-	suite_add_tcase(s, tcase_watch());
-	suite_add_tcase(s, tcase_fleet());
-	suite_add_tcase(s, tcase_database());
-	suite_add_tcase(s, tcase_http());
-	suite_add_tcase(s, tcase_changes());
-	suite_add_tcase(s, tcase_disruptive());
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	access_tests_cleanup();
-
-	PQfinish(admin);
-	coffer_channel_free(ch);
-	server_stop(srv, 5);
-	server_global_shutdown();
-	settings_free(&cfg);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -172,24 +172,9 @@ void resolved_clear(struct resolved *r);
 		ck_assert_int_eq(rc_ != 0, (want) != 0);                                           \
 	} while (0)
 
-TCase *tcase_projects_secrets(void);
-TCase *tcase_environments(void);
-TCase *tcase_model(void);
-TCase *tcase_client(void);
-TCase *tcase_access(void);
-TCase *tcase_keys(void);
-TCase *tcase_hardening(void);
-/* Stops the authenticating server test_access.c started. */
+/* Stops the authenticating server test_access.c started (main.c, at the end). */
 void access_tests_cleanup(void);
 /* The admin token of the database the tests share (test_access.c makes it). */
 const char *access_admin_token(void);
-TCase *tcase_replicas(void);
-TCase *tcase_watch(void);
-TCase *tcase_fleet(void);
-TCase *tcase_database(void);
-TCase *tcase_http(void);
-TCase *tcase_changes(void);
-/* Runs last: it terminates the server's database connections. */
-TCase *tcase_disruptive(void);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "api.h"
 #include "model.h"
 #include "coffer_registry.h"
@@ -911,15 +912,14 @@ TCase *tcase_access(void)
 	TCase *tc = tcase_create("access");
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, NULL, audit_log_mend);
-	tcase_add_test(tc, permission_matrix);
-	tcase_add_test(tc, revoked_and_expired_tokens_are_refused_at_once);
-	tcase_add_test(tc, audit_rows_for_every_kind_of_call);
-	tcase_add_test(tc, rate_limit_per_token);
-	tcase_add_test(tc, tls_and_mtls_from_c);
-	tcase_add_test(tc, tokens_do_not_outlive_their_project);
-	tcase_add_test(tc, a_restricted_secret_is_revealed_by_no_path);
-	tcase_add_test(
-	        tc, refused_calls_are_sent_once_and_writes_repeated_only_when_nothing_was_written);
+	test_add(tc, permission_matrix);
+	test_add(tc, revoked_and_expired_tokens_are_refused_at_once);
+	test_add(tc, audit_rows_for_every_kind_of_call);
+	test_add(tc, rate_limit_per_token);
+	test_add(tc, tls_and_mtls_from_c);
+	test_add(tc, tokens_do_not_outlive_their_project);
+	test_add(tc, a_restricted_secret_is_revealed_by_no_path);
+	test_add(tc, refused_calls_are_sent_once_and_writes_repeated_only_when_nothing_was_written);
 	return tc;
 }
 

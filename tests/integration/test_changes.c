@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "coffer/v1/access.stub.h"
 #include "coffer/v1/environments.stub.h"
 #include "coffer/v1/secrets.stub.h"
@@ -490,11 +491,11 @@ TCase *tcase_changes(void)
 {
 	TCase *tc = tcase_create("changes");
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, every_kind_of_change_in_one_revision);
-	tcase_add_test(tc, all_or_nothing_and_the_failing_change_is_named);
-	tcase_add_test(tc, compare_and_set_and_dry_run);
-	tcase_add_test(tc, limits);
-	tcase_add_test(tc, each_change_is_checked_against_the_callers_role);
-	tcase_add_test(tc, a_resolver_never_sees_a_mixed_pair_and_a_watcher_gets_one_change);
+	test_add(tc, every_kind_of_change_in_one_revision);
+	test_add(tc, all_or_nothing_and_the_failing_change_is_named);
+	test_add(tc, compare_and_set_and_dry_run);
+	test_add(tc, limits);
+	test_add(tc, each_change_is_checked_against_the_callers_role);
+	test_add(tc, a_resolver_never_sees_a_mixed_pair_and_a_watcher_gets_one_change);
 	return tc;
 }

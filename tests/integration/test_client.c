@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "helpers.h"
 
 static coffer_client *client_for(const char *addr, int timeout_ms, int retries)
@@ -196,9 +197,9 @@ TCase *tcase_client(void)
 {
 	TCase *tc = tcase_create("client");
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, resolve_snapshot_and_render);
-	tcase_add_test(tc, server_down_is_unavailable);
-	tcase_add_test(tc, deadline_is_deadline_exceeded);
-	tcase_add_test(tc, retries_outlast_a_server_start);
+	test_add(tc, resolve_snapshot_and_render);
+	test_add(tc, server_down_is_unavailable);
+	test_add(tc, deadline_is_deadline_exceeded);
+	test_add(tc, retries_outlast_a_server_start);
 	return tc;
 }

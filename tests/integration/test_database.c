@@ -8,7 +8,9 @@
  * server (SQLSTATE 25006) is UNAVAILABLE. A resolve parked for a revision that news announced but
  * the database does not have waits without spinning. min_revision is exact on a replica that
  * never hears the notifications. An audit log that falls behind by more than --audit-max-backlog
- * rows gets reads refused, never answered without their row.
+ * rows gets reads refused, never answered without their row. Every connection the replica holds
+ * terminated (as a failover or an administrator would): the next calls make them again and
+ * succeed. A call's deadline cancels its blocked statement, and the write never lands.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "coffer/v1/access.stub.h"
 #include "coffer/v1/secrets.stub.h"
 #include "grpc/health/v1/health.stub.h"
@@ -378,18 +381,83 @@ START_TEST(reads_beyond_the_audit_backlog_are_refused_never_answered_without_the
 }
 END_TEST
 
+/* ---- connections cut and statements held ---- */
+
+START_TEST(terminated_backends_do_not_fail_the_next_calls)
+{
+	const char *p = uniq("lost");
+	create_project(p);
+	/* Every connection cofferd holds is cut (as a failover or an administrator would): the
+	 * next calls find their connection dead before they start, make it again and succeed. */
+	for (int round = 0; round < 3; round++) {
+		PQclear(sql(
+		        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+		        "current_database() AND pid <> pg_backend_pid() AND backend_type = "
+		        "'client backend'",
+		        0, NULL));
+		for (int i = 0; i < 8; i++) {
+			Coffer__V1__GetProjectRequest g = COFFER__V1__GET_PROJECT_REQUEST__INIT;
+			g.name = (char *)p;
+			Coffer__V1__Project *pr = NULL;
+			coffer_error err;
+			ck_assert_msg(coffer_v1_projects_get_project(ch, &g, &pr, &err) == 0,
+			              "round %d, call %d: %s %s", round, i,
+			              coffer_code_name(err.code), err.message);
+			protobuf_c_message_free_unpacked(&pr->base, NULL);
+		}
+		char name[16];
+		snprintf(name, sizeof(name), "AFTER_%d", round);
+		coffer_error err;
+		ck_assert_msg(create_secret(p, name, "written after the cut", 0, &err) == 0,
+		              "%s %s", coffer_code_name(err.code), err.message);
+	}
+	ck_assert_int_eq(project_revision(p), 4);
+}
+END_TEST
+
+START_TEST(deadline_bounds_the_statement)
+{
+	const char *p = uniq("deadline");
+	create_project(p);
+	must_create_secret(p, "SLOW", "before", 0);
+	const char *vals[1] = {p};
+	PQclear(sql("BEGIN", 0, NULL));
+	PQclear(sql("SELECT id FROM projects WHERE name = $1 FOR UPDATE", 1, vals));
+	coffer_channel *fast = channel(400);
+	Coffer__V1__UpdateSecretRequest u = COFFER__V1__UPDATE_SECRET_REQUEST__INIT;
+	u.project = (char *)p;
+	u.name = "SLOW";
+	u.value_update_case = COFFER__V1__UPDATE_SECRET_REQUEST__VALUE_UPDATE_VALUE;
+	u.value = "after";
+	Coffer__V1__Secret *s = NULL;
+	coffer_error err;
+	ck_assert_int_ne(coffer_v1_secrets_update_secret(fast, &u, &s, &err), 0);
+	ck_assert_int_eq(err.code, 4 /* DEADLINE_EXCEEDED */);
+	/* Let the server's statement time out, then release the lock: the write must not happen. */
+	usleep(800 * 1000);
+	PQclear(sql("ROLLBACK", 0, NULL));
+	usleep(300 * 1000);
+	char *v = must_reveal(p, "SLOW");
+	ck_assert_str_eq(v, "before");
+	free(v);
+	ck_assert_int_eq(project_revision(p), 2);
+	coffer_channel_free(fast);
+}
+END_TEST
+
 TCase *tcase_database(void)
 {
 	TCase *tc = tcase_create("database");
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, a_host_that_hangs_is_left_for_the_next_one_without_a_restart);
-	tcase_add_test(tc, a_first_host_that_hangs_at_start_up_is_passed_over);
-	tcase_add_test(tc, a_database_that_hangs_cannot_hold_the_stop);
-	tcase_add_test(tc, a_write_answered_deadline_exceeded_never_commits_afterwards);
-	tcase_add_test(tc, a_read_only_server_is_unavailable_and_nothing_is_written);
-	tcase_add_test(tc, a_resolve_parked_for_a_revision_that_never_comes_does_not_spin);
-	tcase_add_test(tc, min_revision_is_exact_on_a_replica_that_hears_no_notifications);
-	tcase_add_test(tc,
-	               reads_beyond_the_audit_backlog_are_refused_never_answered_without_their_row);
+	test_add(tc, a_host_that_hangs_is_left_for_the_next_one_without_a_restart);
+	test_add(tc, a_first_host_that_hangs_at_start_up_is_passed_over);
+	test_add(tc, a_database_that_hangs_cannot_hold_the_stop);
+	test_add(tc, a_write_answered_deadline_exceeded_never_commits_afterwards);
+	test_add(tc, a_read_only_server_is_unavailable_and_nothing_is_written);
+	test_add(tc, a_resolve_parked_for_a_revision_that_never_comes_does_not_spin);
+	test_add(tc, min_revision_is_exact_on_a_replica_that_hears_no_notifications);
+	test_add(tc, reads_beyond_the_audit_backlog_are_refused_never_answered_without_their_row);
+	test_add(tc, terminated_backends_do_not_fail_the_next_calls);
+	test_add(tc, deadline_bounds_the_statement);
 	return tc;
 }

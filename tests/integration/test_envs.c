@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "helpers.h"
 
 #define DRAFT COFFER__V1__VERSION__VERSION_DRAFT
@@ -459,10 +460,10 @@ TCase *tcase_environments(void)
 {
 	TCase *tc = tcase_create("environments");
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, environments_crud_and_codes);
-	tcase_add_test(tc, overrides_fall_back_per_environment_and_version);
-	tcase_add_test(tc, deleting_a_secret_removes_its_overrides);
-	tcase_add_test(tc, merge_into_main);
-	tcase_add_test(tc, resolve_codes_and_filters);
+	test_add(tc, environments_crud_and_codes);
+	test_add(tc, overrides_fall_back_per_environment_and_version);
+	test_add(tc, deleting_a_secret_removes_its_overrides);
+	test_add(tc, merge_into_main);
+	test_add(tc, resolve_codes_and_filters);
 	return tc;
 }

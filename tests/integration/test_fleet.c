@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_run.h"
 #include "coffer/v1/access.stub.h"
 #include "coffer/v1/projects.stub.h"
 #include "coffer/v1/secrets.stub.h"
@@ -523,9 +524,9 @@ TCase *tcase_fleet(void)
 {
 	TCase *tc = tcase_create("fleet");
 	tcase_set_timeout(tc, 180);
-	tcase_add_test(tc, a_burst_of_500_watches_opens_without_a_failure_and_holds_up_no_call);
-	tcase_add_test(tc, the_per_token_limit_holds_for_streams_opened_at_once);
-	tcase_add_test(tc, a_stream_ends_with_its_token_or_its_project);
-	tcase_add_test(tc, writes_faster_than_a_pass_end_with_the_last_revision_delivered);
+	test_add(tc, a_burst_of_500_watches_opens_without_a_failure_and_holds_up_no_call);
+	test_add(tc, the_per_token_limit_holds_for_streams_opened_at_once);
+	test_add(tc, a_stream_ends_with_its_token_or_its_project);
+	test_add(tc, writes_faster_than_a_pass_end_with_the_last_revision_delivered);
 	return tc;
 }

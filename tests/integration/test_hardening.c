@@ -23,6 +23,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "check_run.h"
 #include "helpers.h"
 #include "quota.h"
 #include "store.h"
@@ -671,18 +672,18 @@ TCase *tcase_hardening(void)
 	TCase *tc = tcase_create("hardening");
 	tcase_set_timeout(tc, 180);
 	tcase_add_checked_fixture(tc, NULL, audit_log_mend);
-	tcase_add_test(tc, a_commit_whose_answer_is_lost_is_unknown);
-	tcase_add_test(tc, merge_dry_run_is_no_oracle_for_restricted_values);
-	tcase_add_test(tc, resolve_names_are_capped_and_cheap);
-	tcase_add_test(tc, project_limits_refuse_the_write_that_crosses_them);
-	tcase_add_test(tc, a_second_server_on_a_busy_port_fails);
-	tcase_add_test(tc, plaintext_stays_on_loopback_unless_asked);
-	tcase_add_test(tc, idle_streams_without_a_token_do_not_starve_health);
-	tcase_add_test(tc, clients_that_do_not_read_their_answers_do_not_hold_workers);
-	tcase_add_test(tc, a_slow_scraper_does_not_hold_the_metrics_listener);
-	tcase_add_test(tc, a_flood_without_tokens_is_limited_and_counted);
-	tcase_add_test(tc, calls_the_client_cancels_count_as_cancelled);
-	tcase_add_test(tc, audit_since_out_of_range_is_refused);
-	tcase_add_test(tc, the_client_repeats_only_what_is_safe);
+	test_add(tc, a_commit_whose_answer_is_lost_is_unknown);
+	test_add(tc, merge_dry_run_is_no_oracle_for_restricted_values);
+	test_add(tc, resolve_names_are_capped_and_cheap);
+	test_add(tc, project_limits_refuse_the_write_that_crosses_them);
+	test_add(tc, a_second_server_on_a_busy_port_fails);
+	test_add(tc, plaintext_stays_on_loopback_unless_asked);
+	test_add(tc, idle_streams_without_a_token_do_not_starve_health);
+	test_add(tc, clients_that_do_not_read_their_answers_do_not_hold_workers);
+	test_add(tc, a_slow_scraper_does_not_hold_the_metrics_listener);
+	test_add(tc, a_flood_without_tokens_is_limited_and_counted);
+	test_add(tc, calls_the_client_cancels_count_as_cancelled);
+	test_add(tc, audit_since_out_of_range_is_refused);
+	test_add(tc, the_client_repeats_only_what_is_safe);
 	return tc;
 }

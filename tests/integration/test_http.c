@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "coffer/v1/access.stub.h"
 #include "coffer/v1/environments.stub.h"
 #include "coffer/v1/secrets.stub.h"
@@ -877,15 +878,15 @@ TCase *tcase_http(void)
 	TCase *tc = tcase_create("http");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, NULL, http_server_down);
-	tcase_add_test(tc, values_equal_resolve_secrets);
-	tcase_add_test(tc, conditional_get_with_the_revision_as_etag);
-	tcase_add_test(tc, every_status_the_endpoint_reaches);
-	tcase_add_test(tc, restricted_values_go_to_runtime_tokens_only_and_each_request_is_audited);
-	tcase_add_test(tc, ambiguous_framing_and_escapes_are_refused);
-	tcase_add_test(tc, oversized_slow_and_greedy_clients_are_refused);
-	tcase_add_test(tc, a_request_past_its_deadline_is_504);
-	tcase_add_test(tc, a_request_in_flight_at_shutdown_gets_its_answer);
-	tcase_add_test(tc, tls_and_mtls_as_grpc);
-	tcase_add_test(tc, plaintext_http_off_loopback_is_refused);
+	test_add(tc, values_equal_resolve_secrets);
+	test_add(tc, conditional_get_with_the_revision_as_etag);
+	test_add(tc, every_status_the_endpoint_reaches);
+	test_add(tc, restricted_values_go_to_runtime_tokens_only_and_each_request_is_audited);
+	test_add(tc, ambiguous_framing_and_escapes_are_refused);
+	test_add(tc, oversized_slow_and_greedy_clients_are_refused);
+	test_add(tc, a_request_past_its_deadline_is_504);
+	test_add(tc, a_request_in_flight_at_shutdown_gets_its_answer);
+	test_add(tc, tls_and_mtls_as_grpc);
+	test_add(tc, plaintext_http_off_loopback_is_refused);
 	return tc;
 }

@@ -2,7 +2,8 @@
  * test_keys.c - key rotation against the running server: three rotations and rewraps while 8
  * writers run, then every stored value opens and every secret reveals its last write; and a
  * rewrap stopped halfway that a second run finishes with nothing lost; a row that does not open is
- * left as it was by a rewrap, and verify still reports it.
+ * left as it was by a rewrap, and verify still reports it. Encryption at rest: a tampered or moved
+ * ciphertext is INTERNAL naming the secret, and a wrong root key refuses to start.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "crypto.h"
 #include "helpers.h"
 #include "keys.h"
@@ -272,12 +274,90 @@ START_TEST(rewrap_leaves_a_row_it_cannot_open_as_it_was)
 }
 END_TEST
 
+/* ---- encryption at rest ---- */
+
+START_TEST(tampered_ciphertext_is_internal)
+{
+	const char *p = uniq("tamper");
+	create_project(p);
+	must_create_secret(p, "FLIPPED", "flip-canary-value", 0);
+	must_create_secret(p, "DONOR", "donor-canary-value", 0);
+	must_create_secret(p, "VICTIM", "victim-canary-value", 0);
+	char *flip = value_row_id(p, "FLIPPED");
+	const char *v1[1] = {flip};
+	PQclear(sql(
+	        "UPDATE secret_values SET sealed = set_byte(sealed, 40, get_byte(sealed, 40) # 1) "
+	        "WHERE id = $1",
+	        1, v1));
+	coffer_error err;
+	char *v = NULL;
+	ck_assert_int_eq(reveal(ch, p, "FLIPPED", &v, &err), 13 /* INTERNAL */);
+	ck_assert_ptr_nonnull(strstr(err.message, "FLIPPED"));
+	ck_assert_ptr_null(strstr(err.message, "canary"));
+	/* A valid ciphertext moved to another row does not open there. */
+	char *donor = value_row_id(p, "DONOR"), *victim = value_row_id(p, "VICTIM");
+	const char *v2[2] = {victim, donor};
+	PQclear(sql("UPDATE secret_values SET sealed = (SELECT sealed FROM secret_values WHERE id "
+	            "= $2) "
+	            "WHERE id = $1",
+	            2, v2));
+	ck_assert_int_eq(reveal(ch, p, "VICTIM", &v, &err), 13);
+	ck_assert_ptr_nonnull(strstr(err.message, "VICTIM"));
+	ck_assert_ptr_null(strstr(err.message, "canary"));
+	v = must_reveal(p, "DONOR");
+	ck_assert_str_eq(v, "donor-canary-value");
+	free(v);
+	/* Stored bytes hold no plaintext. */
+	const char *v3[1] = {p};
+	PGresult *r =
+	        sql("SELECT count(*) FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
+	            "JOIN projects p ON p.id = s.project_id WHERE p.name = $1 "
+	            "AND position('canary'::bytea IN v.sealed) > 0",
+	            1, v3);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+	free(flip);
+	free(donor);
+	free(victim);
+	/* Leave no broken rows behind for the key-rotation tests that open every row. */
+	Coffer__V1__DeleteProjectRequest d = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
+	d.name = (char *)p;
+	Google__Protobuf__Empty *empty = NULL;
+	coffer_error derr;
+	ck_assert_int_eq(coffer_v1_projects_delete_project(ch, &d, &empty, &derr), 0);
+	protobuf_c_message_free_unpacked(&empty->base, NULL);
+}
+END_TEST
+
+START_TEST(wrong_root_key_refuses_to_start)
+{
+	char path[] = "/tmp/coffer-wrong-key-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(
+	        write(fd, "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n", 65),
+	        65);
+	close(fd);
+	struct settings c2 = cfg;
+	c2.root_key_file = path;
+	c2.listen = "127.0.0.1:0";
+	struct server *other = NULL;
+	struct cof_err e = {0};
+	ck_assert_int_ne(server_start(&c2, 0, &other, &e), 0);
+	ck_assert_ptr_null(other);
+	ck_assert_msg(strstr(e.msg, "wrong root key") != NULL, "%s", e.msg);
+	unlink(path);
+}
+END_TEST
+
 TCase *tcase_keys(void)
 {
 	TCase *tc = tcase_create("keys");
 	tcase_set_timeout(tc, 180);
-	tcase_add_test(tc, rotations_and_rewrap_under_writers);
-	tcase_add_test(tc, rewrap_stopped_halfway_resumes);
-	tcase_add_test(tc, rewrap_leaves_a_row_it_cannot_open_as_it_was);
+	test_add(tc, rotations_and_rewrap_under_writers);
+	test_add(tc, rewrap_stopped_halfway_resumes);
+	test_add(tc, rewrap_leaves_a_row_it_cannot_open_as_it_was);
+	test_add(tc, tampered_ciphertext_is_internal);
+	test_add(tc, wrong_root_key_refuses_to_start);
 	return tc;
 }

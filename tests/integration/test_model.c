@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_run.h"
 #include "helpers.h"
 
 #define N_SECRETS 5
@@ -378,7 +379,7 @@ TCase *tcase_model(void)
 {
 	TCase *tc = tcase_create("model");
 	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, random_operations_match_the_model);
-	tcase_add_test(tc, resolvers_never_see_a_half_merged_target);
+	test_add(tc, random_operations_match_the_model);
+	test_add(tc, resolvers_never_see_a_half_merged_target);
 	return tc;
 }

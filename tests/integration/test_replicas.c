@@ -19,6 +19,7 @@
 
 #include <grpc/grpc_security.h>
 
+#include "check_run.h"
 #include "coffer/v1/access.stub.h"
 #include "coffer/v1/projects.stub.h"
 #include "coffer/v1/secrets.stub.h"
@@ -494,14 +495,14 @@ TCase *tcase_replicas(void)
 	TCase *tc = tcase_create("replicas");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, NULL, replicas_down);
-	tcase_add_test(tc, a_write_is_read_exactly_with_min_revision_on_another_replica);
-	tcase_add_test(tc, replicas_converge_without_min_revision);
-	tcase_add_test(tc, a_revoked_token_is_refused_everywhere);
-	tcase_add_test(tc, a_deleted_project_is_gone_everywhere_and_its_name_starts_over);
-	tcase_add_test(tc, a_replica_that_loses_its_notifications_drops_its_cache);
-	tcase_add_test(tc, parked_resolves_hold_no_thread);
-	tcase_add_test(tc, idle_streams_hold_no_thread);
-	tcase_add_test(tc, calls_beyond_max_calls_are_resource_exhausted);
-	tcase_add_test(tc, resolve_plans_read_neither_history_nor_other_projects);
+	test_add(tc, a_write_is_read_exactly_with_min_revision_on_another_replica);
+	test_add(tc, replicas_converge_without_min_revision);
+	test_add(tc, a_revoked_token_is_refused_everywhere);
+	test_add(tc, a_deleted_project_is_gone_everywhere_and_its_name_starts_over);
+	test_add(tc, a_replica_that_loses_its_notifications_drops_its_cache);
+	test_add(tc, parked_resolves_hold_no_thread);
+	test_add(tc, idle_streams_hold_no_thread);
+	test_add(tc, calls_beyond_max_calls_are_resource_exhausted);
+	test_add(tc, resolve_plans_read_neither_history_nor_other_projects);
 	return tc;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "coffer/v1/access.stub.h"
 #include "coffer/v1/environments.stub.h"
 #include "coffer/v1/secrets.stub.h"
@@ -397,12 +398,11 @@ TCase *tcase_watch(void)
 	TCase *tc = tcase_create("watch");
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, NULL, watch_servers_down);
-	tcase_add_test(tc, a_change_for_every_write_that_moves_what_is_watched);
-	tcase_add_test(tc, names_filter_and_resume_after_a_disconnect);
-	tcase_add_test(tc, who_may_watch);
-	tcase_add_test(tc,
-	               a_write_on_another_replica_reaches_the_watcher_and_opening_is_audited_once);
-	tcase_add_test(tc, streams_count_against_their_token_and_end_with_their_replica);
-	tcase_add_test(tc, who_am_i);
+	test_add(tc, a_change_for_every_write_that_moves_what_is_watched);
+	test_add(tc, names_filter_and_resume_after_a_disconnect);
+	test_add(tc, who_may_watch);
+	test_add(tc, a_write_on_another_replica_reaches_the_watcher_and_opening_is_audited_once);
+	test_add(tc, streams_count_against_their_token_and_end_with_their_replica);
+	test_add(tc, who_am_i);
 	return tc;
 }

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # tests/interop/run.sh - the Python grpcio client against a real cofferd, then the canary scans.
 # Called by scripts/dev test, which sets COFFER_TEST_* (database, root key, build, PostgreSQL).
+#
+#   tests/interop/run.sh [PATTERN]   with PATTERN, only the Python tests whose name it matches
+#                                    (unittest -k: Watch, test_tls_and_mtls), against the same
+#                                    servers; the shell checks and the scans are left out
 set -euo pipefail
+ONLY=${1:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PY=/usr/bin/python3
@@ -19,6 +24,7 @@ scan() { { grep -rcaF "$1" "$2" 2>/dev/null || true; } | awk -F: '{s += $NF} END
 
 status=0
 mkdir -p "$COFFER_TEST_STATE"
+if [ -z "$ONLY" ]; then
 # A connection string that does not parse is a usage error, said at once (exit 2), never retried,
 # and never echoed (it may hold a password).
 rc=0
@@ -41,6 +47,7 @@ if wait_bounded $early 5 "cofferd told SIGTERM during start-up"; then
   echo "ok: SIGTERM during start-up (the database unreachable) ends cofferd at once, status 0"
 else
   echo "FAIL: SIGTERM during start-up: $(tail -3 "$COFFER_TEST_STATE/startterm.log")"; status=1
+fi
 fi
 CANARY="canary$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export COFFER_CANARY=$CANARY
@@ -91,6 +98,7 @@ for mode in tls mtls; do
 done
 cleanup() { kill -TERM "$PID" "${TLS_PIDS[@]}" 2>/dev/null || true; }
 
+if [ -z "$ONLY" ]; then
 # One TLS policy for both listeners: TLS 1.2 and 1.3, never 1.1 or 1.0. The control shows that
 # this openssl client does offer TLS 1.1 (to an openssl server that takes it).
 tls_version_ok() { openssl s_client -connect "$1" "$2" -cipher 'DEFAULT:@SECLEVEL=0' </dev/null >/dev/null 2>&1; }
@@ -113,10 +121,14 @@ for v in -tls1_2 -tls1_3; do
   tls_version_ok "$COFFER_HTTPS_ADDR" "$v" && echo "ok: HTTPS speaks ${v#-}" || { echo "FAIL: HTTPS refuses ${v#-}"; status=1; }
 done
 kill "$CTRL" 2>/dev/null; wait "$CTRL" 2>/dev/null || true
+fi
 
 
 export COFFER_ADMIN_TOKEN; COFFER_ADMIN_TOKEN=$(cat "$COFFER_ADMIN_TOKEN_FILE")
-PYTHONPATH="$GEN:$HERE" "$PY" -m unittest discover -s "$HERE" -p 'test_*.py' -v || status=1
+only=()
+[ -z "$ONLY" ] || only=(-k "$ONLY")
+PYTHONPATH="$GEN:$HERE" "$PY" -m unittest discover -s "$HERE" -p 'test_*.py' -v "${only[@]}" || status=1
+[ -z "$ONLY" ] || exit $status
 
 # libcoffer installed and used as its users do, the docs' examples, and the CLI's runtime commands.
 COFFER_TEST_SANITIZE=${COFFER_TEST_SANITIZE:-0} "$ROOT/tests/client/run.sh" || status=1

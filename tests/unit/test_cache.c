@@ -13,10 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "cache.h"
 #include "workq.h"
-
-TCase *tcase_cache(void);
 
 /* A set of n rows for project pid at revision rev, each with a 100-byte blob. */
 static struct cached_rows *set_of(int64_t pid, int64_t rev, size_t n)
@@ -259,12 +258,12 @@ END_TEST
 TCase *tcase_cache(void)
 {
 	TCase *tc = tcase_create("cache");
-	tcase_add_test(tc, off_until_the_listener_listens);
-	tcase_add_test(tc, a_read_older_than_an_announcement_is_refused);
-	tcase_add_test(tc, a_lost_listener_empties_the_cache_and_old_readers_are_refused);
-	tcase_add_test(tc, tokens_are_dropped_by_id_and_with_their_project);
-	tcase_add_test(tc, the_byte_budget_holds);
-	tcase_add_test(tc, jobs_run_once_and_a_full_queue_refuses);
-	tcase_add_test(tc, calls_go_before_background_work_which_never_starves);
+	test_add(tc, off_until_the_listener_listens);
+	test_add(tc, a_read_older_than_an_announcement_is_refused);
+	test_add(tc, a_lost_listener_empties_the_cache_and_old_readers_are_refused);
+	test_add(tc, tokens_are_dropped_by_id_and_with_their_project);
+	test_add(tc, the_byte_budget_holds);
+	test_add(tc, jobs_run_once_and_a_full_queue_refuses);
+	test_add(tc, calls_go_before_background_work_which_never_starves);
 	return tc;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "dotenv.h"
 
 struct want_pair {
@@ -135,7 +136,7 @@ END_TEST
 TCase *tcase_dotenv(void)
 {
 	TCase *tc = tcase_create("dotenv");
-	tcase_add_test(tc, dialect_table);
-	tcase_add_test(tc, a_nul_byte_is_refused_with_its_line);
+	test_add(tc, dialect_table);
+	test_add(tc, a_nul_byte_is_refused_with_its_line);
 	return tc;
 }

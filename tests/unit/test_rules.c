@@ -7,11 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "merge_plan.h"
 #include "model.h"
 #include "resolve_rules.h"
-
-TCase *tcase_rules(void);
 
 START_TEST(override_wins_over_default)
 {
@@ -156,10 +155,10 @@ END_TEST
 TCase *tcase_rules(void)
 {
 	TCase *tc = tcase_create("rules");
-	tcase_add_test(tc, override_wins_over_default);
-	tcase_add_test(tc, select_names_and_missing);
-	tcase_add_test(tc, merge_plan_adds_changes_and_removes);
-	tcase_add_test(tc, merge_plan_never_compares_restricted_plaintexts);
-	tcase_add_test(tc, model_names);
+	test_add(tc, override_wins_over_default);
+	test_add(tc, select_names_and_missing);
+	test_add(tc, merge_plan_adds_changes_and_removes);
+	test_add(tc, merge_plan_never_compares_restricted_plaintexts);
+	test_add(tc, model_names);
 	return tc;
 }

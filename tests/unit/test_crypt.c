@@ -1,6 +1,6 @@
 /*
- * test_unit.c - unit tests (Check, fork mode, no database): validation, paging tokens, sealing and
- * every tamper case, root key files, the status table, settings and log escaping.
+ * test_crypt.c - sealing (server/crypt/): a round trip, every tamper case, wrong keys, terms and
+ * their rotation, root key files and token formats.
  */
 #include <check.h>
 #include <stdio.h>
@@ -8,131 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "settings.h"
+#include <sys/stat.h>
+
+#include "check_run.h"
 #include "crypto.h"
 #include "errors.h"
-#include "log.h"
-#include "rpc.h"
-#include "status.h"
-#include "svc_http.h"
-#include "validate.h"
-
-TCase *tcase_rules(void);
-
-/* ---- names and sizes ---- */
-
-static const struct {
-	const char *s;
-	bool ok;
-} slugs[] = {
-        {"a", true},
-        {"support-bot", true},
-        {"p1", true},
-        {"a-", true},
-        {"", false},
-        {"1abc", false},
-        {"-a", false},
-        {"Abc", false},
-        {"a_b", false},
-        {"a.b", false},
-        {"a b", false},
-        {"é", false},
-        {"a23456789012345678901234567890123456789012345678901234567890123", true},   /* 63 */
-        {"a234567890123456789012345678901234567890123456789012345678901234", false}, /* 64 */
-};
-
-START_TEST(slug_rules)
-{
-	for (size_t i = 0; i < sizeof(slugs) / sizeof(slugs[0]); i++)
-		ck_assert_msg(validate_slug(slugs[i].s) == slugs[i].ok, "slug \"%s\"", slugs[i].s);
-	ck_assert(!validate_slug(NULL));
-}
-END_TEST
-
-START_TEST(secret_name_rules)
-{
-	const char *good[] = {"API_KEY", "_x", "a", "A1", "db_password_2"};
-	const char *bad[] = {"", "1A", "API-KEY", "API KEY", "a.b", "ключ", "A$"};
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		ck_assert_msg(validate_secret_name(good[i]), "%s", good[i]);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(!validate_secret_name(bad[i]), "%s", bad[i]);
-	char n[130];
-	memset(n, 'A', sizeof(n));
-	n[128] = '\0';
-	ck_assert(validate_secret_name(n));
-	n[128] = 'A';
-	n[129] = '\0';
-	ck_assert(!validate_secret_name(n));
-}
-END_TEST
-
-START_TEST(utf8_rules)
-{
-	ck_assert(validate_utf8("plain", 5));
-	ck_assert(validate_utf8("h\xc3\xa9", 3));         /* é */
-	ck_assert(validate_utf8("\xe2\x82\xac", 3));      /* € */
-	ck_assert(validate_utf8("\xf0\x9f\x94\x91", 4));  /* 🔑 */
-	ck_assert(validate_utf8("\xf4\x8f\xbf\xbf", 4));  /* U+10FFFF */
-	ck_assert(!validate_utf8("\xc0\x80", 2));         /* overlong NUL */
-	ck_assert(!validate_utf8("\xe0\x80\xaf", 3));     /* overlong / */
-	ck_assert(!validate_utf8("\xed\xa0\x80", 3));     /* surrogate */
-	ck_assert(!validate_utf8("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-	ck_assert(!validate_utf8("\xc3", 1));             /* truncated */
-	ck_assert(!validate_utf8("\xc3\x28", 2));         /* bad continuation */
-	ck_assert(!validate_utf8("\xff", 1));
-	ck_assert(!validate_utf8("\x80", 1));
-}
-END_TEST
-
-START_TEST(value_and_description_sizes)
-{
-	char *v = malloc(VALIDATE_MAX_VALUE_BYTES + 2);
-	memset(v, 'x', VALIDATE_MAX_VALUE_BYTES + 1);
-	v[VALIDATE_MAX_VALUE_BYTES] = '\0';
-	ck_assert(validate_value(v));
-	v[VALIDATE_MAX_VALUE_BYTES] = 'x';
-	v[VALIDATE_MAX_VALUE_BYTES + 1] = '\0';
-	ck_assert(!validate_value(v));
-	ck_assert(validate_value(""));
-	ck_assert(!validate_value("\xc3\x28"));
-	v[VALIDATE_MAX_DESCRIPTION_BYTES] = '\0';
-	ck_assert(validate_description(v));
-	v[VALIDATE_MAX_DESCRIPTION_BYTES] = 'x';
-	v[VALIDATE_MAX_DESCRIPTION_BYTES + 1] = '\0';
-	ck_assert(!validate_description(v));
-	free(v);
-}
-END_TEST
-
-START_TEST(page_sizes)
-{
-	int n = -5;
-	ck_assert(validate_page_size(0, &n) && n == 100);
-	ck_assert(validate_page_size(1, &n) && n == 1);
-	ck_assert(validate_page_size(1000, &n) && n == 1000);
-	ck_assert(!validate_page_size(1001, &n));
-	ck_assert(!validate_page_size(-1, &n));
-}
-END_TEST
-
-START_TEST(page_tokens)
-{
-	char tok[300], out[130];
-	page_token_encode("support-bot", tok, sizeof(tok));
-	ck_assert(page_token_decode(tok, out, sizeof(out)));
-	ck_assert_str_eq(out, "support-bot");
-	ck_assert(page_token_decode("", out, sizeof(out)));
-	ck_assert_str_eq(out, "");
-	const char *bad[] = {"x", "p1.", "p1.z1", "p1.6", "p2.61", "p1.00", "P1.61"};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(!page_token_decode(bad[i], out, sizeof(out)), "%s", bad[i]);
-	char small[3];
-	ck_assert(!page_token_decode(tok, small, sizeof(small)));
-}
-END_TEST
-
-/* ---- crypt ---- */
 
 static struct crypt_keyring *keyring_with_term(uint8_t fill, int32_t term)
 {
@@ -498,148 +378,18 @@ START_TEST(term_rewrap_to_new_root)
 }
 END_TEST
 
-/* ---- status table ---- */
-
-START_TEST(status_mapping)
+TCase *tcase_crypt(void)
 {
-	static const int expect[][2] = {
-	        {COF_OK, RPC_OK},
-	        {COF_EINVAL, RPC_INVALID_ARGUMENT},
-	        {COF_ENOTFOUND, RPC_NOT_FOUND},
-	        {COF_EEXIST, RPC_ALREADY_EXISTS},
-	        {COF_ECONFLICT, RPC_ABORTED},
-	        {COF_EPRECOND, RPC_FAILED_PRECONDITION},
-	        {COF_ERANGE, RPC_OUT_OF_RANGE},
-	        {COF_EUNAVAIL, RPC_UNAVAILABLE},
-	        {COF_EINTERNAL, RPC_INTERNAL},
-	        {COF_ETAMPER, RPC_INTERNAL},
-	        {COF_EUNAUTH, RPC_UNAUTHENTICATED},
-	        {COF_EPERM, RPC_PERMISSION_DENIED},
-	        {COF_EEXHAUSTED, RPC_RESOURCE_EXHAUSTED},
-	        {COF_ERETRY, RPC_ABORTED},
-	        {COF_EDEADLINE, RPC_DEADLINE_EXCEEDED},
-	        {COF_EUNKNOWN, RPC_UNKNOWN},
-	        {-999, RPC_INTERNAL},
-	};
-	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
-		ck_assert_int_eq(status_from_code(expect[i][0]), expect[i][1]);
-	ck_assert_str_eq(rpc_code_name(RPC_NOT_FOUND), "NOT_FOUND");
-	ck_assert_str_eq(rpc_code_name(RPC_UNAUTHENTICATED), "UNAUTHENTICATED");
-	ck_assert_str_eq(rpc_code_name(99), "UNKNOWN");
-}
-END_TEST
-
-/* ---- settings and log ---- */
-
-START_TEST(settings_precedence)
-{
-	struct settings cfg;
-	setenv("COFFER_WORKERS", "7", 1);
-	setenv("COFFER_LISTEN", "0.0.0.0:1", 1);
-	ck_assert_int_eq(settings_from_env(&cfg), 0);
-	ck_assert_int_eq(cfg.workers, 7);
-	ck_assert_str_eq(cfg.listen, "0.0.0.0:1");
-	ck_assert_int_eq(cfg.max_message_bytes, 4194304);
-	ck_assert(!cfg.migrate);
-	char *argv[] = {"cofferd", "--workers", "3", "--listen=127.0.0.1:9", "--migrate"};
-	ck_assert_int_eq(settings_from_args(&cfg, 5, argv, 1), 0);
-	ck_assert_int_eq(cfg.workers, 3);
-	ck_assert_str_eq(cfg.listen, "127.0.0.1:9");
-	ck_assert(cfg.migrate);
-	char *bad1[] = {"cofferd", "--workers=-1"};
-	char *bad2[] = {"cofferd", "--nope=1"};
-	char *bad3[] = {"cofferd", "--workers"};
-	char *bad4[] = {"cofferd", "--workers=12x"};
-	ck_assert_int_eq(settings_from_args(&cfg, 2, bad1, 1), -1);
-	ck_assert_int_eq(settings_from_args(&cfg, 2, bad2, 1), -1);
-	ck_assert_int_eq(settings_from_args(&cfg, 2, bad3, 1), -1);
-	ck_assert_int_eq(settings_from_args(&cfg, 2, bad4, 1), -1);
-	settings_free(&cfg);
-	setenv("COFFER_WORKERS", "many", 1);
-	ck_assert_int_eq(settings_from_env(&cfg), -1);
-	settings_free(&cfg);
-	unsetenv("COFFER_WORKERS");
-	unsetenv("COFFER_LISTEN");
-}
-END_TEST
-
-START_TEST(log_escaping)
-{
-	char out[64] = "";
-	log_json_escape(out, sizeof(out), "a\"b\\c\nd\x01");
-	ck_assert_str_eq(out, "a\\\"b\\\\c\\u000ad\\u0001");
-	enum log_level l;
-	ck_assert(log_parse_level("warn", &l) && l == LOG_WARN);
-	ck_assert(!log_parse_level("loud", &l));
-}
-END_TEST
-
-/* The HTTP status of every gRPC code, as docs/api.md ("HTTP") lists it. */
-START_TEST(http_status_mapping)
-{
-	static const int expect[][2] = {
-	        {RPC_OK, 200},
-	        {RPC_CANCELLED, 499},
-	        {RPC_UNKNOWN, 500},
-	        {RPC_INVALID_ARGUMENT, 400},
-	        {RPC_DEADLINE_EXCEEDED, 504},
-	        {RPC_NOT_FOUND, 404},
-	        {RPC_ALREADY_EXISTS, 409},
-	        {RPC_PERMISSION_DENIED, 403},
-	        {RPC_RESOURCE_EXHAUSTED, 429},
-	        {RPC_FAILED_PRECONDITION, 400},
-	        {RPC_ABORTED, 409},
-	        {RPC_OUT_OF_RANGE, 400},
-	        {RPC_UNIMPLEMENTED, 501},
-	        {RPC_INTERNAL, 500},
-	        {RPC_UNAVAILABLE, 503},
-	        {RPC_DATA_LOSS, 500},
-	        {RPC_UNAUTHENTICATED, 401},
-	};
-	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
-		ck_assert_msg(svc_http_status(expect[i][0]) == expect[i][1], "code %d: %d, want %d",
-		              expect[i][0], svc_http_status(expect[i][0]), expect[i][1]);
-}
-END_TEST
-
-TCase *tcase_cache(void);
-TCase *tcase_dotenv(void);
-
-int main(void)
-{
-	Suite *s = suite_create("unit");
-	TCase *names = tcase_create("validate");
-	tcase_add_test(names, slug_rules);
-	tcase_add_test(names, secret_name_rules);
-	tcase_add_test(names, utf8_rules);
-	tcase_add_test(names, value_and_description_sizes);
-	tcase_add_test(names, page_sizes);
-	tcase_add_test(names, page_tokens);
-	suite_add_tcase(s, names);
-	TCase *crypt = tcase_create("crypt");
-	tcase_set_timeout(crypt, 60);
-	tcase_add_test(crypt, seal_open_round_trip);
-	tcase_add_test(crypt, tamper_every_bit);
-	tcase_add_test(crypt, tamper_truncated_and_extended);
-	tcase_add_test(crypt, tamper_swapped_identity);
-	tcase_add_test(crypt, wrong_key);
-	tcase_add_test(crypt, terms_rotate);
-	tcase_add_test(crypt, root_key_files);
-	tcase_add_test(crypt, token_format);
-	tcase_add_test(crypt, term_rewrap_to_new_root);
-	suite_add_tcase(s, crypt);
-	suite_add_tcase(s, tcase_rules());
-	suite_add_tcase(s, tcase_cache());
-	suite_add_tcase(s, tcase_dotenv());
-	TCase *misc = tcase_create("misc");
-	tcase_add_test(misc, status_mapping);
-	tcase_add_test(misc, http_status_mapping);
-	tcase_add_test(misc, settings_precedence);
-	tcase_add_test(misc, log_escaping);
-	suite_add_tcase(s, misc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	TCase *tc = tcase_create("crypt");
+	tcase_set_timeout(tc, 60);
+	test_add(tc, seal_open_round_trip);
+	test_add(tc, tamper_every_bit);
+	test_add(tc, tamper_truncated_and_extended);
+	test_add(tc, tamper_swapped_identity);
+	test_add(tc, wrong_key);
+	test_add(tc, terms_rotate);
+	test_add(tc, root_key_files);
+	test_add(tc, token_format);
+	test_add(tc, term_rewrap_to_new_root);
+	return tc;
 }
