@@ -9,7 +9,8 @@
  * its memory, not a thread. Streams are driven by callbacks (rpc_stream_start) and send from
  * any thread. Request slots are posted again as soon as a call arrives, so the number of calls
  * in flight is bounded by max_calls, not by threads; a reaper cancels clients that send nothing
- * on a stream (stream_idle_ms) or take no answer (send_timeout_ms).
+ * on a stream (stream_idle_ms) or take no answer (send_timeout_ms). How the room is built inside:
+ * internal.h.
  */
 #ifndef COFFER_RPC_H
 #define COFFER_RPC_H
