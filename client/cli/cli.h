@@ -71,6 +71,12 @@ const char *cli_visibility_name(int visibility);
 const char *cli_source_name(int source);
 /* "added", "changed", "removed" for a ChangeKind; "-" otherwise. */
 const char *cli_kind_name(int kind);
+/* usage.c: a command's usage line; its help (usage, the help line, its options); the whole
+ * usage from the command table and the global options. */
+void cli_command_line(FILE *out, const struct cli_command *k);
+void cli_command_help(FILE *out, const struct cli_command *k);
+void cli_usage(FILE *out, const struct cli_command *commands, size_t n,
+               const struct cli_option *const *globals);
 /* Prints "coffer: ..." (and the command's usage) and returns 2. */
 int cli_usage_error(const struct cli *c, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
@@ -97,7 +103,7 @@ void cli_free_value(char *v);
 /* Prints "{}" for --json after a call that answers nothing; returns 0. */
 int cli_done(const struct cli *c);
 
-/* ---- runtimes (runtime.c, supervise.c) ---- */
+/* ---- runtimes (target.c, program_env.c, runtime.c, supervise.c) ---- */
 
 /* What a runtime command resolves. */
 struct cli_target {
@@ -119,6 +125,9 @@ int cli_program_env(const struct cli *c, const coffer_snapshot *snap, char ***en
 void cli_env_free(char **env);
 /* 1 (said on stderr) when name would set a variable that changes how programs run. */
 int cli_refuse_risky(const struct cli *c, const char *name);
+/* Splits "A,B,C" into a NULL-terminated malloc'd array (*n entries) of pointers into *copy, a
+ * malloc'd copy of s (NULL: none); free both. */
+char **cli_split_names(const char *s, size_t *n, char **copy);
 /* "90s", "500ms", "10m", "2h", "30" (seconds) in milliseconds; false when it does not parse. */
 bool cli_duration_ms(const char *s, int64_t *ms);
 /* coffer run --watch: runs the program and restarts (or signals) it when its secrets change. */

@@ -241,3 +241,17 @@ const char *cli_kind_name(int kind)
 	       : kind == COFFER__V1__CHANGE_KIND__CHANGE_KIND_REMOVED ? "removed"
 	                                                              : "-";
 }
+
+char **cli_split_names(const char *s, size_t *n, char **copy)
+{
+	*n = 0;
+	if ((*copy = strdup(s ? s : "")) == NULL)
+		return NULL;
+	char **out = calloc(strlen(*copy) / 2 + 2, sizeof(*out));
+	if (out == NULL)
+		return NULL;
+	for (char *save = NULL, *tok = strtok_r(*copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save))
+		out[(*n)++] = tok;
+	return out;
+}

@@ -186,47 +186,9 @@ static const struct cli_command commands[] = {
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-/* ---- help ---- */
-
-static void command_line(FILE *out, const struct cli_command *k)
-{
-	char words[64];
-	snprintf(words, sizeof(words), "%s%s%s", k->name, k->verb ? " " : "",
-	         k->verb ? k->verb : "");
-	fprintf(out, "  %s%s%s", words, *k->args ? " " : "", k->args);
-	for (const struct cli_option *const *o = k->opts; *o; o++)
-		fprintf(out, " [%s%s%s]", (*o)->name, (*o)->arg ? " " : "",
-		        (*o)->arg ? (*o)->arg : "");
-	fprintf(out, "%s\n", k->program ? " -- CMD [ARGS...]" : "");
-}
-
-static void command_help(FILE *out, const struct cli_command *k)
-{
-	fprintf(out, "usage:\n");
-	command_line(out, k);
-	fprintf(out, "\n%s.\n", k->help);
-	if (k->note)
-		fprintf(out, "Note: %s.\n", k->note);
-	if (*k->opts)
-		fprintf(out, "\nOptions:\n");
-	for (const struct cli_option *const *o = k->opts; *o; o++)
-		fprintf(out, "  %-28s %s\n", (*o)->name, (*o)->help);
-}
-
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: coffer [global options] COMMAND [ARGS] [options]\n\nCommands:\n");
-	for (size_t i = 0; i < N_COMMANDS; i++)
-		command_line(out, &commands[i]);
-	fprintf(out, "  help [COMMAND [VERB]]\n\nGlobal options:\n");
-	for (const struct cli_option *const *o = globals; *o; o++)
-		fprintf(out, "  %-12s %-10s %s\n", (*o)->name, (*o)->arg ? (*o)->arg : "",
-		        (*o)->help);
-	fprintf(out,
-	        "\nEnvironment: COFFER_ADDR (default 127.0.0.1:50051), COFFER_TOKEN, "
-	        "COFFER_CA_FILE,\nCOFFER_CERT_FILE, COFFER_KEY_FILE, COFFER_PLAINTEXT. A server "
-	        "off this host is reached\nover TLS (the system's CA roots, or --ca-file) unless "
-	        "--plaintext says otherwise.\n");
+	cli_usage(out, commands, N_COMMANDS, globals);
 }
 
 /* `coffer help [WORD [VERB]]`: the whole table, or the rows that match. */
@@ -244,7 +206,7 @@ static int help(int n, char **words)
 			continue;
 		if (shown++)
 			putchar('\n');
-		command_help(stdout, k);
+		cli_command_help(stdout, k);
 	}
 	if (shown == 0) {
 		fprintf(stderr, "coffer: no command '%s%s%s' (see coffer --help)\n", words[0],
@@ -428,7 +390,7 @@ int main(int argc, char **argv)
 		return help(p.n_pos - 1, p.pos + 1);
 	if (p.want_help) {
 		if (c.cmd)
-			command_help(stdout, c.cmd);
+			cli_command_help(stdout, c.cmd);
 		else if (p.n_pos > 0)
 			return help(p.n_pos, p.pos);
 		else
@@ -457,23 +419,4 @@ int main(int argc, char **argv)
 	rc = k->run(&c);
 	coffer_client_free(c.client);
 	return rc;
-}
-
-int cli_usage_error(const struct cli *c, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("coffer: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (c && c->cmd && c->cmd->note)
-		fprintf(stderr, "; %s", c->cmd->note);
-	fputc('\n', stderr);
-	if (c && c->cmd) {
-		fputs("usage:\n", stderr);
-		command_line(stderr, c->cmd);
-	} else {
-		fputs("see coffer --help\n", stderr);
-	}
-	return 2;
 }

@@ -1,4 +1,6 @@
-/* api.c - the services table, the runtime's entries and the call log (see api.h). */
+/* api.c - the services table, the api's life (its threads, watches and what the domain hears,
+ * fanned out to parked calls and watches), and the call log (see api.h). The runtime's entries
+ * are run.c's. */
 #include "api.h"
 
 #include <inttypes.h>
@@ -11,6 +13,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "run.h"
 #include "waits.h"
 #include "watches.h"
 #include "workq.h"
@@ -46,6 +49,48 @@ const struct rpc_binding api_bindings[] = {
 };
 const size_t api_n_bindings = sizeof(api_bindings) / sizeof(api_bindings[0]);
 
+void api_drain(void *app)
+{
+	struct api *a = app;
+	atomic_store(&a->draining, true);
+	if (a->waits)
+		waits_wake_all(a->waits);
+	if (a->watches)
+		watches_end_all(a->watches);
+}
+
+void api_project_changed(void *app, int64_t project_id, int64_t revision)
+{
+	struct api *a = app;
+	if (a->waits)
+		waits_changed(a->waits, project_id, revision);
+	if (a->watches)
+		watch_changed(a->watches, project_id, revision);
+}
+
+/* What the domain hears of a token's revocation: its streams end. */
+static void token_revoked(void *app, const char *token_id)
+{
+	struct api *a = app;
+	if (a->watches)
+		watch_token_revoked(a->watches, token_id);
+}
+
+/* The database threads and parked calls (run.c), the watches, and what the domain hears fanned
+ * out to both. */
+static int start_threads(struct api *a, struct cof_err *e)
+{
+	int rc = api_run_start(a, e);
+	if (rc == 0 &&
+	    watches_new(a, a->cfg.watch_heartbeat_ms, a->cfg.watch_per_token, &a->watches) != 0)
+		rc = cof_err_set(e, COF_EINTERNAL, "cannot start the watches");
+	if (rc == 0)
+		domain_on_change(a->domain, &(struct changes_hooks){.project = api_project_changed,
+		                                                    .token = token_revoked,
+		                                                    .arg = a});
+	return rc;
+}
+
 int api_new(const struct api_config *cfg, struct domain *d, struct audit *audit, struct metrics *m,
             struct api **out, struct cof_err *e)
 {
@@ -58,8 +103,8 @@ int api_new(const struct api_config *cfg, struct domain *d, struct audit *audit,
 	                             : 0;
 	if (rc == 0 && cfg->unauthenticated_limit > 0)
 		rc = ratelimit_new(cfg->unauthenticated_limit, 0, &a->unauthenticated, e);
-	if (rc == 0 && d != NULL)
-		rc = api_run_start(a, e);
+	if (rc == 0 && d != NULL && cfg->db_threads > 0)
+		rc = start_threads(a, e);
 	if (rc) {
 		api_free(a);
 		return rc;
@@ -97,7 +142,11 @@ void api_free(struct api *a)
 {
 	if (a == NULL)
 		return;
+	if (a->domain)
+		domain_on_change(a->domain, NULL);
 	api_run_stop(a);
+	watches_free(a->watches);
+	a->watches = NULL;
 	ratelimit_free(a->rate);
 	ratelimit_free(a->unauthenticated);
 	free(a);

@@ -2,9 +2,7 @@
  * api.h - the services cofferd serves, as the gRPC runtime sees them.
  *
  * struct api is process-wide: the access settings, the domain (connection pool and keyring), the
- * audit writer and the metrics. api_unary and api_stream are the runtime's entries (rpc.h): each
- * makes the call's owner (struct call, call.h), decides access, runs the handler, writes the audit
- * row the call needs, and frees what the call owned.
+ * audit writer and the metrics. The runtime's entries, api_unary and api_stream, are run.h's.
  */
 #ifndef COFFER_API_H
 #define COFFER_API_H
@@ -36,11 +34,6 @@ double api_watching(struct api *a);
 /* Whether the access policy table lists the method (a method without one is refused). */
 bool api_has_policy(const char *path);
 
-/* rpc_unary_fn and rpc_stream_fn; app is the struct api. */
-int api_unary(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
-              const ProtobufCMessage *req, ProtobufCMessage *resp);
-int api_stream(void *app, struct rpc_ctx *ctx, const coffer_method_desc *m, const void *handlers,
-               const ProtobufCMessage *req, struct rpc_stream *stream);
 /* rpc_server_opts.on_call: the call's metrics and its JSON log line. */
 void api_on_call(const struct rpc_call_info *info, void *app);
 /* rpc_server_opts.on_drain: parked calls are answered now (shutdown). */

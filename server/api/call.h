@@ -146,18 +146,6 @@ int call_page_end(struct call *c, const struct page *p, const void *rows, size_t
                   const ProtobufCMessageDescriptor *desc, page_fill_fn fill, page_key_fn key,
                   void *items, size_t *n_items, char **next_token);
 
-/* A stream's handler is done with its call: audits it if it must, frees it, releases the stream.
- * From the stream's on_done. */
-void api_stream_done(struct call *c, int code);
-/* A stream's handler keeps the stream but not its call (whose row is written: the opening's):
- * frees the call and returns the stream, which the handler releases (rpc_stream_release) when
- * it is over. Holding the call for the stream's life would cost a token's copy per stream. */
-struct rpc_stream *api_stream_detach(struct call *c);
-/* The database threads and the waits of a (run.c), when a->cfg.db_threads > 0. */
-int api_run_start(struct api *a, struct cof_err *e) __attribute__((warn_unused_result));
-/* Answers what is parked, runs what is queued, stops the threads. */
-void api_run_stop(struct api *a);
-
 /* The services' handler tables (one file each). */
 extern const Coffer__V1__Projects__Handlers projects_handlers;
 extern const Coffer__V1__Secrets__Handlers secrets_handlers;

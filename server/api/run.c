@@ -11,17 +11,18 @@
  *     the answer leaves at once, as does an answer that needs no row.
  *
  * Each hand-off (to a job, a wait, the audit writer) is the last thing its thread does with the
- * call: from then on another thread may own it.
+ * call: from then on another thread may own it. What the domain hears (changes, revocations) is
+ * fanned out to parked calls and watches by api.c.
  */
 #include <stdatomic.h>
 #include <string.h>
 
-#include "api.h"
 #include "call.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
-#include "watches.h"
+#include "run.h"
+#include "waits.h"
 #include "workq.h"
 
 static int run(struct call *c);
@@ -221,52 +222,19 @@ void api_stream_done(struct call *c, int code)
 	rpc_stream_release(st);
 }
 
-void api_drain(void *app)
-{
-	struct api *a = app;
-	atomic_store(&a->draining, true);
-	if (a->waits)
-		waits_wake_all(a->waits);
-	if (a->watches)
-		watches_end_all(a->watches);
-}
-
-void api_project_changed(void *app, int64_t project_id, int64_t revision)
-{
-	struct api *a = app;
-	if (a->waits)
-		waits_changed(a->waits, project_id, revision);
-	if (a->watches)
-		watch_changed(a->watches, project_id, revision);
-}
-
-/* What the domain hears of a token's revocation: its streams end. */
-static void token_revoked(void *app, const char *token_id)
-{
-	struct api *a = app;
-	if (a->watches)
-		watch_token_revoked(a->watches, token_id);
-}
-
 int api_run_start(struct api *a, struct cof_err *e)
 {
 	if (a->cfg.db_threads <= 0)
 		return 0;
 	size_t queue = a->cfg.db_queue > 0 ? (size_t)a->cfg.db_queue : 10000;
 	if (workq_new(a->cfg.db_threads, queue, &a->jobs) != 0 ||
-	    waits_new(woken, a, &a->waits) != 0 ||
-	    watches_new(a, a->cfg.watch_heartbeat_ms, a->cfg.watch_per_token, &a->watches) != 0)
+	    waits_new(woken, a, &a->waits) != 0)
 		return cof_err_set(e, COF_EINTERNAL, "cannot start the database threads");
-	domain_on_change(a->domain, &(struct changes_hooks){.project = api_project_changed,
-	                                                    .token = token_revoked,
-	                                                    .arg = a});
 	return 0;
 }
 
 void api_run_stop(struct api *a)
 {
-	if (a->domain)
-		domain_on_change(a->domain, NULL);
 	/* Parked calls are woken (into jobs that answer them: nothing parks any more), then the
 	 * jobs drain, then the waits stop. */
 	atomic_store(&a->draining, true);
@@ -276,6 +244,4 @@ void api_run_stop(struct api *a)
 	a->jobs = NULL;
 	waits_free(a->waits);
 	a->waits = NULL;
-	watches_free(a->watches);
-	a->watches = NULL;
 }

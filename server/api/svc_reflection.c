@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "coffer_registry.h"
+#include "run.h"
 
 typedef Grpc__Reflection__V1alpha__ServerReflectionRequest refl_req;
 typedef Grpc__Reflection__V1alpha__ServerReflectionResponse refl_resp;

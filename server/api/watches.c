@@ -34,6 +34,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "run.h"
 #include "status.h"
 #include "watch.h"
 #include "workq.h"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "run.h"
 #include "audit.h"
 #include "clock.h"
 #include "bootstrap.h"

@@ -2,18 +2,21 @@
  * internal.h - what the files of the rpc room share, and nothing outside it sees (rpc.h is the
  * room's face).
  *
- * The room's files, in the order a call meets them:
- *   loop.c       request slots posted on the one completion queue, the threads that drain it, and
- *                the reaper that cancels clients who keep a call waiting
- *   transport.c  the gRPC core transport: a call's batches (answer, messages, reads, close)
- *   local.c      the other transport: calls made inside the process (the HTTP endpoint)
- *   call.c       the life of a call whatever carried it: set-up, admission, dispatch, the unary
- *                answer, references and the end
- *   stream.c     streaming calls: the queue of messages out, reads in, finishing
- *   memory.c     the call's arena, and packing and unpacking messages (wiping what held values)
+ * The room's files, from the top:
  *   server.c     start and stop
+ *   loop.c       request slots posted on the one completion queue, calls that arrive in them,
+ *                the threads that drain the queue, and the reaper that cancels clients who keep
+ *                a call waiting
+ *   local.c      the other transport: calls made inside the process (the HTTP endpoint)
+ *   transport.c  the gRPC core transport: a call's batches (answer, messages, reads, close)
+ *   call.c       admission and dispatch whatever carried the call, and the unary answer
+ *   stream.c     streaming calls: the queue of messages out, reads in, finishing
+ *   ctx.c        the call's context: set-up, accessors, its request, references, the end
+ *   memory.c     the call's arena, and packing and unpacking messages (wiping what held values)
+ * Each depends only on those below it in this list (scripts/check-layers checks it): a transport
+ * reaches back into the runtime only through its functions' completions.
  *
- * Life of a call. A transport makes a struct rpc_ctx (rpc__call_new) and hands it to
+ * Life of a call. A transport makes a struct rpc_ctx (rpc__ctx_new) and hands it to
  * rpc__call_dispatch, which admits it (max_calls, max_streams) and runs the application's entry.
  * Unary: the answer (now, or later through rpc_complete from any thread) goes out through the
  * transport's send_status; streams send through send_message. Every batch a transport has out
@@ -225,30 +228,33 @@ struct rpc_server {
 	struct rpc_tag shutdown_tag;  /* its tag */
 };
 
-/* ---- call.c ---- */
+/* ---- ctx.c ---- */
 
 /* A new call of method (NULL: unknown) on srv carried by transport, holding one reference (the
  * one rpc__call_dispatch passes on); NULL on OOM. deadline_ms: monotonic, 0 for none. */
-struct rpc_ctx *rpc__call_new(struct rpc_server *srv, const struct rpc_transport *transport,
-                              const coffer_method_desc *method, const void *handlers,
-                              int64_t deadline_ms);
-/* Admits the call into the server's list and runs it: UNIMPLEMENTED for an unknown method,
+struct rpc_ctx *rpc__ctx_new(struct rpc_server *srv, const struct rpc_transport *transport,
+                             const coffer_method_desc *method, const void *handlers,
+                             int64_t deadline_ms);
+/* Takes a reference (a batch going out) / gives one back; the last one ends the call. */
+void rpc__ctx_ref(struct rpc_ctx *ctx);
+void rpc__ctx_unref(struct rpc_ctx *ctx);
+/* Unpacks the request through the transport: RPC_OK, or the status (with its message) of a
+ * request that is missing or does not parse. */
+int rpc__ctx_take_request(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc,
+                          ProtobufCMessage **out);
+/* The same for bytes a stream read: RPC_OK with *out, or INVALID_ARGUMENT with its message. */
+int rpc__ctx_unpack(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+                    size_t len, ProtobufCMessage **out);
+/* The status message that goes out with code: the one set, or the code's name ("" for OK). */
+const char *rpc__ctx_message(struct rpc_ctx *ctx, int code);
+
+/* ---- call.c ---- */
+
+/* Runs a new call: UNIMPLEMENTED for an unknown method,
  * RESOURCE_EXHAUSTED over max_calls (unary) or max_streams, else the application's entry. */
 void rpc__call_dispatch(struct rpc_ctx *ctx);
 /* Ends the call with code now (a call that could not be set up); consumes the reference. */
 void rpc__call_answer(struct rpc_ctx *ctx, int code);
-/* Takes a reference (a batch going out) / gives one back; the last one ends the call. */
-void rpc__call_ref(struct rpc_ctx *ctx);
-void rpc__call_unref(struct rpc_ctx *ctx);
-/* Unpacks the request through the transport: RPC_OK, or the status (with its message) of a
- * request that is missing or does not parse. */
-int rpc__call_take_request(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc,
-                           ProtobufCMessage **out);
-/* The same for bytes a stream read: RPC_OK with *out, or INVALID_ARGUMENT with its message. */
-int rpc__call_unpack(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc,
-                     const uint8_t *buf, size_t len, ProtobufCMessage **out);
-/* The status message that goes out with code: the one set, or the code's name ("" for OK). */
-const char *rpc__call_message(struct rpc_ctx *ctx, int code);
 
 /* ---- stream.c ---- */
 
@@ -264,17 +270,22 @@ void rpc__stream_status_sent(struct rpc_ctx *ctx, bool ok);
 /* The call is over (the client cancelled, or our status went out and it closed); cancelled as
  * the transport heard it. Consumes its reference. */
 void rpc__stream_closed(struct rpc_ctx *ctx, bool ok, bool cancelled);
-/* Frees what is still queued (the call's end). */
-void rpc__stream_free(struct rpc_ctx *ctx);
 
-/* ---- transport.c, loop.c ---- */
+/* ---- transport.c ---- */
+
+/* ctx (made by loop.c for a call that arrived in a slot) takes over the gRPC call, its metadata
+ * (moved out of *md) and its one request message (NULL: none, or a client-streaming method). */
+void rpc__grpc_adopt(struct rpc_ctx *ctx, grpc_call *call, grpc_metadata_array *md,
+                     grpc_byte_buffer *payload);
+/* A batch of a call completed (every tag but TAG_SLOT). */
+void rpc__grpc_done(struct rpc_tag *t, bool ok);
+
+/* ---- loop.c ---- */
 
 /* A gRPC call arrived in slot: made into a call and dispatched; the slot is posted again. */
 void rpc__grpc_arrived(struct rpc_server *srv, struct rpc_slot *slot, bool success);
 /* Posts slot for the next call; false when gRPC refuses. */
 bool rpc__slot_post(struct rpc_slot *slot);
-/* One event of the queue (a slot or a call's batch). */
-void rpc__grpc_event(struct rpc_server *srv, struct rpc_tag *t, bool ok);
 /* The worker threads' and the reaper's bodies. */
 void *rpc__worker_main(void *arg);
 void *rpc__reaper_main(void *arg);

@@ -34,7 +34,7 @@ static const char *local_metadata(struct rpc_ctx *ctx, const char *key)
 
 static void local_send_status(struct rpc_ctx *ctx, int code, const ProtobufCMessage *resp)
 {
-	ctx->t.local.done(ctx->t.local.arg, code, rpc__call_message(ctx, code), resp);
+	ctx->t.local.done(ctx->t.local.arg, code, rpc__ctx_message(ctx, code), resp);
 }
 
 /* Nothing to cancel: a local call sets no read or send deadline for the reaper. */
@@ -97,9 +97,8 @@ int rpc_local_call(struct rpc_server *srv, const char *path, const uint8_t *pack
 		return RPC_NOT_FOUND;
 	if (atomic_load(&srv->shutting_down))
 		return RPC_UNAVAILABLE;
-	struct rpc_ctx *ctx =
-	        rpc__call_new(srv, &rpc__local_transport, slot->method, slot->handlers,
-	                      timeout_ms > 0 ? clock_mono_ms() + timeout_ms : 0);
+	struct rpc_ctx *ctx = rpc__ctx_new(srv, &rpc__local_transport, slot->method, slot->handlers,
+	                                   timeout_ms > 0 ? clock_mono_ms() + timeout_ms : 0);
 	if (ctx == NULL)
 		return RPC_RESOURCE_EXHAUSTED;
 	ctx->t.local.done = done;

@@ -1,6 +1,7 @@
 /*
- * loop.c - the event loop (see internal.h): request slots posted on the one completion queue, the
- * worker threads that drain it, and the reaper.
+ * loop.c - the event loop (see internal.h): request slots posted on the one completion queue, a
+ * call that arrives in one made into a struct rpc_ctx and dispatched, the worker threads that
+ * drain the queue, and the reaper.
  *
  * Every method has several slots posted up front, and one more set catches methods nobody
  * registered: without it, a call for an unknown method would wait for a slot that never comes,
@@ -8,6 +9,7 @@
  * calls in flight are bounded by max_calls, not by slots or threads.
  */
 #include <grpc/grpc.h>
+#include <grpc/support/string_util.h>
 #include <grpc/support/time.h>
 
 #include "clock.h"
@@ -46,6 +48,55 @@ bool rpc__slot_post(struct rpc_slot *slot)
 	return true;
 }
 
+/* A deadline of gRPC's clocks as monotonic milliseconds (0: none). */
+static int64_t mono_deadline(gpr_timespec dl)
+{
+	if (gpr_time_cmp(dl, gpr_inf_future(dl.clock_type)) == 0)
+		return 0;
+	int64_t left = gpr_time_to_millis(gpr_time_sub(dl, gpr_now(dl.clock_type)));
+	return clock_mono_ms() + (left > 0 ? left : 0);
+}
+
+/* What the slot holds, let go of (a call refused before it became one). */
+static void slot_clear(struct rpc_slot *slot)
+{
+	grpc_metadata_array_destroy(&slot->md);
+	if (slot->method == NULL)
+		grpc_call_details_destroy(&slot->details);
+}
+
+void rpc__grpc_arrived(struct rpc_server *srv, struct rpc_slot *slot, bool success)
+{
+	slot->posted = false;
+	if (!success) { /* shutting down: this request will never be filled */
+		slot_clear(slot);
+		return;
+	}
+	bool known = slot->method != NULL;
+	struct rpc_ctx *ctx =
+	        rpc__ctx_new(srv, &rpc__grpc_transport, slot->method, slot->handlers,
+	                     mono_deadline(known ? slot->deadline : slot->details.deadline));
+	if (ctx == NULL) {
+		grpc_call_cancel_with_status(slot->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+		                             "out of memory", NULL);
+		grpc_call_unref(slot->call);
+		if (slot->payload)
+			grpc_byte_buffer_destroy(slot->payload);
+		slot_clear(slot);
+	} else {
+		rpc__grpc_adopt(ctx, slot->call, &slot->md, slot->payload);
+		if (!known) {
+			ctx->unknown_path = grpc_slice_to_c_string(slot->details.method);
+			grpc_call_details_destroy(&slot->details);
+		}
+	}
+	/* The slot takes the next call while this one runs. */
+	if (!atomic_load(&srv->shutting_down))
+		rpc__slot_post(slot);
+	if (ctx != NULL)
+		rpc__call_dispatch(ctx);
+}
+
 void *rpc__worker_main(void *arg)
 {
 	struct rpc_server *srv = arg;
@@ -63,7 +114,11 @@ void *rpc__worker_main(void *arg)
 			pthread_mutex_unlock(&srv->mu);
 			continue;
 		}
-		rpc__grpc_event(srv, ev.tag, ev.success != 0);
+		struct rpc_tag *t = ev.tag;
+		if (t->kind == TAG_SLOT)
+			rpc__grpc_arrived(srv, (struct rpc_slot *)t, ev.success != 0);
+		else
+			rpc__grpc_done(t, ev.success != 0);
 	}
 	return NULL;
 }

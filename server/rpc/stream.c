@@ -138,7 +138,7 @@ void rpc_stream_release(struct rpc_stream *st)
 	pthread_mutex_unlock(&ctx->mu);
 	if (open)
 		ctx->transport->cancel(ctx, "the server gave up the stream");
-	rpc__call_unref(ctx);
+	rpc__ctx_unref(ctx);
 }
 
 void rpc__stream_received(struct rpc_ctx *ctx, bool ok, const uint8_t *buf, size_t len, bool end)
@@ -154,7 +154,7 @@ void rpc__stream_received(struct rpc_ctx *ctx, bool ok, const uint8_t *buf, size
 		st->h->on_read(st, NULL, st->arg);
 	} else if (deliver) {
 		ProtobufCMessage *msg = NULL;
-		int code = rpc__call_unpack(ctx, ctx->method->input, buf, len, &msg);
+		int code = rpc__ctx_unpack(ctx, ctx->method->input, buf, len, &msg);
 		if (code == RPC_OK)
 			st->h->on_read(st, msg, st->arg);
 		else
@@ -165,7 +165,7 @@ void rpc__stream_received(struct rpc_ctx *ctx, bool ok, const uint8_t *buf, size
 	if (ok && !end && st->reading && !st->finish_asked && !ctx->failed && !st->read_out)
 		post_read(ctx);
 	pthread_mutex_unlock(&ctx->mu);
-	rpc__call_unref(ctx);
+	rpc__ctx_unref(ctx);
 }
 
 void rpc__stream_sent(struct rpc_ctx *ctx, bool ok)
@@ -179,7 +179,7 @@ void rpc__stream_sent(struct rpc_ctx *ctx, bool ok)
 	else
 		pump(ctx);
 	pthread_mutex_unlock(&ctx->mu);
-	rpc__call_unref(ctx);
+	rpc__ctx_unref(ctx);
 }
 
 void rpc__stream_status_sent(struct rpc_ctx *ctx, bool ok)
@@ -187,7 +187,7 @@ void rpc__stream_status_sent(struct rpc_ctx *ctx, bool ok)
 	pthread_mutex_lock(&ctx->mu);
 	ctx->failed = ctx->failed || !ok;
 	pthread_mutex_unlock(&ctx->mu);
-	rpc__call_unref(ctx);
+	rpc__ctx_unref(ctx);
 }
 
 void rpc__stream_closed(struct rpc_ctx *ctx, bool ok, bool cancelled)
@@ -206,7 +206,7 @@ void rpc__stream_closed(struct rpc_ctx *ctx, bool ok, bool cancelled)
 	pthread_mutex_unlock(&ctx->mu);
 	if (call_done)
 		h->on_done(st, ctx->code, arg);
-	rpc__call_unref(ctx);
+	rpc__ctx_unref(ctx);
 }
 
 void rpc__stream_begin(struct rpc_ctx *ctx)
@@ -218,7 +218,7 @@ void rpc__stream_begin(struct rpc_ctx *ctx)
 	atomic_fetch_add(&srv->streams, 1);
 	if (!ctx->transport->open_stream(ctx)) {
 		ctx->code = RPC_CANCELLED;
-		rpc__call_unref(ctx);
+		rpc__ctx_unref(ctx);
 		return;
 	}
 	int code = RPC_OK;
@@ -226,23 +226,12 @@ void rpc__stream_begin(struct rpc_ctx *ctx)
 		code = rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED,
 		                "too many streams are open on this replica; try again later");
 	else if (!ctx->method->client_streaming)
-		code = rpc__call_take_request(ctx, ctx->method->input, &ctx->req);
+		code = rpc__ctx_take_request(ctx, ctx->method->input, &ctx->req);
 	if (code == RPC_OK)
 		code = srv->opts.stream(srv->opts.app, ctx, ctx->method, ctx->handlers, ctx->req,
 		                        &ctx->stream);
 	if (code == RPC_PENDING)
 		return; /* the application holds the stream until rpc_stream_release */
 	rpc_stream_finish(&ctx->stream, code);
-	rpc__call_unref(ctx);
-}
-
-void rpc__stream_free(struct rpc_ctx *ctx)
-{
-	atomic_fetch_sub(&ctx->srv->streams, 1);
-	for (struct out_msg *m = ctx->stream.q_head, *next; m; m = next) {
-		next = m->next;
-		rpc__packed_free(m->buf, m->len);
-		free(m);
-	}
-	pthread_mutex_destroy(&ctx->mu);
+	rpc__ctx_unref(ctx);
 }

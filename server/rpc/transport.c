@@ -1,9 +1,9 @@
 /*
  * transport.c - the gRPC core transport (see internal.h): a call that arrived in a request slot
- * becomes a struct rpc_ctx, and its answers, messages, reads and close are batches on the shared
- * queue. A unary answer is one batch (initial metadata, message, status, close); a stream posts its
- * close batch first (it completes when the call ends, whoever ends it), then one batch at a time
- * of each kind. Every batch holds a reference on the call.
+ * (loop.c) is adopted by a struct rpc_ctx, and its answers, messages, reads and close are batches
+ * on the shared queue. A unary answer is one batch (initial metadata, message, status, close); a
+ * stream posts its close batch first (it completes when the call ends, whoever ends it), then one
+ * batch at a time of each kind. Every batch holds a reference on the call.
  */
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -22,7 +22,7 @@
 /* Starts a batch on the call with tag t (taking a reference for it); false when it cannot. */
 static bool start_batch(struct rpc_ctx *ctx, grpc_op *ops, size_t n, struct rpc_tag *t)
 {
-	rpc__call_ref(ctx);
+	rpc__ctx_ref(ctx);
 	grpc_call_error err = grpc_call_start_batch(ctx->t.grpc.call, ops, n, t, NULL);
 	if (err == GRPC_CALL_OK)
 		return true;
@@ -54,7 +54,7 @@ static void add_initial_md(struct rpc_ctx *ctx, grpc_op *ops, size_t *n)
 static void add_status(struct rpc_ctx *ctx, int code, grpc_op *ops, size_t *n)
 {
 	struct rpc_grpc_call *g = &ctx->t.grpc;
-	g->details = grpc_slice_from_copied_string(rpc__call_message(ctx, code));
+	g->details = grpc_slice_from_copied_string(rpc__ctx_message(ctx, code));
 	ctx->code = code;
 	grpc_op *op = add_op(ops, n, GRPC_OP_SEND_STATUS_FROM_SERVER);
 	op->data.send_status_from_server.status = (grpc_status_code)code;
@@ -236,61 +236,18 @@ const struct rpc_transport rpc__grpc_transport = {
 
 /* ---- events ---- */
 
-/* A deadline of gRPC's clocks as monotonic milliseconds (0: none). */
-static int64_t mono_deadline(gpr_timespec dl)
+void rpc__grpc_adopt(struct rpc_ctx *ctx, grpc_call *call, grpc_metadata_array *md,
+                     grpc_byte_buffer *payload)
 {
-	if (gpr_time_cmp(dl, gpr_inf_future(dl.clock_type)) == 0)
-		return 0;
-	int64_t left = gpr_time_to_millis(gpr_time_sub(dl, gpr_now(dl.clock_type)));
-	return clock_mono_ms() + (left > 0 ? left : 0);
-}
-
-/* What the slot holds, let go of (a call refused before it became one). */
-static void slot_clear(struct rpc_slot *slot)
-{
-	grpc_metadata_array_destroy(&slot->md);
-	if (slot->method == NULL)
-		grpc_call_details_destroy(&slot->details);
-}
-
-void rpc__grpc_arrived(struct rpc_server *srv, struct rpc_slot *slot, bool success)
-{
-	slot->posted = false;
-	if (!success) { /* shutting down: this request will never be filled */
-		slot_clear(slot);
-		return;
-	}
-	bool known = slot->method != NULL;
-	struct rpc_ctx *ctx =
-	        rpc__call_new(srv, &rpc__grpc_transport, slot->method, slot->handlers,
-	                      mono_deadline(known ? slot->deadline : slot->details.deadline));
-	if (ctx == NULL) {
-		grpc_call_cancel_with_status(slot->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-		                             "out of memory", NULL);
-		grpc_call_unref(slot->call);
-		if (slot->payload)
-			grpc_byte_buffer_destroy(slot->payload);
-		slot_clear(slot);
-	} else {
-		struct rpc_grpc_call *g = &ctx->t.grpc;
-		g->call = slot->call;
-		g->md = slot->md;
-		g->payload = slot->payload;
-		if (!known) {
-			ctx->unknown_path = grpc_slice_to_c_string(slot->details.method);
-			grpc_call_details_destroy(&slot->details);
-		}
-		g->t_finish = (struct rpc_tag){TAG_FINISH, ctx};
-		g->t_read = (struct rpc_tag){TAG_READ, ctx};
-		g->t_send = (struct rpc_tag){TAG_SEND, ctx};
-		g->t_close = (struct rpc_tag){TAG_CLOSE, ctx};
-		ctx->peer = grpc_call_get_peer(g->call);
-	}
-	/* The slot takes the next call while this one runs. */
-	if (!atomic_load(&srv->shutting_down))
-		rpc__slot_post(slot);
-	if (ctx != NULL)
-		rpc__call_dispatch(ctx);
+	struct rpc_grpc_call *g = &ctx->t.grpc;
+	g->call = call;
+	g->md = *md;
+	g->payload = payload;
+	g->t_finish = (struct rpc_tag){TAG_FINISH, ctx};
+	g->t_read = (struct rpc_tag){TAG_READ, ctx};
+	g->t_send = (struct rpc_tag){TAG_SEND, ctx};
+	g->t_close = (struct rpc_tag){TAG_CLOSE, ctx};
+	ctx->peer = grpc_call_get_peer(call);
 }
 
 /* A read completed: the message's bytes to the stream (end: the client closed its side). */
@@ -319,12 +276,11 @@ static void grpc_read_done(struct rpc_ctx *ctx, bool ok)
 		grpc_byte_buffer_destroy(bb);
 }
 
-void rpc__grpc_event(struct rpc_server *srv, struct rpc_tag *t, bool ok)
+void rpc__grpc_done(struct rpc_tag *t, bool ok)
 {
 	struct rpc_ctx *ctx = t->ctx;
 	switch (t->kind) {
-	case TAG_SLOT:
-		rpc__grpc_arrived(srv, (struct rpc_slot *)t, ok);
+	case TAG_SLOT: /* loop.c's */
 		break;
 	case TAG_FINISH:
 		if (ctx->is_stream) {
@@ -332,7 +288,7 @@ void rpc__grpc_event(struct rpc_server *srv, struct rpc_tag *t, bool ok)
 		} else { /* a unary answer went out: what the client saw */
 			if (!ok || ctx->t.grpc.cancelled)
 				ctx->code = RPC_CANCELLED;
-			rpc__call_unref(ctx);
+			rpc__ctx_unref(ctx);
 		}
 		break;
 	case TAG_READ:
