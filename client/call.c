@@ -26,6 +26,10 @@ struct coffer_channel {
 	int retry_base_ms;     /* first backoff */
 };
 
+/* The public enum coffer_code is the status table's gRPC codes. */
+#define STATUS(code, name, http, connect) _Static_assert(COFFER_##name == code, #name);
+#include "coffer_status.def"
+
 const char *coffer_code_name(int code)
 {
 	return coffer_status_name(code);

@@ -1,6 +1,7 @@
 /*
  * fallback.c - encrypted fallback snapshots: what a runtime starts from when cofferd cannot be
- * reached (see coffer/client.h, coffer_resolve_fallback; the format is docs/client/fallback.md).
+ * reached (see coffer/client.h, coffer_resolve_fallback; the format is
+ * docs/client/coffer_resolve_fallback.md).
  *
  * The file holds one snapshot sealed with XChaCha20-Poly1305. Its key comes from the token
  * (BLAKE2b keyed by the token, salted and personalised) or from a passphrase file (Argon2id), so

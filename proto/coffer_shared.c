@@ -9,31 +9,37 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const names[] = {
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
+static const struct {
+	const char *name;    /* "NOT_FOUND" */
+	int http;            /* 404 */
+	const char *connect; /* "not_found" */
+} statuses[] = {
+#define STATUS(code, name, http, connect) [code] = {#name, http, connect},
+#include "coffer_status.def"
 };
+#define N_STATUSES ((int)(sizeof(statuses) / sizeof(statuses[0])))
 
 const char *coffer_status_name(int code)
 {
-	if (code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])))
-		return names[code];
-	return "UNKNOWN";
+	return code >= 0 && code < N_STATUSES ? statuses[code].name : "UNKNOWN";
+}
+
+int coffer_status_http(int code)
+{
+	return code >= 0 && code < N_STATUSES ? statuses[code].http : 500;
+}
+
+const char *coffer_status_connect(int code)
+{
+	return code >= 0 && code < N_STATUSES ? statuses[code].connect : "unknown";
+}
+
+int coffer_status_from_name(const char *name)
+{
+	for (int i = 0; name != NULL && i < N_STATUSES; i++)
+		if (strcmp(statuses[i].name, name) == 0 || strcmp(statuses[i].connect, name) == 0)
+			return i;
+	return -1;
 }
 
 char *coffer_read_file(const char *path, size_t max_bytes, size_t *len)

@@ -1,6 +1,6 @@
 /*
- * coffer_shared.h - the little that cofferd and libcoffer share besides generated code: the names
- * of gRPC status codes, reading a small file (certificates, keys, tokens) whole, and a growing
+ * coffer_shared.h - the little that cofferd and libcoffer share besides generated code: the status
+ * table, reading a small file (certificates, keys, tokens) whole, and a growing
  * buffer for text that holds values.
  *
  * Neither side exports these: the server links them statically, libcoffer hides them.
@@ -10,8 +10,14 @@
 
 #include <stddef.h>
 
-/* "NOT_FOUND" for 5, and so on; "UNKNOWN" outside 0..16. */
+/* The status table (coffer_status.def) by gRPC code: "NOT_FOUND" for 5, and so on ("UNKNOWN"
+ * outside 0..16); the HTTP status the JSON endpoint and Connect answer with (500 outside); and
+ * Connect's name ("not_found"; "" for OK, "unknown" outside). */
 const char *coffer_status_name(int code);
+int coffer_status_http(int code);
+const char *coffer_status_connect(int code);
+/* The gRPC code of a name, gRPC's ("NOT_FOUND") or Connect's ("not_found"); -1 when none. */
+int coffer_status_from_name(const char *name);
 
 /* Reads the file at path whole into a NUL-terminated malloc'd buffer of *len bytes (len may be
  * NULL). NULL when it cannot be read, is larger than max_bytes, or memory runs out; errno tells

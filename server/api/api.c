@@ -9,13 +9,14 @@
 #include <string.h>
 
 #include "call.h"
+#include "domain.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "run.h"
 #include "waits.h"
-#include "watches.h"
+#include "watch_streams.h"
 #include "workq.h"
 
 /* The wire contract's numbers are the model's. */
@@ -56,7 +57,7 @@ void api_drain(void *app)
 	if (a->waits)
 		waits_wake_all(a->waits);
 	if (a->watches)
-		watches_end_all(a->watches);
+		watch_streams_end_all(a->watches);
 }
 
 void api_project_changed(void *app, int64_t project_id, int64_t revision)
@@ -65,7 +66,7 @@ void api_project_changed(void *app, int64_t project_id, int64_t revision)
 	if (a->waits)
 		waits_changed(a->waits, project_id, revision);
 	if (a->watches)
-		watch_changed(a->watches, project_id, revision);
+		watch_streams_changed(a->watches, project_id, revision);
 }
 
 /* What the domain hears of a token's revocation: its streams end. */
@@ -73,7 +74,7 @@ static void token_revoked(void *app, const char *token_id)
 {
 	struct api *a = app;
 	if (a->watches)
-		watch_token_revoked(a->watches, token_id);
+		watch_streams_token_revoked(a->watches, token_id);
 }
 
 /* The database threads and parked calls (run.c), the watches, and what the domain hears fanned
@@ -81,13 +82,13 @@ static void token_revoked(void *app, const char *token_id)
 static int start_threads(struct api *a, struct cof_err *e)
 {
 	int rc = api_run_start(a, e);
-	if (rc == 0 &&
-	    watches_new(a, a->cfg.watch_heartbeat_ms, a->cfg.watch_per_token, &a->watches) != 0)
+	if (rc == 0 && watch_streams_new(a, a->cfg.watch_heartbeat_ms, a->cfg.watch_per_token,
+	                                 &a->watches) != 0)
 		rc = cof_err_set(e, COF_EINTERNAL, "cannot start the watches");
 	if (rc == 0)
-		domain_on_change(a->domain, &(struct changes_hooks){.project = api_project_changed,
-		                                                    .token = token_revoked,
-		                                                    .arg = a});
+		domain_on_change(a->domain, &(struct listener_hooks){.project = api_project_changed,
+		                                                     .token = token_revoked,
+		                                                     .arg = a});
 	return rc;
 }
 
@@ -135,7 +136,7 @@ double api_parked(struct api *a)
 
 double api_watching(struct api *a)
 {
-	return a->watches ? (double)watches_count(a->watches) : 0;
+	return a->watches ? (double)watch_streams_count(a->watches) : 0;
 }
 
 void api_free(struct api *a)
@@ -145,7 +146,7 @@ void api_free(struct api *a)
 	if (a->domain)
 		domain_on_change(a->domain, NULL);
 	api_run_stop(a);
-	watches_free(a->watches);
+	watch_streams_free(a->watches);
 	a->watches = NULL;
 	ratelimit_free(a->rate);
 	ratelimit_free(a->unauthenticated);

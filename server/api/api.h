@@ -2,7 +2,9 @@
  * api.h - the services cofferd serves, as the gRPC runtime sees them.
  *
  * struct api is process-wide: the access settings, the domain (connection pool and keyring), the
- * audit writer and the metrics. The runtime's entries, api_unary and api_stream, are run.h's.
+ * audit writer and the metrics. It is defined in state.h, not here, because every file of the room
+ * reads it through call.h, and call.h cannot include this header: api.c includes call.h, and the
+ * two would include each other. The runtime's entries, api_unary and api_stream, are run.h's.
  */
 #ifndef COFFER_API_H
 #define COFFER_API_H

@@ -14,7 +14,7 @@ struct metrics;
 struct ratelimit;
 struct workq;
 struct waits;
-struct watches;
+struct watch_streams;
 
 struct api_config {
 	bool insecure_no_auth;     /* every call is allowed (local development only) */
@@ -38,7 +38,7 @@ struct api {
 	struct ratelimit *unauthenticated; /* per-address buckets of calls without a valid token */
 	struct workq *jobs;                /* the database threads, or NULL */
 	struct waits *waits;               /* calls parked for a revision, or NULL */
-	struct watches *watches;           /* WatchSecrets streams, or NULL */
+	struct watch_streams *watches;     /* WatchSecrets streams, or NULL */
 	atomic_bool draining;              /* shutting down: nothing parks any more */
 };
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit_log.h"
 #include "tokens.h"
 
 static void fill_token_of(struct call *c, Coffer__V1__Token *out, const struct token *t)

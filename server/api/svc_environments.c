@@ -160,7 +160,7 @@ static int set_override(struct call *c, const Coffer__V1__SetOverrideRequest *re
 	                           req->expected_revision)) ||
 	    (code = call_check_value(c, req->value)))
 		return code;
-	struct override_change ch = {req->project, req->environment, req->version,
+	struct override_change ch = {req->project, req->environment, (enum version)req->version,
 	                             req->secret,  req->value,       req->expected_revision};
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
@@ -178,8 +178,9 @@ static int delete_override(struct call *c, const Coffer__V1__DeleteOverrideReque
 	                          req->expected_revision);
 	if (code)
 		return code;
-	struct override_change ch = {req->project, req->environment,      req->version, req->secret,
-	                             NULL,         req->expected_revision};
+	struct override_change ch = {
+	        req->project, req->environment,      (enum version)req->version, req->secret,
+	        NULL,         req->expected_revision};
 	struct cof_err e = {0};
 	struct session *ss = call_session(c, &e);
 	if (ss == NULL || overrides_delete(ss, &ch, policy_write_audit(c), &e))

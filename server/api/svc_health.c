@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "coffer_registry.h"
+#include "domain.h"
 
 static bool known_service(const char *name)
 {

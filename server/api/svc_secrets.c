@@ -1,6 +1,6 @@
 /* svc_secrets.c - service coffer.v1.Secrets. */
 #include "call.h"
-#include "watches.h"
+#include "watch_streams.h"
 #include "policy.h"
 
 #include <stdio.h>
@@ -255,7 +255,7 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 	struct resolve_request r = {
 	        .project = req->project,
 	        .environment = req->environment,
-	        .version = req->version,
+	        .version = (enum version)req->version,
 	        .names = (const char *const *)req->names,
 	        .n_names = req->n_names,
 	        .min_revision = req->min_revision,

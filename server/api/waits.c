@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "changes.h"
+#include "listener.h"
 #include "clock.h"
 
 /* How often a parked call looks again when nothing woke it. */
@@ -229,7 +229,7 @@ void waits_changed(struct waits *ws, int64_t project_id, int64_t revision)
 			(*pp)->seq = ws->seq;
 		}
 	}
-	bool moved = project_id == 0 && revision == CHANGES_NEW_HISTORY;
+	bool moved = project_id == 0 && revision == LISTENER_NEW_HISTORY;
 	if (moved) /* revisions heard of before may never have been on this history */
 		forget_seen(ws);
 	struct wait *list = ws->n ? take(ws, satisfied, &c) : NULL;

@@ -39,7 +39,7 @@ uint64_t waits_seq(struct waits *ws);
 void waits_add(struct waits *ws, struct wait *node, void *call, int64_t project_id,
                int64_t revision, int64_t deadline_ms, uint64_t seq);
 /* Project project_id is at revision: wakes those it satisfies (project 0: everyone; with
- * revision CHANGES_NEW_HISTORY the database's history moved: what was heard is forgotten and the
+ * revision LISTENER_NEW_HISTORY the database's history moved: what was heard is forgotten and the
  * woken calls are told so). */
 void waits_changed(struct waits *ws, int64_t project_id, int64_t revision);
 /* Wakes every parked call now (shutdown). */

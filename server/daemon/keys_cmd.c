@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "commands.h"
-#include "crypto.h"
+#include "crypt.h"
 #include "keys.h"
 #include "session.h"
 

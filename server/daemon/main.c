@@ -18,7 +18,8 @@
 #include <sys/resource.h>
 
 #include "commands.h"
-#include "crypto.h"
+#include "crypt.h"
+#include "domain.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"

@@ -10,19 +10,20 @@
 #include <unistd.h>
 
 #include "api.h"
-#include "run.h"
 #include "audit.h"
-#include "clock.h"
 #include "bootstrap.h"
 #include "cache.h"
-#include "crypto.h"
+#include "clock.h"
+#include "crypt.h"
+#include "domain.h"
 #include "http.h"
+#include "http_json.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "rpc.h"
+#include "run.h"
 #include "session.h"
-#include "svc_http.h"
 
 struct server {
 	struct settings cfg;      /* a copy of the settings (their strings are the caller's) */
@@ -31,7 +32,7 @@ struct server {
 	struct audit *audit;      /* the audit writer */
 	struct metrics *metrics;  /* counters */
 	struct http_server *metrics_http; /* the /metrics listener */
-	struct svc_http *json;            /* the HTTP/JSON endpoint's state */
+	struct http_json *json;           /* the HTTP/JSON endpoint's state */
 	struct http_server *http;         /* its listener */
 	pthread_mutex_t http_mu;          /* http as the metrics read it, against its stop */
 	struct api *api;                  /* the services */
@@ -287,7 +288,7 @@ static int start_http(struct server *srv, struct cof_err *e)
 	const struct settings *cfg = &srv->cfg;
 	if (cfg->http_listen == NULL || *cfg->http_listen == '\0')
 		return 0;
-	if (svc_http_new(srv->rpc, &srv->json) != 0)
+	if (http_json_new(srv->rpc, &srv->json) != 0)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	struct http_opts o = {
 	        .name = "http",
@@ -298,7 +299,7 @@ static int start_http(struct server *srv, struct cof_err *e)
 	        .max_connections = cfg->http_max_connections,
 	        .max_per_address =
 	                cfg->http_max_connections / 4 > 0 ? cfg->http_max_connections / 4 : 1,
-	        .handler = svc_http_handle,
+	        .handler = http_json_handle,
 	        .app = srv->json,
 	};
 	struct http_server *h = NULL;
@@ -316,7 +317,7 @@ static int start_http(struct server *srv, struct cof_err *e)
 static void server_free(struct server *srv)
 {
 	stop_http(srv, 0);
-	svc_http_free(srv->json);
+	http_json_free(srv->json);
 	rpc_server_free(srv->rpc);
 	srv->rpc = NULL;
 	api_free(srv->api);

@@ -1,4 +1,4 @@
-/* config.c - the settings table and its parsers. */
+/* settings.c - the settings table and its parsers (see settings.h). */
 #include "settings.h"
 
 #include <errno.h>

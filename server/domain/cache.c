@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
+#include "crypt.h"
 
 #define SET_BUCKETS   8192 /* power of two */
 #define REV_BUCKETS   4096
@@ -34,9 +34,12 @@ struct token_entry {
 };
 
 struct cache {
-	pthread_mutex_t mu;                        /* guards everything */
-	bool enabled;                              /* serving and keeping */
-	uint64_t epoch;                            /* generation; odd numbers never handed out */
+	pthread_mutex_t mu; /* guards everything */
+	bool enabled;       /* serving and keeping */
+	/* Readers' snapshots are matched against it. It starts at 2 and grows by 2 (odd numbers are
+	 * never handed out) so that it is never 0, which cache_generation answers while the cache
+	 * is off: an offer read then can never match. */
+	uint64_t generation;
 	size_t budget, bytes, n_sets;              /* resolve rows: limit, held, entries */
 	size_t cursor;                             /* where eviction continues */
 	struct set_entry *sets[SET_BUCKETS];       /* resolve rows by key */
@@ -114,7 +117,7 @@ int cache_new(size_t budget_bytes, struct cache **out)
 		return -1;
 	pthread_mutex_init(&c->mu, NULL);
 	c->budget = budget_bytes;
-	c->epoch = 2;
+	c->generation = 2;
 	*out = c;
 	return 0;
 }
@@ -156,10 +159,10 @@ void cache_free(struct cache *c)
 	free(c);
 }
 
-uint64_t cache_epoch(struct cache *c)
+uint64_t cache_generation(struct cache *c)
 {
 	pthread_mutex_lock(&c->mu);
-	uint64_t e = c->enabled ? c->epoch : 0;
+	uint64_t e = c->enabled ? c->generation : 0;
 	pthread_mutex_unlock(&c->mu);
 	return e;
 }
@@ -170,7 +173,7 @@ static void start_over(struct cache *c, bool all, int enabled, bool keyring)
 {
 	pthread_mutex_lock(&c->mu);
 	drop_all(c, all);
-	c->epoch += 2;
+	c->generation += 2;
 	if (enabled >= 0)
 		c->enabled = enabled;
 	c->keyring_stale = c->keyring_stale || keyring;
@@ -221,7 +224,7 @@ void cache_project_changed(struct cache *c, int64_t project_id, int64_t revision
 			}
 		}
 	if (revision < 0) /* its tokens are revoked with it */
-		c->epoch += 2;
+		c->generation += 2;
 	if (revision < 0)
 		for (size_t i = 0; i < TOKEN_BUCKETS; i++)
 			for (struct token_entry **pp = &c->tokens[i]; *pp;) {
@@ -241,7 +244,7 @@ void cache_project_changed(struct cache *c, int64_t project_id, int64_t revision
 void cache_token_changed(struct cache *c, const char *id)
 {
 	pthread_mutex_lock(&c->mu);
-	c->epoch += 2; /* a lookup that read the token before the change must not keep it */
+	c->generation += 2; /* a lookup that read the token before the change must not keep it */
 	for (size_t i = 0; i < TOKEN_BUCKETS; i++)
 		for (struct token_entry **pp = &c->tokens[i]; *pp;) {
 			struct token_entry *t = *pp;
@@ -325,16 +328,17 @@ static void evict(struct cache *c)
 	}
 }
 
-void cache_rows_put(struct cache *c, uint64_t epoch, const char *project, const char *environment,
-                    int version, struct cached_rows *set)
+void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
+                    const char *environment, int version, struct cached_rows *set)
 {
 	char key[KEY_MAX];
 	int n = make_key(key, project, environment, version);
-	if (n < 0 || epoch == 0 || set->bytes > c->budget / 4)
+	if (n < 0 || generation == 0 || set->bytes > c->budget / 4)
 		return;
 	uint32_t h = fnv(key, (size_t)n);
 	pthread_mutex_lock(&c->mu);
-	if (!c->enabled || epoch != c->epoch || set->revision < announced(c, set->project_id)) {
+	if (!c->enabled || generation != c->generation ||
+	    set->revision < announced(c, set->project_id)) {
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
@@ -389,11 +393,12 @@ bool cache_token_get(struct cache *c, const uint8_t *hash, struct token *out)
 	return found;
 }
 
-void cache_token_put(struct cache *c, uint64_t epoch, const uint8_t *hash, const struct token *t)
+void cache_token_put(struct cache *c, uint64_t generation, const uint8_t *hash,
+                     const struct token *t)
 {
 	uint32_t h = fnv(hash, CRYPT_TOKEN_HASH_BYTES);
 	pthread_mutex_lock(&c->mu);
-	if (!c->enabled || epoch != c->epoch) {
+	if (!c->enabled || generation != c->generation) {
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}

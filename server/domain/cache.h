@@ -5,11 +5,12 @@
  * opens what it returns. Coherence:
  *
  *  - Every write publishes what it changed (migration 0004: triggers call pg_notify in the
- *    writing transaction) and the listener (listen.c) drops it here; this replica's own commits
+ *    writing transaction) and the listener (listener.c) drops it here; this replica's own commits
  *    drop it at once (session_tx), before their answer leaves.
- *  - A reader takes cache_epoch() before its snapshot and offers what it read with that epoch:
- *    the offer is refused when the epoch moved (the listener reconnected: notifications may have
- *    been missed), or when a notification already announced a newer revision of the project.
+ *  - A reader takes cache_generation() before its snapshot and offers what it read with that
+ * generation: the offer is refused when the generation moved (the listener reconnected:
+ * notifications may have been missed), or when a notification already announced a newer revision of
+ * the project.
  *  - While the listener is down the cache is off: nothing is served from it or kept in it.
  *
  * Bounded: resolve rows by a byte budget, tokens by count; beyond it, entries are dropped.
@@ -26,14 +27,14 @@
 
 /* One candidate row of a resolve, as stored: its value sealed. */
 struct cached_row {
-	int64_t secret_id;      /* secrets.id */
-	const char *name;       /* secret name */
-	int visibility;         /* enum visibility */
-	int64_t environment_id; /* 0: the project default */
-	int version;            /* 0 default, else enum version */
-	int64_t valid_from;     /* the revision that wrote it */
-	const uint8_t *sealed;  /* the sealed value */
-	size_t sealed_len;      /* bytes in sealed */
+	int64_t secret_id;          /* secrets.id */
+	const char *name;           /* secret name */
+	enum visibility visibility; /* masked or restricted */
+	int64_t environment_id;     /* 0: the project default */
+	enum version version;       /* VERSION_DEFAULT for the default, else the override's */
+	int64_t valid_from;         /* the revision that wrote it */
+	const uint8_t *sealed;      /* the sealed value */
+	size_t sealed_len;          /* bytes in sealed */
 };
 
 /* The candidates of a resolve of (project, environment, version) at a revision: immutable,
@@ -74,7 +75,7 @@ int cache_new(size_t budget_bytes, struct cache **out);
 void cache_free(struct cache *c);
 
 /* The generation a reader takes before its snapshot; 0 while the cache is off. */
-uint64_t cache_epoch(struct cache *c);
+uint64_t cache_generation(struct cache *c);
 /* The listener listens: a new generation, and the cache serves. */
 void cache_enable(struct cache *c);
 /* The listener lost its connection: everything is dropped, and nothing is kept or served until
@@ -93,14 +94,15 @@ bool cache_keyring_stale(struct cache *c);
 /* The rows of (project, environment, version) with a reference, or NULL. */
 struct cached_rows *cache_rows_get(struct cache *c, const char *project, const char *environment,
                                    int version);
-/* Offers rows read at epoch (the cache takes its own reference, or refuses). */
-void cache_rows_put(struct cache *c, uint64_t epoch, const char *project, const char *environment,
-                    int version, struct cached_rows *set);
+/* Offers rows read at generation (the cache takes its own reference, or refuses). */
+void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
+                    const char *environment, int version, struct cached_rows *set);
 
 /* The token whose secret hashes to hash (32 bytes), into *out; false when not cached. */
 bool cache_token_get(struct cache *c, const uint8_t *hash, struct token *out);
-/* Offers a token read at epoch, bound to project_id (0: none). */
-void cache_token_put(struct cache *c, uint64_t epoch, const uint8_t *hash, const struct token *t);
+/* Offers a token read at generation, bound to project_id (0: none). */
+void cache_token_put(struct cache *c, uint64_t generation, const uint8_t *hash,
+                     const struct token *t);
 
 void cache_stats(struct cache *c, struct cache_stats *out);
 

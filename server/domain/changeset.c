@@ -9,6 +9,7 @@
 #include "quota.h"
 #include "environments_internal.h"
 #include "secrets_internal.h"
+#include "session_internal.h"
 #include "store.h"
 
 const char *change_secret(const struct change *c)

@@ -27,7 +27,7 @@ enum change_op {
 
 /* One change; the member of its op is used, with project set to the change set's. */
 struct change {
-	int op;                      /* enum change_op */
+	enum change_op op;           /* which member below is used */
 	struct secret_spec create;   /* OP_CREATE_SECRET */
 	struct secret_change update; /* OP_UPDATE_SECRET; OP_DELETE_SECRET uses name */
 	struct override_change ov;   /* OP_SET_OVERRIDE, OP_DELETE_OVERRIDE */
@@ -35,10 +35,10 @@ struct change {
 
 /* What a change did (or, on a dry run, would do). */
 struct change_result {
-	int kind;                         /* enum change_kind */
+	enum change_kind kind;            /* added, changed or removed */
 	char secret[MODEL_NAME_MAX];      /* the secret */
 	char environment[MODEL_NAME_MAX]; /* "" for the project default */
-	int version;                      /* enum version; 0 for the project default */
+	enum version version;             /* VERSION_DEFAULT for the project default */
 };
 
 /* The secret a change names (for messages and duplicate checks). */

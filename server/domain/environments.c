@@ -13,6 +13,7 @@
 #include "merge_plan.h"
 #include "quota.h"
 #include "environments_internal.h"
+#include "session_internal.h"
 #include "store.h"
 #include "value.h"
 

@@ -35,7 +35,7 @@ int environments_delete(struct session *ss, const char *project, const char *nam
 struct override_change {
 	const char *project;       /* project name */
 	const char *environment;   /* environment name */
-	int version;               /* enum version: draft or live */
+	enum version version;      /* draft or live */
 	const char *secret;        /* secret name */
 	const char *value;         /* the value to set; ignored by delete */
 	int64_t expected_revision; /* the override's current revision; 0: do not check */
@@ -63,8 +63,8 @@ struct merge_request {
 
 struct merge_diff {
 	char secret[MODEL_NAME_MAX]; /* secret name */
-	int version;                 /* enum version */
-	int kind;                    /* enum change_kind */
+	enum version version;        /* draft or live */
+	enum change_kind kind;       /* added, changed or removed */
 };
 
 struct merge_result {

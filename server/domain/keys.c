@@ -6,9 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto.h"
+#include "crypt.h"
 #include "cache.h"
 #include "log.h"
+#include "session_internal.h"
 #include "store.h"
 
 #define REFRESH_SECONDS 5

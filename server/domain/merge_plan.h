@@ -22,14 +22,14 @@
 
 /* One override: the secret, the version, its plaintext value and where it came from. */
 struct merge_entry {
-	const char *secret; /* secret name */
-	int version;        /* enum version: draft or live */
-	const char *value;  /* plaintext; NULL for a restricted target value (never opened) */
-	size_t len;         /* bytes in value */
-	size_t ref;         /* the caller's index, carried into changes */
-	bool restricted;    /* the secret is restricted: compare by origin */
-	int64_t row_id;     /* its value row */
-	int64_t origin_id;  /* the row it was copied from; 0: written directly */
+	const char *secret;   /* secret name */
+	enum version version; /* draft or live */
+	const char *value;    /* plaintext; NULL for a restricted target value (never opened) */
+	size_t len;           /* bytes in value */
+	size_t ref;           /* the caller's index, carried into changes */
+	bool restricted;      /* the secret is restricted: compare by origin */
+	int64_t row_id;       /* its value row */
+	int64_t origin_id;    /* the row it was copied from; 0: written directly */
 };
 
 /* The original write a value stands for: the row it was copied from, or itself. */
@@ -40,8 +40,8 @@ static inline int64_t merge_origin(const struct merge_entry *e)
 
 struct merge_change {
 	const char *secret;             /* secret name */
-	int version;                    /* enum version: draft or live */
-	int kind;                       /* enum change_kind */
+	enum version version;           /* draft or live */
+	enum change_kind kind;          /* added, changed or removed */
 	const struct merge_entry *from; /* the source entry; NULL when removed */
 	const struct merge_entry *to;   /* the target entry; NULL when added */
 };

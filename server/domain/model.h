@@ -50,7 +50,7 @@ struct project {
 
 struct secret {
 	char name[MODEL_NAME_MAX];        /* unique among the project's secrets */
-	int visibility;                   /* enum visibility */
+	enum visibility visibility;       /* masked or restricted */
 	char description[MODEL_DESC_MAX]; /* free text */
 	int64_t revision;                 /* last change */
 	int64_t create_us;                /* creation time */
@@ -66,7 +66,7 @@ struct environment {
 
 struct override {
 	char secret[MODEL_NAME_MAX]; /* the secret it overrides */
-	int version;                 /* enum version: draft or live */
+	enum version version;        /* draft or live */
 	int64_t revision;            /* the revision that set it */
 	int64_t update_us;           /* when */
 };
@@ -74,7 +74,7 @@ struct override {
 struct token {
 	char id[32];                                     /* tok_..., public */
 	char name[MODEL_NAME_MAX];                       /* label */
-	int role;                                        /* enum role */
+	enum role role;                                  /* what it may do */
 	char project[MODEL_NAME_MAX];                    /* scope; "" for admin */
 	int n_envs;                                      /* entries in envs; 0: all */
 	char envs[MODEL_TOKEN_MAX_ENVS][MODEL_NAME_MAX]; /* runtime scope */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "session_internal.h"
 #include "store.h"
 
 static void project_of(const struct store_project *row, struct project *out)

@@ -3,7 +3,7 @@
 
 #include <inttypes.h>
 
-#include "crypto.h"
+#include "crypt.h"
 #include "store.h"
 
 int quota_check(struct store *s, int64_t project_id, const char *project, struct cof_err *e)

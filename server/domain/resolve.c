@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "resolve_rules.h"
+#include "session_internal.h"
 #include "store.h"
 #include "value.h"
 
@@ -208,13 +209,13 @@ int resolve_secrets(struct session *ss, const struct resolve_request *req, struc
 	}
 	/* The generation is taken before the snapshot: rows a newer write replaced while they
 	 * were read are refused by the cache. */
-	uint64_t epoch = cache ? cache_epoch(cache) : 0;
+	uint64_t generation = cache ? cache_generation(cache) : 0;
 	struct resolve_tx t = {req, out, NULL};
 	rc = session_tx(ss, STORE_TX_SNAPSHOT, resolve_body, &t, NULL, e);
 	if (rc == 0 && t.set) {
 		if (cache && req->at_revision == 0)
-			cache_rows_put(cache, epoch, req->project, req->environment, req->version,
-			               t.set);
+			cache_rows_put(cache, generation, req->project, req->environment,
+			               req->version, t.set);
 		out->set = t.set;
 		t.set = NULL;
 		rc = select_and_open(ss, req, out->set, out, e);
@@ -243,11 +244,11 @@ int resolve_state(struct session *ss, const char *project, const char *environme
 	        .project = project, .environment = environment, .version = version};
 	struct resolved out_meta;
 	memset(&out_meta, 0, sizeof(out_meta));
-	uint64_t epoch = cache ? cache_epoch(cache) : 0;
+	uint64_t generation = cache ? cache_generation(cache) : 0;
 	struct resolve_tx t = {&req, &out_meta, NULL};
 	int rc = session_tx(ss, STORE_TX_SNAPSHOT, resolve_body, &t, NULL, e);
 	if (rc == 0 && t.set && cache)
-		cache_rows_put(cache, epoch, project, environment, version, t.set);
+		cache_rows_put(cache, generation, project, environment, version, t.set);
 	if (rc == 0)
 		*out = t.set;
 	else

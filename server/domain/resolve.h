@@ -21,7 +21,7 @@
 struct resolve_request {
 	const char *project;      /* project name */
 	const char *environment;  /* environment name */
-	int version;              /* enum version: draft or live */
+	enum version version;     /* draft or live */
 	const char *const *names; /* secrets asked for; none: all */
 	size_t n_names;           /* entries in names */
 	int64_t min_revision;     /* wait (up to wait_ms) until the project reaches it */
@@ -34,12 +34,12 @@ struct resolve_request {
 };
 
 struct resolved_secret {
-	const char *name; /* points into the result's rows */
-	char *value;      /* plaintext (see resolve_request.alloc) */
-	size_t len;       /* bytes in value */
-	int visibility;   /* enum visibility */
-	int source;       /* enum value_source */
-	int64_t revision; /* the revision that wrote the value */
+	const char *name;           /* points into the result's rows */
+	char *value;                /* plaintext (see resolve_request.alloc) */
+	size_t len;                 /* bytes in value */
+	enum visibility visibility; /* masked or restricted */
+	enum value_source source;   /* default or override */
+	int64_t revision;           /* the revision that wrote the value */
 };
 
 struct resolved {

@@ -8,6 +8,7 @@
 
 #include "quota.h"
 #include "secrets_internal.h"
+#include "session_internal.h"
 #include "store.h"
 #include "value.h"
 

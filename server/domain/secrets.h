@@ -17,11 +17,11 @@
 #include "session.h"
 
 struct secret_spec {
-	const char *project;     /* project name */
-	const char *name;        /* secret name */
-	const char *value;       /* the default value */
-	int visibility;          /* enum visibility */
-	const char *description; /* free text */
+	const char *project;        /* project name */
+	const char *name;           /* secret name */
+	const char *value;          /* the default value */
+	enum visibility visibility; /* masked or restricted */
+	const char *description;    /* free text */
 };
 
 struct secret_change {
@@ -34,10 +34,10 @@ struct secret_change {
 };
 
 struct revealed {
-	char *value;      /* plaintext, NUL-terminated; free with secrets_revealed_clear */
-	size_t len;       /* bytes in value */
-	int source;       /* enum value_source */
-	int64_t revision; /* the revision that wrote the value */
+	char *value;              /* plaintext, NUL-terminated; free with secrets_revealed_clear */
+	size_t len;               /* bytes in value */
+	enum value_source source; /* default or override */
+	int64_t revision;         /* the revision that wrote the value */
 };
 
 int secrets_create(struct session *ss, const struct secret_spec *spec, struct audit_row *audit,

@@ -7,7 +7,8 @@
 #include <time.h>
 
 #include "cache.h"
-#include "crypto.h"
+#include "crypt.h"
+#include "session_internal.h"
 #include "store.h"
 
 _Static_assert(CRYPT_TOKEN_CHARS + 1 <= TOKEN_SECRET_MAX, "TOKEN_SECRET_MAX is too small");
@@ -124,7 +125,7 @@ int tokens_authenticate(struct session *ss, const char *bearer, struct token *ou
 	if (ss->store == NULL)
 		return cof_err_set(e, COF_EWOULDBLOCK, "the token must be looked up");
 	/* Taken before the read: a revocation committed meanwhile keeps it out of the cache. */
-	uint64_t epoch = cache ? cache_epoch(cache) : 0;
+	uint64_t generation = cache ? cache_generation(cache) : 0;
 	rc = store_token_by_hash(ss->store, hash, sizeof(hash), &row, stored, e);
 	if (rc == COF_ENOTFOUND ||
 	    (rc == 0 && (!crypt_equal(hash, stored, sizeof(hash)) || !row.usable)))
@@ -132,7 +133,7 @@ int tokens_authenticate(struct session *ss, const char *bearer, struct token *ou
 	if (rc == 0) {
 		token_of(&row, out);
 		if (cache)
-			cache_token_put(cache, epoch, hash, out);
+			cache_token_put(cache, generation, hash, out);
 	}
 	return rc;
 }
@@ -169,10 +170,4 @@ int tokens_adopt_admin(struct session *ss, const char *name, const char *secret,
 	snprintf(t.name, sizeof(t.name), "%s", name);
 	crypt_token_id(t.id);
 	return insert(ss->store, ss->kr, &t, secret, 0, out, e);
-}
-
-int audit_log_list(struct session *ss, const char *project, bool all, int64_t since_us,
-                   int64_t after_id, int limit, struct audit_row *out, int *n, struct cof_err *e)
-{
-	return store_audit_list(ss->store, project, all, since_us, after_id, limit, out, n, e);
 }

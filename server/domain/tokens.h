@@ -2,7 +2,7 @@
  * tokens.h - bearer tokens: create (the secret is shown once), list, revoke, authenticate, and the
  * first admin token of a fresh database.
  *
- * A token's secret is random (crypto.h), stored only as a keyed hash, and compared in constant
+ * A token's secret is random (crypt.h), stored only as a keyed hash, and compared in constant
  * time. Roles and scopes are the model's (model.h); what each may call is the api's policy.
  */
 #ifndef COFFER_TOKENS_H
@@ -23,7 +23,7 @@
 
 struct token_spec {
 	const char *name;        /* label, 1..128 bytes */
-	int role;                /* enum role */
+	enum role role;          /* what it may do */
 	const char *project;     /* scope; "" for admin */
 	const char *const *envs; /* runtime scope; none: all */
 	size_t n_envs;           /* entries in envs, at most MODEL_TOKEN_MAX_ENVS */
@@ -62,10 +62,5 @@ int tokens_count(struct session *ss, int64_t *n, struct cof_err *e)
  * COF_EEXIST when that secret is already a token. */
 int tokens_adopt_admin(struct session *ss, const char *name, const char *secret, struct token *out,
                        struct cof_err *e) __attribute__((warn_unused_result));
-
-/* Audit rows of `project` ("" and all: every row) at or after since_us, by id after after_id. */
-int audit_log_list(struct session *ss, const char *project, bool all, int64_t since_us,
-                   int64_t after_id, int limit, struct audit_row *out, int *n, struct cof_err *e)
-        __attribute__((warn_unused_result));
 
 #endif

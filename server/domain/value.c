@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
+#include "crypt.h"
 #include "keys.h"
 #include "store.h"
 

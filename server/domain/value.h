@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "errors.h"
+#include "model.h"
 #include "session.h"
 
 struct store;
@@ -34,13 +35,13 @@ int value_open(struct session *ss, int64_t project_id, const struct store_sealed
 /* A sealed value and the identity it is bound to. */
 struct value_at {
 	int64_t project_id, secret_id, environment_id; /* environment 0: the default */
-	int version;                                   /* 0 default, else enum version */
-	int64_t valid_from;                            /* the revision that wrote it */
-	const char *name;                              /* the secret's name, for errors */
-	const uint8_t *sealed;                         /* the blob */
-	size_t sealed_len;                             /* its bytes */
-	void *(*alloc)(void *arg, size_t n);           /* where the plaintext goes; NULL: malloc */
-	void *alloc_arg;                               /* its argument */
+	enum version version;  /* VERSION_DEFAULT for the default, else the override's */
+	int64_t valid_from;    /* the revision that wrote it */
+	const char *name;      /* the secret's name, for errors */
+	const uint8_t *sealed; /* the blob */
+	size_t sealed_len;     /* its bytes */
+	void *(*alloc)(void *arg, size_t n); /* where the plaintext goes; NULL: malloc */
+	void *alloc_arg;                     /* its argument */
 };
 /* value_open for a value held elsewhere (the cache), into at->alloc's memory when set (its owner
  * wipes and frees it; value_free only for malloc). A memory-only session whose keyring lacks the

@@ -8,6 +8,7 @@
 
 #include "cache.h"
 #include "resolve.h"
+#include "session_internal.h"
 #include "store.h"
 
 struct watch_state *watch_state_ref(struct watch_state *st)

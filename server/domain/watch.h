@@ -1,7 +1,7 @@
 /*
  * watch.h - what a watcher of (project, environment, version) sees: the effective state as row
  * identities (which row of which secret wins, and its visibility; never a value, not even
- * sealed), and the names in which two states differ. WatchSecrets (api/watches.c) shares one
+ * sealed), and the names in which two states differ. WatchSecrets (api/watch_streams.c) shares one
  * state among every stream that knows it, and sends the difference each time the project moves.
  */
 #ifndef COFFER_WATCH_H
@@ -12,16 +12,17 @@
 #include <stdint.h>
 
 #include "errors.h"
+#include "model.h"
 #include "session.h"
 
 /* Which row of one secret wins, and its visibility. */
 struct watch_entry {
-	const char *name;       /* the secret's name (in the state's own memory) */
-	int64_t secret_id;      /* secrets.id */
-	int64_t environment_id; /* 0: the project default */
-	int64_t valid_from;     /* the revision that wrote the row */
-	int version;            /* 0 default, else the override's enum version */
-	int visibility;         /* enum visibility */
+	const char *name;           /* the secret's name (in the state's own memory) */
+	int64_t secret_id;          /* secrets.id */
+	int64_t environment_id;     /* 0: the project default */
+	int64_t valid_from;         /* the revision that wrote the row */
+	enum version version;       /* VERSION_DEFAULT for the default, else the override's */
+	enum visibility visibility; /* masked or restricted */
 };
 
 /* The effective state of (project, environment, version) at a revision: immutable, shared by

@@ -122,7 +122,7 @@ static int unpack_failed(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *
 }
 
 int rpc__ctx_take_request(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc,
-                           ProtobufCMessage **out)
+                          ProtobufCMessage **out)
 {
 	const char *bad = NULL;
 	int rc = ctx->transport->take_request(ctx, desc, out, &bad);
@@ -131,8 +131,8 @@ int rpc__ctx_take_request(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor 
 	return rc == 0 ? RPC_OK : unpack_failed(ctx, desc, bad);
 }
 
-int rpc__ctx_unpack(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc,
-                     const uint8_t *buf, size_t len, ProtobufCMessage **out)
+int rpc__ctx_unpack(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+                    size_t len, ProtobufCMessage **out)
 {
 	const char *bad = NULL;
 	*out = buf != NULL ? rpc__unpack(desc, buf, len, &bad) : NULL;
@@ -142,8 +142,8 @@ int rpc__ctx_unpack(struct rpc_ctx *ctx, const ProtobufCMessageDescriptor *desc,
 /* ---- set-up ---- */
 
 struct rpc_ctx *rpc__ctx_new(struct rpc_server *srv, const struct rpc_transport *transport,
-                              const coffer_method_desc *method, const void *handlers,
-                              int64_t deadline_ms)
+                             const coffer_method_desc *method, const void *handlers,
+                             int64_t deadline_ms)
 {
 	struct rpc_ctx *ctx = calloc(1, sizeof(*ctx));
 	if (ctx == NULL)

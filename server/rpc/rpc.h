@@ -22,25 +22,11 @@
 #include "coffer_rpc_meta.h"
 #include "errors.h"
 
-/* gRPC status codes, so that handlers need no gRPC header. */
+/* gRPC status codes, so that handlers need no gRPC header: RPC_OK, RPC_NOT_FOUND, ... from the
+ * status table. */
 enum rpc_code {
-	RPC_OK = 0,
-	RPC_CANCELLED = 1,
-	RPC_UNKNOWN = 2,
-	RPC_INVALID_ARGUMENT = 3,
-	RPC_DEADLINE_EXCEEDED = 4,
-	RPC_NOT_FOUND = 5,
-	RPC_ALREADY_EXISTS = 6,
-	RPC_PERMISSION_DENIED = 7,
-	RPC_RESOURCE_EXHAUSTED = 8,
-	RPC_FAILED_PRECONDITION = 9,
-	RPC_ABORTED = 10,
-	RPC_OUT_OF_RANGE = 11,
-	RPC_UNIMPLEMENTED = 12,
-	RPC_INTERNAL = 13,
-	RPC_UNAVAILABLE = 14,
-	RPC_DATA_LOSS = 15,
-	RPC_UNAUTHENTICATED = 16,
+#define STATUS(code, name, http, connect) RPC_##name = code,
+#include "coffer_status.def"
 };
 
 /* An entry's answer that comes later, through rpc_complete (unary) or rpc_stream_finish. */

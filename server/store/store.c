@@ -27,14 +27,14 @@ struct store {
 	int64_t deadline_ms;          /* monotonic bound on the call's statements; 0: the default */
 	bool in_tx;                   /* inside a transaction (store_tx, migrations) */
 	bool listening;               /* LISTENs: never made again silently (the LISTEN would go) */
-	uint64_t epoch;               /* abandon_epoch when it connected */
+	uint64_t generation;          /* abandon_generation when it connected */
 	const atomic_bool *abort;     /* set: every wait ends at once, nothing more is sent */
 	int64_t revision_hint;        /* the revision the open transaction writes */
 	struct store_changes changes; /* what the open (or last committed) transaction changed */
 };
 
 /* Raised by store_abandon_all: connections made before are given up. */
-static atomic_ullong abandon_epoch;
+static atomic_ullong abandon_generation;
 /* Commits: when the last one returned, and when the last one did not within its bound. */
 static atomic_llong last_commit_ok_ms, last_commit_stall_ms;
 
@@ -60,7 +60,7 @@ void store_set_abort(struct store *s, const atomic_bool *flag)
 
 void store_abandon_all(void)
 {
-	atomic_fetch_add(&abandon_epoch, 1);
+	atomic_fetch_add(&abandon_generation, 1);
 }
 
 bool store_writes_stalled(void)
@@ -293,7 +293,7 @@ void store__drop(struct store *s)
 static bool reconnect(struct store *s)
 {
 	store__drop(s);
-	s->epoch = atomic_load(&abandon_epoch);
+	s->generation = atomic_load(&abandon_generation);
 	s->conn = connect_url(s->url, s->app);
 	return PQstatus(s->conn) == CONNECTION_OK;
 }
@@ -325,7 +325,7 @@ static int wait_socket(struct store *s, short events, int64_t until)
 	for (;;) {
 		if (aborting(s))
 			return -1;
-		if (s->epoch != atomic_load(&abandon_epoch))
+		if (s->generation != atomic_load(&abandon_generation))
 			return -2;
 		int64_t left = until - clock_mono_ms();
 		if (left <= 0)
@@ -496,7 +496,7 @@ static struct store *store_new(const char *url, const char *app)
 static int store_connect(struct store *s, const char *what, struct cof_err *e)
 {
 	store__drop(s);
-	s->epoch = atomic_load(&abandon_epoch);
+	s->generation = atomic_load(&abandon_generation);
 	s->conn = connect_url(s->url, s->app);
 	if (s->conn)
 		PQsetNoticeProcessor(s->conn, on_notice, NULL);
@@ -541,7 +541,7 @@ int store_call_begin(struct store *s, int64_t timeout_ms, struct cof_err *e)
 	if (aborting(s))
 		return run_failed(s, RUN_ABORTED, 0, "begin", e);
 	if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) == PQTRANS_UNKNOWN ||
-	    s->epoch != atomic_load(&abandon_epoch)) {
+	    s->generation != atomic_load(&abandon_generation)) {
 		s->in_tx = false;
 		if (store_connect(s, "reconnect", e) != 0)
 			return e->code;

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "check_run.h"
-#include "crypto.h"
+#include "crypt.h"
 #include "helpers.h"
 #include "keys.h"
 

@@ -46,10 +46,10 @@ static int64_t cached_rev(struct cache *c, const char *p)
 	return rev;
 }
 
-static void put(struct cache *c, uint64_t epoch, const char *p, int64_t pid, int64_t rev)
+static void put(struct cache *c, uint64_t generation, const char *p, int64_t pid, int64_t rev)
 {
 	struct cached_rows *s = set_of(pid, rev, 3);
-	cache_rows_put(c, epoch, p, "main", 2, s);
+	cache_rows_put(c, generation, p, "main", 2, s);
 	cached_rows_unref(s);
 }
 
@@ -57,11 +57,11 @@ START_TEST(off_until_the_listener_listens)
 {
 	struct cache *c = NULL;
 	ck_assert_int_eq(cache_new(1 << 20, &c), 0);
-	ck_assert_uint_eq(cache_epoch(c), 0);
-	put(c, cache_epoch(c), "p", 1, 5);
+	ck_assert_uint_eq(cache_generation(c), 0);
+	put(c, cache_generation(c), "p", 1, 5);
 	ck_assert_int_eq(cached_rev(c, "p"), -1);
 	cache_enable(c);
-	put(c, cache_epoch(c), "p", 1, 5);
+	put(c, cache_generation(c), "p", 1, 5);
 	ck_assert_int_eq(cached_rev(c, "p"), 5);
 	cache_free(c);
 }
@@ -72,27 +72,27 @@ START_TEST(a_read_older_than_an_announcement_is_refused)
 	struct cache *c = NULL;
 	ck_assert_int_eq(cache_new(1 << 20, &c), 0);
 	cache_enable(c);
-	uint64_t epoch = cache_epoch(c); /* a reader starts its snapshot at revision 5 */
-	cache_project_changed(c, 1, 6);  /* a write commits revision 6 meanwhile */
-	put(c, epoch, "p", 1, 5);        /* the reader offers what it read */
+	uint64_t generation = cache_generation(c); /* a reader starts its snapshot at revision 5 */
+	cache_project_changed(c, 1, 6);            /* a write commits revision 6 meanwhile */
+	put(c, generation, "p", 1, 5);             /* the reader offers what it read */
 	ck_assert_int_eq(cached_rev(c, "p"), -1);
-	put(c, epoch, "p", 1, 6); /* a read that saw the write is kept */
+	put(c, generation, "p", 1, 6); /* a read that saw the write is kept */
 	ck_assert_int_eq(cached_rev(c, "p"), 6);
 	/* An announcement drops what is older, and only that project's. */
-	put(c, epoch, "q", 2, 3);
+	put(c, generation, "q", 2, 3);
 	cache_project_changed(c, 1, 7);
 	ck_assert_int_eq(cached_rev(c, "p"), -1);
 	ck_assert_int_eq(cached_rev(c, "q"), 3);
 	/* A newer set replaces an older one; an older offer does not replace a newer one. */
-	put(c, epoch, "q", 2, 4);
-	put(c, epoch, "q", 2, 2);
+	put(c, generation, "q", 2, 4);
+	put(c, generation, "q", 2, 2);
 	ck_assert_int_eq(cached_rev(c, "q"), 4);
 	/* Deleted: gone, and no read of it is kept again; a new project of that name is. */
 	cache_project_changed(c, 2, -1);
 	ck_assert_int_eq(cached_rev(c, "q"), -1);
-	put(c, cache_epoch(c), "q", 2, 9);
+	put(c, cache_generation(c), "q", 2, 9);
 	ck_assert_int_eq(cached_rev(c, "q"), -1);
-	put(c, cache_epoch(c), "q", 3, 1);
+	put(c, cache_generation(c), "q", 3, 1);
 	ck_assert_int_eq(cached_rev(c, "q"), 1);
 	cache_free(c);
 }
@@ -103,18 +103,18 @@ START_TEST(a_lost_listener_empties_the_cache_and_old_readers_are_refused)
 	struct cache *c = NULL;
 	ck_assert_int_eq(cache_new(1 << 20, &c), 0);
 	cache_enable(c);
-	uint64_t before = cache_epoch(c);
+	uint64_t before = cache_generation(c);
 	put(c, before, "p", 1, 5);
 	cache_disable(c);
 	ck_assert_int_eq(cached_rev(c, "p"), -1);
 	put(c, before, "p", 1, 5);
 	ck_assert_int_eq(cached_rev(c, "p"), -1);
 	cache_enable(c);
-	ck_assert_uint_ne(cache_epoch(c), before);
+	ck_assert_uint_ne(cache_generation(c), before);
 	/* A reader that started before the listener came back may have missed a change. */
 	put(c, before, "p", 1, 5);
 	ck_assert_int_eq(cached_rev(c, "p"), -1);
-	put(c, cache_epoch(c), "p", 1, 5);
+	put(c, cache_generation(c), "p", 1, 5);
 	ck_assert_int_eq(cached_rev(c, "p"), 5);
 	cache_keyring_changed(c);
 	ck_assert_int_eq(cached_rev(c, "p"), -1);
@@ -133,14 +133,14 @@ START_TEST(tokens_are_dropped_by_id_and_with_their_project)
 	struct token t1 = {.id = "tok_1", .role = ROLE_RUNTIME},
 	             t2 = {.id = "tok_2", .role = ROLE_RUNTIME},
 	             t3 = {.id = "tok_3", .role = ROLE_ADMIN}, out;
-	uint64_t epoch = cache_epoch(c);
-	cache_token_put(c, epoch, h1, &t1);
-	cache_token_put(c, epoch, h2, &t2);
-	cache_token_put(c, epoch, h3, &t3);
+	uint64_t generation = cache_generation(c);
+	cache_token_put(c, generation, h1, &t1);
+	cache_token_put(c, generation, h2, &t2);
+	cache_token_put(c, generation, h3, &t3);
 	ck_assert(cache_token_get(c, h1, &out));
 	ck_assert_str_eq(out.id, "tok_1");
 	/* A lookup that read the token before it was revoked must not keep it. */
-	uint64_t reader = cache_epoch(c);
+	uint64_t reader = cache_generation(c);
 	cache_token_changed(c, "tok_1");
 	ck_assert(!cache_token_get(c, h1, &out));
 	cache_token_put(c, reader, h1, &t1);
@@ -150,7 +150,7 @@ START_TEST(tokens_are_dropped_by_id_and_with_their_project)
 	ck_assert(!cache_token_get(c, h2, &out));
 	ck_assert(cache_token_get(c, h3, &out));
 	/* With a row budget of 0, rows are never kept. */
-	put(c, cache_epoch(c), "p", 1, 1);
+	put(c, cache_generation(c), "p", 1, 1);
 	ck_assert_int_eq(cached_rev(c, "p"), -1);
 	cache_free(c);
 }
@@ -167,7 +167,7 @@ START_TEST(the_byte_budget_holds)
 		char p[16];
 		snprintf(p, sizeof(p), "p%d", i);
 		struct cached_rows *s = set_of(i + 1, 1, 10);
-		cache_rows_put(c, cache_epoch(c), p, "main", 2, s);
+		cache_rows_put(c, cache_generation(c), p, "main", 2, s);
 		if (i == 0)
 			held = s; /* a reader keeps this one */
 		else

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "check_run.h"
-#include "crypto.h"
+#include "crypt.h"
 #include "errors.h"
 
 static struct crypt_keyring *keyring_with_term(uint8_t fill, int32_t term)

@@ -163,7 +163,7 @@ COFFER_API int coffer_fallback_describe(const char *path, coffer_fallback_info *
  * DEADLINE_EXCEEDED) the snapshot is read instead and *from_fallback is set; when it refuses the
  * token (UNAUTHENTICATED, PERMISSION_DENIED) the file is deleted and the refusal returned. A
  * snapshot of another (project, environment, version), changed, or sealed with another key does
- * not open. Format: docs/client/fallback.md. */
+ * not open. Format: docs/client/coffer_resolve_fallback.md. */
 COFFER_API int coffer_resolve_fallback(coffer_client *client, const char *project,
                                        const char *environment, coffer_version version,
                                        const coffer_fallback *fb, coffer_snapshot **out,

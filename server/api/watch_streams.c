@@ -1,5 +1,5 @@
 /*
- * watches.c - Secrets/WatchSecrets: the streams of a replica, in groups by what they watch.
+ * watch_streams.c - Secrets/WatchSecrets: the streams of a replica, in groups by what they watch.
  *
  * Every stream of one (project, environment, version) belongs to one group. A group keeps the
  * newest state it read (row identities only, never a value: watch.h), shared by reference with
@@ -21,7 +21,7 @@
  * taken) is told RESOURCE_EXHAUSTED and resumes from its last revision; a thread sends heartbeats
  * to streams quiet for --watch-heartbeat-seconds and ends streams whose token has expired.
  */
-#include "watches.h"
+#include "watch_streams.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -30,7 +30,7 @@
 #include <sys/time.h>
 
 #include "audit.h"
-#include "changes.h"
+#include "listener.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -49,7 +49,7 @@
 struct group;
 
 struct watcher {
-	struct watches *ws;                         /* the registry */
+	struct watch_streams *ws;                   /* the registry */
 	struct group *g;                            /* its group, once it has joined */
 	struct rpc_stream *st;                      /* its stream */
 	struct call *c;                             /* the opening call, until its row is stored */
@@ -70,7 +70,7 @@ struct watcher {
 
 /* The streams of one (project, environment, version). */
 struct group {
-	struct watches *ws;               /* the registry */
+	struct watch_streams *ws;         /* the registry */
 	char project[MODEL_NAME_MAX];     /* what they watch */
 	char environment[MODEL_NAME_MAX]; /* in which environment */
 	int version;                      /* and version */
@@ -92,7 +92,7 @@ struct token_count {
 	struct token_count *next;
 };
 
-struct watches {
+struct watch_streams {
 	struct api *api;      /* calls, domain, audit, jobs */
 	int heartbeat_ms;     /* quiet streams get a heartbeat after this long */
 	int per_token;        /* streams a token may hold at once */
@@ -107,7 +107,7 @@ struct watches {
 
 /* ---- counts per token ---- */
 
-static struct token_count **token_slot(struct watches *ws, const char *id)
+static struct token_count **token_slot(struct watch_streams *ws, const char *id)
 {
 	uint64_t h = 1469598103934665603ull;
 	for (const char *p = id; *p; p++)
@@ -119,7 +119,7 @@ static struct token_count **token_slot(struct watches *ws, const char *id)
 }
 
 /* With the lock held: counts one more stream of token id unless it holds per_token already. */
-static bool token_take(struct watches *ws, const char *id)
+static bool token_take(struct watch_streams *ws, const char *id)
 {
 	struct token_count **pp = token_slot(ws, id);
 	if (*pp == NULL) {
@@ -133,7 +133,7 @@ static bool token_take(struct watches *ws, const char *id)
 	return true;
 }
 
-static void token_give(struct watches *ws, const char *id)
+static void token_give(struct watch_streams *ws, const char *id)
 {
 	struct token_count **pp = token_slot(ws, id), *t = *pp;
 	if (t && --t->n == 0) {
@@ -144,7 +144,7 @@ static void token_give(struct watches *ws, const char *id)
 
 /* ---- watchers ---- */
 
-static void group_release_locked(struct watches *ws, struct group *g);
+static void group_release_locked(struct watch_streams *ws, struct group *g);
 
 /* The last reference is gone: the stream is done with. Without the lock. */
 static void finish_watcher(struct watcher *w)
@@ -237,7 +237,7 @@ static void group_job(void *arg);
 static void own_job(void *arg);
 
 /* With the lock held: the group of what w watches, made if there is none (NULL on OOM). */
-static struct group *group_of(struct watches *ws, const Coffer__V1__WatchSecretsRequest *req)
+static struct group *group_of(struct watch_streams *ws, const Coffer__V1__WatchSecretsRequest *req)
 {
 	for (struct group *g = ws->groups; g; g = g->next)
 		if (g->version == (int)req->version && strcmp(g->project, req->project) == 0 &&
@@ -258,7 +258,7 @@ static struct group *group_of(struct watches *ws, const Coffer__V1__WatchSecrets
 }
 
 /* With the lock held: frees the group if nothing holds it any more. */
-static void group_release_locked(struct watches *ws, struct group *g)
+static void group_release_locked(struct watch_streams *ws, struct group *g)
 {
 	if (g->n > 0 || g->busy)
 		return;
@@ -285,7 +285,7 @@ static bool want_group_job(struct group *g)
 	return true;
 }
 
-static void submit_group(struct watches *ws, struct group *g)
+static void submit_group(struct watch_streams *ws, struct group *g)
 {
 	if (workq_submit(ws->api->jobs, WORKQ_BACKGROUND, group_job, g) == 0)
 		return;
@@ -298,7 +298,7 @@ static void submit_group(struct watches *ws, struct group *g)
 }
 
 /* The state now of what g watches: from the cache when it holds it, else from the database. */
-static int read_state(struct watches *ws, struct group *g, struct watch_state **out,
+static int read_state(struct watch_streams *ws, struct group *g, struct watch_state **out,
                       struct cof_err *e)
 {
 	struct domain *d = ws->api->domain;
@@ -369,7 +369,7 @@ static bool wanted(const struct watcher *w, const char *name)
  * written only by its group's job (or its own, before it is the group's). */
 static void tell(struct watcher *w, struct watch_state *now, bool new_history, struct memo *memo)
 {
-	struct watches *ws = w->ws;
+	struct watch_streams *ws = w->ws;
 	pthread_mutex_lock(&ws->mu);
 	struct watch_state *known = w->known ? watch_state_ref(w->known) : NULL;
 	pthread_mutex_unlock(&ws->mu);
@@ -420,7 +420,7 @@ static void end_members(struct group *g, int code, const char *message)
 }
 
 /* One pass of a group's job: read the state now and tell every member that is the group's. */
-static void group_pass(struct watches *ws, struct group *g)
+static void group_pass(struct watch_streams *ws, struct group *g)
 {
 	struct watch_state *now = NULL;
 	struct cof_err e = {0};
@@ -486,7 +486,7 @@ static void group_pass(struct watches *ws, struct group *g)
 static void group_job(void *arg)
 {
 	struct group *g = arg;
-	struct watches *ws = g->ws;
+	struct watch_streams *ws = g->ws;
 	for (;;) {
 		group_pass(ws, g);
 		pthread_mutex_lock(&ws->mu);
@@ -505,7 +505,7 @@ static void group_job(void *arg)
 static void own_job(void *arg)
 {
 	struct watcher *w = arg;
-	struct watches *ws = w->ws;
+	struct watch_streams *ws = w->ws;
 	const Coffer__V1__WatchSecretsRequest *req = w->req;
 	struct watch_state *then = NULL, *now = NULL;
 	char **touched = NULL;
@@ -560,7 +560,7 @@ static void on_done(struct rpc_stream *st, int code, void *arg)
 {
 	(void)st;
 	struct watcher *w = arg;
-	struct watches *ws = w->ws;
+	struct watch_streams *ws = w->ws;
 	pthread_mutex_lock(&ws->mu);
 	w->done = true;
 	w->done_code = code;
@@ -579,7 +579,7 @@ static const struct rpc_stream_handlers watch_handlers = {NULL, on_done};
 static void opened(void *arg, int status)
 {
 	struct watcher *w = arg;
-	struct watches *ws = w->ws;
+	struct watch_streams *ws = w->ws;
 	if (status != 0) {
 		metrics_audit_failure(ws->api->metrics);
 		rpc_stream_fail(w->st, RPC_UNAVAILABLE, "the audit log is unavailable");
@@ -612,7 +612,7 @@ static void opened(void *arg, int status)
 		finish_watcher(w);
 }
 
-int watch_open(struct watches *ws, struct call *c, const Coffer__V1__WatchSecretsRequest *req,
+int watch_open(struct watch_streams *ws, struct call *c, const Coffer__V1__WatchSecretsRequest *req,
                struct rpc_stream *st)
 {
 	/* A stream counts against its token from the moment it is asked for. */
@@ -660,7 +660,7 @@ oom:
 	return call_fail(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
 }
 
-void watch_changed(struct watches *ws, int64_t project_id, int64_t revision)
+void watch_streams_changed(struct watch_streams *ws, int64_t project_id, int64_t revision)
 {
 	pthread_mutex_lock(&ws->mu);
 	size_t n_groups = 0;
@@ -671,7 +671,7 @@ void watch_changed(struct watches *ws, int64_t project_id, int64_t revision)
 	for (struct group *g = ws->groups; g; g = g->next) {
 		if (project_id != 0 && g->project_id != 0 && g->project_id != project_id)
 			continue;
-		if (project_id == 0 && revision == CHANGES_NEW_HISTORY)
+		if (project_id == 0 && revision == LISTENER_NEW_HISTORY)
 			g->new_history = true;
 		if (g->n == 0)
 			continue;
@@ -686,7 +686,7 @@ void watch_changed(struct watches *ws, int64_t project_id, int64_t revision)
 	free(todo);
 }
 
-void watch_token_revoked(struct watches *ws, const char *token_id)
+void watch_streams_token_revoked(struct watch_streams *ws, const char *token_id)
 {
 	pthread_mutex_lock(&ws->mu);
 	for (struct group *g = ws->groups; g; g = g->next)
@@ -705,7 +705,7 @@ struct beat {
 
 /* With the lock held: heartbeats due at t (a reference each), tokens expired at wall-clock
  * now_us (ended), groups due to look again (their jobs to submit). */
-static void due_work(struct watches *ws, int64_t t, int64_t now_us, struct beat *beats,
+static void due_work(struct watch_streams *ws, int64_t t, int64_t now_us, struct beat *beats,
                      size_t *n_beats, size_t cap, struct group **groups, size_t *n_groups,
                      size_t cap_groups)
 {
@@ -735,7 +735,7 @@ static void due_work(struct watches *ws, int64_t t, int64_t now_us, struct beat 
  * groups whose read failed. */
 static void *heartbeats(void *arg)
 {
-	struct watches *ws = arg;
+	struct watch_streams *ws = arg;
 	pthread_mutex_lock(&ws->mu);
 	while (!ws->stop) {
 		struct timespec until = clock_realtime_after_ms(1000);
@@ -769,10 +769,10 @@ static void *heartbeats(void *arg)
 	return NULL;
 }
 
-int watches_new(struct api *api, int heartbeat_ms, int per_token, struct watches **out)
+int watch_streams_new(struct api *api, int heartbeat_ms, int per_token, struct watch_streams **out)
 {
 	*out = NULL;
-	struct watches *ws = calloc(1, sizeof(*ws));
+	struct watch_streams *ws = calloc(1, sizeof(*ws));
 	if (ws == NULL)
 		return -1;
 	ws->api = api;
@@ -790,7 +790,7 @@ int watches_new(struct api *api, int heartbeat_ms, int per_token, struct watches
 	return 0;
 }
 
-void watches_end_all(struct watches *ws)
+void watch_streams_end_all(struct watch_streams *ws)
 {
 	pthread_mutex_lock(&ws->mu);
 	for (struct group *g = ws->groups; g; g = g->next)
@@ -802,7 +802,7 @@ void watches_end_all(struct watches *ws)
 	pthread_mutex_unlock(&ws->mu);
 }
 
-size_t watches_count(struct watches *ws)
+size_t watch_streams_count(struct watch_streams *ws)
 {
 	pthread_mutex_lock(&ws->mu);
 	size_t n = ws->n;
@@ -810,7 +810,7 @@ size_t watches_count(struct watches *ws)
 	return n;
 }
 
-void watches_free(struct watches *ws)
+void watch_streams_free(struct watch_streams *ws)
 {
 	if (ws == NULL)
 		return;

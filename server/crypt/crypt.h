@@ -1,5 +1,5 @@
 /*
- * crypto.h - encryption at rest: the only room that touches libsodium.
+ * crypt.h - encryption at rest: the only room that touches libsodium.
  *
  * The root key (32 bytes, from a file) wraps the data keys of the keyring; each data key has a
  * term number and one term is active. A value is sealed with XChaCha20-Poly1305 under the active
@@ -9,8 +9,8 @@
  * A blob moved to another identity, altered by one bit, or cut short fails to open.
  * Keys live in sodium_malloc memory and never leave this room.
  */
-#ifndef COFFER_CRYPTO_H
-#define COFFER_CRYPTO_H
+#ifndef COFFER_CRYPT_H
+#define COFFER_CRYPT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* crypto.c - keyring and sealed values over libsodium (see crypto.h). */
-#include "crypto.h"
+/* crypt.c - keyring and sealed values over libsodium (see crypt.h). */
+#include "crypt.h"
 
 #include <ctype.h>
 #include <errno.h>

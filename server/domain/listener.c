@@ -1,5 +1,5 @@
-/* changes.c - the listener (see changes.h). */
-#include "changes.h"
+/* listener.c - the listener (see listener.h). */
+#include "listener.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -23,38 +23,38 @@
 #define BACKOFF_MIN 100
 #define BACKOFF_MAX 2000
 
-struct changes {
-	char *url;                  /* the database */
-	struct cache *cache;        /* what the changes apply to */
-	pthread_t thread;           /* the listener */
-	pthread_mutex_t mu;         /* guards stop and the hook */
-	pthread_cond_t cv;          /* wakes a backoff sleep on stop */
-	bool stop;                  /* leave */
-	struct changes_hooks hooks; /* project and token changes go there too */
-	atomic_bool listening;      /* the cache is coherent */
-	atomic_llong last_ok_ms;    /* when the database last answered */
+struct listener {
+	char *url;                   /* the database */
+	struct cache *cache;         /* what the changes apply to */
+	pthread_t thread;            /* the listener */
+	pthread_mutex_t mu;          /* guards stop and the hook */
+	pthread_cond_t cv;           /* wakes a backoff sleep on stop */
+	bool stop;                   /* leave */
+	struct listener_hooks hooks; /* project and token changes go there too */
+	atomic_bool listening;       /* the cache is coherent */
+	atomic_llong last_ok_ms;     /* when the database last answered */
 	struct store_identity id; /* the history the listener was last on (timeline 0: none yet) */
 };
 
-static void call_hook(struct changes *ch, int64_t project_id, int64_t revision)
+static void call_hook(struct listener *ch, int64_t project_id, int64_t revision)
 {
 	pthread_mutex_lock(&ch->mu);
-	struct changes_hooks h = ch->hooks;
+	struct listener_hooks h = ch->hooks;
 	pthread_mutex_unlock(&ch->mu);
 	if (h.project)
 		h.project(h.arg, project_id, revision);
 }
 
-static void call_token_hook(struct changes *ch, const char *token_id)
+static void call_token_hook(struct listener *ch, const char *token_id)
 {
 	pthread_mutex_lock(&ch->mu);
-	struct changes_hooks h = ch->hooks;
+	struct listener_hooks h = ch->hooks;
 	pthread_mutex_unlock(&ch->mu);
 	if (h.token)
 		h.token(h.arg, token_id);
 }
 
-void changes_apply(struct changes *ch, const char *payload)
+void listener_apply(struct listener *ch, const char *payload)
 {
 	int64_t id = 0, rev = 0;
 	char token[40];
@@ -73,14 +73,14 @@ void changes_apply(struct changes *ch, const char *payload)
 
 static void on_note(void *arg, const char *payload)
 {
-	struct changes *ch = arg;
+	struct listener *ch = arg;
 	atomic_store(&ch->last_ok_ms, clock_mono_ms());
-	changes_apply(ch, payload);
+	listener_apply(ch, payload);
 }
 
 /* After a (re)connection: whether the server is on another history than before (a failover to
  * another timeline, a restored backup): what was heard before may never have happened there. */
-static bool new_history(struct changes *ch, struct store *s)
+static bool new_history(struct listener *ch, struct store *s)
 {
 	struct store_identity now;
 	struct cof_err e = {0};
@@ -102,7 +102,7 @@ static bool new_history(struct changes *ch, struct store *s)
 }
 
 /* Sleeps ms unless stopped; whether to go on. */
-static bool nap(struct changes *ch, int ms)
+static bool nap(struct listener *ch, int ms)
 {
 	struct timespec until = clock_realtime_after_ms(ms);
 	pthread_mutex_lock(&ch->mu);
@@ -113,7 +113,7 @@ static bool nap(struct changes *ch, int ms)
 	return go_on;
 }
 
-static bool stopping(struct changes *ch)
+static bool stopping(struct listener *ch)
 {
 	pthread_mutex_lock(&ch->mu);
 	bool s = ch->stop;
@@ -123,7 +123,7 @@ static bool stopping(struct changes *ch)
 
 static void *listener(void *arg)
 {
-	struct changes *ch = arg;
+	struct listener *ch = arg;
 	struct store *s = NULL;
 	int backoff = BACKOFF_MIN;
 	bool warned = false;
@@ -154,7 +154,7 @@ static void *listener(void *arg)
 				log_info("changes: listening again; the cache serves");
 			warned = false;
 			/* Anything may have changed while we were away. */
-			call_hook(ch, 0, moved ? CHANGES_NEW_HISTORY : 0);
+			call_hook(ch, 0, moved ? LISTENER_NEW_HISTORY : 0);
 		}
 		int rc = store_listen_wait(s, WAIT_MS, on_note, ch, &e);
 		if (rc == 0 && clock_mono_ms() - atomic_load(&ch->last_ok_ms) >= PING_MS) {
@@ -183,10 +183,10 @@ static void *listener(void *arg)
 	return NULL;
 }
 
-int changes_start(const char *url, struct cache *cache, struct changes **out, struct cof_err *e)
+int listener_start(const char *url, struct cache *cache, struct listener **out, struct cof_err *e)
 {
 	*out = NULL;
-	struct changes *ch = calloc(1, sizeof(*ch));
+	struct listener *ch = calloc(1, sizeof(*ch));
 	if (ch == NULL || (ch->url = strdup(url ? url : "")) == NULL) {
 		free(ch);
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
@@ -203,7 +203,7 @@ int changes_start(const char *url, struct cache *cache, struct changes **out, st
 	return 0;
 }
 
-void changes_stop(struct changes *ch)
+void listener_stop(struct listener *ch)
 {
 	if (ch == NULL)
 		return;
@@ -218,19 +218,19 @@ void changes_stop(struct changes *ch)
 	free(ch);
 }
 
-void changes_set_hooks(struct changes *ch, const struct changes_hooks *h)
+void listener_set_hooks(struct listener *ch, const struct listener_hooks *h)
 {
 	pthread_mutex_lock(&ch->mu);
-	ch->hooks = h ? *h : (struct changes_hooks){0};
+	ch->hooks = h ? *h : (struct listener_hooks){0};
 	pthread_mutex_unlock(&ch->mu);
 }
 
-bool changes_listening(struct changes *ch)
+bool listener_listening(struct listener *ch)
 {
 	return atomic_load(&ch->listening);
 }
 
-bool changes_db_ready(struct changes *ch)
+bool listener_db_ready(struct listener *ch)
 {
 	return atomic_load(&ch->listening) &&
 	       clock_mono_ms() - atomic_load(&ch->last_ok_ms) < READY_MS;

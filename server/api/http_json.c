@@ -1,5 +1,5 @@
 /*
- * svc_http.c - the read-only HTTP/JSON endpoint: a GET of an environment's secrets becomes a
+ * http_json.c - the read-only HTTP/JSON endpoint: a GET of an environment's secrets becomes a
  * ResolveSecrets call run by the rpc runtime exactly as a gRPC one (the same policy, scopes,
  * cache, audit row, limits, log line and metrics), and its answer becomes JSON.
  *
@@ -14,7 +14,7 @@
  * Response bodies may hold values: they are built in buffers that are wiped whenever they grow
  * and handed to the listener, which wipes them after sending.
  */
-#include "svc_http.h"
+#include "http_json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,7 +32,7 @@
 /* An HTTP request without a deadline of its own gets this long. */
 #define CALL_TIMEOUT_MS 10000
 
-struct svc_http {
+struct http_json {
 	struct rpc_server *rpc;
 };
 
@@ -42,7 +42,7 @@ struct pending {
 	bool single; /* .../secrets/{name} */
 };
 
-int svc_http_new(struct rpc_server *rpc, struct svc_http **out)
+int http_json_new(struct rpc_server *rpc, struct http_json **out)
 {
 	*out = calloc(1, sizeof(**out));
 	if (*out == NULL)
@@ -51,7 +51,7 @@ int svc_http_new(struct rpc_server *rpc, struct svc_http **out)
 	return 0;
 }
 
-void svc_http_free(struct svc_http *h)
+void http_json_free(struct http_json *h)
 {
 	free(h);
 }
@@ -77,39 +77,6 @@ static void jfmt(struct coffer_wbuf *b, const char *fmt, ...)
 }
 
 /* ---- answers ---- */
-
-int svc_http_status(int code)
-{
-	switch (code) {
-	case RPC_OK:
-		return 200;
-	case RPC_CANCELLED:
-		return 499;
-	case RPC_INVALID_ARGUMENT:
-	case RPC_FAILED_PRECONDITION:
-	case RPC_OUT_OF_RANGE:
-		return 400;
-	case RPC_UNAUTHENTICATED:
-		return 401;
-	case RPC_PERMISSION_DENIED:
-		return 403;
-	case RPC_NOT_FOUND:
-		return 404;
-	case RPC_ALREADY_EXISTS:
-	case RPC_ABORTED:
-		return 409;
-	case RPC_RESOURCE_EXHAUSTED:
-		return 429;
-	case RPC_UNIMPLEMENTED:
-		return 501;
-	case RPC_UNAVAILABLE:
-		return 503;
-	case RPC_DEADLINE_EXCEEDED:
-		return 504;
-	default:
-		return 500;
-	}
-}
 
 static void answer_json(struct http_request *req, int status, struct coffer_wbuf *b)
 {
@@ -140,7 +107,7 @@ static void answer_error(struct http_request *req, int code, const char *fmt, ..
 	jraw(&b, ",\"message\":");
 	coffer_wbuf_json(&b, msg);
 	jraw(&b, "}");
-	answer_json(req, svc_http_status(code), &b);
+	answer_json(req, coffer_status_http(code), &b);
 }
 
 static void on_resolved(void *arg, int code, const char *message, const ProtobufCMessage *resp)
@@ -220,9 +187,9 @@ static int64_t known_revision(const char *inm)
 	return known;
 }
 
-void svc_http_handle(void *app, struct http_request *req)
+void http_json_handle(void *app, struct http_request *req)
 {
-	struct svc_http *h = app;
+	struct http_json *h = app;
 	char path[1024];
 	if (strlen(http_path(req)) >= sizeof(path)) {
 		answer_error(req, RPC_INVALID_ARGUMENT, "the path is longer than %zu bytes",
