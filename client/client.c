@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coffer_limits.h"
+
 struct coffer_client {
 	coffer_channel *ch; /* the channel */
 	char *token;        /* the bearer token (the key of token-sealed fallback snapshots) */
@@ -23,7 +25,7 @@ void coffer_options_init(coffer_options *opts)
 	opts->ca_file = getenv("COFFER_CA_FILE");
 	opts->cert_file = getenv("COFFER_CERT_FILE");
 	opts->key_file = getenv("COFFER_KEY_FILE");
-	opts->timeout_ms = 10000;
+	opts->timeout_ms = LIMIT_CLIENT_TIMEOUT_MS;
 	opts->max_retries = 4;
 	const char *plain = getenv("COFFER_PLAINTEXT");
 	opts->plaintext = plain && (strcmp(plain, "1") == 0 || strcmp(plain, "true") == 0);

@@ -26,12 +26,13 @@
 
 #include <sodium.h>
 
+#include "coffer_limits.h"
+
 #define MAGIC     "CFSNAP01"
 #define MAGIC_LEN 8
 #define SALT_LEN  16
 #define KEY_TOKEN 1
 #define KEY_PASS  2
-#define MAX_NAME  129
 #define MAX_FILE  (64u << 20)
 #define PERSONAL  "coffer.snapshot1" /* 16 bytes: BLAKE2b's personalisation */
 
@@ -340,7 +341,7 @@ int coffer__fallback_load(const coffer_fallback *fb, const char *token, const ch
 	bool read_all = data && read(fd, data, len) == (ssize_t)len;
 	close(fd);
 	struct rd r = {data, len, 0, read_all};
-	char p[MAX_NAME], e[MAX_NAME];
+	char p[LIMIT_NAME_BUF], e[LIMIT_NAME_BUF];
 	const uint8_t *magic = take(&r, MAGIC_LEN);
 	const uint8_t *src = take(&r, 1);
 	const uint8_t *salt = take(&r, SALT_LEN);
@@ -451,7 +452,7 @@ int coffer_fallback_describe(const char *path, coffer_fallback_info *info, coffe
 	if (fd < 0)
 		return coffer__fail(err, COFFER_NOT_FOUND, "no fallback snapshot at %s", path);
 	uint8_t head[MAGIC_LEN + 1 + SALT_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + 16 +
-	             2 * (2 + MAX_NAME) + 1];
+	             2 * (2 + LIMIT_NAME_BUF) + 1];
 	ssize_t got = read(fd, head, sizeof(head));
 	close(fd);
 	struct rd r = {head, got > 0 ? (size_t)got : 0, 0, got > 0};

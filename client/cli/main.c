@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 
 #include "cli.h"
+#include "coffer_limits.h"
 
 /* ---- options ---- */
 
@@ -92,8 +93,9 @@ static const struct cli_option g_plaintext = {
         "--plaintext", NULL, "no TLS to a server off this host (default $COFFER_PLAINTEXT)"};
 static const struct cli_option g_cert = {"--cert-file", "F", "client certificate (mTLS)"};
 static const struct cli_option g_key = {"--key-file", "F", "its private key"};
-static const struct cli_option g_timeout = {"--timeout-ms", "N",
-                                            "deadline of each call (default 30000)"};
+static const struct cli_option g_timeout = {
+        "--timeout-ms", "N",
+        "deadline of each call (default " LIMIT_TEXT(LIMIT_CLIENT_TIMEOUT_MS) ")"};
 static const struct cli_option g_json = {"--json", NULL, "machine-readable output"};
 static const struct cli_option g_help = {"--help", NULL, "this text, or a command's"};
 static const struct cli_option *const globals[] = {&g_addr, &g_token,     &g_ca,      &g_cert,
@@ -382,7 +384,6 @@ int main(int argc, char **argv)
 	struct cli c = {0};
 	struct parsed p = {0};
 	coffer_options_init(&p.opts);
-	p.opts.timeout_ms = 30000;
 	int rc = parse(argc, argv, &c, &p);
 	if (rc)
 		return rc;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "coffer_limits.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -162,7 +163,7 @@ int call_check_project(struct call *c, const char *name)
 {
 	if (!validate_slug(name))
 		return call_fail(c, RPC_INVALID_ARGUMENT,
-		                 "project name must match ^[a-z][a-z0-9-]{0,62}$");
+		                 "project name must match " COFFER_RULE_SLUG);
 	rpc_note_project(c->rpc, name);
 	return RPC_OK;
 }
@@ -170,8 +171,7 @@ int call_check_project(struct call *c, const char *name)
 int call_check_environment(struct call *c, const char *field, const char *name)
 {
 	if (!validate_slug(name))
-		return call_fail(c, RPC_INVALID_ARGUMENT, "%s must match ^[a-z][a-z0-9-]{0,62}$",
-		                 field);
+		return call_fail(c, RPC_INVALID_ARGUMENT, "%s must match " COFFER_RULE_SLUG, field);
 	return RPC_OK;
 }
 
@@ -179,7 +179,7 @@ int call_check_secret(struct call *c, const char *name)
 {
 	if (!validate_secret_name(name))
 		return call_fail(c, RPC_INVALID_ARGUMENT,
-		                 "secret name must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$");
+		                 "secret name must match " COFFER_RULE_SECRET_NAME);
 	return RPC_OK;
 }
 
@@ -187,7 +187,7 @@ int call_check_value(struct call *c, const char *value)
 {
 	if (!validate_value(value))
 		return call_fail(c, RPC_INVALID_ARGUMENT, "value must be UTF-8 of at most %d bytes",
-		                 VALIDATE_MAX_VALUE_BYTES);
+		                 LIMIT_VALUE_BYTES);
 	return RPC_OK;
 }
 
@@ -195,7 +195,7 @@ int call_check_description(struct call *c, const char *description)
 {
 	if (!validate_description(description))
 		return call_fail(c, RPC_INVALID_ARGUMENT, "description must be at most %d bytes",
-		                 VALIDATE_MAX_DESCRIPTION_BYTES);
+		                 LIMIT_DESCRIPTION_BYTES);
 	return RPC_OK;
 }
 
@@ -219,7 +219,7 @@ int call_page_begin(struct call *c, const char *token, int32_t size, struct page
 {
 	if (!validate_page_size(size, &p->limit))
 		return call_fail(c, RPC_INVALID_ARGUMENT, "page_size must be from 0 to %d",
-		                 VALIDATE_MAX_PAGE_SIZE);
+		                 LIMIT_PAGE_SIZE);
 	if (!page_token_decode(token, p->after, sizeof(p->after)))
 		return call_fail(c, RPC_INVALID_ARGUMENT, "page_token is not valid");
 	return RPC_OK;
@@ -245,7 +245,7 @@ int call_page_end(struct call *c, const struct page *p, const void *rows, size_t
 	*(void ***)items = list;
 	*n_items = (size_t)shown;
 	if (n > p->limit) {
-		char last[2 * MODEL_NAME_MAX + 8], buf[sizeof(last) * 2 + 8];
+		char last[2 * LIMIT_NAME_BUF + 8], buf[sizeof(last) * 2 + 8];
 		key((const char *)rows + (size_t)(shown - 1) * row_size, last, sizeof(last));
 		page_token_encode(last, buf, sizeof(buf));
 		if ((*next_token = call_strdup(c, buf)) == NULL)

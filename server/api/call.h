@@ -127,7 +127,7 @@ int call_check_revision(struct call *c, const char *field, int64_t revision);
 /* ---- pages ---- */
 
 struct page {
-	char after[2 * MODEL_NAME_MAX + 8]; /* the key the page starts after ("" first page) */
+	char after[2 * LIMIT_NAME_BUF + 8]; /* the key the page starts after ("" first page) */
 	int limit;                          /* rows to show */
 };
 

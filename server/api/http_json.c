@@ -22,15 +22,14 @@
 #include <string.h>
 
 #include "coffer/v1/secrets.pb-c.h"
+#include "coffer_limits.h"
 #include "coffer_shared.h"
 #include "http.h"
 #include "rpc.h"
 
 #define RESOLVE_PATH "/coffer.v1.Secrets/ResolveSecrets"
 /* Names a ?names= list may hold. */
-#define MAX_NAMES 500
 /* An HTTP request without a deadline of its own gets this long. */
-#define CALL_TIMEOUT_MS 10000
 
 struct http_json {
 	struct rpc_server *rpc;
@@ -218,7 +217,7 @@ void http_json_handle(void *app, struct http_request *req)
 		answer_error(req, RPC_INVALID_ARGUMENT, "the version is draft or live");
 		return;
 	}
-	char *names[MAX_NAMES];
+	char *names[LIMIT_HTTP_NAMES];
 	char list[4096];
 	const char *q = http_query(req, "names");
 	if (n == 9) {
@@ -238,9 +237,9 @@ void http_json_handle(void *app, struct http_request *req)
 		snprintf(list, sizeof(list), "%s", q);
 		char *save = NULL;
 		for (char *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
-			if (r.n_names == MAX_NAMES) {
+			if (r.n_names == LIMIT_HTTP_NAMES) {
 				answer_error(req, RPC_INVALID_ARGUMENT,
-				             "?names= lists more than %d names", MAX_NAMES);
+				             "?names= lists more than %d names", LIMIT_HTTP_NAMES);
 				return;
 			}
 			names[r.n_names++] = s;
@@ -263,7 +262,7 @@ void http_json_handle(void *app, struct http_request *req)
 	const char *auth = http_header(req, "Authorization");
 	const char *md[2] = {"authorization", auth ? auth : ""};
 	int code = rpc_local_call(h->rpc, RESOLVE_PATH, packed, len, md, auth ? 1 : 0,
-	                          http_peer(req), CALL_TIMEOUT_MS, on_resolved, p);
+	                          http_peer(req), LIMIT_HTTP_CALL_MS, on_resolved, p);
 	free(packed);
 	if (code != 0) {
 		free(p);

@@ -45,9 +45,9 @@ static int check_token_request(struct call *c, const Coffer__V1__CreateTokenRequ
 {
 	int role = (int)req->role, code;
 	size_t name_len = strlen(req->name);
-	if (name_len == 0 || name_len >= MODEL_NAME_MAX)
+	if (name_len == 0 || name_len >= LIMIT_NAME_BUF)
 		return call_fail(c, RPC_INVALID_ARGUMENT, "name must be 1 to %d bytes",
-		                 MODEL_NAME_MAX - 1);
+		                 LIMIT_NAME_BUF - 1);
 	if (role < ROLE_ADMIN || role > ROLE_RUNTIME)
 		return call_fail(
 		        c, RPC_INVALID_ARGUMENT,
@@ -59,10 +59,10 @@ static int check_token_request(struct call *c, const Coffer__V1__CreateTokenRequ
 	if (role != ROLE_RUNTIME && (req->n_environments || req->n_versions))
 		return call_fail(c, RPC_INVALID_ARGUMENT,
 		                 "only runtime tokens are scoped to environments and versions");
-	if (req->n_environments > MODEL_TOKEN_MAX_ENVS)
+	if (req->n_environments > LIMIT_TOKEN_ENVS)
 		return call_fail(c, RPC_INVALID_ARGUMENT, "at most %d environments",
-		                 MODEL_TOKEN_MAX_ENVS);
-	if (req->ttl_seconds < 0 || req->ttl_seconds > TOKEN_MAX_TTL_SECONDS)
+		                 LIMIT_TOKEN_ENVS);
+	if (req->ttl_seconds < 0 || req->ttl_seconds > LIMIT_TOKEN_TTL_SECONDS)
 		return call_fail(c, RPC_INVALID_ARGUMENT,
 		                 "ttl_seconds must be from 0 to ten years");
 	for (size_t i = 0; i < req->n_environments; i++)

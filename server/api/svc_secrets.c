@@ -13,7 +13,6 @@
 #include "validate.h"
 
 /* How long a resolve may wait for min_revision when the client set no deadline. */
-#define MIN_REVISION_WAIT_MS 2000
 
 /* The project a secret belongs to, for fill_secret: the request's. */
 struct secret_row {
@@ -272,8 +271,8 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 	if (resolve_secrets(ss, &r, &out, &e) != 0) {
 		/* Behind min_revision: park until the project gets there (or the time is up). */
 		int64_t wait = call_remaining_ms(c);
-		if (wait < 0 || wait > MIN_REVISION_WAIT_MS)
-			wait = MIN_REVISION_WAIT_MS;
+		if (wait < 0 || wait > LIMIT_MIN_REVISION_WAIT_MS)
+			wait = LIMIT_MIN_REVISION_WAIT_MS;
 		if (out.behind && c->wait.history_moved)
 			return call_fail(
 			        c, RPC_UNAVAILABLE,
@@ -316,8 +315,6 @@ static int watch_secrets(struct call *c, struct rpc_stream *st)
 /* ---- ApplyChanges: many writes, one revision ---- */
 
 /* Changes in one request, and the bytes of their values together. */
-#define LIMIT_CHANGES      1000
-#define LIMIT_CHANGE_BYTES (2 << 20)
 
 /* Re-states the message of a refused change with its index and secret. */
 static int at_change(struct call *c, size_t i, const char *secret, int code)

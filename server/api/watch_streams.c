@@ -71,8 +71,8 @@ struct watcher {
 /* The streams of one (project, environment, version). */
 struct group {
 	struct watch_streams *ws;         /* the registry */
-	char project[MODEL_NAME_MAX];     /* what they watch */
-	char environment[MODEL_NAME_MAX]; /* in which environment */
+	char project[LIMIT_NAME_BUF];     /* what they watch */
+	char environment[LIMIT_NAME_BUF]; /* in which environment */
 	int version;                      /* and version */
 	int64_t project_id;               /* the project's id once read (0: not yet) */
 	struct watch_state *state;        /* the newest state read, or NULL */

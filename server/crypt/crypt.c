@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#define MAX_TERMS 1024
+#include "coffer_limits.h"
 
 struct term_key {
 	int32_t term; /* term number */
@@ -197,7 +197,7 @@ int crypt_keyring_add(struct crypt_keyring *kr, int32_t term, const uint8_t *wra
 		;
 	if (i < kr->n_terms) {
 		sodium_free(dk); /* already known */
-	} else if (kr->n_terms >= MAX_TERMS) {
+	} else if (kr->n_terms >= LIMIT_KEY_TERMS) {
 		sodium_free(dk);
 		rc = cof_err_set(e, COF_EINTERNAL, "too many keyring terms");
 	} else {

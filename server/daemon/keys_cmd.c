@@ -8,11 +8,11 @@
 
 #include "commands.h"
 #include "crypt.h"
+#include "coffer_limits.h"
 #include "keys.h"
 #include "session.h"
 
 #define CONNECT_WAIT_SECONDS 30
-#define MAX_TERMS            1024
 
 /* What a long walk has told so far. */
 struct progress {
@@ -150,11 +150,11 @@ int cmd_keys_rekey(const struct settings *cfg, const struct keys_args *a)
 /* Prints value rows per term. */
 static int print_terms(struct session *ss, const char *what)
 {
-	int32_t terms[MAX_TERMS];
-	int64_t counts[MAX_TERMS];
+	int32_t terms[LIMIT_KEY_TERMS];
+	int64_t counts[LIMIT_KEY_TERMS];
 	int n = 0;
 	struct cof_err e = {0};
-	if (keys_status(ss, terms, counts, MAX_TERMS, &n, &e) != 0)
+	if (keys_status(ss, terms, counts, LIMIT_KEY_TERMS, &n, &e) != 0)
 		return failed(what, &e);
 	for (int i = 0; i < n; i++)
 		printf("term %d%s: %" PRId64 " value row%s\n", (int)terms[i],

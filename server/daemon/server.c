@@ -14,6 +14,7 @@
 #include "bootstrap.h"
 #include "cache.h"
 #include "clock.h"
+#include "coffer_limits.h"
 #include "crypt.h"
 #include "domain.h"
 #include "http.h"
@@ -155,7 +156,6 @@ static double gauge_waits(void *arg)
 }
 
 /* After the calls have ended, how long HTTP answers have to reach their clients. */
-#define HTTP_DRAIN_MS 2000
 
 static double gauge_http_connections(void *arg)
 {
@@ -501,7 +501,7 @@ void server_stop(struct server *srv, int grace_seconds)
 	 * ones are refused, UNAVAILABLE); then their answers have a moment to go out. */
 	http_quiesce(srv->http);
 	rpc_server_shutdown(srv->rpc, grace_seconds);
-	stop_http(srv, HTTP_DRAIN_MS);
+	stop_http(srv, LIMIT_HTTP_DRAIN_MS);
 	/* Everything that may still wait for the database stops while the clock may abort it;
 	 * then the clock stops, and the domain goes last. */
 	rpc_server_free(srv->rpc);

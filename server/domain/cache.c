@@ -12,7 +12,7 @@
 #define REV_BUCKETS   4096
 #define TOKEN_BUCKETS 1024
 #define MAX_TOKENS    10000
-#define KEY_MAX       (2 * MODEL_NAME_MAX + 8)
+#define KEY_MAX       (2 * LIMIT_NAME_BUF + 8)
 
 struct set_entry {
 	char key[KEY_MAX];       /* "project/environment/version" */

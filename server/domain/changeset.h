@@ -36,8 +36,8 @@ struct change {
 /* What a change did (or, on a dry run, would do). */
 struct change_result {
 	enum change_kind kind;            /* added, changed or removed */
-	char secret[MODEL_NAME_MAX];      /* the secret */
-	char environment[MODEL_NAME_MAX]; /* "" for the project default */
+	char secret[LIMIT_NAME_BUF];      /* the secret */
+	char environment[LIMIT_NAME_BUF]; /* "" for the project default */
 	enum version version;             /* VERSION_DEFAULT for the project default */
 };
 

@@ -62,7 +62,7 @@ struct merge_request {
 };
 
 struct merge_diff {
-	char secret[MODEL_NAME_MAX]; /* secret name */
+	char secret[LIMIT_NAME_BUF]; /* secret name */
 	enum version version;        /* draft or live */
 	enum change_kind kind;       /* added, changed or removed */
 };

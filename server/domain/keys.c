@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "coffer_limits.h"
 #include "crypt.h"
 #include "cache.h"
 #include "log.h"
@@ -14,7 +15,6 @@
 
 #define REFRESH_SECONDS 5
 #define TOKEN_KEY_NAME  "token-hash"
-#define MAX_TERMS       1024
 
 static int add_term(void *arg, int32_t term, const uint8_t *wrapped, size_t len, bool active,
                     struct cof_err *e)
@@ -226,14 +226,14 @@ struct rekey_tx {
 static int rekey_body(struct store *s, void *arg, struct cof_err *e)
 {
 	struct rekey_tx *t = arg;
-	int32_t terms[MAX_TERMS];
-	int64_t counts[MAX_TERMS];
+	int32_t terms[LIMIT_KEY_TERMS];
+	int64_t counts[LIMIT_KEY_TERMS];
 	int n = 0;
 	int32_t max = 0;
 	uint8_t wrapped[CRYPT_WRAPPED_KEY_BYTES];
 	int rc;
 	if ((rc = store_keyring_lock(s, &max, e)) ||
-	    (rc = store_term_counts(s, terms, counts, MAX_TERMS, &n, e)))
+	    (rc = store_term_counts(s, terms, counts, LIMIT_KEY_TERMS, &n, e)))
 		return rc;
 	for (int i = 0; i < n; i++) {
 		if ((rc = keys_ensure_term(t->ss, terms[i], e)) ||

@@ -13,10 +13,7 @@
 #include <stdint.h>
 
 #include "audit.h"
-
-#define MODEL_NAME_MAX       129 /* a name and its NUL: secret names are the longest (128) */
-#define MODEL_DESC_MAX       1025
-#define MODEL_TOKEN_MAX_ENVS 32
+#include "coffer_limits.h"
 
 /* Which version of an environment. VERSION_DEFAULT is the project default (storage only). */
 enum version { VERSION_DEFAULT = 0, VERSION_DRAFT = 1, VERSION_LIVE = 2 };
@@ -42,45 +39,45 @@ static inline int version_bit(int v)
 }
 
 struct project {
-	char name[MODEL_NAME_MAX];        /* unique name */
-	char description[MODEL_DESC_MAX]; /* free text */
-	int64_t revision;                 /* current revision */
-	int64_t create_us;                /* microseconds since the epoch */
+	char name[LIMIT_NAME_BUF];               /* unique name */
+	char description[LIMIT_DESCRIPTION_BUF]; /* free text */
+	int64_t revision;                        /* current revision */
+	int64_t create_us;                       /* microseconds since the epoch */
 };
 
 struct secret {
-	char name[MODEL_NAME_MAX];        /* unique among the project's secrets */
-	enum visibility visibility;       /* masked or restricted */
-	char description[MODEL_DESC_MAX]; /* free text */
-	int64_t revision;                 /* last change */
-	int64_t create_us;                /* creation time */
-	int64_t update_us;                /* last change time */
+	char name[LIMIT_NAME_BUF];               /* unique among the project's secrets */
+	enum visibility visibility;              /* masked or restricted */
+	char description[LIMIT_DESCRIPTION_BUF]; /* free text */
+	int64_t revision;                        /* last change */
+	int64_t create_us;                       /* creation time */
+	int64_t update_us;                       /* last change time */
 };
 
 struct environment {
-	char name[MODEL_NAME_MAX];        /* unique among the project's environments */
-	char description[MODEL_DESC_MAX]; /* free text */
-	int64_t revision;                 /* last change, overrides included */
-	int64_t create_us;                /* creation time */
+	char name[LIMIT_NAME_BUF];               /* unique among the project's environments */
+	char description[LIMIT_DESCRIPTION_BUF]; /* free text */
+	int64_t revision;                        /* last change, overrides included */
+	int64_t create_us;                       /* creation time */
 };
 
 struct override {
-	char secret[MODEL_NAME_MAX]; /* the secret it overrides */
+	char secret[LIMIT_NAME_BUF]; /* the secret it overrides */
 	enum version version;        /* draft or live */
 	int64_t revision;            /* the revision that set it */
 	int64_t update_us;           /* when */
 };
 
 struct token {
-	char id[32];                                     /* tok_..., public */
-	char name[MODEL_NAME_MAX];                       /* label */
-	enum role role;                                  /* what it may do */
-	char project[MODEL_NAME_MAX];                    /* scope; "" for admin */
-	int n_envs;                                      /* entries in envs; 0: all */
-	char envs[MODEL_TOKEN_MAX_ENVS][MODEL_NAME_MAX]; /* runtime scope */
-	int versions;                                    /* version_bit()s; 0: all */
-	int64_t create_us;                               /* creation time */
-	int64_t expire_us;                               /* 0: never */
+	char id[32];                                 /* tok_..., public */
+	char name[LIMIT_NAME_BUF];                   /* label */
+	enum role role;                              /* what it may do */
+	char project[LIMIT_NAME_BUF];                /* scope; "" for admin */
+	int n_envs;                                  /* entries in envs; 0: all */
+	char envs[LIMIT_TOKEN_ENVS][LIMIT_NAME_BUF]; /* runtime scope */
+	int versions;                                /* version_bit()s; 0: all */
+	int64_t create_us;                           /* creation time */
+	int64_t expire_us;                           /* 0: never */
 };
 
 /* Audit events are obs/audit.h's struct audit_row: the api fills them, the store keeps them. */

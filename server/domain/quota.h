@@ -10,13 +10,9 @@
 #ifndef COFFER_QUOTA_H
 #define COFFER_QUOTA_H
 
-#define LIMIT_SECRETS_PER_PROJECT      5000
-#define LIMIT_ENVIRONMENTS_PER_PROJECT 500
-#define LIMIT_PROJECT_VALUE_BYTES      (16 << 20)
-#define LIMIT_RESOLVE_NAMES            LIMIT_SECRETS_PER_PROJECT
-
 #include <stdint.h>
 
+#include "coffer_limits.h"
 #include "errors.h"
 
 struct store;

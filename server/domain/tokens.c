@@ -12,8 +12,8 @@
 #include "store.h"
 
 _Static_assert(CRYPT_TOKEN_CHARS + 1 <= TOKEN_SECRET_MAX, "TOKEN_SECRET_MAX is too small");
-_Static_assert(MODEL_TOKEN_MAX_ENVS == STORE_TOKEN_MAX_ENVS, "token scopes differ");
-_Static_assert(MODEL_NAME_MAX == STORE_NAME_MAX, "name sizes differ");
+_Static_assert(LIMIT_TOKEN_ENVS == LIMIT_TOKEN_ENVS, "token scopes differ");
+_Static_assert(LIMIT_NAME_BUF == LIMIT_NAME_BUF, "name sizes differ");
 
 static void token_of(const struct store_token *row, struct token *out)
 {
@@ -67,8 +67,8 @@ int tokens_create(struct session *ss, const struct token_spec *spec, struct audi
 	struct store_token t = {.role = spec->role, .versions = spec->versions};
 	snprintf(t.name, sizeof(t.name), "%s", spec->name);
 	snprintf(t.project, sizeof(t.project), "%s", spec->project);
-	for (size_t i = 0; i < spec->n_envs && i < STORE_TOKEN_MAX_ENVS; i++)
-		snprintf(t.envs[t.n_envs++], STORE_NAME_MAX, "%s", spec->envs[i]);
+	for (size_t i = 0; i < spec->n_envs && i < LIMIT_TOKEN_ENVS; i++)
+		snprintf(t.envs[t.n_envs++], LIMIT_NAME_BUF, "%s", spec->envs[i]);
 	crypt_token_id(t.id);
 	crypt_token_new(secret);
 	/* The token and its audit row commit together, or neither does. */

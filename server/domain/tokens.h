@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coffer_limits.h"
 #include "errors.h"
 #include "model.h"
 #include "session.h"
@@ -19,14 +20,13 @@
 /* Room for a token secret and its NUL. */
 #define TOKEN_SECRET_MAX 64
 /* The longest time-to-live a token may have. */
-#define TOKEN_MAX_TTL_SECONDS (10LL * 366 * 24 * 3600)
 
 struct token_spec {
 	const char *name;        /* label, 1..128 bytes */
 	enum role role;          /* what it may do */
 	const char *project;     /* scope; "" for admin */
 	const char *const *envs; /* runtime scope; none: all */
-	size_t n_envs;           /* entries in envs, at most MODEL_TOKEN_MAX_ENVS */
+	size_t n_envs;           /* entries in envs, at most LIMIT_TOKEN_ENVS */
 	int versions;            /* version_bit()s; 0: all */
 	int64_t ttl_seconds;     /* 0: never expires */
 };

@@ -1,10 +1,11 @@
 /* validate.c - name, value and paging rules (see validate.h). */
 #include "validate.h"
 
-#include "utf8.h"
-
 #include <stdio.h>
 #include <string.h>
+
+#include "coffer_limits.h"
+#include "utf8.h"
 
 bool validate_utf8(const char *str, size_t n)
 {
@@ -14,7 +15,7 @@ bool validate_utf8(const char *str, size_t n)
 bool validate_slug(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
-	if (n < 1 || n > 63 || !(s[0] >= 'a' && s[0] <= 'z'))
+	if (n < 1 || n > LIMIT_SLUG_CHARS || !(s[0] >= 'a' && s[0] <= 'z'))
 		return false;
 	for (size_t i = 1; i < n; i++) {
 		char c = s[i];
@@ -27,7 +28,7 @@ bool validate_slug(const char *s)
 bool validate_secret_name(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
-	if (n < 1 || n > 128)
+	if (n < 1 || n > LIMIT_SECRET_NAME_CHARS)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
@@ -41,20 +42,20 @@ bool validate_secret_name(const char *s)
 bool validate_value(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
-	return n <= VALIDATE_MAX_VALUE_BYTES && validate_utf8(s ? s : "", n);
+	return n <= LIMIT_VALUE_BYTES && validate_utf8(s ? s : "", n);
 }
 
 bool validate_description(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
-	return n <= VALIDATE_MAX_DESCRIPTION_BYTES && validate_utf8(s ? s : "", n);
+	return n <= LIMIT_DESCRIPTION_BYTES && validate_utf8(s ? s : "", n);
 }
 
 bool validate_page_size(int32_t in, int *out)
 {
-	if (in < 0 || in > VALIDATE_MAX_PAGE_SIZE)
+	if (in < 0 || in > LIMIT_PAGE_SIZE)
 		return false;
-	*out = in == 0 ? VALIDATE_DEFAULT_PAGE_SIZE : (int)in;
+	*out = in == 0 ? LIMIT_DEFAULT_PAGE_SIZE : (int)in;
 	return true;
 }
 

@@ -8,16 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VALIDATE_MAX_VALUE_BYTES       65536
-#define VALIDATE_MAX_DESCRIPTION_BYTES 1024
-#define VALIDATE_DEFAULT_PAGE_SIZE     100
-#define VALIDATE_MAX_PAGE_SIZE         1000
+#include "coffer_limits.h"
 
 /* Well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
 bool validate_utf8(const char *s, size_t n);
-/* Project and environment names: ^[a-z][a-z0-9-]{0,62}$ */
+/* Project and environment names: COFFER_RULE_SLUG. */
 bool validate_slug(const char *s);
-/* Secret names: ^[A-Za-z_][A-Za-z0-9_]{0,127}$ */
+/* Secret names: COFFER_RULE_SECRET_NAME. */
 bool validate_secret_name(const char *s);
 bool validate_value(const char *s);
 bool validate_description(const char *s);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "coffer_limits.h"
 #include "log.h"
 
 /* The TLS versions and suites offered (GnuTLS priorities): as the gRPC listener, TLS 1.2 and 1.3.
@@ -502,16 +503,12 @@ int http_start(const struct http_opts *opts, struct http_server **out, struct co
 	if (srv == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	srv->o = *opts;
-	if (srv->o.max_connections <= 0)
-		srv->o.max_connections = 256;
-	if (srv->o.max_per_address <= 0)
-		srv->o.max_per_address = 32;
 	if (srv->o.head_timeout_ms <= 0)
-		srv->o.head_timeout_ms = 5000;
+		srv->o.head_timeout_ms = LIMIT_HTTP_HEAD_MS;
 	if (srv->o.idle_timeout_seconds <= 0)
-		srv->o.idle_timeout_seconds = 30;
+		srv->o.idle_timeout_seconds = LIMIT_HTTP_IDLE_SECONDS;
 	if (srv->o.max_head_bytes == 0)
-		srv->o.max_head_bytes = 8192;
+		srv->o.max_head_bytes = LIMIT_HTTP_HEAD_BYTES;
 	srv->cert = copy(opts->tls_cert_pem);
 	srv->key = copy(opts->tls_key_pem);
 	srv->ca = copy(opts->tls_client_ca_pem);

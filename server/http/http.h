@@ -28,11 +28,11 @@ struct http_opts {
 	const char *tls_cert_pem;      /* server certificate chain (PEM); NULL: plaintext */
 	const char *tls_key_pem;       /* its private key */
 	const char *tls_client_ca_pem; /* when set, clients must present a certificate it signed */
-	int max_connections;           /* at once (0: 256) */
-	int max_per_address;           /* at once from one client address (0: 32) */
-	int head_timeout_ms;           /* to send the request line and headers (0: 5000) */
-	int idle_timeout_seconds;      /* a keep-alive connection with nothing to do (0: 30) */
-	size_t max_head_bytes;         /* request line and headers (0: 8192); more: 431 or 414 */
+	int max_connections;           /* at once (more than 0) */
+	int max_per_address;           /* at once from one client address (more than 0) */
+	int head_timeout_ms;           /* to send the request line and headers (0: the limit) */
+	int idle_timeout_seconds; /* a keep-alive connection with nothing to do (0: the limit) */
+	size_t max_head_bytes;    /* request line and headers (0: the limit); more: 431 or 414 */
 	http_handler_fn handler;
 	void *app;
 };

@@ -16,9 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coffer_limits.h"
 #include "errors.h"
-
-#define AUDIT_NAME_MAX 129
 
 /* One audit row. Never a value or a token secret. */
 struct audit_row {
@@ -26,9 +25,9 @@ struct audit_row {
 	int64_t time_us;                  /* when (lists) */
 	char token_id[32];                /* who */
 	char method[96];                  /* full method path */
-	char project[AUDIT_NAME_MAX];     /* request fields, when the request has them */
-	char environment[AUDIT_NAME_MAX]; /* environment (or merge source) */
-	char secret[AUDIT_NAME_MAX];      /* secret name */
+	char project[LIMIT_NAME_BUF];     /* request fields, when the request has them */
+	char environment[LIMIT_NAME_BUF]; /* environment (or merge source) */
+	char secret[LIMIT_NAME_BUF];      /* secret name */
 	int version;                      /* enum version of the request, 0 when none */
 	int code;                         /* gRPC status */
 	char peer[64];                    /* transport peer */

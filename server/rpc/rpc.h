@@ -68,13 +68,14 @@ typedef int (*rpc_stream_fn)(void *app, struct rpc_ctx *ctx, const coffer_method
 struct rpc_server_opts {
 	const char *listen; /* host:port; port 0 picks one (see rpc_server_port) */
 	int workers;        /* threads on the shared queue */
-	int max_calls;      /* unary calls in flight at once; more: RESOURCE_EXHAUSTED (0: 10000) */
+	int max_calls; /* unary calls in flight at once; more: RESOURCE_EXHAUSTED (0: no bound) */
 	int slots_per_method;  /* pre-posted request slots per method */
 	int max_message_bytes; /* larger requests: RESOURCE_EXHAUSTED */
 	int stream_idle_ms;    /* a stream whose client sends nothing this long is cancelled */
 	int send_timeout_ms;   /* a client that takes no answer this long is cancelled */
-	int max_streams;       /* streaming calls at once; more: RESOURCE_EXHAUSTED (0: 1000) */
-	int max_streams_per_connection; /* HTTP/2 streams one connection carries at once (0: 100) */
+	int max_streams;       /* streaming calls at once; more: RESOURCE_EXHAUSTED (0: no bound) */
+	int max_streams_per_connection; /* HTTP/2 streams one connection carries (0: gRPC's bound)
+	                                 */
 	void *app;                      /* handed to every entry and observer */
 	rpc_unary_fn unary;             /* runs every unary call */
 	rpc_stream_fn stream;           /* runs every streaming call */

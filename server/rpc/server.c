@@ -7,15 +7,12 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "log.h"
-
-#define DEFAULT_MAX_CALLS                  10000
-#define DEFAULT_MAX_STREAMS                1000
-#define DEFAULT_MAX_STREAMS_PER_CONNECTION 100
 
 void rpc_global_init(void)
 {
@@ -53,9 +50,8 @@ static void create_core(struct rpc_server *srv, const struct rpc_server_opts *op
 	        {GRPC_ARG_ALLOW_REUSEPORT, 0},
 	        /* Connections: a bound on streams each, pings to find dead peers, idle ones closed.
 	         */
-	        {GRPC_ARG_MAX_CONCURRENT_STREAMS, opts->max_streams_per_connection > 0
-	                                                  ? opts->max_streams_per_connection
-	                                                  : DEFAULT_MAX_STREAMS_PER_CONNECTION},
+	        {GRPC_ARG_MAX_CONCURRENT_STREAMS,
+	         opts->max_streams_per_connection > 0 ? opts->max_streams_per_connection : INT_MAX},
 	        {GRPC_ARG_KEEPALIVE_TIME_MS, 60000},
 	        {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000},
 	        {GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1},
@@ -169,8 +165,9 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	pthread_cond_init(&srv->reaper_cv, NULL);
-	srv->max_calls = opts->max_calls > 0 ? opts->max_calls : DEFAULT_MAX_CALLS;
-	srv->max_streams = opts->max_streams > 0 ? opts->max_streams : DEFAULT_MAX_STREAMS;
+	/* The defaults are the settings table's (server/daemon/settings.c). */
+	srv->max_calls = opts->max_calls > 0 ? opts->max_calls : INT_MAX;
+	srv->max_streams = opts->max_streams > 0 ? opts->max_streams : INT_MAX;
 	create_core(srv, opts);
 	size_t per = (size_t)(opts->slots_per_method > 0 ? opts->slots_per_method : 1);
 	int rc = register_methods(srv, bindings, n_bindings, per, e);

@@ -21,10 +21,8 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "coffer_limits.h"
 #include "errors.h"
-
-#define STORE_NAME_MAX 129
-#define STORE_DESC_MAX 1025
 
 struct store;
 struct store_pool;
@@ -155,11 +153,11 @@ int store_schema_version(struct store *s, int *applied, int *known, struct cof_e
 /* ---- projects (store_projects.c) ---- */
 
 struct store_project {
-	int64_t id;                       /* projects.id */
-	char name[STORE_NAME_MAX];        /* unique name */
-	char description[STORE_DESC_MAX]; /* free text */
-	int64_t revision;                 /* current revision */
-	int64_t create_us;                /* microseconds since the epoch */
+	int64_t id;                              /* projects.id */
+	char name[LIMIT_NAME_BUF];               /* unique name */
+	char description[LIMIT_DESCRIPTION_BUF]; /* free text */
+	int64_t revision;                        /* current revision */
+	int64_t create_us;                       /* microseconds since the epoch */
 };
 
 /* In a write transaction: inserts the project at revision 1 with its environment `main`;
@@ -195,14 +193,14 @@ int store_project_set_revision(struct store *s, int64_t id, int64_t revision, st
 /* ---- secrets and values (store_projects.c) ---- */
 
 struct store_secret {
-	int64_t id;                       /* secrets.id */
-	int64_t project_id;               /* owner */
-	char name[STORE_NAME_MAX];        /* unique among current secrets of the project */
-	int visibility;                   /* enum visibility */
-	char description[STORE_DESC_MAX]; /* free text */
-	int64_t revision;                 /* last change */
-	int64_t create_us;                /* creation time */
-	int64_t update_us;                /* last change time */
+	int64_t id;                              /* secrets.id */
+	int64_t project_id;                      /* owner */
+	char name[LIMIT_NAME_BUF];               /* unique among current secrets of the project */
+	int visibility;                          /* enum visibility */
+	char description[LIMIT_DESCRIPTION_BUF]; /* free text */
+	int64_t revision;                        /* last change */
+	int64_t create_us;                       /* creation time */
+	int64_t update_us;                       /* last change time */
 };
 
 /* A sealed value row. */
@@ -274,16 +272,16 @@ void store_value_clear(struct store_value *v);
 /* ---- environments and overrides (store_envs.c) ---- */
 
 struct store_environment {
-	int64_t id;                       /* environments.id */
-	int64_t project_id;               /* owner */
-	char name[STORE_NAME_MAX];        /* unique among current environments of the project */
-	char description[STORE_DESC_MAX]; /* free text */
-	int64_t revision;                 /* last change, overrides included */
-	int64_t create_us;                /* creation time */
+	int64_t id;                /* environments.id */
+	int64_t project_id;        /* owner */
+	char name[LIMIT_NAME_BUF]; /* unique among current environments of the project */
+	char description[LIMIT_DESCRIPTION_BUF]; /* free text */
+	int64_t revision;                        /* last change, overrides included */
+	int64_t create_us;                       /* creation time */
 };
 
 struct store_override {
-	char secret[STORE_NAME_MAX]; /* secret name */
+	char secret[LIMIT_NAME_BUF]; /* secret name */
 	int version;                 /* enum version: draft or live */
 	int64_t revision;            /* the revision that set it */
 	int64_t update_us;           /* when */
@@ -292,7 +290,7 @@ struct store_override {
 /* A sealed value with its identity: what merge, resolve and key maintenance read. */
 struct store_sealed {
 	int64_t secret_id;           /* secrets.id */
-	char secret[STORE_NAME_MAX]; /* its name */
+	char secret[LIMIT_NAME_BUF]; /* its name */
 	int visibility;              /* its visibility now */
 	int64_t environment_id;      /* 0: the project default */
 	int version;                 /* 0 default, else the override's enum version */
@@ -396,15 +394,13 @@ int store_term_counts(struct store *s, int32_t *terms, int64_t *counts, int cap,
 
 /* ---- tokens and audit rows (store_access.c) ---- */
 
-#define STORE_TOKEN_MAX_ENVS 32
-
 struct store_token {
-	char id[32];                                     /* tok_... */
-	char name[STORE_NAME_MAX];                       /* label */
-	int role;                                        /* enum role */
-	char project[STORE_NAME_MAX];                    /* scope; "" for admin */
-	int n_envs;                                      /* entries in envs; 0: all */
-	char envs[STORE_TOKEN_MAX_ENVS][STORE_NAME_MAX]; /* runtime scope */
+	char id[32];                                 /* tok_... */
+	char name[LIMIT_NAME_BUF];                   /* label */
+	int role;                                    /* enum role */
+	char project[LIMIT_NAME_BUF];                /* scope; "" for admin */
+	int n_envs;                                  /* entries in envs; 0: all */
+	char envs[LIMIT_TOKEN_ENVS][LIMIT_NAME_BUF]; /* runtime scope */
 	int versions;      /* bit (1 << (version - 1)) per enum version; 0: all */
 	int64_t create_us; /* creation time */
 	int64_t expire_us; /* 0: never */

@@ -20,11 +20,11 @@ static void token_row(PGresult *r, int i, struct store_token *t)
 	col_str(r, i, 1, t->name, sizeof(t->name));
 	t->role = (int)col_i64(r, i, 2);
 	col_str(r, i, 3, t->project, sizeof(t->project));
-	char envs[STORE_TOKEN_MAX_ENVS * STORE_NAME_MAX];
+	char envs[LIMIT_TOKEN_ENVS * LIMIT_NAME_BUF];
 	col_str(r, i, 4, envs, sizeof(envs));
 	for (char *save = NULL, *tok = strtok_r(envs, ",", &save);
-	     tok && t->n_envs < STORE_TOKEN_MAX_ENVS; tok = strtok_r(NULL, ",", &save))
-		snprintf(t->envs[t->n_envs++], STORE_NAME_MAX, "%s", tok);
+	     tok && t->n_envs < LIMIT_TOKEN_ENVS; tok = strtok_r(NULL, ",", &save))
+		snprintf(t->envs[t->n_envs++], LIMIT_NAME_BUF, "%s", tok);
 	t->versions = (int)col_i64(r, i, 5) >> 1;
 	t->create_us = col_i64(r, i, 6);
 	t->expire_us = col_i64(r, i, 7);
@@ -45,10 +45,10 @@ int store_token_insert(struct store *s, const struct store_token *t, const uint8
                        size_t hash_len, int64_t ttl_seconds, struct store_token *out,
                        struct cof_err *e)
 {
-	const char *envp[STORE_TOKEN_MAX_ENVS];
+	const char *envp[LIMIT_TOKEN_ENVS];
 	for (int i = 0; i < t->n_envs; i++)
 		envp[i] = t->envs[i];
-	char envs[STORE_TOKEN_MAX_ENVS * STORE_NAME_MAX + 4], versions[16], role[24], ttl[24];
+	char envs[LIMIT_TOKEN_ENVS * LIMIT_NAME_BUF + 4], versions[16], role[24], ttl[24];
 	array_literal(envs, sizeof(envs), envp, t->n_envs);
 	const char *vs[2];
 	int nv = 0;

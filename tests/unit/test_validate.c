@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <regex.h>
 #include <unistd.h>
 
 #include "check_run.h"
@@ -57,6 +58,38 @@ START_TEST(secret_name_rules)
 }
 END_TEST
 
+/* validate.c implements the rules by hand; the patterns (coffer_limits.h, quoted by docs/api.md)
+ * are what the API states. They agree on the edge cases and on 20,000 random strings over an
+ * alphabet that mixes what each rule takes and what it does not. */
+static void rule_agrees(const char *pattern, bool (*check)(const char *))
+{
+	regex_t re;
+	ck_assert_int_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
+	static const char alphabet[] = "abzAZ09_-.é ";
+	unsigned seed = 7;
+	char s[160];
+	for (int i = 0; i < 20000; i++) {
+		int len = (int)(rand_r(&seed) % 140);
+		for (int k = 0; k < len; k++)
+			s[k] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+		s[len] = '\0';
+		if (i % 4 == 0) /* mostly well-formed, near the length limits */
+			for (int k = 0; k < len; k++)
+				s[k] = k == 0 ? 'a' : "a9_-"[rand_r(&seed) % 4];
+		bool want = regexec(&re, s, 0, NULL, 0) == 0;
+		ck_assert_msg(check(s) == want, "\"%s\": %d, the pattern says %d", s, check(s),
+		              want);
+	}
+	regfree(&re);
+}
+
+START_TEST(rules_are_the_patterns)
+{
+	rule_agrees(COFFER_RULE_SLUG, validate_slug);
+	rule_agrees(COFFER_RULE_SECRET_NAME, validate_secret_name);
+}
+END_TEST
+
 START_TEST(utf8_rules)
 {
 	ck_assert(validate_utf8("plain", 5));
@@ -77,19 +110,19 @@ END_TEST
 
 START_TEST(value_and_description_sizes)
 {
-	char *v = malloc(VALIDATE_MAX_VALUE_BYTES + 2);
-	memset(v, 'x', VALIDATE_MAX_VALUE_BYTES + 1);
-	v[VALIDATE_MAX_VALUE_BYTES] = '\0';
+	char *v = malloc(LIMIT_VALUE_BYTES + 2);
+	memset(v, 'x', LIMIT_VALUE_BYTES + 1);
+	v[LIMIT_VALUE_BYTES] = '\0';
 	ck_assert(validate_value(v));
-	v[VALIDATE_MAX_VALUE_BYTES] = 'x';
-	v[VALIDATE_MAX_VALUE_BYTES + 1] = '\0';
+	v[LIMIT_VALUE_BYTES] = 'x';
+	v[LIMIT_VALUE_BYTES + 1] = '\0';
 	ck_assert(!validate_value(v));
 	ck_assert(validate_value(""));
 	ck_assert(!validate_value("\xc3\x28"));
-	v[VALIDATE_MAX_DESCRIPTION_BYTES] = '\0';
+	v[LIMIT_DESCRIPTION_BYTES] = '\0';
 	ck_assert(validate_description(v));
-	v[VALIDATE_MAX_DESCRIPTION_BYTES] = 'x';
-	v[VALIDATE_MAX_DESCRIPTION_BYTES + 1] = '\0';
+	v[LIMIT_DESCRIPTION_BYTES] = 'x';
+	v[LIMIT_DESCRIPTION_BYTES + 1] = '\0';
 	ck_assert(!validate_description(v));
 	free(v);
 }
@@ -127,6 +160,7 @@ TCase *tcase_validate(void)
 	TCase *tc = tcase_create("validate");
 	test_add(tc, slug_rules);
 	test_add(tc, secret_name_rules);
+	test_add(tc, rules_are_the_patterns);
 	test_add(tc, utf8_rules);
 	test_add(tc, value_and_description_sizes);
 	test_add(tc, page_sizes);
