@@ -116,7 +116,13 @@ int api_new(const struct api_config *cfg, struct domain *d, struct audit *audit,
 
 bool api_has_policy(const char *path)
 {
-	return policy_of(path) != NULL;
+	for (size_t b = 0; b < api_n_bindings; b++) {
+		const coffer_service_desc *svc = api_bindings[b].service;
+		for (size_t m = 0; m < svc->n_methods; m++)
+			if (strcmp(svc->methods[m].path, path) == 0)
+				return policy_of(&svc->methods[m]) != NULL;
+	}
+	return false;
 }
 
 void api_set_metrics(struct api *a, struct metrics *m)

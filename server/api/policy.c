@@ -11,44 +11,79 @@
 #include "ratelimit.h"
 #include "tokens.h"
 
-static const struct policy policies[] = {
-        {"/coffer.v1.Projects/CreateProject", P_ADMIN, A_WRITE, "name", false},
-        {"/coffer.v1.Projects/GetProject", P_READ, A_NONE, "name", false},
-        {"/coffer.v1.Projects/ListProjects", P_ADMIN, A_NONE, NULL, false},
-        {"/coffer.v1.Projects/DeleteProject", P_ADMIN, A_WRITE, "name", false},
-        {"/coffer.v1.Secrets/CreateSecret", P_WRITE, A_WRITE, "project", false},
-        {"/coffer.v1.Secrets/GetSecret", P_READ, A_NONE, "project", false},
-        {"/coffer.v1.Secrets/ListSecrets", P_READ, A_NONE, "project", false},
-        {"/coffer.v1.Secrets/UpdateSecret", P_WRITE, A_WRITE, "project", false},
-        {"/coffer.v1.Secrets/DeleteSecret", P_WRITE, A_WRITE, "project", false},
-        {"/coffer.v1.Secrets/RevealSecret", P_REVEAL, A_RECORD, "project", false},
-        {"/coffer.v1.Secrets/ResolveSecrets", P_RESOLVE, A_RECORD, "project", true},
-        {"/coffer.v1.Secrets/WatchSecrets", P_WATCH, A_RECORD, "project", true},
-        {"/coffer.v1.Secrets/ApplyChanges", P_WRITE, A_WRITE, "project", false},
-        {"/coffer.v1.Environments/CreateEnvironment", P_WRITE, A_WRITE, "project", false},
-        {"/coffer.v1.Environments/GetEnvironment", P_READ, A_NONE, "project", false},
-        {"/coffer.v1.Environments/ListEnvironments", P_READ, A_NONE, "project", false},
-        {"/coffer.v1.Environments/DeleteEnvironment", P_WRITE, A_WRITE, "project", false},
-        {"/coffer.v1.Environments/SetOverride", P_WRITE, A_WRITE, "project", false},
-        {"/coffer.v1.Environments/DeleteOverride", P_WRITE, A_WRITE, "project", false},
-        {"/coffer.v1.Environments/ListOverrides", P_READ, A_NONE, "project", false},
-        {"/coffer.v1.Environments/MergeEnvironment", P_WRITE, A_WRITE, "project", false},
-        {"/coffer.v1.Access/CreateToken", P_ADMIN, A_WRITE, "project", false},
-        {"/coffer.v1.Access/ListTokens", P_ADMIN, A_RECORD, "project", false},
-        {"/coffer.v1.Access/RevokeToken", P_ADMIN, A_WRITE, NULL, false},
-        {"/coffer.v1.Access/ListAuditEvents", P_ADMIN, A_NONE, "project", false},
-        {"/coffer.v1.Access/WhoAmI", P_ANY, A_NONE, NULL, true},
-        {"/grpc.health.v1.Health/Check", P_PUBLIC, A_NONE, NULL, true},
-        {"/grpc.health.v1.Health/Watch", P_PUBLIC, A_NONE, NULL, true},
-        {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", P_PUBLIC, A_NONE, NULL,
-         true},
+/*
+ * The table: one row per method of every service the server binds, written over the generated
+ * lists of methods (X-macros in the .rpc.h files), so that a method without its
+ * POLICY_<service>_<method> line does not compile. Columns: who may call it, how it is audited,
+ * the request field that names the project, whether it may run from memory on a gRPC thread.
+ */
+#define RULE(perm, audit, project, inline_ok)                                                      \
+	{                                                                                          \
+		perm, audit, project, inline_ok                                                    \
+	}
+#define POLICY_projects_create_project                  RULE(P_ADMIN, A_WRITE, "name", false)
+#define POLICY_projects_get_project                     RULE(P_READ, A_NONE, "name", false)
+#define POLICY_projects_list_projects                   RULE(P_ADMIN, A_NONE, NULL, false)
+#define POLICY_projects_delete_project                  RULE(P_ADMIN, A_WRITE, "name", false)
+#define POLICY_secrets_create_secret                    RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_secrets_get_secret                       RULE(P_READ, A_NONE, "project", false)
+#define POLICY_secrets_list_secrets                     RULE(P_READ, A_NONE, "project", false)
+#define POLICY_secrets_update_secret                    RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_secrets_delete_secret                    RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_secrets_reveal_secret                    RULE(P_REVEAL, A_RECORD, "project", false)
+#define POLICY_secrets_resolve_secrets                  RULE(P_RESOLVE, A_RECORD, "project", true)
+#define POLICY_secrets_watch_secrets                    RULE(P_WATCH, A_RECORD, "project", true)
+#define POLICY_secrets_apply_changes                    RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_environments_create_environment          RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_environments_get_environment             RULE(P_READ, A_NONE, "project", false)
+#define POLICY_environments_list_environments           RULE(P_READ, A_NONE, "project", false)
+#define POLICY_environments_delete_environment          RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_environments_set_override                RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_environments_delete_override             RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_environments_list_overrides              RULE(P_READ, A_NONE, "project", false)
+#define POLICY_environments_merge_environment           RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_access_create_token                      RULE(P_ADMIN, A_WRITE, "project", false)
+#define POLICY_access_list_tokens                       RULE(P_ADMIN, A_RECORD, "project", false)
+#define POLICY_access_revoke_token                      RULE(P_ADMIN, A_WRITE, NULL, false)
+#define POLICY_access_list_audit_events                 RULE(P_ADMIN, A_NONE, "project", false)
+#define POLICY_access_who_am_i                          RULE(P_ANY, A_NONE, NULL, true)
+#define POLICY_health_check                             RULE(P_PUBLIC, A_NONE, NULL, true)
+#define POLICY_health_watch                             RULE(P_PUBLIC, A_NONE, NULL, true)
+#define POLICY_server_reflection_server_reflection_info RULE(P_PUBLIC, A_NONE, NULL, true)
+
+#define ROW(index, service, method) [index] = POLICY_##service##_##method,
+static const struct policy projects_rows[] = {COFFER__V1__PROJECTS__METHODS(ROW)};
+static const struct policy secrets_rows[] = {COFFER__V1__SECRETS__METHODS(ROW)};
+static const struct policy environments_rows[] = {COFFER__V1__ENVIRONMENTS__METHODS(ROW)};
+static const struct policy access_rows[] = {COFFER__V1__ACCESS__METHODS(ROW)};
+static const struct policy health_rows[] = {GRPC__HEALTH__V1__HEALTH__METHODS(ROW)};
+static const struct policy reflection_rows[] = {
+        GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION__METHODS(ROW)};
+#undef ROW
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+static const struct {
+	const coffer_service_desc *service; /* a service the server binds (api.c) */
+	const struct policy *rows;          /* by method index */
+	size_t n;                           /* rows */
+} tables[] = {
+        {&coffer__v1__projects__service, projects_rows, N(projects_rows)},
+        {&coffer__v1__secrets__service, secrets_rows, N(secrets_rows)},
+        {&coffer__v1__environments__service, environments_rows, N(environments_rows)},
+        {&coffer__v1__access__service, access_rows, N(access_rows)},
+        {&grpc__health__v1__health__service, health_rows, N(health_rows)},
+        {&grpc__reflection__v1alpha__server_reflection__service, reflection_rows,
+         N(reflection_rows)},
 };
 
-const struct policy *policy_of(const char *path)
+const struct policy *policy_of(const coffer_method_desc *m)
 {
-	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
-		if (strcmp(policies[i].path, path) == 0)
-			return &policies[i];
+	for (size_t i = 0; i < N(tables); i++) {
+		const coffer_service_desc *svc = tables[i].service;
+		if (m >= svc->methods && m < svc->methods + svc->n_methods &&
+		    (size_t)(m - svc->methods) < tables[i].n)
+			return &tables[i].rows[m - svc->methods];
+	}
 	return NULL;
 }
 

@@ -1,7 +1,8 @@
 /*
  * policy.h - who may call what, and what gets audited: one table for every RPC.
  *
- * An RPC missing from the table is refused (default deny), and a test fails. Callers present
+ * A method of a bound service missing from the table does not compile (policy.c); a method of
+ * any other service is refused (default deny). Callers present
  * `authorization: Bearer <token>`; the domain authenticates it (tokens.h).
  *
  *   ADMIN   everything except ResolveSecrets
@@ -38,15 +39,15 @@ enum audit_class {
 };
 
 struct policy {
-	const char *path;       /* full method path */
 	enum perm perm;         /* who may call it */
 	enum audit_class audit; /* how it is audited */
 	const char *project;    /* request field naming the project, or NULL */
 	bool inline_ok;         /* its handler may run on the gRPC thread, from memory (run.c) */
 };
 
-/* The policy of a method path, or NULL (refused). */
-const struct policy *policy_of(const char *path);
+/* The policy of a method of a service the server binds (its generated method table's entry), or
+ * NULL (refused). */
+const struct policy *policy_of(const coffer_method_desc *m);
 /* Authenticates the caller, applies the rate limit and checks the permission and scope; fills
  * the call's audit row from the request (NULL for streams). RPC_OK or the code to answer. */
 int policy_authorize(struct call *c, const ProtobufCMessage *req);

@@ -300,7 +300,7 @@ START_TEST(permission_matrix)
 				              "%s is missing from the permission matrix",
 				              svc->methods[k].path);
 				ck_assert_msg(api_has_policy(svc->methods[k].path),
-				              "%s has no policy in server/access.c",
+				              "%s has no policy in server/api/policy.c",
 				              svc->methods[k].path);
 			}
 		}
