@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -282,16 +281,6 @@ const char *coffer__authorization(const coffer_channel *ch)
 	return ch->authorization;
 }
 
-int64_t coffer__jitter(int64_t cap)
-{
-	uint64_t r = 0;
-	if (cap <= 0)
-		return 0;
-	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		r = (uint64_t)rand();
-	return (int64_t)(r % (uint64_t)cap);
-}
-
 int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const ProtobufCMessage *req,
                        ProtobufCMessage **resp, coffer_error *err)
 {
@@ -312,7 +301,7 @@ int coffer__call_unary(coffer_channel *ch, const coffer_method_desc *m, const Pr
 		int64_t cap = (int64_t)ch->retry_base_ms << (attempt < 16 ? attempt : 16);
 		if (cap > MAX_BACKOFF_MS)
 			cap = MAX_BACKOFF_MS;
-		int64_t wait = coffer__jitter(cap) + 1;
+		int64_t wait = coffer_random_below(cap) + 1;
 		gpr_timespec wake = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 		                                 gpr_time_from_millis(wait, GPR_TIMESPAN));
 		if (gpr_time_cmp(wake, deadline) >= 0)

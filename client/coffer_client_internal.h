@@ -44,7 +44,6 @@ struct grpc_channel;
 struct grpc_channel *coffer__grpc_channel(coffer_channel *ch);
 const char *coffer__authorization(const coffer_channel *ch);
 /* A random delay in [0, cap) milliseconds (backoff with full jitter). */
-int64_t coffer__jitter(int64_t cap);
 /* Overwrites n bytes at p with zeros in a way the compiler keeps. NULL-safe. */
 void coffer__wipe(void *p, size_t n);
 

@@ -8,6 +8,7 @@
  */
 #include "coffer/client.h"
 #include "coffer_client_internal.h"
+#include "coffer_shared.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -55,15 +56,9 @@ struct coffer_watch {
 	Coffer__V1__SecretsChange *last; /* the change handed out last */
 };
 
-static int64_t now_ms(void)
-{
-	gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static gpr_timespec at_ms(int64_t ms)
 {
-	int64_t d = ms - now_ms();
+	int64_t d = ms - coffer_mono_ms();
 	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 	                    gpr_time_from_millis(d > 0 ? d : 0, GPR_TIMESPAN));
 }
@@ -121,7 +116,7 @@ static int start(coffer_watch *w, coffer_error *err)
 	grpc_metadata_array_init(&w->trailing);
 	w->details = grpc_empty_slice();
 	w->ended = false;
-	w->last_heard_ms = now_ms();
+	w->last_heard_ms = coffer_mono_ms();
 	const char *auth = coffer__authorization(w->ch);
 	memset(&w->auth, 0, sizeof(w->auth));
 	if (auth) {
@@ -216,7 +211,7 @@ static int ended(coffer_watch *w, coffer_error *err)
 	int64_t cap = (int64_t)BACKOFF_MIN << (w->attempt < 5 ? w->attempt : 5);
 	if (cap > BACKOFF_MAX)
 		cap = BACKOFF_MAX;
-	w->next_try_ms = now_ms() + coffer__jitter(cap) + 1;
+	w->next_try_ms = coffer_mono_ms() + coffer_random_below(cap) + 1;
 	w->attempt++;
 	return 0;
 }
@@ -230,9 +225,9 @@ int coffer_watch_next(coffer_watch *w, int timeout_ms, coffer_change *change, co
 		protobuf_c_message_free_unpacked(&w->last->base, NULL);
 		w->last = NULL;
 	}
-	int64_t until = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+	int64_t until = timeout_ms < 0 ? INT64_MAX : coffer_mono_ms() + timeout_ms;
 	for (;;) {
-		int64_t t = now_ms();
+		int64_t t = coffer_mono_ms();
 		if (w->call == NULL) {
 			if (t < w->next_try_ms) {
 				if (t >= until)
@@ -257,7 +252,7 @@ int coffer_watch_next(coffer_watch *w, int timeout_ms, coffer_change *change, co
 			wake = until;
 		grpc_event ev = grpc_completion_queue_next(w->cq, at_ms(wake), NULL);
 		if (ev.type == GRPC_QUEUE_TIMEOUT) {
-			if (now_ms() >= until)
+			if (coffer_mono_ms() >= until)
 				return 0;
 			continue;
 		}
@@ -293,7 +288,7 @@ int coffer_watch_next(coffer_watch *w, int timeout_ms, coffer_change *change, co
 		if (grpc_call_start_batch(w->call, &op, 1, &w->tags[TAG_MESSAGE], NULL) ==
 		    GRPC_CALL_OK)
 			w->outstanding++;
-		w->last_heard_ms = now_ms();
+		w->last_heard_ms = coffer_mono_ms();
 		w->attempt = 0;
 		if (m == NULL)
 			continue;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 static const struct {
@@ -40,6 +42,54 @@ int coffer_status_from_name(const char *name)
 		if (strcmp(statuses[i].name, name) == 0 || strcmp(statuses[i].connect, name) == 0)
 			return i;
 	return -1;
+}
+
+size_t coffer_opt_split(const char *arg, const char **inline_value)
+{
+	*inline_value = NULL;
+	if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+		return 0;
+	const char *eq = strchr(arg, '=');
+	if (eq != NULL)
+		*inline_value = eq + 1;
+	return eq ? (size_t)(eq - arg) : strlen(arg);
+}
+
+const char *coffer_opt_value(int argc, char **argv, int *i, const char *inline_value)
+{
+	if (inline_value != NULL)
+		return inline_value;
+	if (*i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
+bool coffer_parse_num(const char *s, long long min, long long max, long long *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long long v = s ? strtoll(s, &end, 10) : 0;
+	if (s == NULL || errno || *s == '\0' || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+int64_t coffer_mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int64_t coffer_random_below(int64_t cap)
+{
+	uint64_t r = 0;
+	if (cap <= 0)
+		return 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint64_t)rand();
+	return (int64_t)(r % (uint64_t)cap);
 }
 
 char *coffer_read_file(const char *path, size_t max_bytes, size_t *len)

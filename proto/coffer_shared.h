@@ -8,7 +8,9 @@
 #ifndef COFFER_SHARED_H
 #define COFFER_SHARED_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The status table (coffer_status.def) by gRPC code: "NOT_FOUND" for 5, and so on ("UNKNOWN"
  * outside 0..16); the HTTP status the JSON endpoint and Connect answer with (500 outside); and
@@ -18,6 +20,22 @@ int coffer_status_http(int code);
 const char *coffer_status_connect(int code);
 /* The gRPC code of a name, gRPC's ("NOT_FOUND") or Connect's ("not_found"); -1 when none. */
 int coffer_status_from_name(const char *name);
+
+/* Command lines, as cofferd, its subcommands and the coffer CLI read them: an option is
+ * "--name=value" or "--name value" (a flag takes none).
+ * coffer_opt_split: the length of the option name at the start of arg ("--name", up to "=" or the
+ * end) and, after "=", its value into *inline_value (else NULL); 0 when arg is no option.
+ * coffer_opt_value: the value of the option at argv[*i]: inline_value, else the next word
+ * (advancing *i); NULL when there is none.
+ * coffer_parse_num: s as a whole number from min to max into *out; false when it is not one. */
+size_t coffer_opt_split(const char *arg, const char **inline_value);
+const char *coffer_opt_value(int argc, char **argv, int *i, const char *inline_value);
+bool coffer_parse_num(const char *s, long long min, long long max, long long *out);
+
+/* The monotonic clock in milliseconds. */
+int64_t coffer_mono_ms(void);
+/* A random number in [0, cap) for spreading retries (full jitter); 0 when cap <= 0. */
+int64_t coffer_random_below(int64_t cap);
 
 /* Reads the file at path whole into a NUL-terminated malloc'd buffer of *len bytes (len may be
  * NULL). NULL when it cannot be read, is larger than max_bytes, or memory runs out; errno tells

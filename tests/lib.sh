@@ -1,5 +1,14 @@
 # tests/lib.sh - what the shell suites share. Source it.
 
+# free_port START: the first port from START on which nothing on 127.0.0.1 answers. Fixed starts
+# sit below the kernel's ephemeral range (32768-60999), where an outgoing connection may hold a
+# port between the probe and the bind.
+free_port() {
+  local p=$1
+  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+  echo "$p"
+}
+
 # wait_bounded PID SECONDS WHAT: the exit status of PID (a child of this shell), which is given
 # SECONDS to end; a process still there then is killed, the failure said (with `bad` when the
 # suite has it, else on stderr, and TIMED_OUT=1 for the suite to fail on), and 124 returned. A

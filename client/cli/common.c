@@ -23,10 +23,8 @@ int64_t cli_opt_i64(const struct cli *c, const char *name, int64_t def, bool *ok
 	const char *v = cli_opt(c, name);
 	if (v == NULL)
 		return def;
-	char *end;
-	errno = 0;
-	long long n = strtoll(v, &end, 10);
-	if (errno || *v == '\0' || *end != '\0') {
+	long long n;
+	if (!coffer_parse_num(v, INT64_MIN, INT64_MAX, &n)) {
 		*ok = false;
 		return def;
 	}

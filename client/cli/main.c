@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "coffer_limits.h"
+#include "coffer_shared.h"
 
 /* ---- options ---- */
 
@@ -293,10 +294,13 @@ struct parsed {
 	bool want_help;      /* --help */
 };
 
-/* Applies a global option. */
-static void set_global(struct cli *c, struct parsed *p, const struct cli_option *g,
-                       const char *value)
+/* Applies a global option: 0, or a usage error's status. */
+static int set_global(struct cli *c, struct parsed *p, const struct cli_option *g,
+                      const char *value)
 {
+	long long ms;
+	if (g == &g_timeout && !coffer_parse_num(value, 1, 24LL * 3600 * 1000, &ms))
+		return cli_usage_error(c, "--timeout-ms takes a number of milliseconds");
 	if (g == &g_addr)
 		p->opts.target = value;
 	else if (g == &g_token)
@@ -308,13 +312,14 @@ static void set_global(struct cli *c, struct parsed *p, const struct cli_option 
 	else if (g == &g_key)
 		p->opts.key_file = value;
 	else if (g == &g_timeout)
-		p->opts.timeout_ms = atoi(value);
+		p->opts.timeout_ms = (int)ms;
 	else if (g == &g_plaintext)
 		p->opts.plaintext = 1;
 	else if (g == &g_json)
 		c->json = true;
 	else if (g == &g_help)
 		p->want_help = true;
+	return 0;
 }
 
 /* Parses argv into c and p: 0, or a usage error's status (2). */
@@ -332,7 +337,9 @@ static int parse(int argc, char **argv, struct cli *c, struct parsed *p)
 			c->n_command = argc - i - 1;
 			break;
 		}
-		if (strncmp(a, "--", 2) != 0) {
+		const char *eq_value;
+		size_t len = coffer_opt_split(a, &eq_value);
+		if (len == 0) {
 			if (p->n_pos == (int)(sizeof(p->pos) / sizeof(p->pos[0])))
 				return cli_usage_error(c, "too many arguments");
 			p->pos[p->n_pos++] = a;
@@ -340,8 +347,6 @@ static int parse(int argc, char **argv, struct cli *c, struct parsed *p)
 				c->cmd = find_command(p->n_pos, p->pos, &used);
 			continue;
 		}
-		const char *eq = strchr(a, '=');
-		size_t len = eq ? (size_t)(eq - a) : strlen(a);
 		const struct cli_option *o = find_option(globals, a, len);
 		bool global = o != NULL;
 		if (!global && c->cmd)
@@ -356,16 +361,14 @@ static int parse(int argc, char **argv, struct cli *c, struct parsed *p)
 			return cli_usage_error(
 			        c, "unknown option %.*s (options follow the command)", (int)len, a);
 		const char *value = "";
-		if (o->arg && eq)
-			value = eq + 1;
-		else if (o->arg && i + 1 < argc)
-			value = argv[++i];
-		else if (o->arg)
+		if (o->arg && (value = coffer_opt_value(argc, argv, &i, eq_value)) == NULL)
 			return cli_usage_error(c, "%s needs a value (%s)", o->name, o->arg);
-		else if (eq)
+		else if (!o->arg && eq_value)
 			return cli_usage_error(c, "%s takes no value", o->name);
 		if (global) {
-			set_global(c, p, o, value);
+			int rc = set_global(c, p, o, value);
+			if (rc)
+				return rc;
 		} else if (c->n_opts < CLI_MAX_OPTS) {
 			c->opts[c->n_opts++] = (struct cli_opt){o->name, value};
 		} else {

@@ -81,10 +81,8 @@ static void answer_json(struct http_request *req, int status, struct coffer_wbuf
 {
 	if (b->failed) {
 		coffer_wbuf_free(b);
-		static const char oom[] = "{\"code\":\"RESOURCE_EXHAUSTED\",\"message\":\"out of "
-		                          "memory\"}";
-		char *p = strdup(oom);
-		http_answer(req, p ? 429 : 500, "application/json", p, p ? strlen(p) : 0);
+		http_answer_error(req, coffer_status_http(RPC_RESOURCE_EXHAUSTED),
+		                  rpc_code_name(RPC_RESOURCE_EXHAUSTED), "out of memory");
 		return;
 	}
 	http_answer(req, status, "application/json", b->p, b->len);
@@ -100,13 +98,7 @@ static void answer_error(struct http_request *req, int code, const char *fmt, ..
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	struct coffer_wbuf b = {0};
-	jraw(&b, "{\"code\":");
-	coffer_wbuf_json(&b, rpc_code_name(code));
-	jraw(&b, ",\"message\":");
-	coffer_wbuf_json(&b, msg);
-	jraw(&b, "}");
-	answer_json(req, coffer_status_http(code), &b);
+	http_answer_error(req, coffer_status_http(code), rpc_code_name(code), msg);
 }
 
 static void on_resolved(void *arg, int code, const char *message, const ProtobufCMessage *resp)

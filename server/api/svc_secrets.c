@@ -234,23 +234,35 @@ static int fill_resolved(struct call *c, const struct resolved *out,
 	return RPC_OK;
 }
 
+/* What ResolveSecrets and WatchSecrets both name: an environment's version of a project, and
+ * perhaps some of its secrets. RPC_OK, or the refusal. */
+static int check_target(struct call *c, const char *what, const char *project,
+                        const char *environment, int version, char *const *names, size_t n)
+{
+	int code;
+	if ((code = call_check_project(c, project)) ||
+	    (code = call_check_environment(c, "environment", environment)) ||
+	    (code = call_check_version(c, version, false)))
+		return code;
+	if (n > LIMIT_RESOLVE_NAMES)
+		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "at most %d names in one %s",
+		                 LIMIT_RESOLVE_NAMES, what);
+	for (size_t i = 0; i < n; i++)
+		if ((code = call_check_secret(c, names[i])))
+			return code;
+	return RPC_OK;
+}
+
 static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsRequest *req,
                                Coffer__V1__ResolveSecretsResponse *resp)
 {
 	int code;
-	if ((code = call_check_project(c, req->project)) ||
-	    (code = call_check_environment(c, "environment", req->environment)) ||
-	    (code = call_check_version(c, req->version, false)) ||
+	if ((code = check_target(c, "resolve", req->project, req->environment, req->version,
+	                         req->names, req->n_names)) ||
 	    (code = call_check_revision(c, "min_revision", req->min_revision)) ||
 	    (code = call_check_revision(c, "at_revision", req->at_revision)) ||
 	    (code = call_check_revision(c, "known_revision", req->known_revision)))
 		return code;
-	if (req->n_names > LIMIT_RESOLVE_NAMES)
-		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "at most %d names in one resolve",
-		                 LIMIT_RESOLVE_NAMES);
-	for (size_t i = 0; i < req->n_names; i++)
-		if ((code = call_check_secret(c, req->names[i])))
-			return code;
 	struct resolve_request r = {
 	        .project = req->project,
 	        .environment = req->environment,
@@ -296,17 +308,10 @@ static int watch_secrets(struct call *c, struct rpc_stream *st)
 {
 	const Coffer__V1__WatchSecretsRequest *req = (const void *)c->req;
 	int code;
-	if ((code = call_check_project(c, req->project)) ||
-	    (code = call_check_environment(c, "environment", req->environment)) ||
-	    (code = call_check_version(c, req->version, false)) ||
+	if ((code = check_target(c, "watch", req->project, req->environment, req->version,
+	                         req->names, req->n_names)) ||
 	    (code = call_check_revision(c, "from_revision", req->from_revision)))
 		return code;
-	if (req->n_names > LIMIT_RESOLVE_NAMES)
-		return call_fail(c, RPC_RESOURCE_EXHAUSTED, "at most %d names in one watch",
-		                 LIMIT_RESOLVE_NAMES);
-	for (size_t i = 0; i < req->n_names; i++)
-		if ((code = call_check_secret(c, req->names[i])))
-			return code;
 	if (c->api->watches == NULL)
 		return call_fail(c, RPC_UNAVAILABLE, "the database is unavailable");
 	return watch_open(c->api->watches, c, req, st);
@@ -316,12 +321,13 @@ static int watch_secrets(struct call *c, struct rpc_stream *st)
 
 /* Changes in one request, and the bytes of their values together. */
 
-/* Re-states the message of a refused change with its index and secret. */
+/* Re-states the message of a refused change with its index and secret, as the change set's. */
 static int at_change(struct call *c, size_t i, const char *secret, int code)
 {
-	char msg[512];
-	snprintf(msg, sizeof(msg), "%s", rpc_ctx_message(c->rpc));
-	return call_fail(c, code, "change %zu (secret %s): %s", i, secret ? secret : "", msg);
+	struct cof_err e = {.code = code};
+	snprintf(e.msg, sizeof(e.msg), "%s", rpc_ctx_message(c->rpc));
+	changeset_blame(&e, i, secret);
+	return call_fail(c, code, "%s", e.msg);
 }
 
 /* Checks change m as its single call would and fills *out (pointing into m). */

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "list.h"
+
 /* One parked call; lives in the call. */
 struct wait {
 	void *call;            /* what to wake */
@@ -20,7 +22,7 @@ struct wait {
 	int64_t deadline_ms;   /* monotonic: when its time is up */
 	int64_t next_check_ms; /* monotonic: when it looks again anyway */
 	bool history_moved;    /* it was woken because the database's history moved (a failover) */
-	struct wait *prev, *next;
+	struct list_node node; /* in the parked calls, or the list being woken */
 };
 
 struct waits;

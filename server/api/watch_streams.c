@@ -32,6 +32,8 @@
 #include "audit.h"
 #include "listener.h"
 #include "clock.h"
+#include "hash.h"
+#include "list.h"
 #include "log.h"
 #include "metrics.h"
 #include "run.h"
@@ -43,8 +45,8 @@
 #define WATCH_QUEUE 16
 /* A group whose state could not be read tries again after this long. */
 #define RETRY_MS 1000
-/* Buckets of the per-token stream counts. */
-#define TOKEN_BUCKETS 256
+/* Chains of the per-token stream counts. */
+#define TOKEN_CHAINS 256
 
 struct group;
 
@@ -57,15 +59,15 @@ struct watcher {
 	char **names;                               /* the names asked for (copies); none: all */
 	size_t n_names;                             /* entries in names */
 	int64_t from;                               /* from_revision (the first message only) */
-	struct watch_state *known;   /* the state its client knows; NULL before the first message */
-	int64_t last_sent_ms;        /* monotonic */
-	int64_t expire_us;           /* its token's expiry (wall clock); 0: never */
-	char token_id[32];           /* whose stream it is */
-	int refs;                    /* the stream, the opening, and each job or send under way */
-	bool own_job;                /* its first message is computed by a job of its own */
-	bool done;                   /* the stream is over */
-	int done_code;               /* how it ended */
-	struct watcher *prev, *next; /* its group's members */
+	struct watch_state *known; /* the state its client knows; NULL before the first message */
+	int64_t last_sent_ms;      /* monotonic */
+	int64_t expire_us;         /* its token's expiry (wall clock); 0: never */
+	char token_id[32];         /* whose stream it is */
+	int refs;                  /* the stream, the opening, and each job or send under way */
+	bool own_job;              /* its first message is computed by a job of its own */
+	bool done;                 /* the stream is over */
+	int done_code;             /* how it ended */
+	struct list_node node;     /* in its group's members */
 };
 
 /* The streams of one (project, environment, version). */
@@ -76,68 +78,69 @@ struct group {
 	int version;                      /* and version */
 	int64_t project_id;               /* the project's id once read (0: not yet) */
 	struct watch_state *state;        /* the newest state read, or NULL */
-	struct watcher *head;             /* members */
+	struct list_node members;         /* its watchers */
 	size_t n;                         /* how many */
 	int64_t retry_at_ms;              /* its last read failed: look again then (0: no) */
 	bool new_history;                 /* the database's history moved: members resync */
 	bool busy;                        /* a job is under way */
 	bool dirty;                       /* a change came while it was */
-	struct group *prev, *next;        /* the registry's groups */
+	struct list_node node;            /* in the registry's groups */
 };
 
 /* Streams held by one token. */
 struct token_count {
-	char id[32];
-	int n;
-	struct token_count *next;
+	struct hash_node node; /* in tokens, by id */
+	char id[32];           /* the token's id */
+	int n;                 /* its streams, asked for or open */
 };
 
 struct watch_streams {
-	struct api *api;      /* calls, domain, audit, jobs */
-	int heartbeat_ms;     /* quiet streams get a heartbeat after this long */
-	int per_token;        /* streams a token may hold at once */
-	pthread_mutex_t mu;   /* guards everything below and every watcher */
-	pthread_cond_t cv;    /* wakes the heartbeat thread to leave */
-	struct group *groups; /* groups with members or a job */
-	size_t n;             /* streams joined */
-	struct token_count *tokens[TOKEN_BUCKETS]; /* streams per token, asked for or open */
-	pthread_t thread;                          /* heartbeats, expiry, retries */
-	bool stop;                                 /* leave */
+	struct api *api;         /* calls, domain, audit, jobs */
+	int heartbeat_ms;        /* quiet streams get a heartbeat after this long */
+	int per_token;           /* streams a token may hold at once */
+	pthread_mutex_t mu;      /* guards everything below and every watcher */
+	pthread_cond_t cv;       /* wakes the heartbeat thread to leave */
+	struct list_node groups; /* groups with members or a job */
+	size_t n;                /* streams joined */
+	struct hash tokens;      /* streams per token (struct token_count) */
+	pthread_t thread;        /* heartbeats, expiry, retries */
+	bool stop;               /* leave */
 };
 
 /* ---- counts per token ---- */
 
-static struct token_count **token_slot(struct watch_streams *ws, const char *id)
+/* With the lock held: the count of token id, or NULL. */
+static struct token_count *token_of(struct watch_streams *ws, const char *id)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = id; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	struct token_count **pp = &ws->tokens[h % TOKEN_BUCKETS];
-	while (*pp && strcmp((*pp)->id, id) != 0)
-		pp = &(*pp)->next;
-	return pp;
+	for (struct hash_node *n = hash_first(&ws->tokens, hash_str(id)); n; n = hash_next(n)) {
+		struct token_count *t = hash_entry(n, struct token_count, node);
+		if (strcmp(t->id, id) == 0)
+			return t;
+	}
+	return NULL;
 }
 
 /* With the lock held: counts one more stream of token id unless it holds per_token already. */
 static bool token_take(struct watch_streams *ws, const char *id)
 {
-	struct token_count **pp = token_slot(ws, id);
-	if (*pp == NULL) {
-		if ((*pp = calloc(1, sizeof(**pp))) == NULL)
+	struct token_count *t = token_of(ws, id);
+	if (t == NULL) {
+		if ((t = calloc(1, sizeof(*t))) == NULL)
 			return false;
-		snprintf((*pp)->id, sizeof((*pp)->id), "%s", id);
+		snprintf(t->id, sizeof(t->id), "%s", id);
+		hash_add(&ws->tokens, &t->node, hash_str(id));
 	}
-	if ((*pp)->n >= ws->per_token)
+	if (t->n >= ws->per_token)
 		return false;
-	(*pp)->n++;
+	t->n++;
 	return true;
 }
 
 static void token_give(struct watch_streams *ws, const char *id)
 {
-	struct token_count **pp = token_slot(ws, id), *t = *pp;
+	struct token_count *t = token_of(ws, id);
 	if (t && --t->n == 0) {
-		*pp = t->next;
+		hash_remove(&ws->tokens, &t->node);
 		free(t);
 	}
 }
@@ -168,12 +171,7 @@ static bool unref_locked(struct watcher *w)
 		return false;
 	struct group *g = w->g;
 	if (g) {
-		if (w->prev)
-			w->prev->next = w->next;
-		else
-			g->head = w->next;
-		if (w->next)
-			w->next->prev = w->prev;
+		list_remove(&w->node);
 		g->n--;
 		w->g = NULL;
 		group_release_locked(w->ws, g);
@@ -239,21 +237,20 @@ static void own_job(void *arg);
 /* With the lock held: the group of what w watches, made if there is none (NULL on OOM). */
 static struct group *group_of(struct watch_streams *ws, const Coffer__V1__WatchSecretsRequest *req)
 {
-	for (struct group *g = ws->groups; g; g = g->next)
-		if (g->version == (int)req->version && strcmp(g->project, req->project) == 0 &&
-		    strcmp(g->environment, req->environment) == 0)
-			return g;
-	struct group *g = calloc(1, sizeof(*g));
+	struct group *g;
+	list_for_each_entry(g, &ws->groups,
+	                    node) if (g->version == (int)req->version &&
+	                              strcmp(g->project, req->project) == 0 &&
+	                              strcmp(g->environment, req->environment) == 0) return g;
+	g = calloc(1, sizeof(*g));
 	if (g == NULL)
 		return NULL;
 	g->ws = ws;
 	snprintf(g->project, sizeof(g->project), "%s", req->project);
 	snprintf(g->environment, sizeof(g->environment), "%s", req->environment);
 	g->version = (int)req->version;
-	g->next = ws->groups;
-	if (ws->groups)
-		ws->groups->prev = g;
-	ws->groups = g;
+	list_init(&g->members);
+	list_add(&ws->groups, &g->node);
 	return g;
 }
 
@@ -262,12 +259,7 @@ static void group_release_locked(struct watch_streams *ws, struct group *g)
 {
 	if (g->n > 0 || g->busy)
 		return;
-	if (g->prev)
-		g->prev->next = g->next;
-	else
-		ws->groups = g->next;
-	if (g->next)
-		g->next->prev = g->prev;
+	list_remove(&g->node);
 	watch_state_unref(g->state);
 	free(g);
 }
@@ -415,8 +407,8 @@ static void tell(struct watcher *w, struct watch_state *now, bool new_history, s
 /* With the lock held: ends every member of g with code and message. */
 static void end_members(struct group *g, int code, const char *message)
 {
-	for (struct watcher *w = g->head; w; w = w->next)
-		rpc_stream_fail(w->st, code, "%s", message);
+	struct watcher *w;
+	list_for_each_entry(w, &g->members, node) rpc_stream_fail(w->st, code, "%s", message);
 }
 
 /* One pass of a group's job: read the state now and tell every member that is the group's. */
@@ -451,7 +443,11 @@ static void group_pass(struct watch_streams *ws, struct group *g)
 	struct watcher **tell_list = calloc(g->n + 1, sizeof(*tell_list));
 	struct watcher **own_list = calloc(g->n + 1, sizeof(*own_list));
 	size_t n_tell = 0, n_own = 0;
-	for (struct watcher *w = g->head; tell_list && own_list && w; w = w->next) {
+	struct watcher *w;
+	list_for_each_entry(w, &g->members, node)
+	{
+		if (tell_list == NULL || own_list == NULL)
+			break;
 		if (w->own_job || w->done)
 			continue;
 		w->refs++;
@@ -596,10 +592,7 @@ static void opened(void *arg, int status)
 		rpc_stream_fail(w->st, RPC_RESOURCE_EXHAUSTED, "out of memory");
 	} else if (g) {
 		w->g = g;
-		w->next = g->head;
-		if (g->head)
-			g->head->prev = w;
-		g->head = w;
+		list_add(&g->members, &w->node);
 		g->n++;
 		ws->n++;
 		go = want_group_job(g);
@@ -664,11 +657,12 @@ void watch_streams_changed(struct watch_streams *ws, int64_t project_id, int64_t
 {
 	pthread_mutex_lock(&ws->mu);
 	size_t n_groups = 0;
-	for (struct group *g = ws->groups; g; g = g->next)
-		n_groups++;
+	struct group *g;
+	list_for_each_entry(g, &ws->groups, node) n_groups++;
 	struct group **todo = calloc(n_groups + 1, sizeof(*todo));
 	size_t n = 0;
-	for (struct group *g = ws->groups; g; g = g->next) {
+	list_for_each_entry(g, &ws->groups, node)
+	{
 		if (project_id != 0 && g->project_id != 0 && g->project_id != project_id)
 			continue;
 		if (project_id == 0 && revision == LISTENER_NEW_HISTORY)
@@ -689,11 +683,11 @@ void watch_streams_changed(struct watch_streams *ws, int64_t project_id, int64_t
 void watch_streams_token_revoked(struct watch_streams *ws, const char *token_id)
 {
 	pthread_mutex_lock(&ws->mu);
-	for (struct group *g = ws->groups; g; g = g->next)
-		for (struct watcher *w = g->head; w; w = w->next)
-			if (!w->done && strcmp(w->token_id, token_id) == 0)
-				rpc_stream_fail(w->st, RPC_UNAUTHENTICATED, "token %s was revoked",
-				                token_id);
+	struct group *g;
+	struct watcher *w;
+	list_for_each_entry(g, &ws->groups, node) list_for_each_entry(
+	        w, &g->members, node) if (!w->done && strcmp(w->token_id, token_id) == 0)
+	        rpc_stream_fail(w->st, RPC_UNAUTHENTICATED, "token %s was revoked", token_id);
 	pthread_mutex_unlock(&ws->mu);
 }
 
@@ -709,11 +703,15 @@ static void due_work(struct watch_streams *ws, int64_t t, int64_t now_us, struct
                      size_t *n_beats, size_t cap, struct group **groups, size_t *n_groups,
                      size_t cap_groups)
 {
-	for (struct group *g = ws->groups; g; g = g->next) {
+	struct group *g;
+	struct watcher *w;
+	list_for_each_entry(g, &ws->groups, node)
+	{
 		if (g->retry_at_ms && t >= g->retry_at_ms && g->n > 0 && *n_groups < cap_groups &&
 		    want_group_job(g))
 			groups[(*n_groups)++] = g;
-		for (struct watcher *w = g->head; w; w = w->next) {
+		list_for_each_entry(w, &g->members, node)
+		{
 			if (w->done)
 				continue;
 			if (w->expire_us && now_us >= w->expire_us) {
@@ -746,8 +744,8 @@ static void *heartbeats(void *arg)
 		gettimeofday(&tv, NULL);
 		int64_t now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 		size_t cap = ws->n + 1, cap_groups = 0;
-		for (struct group *g = ws->groups; g; g = g->next)
-			cap_groups++;
+		struct list_node *n;
+		list_for_each(n, &ws->groups) cap_groups++;
 		struct beat *beats = calloc(cap, sizeof(*beats));
 		struct group **groups = calloc(cap_groups + 1, sizeof(*groups));
 		size_t n_beats = 0, n_groups = 0;
@@ -778,11 +776,17 @@ int watch_streams_new(struct api *api, int heartbeat_ms, int per_token, struct w
 	ws->api = api;
 	ws->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : 15000;
 	ws->per_token = per_token > 0 ? per_token : 256;
+	list_init(&ws->groups);
+	if (hash_init(&ws->tokens, TOKEN_CHAINS) != 0) {
+		free(ws);
+		return -1;
+	}
 	pthread_mutex_init(&ws->mu, NULL);
 	pthread_cond_init(&ws->cv, NULL);
 	if (pthread_create(&ws->thread, NULL, heartbeats, ws) != 0) {
 		pthread_cond_destroy(&ws->cv);
 		pthread_mutex_destroy(&ws->mu);
+		hash_destroy(&ws->tokens);
 		free(ws);
 		return -1;
 	}
@@ -793,12 +797,13 @@ int watch_streams_new(struct api *api, int heartbeat_ms, int per_token, struct w
 void watch_streams_end_all(struct watch_streams *ws)
 {
 	pthread_mutex_lock(&ws->mu);
-	for (struct group *g = ws->groups; g; g = g->next)
-		for (struct watcher *w = g->head; w; w = w->next)
-			rpc_stream_fail(w->st, RPC_UNAVAILABLE,
-			                "this replica is shutting down: resume from revision %lld "
-			                "on another",
-			                (long long)(w->known ? w->known->revision : w->from));
+	struct group *g;
+	struct watcher *w;
+	list_for_each_entry(g, &ws->groups, node) list_for_each_entry(w, &g->members, node)
+	        rpc_stream_fail(w->st, RPC_UNAVAILABLE,
+	                        "this replica is shutting down: resume from revision %lld "
+	                        "on another",
+	                        (long long)(w->known ? w->known->revision : w->from));
 	pthread_mutex_unlock(&ws->mu);
 }
 
@@ -810,6 +815,13 @@ size_t watch_streams_count(struct watch_streams *ws)
 	return n;
 }
 
+static bool drop_count(struct hash_node *n, void *arg)
+{
+	(void)arg;
+	free(hash_entry(n, struct token_count, node));
+	return true;
+}
+
 void watch_streams_free(struct watch_streams *ws)
 {
 	if (ws == NULL)
@@ -819,11 +831,8 @@ void watch_streams_free(struct watch_streams *ws)
 	pthread_cond_broadcast(&ws->cv);
 	pthread_mutex_unlock(&ws->mu);
 	pthread_join(ws->thread, NULL);
-	for (size_t i = 0; i < TOKEN_BUCKETS; i++)
-		for (struct token_count *t = ws->tokens[i], *next; t; t = next) {
-			next = t->next;
-			free(t);
-		}
+	hash_sweep(&ws->tokens, 0, drop_count, NULL, NULL);
+	hash_destroy(&ws->tokens);
 	pthread_cond_destroy(&ws->cv);
 	pthread_mutex_destroy(&ws->mu);
 	free(ws);

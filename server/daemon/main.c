@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "crypt.h"
+#include "coffer_shared.h"
 #include "domain.h"
 #include "log.h"
 #include "server.h"
@@ -162,23 +163,22 @@ static int own_options(const struct command *c, int *argc, char **argv, struct k
 	int kept = 0;
 	for (int i = 0; i < *argc; i++) {
 		const struct opt *found = NULL;
-		const char *arg = argv[i], *eq = strchr(arg, '=');
-		size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-		for (const struct opt *const *o = c->opts; *o && !found; o++)
+		const char *arg = argv[i], *eq_value;
+		size_t len = coffer_opt_split(arg, &eq_value);
+		for (const struct opt *const *o = c->opts; *o && !found && len; o++)
 			if (strlen((*o)->flag) == len && strncmp((*o)->flag, arg, len) == 0)
 				found = *o;
 		if (found == NULL) {
 			argv[kept++] = argv[i];
 			continue;
 		}
-		const char *value = eq ? eq + 1 : i + 1 < *argc ? argv[++i] : NULL;
+		const char *value = coffer_opt_value(*argc, argv, &i, eq_value);
 		if (value == NULL)
 			return usage_error(c, "%s needs a value", found->flag);
 		void *field = (char *)a + found->offset;
 		if (strcmp(found->arg, "N") == 0) {
-			char *end = NULL;
-			long v = strtol(value, &end, 10);
-			if (*value == '\0' || *end != '\0' || v < found->min || v > found->max) {
+			long long v;
+			if (!coffer_parse_num(value, found->min, found->max, &v)) {
 				fprintf(stderr,
 				        "cofferd: %s must be a whole number from %d to %d\n",
 				        found->flag, found->min, found->max);

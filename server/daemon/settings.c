@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coffer_shared.h"
+
 enum kind { K_STR, K_INT, K_BOOL };
 
 struct setting {
@@ -121,10 +123,8 @@ static int set_value(struct settings *cfg, const struct setting *s, const char *
 		return 0;
 	}
 	case K_INT: {
-		char *end;
-		errno = 0;
-		long v = strtol(value, &end, 10);
-		if (errno || *value == '\0' || *end != '\0' || v < s->min || v > s->max) {
+		long long v;
+		if (!coffer_parse_num(value, s->min, s->max, &v)) {
 			fprintf(stderr, "cofferd: --%s must be a whole number from %d to %d\n",
 			        s->flag, s->min, s->max);
 			return -1;
@@ -165,14 +165,14 @@ int settings_from_env(struct settings *cfg)
 int settings_from_args(struct settings *cfg, int argc, char **argv, int first)
 {
 	for (int i = first; i < argc; i++) {
-		const char *arg = argv[i];
-		if (strncmp(arg, "--", 2) != 0) {
-			fprintf(stderr, "cofferd: unexpected argument '%s'\n", arg);
+		const char *eq_value;
+		size_t name_len = coffer_opt_split(argv[i], &eq_value);
+		if (name_len == 0) {
+			fprintf(stderr, "cofferd: unexpected argument '%s'\n", argv[i]);
 			return -1;
 		}
-		arg += 2;
-		const char *eq = strchr(arg, '=');
-		size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+		const char *arg = argv[i] + 2;
+		name_len -= 2;
 		const struct setting *s = NULL;
 		for (size_t k = 0; k < sizeof(settings) / sizeof(settings[0]); k++) {
 			if (strlen(settings[k].flag) == name_len &&
@@ -184,15 +184,12 @@ int settings_from_args(struct settings *cfg, int argc, char **argv, int first)
 			        (int)name_len, arg);
 			return -1;
 		}
-		const char *value = eq ? eq + 1 : NULL;
-		if (value == NULL && s->kind == K_BOOL)
-			value = "true";
+		const char *value = s->kind == K_BOOL && eq_value == NULL
+		                            ? "true"
+		                            : coffer_opt_value(argc, argv, &i, eq_value);
 		if (value == NULL) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "cofferd: --%s needs a value\n", s->flag);
-				return -1;
-			}
-			value = argv[++i];
+			fprintf(stderr, "cofferd: --%s needs a value\n", s->flag);
+			return -1;
 		}
 		if (set_value(cfg, s, value) < 0)
 			return -1;

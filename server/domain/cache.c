@@ -7,30 +7,30 @@
 #include <string.h>
 
 #include "crypt.h"
+#include "hash.h"
 
-#define SET_BUCKETS   8192 /* power of two */
-#define REV_BUCKETS   4096
-#define TOKEN_BUCKETS 1024
-#define MAX_TOKENS    10000
-#define KEY_MAX       (2 * LIMIT_NAME_BUF + 8)
+#define SET_CHAINS   8192
+#define REV_CHAINS   4096
+#define TOKEN_CHAINS 1024
+#define MAX_TOKENS   10000
+#define KEY_MAX      (2 * LIMIT_NAME_BUF + 8)
 
 struct set_entry {
+	struct hash_node node;   /* in sets, by key */
 	char key[KEY_MAX];       /* "project/environment/version" */
-	uint32_t hash;           /* of key */
 	struct cached_rows *set; /* the rows (one reference) */
-	struct set_entry *next;  /* bucket chain */
 };
 
 struct rev_entry {
-	int64_t project_id;     /* the project */
-	int64_t revision;       /* the newest revision announced; INT64_MAX: deleted */
-	struct rev_entry *next; /* bucket chain */
+	struct hash_node node; /* in revs, by project_id */
+	int64_t project_id;    /* the project */
+	int64_t revision;      /* the newest revision announced; INT64_MAX: deleted */
 };
 
 struct token_entry {
+	struct hash_node node;                /* in tokens, by hash */
 	uint8_t hash[CRYPT_TOKEN_HASH_BYTES]; /* keyed hash of the bearer secret */
 	struct token t;                       /* what it authenticates */
-	struct token_entry *next;             /* bucket chain */
 };
 
 struct cache {
@@ -40,13 +40,12 @@ struct cache {
 	 * never handed out) so that it is never 0, which cache_generation answers while the cache
 	 * is off: an offer read then can never match. */
 	uint64_t generation;
-	size_t budget, bytes, n_sets;              /* resolve rows: limit, held, entries */
-	size_t cursor;                             /* where eviction continues */
-	struct set_entry *sets[SET_BUCKETS];       /* resolve rows by key */
-	struct rev_entry *revs[REV_BUCKETS];       /* announced revisions by project */
-	struct token_entry *tokens[TOKEN_BUCKETS]; /* tokens by hash */
-	size_t n_tokens;                           /* entries in tokens */
-	bool keyring_stale;                        /* the keyring changed: read it again */
+	size_t budget, bytes; /* resolve rows: limit, held */
+	size_t cursor;        /* the chain of sets where eviction continues */
+	struct hash sets;     /* resolve rows (struct set_entry) by key */
+	struct hash revs;     /* announced revisions (struct rev_entry) by project */
+	struct hash tokens;   /* tokens (struct token_entry) by the hash of their secret */
+	bool keyring_stale;   /* the keyring changed: read it again */
 	uint64_t hits, misses, token_hits, token_misses;
 };
 
@@ -84,22 +83,7 @@ void cached_rows_unref(struct cached_rows *set)
 		free(set);
 }
 
-/* ---- hashing ---- */
-
-static uint32_t fnv(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 16777619u;
-	return h;
-}
-
-static uint32_t hash_id(int64_t id)
-{
-	uint64_t x = (uint64_t)id * 0x9E3779B97F4A7C15ull;
-	return (uint32_t)(x >> 32);
-}
+/* ---- keys ---- */
 
 static int make_key(char *key, const char *project, const char *env, int version)
 {
@@ -115,6 +99,13 @@ int cache_new(size_t budget_bytes, struct cache **out)
 	struct cache *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -1;
+	if (hash_init(&c->sets, SET_CHAINS) != 0 || hash_init(&c->revs, REV_CHAINS) != 0 ||
+	    hash_init(&c->tokens, TOKEN_CHAINS) != 0) {
+		hash_destroy(&c->sets);
+		hash_destroy(&c->revs);
+		free(c);
+		return -1;
+	}
 	pthread_mutex_init(&c->mu, NULL);
 	c->budget = budget_bytes;
 	c->generation = 2;
@@ -122,32 +113,41 @@ int cache_new(size_t budget_bytes, struct cache **out)
 	return 0;
 }
 
-/* With the lock held: drops every resolve set, announced revision and token. */
+/* The table's removals, each freeing what it removes (hash_sweep's drop): of every entry, or of
+ * the entries a test picks. */
+static bool drop_set(struct hash_node *n, void *arg)
+{
+	struct cache *c = arg;
+	struct set_entry *s = hash_entry(n, struct set_entry, node);
+	c->bytes -= s->set->bytes;
+	cached_rows_unref(s->set);
+	free(s);
+	return true;
+}
+
+static bool drop_rev(struct hash_node *n, void *arg)
+{
+	(void)arg;
+	free(hash_entry(n, struct rev_entry, node));
+	return true;
+}
+
+static bool drop_token(struct hash_node *n, void *arg)
+{
+	(void)arg;
+	struct token_entry *t = hash_entry(n, struct token_entry, node);
+	crypt_wipe(t, sizeof(*t));
+	free(t);
+	return true;
+}
+
+/* With the lock held: drops every resolve set and token, and the announced revisions too. */
 static void drop_all(struct cache *c, bool revs)
 {
-	for (size_t i = 0; i < SET_BUCKETS; i++)
-		for (struct set_entry *s = c->sets[i], *next; s; s = next) {
-			next = s->next;
-			cached_rows_unref(s->set);
-			free(s);
-		}
-	memset(c->sets, 0, sizeof(c->sets));
-	c->bytes = c->n_sets = 0;
-	for (size_t i = 0; revs && i < REV_BUCKETS; i++) {
-		for (struct rev_entry *r = c->revs[i], *next; r; r = next) {
-			next = r->next;
-			free(r);
-		}
-		c->revs[i] = NULL;
-	}
-	for (size_t i = 0; i < TOKEN_BUCKETS; i++)
-		for (struct token_entry *t = c->tokens[i], *next; t; t = next) {
-			next = t->next;
-			crypt_wipe(t, sizeof(*t));
-			free(t);
-		}
-	memset(c->tokens, 0, sizeof(c->tokens));
-	c->n_tokens = 0;
+	hash_sweep(&c->sets, 0, drop_set, NULL, c);
+	if (revs)
+		hash_sweep(&c->revs, 0, drop_rev, NULL, c);
+	hash_sweep(&c->tokens, 0, drop_token, NULL, c);
 }
 
 void cache_free(struct cache *c)
@@ -155,6 +155,9 @@ void cache_free(struct cache *c)
 	if (c == NULL)
 		return;
 	drop_all(c, true);
+	hash_destroy(&c->sets);
+	hash_destroy(&c->revs);
+	hash_destroy(&c->tokens);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -192,52 +195,65 @@ void cache_disable(struct cache *c)
 
 /* ---- invalidation ---- */
 
+/* What a sweep of invalidation drops: sets of a project older than a revision, tokens that are
+ * not admins', tokens by id. */
+struct stale {
+	struct cache *c;    /* whose */
+	int64_t project_id; /* sets of this project */
+	int64_t revision;   /* older than this */
+	const char *id;     /* tokens with this id; NULL: every token but admins' */
+};
+
+static bool drop_stale_set(struct hash_node *n, void *arg)
+{
+	struct stale *x = arg;
+	const struct set_entry *s = hash_entry(n, struct set_entry, node);
+	return s->set->project_id == x->project_id && s->set->revision < x->revision &&
+	       drop_set(n, x->c);
+}
+
+static bool drop_stale_token(struct hash_node *n, void *arg)
+{
+	struct stale *x = arg;
+	const struct token_entry *t = hash_entry(n, struct token_entry, node);
+	bool stale = x->id ? strcmp(t->t.id, x->id) == 0 : t->t.role != ROLE_ADMIN;
+	return stale && drop_token(n, NULL);
+}
+
+/* With the lock held: the announcement of a project, made when not known yet; NULL on OOM. */
+static struct rev_entry *rev_of(struct cache *c, int64_t project_id, bool make)
+{
+	uint64_t h = hash_u64((uint64_t)project_id);
+	for (struct hash_node *n = hash_first(&c->revs, h); n; n = hash_next(n)) {
+		struct rev_entry *r = hash_entry(n, struct rev_entry, node);
+		if (r->project_id == project_id)
+			return r;
+	}
+	struct rev_entry *r = make ? calloc(1, sizeof(*r)) : NULL;
+	if (r != NULL) {
+		r->project_id = project_id;
+		hash_add(&c->revs, &r->node, h);
+	}
+	return r;
+}
+
 void cache_project_changed(struct cache *c, int64_t project_id, int64_t revision)
 {
 	int64_t rev = revision < 0 ? INT64_MAX : revision;
 	pthread_mutex_lock(&c->mu);
 	/* Remember the announcement: an offer read before it is refused. */
-	struct rev_entry **slot = &c->revs[hash_id(project_id) & (REV_BUCKETS - 1)];
-	struct rev_entry *r = *slot;
-	while (r && r->project_id != project_id)
-		r = r->next;
-	if (r == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
-		r->project_id = project_id;
-		r->next = *slot;
-		*slot = r;
-	}
+	struct rev_entry *r = rev_of(c, project_id, true);
 	if (r && rev > r->revision)
 		r->revision = rev;
+	struct stale x = {.c = c, .project_id = project_id, .revision = rev};
 	if (r == NULL) /* out of memory: forget everything rather than keep something stale */
 		drop_all(c, false);
-	for (size_t i = 0; i < SET_BUCKETS && r; i++)
-		for (struct set_entry **pp = &c->sets[i]; *pp;) {
-			struct set_entry *s = *pp;
-			if (s->set->project_id == project_id && s->set->revision < rev) {
-				*pp = s->next;
-				c->bytes -= s->set->bytes;
-				c->n_sets--;
-				cached_rows_unref(s->set);
-				free(s);
-			} else {
-				pp = &s->next;
-			}
-		}
-	if (revision < 0) /* its tokens are revoked with it */
+	else
+		hash_sweep(&c->sets, 0, drop_stale_set, NULL, &x);
+	if (revision < 0) { /* its tokens are revoked with it */
 		c->generation += 2;
-	if (revision < 0)
-		for (size_t i = 0; i < TOKEN_BUCKETS; i++)
-			for (struct token_entry **pp = &c->tokens[i]; *pp;) {
-				struct token_entry *t = *pp;
-				if (t->t.role != ROLE_ADMIN) {
-					*pp = t->next;
-					crypt_wipe(t, sizeof(*t));
-					free(t);
-					c->n_tokens--;
-				} else {
-					pp = &t->next;
-				}
-			}
+		hash_sweep(&c->tokens, 0, drop_stale_token, NULL, &x);
+	}
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -245,18 +261,7 @@ void cache_token_changed(struct cache *c, const char *id)
 {
 	pthread_mutex_lock(&c->mu);
 	c->generation += 2; /* a lookup that read the token before the change must not keep it */
-	for (size_t i = 0; i < TOKEN_BUCKETS; i++)
-		for (struct token_entry **pp = &c->tokens[i]; *pp;) {
-			struct token_entry *t = *pp;
-			if (strcmp(t->t.id, id) == 0) {
-				*pp = t->next;
-				crypt_wipe(t, sizeof(*t));
-				free(t);
-				c->n_tokens--;
-			} else {
-				pp = &t->next;
-			}
-		}
+	hash_sweep(&c->tokens, 0, drop_stale_token, NULL, &(struct stale){.c = c, .id = id});
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -276,6 +281,17 @@ bool cache_keyring_stale(struct cache *c)
 
 /* ---- resolve rows ---- */
 
+/* With the lock held: the set entry of key (of hash h), or NULL. */
+static struct set_entry *set_of(struct cache *c, const char *key, uint64_t h)
+{
+	for (struct hash_node *n = hash_first(&c->sets, h); n; n = hash_next(n)) {
+		struct set_entry *s = hash_entry(n, struct set_entry, node);
+		if (strcmp(s->key, key) == 0)
+			return s;
+	}
+	return NULL;
+}
+
 struct cached_rows *cache_rows_get(struct cache *c, const char *project, const char *environment,
                                    int version)
 {
@@ -283,15 +299,13 @@ struct cached_rows *cache_rows_get(struct cache *c, const char *project, const c
 	int n = make_key(key, project, environment, version);
 	if (n < 0)
 		return NULL;
-	uint32_t h = fnv(key, (size_t)n);
+	uint64_t h = hash_bytes(key, (size_t)n);
 	struct cached_rows *found = NULL;
 	pthread_mutex_lock(&c->mu);
 	if (c->enabled) {
-		for (struct set_entry *s = c->sets[h & (SET_BUCKETS - 1)]; s; s = s->next)
-			if (s->hash == h && strcmp(s->key, key) == 0) {
-				found = cached_rows_ref(s->set);
-				break;
-			}
+		struct set_entry *s = set_of(c, key, h);
+		if (s != NULL)
+			found = cached_rows_ref(s->set);
 		if (found)
 			c->hits++;
 		else
@@ -304,28 +318,22 @@ struct cached_rows *cache_rows_get(struct cache *c, const char *project, const c
 /* With the lock held: the newest revision announced for the project (0: none). */
 static int64_t announced(struct cache *c, int64_t project_id)
 {
-	for (struct rev_entry *r = c->revs[hash_id(project_id) & (REV_BUCKETS - 1)]; r; r = r->next)
-		if (r->project_id == project_id)
-			return r->revision;
-	return 0;
+	struct rev_entry *r = rev_of(c, project_id, false);
+	return r ? r->revision : 0;
 }
 
-/* With the lock held: drops sets until they fit three quarters of the budget. */
+/* Eviction stops once the sets fit three quarters of the budget: a put that crosses the budget
+ * does not evict again at once on the next one. */
+static bool fits(void *arg)
+{
+	struct cache *c = arg;
+	return c->bytes <= c->budget / 4 * 3;
+}
+
+/* With the lock held: drops sets, from where the last eviction stopped, until they fit. */
 static void evict(struct cache *c)
 {
-	size_t target = c->budget / 4 * 3;
-	for (size_t k = 0; k < SET_BUCKETS && c->bytes > target; k++) {
-		size_t i = (c->cursor + k) & (SET_BUCKETS - 1);
-		while (c->sets[i] && c->bytes > target) {
-			struct set_entry *s = c->sets[i];
-			c->sets[i] = s->next;
-			c->bytes -= s->set->bytes;
-			c->n_sets--;
-			cached_rows_unref(s->set);
-			free(s);
-		}
-		c->cursor = i + 1;
-	}
+	c->cursor = hash_sweep(&c->sets, c->cursor, drop_set, fits, c);
 }
 
 void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
@@ -335,17 +343,14 @@ void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
 	int n = make_key(key, project, environment, version);
 	if (n < 0 || generation == 0 || set->bytes > c->budget / 4)
 		return;
-	uint32_t h = fnv(key, (size_t)n);
+	uint64_t h = hash_bytes(key, (size_t)n);
 	pthread_mutex_lock(&c->mu);
 	if (!c->enabled || generation != c->generation ||
 	    set->revision < announced(c, set->project_id)) {
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	struct set_entry **slot = &c->sets[h & (SET_BUCKETS - 1)];
-	struct set_entry *s = *slot;
-	while (s && !(s->hash == h && strcmp(s->key, key) == 0))
-		s = s->next;
+	struct set_entry *s = set_of(c, key, h);
 	if (s != NULL) {
 		/* Keep the newer of the two (a project deleted and made again starts over). */
 		if (s->set->project_id == set->project_id && s->set->revision >= set->revision) {
@@ -356,10 +361,7 @@ void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
 		cached_rows_unref(s->set);
 	} else if ((s = calloc(1, sizeof(*s))) != NULL) {
 		memcpy(s->key, key, (size_t)n + 1);
-		s->hash = h;
-		s->next = *slot;
-		*slot = s;
-		c->n_sets++;
+		hash_add(&c->sets, &s->node, h);
 	}
 	if (s != NULL) {
 		s->set = cached_rows_ref(set);
@@ -372,18 +374,28 @@ void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
 
 /* ---- tokens ---- */
 
+/* With the lock held: the token entry of hash (hashed: h), or NULL. */
+static struct token_entry *token_of(struct cache *c, const uint8_t *hash, uint64_t h)
+{
+	for (struct hash_node *n = hash_first(&c->tokens, h); n; n = hash_next(n)) {
+		struct token_entry *t = hash_entry(n, struct token_entry, node);
+		if (memcmp(t->hash, hash, CRYPT_TOKEN_HASH_BYTES) == 0)
+			return t;
+	}
+	return NULL;
+}
+
 bool cache_token_get(struct cache *c, const uint8_t *hash, struct token *out)
 {
-	uint32_t h = fnv(hash, CRYPT_TOKEN_HASH_BYTES);
+	uint64_t h = hash_bytes(hash, CRYPT_TOKEN_HASH_BYTES);
 	bool found = false;
 	pthread_mutex_lock(&c->mu);
 	if (c->enabled) {
-		for (struct token_entry *t = c->tokens[h & (TOKEN_BUCKETS - 1)]; t; t = t->next)
-			if (memcmp(t->hash, hash, CRYPT_TOKEN_HASH_BYTES) == 0) {
-				*out = t->t;
-				found = true;
-				break;
-			}
+		struct token_entry *t = token_of(c, hash, h);
+		if (t != NULL) {
+			*out = t->t;
+			found = true;
+		}
 		if (found)
 			c->token_hits++;
 		else
@@ -396,35 +408,25 @@ bool cache_token_get(struct cache *c, const uint8_t *hash, struct token *out)
 void cache_token_put(struct cache *c, uint64_t generation, const uint8_t *hash,
                      const struct token *t)
 {
-	uint32_t h = fnv(hash, CRYPT_TOKEN_HASH_BYTES);
+	uint64_t h = hash_bytes(hash, CRYPT_TOKEN_HASH_BYTES);
 	pthread_mutex_lock(&c->mu);
 	if (!c->enabled || generation != c->generation) {
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	struct token_entry **slot = &c->tokens[h & (TOKEN_BUCKETS - 1)];
-	for (struct token_entry *x = *slot; x; x = x->next)
-		if (memcmp(x->hash, hash, CRYPT_TOKEN_HASH_BYTES) == 0) {
-			x->t = *t;
-			pthread_mutex_unlock(&c->mu);
-			return;
-		}
-	if (c->n_tokens >= MAX_TOKENS) /* rare: many live tokens on one replica; start over */
-		for (size_t i = 0; i < TOKEN_BUCKETS; i++)
-			for (struct token_entry *x = c->tokens[i], *next; x; x = next) {
-				next = x->next;
-				crypt_wipe(x, sizeof(*x));
-				free(x);
-				c->tokens[i] = NULL;
-				c->n_tokens = 0;
-			}
+	struct token_entry *x = token_of(c, hash, h);
+	if (x != NULL) {
+		x->t = *t;
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	if (c->tokens.n >= MAX_TOKENS) /* rare: many live tokens on one replica; start over */
+		hash_sweep(&c->tokens, 0, drop_token, NULL, NULL);
 	struct token_entry *e = calloc(1, sizeof(*e));
 	if (e != NULL) {
 		memcpy(e->hash, hash, CRYPT_TOKEN_HASH_BYTES);
 		e->t = *t;
-		e->next = *slot;
-		*slot = e;
-		c->n_tokens++;
+		hash_add(&c->tokens, &e->node, h);
 	}
 	pthread_mutex_unlock(&c->mu);
 }
@@ -436,9 +438,9 @@ void cache_stats(struct cache *c, struct cache_stats *out)
 	                            .misses = c->misses,
 	                            .token_hits = c->token_hits,
 	                            .token_misses = c->token_misses,
-	                            .sets = c->n_sets,
+	                            .sets = c->sets.n,
 	                            .bytes = c->bytes,
-	                            .tokens = c->n_tokens,
+	                            .tokens = c->tokens.n,
 	                            .enabled = c->enabled};
 	pthread_mutex_unlock(&c->mu);
 }

@@ -148,15 +148,12 @@ int changeset_apply(struct session *ss, const char *project, int64_t expected_re
 		for (size_t j = 0; j < i; j++)
 			if (same_target(&changes[i], &changes[j])) {
 				*failed = i;
-				return cof_err_set(
-				        e, COF_EINVAL,
-				        "change %zu (secret %s): change %zu already changes "
-				        "the same %s",
-				        i, change_secret(&changes[i]), j,
-				        changes[i].op == OP_SET_OVERRIDE ||
-				                        changes[i].op == OP_DELETE_OVERRIDE
-				                ? "override"
-				                : "secret");
+				bool ov = changes[i].op == OP_SET_OVERRIDE ||
+				          changes[i].op == OP_DELETE_OVERRIDE;
+				cof_err_set(e, COF_EINVAL, "change %zu already changes the same %s",
+				            j, ov ? "override" : "secret");
+				changeset_blame(e, i, change_secret(&changes[i]));
+				return e->code;
 			}
 	audit->committed = false;
 	struct apply_tx t = {ss, project, expected_revision, dry_run, changes,
@@ -168,11 +165,14 @@ int changeset_apply(struct session *ss, const char *project, int64_t expected_re
 		audit->committed = !dry_run; /* its per-change rows were committed with the set */
 		return 0;
 	}
-	if (t.failed < n) { /* name the change: "change 3 (secret DB_PASSWORD): ..." */
-		char msg[sizeof(e->msg)];
-		snprintf(msg, sizeof(msg), "%s", e->msg);
-		cof_err_set(e, e->code, "change %zu (secret %s): %s", t.failed,
-		            change_secret(&changes[t.failed]), msg);
-	}
+	if (t.failed < n)
+		changeset_blame(e, t.failed, change_secret(&changes[t.failed]));
 	return rc;
+}
+
+void changeset_blame(struct cof_err *e, size_t i, const char *secret)
+{
+	char msg[sizeof(e->msg)];
+	snprintf(msg, sizeof(msg), "%s", e->msg);
+	cof_err_set(e, e->code, "change %zu (secret %s): %s", i, secret ? secret : "", msg);
 }

@@ -44,6 +44,8 @@ struct change_result {
 /* The secret a change names (for messages and duplicate checks). */
 const char *change_secret(const struct change *c);
 
+/* Begins e's message with the change it is about: "change 3 (secret DB_PASSWORD): ...". */
+void changeset_blame(struct cof_err *e, size_t i, const char *secret);
 /* Applies changes[0..n) to project at one new revision, all or nothing: expected_revision (0: do
  * not check) is the project's; on a dry run everything is checked and reported and nothing is
  * written. audit is the call's row: one copy per change (its secret, environment, version and

@@ -193,6 +193,28 @@ static int from_cache(struct session *ss, struct cache *cache, const struct reso
 	return rc ? rc : 1;
 }
 
+/* Reads the rows of req's (environment, version) in one snapshot into *set, filling out's
+ * metadata, and offers them to the cache unless they are of a past revision. The generation is
+ * taken before the snapshot: rows a newer write replaced while they were read are refused by the
+ * cache. */
+static int read_through(struct session *ss, const struct resolve_request *req, struct resolved *out,
+                        struct cached_rows **set, struct cof_err *e)
+{
+	struct cache *cache = session_cache(ss);
+	uint64_t generation = cache ? cache_generation(cache) : 0;
+	struct resolve_tx t = {req, out, NULL};
+	int rc = session_tx(ss, STORE_TX_SNAPSHOT, resolve_body, &t, NULL, e);
+	if (rc == 0 && t.set && cache && req->at_revision == 0)
+		cache_rows_put(cache, generation, req->project, req->environment, req->version,
+		               t.set);
+	if (rc != 0) {
+		cached_rows_unref(t.set);
+		t.set = NULL;
+	}
+	*set = t.set;
+	return rc;
+}
+
 int resolve_secrets(struct session *ss, const struct resolve_request *req, struct resolved *out,
                     struct cof_err *e)
 {
@@ -207,20 +229,12 @@ int resolve_secrets(struct session *ss, const struct resolve_request *req, struc
 		out->project_id = pid;
 		return rc ? rc : cof_err_set(e, COF_EWOULDBLOCK, "not in the cache");
 	}
-	/* The generation is taken before the snapshot: rows a newer write replaced while they
-	 * were read are refused by the cache. */
-	uint64_t generation = cache ? cache_generation(cache) : 0;
-	struct resolve_tx t = {req, out, NULL};
-	rc = session_tx(ss, STORE_TX_SNAPSHOT, resolve_body, &t, NULL, e);
-	if (rc == 0 && t.set) {
-		if (cache && req->at_revision == 0)
-			cache_rows_put(cache, generation, req->project, req->environment,
-			               req->version, t.set);
-		out->set = t.set;
-		t.set = NULL;
+	struct cached_rows *set = NULL;
+	rc = read_through(ss, req, out, &set, e);
+	if (rc == 0 && set) {
+		out->set = set;
 		rc = select_and_open(ss, req, out->set, out, e);
 	}
-	cached_rows_unref(t.set);
 	if (rc) {
 		struct resolved keep = {.project_id = out->project_id,
 		                        .behind = out->behind,
@@ -242,18 +256,9 @@ int resolve_state(struct session *ss, const char *project, const char *environme
 		return cof_err_set(e, COF_EWOULDBLOCK, "not in the cache");
 	struct resolve_request req = {
 	        .project = project, .environment = environment, .version = version};
-	struct resolved out_meta;
-	memset(&out_meta, 0, sizeof(out_meta));
-	uint64_t generation = cache ? cache_generation(cache) : 0;
-	struct resolve_tx t = {&req, &out_meta, NULL};
-	int rc = session_tx(ss, STORE_TX_SNAPSHOT, resolve_body, &t, NULL, e);
-	if (rc == 0 && t.set && cache)
-		cache_rows_put(cache, generation, project, environment, version, t.set);
-	if (rc == 0)
-		*out = t.set;
-	else
-		cached_rows_unref(t.set);
-	return rc;
+	struct resolved meta;
+	memset(&meta, 0, sizeof(meta));
+	return read_through(ss, &req, &meta, out, e);
 }
 
 void resolve_clear(struct resolved *r)

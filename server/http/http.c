@@ -17,6 +17,8 @@
 
 #include "clock.h"
 #include "coffer_limits.h"
+#include "coffer_shared.h"
+#include "list.h"
 #include "log.h"
 
 /* The TLS versions and suites offered (GnuTLS priorities): as the gRPC listener, TLS 1.2 and 1.3.
@@ -29,12 +31,12 @@
 /* One connection, watched until it has sent its request head in time. */
 struct conn_watch {
 	int fd;
-	int64_t since_ms; /* connected, or finished its last request */
-	int64_t limit_ms; /* how long it may take from since_ms to a full request head */
-	bool in_request;  /* its head is in: the request is the handler's */
-	bool cut;         /* shut down by the watchdog */
-	bool bad_escape;  /* its request's path held %00 or an encoded "/" */
-	struct conn_watch *prev, *next;
+	int64_t since_ms;      /* connected, or finished its last request */
+	int64_t limit_ms;      /* how long it may take from since_ms to a full request head */
+	bool in_request;       /* its head is in: the request is the handler's */
+	bool cut;              /* shut down by the watchdog */
+	bool bad_escape;       /* its request's path held %00 or an encoded "/" */
+	struct list_node node; /* in the listener's connections */
 };
 
 struct http_server {
@@ -44,10 +46,10 @@ struct http_server {
 	int port;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct conn_watch *conns; /* every open connection */
-	int pending;              /* requests handed to the handler and not yet answered */
-	int active;               /* requests from their head to their answer's last byte */
-	MHD_socket quiesced_fd;   /* the listen socket once quiesced (closed after the daemon) */
+	struct list_node conns; /* every open connection (struct conn_watch) */
+	int pending;            /* requests handed to the handler and not yet answered */
+	int active;             /* requests from their head to their answer's last byte */
+	MHD_socket quiesced_fd; /* the listen socket once quiesced (closed after the daemon) */
 	pthread_t watchdog;
 	bool watchdog_started, stop;
 };
@@ -276,15 +278,40 @@ static bool has_body(struct MHD_Connection *conn)
 	       (len != NULL && strspn(len, "0") != strlen(len));
 }
 
+/* The JSON of an error, malloc'd into *body; its length. Out of memory: NULL (an empty body). */
+static size_t error_body(const char *code, const char *message, char **body)
+{
+	struct coffer_wbuf b = {0};
+	coffer_wbuf_put(&b, "{\"code\":", 8);
+	coffer_wbuf_json(&b, code);
+	coffer_wbuf_put(&b, ",\"message\":", 11);
+	coffer_wbuf_json(&b, message);
+	coffer_wbuf_put(&b, "}", 1);
+	if (b.failed) {
+		coffer_wbuf_free(&b);
+		*body = NULL;
+		return 0;
+	}
+	*body = b.p;
+	return b.len;
+}
+
+void http_answer_error(struct http_request *req, int status, const char *code, const char *message)
+{
+	char *body = NULL;
+	size_t len = error_body(code, message, &body);
+	http_answer(req, status, "application/json", body, len);
+}
+
 /* An answer that the head alone decides: with close, the connection closes after it, since
  * what the client sends next cannot be trusted to be a request of its own. */
 static void refuse(struct http_request *r, int status, const char *code, const char *message,
                    bool close)
 {
-	char buf[256];
-	int n = snprintf(buf, sizeof(buf), "{\"code\":\"%s\",\"message\":\"%s\"}", code, message);
+	char *body = NULL;
+	size_t len = error_body(code, message, &body);
 	r->close = close;
-	set_answer(r, status, "application/json", copy(buf), (size_t)n);
+	set_answer(r, status, "application/json", body, len);
 }
 
 /* Answers a request the head alone refuses: ambiguous framing, an escape a path may not hold, no
@@ -422,20 +449,12 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		w->since_ms = clock_mono_ms();
 		w->limit_ms = srv->o.head_timeout_ms;
 		pthread_mutex_lock(&srv->mu);
-		w->next = srv->conns;
-		if (srv->conns)
-			srv->conns->prev = w;
-		srv->conns = w;
+		list_add(&srv->conns, &w->node);
 		pthread_mutex_unlock(&srv->mu);
 	} else if (*socket_context) {
 		struct conn_watch *w = *socket_context;
 		pthread_mutex_lock(&srv->mu);
-		if (w->prev)
-			w->prev->next = w->next;
-		else
-			srv->conns = w->next;
-		if (w->next)
-			w->next->prev = w->prev;
+		list_remove(&w->node);
 		pthread_mutex_unlock(&srv->mu);
 		free(w);
 		*socket_context = NULL;
@@ -452,7 +471,9 @@ static void *watchdog(void *arg)
 		struct timespec until = clock_realtime_after_ms(WATCHDOG_MS);
 		pthread_cond_timedwait(&srv->cv, &srv->mu, &until);
 		int64_t now = clock_mono_ms();
-		for (struct conn_watch *w = srv->conns; w; w = w->next) {
+		struct conn_watch *w;
+		list_for_each_entry(w, &srv->conns, node)
+		{
 			if (w->in_request || w->cut || w->fd < 0 ||
 			    now - w->since_ms <= w->limit_ms)
 				continue;
@@ -514,6 +535,7 @@ int http_start(const struct http_opts *opts, struct http_server **out, struct co
 	srv->ca = copy(opts->tls_client_ca_pem);
 	srv->o.listen = NULL; /* the caller's string: used at start only */
 	srv->quiesced_fd = MHD_INVALID_SOCKET;
+	list_init(&srv->conns);
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |

@@ -67,5 +67,8 @@ void http_set_etag(struct http_request *req, const char *etag);
  * wipes it before freeing it). Once per request, from any thread; NULL body: empty. */
 void http_answer(struct http_request *req, int status, const char *content_type, char *body,
                  size_t len);
+/* Answers req with status and the one shape every error takes: {"code": code, "message":
+ * message} (code a status name, "NOT_FOUND"; both escaped as JSON strings). */
+void http_answer_error(struct http_request *req, int status, const char *code, const char *message);
 
 #endif

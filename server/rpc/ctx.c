@@ -157,10 +157,7 @@ struct rpc_ctx *rpc__ctx_new(struct rpc_server *srv, const struct rpc_transport 
 	atomic_init(&ctx->refs, 1);
 	/* In the list of calls in flight from now: a shutdown waits for it. */
 	pthread_mutex_lock(&srv->mu);
-	ctx->next = srv->live;
-	if (srv->live)
-		srv->live->prev = ctx;
-	srv->live = ctx;
+	list_add(&srv->live, &ctx->node);
 	srv->n_calls++;
 	pthread_mutex_unlock(&srv->mu);
 	return ctx;
@@ -206,12 +203,7 @@ static void call_end(struct rpc_ctx *ctx)
 	gpr_free(ctx->unknown_path);
 	gpr_free(ctx->peer);
 	pthread_mutex_lock(&srv->mu);
-	if (ctx->prev)
-		ctx->prev->next = ctx->next;
-	else
-		srv->live = ctx->next;
-	if (ctx->next)
-		ctx->next->prev = ctx->prev;
+	list_remove(&ctx->node);
 	srv->n_calls--;
 	pthread_cond_broadcast(&srv->cv);
 	pthread_mutex_unlock(&srv->mu);

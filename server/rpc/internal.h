@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "list.h"
 #include "rpc.h"
 
 /* ---- memory.c ---- */
@@ -186,16 +187,16 @@ struct rpc_ctx {
 	int64_t deadline_ms;                   /* monotonic ms of the client's deadline; 0: none */
 	atomic_int refs;                       /* batches out, and the application's hold */
 	pthread_mutex_t mu;                    /* streams: guards the stream's state */
-	atomic_llong read_deadline;  /* monotonic ms by which a read must complete; 0: none */
-	atomic_llong send_deadline;  /* the same for a send */
-	struct rpc_ctx *prev, *next; /* the server's list of calls in flight */
-	bool cancel_sent;            /* the reaper cancelled it (under the list's lock) */
-	bool is_stream;              /* a streaming call */
-	bool oom;                    /* an arena allocation failed */
-	bool retryable;              /* UNAVAILABLE with nothing written: say so */
-	bool failed;                 /* a batch failed or the client cancelled */
-	int code;                    /* the status answered */
-	struct rpc_stream stream;    /* streams only */
+	atomic_llong read_deadline; /* monotonic ms by which a read must complete; 0: none */
+	atomic_llong send_deadline; /* the same for a send */
+	struct list_node node;      /* in the server's calls in flight */
+	bool cancel_sent;           /* the reaper cancelled it (under the list's lock) */
+	bool is_stream;             /* a streaming call */
+	bool oom;                   /* an arena allocation failed */
+	bool retryable;             /* UNAVAILABLE with nothing written: say so */
+	bool failed;                /* a batch failed or the client cancelled */
+	int code;                   /* the status answered */
+	struct rpc_stream stream;   /* streams only */
 	union {
 		struct rpc_grpc_call grpc;   /* transport rpc__grpc_transport */
 		struct rpc_local_call local; /* transport rpc__local_transport */
@@ -220,7 +221,7 @@ struct rpc_server {
 	pthread_mutex_t mu;           /* guards the list, n_calls and the shutdown state */
 	pthread_cond_t cv;            /* signalled on shutdown_done and when n_calls drops */
 	pthread_cond_t reaper_cv;     /* wakes the reaper to leave */
-	struct rpc_ctx *live;         /* calls in flight */
+	struct list_node live;        /* calls in flight (struct rpc_ctx) */
 	int n_calls;                  /* how many */
 	bool shutdown_done;           /* the shutdown tag arrived */
 	bool stopping;                /* the reaper leaves */

@@ -132,7 +132,9 @@ void *rpc__reaper_main(void *arg)
 		struct timespec until = clock_realtime_after_ms(REAPER_PERIOD_MS);
 		pthread_cond_timedwait(&srv->reaper_cv, &srv->mu, &until);
 		int64_t now = clock_mono_ms();
-		for (struct rpc_ctx *c = srv->live; c; c = c->next) {
+		struct rpc_ctx *c;
+		list_for_each_entry(c, &srv->live, node)
+		{
 			long long r = atomic_load(&c->read_deadline);
 			long long w = atomic_load(&c->send_deadline);
 			if (c->cancel_sent || !((r && now > r) || (w && now > w)))

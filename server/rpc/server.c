@@ -162,6 +162,7 @@ int rpc_server_start(const struct rpc_server_opts *opts, const struct rpc_bindin
 	if (srv == NULL)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	srv->opts = *opts;
+	list_init(&srv->live);
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	pthread_cond_init(&srv->reaper_cv, NULL);

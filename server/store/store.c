@@ -289,13 +289,23 @@ void store__drop(struct store *s)
 	s->timeout_ms = 0;
 }
 
-/* Makes a lost connection again; whether it is up. */
-static bool reconnect(struct store *s)
+static void on_notice(void *arg, const char *message);
+
+/* (Re)connects s, the one way every connection is made: 0, or COF_EUNAVAIL with e's detail
+ * saying what (NULL e: only the code). */
+static int store_connect(struct store *s, const char *what, struct cof_err *e)
 {
 	store__drop(s);
 	s->generation = atomic_load(&abandon_generation);
 	s->conn = connect_url(s->url, s->app);
-	return PQstatus(s->conn) == CONNECTION_OK;
+	if (s->conn)
+		PQsetNoticeProcessor(s->conn, on_notice, NULL);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		cof_err_detail(e, "%s: %s", what,
+		               s->conn ? PQerrorMessage(s->conn) : "out of memory");
+		return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
+	}
+	return 0;
 }
 
 /* ---- statements, bounded on this side ---- */
@@ -434,7 +444,7 @@ PGresult *store__exec(struct store *s, const char *sql, int n, const char *const
 		 * twice. */
 		bool retry = res == NULL && end == RUN_BROKEN && attempt == 0 && !s->in_tx &&
 		             !s->listening;
-		if (retry && reconnect(s))
+		if (retry && store_connect(s, "reconnect", NULL) == 0)
 			continue;
 		if (res == NULL)
 			return (void)run_failed(s, end, until, what, e), NULL;
@@ -490,22 +500,6 @@ static struct store *store_new(const char *url, const char *app)
 	}
 	s->app = app;
 	return s;
-}
-
-/* Connects s; 0 or COF_EUNAVAIL. */
-static int store_connect(struct store *s, const char *what, struct cof_err *e)
-{
-	store__drop(s);
-	s->generation = atomic_load(&abandon_generation);
-	s->conn = connect_url(s->url, s->app);
-	if (s->conn)
-		PQsetNoticeProcessor(s->conn, on_notice, NULL);
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		cof_err_detail(e, "%s: %s", what,
-		               s->conn ? PQerrorMessage(s->conn) : "out of memory");
-		return cof_err_set(e, COF_EUNAVAIL, "the database is unavailable");
-	}
-	return 0;
 }
 
 int store_open(const char *url, struct store **out, struct cof_err *e)
@@ -570,7 +564,7 @@ bool store_ping(struct store *s)
 {
 	/* A connection that went stale while idle gets one fresh attempt. */
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (PQstatus(s->conn) != CONNECTION_OK && !reconnect(s))
+		if (PQstatus(s->conn) != CONNECTION_OK && store_connect(s, "reconnect", NULL) != 0)
 			continue;
 		struct cof_err e = {0};
 		if (store__run(s, "SELECT 1", 0, NULL, NULL, NULL, "ping", &e) == 0)

@@ -164,6 +164,9 @@ export COFFER_TOKEN=$COFFER_ADMIN_TOKEN
 [ $rc -eq 2 ] && grep -q -- "--value-stdin or --value-file, never from the command line" "$WORK/err" &&
   ! grep -q "s3cr3t-in-argv" "$WORK/err" && ! "$COFFER" secrets get support-bot NEW_ONE >/dev/null 2>&1 &&
   ok "a value in argv: exit 2, saying where values come from" || bad "value in argv: $rc $(cat "$WORK/err")"
+"$COFFER" --timeout-ms soon projects list >"$WORK/out" 2>"$WORK/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--timeout-ms takes a number of milliseconds" "$WORK/err" && [ ! -s "$WORK/out" ] &&
+  ok "a --timeout-ms that is no number: exit 2 before any call" || bad "bad timeout: $rc $(cat "$WORK/err")"
 "$COFFER" secrets 2>"$WORK/err"; rc=$?
 [ $rc -eq 2 ] && grep -q "secrets needs a verb: create, get, list, update, delete, reveal" "$WORK/err" &&
   ok "a missing verb lists the verbs" || bad "missing verb: $rc $(cat "$WORK/err")"
@@ -439,12 +442,9 @@ COFFER_TOKEN=$SCOPED "$COFFER" run --fallback "$SNAP" -- true || bad "snapshot r
 # A cofferd of our own, stopped and started again under a running `coffer run --watch`; it lets a
 # token hold one watch, so a second one is over the limit.
 : "${COFFER_TEST_DATABASE_URL:?}" "${COFFER_TEST_ROOT_KEY_FILE:?}"
-OWN_PORT=26100 # below the ephemeral ports (see tests/interop/run.sh); it must stay the same across a restart
-while (exec 3<>"/dev/tcp/127.0.0.1/$OWN_PORT") 2>/dev/null; do OWN_PORT=$((OWN_PORT + 1)); done
+OWN_PORT=$(free_port 26100) # it must stay the same across a restart
 OWN_ADDR=127.0.0.1:$OWN_PORT
-OWN_MPORT=$((OWN_PORT + 1))
-while (exec 3<>"/dev/tcp/127.0.0.1/$OWN_MPORT") 2>/dev/null; do OWN_MPORT=$((OWN_MPORT + 1)); done
-OWN_METRICS=127.0.0.1:$OWN_MPORT
+OWN_METRICS=127.0.0.1:$(free_port $((OWN_PORT + 1)))
 start_own() {
   COFFER_DATABASE_URL=$COFFER_TEST_DATABASE_URL COFFER_ROOT_KEY_FILE=$COFFER_TEST_ROOT_KEY_FILE \
     "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "$OWN_ADDR" --metrics-listen "$OWN_METRICS" \

@@ -10,6 +10,12 @@ bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
 # shellcheck source=tests/lib.sh
 . "$(cd "$(dirname "$0")/.." && pwd)/lib.sh"
 R=$COFFER_IMAGE_ROOT
+# The image's cofferd listens on the host's network: ports nothing else holds.
+GRPC=$(free_port 20951)
+METRICS=$(free_port $((GRPC + 1)))
+TLS_GRPC=$(free_port $((METRICS + 1)))
+TLS_HTTP=$(free_port $((TLS_GRPC + 1)))
+TLS_METRICS=$(free_port $((TLS_HTTP + 1)))
 
 # What the image holds.
 for f in usr/local/bin/cofferd usr/local/bin/coffer usr/local/lib/libcoffer.so.0 etc/ssl/certs/ca-certificates.crt; do
@@ -34,7 +40,7 @@ chown -R 10001:10001 "$R/run/secrets"
 in_image() {
   env -i LD_LIBRARY_PATH=/usr/local/lib COFFER_DATABASE_URL="$COFFER_TEST_DATABASE_URL" \
     COFFER_ROOT_KEY_FILE=/run/secrets/root.key COFFER_BOOTSTRAP_TOKEN_FILE=/run/secrets/admin.token \
-    COFFER_LISTEN=127.0.0.1:20951 COFFER_METRICS_LISTEN=127.0.0.1:20952 \
+    COFFER_LISTEN=127.0.0.1:$GRPC COFFER_METRICS_LISTEN=127.0.0.1:$METRICS \
     /usr/sbin/chroot --userspec=10001:10001 "$R" "$@"
 }
 in_image /usr/local/bin/cofferd migrate >/dev/null 2>&1 && ok "the image's cofferd migrates" || bad "migrate"
@@ -62,30 +68,31 @@ serve_image() {
     COFFER_ROOT_KEY_FILE=/run/secrets/root.key COFFER_BOOTSTRAP_TOKEN_FILE=/run/secrets/admin.token "$@" \
     /usr/sbin/chroot --userspec=10001:10001 "$R" /usr/local/bin/cofferd serve) >"$log" 2>&1 &
 }
-serve_image "$(dirname "$R")/serve.log" COFFER_LISTEN=127.0.0.1:20951 COFFER_METRICS_LISTEN=127.0.0.1:20952
+serve_image "$(dirname "$R")/serve.log" COFFER_LISTEN=127.0.0.1:$GRPC COFFER_METRICS_LISTEN=127.0.0.1:$METRICS
 pid=$!
 up=0
 for _ in $(seq 1 50); do
-  [ -s "$R/run/secrets/admin.token" ] && COFFER_ADDR=127.0.0.1:20951 COFFER_TOKEN=$(cat "$R/run/secrets/admin.token") \
+  [ -s "$R/run/secrets/admin.token" ] && COFFER_ADDR=127.0.0.1:$GRPC COFFER_TOKEN=$(cat "$R/run/secrets/admin.token") \
     "$COFFER_CLI" projects list >/dev/null 2>&1 && { up=1; break; }
   sleep 0.2
 done
 [ $up -eq 1 ] && [ "$(cat "$R/run/secrets/admin.token")" = "$token" ] &&
   ok "the image's cofferd serves; the bootstrap token from new-token is the admin token" || { bad "serve"; cat "$(dirname "$R")/serve.log"; }
-export COFFER_ADDR=127.0.0.1:20951 COFFER_TOKEN
+export COFFER_ADDR=127.0.0.1:$GRPC COFFER_TOKEN
 COFFER_TOKEN=$(cat "$R/run/secrets/admin.token" 2>/dev/null)
 "$COFFER_CLI" projects create image-check >/dev/null &&
   "$COFFER_CLI" secrets create image-check API_KEY --value-stdin <<<'from-the-image' >/dev/null && ok "writes through the image's cofferd" || bad "writes"
 rt=$("$COFFER_CLI" tokens create image-runtime --role runtime --project image-check 2>/dev/null)
 out=$(COFFER_TOKEN=$rt "$COFFER_CLI" run --project image-check --env main --version live -- env)
 grep -qx 'API_KEY=from-the-image' <<<"$out" && ok "coffer run resolves from the image's cofferd" || bad "resolve: $out"
-metrics=$(/usr/bin/python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:20952/metrics", timeout=5).read().decode())' 2>&1)
+metrics=$(/usr/bin/python3 -c 'import sys, urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode())' "$METRICS" 2>&1)
 grep -q 'coffer_calls_total{method="/coffer.v1.Secrets/ResolveSecrets",code="OK"} 1' <<<"$metrics" && ok "metrics from the image" || bad "metrics: $metrics"
-/usr/bin/python3 - <<'PY' && ok "health: SERVING for \"\" and \"liveness\"" || bad "health"
+/usr/bin/python3 - "$GRPC" <<'PY' && ok "health: SERVING for \"\" and \"liveness\"" || bad "health"
 import grpc, sys
+port = sys.argv[1]
 sys.path.insert(0, "/dev/null")
 def check(service):
-    ch = grpc.insecure_channel("127.0.0.1:20951")
+    ch = grpc.insecure_channel("127.0.0.1:" + port)
     req = bytes([0x0a, len(service)]) + service.encode() if service else b""
     resp = ch.unary_unary("/grpc.health.v1.Health/Check")(req, timeout=5)
     return resp == b"\x08\x01"  # status: SERVING
@@ -104,11 +111,11 @@ kill -TERM $pid; wait_bounded $pid 30 "the image's cofferd after SIGTERM"; rc=$?
 # The HTTP/JSON endpoint over TLS, as the base manifests serve it (GnuTLS in the image).
 "$(dirname "$0")/../tls/make-certs.sh" "$R/run/secrets/tls" >/dev/null
 chown -R 10001:10001 "$R/run/secrets/tls"
-serve_image "$(dirname "$R")/serve-tls.log" COFFER_LISTEN=127.0.0.1:20954 COFFER_METRICS_LISTEN=127.0.0.1:20956 \
-  COFFER_HTTP_LISTEN=127.0.0.1:20955 COFFER_TLS_CERT_FILE=/run/secrets/tls/server.crt \
+serve_image "$(dirname "$R")/serve-tls.log" COFFER_LISTEN=127.0.0.1:$TLS_GRPC COFFER_METRICS_LISTEN=127.0.0.1:$TLS_METRICS \
+  COFFER_HTTP_LISTEN=127.0.0.1:$TLS_HTTP COFFER_TLS_CERT_FILE=/run/secrets/tls/server.crt \
   COFFER_TLS_KEY_FILE=/run/secrets/tls/server.key
 pid=$!
-url=https://127.0.0.1:20955/v1/projects/image-check/environments/main/versions/live/secrets/API_KEY
+url=https://127.0.0.1:$TLS_HTTP/v1/projects/image-check/environments/main/versions/live/secrets/API_KEY
 body=
 for _ in $(seq 1 50); do
   body=$(curl -sf --cacert "$R/run/secrets/tls/ca.crt" -H "Authorization: Bearer $rt" "$url") && break
@@ -116,7 +123,7 @@ for _ in $(seq 1 50); do
 done
 grep -q '"value":"from-the-image"' <<<"$body" && ok "the image serves the HTTP/JSON endpoint over TLS" ||
   { bad "HTTPS: $body"; tail -5 "$(dirname "$R")/serve-tls.log"; }
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:20955/v1/" 2>/dev/null)
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$TLS_HTTP/v1/" 2>/dev/null)
 [ "$code" != 200 ] && ok "no plaintext on the TLS port (got ${code:-nothing})" || bad "plaintext answered on the TLS port"
 kill -TERM $pid; wait_bounded $pid 30 "the image's cofferd after SIGTERM"
 echo "image: $pass passed, $fail failed"

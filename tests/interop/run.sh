@@ -53,17 +53,11 @@ CANARY="canary$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export COFFER_CANARY=$CANARY
 LOG="$COFFER_TEST_STATE/interop-cofferd.log"
 mkdir -p "$COFFER_TEST_STATE"
-# Fixed ports sit below the kernel's ephemeral range (32768-60999), where an outgoing connection
-# may hold a port between the probe and the bind.
-PORT=25151
-while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
+PORT=$(free_port 25151)
 export COFFER_ADDR="127.0.0.1:$PORT"
-MPORT=9500
-while (exec 3<>"/dev/tcp/127.0.0.1/$MPORT") 2>/dev/null; do MPORT=$((MPORT + 1)); done
+MPORT=$(free_port 9500)
 export COFFER_METRICS_ADDR="127.0.0.1:$MPORT"
-HPORT=$((MPORT + 1))
-while (exec 3<>"/dev/tcp/127.0.0.1/$HPORT") 2>/dev/null; do HPORT=$((HPORT + 1)); done
-export COFFER_HTTP_ADDR="127.0.0.1:$HPORT"
+export COFFER_HTTP_ADDR="127.0.0.1:$(free_port $((MPORT + 1)))"
 
 DB="${COFFER_TEST_INTEROP_DATABASE_URL:-$COFFER_TEST_DATABASE_URL}"
 export COFFER_TEST_DATABASE_URL="$DB"
@@ -84,7 +78,6 @@ PYTHONPATH="$GEN:$HERE" "$PY" "$HERE/wait_serving.py" || { cat "$LOG"; exit 1; }
 # Two more servers on the same database: TLS, and TLS that requires client certificates (mTLS).
 export COFFER_CERTS="$COFFER_TEST_STATE/certs"
 "$ROOT/tests/tls/make-certs.sh" "$COFFER_CERTS"
-free_port() { local p=$1; while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done; echo "$p"; }
 export COFFER_TLS_ADDR="127.0.0.1:$(free_port $((PORT + 10)))"
 export COFFER_MTLS_ADDR="127.0.0.1:$(free_port $((PORT + 20)))"
 COFFER_HTTPS_ADDR="127.0.0.1:$(free_port $((PORT + 30)))"
