@@ -316,91 +316,98 @@ out:
 	return rc;
 }
 
-int coffer__fallback_load(const coffer_fallback *fb, const char *token, const char *project,
-                          const char *environment, int version, coffer_snapshot **out,
-                          coffer_error *err)
+/* A snapshot file's header, as read back. */
+struct head {
+	int source;                   /* KEY_TOKEN or KEY_PASS */
+	const uint8_t *salt;          /* SALT_LEN bytes */
+	const uint8_t *nonce;         /* the AEAD's nonce */
+	int64_t revision;             /* the project revision the snapshot holds */
+	int64_t written;              /* when it was written (seconds since the epoch) */
+	char project[LIMIT_NAME_BUF]; /* what it holds */
+	char environment[LIMIT_NAME_BUF];
+	int version; /* 1 draft, 2 live */
+	size_t len;  /* bytes of the header: the associated data */
+};
+
+/* Parses the header at the start of data[0..len); whether it is one. */
+static bool parse_head(const uint8_t *data, size_t len, struct head *h)
 {
-	*out = NULL;
-	if (sodium_init() < 0)
-		return coffer__fail(err, COFFER_INTERNAL, "libsodium did not initialise");
-	int fd = open(fb->path, O_RDONLY | O_CLOEXEC);
+	struct rd r = {data, len, 0, data != NULL};
+	const uint8_t *magic = take(&r, MAGIC_LEN);
+	const uint8_t *src = take(&r, 1);
+	h->salt = take(&r, SALT_LEN);
+	h->nonce = take(&r, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	h->revision = (int64_t)get_u64(&r);
+	h->written = (int64_t)get_u64(&r);
+	bool names = get_str(&r, h->project, sizeof(h->project)) &&
+	             get_str(&r, h->environment, sizeof(h->environment));
+	const uint8_t *ver = take(&r, 1);
+	h->len = r.at;
+	if (!r.ok || !names || memcmp(magic, MAGIC, MAGIC_LEN) != 0 || (*ver != 1 && *ver != 2))
+		return false;
+	h->source = *src;
+	h->version = *ver;
+	return true;
+}
+
+/* Reads the snapshot file whole (malloc'd into *data, *len): 0, or an error when there is none,
+ * it is too large, or others may read it. */
+static int read_private(const char *path, uint8_t **data, size_t *len, coffer_error *err)
+{
+	*data = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0 || (size_t)st.st_size > MAX_FILE) {
 		if (fd >= 0)
 			close(fd);
-		return coffer__fail(err, COFFER_NOT_FOUND, "no fallback snapshot at %s", fb->path);
+		return coffer__fail(err, COFFER_NOT_FOUND, "no fallback snapshot at %s", path);
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		close(fd);
 		return coffer__fail(err, COFFER_FAILED_PRECONDITION,
 		                    "the fallback snapshot %s is readable by others: refused",
-		                    fb->path);
+		                    path);
 	}
-	size_t len = (size_t)st.st_size;
-	uint8_t *data = malloc(len);
-	bool read_all = data && read(fd, data, len) == (ssize_t)len;
+	*len = (size_t)st.st_size;
+	*data = malloc(*len);
+	bool read_all = *data && read(fd, *data, *len) == (ssize_t)*len;
 	close(fd);
-	struct rd r = {data, len, 0, read_all};
-	char p[LIMIT_NAME_BUF], e[LIMIT_NAME_BUF];
-	const uint8_t *magic = take(&r, MAGIC_LEN);
-	const uint8_t *src = take(&r, 1);
-	const uint8_t *salt = take(&r, SALT_LEN);
-	const uint8_t *nonce = take(&r, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-	int64_t revision = (int64_t)get_u64(&r);
-	int64_t written = (int64_t)get_u64(&r);
-	bool names = get_str(&r, p, sizeof(p)) && get_str(&r, e, sizeof(e));
-	const uint8_t *ver = take(&r, 1);
-	size_t head_len = r.at;
-	int rc = 0;
-	uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-	uint8_t *plain = NULL;
-	size_t plain_len = 0;
-	if (!r.ok || !names || memcmp(magic, MAGIC, MAGIC_LEN) != 0 ||
-	    len - head_len < crypto_aead_xchacha20poly1305_ietf_ABYTES) {
-		rc = coffer__fail(err, COFFER_DATA_LOSS, "%s is not a fallback snapshot", fb->path);
-		goto out;
+	if (!read_all) {
+		free(*data);
+		*data = NULL;
+		return coffer__fail(err, COFFER_DATA_LOSS, "%s is not a fallback snapshot", path);
 	}
-	if (strcmp(p, project) != 0 || strcmp(e, environment) != 0 || *ver != version) {
-		rc = coffer__fail(err, COFFER_FAILED_PRECONDITION,
-		                  "the fallback snapshot %s holds %s/%s/%s, not what was asked for",
-		                  fb->path, p, e, *ver == 1 ? "draft" : "live");
-		goto out;
-	}
-	int64_t seen = marker_read(fb->path);
-	if (revision < seen) {
-		rc = coffer__fail(
+	return 0;
+}
+
+/* Whether the header may be used for (project, environment, version) under fb's rules: what it
+ * holds, not older than a snapshot used here before, not older than fb's maximum age. */
+static int check_head(const coffer_fallback *fb, const struct head *h, const char *project,
+                      const char *environment, int version, coffer_error *err)
+{
+	if (strcmp(h->project, project) != 0 || strcmp(h->environment, environment) != 0 ||
+	    h->version != version)
+		return coffer__fail(
 		        err, COFFER_FAILED_PRECONDITION,
-		        "the fallback snapshot %s holds revision %lld, older than revision "
-		        "%lld already used here: refused (put back?)",
-		        fb->path, (long long)revision, (long long)seen);
-		goto out;
-	}
-	if (fb->max_age_seconds > 0 && (int64_t)time(NULL) - written > fb->max_age_seconds) {
-		rc = coffer__fail(err, COFFER_FAILED_PRECONDITION,
-		                  "the fallback snapshot %s is older than %lld s", fb->path,
-		                  (long long)fb->max_age_seconds);
-		goto out;
-	}
-	if (derive(fb, token, *src, salt, key, err) != 0) {
-		rc = -1;
-		goto out;
-	}
-	size_t clen = len - head_len;
-	plain = malloc(clen);
-	plain_len = clen;
-	unsigned long long mlen = 0;
-	if (plain == NULL ||
-	    crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, data + head_len, clen,
-	                                               data, head_len, nonce, key) != 0) {
-		rc = coffer__fail(
-		        err, COFFER_DATA_LOSS,
-		        "the fallback snapshot %s does not open: it was changed, or sealed "
-		        "with another key",
-		        fb->path);
-		goto out;
-	}
-	/* The entries. */
-	struct rd q = {plain, (size_t)mlen, 0, true};
+		        "the fallback snapshot %s holds %s/%s/%s, not what was asked for", fb->path,
+		        h->project, h->environment, h->version == 1 ? "draft" : "live");
+	int64_t seen = marker_read(fb->path);
+	if (h->revision < seen)
+		return coffer__fail(err, COFFER_FAILED_PRECONDITION,
+		                    "the fallback snapshot %s holds revision %lld, older than "
+		                    "revision %lld already used here: refused (put back?)",
+		                    fb->path, (long long)h->revision, (long long)seen);
+	if (fb->max_age_seconds > 0 && (int64_t)time(NULL) - h->written > fb->max_age_seconds)
+		return coffer__fail(err, COFFER_FAILED_PRECONDITION,
+		                    "the fallback snapshot %s is older than %lld s", fb->path,
+		                    (long long)fb->max_age_seconds);
+	return 0;
+}
+
+/* The snapshot of the opened entries plain[0..len): n, then n (name, value) pairs. */
+static int decode_entries(const uint8_t *plain, size_t len, int64_t revision, coffer_snapshot **out)
+{
+	struct rd q = {plain, len, 0, true};
 	uint32_t n = get_u32(&q);
 	const char **keys = calloc((size_t)n + 1, sizeof(*keys));
 	char **values = calloc((size_t)n + 1, sizeof(*values));
@@ -409,23 +416,19 @@ int coffer__fallback_load(const coffer_fallback *fb, const char *token, const ch
 		const uint8_t *name = take(&q, nl);
 		uint32_t vl = get_u32(&q);
 		const uint8_t *value = take(&q, vl);
-		char *k = name ? strndup((const char *)name, nl) : NULL;
-		char *v = value ? malloc((size_t)vl + 1) : NULL;
-		if (v) {
-			memcpy(v, value, vl);
-			v[vl] = '\0';
+		keys[i] = name ? strndup((const char *)name, nl) : NULL;
+		values[i] = value ? malloc((size_t)vl + 1) : NULL;
+		if (values[i]) {
+			memcpy(values[i], value, vl);
+			values[i][vl] = '\0';
 		}
-		keys[i] = k;
-		values[i] = v;
-		if (k == NULL || v == NULL)
-			q.ok = false;
+		q.ok = q.ok && keys[i] != NULL && values[i] != NULL;
 	}
-	if (keys == NULL || values == NULL || !q.ok ||
-	    coffer__snapshot_new(keys, (const char *const *)values, n, revision, out) != 0)
-		rc = coffer__fail(err, COFFER_DATA_LOSS, "the fallback snapshot %s is damaged",
-		                  fb->path);
-	else
-		coffer__snapshot_set_time(*out, written);
+	int rc = keys == NULL || values == NULL || !q.ok ||
+	                         coffer__snapshot_new(keys, (const char *const *)values, n,
+	                                              revision, out) != 0
+	                 ? -1
+	                 : 0;
 	for (uint32_t i = 0; keys && values && i < n; i++) {
 		free((char *)keys[i]);
 		if (values[i]) {
@@ -435,12 +438,58 @@ int coffer__fallback_load(const coffer_fallback *fb, const char *token, const ch
 	}
 	free(keys);
 	free(values);
-out:
-	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+int coffer__fallback_load(const coffer_fallback *fb, const char *token, const char *project,
+                          const char *environment, int version, coffer_snapshot **out,
+                          coffer_error *err)
+{
+	*out = NULL;
+	if (sodium_init() < 0)
+		return coffer__fail(err, COFFER_INTERNAL, "libsodium did not initialise");
+	uint8_t *data = NULL, *plain = NULL;
+	size_t len = 0, plain_len = 0;
+	uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	struct head h;
+	int rc = read_private(fb->path, &data, &len, err);
+	if (rc != 0)
+		return rc;
+	if (!parse_head(data, len, &h) || len - h.len < crypto_aead_xchacha20poly1305_ietf_ABYTES) {
+		rc = coffer__fail(err, COFFER_DATA_LOSS, "%s is not a fallback snapshot", fb->path);
+		goto out_free_data;
+	}
+	if ((rc = check_head(fb, &h, project, environment, version, err)) != 0)
+		goto out_free_data;
+	if (derive(fb, token, h.source, h.salt, key, err) != 0) {
+		rc = -1;
+		goto out_wipe_key;
+	}
+	plain_len = len - h.len;
+	plain = malloc(plain_len);
+	unsigned long long mlen = 0;
+	if (plain == NULL ||
+	    crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, data + h.len, plain_len,
+	                                               data, h.len, h.nonce, key) != 0) {
+		rc = coffer__fail(err, COFFER_DATA_LOSS,
+		                  "the fallback snapshot %s does not open: it was changed, or "
+		                  "sealed with another key",
+		                  fb->path);
+		goto out_free_plain;
+	}
+	if (decode_entries(plain, (size_t)mlen, h.revision, out) != 0)
+		rc = coffer__fail(err, COFFER_DATA_LOSS, "the fallback snapshot %s is damaged",
+		                  fb->path);
+	else
+		coffer__snapshot_set_time(*out, h.written);
+out_free_plain:
 	if (plain) {
 		sodium_memzero(plain, plain_len);
 		free(plain);
 	}
+out_wipe_key:
+	sodium_memzero(key, sizeof(key));
+out_free_data:
 	free(data);
 	return rc;
 }
@@ -455,16 +504,13 @@ int coffer_fallback_describe(const char *path, coffer_fallback_info *info, coffe
 	             2 * (2 + LIMIT_NAME_BUF) + 1];
 	ssize_t got = read(fd, head, sizeof(head));
 	close(fd);
-	struct rd r = {head, got > 0 ? (size_t)got : 0, 0, got > 0};
-	const uint8_t *magic = take(&r, MAGIC_LEN);
-	take(&r, 1 + SALT_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-	info->revision = (int64_t)get_u64(&r);
-	info->written = (int64_t)get_u64(&r);
-	bool names = get_str(&r, info->project, sizeof(info->project)) &&
-	             get_str(&r, info->environment, sizeof(info->environment));
-	const uint8_t *ver = take(&r, 1);
-	if (!r.ok || !names || memcmp(magic, MAGIC, MAGIC_LEN) != 0 || (*ver != 1 && *ver != 2))
+	struct head h;
+	if (got <= 0 || !parse_head(head, (size_t)got, &h))
 		return coffer__fail(err, COFFER_DATA_LOSS, "%s is not a fallback snapshot", path);
-	info->version = (coffer_version)*ver;
+	info->revision = h.revision;
+	info->written = h.written;
+	snprintf(info->project, sizeof(info->project), "%s", h.project);
+	snprintf(info->environment, sizeof(info->environment), "%s", h.environment);
+	info->version = (coffer_version)h.version;
 	return 0;
 }

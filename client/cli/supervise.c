@@ -20,12 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "coffer_shared.h"
 
 /* A change waits this long for more before it is acted on: a burst gives one restart. A second
  * covers a script that rotates several secrets one call at a time. */
@@ -47,21 +47,6 @@ static void on_signal(int sig)
 }
 
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static int64_t random_below(int64_t cap)
-{
-	uint64_t r = 0;
-	if (cap <= 0 || getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		return 0;
-	return (int64_t)(r % (uint64_t)cap);
-}
 
 static const struct {
 	const char *name;
@@ -144,13 +129,13 @@ static int stop_program(pid_t child, int64_t timeout_ms)
 {
 	int st = 0;
 	kill(child, SIGTERM);
-	int64_t until = now_ms() + timeout_ms;
+	int64_t until = coffer_mono_ms() + timeout_ms;
 	for (;;) {
 		if (reap(child, &st))
 			return st;
 		if (kill(child, 0) != 0 && errno == ESRCH)
 			return st;
-		if (now_ms() >= until) {
+		if (coffer_mono_ms() >= until) {
 			kill(child, SIGKILL);
 			waitpid(child, &st, 0);
 			return st;
@@ -160,150 +145,187 @@ static int stop_program(pid_t child, int64_t timeout_ms)
 	}
 }
 
-int cli_supervise(struct cli *c)
+/* What the supervisor holds while the program runs. */
+struct supervisor {
+	struct cli *c;           /* the command line */
+	struct cli_target t;     /* what it resolves */
+	coffer_fallback fb;      /* the fallback snapshot's options */
+	int signal_mode;         /* 0: restart on a change; else the signal sent instead */
+	int64_t restart_timeout; /* ms the program gets to stop before SIGKILL */
+	int64_t jitter;          /* up to this many ms of random delay before acting on a change */
+	pid_t child;             /* the program */
+	coffer_watch *w;         /* the watch; NULL: none now */
+	int64_t revision;        /* the newest revision known */
+	int64_t due;             /* when to act on the changes seen; 0: none pending */
+	int64_t reopen_at;       /* when to open a watch refused for the token's limit; 0: no */
+};
+
+/* The options of run --watch: 0, or a usage error's status. */
+static int read_options(struct supervisor *s)
 {
-	struct cli_target t;
-	coffer_fallback fb;
+	struct cli *c = s->c;
 	int rc;
-	if ((rc = cli_target(c, &t)) || (rc = cli_fallback(c, &fb)))
+	if ((rc = cli_target(c, &s->t)) || (rc = cli_fallback(c, &s->fb)))
 		return rc;
-	int signal_mode = on_change_of(cli_opt(c, "--on-change"));
-	if (signal_mode < 0)
+	s->signal_mode = on_change_of(cli_opt(c, "--on-change"));
+	if (s->signal_mode < 0)
 		return cli_usage_error(c,
 		                       "--on-change takes restart or signal:NAME (HUP, USR1, ...)");
-	int64_t restart_timeout = 10000, jitter = 0;
+	s->restart_timeout = 10000;
 	const char *rt = cli_opt(c, "--restart-timeout"), *rj = cli_opt(c, "--restart-jitter");
-	if ((rt && !cli_duration_ms(rt, &restart_timeout)) || (rj && !cli_duration_ms(rj, &jitter)))
+	if ((rt && !cli_duration_ms(rt, &s->restart_timeout)) ||
+	    (rj && !cli_duration_ms(rj, &s->jitter)))
 		return cli_usage_error(c, "--restart-timeout and --restart-jitter take durations "
 		                          "(10s, 500ms, 2m)");
+	return 0;
+}
+
+/* Resolves, and starts the program with its secrets, catching the signals it forwards first (so
+ * none is lost in between) and adopting the program's orphans (as tini does when it is a
+ * container's PID 1): 0, or the status to exit with. */
+static int first_start(struct supervisor *s)
+{
 	coffer_snapshot *snap = NULL;
-	if ((rc = cli_resolve(c, &t, &fb, &snap)))
-		return rc;
 	char **env = NULL;
-	rc = cli_program_env(c, snap, &env);
-	int64_t revision = coffer_snapshot_revision(snap);
+	int rc = cli_resolve(s->c, &s->t, &s->fb, &snap);
+	if (rc == 0)
+		rc = cli_program_env(s->c, snap, &env);
+	s->revision = coffer_snapshot_revision(snap);
 	coffer_snapshot_free(snap);
 	if (rc)
 		return rc;
-	/* The program's orphans are reparented to coffer, which reaps them (as tini does when it is
-	 * a container's PID 1). */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-	/* Signals are caught before the program starts, so none is lost in between. */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
 		sigaction(forwarded[i], &sa, NULL);
-	pid_t child = start_program(c, env);
+	s->child = start_program(s->c, env);
 	cli_env_free(env);
-	if (child < 0) {
-		fprintf(stderr, "coffer: cannot start %s: %s\n", c->command[0], strerror(errno));
+	if (s->child < 0) {
+		fprintf(stderr, "coffer: cannot start %s: %s\n", s->c->command[0], strerror(errno));
 		return 127;
 	}
-	coffer_watch *w = NULL;
-	coffer_error err;
-	if (fb.only || coffer_watch_open(c->ch, t.project, t.env, (coffer_version)t.version, NULL,
-	                                 0, revision, &w, &err) != 0) {
-		if (!fb.only)
-			fprintf(stderr,
-			        "coffer: cannot watch: %s; the program runs without updates\n",
-			        err.message);
-		w = NULL;
+	return 0;
+}
+
+/* Opens the watch from the newest revision known; whether it is open. */
+static bool open_watch(struct supervisor *s, coffer_error *err)
+{
+	s->w = NULL;
+	if (coffer_watch_open(s->c->ch, s->t.project, s->t.env, (coffer_version)s->t.version, NULL,
+	                      0, s->revision, &s->w, err) != 0)
+		s->w = NULL;
+	return s->w != NULL;
+}
+
+/* The secrets changed: resolve them and restart (or signal) the program. Returns -1 to go on,
+ * else the status coffer exits with (asked to stop meanwhile, or the program cannot start). */
+static int act_on_change(struct supervisor *s)
+{
+	struct cli *c = s->c;
+	coffer_snapshot *fresh = NULL;
+	char **env = NULL;
+	int status = -1;
+	if (cli_resolve(c, &s->t, &s->fb, &fresh) != 0 || cli_program_env(c, fresh, &env) != 0) {
+		fprintf(stderr, "coffer: the secrets changed but cannot be resolved; the program "
+		                "keeps running with the ones it has\n");
+	} else if (s->signal_mode) {
+		fprintf(stderr, "coffer: secrets changed (revision %lld): signalling %s\n",
+		        (long long)coffer_snapshot_revision(fresh), c->command[0]);
+		kill(s->child, s->signal_mode);
+	} else {
+		fprintf(stderr, "coffer: secrets changed (revision %lld): restarting %s\n",
+		        (long long)coffer_snapshot_revision(fresh), c->command[0]);
+		int old_st = stop_program(s->child, s->restart_timeout);
+		if (stop_asked) { /* asked to stop meanwhile: not started again */
+			status = status_of(old_st);
+		} else if ((s->child = start_program(c, env)) < 0) {
+			fprintf(stderr, "coffer: cannot start %s: %s\n", c->command[0],
+			        strerror(errno));
+			status = 127;
+		}
 	}
-	int64_t due = 0;       /* when to act on the changes seen; 0: none pending */
-	int64_t reopen_at = 0; /* when to open a watch refused for the token's limit again */
+	cli_env_free(env);
+	coffer_snapshot_free(fresh);
+	return status;
+}
+
+/* Waits up to wait ms for the watch: a change makes one due (after the settling time and the
+ * jitter); a refusal closes the watch, to be tried again later when the token's streams were
+ * full, and for good otherwise (a revoked token's fallback snapshot is deleted too). */
+static void follow_watch(struct supervisor *s, int wait)
+{
+	coffer_change change;
+	coffer_error err;
+	int got = coffer_watch_next(s->w, wait, &change, &err);
+	if (got > 0 && s->due == 0)
+		s->due = coffer_mono_ms() + SETTLE_MS + coffer_random_below(s->jitter);
+	if (got >= 0)
+		return;
+	if (err.code == COFFER_RESOURCE_EXHAUSTED) {
+		/* The token's watches are full on that replica: a fleet that grew, or streams that
+		 * moved after a replica restarted. Try again later, from the last revision seen,
+		 * so that no change is missed meanwhile. */
+		int64_t in = REOPEN_MS + coffer_random_below(REOPEN_MS);
+		fprintf(stderr, "coffer: the watch was refused: %s; trying again in %lld s\n",
+		        err.message, (long long)(in / 1000));
+		s->revision = coffer_watch_revision(s->w);
+		s->reopen_at = coffer_mono_ms() + in;
+	} else {
+		fprintf(stderr,
+		        "coffer: the watch was refused: %s; the program runs without updates\n",
+		        err.message);
+		/* A refused token must not keep working offline. */
+		if (s->fb.path &&
+		    (err.code == COFFER_UNAUTHENTICATED || err.code == COFFER_PERMISSION_DENIED) &&
+		    unlink(s->fb.path) == 0)
+			fprintf(stderr,
+			        "coffer: the token was refused: the fallback snapshot %s is "
+			        "deleted\n",
+			        s->fb.path);
+	}
+	coffer_watch_close(s->w);
+	s->w = NULL;
+}
+
+int cli_supervise(struct cli *c)
+{
+	struct supervisor s = {.c = c};
+	int rc;
+	if ((rc = read_options(&s)) || (rc = first_start(&s)))
+		return rc;
+	coffer_error err;
+	if (!s.fb.only && !open_watch(&s, &err))
+		fprintf(stderr, "coffer: cannot watch: %s; the program runs without updates\n",
+		        err.message);
 	for (;;) {
-		forward(child);
+		forward(s.child);
 		int st = 0;
-		if (reap(child, &st)) { /* it ended by itself */
-			coffer_watch_close(w);
+		if (reap(s.child, &st)) { /* it ended by itself */
+			coffer_watch_close(s.w);
 			return status_of(st);
 		}
-		int64_t t0 = now_ms();
-		if (due && t0 >= due) {
-			due = 0;
-			coffer_snapshot *fresh = NULL;
-			char **next_env = NULL;
-			if (cli_resolve(c, &t, &fb, &fresh) != 0 ||
-			    cli_program_env(c, fresh, &next_env) != 0) {
-				fprintf(stderr,
-				        "coffer: the secrets changed but cannot be resolved; the "
-				        "program keeps running with the ones it has\n");
-			} else if (signal_mode) {
-				fprintf(stderr,
-				        "coffer: secrets changed (revision %lld): signalling %s\n",
-				        (long long)coffer_snapshot_revision(fresh), c->command[0]);
-				kill(child, signal_mode);
-			} else {
-				fprintf(stderr,
-				        "coffer: secrets changed (revision %lld): restarting %s\n",
-				        (long long)coffer_snapshot_revision(fresh), c->command[0]);
-				int old_st = stop_program(child, restart_timeout);
-				if (stop_asked) { /* asked to stop meanwhile: not started again */
-					cli_env_free(next_env);
-					coffer_snapshot_free(fresh);
-					coffer_watch_close(w);
-					return status_of(old_st);
-				}
-				child = start_program(c, next_env);
-				if (child < 0) {
-					fprintf(stderr, "coffer: cannot start %s: %s\n",
-					        c->command[0], strerror(errno));
-					cli_env_free(next_env);
-					coffer_snapshot_free(fresh);
-					coffer_watch_close(w);
-					return 127;
-				}
+		int64_t now = coffer_mono_ms();
+		if (s.due && now >= s.due) {
+			s.due = 0;
+			int status = act_on_change(&s);
+			if (status >= 0) {
+				coffer_watch_close(s.w);
+				return status;
 			}
-			cli_env_free(next_env);
-			coffer_snapshot_free(fresh);
 			continue;
 		}
 		int wait = TICK_MS;
-		if (due && due - t0 < wait)
-			wait = (int)(due - t0);
-		if (w == NULL && reopen_at && t0 >= reopen_at) {
-			reopen_at = 0;
-			if (coffer_watch_open(c->ch, t.project, t.env, (coffer_version)t.version,
-			                      NULL, 0, revision, &w, &err) != 0)
-				w = NULL;
+		if (s.due && s.due - now < wait)
+			wait = (int)(s.due - now);
+		if (s.w == NULL && s.reopen_at && now >= s.reopen_at) {
+			s.reopen_at = 0;
+			open_watch(&s, &err);
 		}
-		if (w == NULL) {
+		if (s.w == NULL)
 			nanosleep(&(struct timespec){0, (long)wait * 1000000L}, NULL);
-			continue;
-		}
-		coffer_change change;
-		int got = coffer_watch_next(w, wait, &change, &err);
-		if (got < 0 && err.code == COFFER_RESOURCE_EXHAUSTED) {
-			/* The token's watches are full on that replica: a fleet that grew, or
-			 * streams that moved after a replica restarted. Try again later, from the
-			 * last revision seen, so that no change is missed meanwhile. */
-			int64_t in = REOPEN_MS + random_below(REOPEN_MS);
-			fprintf(stderr,
-			        "coffer: the watch was refused: %s; trying again in %lld s\n",
-			        err.message, (long long)(in / 1000));
-			revision = coffer_watch_revision(w);
-			coffer_watch_close(w);
-			w = NULL;
-			reopen_at = now_ms() + in;
-		} else if (got < 0) {
-			fprintf(stderr,
-			        "coffer: the watch was refused: %s; the program runs without "
-			        "updates\n",
-			        err.message);
-			/* A refused token must not keep working offline. */
-			if (fb.path &&
-			    (err.code == COFFER_UNAUTHENTICATED ||
-			     err.code == COFFER_PERMISSION_DENIED) &&
-			    unlink(fb.path) == 0)
-				fprintf(stderr,
-				        "coffer: the token was refused: the fallback snapshot "
-				        "%s is deleted\n",
-				        fb.path);
-			coffer_watch_close(w);
-			w = NULL;
-		} else if (got > 0 && due == 0) {
-			due = now_ms() + SETTLE_MS + random_below(jitter);
-		}
+		else
+			follow_watch(&s, wait);
 	}
 }
