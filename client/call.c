@@ -172,6 +172,96 @@ bool coffer__retry_allowed(const coffer_method_desc *m, int code, bool server_re
 	return code == COFFER_UNAVAILABLE && (m->idempotent || server_retryable);
 }
 
+/* What one unary call sends and receives, all in one batch. */
+struct unary {
+	grpc_metadata auth;           /* authorization, when the channel has a token */
+	size_t n_md;                  /* 0 or 1 */
+	grpc_byte_buffer *send;       /* the packed request */
+	grpc_metadata_array initial;  /* the server's initial metadata */
+	grpc_metadata_array trailing; /* and trailing metadata */
+	grpc_byte_buffer *recv;       /* the response, or NULL */
+	grpc_status_code status;      /* the status */
+	grpc_slice details;           /* and its message */
+};
+
+/* The request packed into a byte buffer (the packing is wiped: requests carry values); NULL on
+ * OOM. */
+static grpc_byte_buffer *pack_request(const ProtobufCMessage *req)
+{
+	size_t len = protobuf_c_message_get_packed_size(req);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return NULL;
+	protobuf_c_message_pack(req, buf);
+	grpc_slice slice = grpc_slice_from_copied_buffer((const char *)buf, len);
+	coffer__wipe(buf, len);
+	free(buf);
+	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+	grpc_slice_unref(slice);
+	return bb;
+}
+
+/* The batch: metadata, message and close out; metadata, message and status in. */
+static void unary_ops(struct unary *u, grpc_op ops[6])
+{
+	memset(ops, 0, 6 * sizeof(*ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = u->n_md;
+	ops[0].data.send_initial_metadata.metadata = u->n_md ? &u->auth : NULL;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = u->send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &u->initial;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &u->recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &u->trailing;
+	ops[5].data.recv_status_on_client.status = &u->status;
+	ops[5].data.recv_status_on_client.status_details = &u->details;
+}
+
+/* What the server answered: 0 and *resp (unpacked as m's output), or the error (its status and
+ * message, and whether the server said nothing was written). */
+static int unary_answer(const coffer_method_desc *m, struct unary *u, ProtobufCMessage **resp,
+                        bool *retryable, coffer_error *err)
+{
+	if (u->status != GRPC_STATUS_OK) {
+		*retryable = server_says_retryable(&u->trailing);
+		char *text = grpc_slice_to_c_string(u->details);
+		int rc = coffer__fail(err, (int)u->status, "%s", text);
+		gpr_free(text);
+		return rc;
+	}
+	if (u->recv == NULL)
+		return coffer__fail(err, COFFER_INTERNAL, "the server sent no message");
+	grpc_byte_buffer_reader reader;
+	grpc_byte_buffer_reader_init(&reader, u->recv);
+	grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+	grpc_byte_buffer_reader_destroy(&reader);
+	*resp = protobuf_c_message_unpack(m->output, NULL, GRPC_SLICE_LENGTH(all),
+	                                  GRPC_SLICE_START_PTR(all));
+	coffer__wipe(GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
+	grpc_slice_unref(all);
+	if (*resp == NULL)
+		return coffer__fail(err, COFFER_INTERNAL, "the response did not parse as %s",
+		                    m->output->name);
+	return 0;
+}
+
+static void unary_free(struct unary *u)
+{
+	if (u->n_md)
+		grpc_slice_unref(u->auth.value);
+	grpc_slice_unref(u->details);
+	grpc_metadata_array_destroy(&u->initial);
+	grpc_metadata_array_destroy(&u->trailing);
+	if (u->recv)
+		grpc_byte_buffer_destroy(u->recv);
+	grpc_byte_buffer_destroy(u->send);
+}
+
+/* One attempt at a unary call, on a queue of its own, waited for until deadline. */
 static int call_once(coffer_channel *ch, const coffer_method_desc *m, const ProtobufCMessage *req,
                      gpr_timespec deadline, ProtobufCMessage **resp, bool *retryable,
                      coffer_error *err)
@@ -179,86 +269,30 @@ static int call_once(coffer_channel *ch, const coffer_method_desc *m, const Prot
 	*resp = NULL;
 	if (err)
 		memset(err, 0, sizeof(*err));
-	size_t len = protobuf_c_message_get_packed_size(req);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (buf == NULL)
+	struct unary u = {.status = GRPC_STATUS_UNKNOWN, .details = grpc_empty_slice()};
+	if ((u.send = pack_request(req)) == NULL)
 		return coffer__fail(err, COFFER_RESOURCE_EXHAUSTED, "out of memory");
-	protobuf_c_message_pack(req, buf);
-	grpc_slice req_slice = grpc_slice_from_copied_buffer((const char *)buf, len);
-	coffer__wipe(buf, len);
-	free(buf);
-	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&req_slice, 1);
-	grpc_slice_unref(req_slice);
-
-	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-	grpc_slice method = grpc_slice_from_static_string(m->path);
-	grpc_call *call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-	                                           method, NULL, deadline, NULL);
-	grpc_metadata md;
-	memset(&md, 0, sizeof(md));
-	size_t n_md = 0;
 	if (ch->authorization) {
-		md.key = grpc_slice_from_static_string("authorization");
-		md.value = grpc_slice_from_copied_string(ch->authorization);
-		n_md = 1;
+		u.auth.key = grpc_slice_from_static_string("authorization");
+		u.auth.value = grpc_slice_from_copied_string(ch->authorization);
+		u.n_md = 1;
 	}
-	grpc_metadata_array initial_md, trailing_md;
-	grpc_metadata_array_init(&initial_md);
-	grpc_metadata_array_init(&trailing_md);
-	grpc_byte_buffer *recv = NULL;
-	grpc_status_code status = GRPC_STATUS_UNKNOWN;
-	grpc_slice details = grpc_empty_slice();
+	grpc_metadata_array_init(&u.initial);
+	grpc_metadata_array_init(&u.trailing);
+	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+	grpc_call *call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+	                                           grpc_slice_from_static_string(m->path), NULL,
+	                                           deadline, NULL);
 	grpc_op ops[6];
-	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[0].data.send_initial_metadata.count = n_md;
-	ops[0].data.send_initial_metadata.metadata = n_md ? &md : NULL;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &recv;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
-	ops[5].data.recv_status_on_client.status = &status;
-	ops[5].data.recv_status_on_client.status_details = &details;
-	int rc = 0;
+	unary_ops(&u, ops);
+	int rc;
 	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
 		rc = coffer__fail(err, COFFER_INTERNAL, "cannot start the call");
 	} else {
 		grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-		if (status != GRPC_STATUS_OK) {
-			*retryable = server_says_retryable(&trailing_md);
-			char *text = grpc_slice_to_c_string(details);
-			rc = coffer__fail(err, (int)status, "%s", text);
-			gpr_free(text);
-		} else if (recv == NULL) {
-			rc = coffer__fail(err, COFFER_INTERNAL, "the server sent no message");
-		} else {
-			grpc_byte_buffer_reader reader;
-			grpc_byte_buffer_reader_init(&reader, recv);
-			grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-			grpc_byte_buffer_reader_destroy(&reader);
-			*resp = protobuf_c_message_unpack(m->output, NULL, GRPC_SLICE_LENGTH(all),
-			                                  GRPC_SLICE_START_PTR(all));
-			coffer__wipe(GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
-			grpc_slice_unref(all);
-			if (*resp == NULL)
-				rc = coffer__fail(err, COFFER_INTERNAL,
-				                  "the response did not parse as %s",
-				                  m->output->name);
-		}
+		rc = unary_answer(m, &u, resp, retryable, err);
 	}
-	if (n_md)
-		grpc_slice_unref(md.value);
-	grpc_slice_unref(details);
-	grpc_metadata_array_destroy(&initial_md);
-	grpc_metadata_array_destroy(&trailing_md);
-	if (recv)
-		grpc_byte_buffer_destroy(recv);
-	grpc_byte_buffer_destroy(send);
+	unary_free(&u);
 	grpc_call_unref(call);
 	grpc_completion_queue_shutdown(cq);
 	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)

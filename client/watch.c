@@ -216,6 +216,57 @@ static int ended(coffer_watch *w, coffer_error *err)
 	return 0;
 }
 
+/* A message arrived: it is unpacked (NULL: it did not parse), and the next one asked for. */
+static Coffer__V1__SecretsChange *take_message(coffer_watch *w)
+{
+	grpc_byte_buffer_reader reader;
+	grpc_byte_buffer_reader_init(&reader, w->recv);
+	grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+	grpc_byte_buffer_reader_destroy(&reader);
+	grpc_byte_buffer_destroy(w->recv);
+	w->recv = NULL;
+	Coffer__V1__SecretsChange *m = coffer__v1__secrets_change__unpack(
+	        NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+	grpc_slice_unref(all);
+	grpc_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &w->recv;
+	if (grpc_call_start_batch(w->call, &op, 1, &w->tags[TAG_MESSAGE], NULL) == GRPC_CALL_OK)
+		w->outstanding++;
+	w->last_heard_ms = coffer_mono_ms();
+	w->attempt = 0;
+	return m;
+}
+
+/* One completed batch of the stream: 1 with *change (a change to tell), 0 to go on, or a final
+ * refusal's error. */
+static int on_event(coffer_watch *w, const grpc_event *ev, coffer_change *change, coffer_error *err)
+{
+	w->outstanding--;
+	if (ev->tag == &w->tags[TAG_STATUS]) {
+		w->ended = true;
+		return ended(w, err);
+	}
+	if (ev->tag != &w->tags[TAG_MESSAGE] || !ev->success || w->recv == NULL)
+		return 0; /* the start, or the stream is ending: its status follows */
+	Coffer__V1__SecretsChange *m = take_message(w);
+	if (m == NULL)
+		return 0;
+	if (m->revision > w->revision)
+		w->revision = m->revision;
+	if (m->heartbeat && !m->resync && m->n_changed == 0) {
+		protobuf_c_message_free_unpacked(&m->base, NULL);
+		return 0;
+	}
+	w->last = m;
+	change->revision = m->revision;
+	change->changed = (const char *const *)m->changed;
+	change->n_changed = m->n_changed;
+	change->resync = m->resync;
+	return 1;
+}
+
 int coffer_watch_next(coffer_watch *w, int timeout_ms, coffer_change *change, coffer_error *err)
 {
 	if (err)
@@ -228,7 +279,7 @@ int coffer_watch_next(coffer_watch *w, int timeout_ms, coffer_change *change, co
 	int64_t until = timeout_ms < 0 ? INT64_MAX : coffer_mono_ms() + timeout_ms;
 	for (;;) {
 		int64_t t = coffer_mono_ms();
-		if (w->call == NULL) {
+		if (w->call == NULL) { /* between two streams: the backoff, then a new one */
 			if (t < w->next_try_ms) {
 				if (t >= until)
 					return 0;
@@ -248,62 +299,15 @@ int coffer_watch_next(coffer_watch *w, int timeout_ms, coffer_change *change, co
 			continue;
 		}
 		int64_t wake = w->last_heard_ms + SILENT_MS + 1;
-		if (until < wake)
-			wake = until;
-		grpc_event ev = grpc_completion_queue_next(w->cq, at_ms(wake), NULL);
-		if (ev.type == GRPC_QUEUE_TIMEOUT) {
-			if (coffer_mono_ms() >= until)
-				return 0;
-			continue;
-		}
+		grpc_event ev =
+		        grpc_completion_queue_next(w->cq, at_ms(until < wake ? until : wake), NULL);
+		if (ev.type == GRPC_QUEUE_TIMEOUT && coffer_mono_ms() >= until)
+			return 0;
 		if (ev.type != GRPC_OP_COMPLETE)
 			continue;
-		w->outstanding--;
-		char *tag = ev.tag;
-		if (tag == &w->tags[TAG_STATUS]) {
-			w->ended = true;
-			int rc = ended(w, err);
-			if (rc)
-				return rc;
-			continue;
-		}
-		if (tag != &w->tags[TAG_MESSAGE])
-			continue;
-		if (!ev.success || w->recv == NULL)
-			continue; /* the stream is ending: its status follows */
-		grpc_byte_buffer_reader reader;
-		grpc_byte_buffer_reader_init(&reader, w->recv);
-		grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-		grpc_byte_buffer_reader_destroy(&reader);
-		grpc_byte_buffer_destroy(w->recv);
-		w->recv = NULL;
-		Coffer__V1__SecretsChange *m = coffer__v1__secrets_change__unpack(
-		        NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
-		grpc_slice_unref(all);
-		/* The next message. */
-		grpc_op op;
-		memset(&op, 0, sizeof(op));
-		op.op = GRPC_OP_RECV_MESSAGE;
-		op.data.recv_message.recv_message = &w->recv;
-		if (grpc_call_start_batch(w->call, &op, 1, &w->tags[TAG_MESSAGE], NULL) ==
-		    GRPC_CALL_OK)
-			w->outstanding++;
-		w->last_heard_ms = coffer_mono_ms();
-		w->attempt = 0;
-		if (m == NULL)
-			continue;
-		if (m->revision > w->revision)
-			w->revision = m->revision;
-		if (m->heartbeat && !m->resync && m->n_changed == 0) {
-			protobuf_c_message_free_unpacked(&m->base, NULL);
-			continue;
-		}
-		w->last = m;
-		change->revision = m->revision;
-		change->changed = (const char *const *)m->changed;
-		change->n_changed = m->n_changed;
-		change->resync = m->resync;
-		return 1;
+		int rc = on_event(w, &ev, change, err);
+		if (rc != 0)
+			return rc;
 	}
 }
 

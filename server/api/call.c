@@ -114,12 +114,11 @@ int call_error(struct call *c, const struct cof_err *e)
 
 int call_fail(struct call *c, int code, const char *fmt, ...)
 {
-	char buf[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	rpc_failv(c->rpc, code, fmt, ap);
 	va_end(ap);
-	return rpc_fail(c->rpc, code, "%s", buf);
+	return code;
 }
 
 void call_note_revision(struct call *c, int64_t revision)

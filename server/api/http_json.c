@@ -178,16 +178,18 @@ static int64_t known_revision(const char *inm)
 	return known;
 }
 
-void http_json_handle(void *app, struct http_request *req)
+/* The request's path as a resolve's project, environment and version into r, pointing into path
+ * (cap bytes), and one secret's name into *single (NULL: the whole set); false, answered, when it
+ * is no path of ours. */
+static bool read_path(struct http_request *req, char *path, size_t cap,
+                      Coffer__V1__ResolveSecretsRequest *r, char **single)
 {
-	struct http_json *h = app;
-	char path[1024];
-	if (strlen(http_path(req)) >= sizeof(path)) {
+	if (strlen(http_path(req)) >= cap) {
 		answer_error(req, RPC_INVALID_ARGUMENT, "the path is longer than %zu bytes",
-		             sizeof(path) - 1);
-		return;
+		             cap - 1);
+		return false;
 	}
-	snprintf(path, sizeof(path), "%s", http_path(req));
+	snprintf(path, cap, "%s", http_path(req));
 	char *seg[10];
 	int n = split(path, seg, 10);
 	if ((n != 8 && n != 9) || strcmp(seg[0], "v1") != 0 || strcmp(seg[1], "projects") != 0 ||
@@ -196,49 +198,68 @@ void http_json_handle(void *app, struct http_request *req)
 		answer_error(req, RPC_NOT_FOUND,
 		             "no such resource: GET /v1/projects/{project}/environments/"
 		             "{environment}/versions/{draft|live}/secrets[/{name}]");
-		return;
+		return false;
 	}
-	Coffer__V1__ResolveSecretsRequest r = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
-	r.project = seg[2];
-	r.environment = seg[4];
-	if (strcmp(seg[6], "draft") == 0)
-		r.version = COFFER__V1__VERSION__VERSION_DRAFT;
-	else if (strcmp(seg[6], "live") == 0)
-		r.version = COFFER__V1__VERSION__VERSION_LIVE;
-	else {
+	r->project = seg[2];
+	r->environment = seg[4];
+	if (strcmp(seg[6], "draft") == 0) {
+		r->version = COFFER__V1__VERSION__VERSION_DRAFT;
+	} else if (strcmp(seg[6], "live") == 0) {
+		r->version = COFFER__V1__VERSION__VERSION_LIVE;
+	} else {
 		answer_error(req, RPC_INVALID_ARGUMENT, "the version is draft or live");
-		return;
+		return false;
 	}
-	char *names[LIMIT_HTTP_NAMES];
-	char list[4096];
+	*single = n == 9 ? seg[8] : NULL;
+	return true;
+}
+
+/* The names asked for into names (LIMIT_HTTP_NAMES of room, pointing into list, cap bytes): the
+ * one secret of the path, or ?names=; false, answered, when they are refused. */
+static bool read_names(struct http_request *req, char *single, char **names, char *list, size_t cap,
+                       Coffer__V1__ResolveSecretsRequest *r)
+{
 	const char *q = http_query(req, "names");
-	if (n == 9) {
-		names[0] = seg[8];
-		r.n_names = 1;
-		if (q) {
-			answer_error(req, RPC_INVALID_ARGUMENT,
-			             "?names= goes with .../secrets, not with one secret's path");
-			return;
-		}
-	} else if (q) {
-		if (strlen(q) >= sizeof(list)) {
-			answer_error(req, RPC_INVALID_ARGUMENT, "?names= is longer than %zu bytes",
-			             sizeof(list) - 1);
-			return;
-		}
-		snprintf(list, sizeof(list), "%s", q);
-		char *save = NULL;
-		for (char *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
-			if (r.n_names == LIMIT_HTTP_NAMES) {
-				answer_error(req, RPC_INVALID_ARGUMENT,
-				             "?names= lists more than %d names", LIMIT_HTTP_NAMES);
-				return;
-			}
-			names[r.n_names++] = s;
-		}
+	r->names = names;
+	if (single != NULL && q != NULL) {
+		answer_error(req, RPC_INVALID_ARGUMENT,
+		             "?names= goes with .../secrets, not with one secret's path");
+		return false;
 	}
-	r.names = names;
+	if (single != NULL) {
+		names[r->n_names++] = single;
+		return true;
+	}
+	if (q == NULL)
+		return true;
+	if (strlen(q) >= cap) {
+		answer_error(req, RPC_INVALID_ARGUMENT, "?names= is longer than %zu bytes",
+		             cap - 1);
+		return false;
+	}
+	snprintf(list, cap, "%s", q);
+	char *save = NULL;
+	for (char *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+		if (r->n_names == LIMIT_HTTP_NAMES) {
+			answer_error(req, RPC_INVALID_ARGUMENT, "?names= lists more than %d names",
+			             LIMIT_HTTP_NAMES);
+			return false;
+		}
+		names[r->n_names++] = s;
+	}
+	return true;
+}
+
+void http_json_handle(void *app, struct http_request *req)
+{
+	struct http_json *h = app;
+	char path[1024], list[4096], *single = NULL, *names[LIMIT_HTTP_NAMES];
+	Coffer__V1__ResolveSecretsRequest r = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
+	if (!read_path(req, path, sizeof(path), &r, &single) ||
+	    !read_names(req, single, names, list, sizeof(list), &r))
+		return;
 	r.known_revision = known_revision(http_header(req, "If-None-Match"));
+	/* The resolve runs as a gRPC call of it would; its answer comes through on_resolved. */
 	struct pending *p = calloc(1, sizeof(*p));
 	size_t len = protobuf_c_message_get_packed_size(&r.base);
 	uint8_t *packed = malloc(len ? len : 1);
@@ -250,7 +271,7 @@ void http_json_handle(void *app, struct http_request *req)
 	}
 	protobuf_c_message_pack(&r.base, packed);
 	p->req = req;
-	p->single = n == 9;
+	p->single = single != NULL;
 	const char *auth = http_header(req, "Authorization");
 	const char *md[2] = {"authorization", auth ? auth : ""};
 	int code = rpc_local_call(h->rpc, RESOLVE_PATH, packed, len, md, auth ? 1 : 0,

@@ -148,6 +148,7 @@ static void token_give(struct watch_streams *ws, const char *id)
 /* ---- watchers ---- */
 
 static void group_release_locked(struct watch_streams *ws, struct group *g);
+static void submit_group(struct watch_streams *ws, struct group *g);
 
 /* The last reference is gone: the stream is done with. Without the lock. */
 static void finish_watcher(struct watcher *w)
@@ -179,13 +180,22 @@ static bool unref_locked(struct watcher *w)
 	return true;
 }
 
+/* With the lock held, which it lets go: drops a reference of w, then submits g's job when go
+ * (NULL g: none) and finishes w if that was its last reference. */
+static void unref_unlock(struct watcher *w, struct group *g, bool go)
+{
+	bool last = unref_locked(w);
+	pthread_mutex_unlock(&w->ws->mu);
+	if (go && g)
+		submit_group(w->ws, g);
+	if (last)
+		finish_watcher(w);
+}
+
 static void unref(struct watcher *w)
 {
 	pthread_mutex_lock(&w->ws->mu);
-	bool last = unref_locked(w);
-	pthread_mutex_unlock(&w->ws->mu);
-	if (last)
-		finish_watcher(w);
+	unref_unlock(w, NULL, false);
 }
 
 /* Sends one message; false when the stream is over or the client does not keep up (then it is
@@ -540,12 +550,7 @@ static void own_job(void *arg)
 		go = g && g->state && g->state->revision != now->revision && want_group_job(g);
 	}
 	w->own_job = false;
-	bool last = unref_locked(w);
-	pthread_mutex_unlock(&ws->mu);
-	if (go)
-		submit_group(ws, g);
-	if (last)
-		finish_watcher(w);
+	unref_unlock(w, g, go);
 	watch_state_unref(then);
 	watch_state_unref(now);
 	watch_names_free(touched, n_touched);
@@ -563,10 +568,7 @@ static void on_done(struct rpc_stream *st, int code, void *arg)
 	if (w->g)
 		ws->n--;
 	token_give(ws, w->token_id);
-	bool last = unref_locked(w);
-	pthread_mutex_unlock(&ws->mu);
-	if (last)
-		finish_watcher(w);
+	unref_unlock(w, NULL, false);
 }
 
 static const struct rpc_stream_handlers watch_handlers = {NULL, on_done};
@@ -597,12 +599,7 @@ static void opened(void *arg, int status)
 		ws->n++;
 		go = want_group_job(g);
 	}
-	bool last = unref_locked(w);
-	pthread_mutex_unlock(&ws->mu);
-	if (go)
-		submit_group(ws, g);
-	if (last)
-		finish_watcher(w);
+	unref_unlock(w, g, go);
 }
 
 int watch_open(struct watch_streams *ws, struct call *c, const Coffer__V1__WatchSecretsRequest *req,

@@ -336,48 +336,39 @@ static void server_free(struct server *srv)
 	free(srv);
 }
 
-int server_start(const struct settings *cfg, int connect_wait_s, struct server **out,
-                 struct cof_err *e)
+/* What the settings alone decide, checked before anything else is touched: the TLS files, and
+ * no plaintext off loopback unless --allow-plaintext says a mesh or proxy encrypts it. */
+static int check_exposure(struct server *srv, const struct settings *cfg, struct cof_err *e)
 {
-	*out = NULL;
-	struct server *srv = calloc(1, sizeof(*srv));
-	if (srv == NULL)
-		return cof_err_set(e, COF_EINTERNAL, "out of memory");
-	srv->cfg = *cfg;
-	pthread_mutex_init(&srv->http_mu, NULL);
-	if (srv->cfg.workers <= 0) /* 0: one per CPU */
-		srv->cfg.workers = cpus();
-	int rc;
-	/* What the settings alone decide is checked before anything else is touched. */
-	if ((rc = bootstrap_tls(cfg, &srv->tls, e)))
-		goto out_free;
-	if (srv->tls.cert == NULL && !loopback(cfg->listen) && !cfg->allow_plaintext) {
-		rc = cof_err_set(
+	int rc = bootstrap_tls(cfg, &srv->tls, e);
+	if (rc != 0 || srv->tls.cert != NULL)
+		return rc;
+	static const char fix[] = "set --tls-cert-file and --tls-key-file, or --allow-plaintext "
+	                          "when a mesh or proxy encrypts the traffic";
+	if (!loopback(cfg->listen) && !cfg->allow_plaintext)
+		return cof_err_set(e, COF_EINVAL,
+		                   "refusing to serve plaintext on %s, which is not a loopback "
+		                   "address: %s",
+		                   cfg->listen, fix);
+	if (cfg->http_listen && *cfg->http_listen && !loopback(cfg->http_listen) &&
+	    !cfg->allow_plaintext)
+		return cof_err_set(
 		        e, COF_EINVAL,
-		        "refusing to serve plaintext on %s, which is not a loopback address: "
-		        "set --tls-cert-file and --tls-key-file, or --allow-plaintext when a "
-		        "mesh or proxy encrypts the traffic",
+		        "refusing to serve plaintext HTTP on %s, which is not a loopback "
+		        "address: %s",
+		        cfg->http_listen, fix);
+	if (!loopback(cfg->listen))
+		log_warn(
+		        "serving plaintext gRPC on %s (--allow-plaintext): tokens and values cross "
+		        "the network in clear unless a mesh encrypts them",
 		        cfg->listen);
-		goto out_free;
-	}
-	if (srv->tls.cert == NULL && cfg->http_listen && *cfg->http_listen &&
-	    !loopback(cfg->http_listen) && !cfg->allow_plaintext) {
-		rc = cof_err_set(e, COF_EINVAL,
-		                 "refusing to serve plaintext HTTP on %s, which is not a loopback "
-		                 "address: set --tls-cert-file and --tls-key-file, or "
-		                 "--allow-plaintext when a mesh or proxy encrypts the traffic",
-		                 cfg->http_listen);
-		goto out_free;
-	}
-	if (srv->tls.cert == NULL && !loopback(cfg->listen))
-		log_warn("serving plaintext gRPC on %s (--allow-plaintext): tokens and values "
-		         "cross the "
-		         "network in clear unless a mesh encrypts them",
-		         cfg->listen);
-	if ((rc = crypt_keyring_new(cfg->root_key_file, &srv->kr, e)) ||
-	    (rc = prepare_database(srv, connect_wait_s, e)))
-		goto out_free;
-	/* One connection per database thread; the audit writer and the listener have their own. */
+	return 0;
+}
+
+/* The domain over the pool, the audit writer on its own connection, the api (one connection per
+ * database thread; the audit writer and the listener have their own) and its metrics. */
+static int start_domain_and_api(struct server *srv, const struct settings *cfg, struct cof_err *e)
+{
 	struct api_config acfg = {
 	        .db_threads = cfg->db_connections,
 	        .watch_heartbeat_ms = cfg->watch_heartbeat_seconds * 1000,
@@ -389,17 +380,25 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	        .rate_limit = cfg->rate_limit,
 	        .rate_burst = cfg->rate_burst,
 	};
+	struct audit_opts audit = {.sink = domain_audit_sink,
+	                           .idle = domain_audit_idle,
+	                           .max_backlog = cfg->audit_max_backlog};
+	int rc;
 	if ((rc = domain_new(cfg->database_url, cfg->notify_database_url, cfg->db_connections,
-	                     (size_t)cfg->cache_mb << 20, srv->kr, &srv->domain, e)) ||
-	    (rc = audit_start(&(struct audit_opts){.sink = domain_audit_sink,
-	                                           .idle = domain_audit_idle,
-	                                           .arg = srv->domain,
-	                                           .max_backlog = cfg->audit_max_backlog},
-	                      &srv->audit, e)) ||
+	                     (size_t)cfg->cache_mb << 20, srv->kr, &srv->domain, e)))
+		return rc;
+	audit.arg = srv->domain;
+	if ((rc = audit_start(&audit, &srv->audit, e)) ||
 	    (rc = api_new(&acfg, srv->domain, srv->audit, NULL, &srv->api, e)) ||
 	    (rc = start_metrics(srv, e)))
-		goto out_free;
+		return rc;
 	api_set_metrics(srv->api, srv->metrics);
+	return 0;
+}
+
+/* The gRPC server over the api. */
+static int start_rpc(struct server *srv, const struct settings *cfg, struct cof_err *e)
+{
 	struct rpc_server_opts opts = {
 	        .listen = cfg->listen,
 	        .workers = srv->cfg.workers,
@@ -419,14 +418,31 @@ int server_start(const struct settings *cfg, int connect_wait_s, struct server *
 	        .tls_key_pem = srv->tls.key,
 	        .tls_client_ca_pem = srv->tls.client_ca,
 	};
-	if ((rc = rpc_server_start(&opts, api_bindings, api_n_bindings, &srv->rpc, e)) ||
-	    (rc = start_http(srv, e)))
-		goto out_free;
+	return rpc_server_start(&opts, api_bindings, api_n_bindings, &srv->rpc, e);
+}
+
+int server_start(const struct settings *cfg, int connect_wait_s, struct server **out,
+                 struct cof_err *e)
+{
+	*out = NULL;
+	struct server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	srv->cfg = *cfg;
+	pthread_mutex_init(&srv->http_mu, NULL);
+	if (srv->cfg.workers <= 0) /* 0: one per CPU */
+		srv->cfg.workers = cpus();
+	int rc;
+	if ((rc = check_exposure(srv, cfg, e)) ||
+	    (rc = crypt_keyring_new(cfg->root_key_file, &srv->kr, e)) ||
+	    (rc = prepare_database(srv, connect_wait_s, e)) ||
+	    (rc = start_domain_and_api(srv, cfg, e)) || (rc = start_rpc(srv, cfg, e)) ||
+	    (rc = start_http(srv, e))) {
+		server_free(srv);
+		return rc;
+	}
 	*out = srv;
 	return 0;
-out_free:
-	server_free(srv);
-	return rc;
 }
 
 int server_metrics_port(const struct server *srv)

@@ -341,6 +341,8 @@ void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
 {
 	char key[KEY_MAX];
 	int n = make_key(key, project, environment, version);
+	/* A set larger than a quarter of the budget is not kept: one big environment must not push
+	 * every other one out. */
 	if (n < 0 || generation == 0 || set->bytes > c->budget / 4)
 		return;
 	uint64_t h = hash_bytes(key, (size_t)n);

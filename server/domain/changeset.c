@@ -38,16 +38,16 @@ static bool same_target(const struct change *a, const struct change *b)
 }
 
 struct apply_tx {
-	struct session *ss;            /* in */
-	const char *project;           /* in */
-	int64_t expected;              /* in */
-	bool dry_run;                  /* in */
-	const struct change *changes;  /* in */
-	size_t n;                      /* in */
-	const struct audit_row *who;   /* in */
-	struct change_result *results; /* out */
-	int64_t revision;              /* out */
-	size_t failed;                 /* out */
+	struct session *ss;            /* the session it runs in */
+	const char *project;           /* the project's name */
+	int64_t expected;              /* the project revision to compare with (0: none) */
+	bool dry_run;                  /* check and report everything, write nothing */
+	const struct change *changes;  /* the changes, in order */
+	size_t n;                      /* how many changes */
+	const struct audit_row *who;   /* the call's audit row, copied for each change */
+	struct change_result *results; /* what each change did (room for n) */
+	int64_t revision;              /* the revision written */
+	size_t failed;                 /* the index of the change that failed (n: none) */
 };
 
 /* Runs change i at rev; fills its result. */

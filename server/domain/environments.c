@@ -41,10 +41,10 @@ static int lock_env(struct store *s, const char *project, const char *name, int6
 /* ---- environments ---- */
 
 struct env_create_tx {
-	const char *project;          /* in */
-	const char *name;             /* in */
-	const char *description;      /* in */
-	struct store_environment row; /* out */
+	const char *project;          /* the project's name */
+	const char *name;             /* the name it is about */
+	const char *description;      /* the description to store */
+	struct store_environment row; /* the row as written */
 };
 
 static int env_create_body(struct store *s, void *arg, struct cof_err *e)
@@ -105,9 +105,9 @@ int environments_list(struct session *ss, const char *project, const char *after
 }
 
 struct env_delete_tx {
-	const char *project;       /* in */
-	const char *name;          /* in */
-	int64_t expected_revision; /* in */
+	const char *project;       /* the project's name */
+	const char *name;          /* the name it is about */
+	int64_t expected_revision; /* the revision to compare with (0: none) */
 };
 
 static int env_delete_body(struct store *s, void *arg, struct cof_err *e)
@@ -175,8 +175,8 @@ static int find_override(struct store *s, int64_t pid, const struct override_cha
 }
 
 struct override_tx {
-	struct session *ss;              /* in */
-	const struct override_change *c; /* in */
+	struct session *ss;              /* the session it runs in */
+	const struct override_change *c; /* the change asked for */
 	int64_t revision;                /* out: the revision written */
 };
 
@@ -263,13 +263,13 @@ int overrides_delete(struct session *ss, const struct override_change *c, struct
 }
 
 struct list_tx {
-	const char *project, *environment; /* in */
+	const char *project, *environment; /* what it is about */
 	int version;                       /* in: 0 both */
-	const char *after_secret;          /* in */
-	int after_version;                 /* in */
-	int limit;                         /* in */
+	const char *after_secret;          /* the page continues after this secret */
+	int after_version;                 /* and after this version of it */
+	int limit;                         /* rows to read at most */
 	struct store_override *rows;       /* out: room for limit */
-	int n;                             /* out */
+	int n;                             /* rows read */
 };
 
 static int override_list_body(struct store *s, void *arg, struct cof_err *e)
@@ -347,9 +347,9 @@ static void free_entries(struct merge_entry *entries, size_t n)
 }
 
 struct merge_tx {
-	struct session *ss;              /* in */
-	const struct merge_request *req; /* in */
-	struct merge_result *out;        /* out */
+	struct session *ss;              /* the session it runs in */
+	const struct merge_request *req; /* the request */
+	struct merge_result *out;        /* what the transaction found */
 };
 
 /* The rows of both sides, opened, and the plan between them. */

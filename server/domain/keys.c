@@ -99,7 +99,7 @@ int32_t keys_active_term(struct session *ss)
 }
 
 struct rotate_tx {
-	struct crypt_keyring *kr; /* in */
+	struct crypt_keyring *kr; /* the keyring to add a term to */
 	int32_t term;             /* out: the new active term */
 };
 
@@ -146,7 +146,7 @@ static void pause_ms(int ms)
 }
 
 struct rewrap_tx {
-	struct session *ss; /* in */
+	struct session *ss; /* the session it runs in */
 	int32_t active;     /* in: the term to move rows to */
 	int64_t after;      /* in: rows after this id */
 	int64_t last;       /* out: the last row id of the batch */
@@ -218,7 +218,7 @@ int keys_rewrap(struct session *ss, const struct keys_walk_opts *o, int64_t *mov
 }
 
 struct rekey_tx {
-	struct session *ss;             /* in */
+	struct session *ss;             /* the session it runs in */
 	struct crypt_keyring *next;     /* in: the new root key's keyring */
 	const struct keys_walk_opts *o; /* in: progress */
 };

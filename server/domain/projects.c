@@ -17,9 +17,9 @@ static void project_of(const struct store_project *row, struct project *out)
 }
 
 struct create_tx {
-	const char *name;         /* in */
-	const char *description;  /* in */
-	struct store_project row; /* out */
+	const char *name;         /* the name it is about */
+	const char *description;  /* the description to store */
+	struct store_project row; /* the row as written */
 };
 
 static int create_body(struct store *s, void *arg, struct cof_err *e)
@@ -62,7 +62,7 @@ int projects_list(struct session *ss, const char *after, int limit, struct proje
 }
 
 struct delete_tx {
-	const char *name;          /* in */
+	const char *name;          /* the name it is about */
 	int64_t expected_revision; /* in: 0, or the revision the caller saw */
 };
 

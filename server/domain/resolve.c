@@ -12,7 +12,7 @@
 #include "value.h"
 
 struct resolve_tx {
-	const struct resolve_request *req; /* in */
+	const struct resolve_request *req; /* the request */
 	struct resolved *out;              /* out: revision, not_modified, behind, project_id */
 	struct cached_rows *set;           /* out: the rows read */
 };

@@ -23,9 +23,9 @@ static void secret_of(const struct store_secret *row, struct secret *out)
 }
 
 struct create_tx {
-	struct session *ss;             /* in */
-	const struct secret_spec *spec; /* in */
-	struct store_secret row;        /* out */
+	struct session *ss;             /* the session it runs in */
+	const struct secret_spec *spec; /* what to create */
+	struct store_secret row;        /* the row as written */
 };
 
 int secret_create_step(struct session *ss, struct store *s, int64_t pid,
@@ -67,9 +67,9 @@ int secrets_create(struct session *ss, const struct secret_spec *spec, struct au
 }
 
 struct update_tx {
-	struct session *ss;            /* in */
-	const struct secret_change *c; /* in */
-	struct store_secret row;       /* out */
+	struct session *ss;            /* the session it runs in */
+	const struct secret_change *c; /* the change asked for */
+	struct store_secret row;       /* the row as written */
 };
 
 /* The current secret `name` of project pid, checked against an expected revision (0: any). */
@@ -133,9 +133,9 @@ int secrets_update(struct session *ss, const struct secret_change *c, struct aud
 }
 
 struct delete_tx {
-	const char *project;       /* in */
-	const char *name;          /* in */
-	int64_t expected_revision; /* in */
+	const char *project;       /* the project's name */
+	const char *name;          /* the name it is about */
+	int64_t expected_revision; /* the revision to compare with (0: none) */
 };
 
 int secret_delete_step(struct store *s, int64_t pid, const char *project, const char *name,
@@ -189,12 +189,12 @@ int secrets_list(struct session *ss, const char *project, const char *after, int
 }
 
 struct reveal_tx {
-	struct session *ss;      /* in */
-	const char *project;     /* in */
-	const char *name;        /* in */
+	struct session *ss;      /* the session it runs in */
+	const char *project;     /* the project's name */
+	const char *name;        /* the name it is about */
 	const char *environment; /* in: NULL or "": the project default */
-	int version;             /* in */
-	struct revealed *out;    /* out */
+	int version;             /* draft or live */
+	struct revealed *out;    /* what the transaction found */
 };
 
 static int reveal_body(struct store *s, void *arg, struct cof_err *e)

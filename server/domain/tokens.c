@@ -44,11 +44,11 @@ static int insert(struct store *s, struct crypt_keyring *kr, const struct store_
 }
 
 struct create_tx {
-	struct session *ss;            /* in */
-	const struct token_spec *spec; /* in */
+	struct session *ss;            /* the session it runs in */
+	const struct token_spec *spec; /* what to create */
 	const struct store_token *t;   /* in: what to store */
 	const char *secret;            /* in: its bearer string */
-	struct token *out;             /* out */
+	struct token *out;             /* the token made */
 };
 
 static int create_body(struct store *s, void *arg, struct cof_err *e)

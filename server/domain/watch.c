@@ -70,12 +70,12 @@ int watch_now(struct session *ss, const char *project, const char *environment, 
 }
 
 struct since_tx {
-	const char *project, *environment; /* in */
-	int version;                       /* in */
-	int64_t from;                      /* in */
-	struct cached_rows *then, *now;    /* out */
-	char **touched;                    /* out */
-	size_t n_touched;                  /* out */
+	const char *project, *environment; /* what it is about */
+	int version;                       /* draft or live */
+	int64_t from;                      /* the revision the client knows */
+	struct cached_rows *then, *now;    /* the rows at from, and now */
+	char **touched;                    /* the names that changed since from (malloc'd) */
+	size_t n_touched;                  /* entries in touched */
 };
 
 static void since_clear(struct since_tx *t)

@@ -21,14 +21,20 @@ const char *rpc_code_name(int code)
 
 /* ---- what handlers ask of their call ---- */
 
-int rpc_fail(struct rpc_ctx *ctx, int code, const char *fmt, ...)
+int rpc_failv(struct rpc_ctx *ctx, int code, const char *fmt, va_list ap)
 {
 	char buf[512];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	ctx->message = rpc_strdup(ctx, buf);
+	return code;
+}
+
+int rpc_fail(struct rpc_ctx *ctx, int code, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	rpc_failv(ctx, code, fmt, ap);
 	va_end(ap);
-	ctx->message = rpc_strdup(ctx, buf);
 	return code;
 }
 

@@ -15,6 +15,7 @@
 #ifndef COFFER_RPC_H
 #define COFFER_RPC_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -127,6 +128,8 @@ char *rpc_strdup(struct rpc_ctx *ctx, const char *s);
 /* Sets the status message sent with code; returns code, so handlers can `return rpc_fail(...)`. */
 int rpc_fail(struct rpc_ctx *ctx, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+int rpc_failv(struct rpc_ctx *ctx, int code, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 /* Forgets a status message set earlier (a call that is run again from the start). */
 void rpc_clear_message(struct rpc_ctx *ctx);
 /* Milliseconds left before the call's deadline; -1 when the client set none. */
