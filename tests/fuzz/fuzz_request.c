@@ -15,6 +15,7 @@
 #include "audit.h"
 #include "log.h"
 #include "rpc.h"
+#include "run.h"
 #include "wire.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
