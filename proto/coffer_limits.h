@@ -54,6 +54,7 @@
 
 #define LIMIT_HTTP_HEAD_BYTES   8192  /* request line and headers; more: 431 (414 for the URL) */
 #define LIMIT_HTTP_HEAD_MS      5000  /* to send them, from connecting */
+#define LIMIT_HTTP_BODY_MS      10000 /* to send a POST's body, from the end of its head */
 #define LIMIT_HTTP_IDLE_SECONDS 30    /* a keep-alive connection with nothing to do */
 #define LIMIT_HTTP_CALL_MS      10000 /* a request's deadline: its answer, or 504 */
 #define LIMIT_HTTP_DRAIN_MS     2000 /* on stop, after the calls drained: answers still going out */

@@ -34,7 +34,8 @@ typedef struct coffer_method_desc {
 	const ProtobufCMessageDescriptor *output; /* response message type */
 	bool client_streaming;                    /* request is a stream */
 	bool server_streaming;                    /* response is a stream */
-	bool idempotent; /* safe to repeat (the proto's idempotency_level): reads, resolves */
+	bool idempotent;      /* safe to repeat (the proto's idempotency_level): reads, resolves */
+	bool no_side_effects; /* idempotency_level NO_SIDE_EFFECTS: Connect serves it by GET too */
 	coffer_rpc_invoke_fn invoke;        /* unary dispatch; NULL when streaming */
 	coffer_rpc_stream_fn invoke_stream; /* streaming dispatch; NULL when unary */
 } coffer_method_desc;

@@ -319,11 +319,17 @@ static void gen_method_table(struct buf *c, const struct svc_names *n)
 		        mp->options && mp->options->has_idempotency_level &&
 		        mp->options->idempotency_level !=
 		                GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__IDEMPOTENCY_UNKNOWN;
+		bool no_side_effects =
+		        mp->options && mp->options->has_idempotency_level &&
+		        mp->options->idempotency_level ==
+		                GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__NO_SIDE_EFFECTS;
 		buf_printf(c,
-		           "\t{\"%s\", \"/%s/%s\", &%s__descriptor, &%s__descriptor, %s, %s, %s,\n",
+		           "\t{\"%s\", \"/%s/%s\", &%s__descriptor, &%s__descriptor, %s, %s, %s, "
+		           "%s,\n",
 		           mp->name, n->qualified, mp->name, in, out,
 		           mp->client_streaming ? "true" : "false",
-		           mp->server_streaming ? "true" : "false", idempotent ? "true" : "false");
+		           mp->server_streaming ? "true" : "false", idempotent ? "true" : "false",
+		           no_side_effects ? "true" : "false");
 		if (streaming(mp))
 			buf_printf(c, "\t NULL, %s__%s__invoke},\n", n->lower, mname);
 		else

@@ -174,8 +174,8 @@ void api_on_call(const struct rpc_call_info *info, void *app)
 	snprintf(members, sizeof(members),
 	         "\"request_id\":%" PRIu64
 	         ",\"method\":\"%s\",\"code\":\"%s\",\"duration_ms\":%.3f,"
-	         "\"project\":\"%s\",\"peer\":\"%s\"",
+	         "\"project\":\"%s\",\"peer\":\"%s\",\"transport\":\"%s\"",
 	         info->request_id, method, rpc_code_name(info->code), info->duration_ms, project,
-	         peer);
+	         peer, info->transport);
 	log_fields(level, "call", members);
 }

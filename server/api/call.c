@@ -24,6 +24,7 @@ struct call *call_new(struct api *api, struct rpc_ctx *rpc, const coffer_method_
 	c->method = m;
 	snprintf(c->audit.method, sizeof(c->audit.method), "%s", m->path);
 	snprintf(c->audit.peer, sizeof(c->audit.peer), "%s", rpc_peer(rpc));
+	snprintf(c->audit.transport, sizeof(c->audit.transport), "%s", rpc_transport(rpc));
 	/* "ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7": a client picks its ports freely. */
 	snprintf(c->address, sizeof(c->address), "%s", rpc_peer(rpc));
 	char *colon = strrchr(c->address, ':');

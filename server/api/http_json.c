@@ -1,5 +1,6 @@
 /*
- * http_json.c - the read-only HTTP/JSON endpoint: a GET of an environment's secrets becomes a
+ * http_json.c - the HTTP listener's requests: Connect's (connect.c) by their path, and the
+ * read-only REST paths here. A GET of an environment's secrets becomes a
  * ResolveSecrets call run by the rpc runtime exactly as a gRPC one (the same policy, scopes,
  * cache, audit row, limits, log line and metrics), and its answer becomes JSON.
  *
@@ -24,6 +25,7 @@
 #include "coffer/v1/secrets.pb-c.h"
 #include "coffer_limits.h"
 #include "coffer_shared.h"
+#include "connect.h"
 #include "http.h"
 #include "rpc.h"
 
@@ -111,7 +113,7 @@ static void on_resolved(void *arg, int code, const char *message, const Protobuf
 	if (code == RPC_OK && r != NULL) {
 		char etag[32];
 		snprintf(etag, sizeof(etag), "\"%lld\"", (long long)r->revision);
-		http_set_etag(req, etag);
+		http_set_header(req, "ETag", etag);
 	}
 	if (code != RPC_OK || r == NULL) {
 		answer_error(req, code == RPC_OK ? RPC_INTERNAL : code, "%s", message);
@@ -250,10 +252,16 @@ static bool read_names(struct http_request *req, char *single, char **names, cha
 	return true;
 }
 
-void http_json_handle(void *app, struct http_request *req)
+/* The REST read paths. */
+static void handle_rest(struct http_json *h, struct http_request *req)
 {
-	struct http_json *h = app;
 	char path[1024], list[4096], *single = NULL, *names[LIMIT_HTTP_NAMES];
+	if (strcmp(http_method(req), "GET") != 0 && strcmp(http_method(req), "HEAD") != 0) {
+		http_set_header(req, "Allow", "GET, HEAD");
+		http_answer_error(req, 405, rpc_code_name(RPC_UNIMPLEMENTED),
+		                  "the /v1/ paths are read with GET");
+		return;
+	}
 	Coffer__V1__ResolveSecretsRequest r = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
 	if (!read_path(req, path, sizeof(path), &r, &single) ||
 	    !read_names(req, single, names, list, sizeof(list), &r))
@@ -274,8 +282,15 @@ void http_json_handle(void *app, struct http_request *req)
 	p->single = single != NULL;
 	const char *auth = http_header(req, "Authorization");
 	const char *md[2] = {"authorization", auth ? auth : ""};
-	int code = rpc_local_call(h->rpc, RESOLVE_PATH, packed, len, md, auth ? 1 : 0,
-	                          http_peer(req), LIMIT_HTTP_CALL_MS, on_resolved, p);
+	struct rpc_local_req lr = {.path = RESOLVE_PATH,
+	                           .packed = packed,
+	                           .len = len,
+	                           .md = md,
+	                           .n_md = auth ? 1 : 0,
+	                           .peer = http_peer(req),
+	                           .transport = "http",
+	                           .timeout_ms = LIMIT_HTTP_CALL_MS};
+	int code = rpc_local_call(h->rpc, &lr, on_resolved, p);
 	free(packed);
 	if (code != 0) {
 		free(p);
@@ -283,4 +298,41 @@ void http_json_handle(void *app, struct http_request *req)
 		             code == RPC_UNAVAILABLE ? "the server is shutting down"
 		                                     : "cannot run the call");
 	}
+}
+
+void http_json_handle(void *app, struct http_request *req)
+{
+	struct http_json *h = app;
+	if (connect_path(http_path(req)))
+		connect_handle(h->rpc, req);
+	else
+		handle_rest(h, req);
+}
+
+bool http_json_takes_body(void *app, const char *path)
+{
+	(void)app;
+	return connect_path(path);
+}
+
+size_t http_json_error(void *app, const char *path, int code, const char *message, char **body,
+                       const char **type)
+{
+	(void)app;
+	*type = "application/json";
+	if (connect_path(path))
+		return connect_error_body(code, message, body);
+	struct coffer_wbuf b = {0};
+	coffer_wbuf_put(&b, "{\"code\":", 8);
+	coffer_wbuf_json(&b, rpc_code_name(code));
+	coffer_wbuf_put(&b, ",\"message\":", 11);
+	coffer_wbuf_json(&b, message);
+	coffer_wbuf_put(&b, "}", 1);
+	if (b.failed) {
+		coffer_wbuf_free(&b);
+		*body = NULL;
+		return 0;
+	}
+	*body = b.p;
+	return b.len;
 }

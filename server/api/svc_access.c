@@ -154,6 +154,7 @@ static void fill_event(struct call *c, void *msg, const void *row)
 	m->peer = call_strdup(c, a->peer);
 	m->revision = a->revision;
 	m->count = a->count;
+	m->transport = call_strdup(c, a->transport);
 }
 
 static void event_key(const void *row, char *buf, size_t cap)

@@ -19,6 +19,7 @@
 #include "domain.h"
 #include "http.h"
 #include "http_json.h"
+#include "pbjson.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -47,6 +48,7 @@ int server_global_init(void)
 	if (crypt_init() != 0)
 		return COF_EINTERNAL;
 	rpc_global_init();
+	pbjson_init(); /* jansson wipes what it frees: Connect's requests hold values */
 	return 0;
 }
 
@@ -299,7 +301,10 @@ static int start_http(struct server *srv, struct cof_err *e)
 	        .max_connections = cfg->http_max_connections,
 	        .max_per_address =
 	                cfg->http_max_connections / 4 > 0 ? cfg->http_max_connections / 4 : 1,
+	        .max_body_bytes = (size_t)cfg->max_message_bytes,
 	        .handler = http_json_handle,
+	        .error = http_json_error,
+	        .takes_body = http_json_takes_body,
 	        .app = srv->json,
 	};
 	struct http_server *h = NULL;
@@ -308,7 +313,7 @@ static int start_http(struct server *srv, struct cof_err *e)
 	srv->http = h;
 	pthread_mutex_unlock(&srv->http_mu);
 	if (rc == 0)
-		log_info("serving the HTTP/JSON endpoint on %s://%s/v1/",
+		log_info("serving Connect and the REST reads on %s://%s/",
 		         srv->tls.cert ? "https" : "http", cfg->http_listen);
 	return rc;
 }

@@ -41,7 +41,8 @@ struct conn_watch {
 
 struct http_server {
 	struct http_opts o;
-	char *cert, *key, *ca; /* copies, kept while the daemon runs */
+	struct list_node streams; /* requests answering with a stream (struct http_request) */
+	char *cert, *key, *ca;    /* copies, kept while the daemon runs */
 	struct MHD_Daemon *d;
 	int port;
 	pthread_mutex_t mu;
@@ -54,6 +55,13 @@ struct http_server {
 	bool watchdog_started, stop;
 };
 
+/* A chunk of a streamed answer. */
+struct chunk {
+	char *p;            /* its bytes (wiped when freed) */
+	size_t len, off;    /* how many, and how many the connection has taken */
+	struct chunk *next; /* the one queued after it */
+};
+
 struct http_request {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
@@ -62,11 +70,28 @@ struct http_request {
 	bool started;  /* handed to the handler (or answered before) */
 	bool answered; /* the answer below is set */
 	bool close;    /* the connection closes after the answer (its framing is in doubt) */
+	bool post;     /* a POST: a body comes after the head */
+	char *in;      /* the body received so far (wiped when freed) */
+	size_t in_len; /* its bytes */
+	size_t in_cap; /* room in in */
 	int status;
 	const char *type;
 	char *body;
 	size_t len;
-	char etag[32]; /* "" when none */
+	struct {
+		char name[64], value[256];
+	} headers[HTTP_MAX_HEADERS]; /* added to the answer */
+	int n_headers;               /* how many */
+	/* A streamed answer (http_stream_open): chunks go out as the connection takes them. */
+	bool streaming;                    /* the answer is a stream */
+	pthread_mutex_t smu;               /* guards the fields below, once streaming */
+	struct chunk *q_head, *q_tail;     /* chunks not yet taken */
+	bool s_ended;                      /* no chunk comes after those queued */
+	bool s_parked;                     /* the connection waits (suspended) for a chunk */
+	bool s_closed;                     /* closed was called */
+	const struct http_stream_cbs *cbs; /* the application's callbacks */
+	void *cbs_arg;                     /* their argument */
+	struct list_node s_node;           /* in the listener's streams */
 };
 
 /* A response body: wiped before it is freed (it may hold values). */
@@ -228,25 +253,74 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 	return (size_t)(out - s);
 }
 
+static void chunk_free(struct chunk *c)
+{
+	explicit_bzero(c->p, c->len);
+	free(c->p);
+	free(c);
+}
+
+/* libmicrohttpd asks for the next bytes of a streamed answer: what is queued, the end, or
+ * nothing yet (the connection is suspended until http_stream_write or _end resumes it). The
+ * application hears of each chunk taken, outside the lock. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	struct http_request *r = cls;
+	size_t n = 0, taken = 0;
+	pthread_mutex_lock(&r->smu);
+	while (n < max && r->q_head) {
+		struct chunk *c = r->q_head;
+		size_t k = c->len - c->off < max - n ? c->len - c->off : max - n;
+		memcpy(buf + n, c->p + c->off, k);
+		n += k;
+		c->off += k;
+		if (c->off < c->len)
+			break;
+		r->q_head = c->next;
+		if (r->q_head == NULL)
+			r->q_tail = NULL;
+		chunk_free(c);
+		taken++;
+	}
+	bool end = n == 0 && r->s_ended;
+	if (n == 0 && !end) {
+		r->s_parked = true;
+		MHD_suspend_connection(r->conn);
+	}
+	pthread_mutex_unlock(&r->smu);
+	for (size_t i = 0; i < taken; i++)
+		r->cbs->written(r->cbs_arg);
+	return end ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
 static enum MHD_Result queue(struct http_request *r)
 {
-	struct body *b = calloc(1, sizeof(*b));
-	if (b == NULL)
-		return MHD_NO;
-	b->p = r->body;
-	b->len = r->len;
-	r->body = NULL;
-	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
-	        b->len, b->p ? b->p : (char *)"", body_free, b);
-	if (resp == NULL) {
-		body_free(b);
-		return MHD_NO;
+	struct MHD_Response *resp;
+	if (r->streaming) {
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read,
+		                                         r, NULL);
+		if (resp == NULL)
+			return MHD_NO;
+	} else {
+		struct body *b = calloc(1, sizeof(*b));
+		if (b == NULL)
+			return MHD_NO;
+		b->p = r->body;
+		b->len = r->len;
+		r->body = NULL;
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(
+		        b->len, b->p ? b->p : (char *)"", body_free, b);
+		if (resp == NULL) {
+			body_free(b);
+			return MHD_NO;
+		}
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (r->etag[0])
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+	for (int i = 0; i < r->n_headers; i++)
+		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
 	if (r->close)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned int)r->status, resp);
@@ -268,7 +342,7 @@ static char *copy(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* Whether the request announces a body (none is served here). */
+/* Whether the request announces a body. */
 static bool has_body(struct MHD_Connection *conn)
 {
 	const char *len =
@@ -276,6 +350,18 @@ static bool has_body(struct MHD_Connection *conn)
 	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	                                   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL ||
 	       (len != NULL && strspn(len, "0") != strlen(len));
+}
+
+/* Whether the body the request announces (Content-Length) is over max. */
+static bool body_too_large(struct MHD_Connection *conn, size_t max)
+{
+	const char *len =
+	        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (len == NULL)
+		return false;
+	char *end = NULL;
+	unsigned long long n = strtoull(len, &end, 10);
+	return end == len || *end != '\0' || n > max;
 }
 
 /* The JSON of an error, malloc'd into *body; its length. Out of memory: NULL (an empty body). */
@@ -303,38 +389,96 @@ void http_answer_error(struct http_request *req, int status, const char *code, c
 	http_answer(req, status, "application/json", body, len);
 }
 
-/* An answer that the head alone decides: with close, the connection closes after it, since
- * what the client sends next cannot be trusted to be a request of its own. */
-static void refuse(struct http_request *r, int status, const char *code, const char *message,
-                   bool close)
+/* An answer that the head alone decides (code: a gRPC status code): with close, the connection
+ * closes after it, since what the client sends next cannot be trusted to be a request of its own.
+ * The application shapes the error's body (http_opts.error), or error_body does. */
+static void refuse(struct http_request *r, int status, int code, const char *message, bool close)
 {
 	char *body = NULL;
-	size_t len = error_body(code, message, &body);
+	const char *type = "application/json";
+	const struct http_opts *o = &r->srv->o;
+	size_t len = o->error ? o->error(o->app, r->path, code, message, &body, &type)
+	                      : error_body(coffer_status_name(code), message, &body);
 	r->close = close;
-	set_answer(r, status, "application/json", body, len);
+	set_answer(r, status, type, body, len);
 }
 
+/* Status codes of refusals (gRPC's, as the status table numbers them). */
+enum {
+	CODE_INVALID_ARGUMENT = 3,
+	CODE_RESOURCE_EXHAUSTED = 8,
+	CODE_UNIMPLEMENTED = 12,
+	CODE_UNAUTHENTICATED = 16
+};
+
 /* Answers a request the head alone refuses: ambiguous framing, an escape a path may not hold, no
- * client certificate where one is required, a method other than GET, a body. */
+ * client certificate where one is required, a method not served, a GET with a body, a body over
+ * the limit. */
 static void refuse_early(struct http_request *r, const struct conn_watch *w)
 {
 	struct MHD_Connection *conn = r->conn;
-	if (!framing_ok(conn))
-		refuse(r, 400, "INVALID_ARGUMENT",
+	size_t max_body = r->srv->o.max_body_bytes;
+	bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+	const struct http_opts *o = &r->srv->o;
+	bool posts = max_body > 0 && (o->takes_body == NULL || o->takes_body(o->app, r->path));
+	if (!framing_ok(conn)) {
+		refuse(r, 400, CODE_INVALID_ARGUMENT,
 		       "the request's framing is ambiguous (a header name with a space, or several "
 		       "Content-Length)",
 		       true);
-	else if (w && w->bad_escape)
-		refuse(r, 400, "INVALID_ARGUMENT", "a path may not hold %00 or an encoded /", true);
-	else if (r->srv->ca && !client_certificate_ok(conn))
-		refuse(r, 401, "UNAUTHENTICATED",
+	} else if (w && w->bad_escape) {
+		refuse(r, 400, CODE_INVALID_ARGUMENT, "a path may not hold %00 or an encoded /",
+		       true);
+	} else if (r->srv->ca && !client_certificate_ok(conn)) {
+		refuse(r, 401, CODE_UNAUTHENTICATED,
 		       "this listener requires a client certificate signed by its CA, for client "
 		       "authentication",
 		       false);
-	else if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
-		refuse(r, 405, "UNIMPLEMENTED", "only GET is served here", true);
-	else if (has_body(conn))
-		refuse(r, 400, "INVALID_ARGUMENT", "a GET carries no body", true);
+	} else if (!get && !(r->post && posts)) {
+		http_set_header(r, "Allow", posts ? "GET, HEAD, POST" : "GET, HEAD");
+		refuse(r, 405, CODE_UNIMPLEMENTED,
+		       posts ? "only GET and POST are served here" : "only GET is served here",
+		       true);
+	} else if (get && has_body(conn)) {
+		refuse(r, 400, CODE_INVALID_ARGUMENT, "a GET carries no body", true);
+	} else if (r->post && body_too_large(conn, max_body)) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "the request's body is over %zu bytes", max_body);
+		refuse(r, 413, CODE_RESOURCE_EXHAUSTED, msg, true);
+	}
+}
+
+/* Appends a piece of the body (bounded by max_body_bytes): false, answered, when it is over. */
+static bool take_body(struct http_request *r, const char *data, size_t n)
+{
+	size_t max = r->srv->o.max_body_bytes;
+	if (n > max - r->in_len) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "the request's body is over %zu bytes", max);
+		refuse(r, 413, CODE_RESOURCE_EXHAUSTED, msg, true);
+		return false;
+	}
+	if (r->in_len + n + 1 > r->in_cap) {
+		size_t cap = r->in_cap ? r->in_cap : 1024;
+		while (cap < r->in_len + n + 1)
+			cap *= 2;
+		char *p = malloc(cap);
+		if (p == NULL) {
+			refuse(r, 503, 14, "out of memory", true);
+			return false;
+		}
+		if (r->in) {
+			memcpy(p, r->in, r->in_len);
+			explicit_bzero(r->in, r->in_len);
+			free(r->in);
+		}
+		r->in = p;
+		r->in_cap = cap;
+	}
+	memcpy(r->in + r->in_len, data, n);
+	r->in_len += n;
+	r->in[r->in_len] = '\0';
+	return true;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -353,13 +497,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->conn = conn;
 		r->method = method;
 		r->path = url;
+		r->post = strcmp(method, "POST") == 0;
 		fill_peer(r);
 		*con_cls = r;
 		struct conn_watch *w = watch_of(conn);
 		pthread_mutex_lock(&srv->mu);
 		srv->active++;
-		if (w)
+		if (w && r->post) { /* the body has its own time to come */
+			w->since_ms = clock_mono_ms();
+			w->limit_ms = srv->o.body_timeout_ms;
+		} else if (w) {
 			w->in_request = true;
+		}
 		pthread_mutex_unlock(&srv->mu);
 		refuse_early(r, w);
 		/* An answer known from the head goes out now, before any body is read: the
@@ -370,12 +519,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		return MHD_YES;
 	}
-	if (*upload_data_size != 0) { /* not reached: a request with a body was answered above */
+	if (*upload_data_size != 0) { /* a piece of a POST's body */
+		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		return MHD_YES;
+		if (r->answered || take_body(r, upload_data, n))
+			return MHD_YES;
+		r->started = true;
+		return queue(r);
 	}
 	if (!r->started) {
 		r->started = true;
+		struct conn_watch *w = r->post ? watch_of(conn) : NULL;
+		if (w) { /* the body is in */
+			pthread_mutex_lock(&srv->mu);
+			w->in_request = true;
+			pthread_mutex_unlock(&srv->mu);
+		}
 		if (!r->answered) {
 			pthread_mutex_lock(&srv->mu);
 			srv->pending++;
@@ -388,9 +547,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return queue(r);
 }
 
-void http_set_etag(struct http_request *r, const char *etag)
+void http_set_header(struct http_request *r, const char *name, const char *value)
 {
-	snprintf(r->etag, sizeof(r->etag), "%s", etag);
+	if (r->n_headers == HTTP_MAX_HEADERS)
+		return;
+	snprintf(r->headers[r->n_headers].name, sizeof(r->headers[0].name), "%s", name);
+	snprintf(r->headers[r->n_headers].value, sizeof(r->headers[0].value), "%s", value);
+	r->n_headers++;
 }
 
 void http_answer(struct http_request *r, int status, const char *content_type, char *body,
@@ -405,16 +568,96 @@ void http_answer(struct http_request *r, int status, const char *content_type, c
 	MHD_resume_connection(r->conn);
 }
 
+void http_stream_open(struct http_request *r, int status, const char *content_type,
+                      const struct http_stream_cbs *cbs, void *arg)
+{
+	struct http_server *srv = r->srv;
+	pthread_mutex_init(&r->smu, NULL);
+	r->cbs = cbs;
+	r->cbs_arg = arg;
+	r->streaming = true;
+	set_answer(r, status, content_type, NULL, 0);
+	pthread_mutex_lock(&srv->mu);
+	list_add(&srv->streams, &r->s_node);
+	srv->pending--;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+	MHD_resume_connection(r->conn);
+}
+
+/* With r->smu held: a connection waiting for a chunk goes on. */
+static void stream_wake(struct http_request *r)
+{
+	if (r->s_parked) {
+		r->s_parked = false;
+		MHD_resume_connection(r->conn);
+	}
+}
+
+void http_stream_write(struct http_request *r, char *buf, size_t len)
+{
+	struct chunk *c = calloc(1, sizeof(*c));
+	if (c == NULL) { /* the answer cannot go on whole: it ends here */
+		explicit_bzero(buf, len);
+		free(buf);
+		http_stream_end(r);
+		return;
+	}
+	c->p = buf;
+	c->len = len;
+	pthread_mutex_lock(&r->smu);
+	if (r->s_ended) {
+		pthread_mutex_unlock(&r->smu);
+		chunk_free(c);
+		return;
+	}
+	if (r->q_tail)
+		r->q_tail->next = c;
+	else
+		r->q_head = c;
+	r->q_tail = c;
+	stream_wake(r);
+	pthread_mutex_unlock(&r->smu);
+}
+
+void http_stream_end(struct http_request *r)
+{
+	pthread_mutex_lock(&r->smu);
+	r->s_ended = true;
+	stream_wake(r);
+	pthread_mutex_unlock(&r->smu);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	(void)toe;
 	struct http_server *srv = cls;
 	struct http_request *r = *con_cls;
 	if (r) {
+		if (r->streaming) {
+			pthread_mutex_lock(&srv->mu);
+			list_remove(&r->s_node);
+			pthread_mutex_unlock(&srv->mu);
+			pthread_mutex_lock(&r->smu);
+			bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->s_ended &&
+			          r->q_head == NULL;
+			r->s_ended = true;
+			pthread_mutex_unlock(&r->smu);
+			r->cbs->closed(r->cbs_arg, ok);
+			while (r->q_head) {
+				struct chunk *c = r->q_head;
+				r->q_head = c->next;
+				chunk_free(c);
+			}
+			pthread_mutex_destroy(&r->smu);
+		}
 		if (r->body) {
 			explicit_bzero(r->body, r->len);
 			free(r->body);
+		}
+		if (r->in) {
+			explicit_bzero(r->in, r->in_len);
+			free(r->in);
 		}
 		free(r);
 		*con_cls = NULL;
@@ -530,12 +773,15 @@ int http_start(const struct http_opts *opts, struct http_server **out, struct co
 		srv->o.idle_timeout_seconds = LIMIT_HTTP_IDLE_SECONDS;
 	if (srv->o.max_head_bytes == 0)
 		srv->o.max_head_bytes = LIMIT_HTTP_HEAD_BYTES;
+	if (srv->o.body_timeout_ms <= 0)
+		srv->o.body_timeout_ms = LIMIT_HTTP_BODY_MS;
 	srv->cert = copy(opts->tls_cert_pem);
 	srv->key = copy(opts->tls_key_pem);
 	srv->ca = copy(opts->tls_client_ca_pem);
 	srv->o.listen = NULL; /* the caller's string: used at start only */
 	srv->quiesced_fd = MHD_INVALID_SOCKET;
 	list_init(&srv->conns);
+	list_init(&srv->streams);
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -631,6 +877,11 @@ void http_stop(struct http_server *srv, int wait_ms)
 		          srv->pending);
 		return;
 	}
+	/* Streamed answers end (a suspended connection must go on for the daemon to stop). */
+	pthread_mutex_lock(&srv->mu);
+	struct http_request *r;
+	list_for_each_entry(r, &srv->streams, s_node) http_stream_end(r);
+	pthread_mutex_unlock(&srv->mu);
 	if (srv->d)
 		MHD_stop_daemon(srv->d);
 	if (srv->quiesced_fd != MHD_INVALID_SOCKET)
@@ -659,6 +910,17 @@ const char *http_path(const struct http_request *req)
 const char *http_peer(const struct http_request *req)
 {
 	return req->peer;
+}
+
+const char *http_body(const struct http_request *req, size_t *len)
+{
+	*len = req->in_len;
+	return req->in ? req->in : "";
+}
+
+bool http_tls(const struct http_request *req)
+{
+	return req->srv->cert != NULL;
 }
 
 const char *http_header(struct http_request *req, const char *name)

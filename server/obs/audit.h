@@ -31,6 +31,7 @@ struct audit_row {
 	int version;                      /* enum version of the request, 0 when none */
 	int code;                         /* gRPC status */
 	char peer[64];                    /* transport peer */
+	char transport[12];               /* what carried the call: "grpc", "connect", "http" */
 	int64_t revision;                 /* the revision read or written, 0 otherwise */
 	int64_t count;                    /* calls it stands for (audit_count); 0 or 1: one */
 	bool committed;                   /* set by store_tx: stored with a write's transaction */

@@ -51,6 +51,11 @@ int64_t rpc_remaining_ms(const struct rpc_ctx *ctx)
 	return left < 0 ? 0 : left;
 }
 
+const char *rpc_transport(const struct rpc_ctx *ctx)
+{
+	return ctx->label ? ctx->label : "grpc";
+}
+
 const char *rpc_peer(const struct rpc_ctx *ctx)
 {
 	return ctx->peer ? ctx->peer : "";
@@ -195,6 +200,7 @@ static void call_end(struct rpc_ctx *ctx)
 		        .method = rpc_method(ctx),
 		        .project = ctx->project,
 		        .peer = rpc_peer(ctx),
+		        .transport = rpc_transport(ctx),
 		        .request_id = atomic_fetch_add(&srv->next_id, 1) + 1,
 		        .code = ctx->code,
 		        .duration_ms = (double)(t1.tv_sec - ctx->t0.tv_sec) * 1e3 +

@@ -163,17 +163,23 @@ struct rpc_grpc_call {
 
 /* The local transport's part of a call. */
 struct rpc_local_call {
-	rpc_local_done_fn done; /* how it answers */
-	void *arg;              /* its argument */
-	uint8_t *request;       /* the packed request (wiped when freed) */
-	size_t request_len;     /* its bytes */
-	char **md;              /* 2 x n_md strings: key, value */
-	size_t n_md;            /* pairs in md */
+	rpc_local_done_fn done;                 /* how a unary call answers */
+	const struct rpc_local_stream_ops *ops; /* how a stream sends */
+	void *arg;                              /* their argument */
+	const char *label;                      /* what carried it ("connect"; static) */
+	atomic_bool ended;  /* streams: ops->end was called, or the carrier closed */
+	bool send_out;      /* streams: a message is with the carrier */
+	bool status_out;    /* streams: the end is with the carrier */
+	uint8_t *request;   /* the packed request (wiped when freed) */
+	size_t request_len; /* its bytes */
+	char **md;          /* 2 x n_md strings: key, value */
+	size_t n_md;        /* pairs in md */
 };
 
 struct rpc_ctx {
 	struct rpc_server *srv;                /* owner; NULL for a detached context */
 	const struct rpc_transport *transport; /* what carries the call */
+	const char *label;                     /* its name for the audit and the log (static) */
 	const coffer_method_desc *method;      /* NULL: an unknown method */
 	char *unknown_path;                    /* gpr-allocated path of an unknown method */
 	const void *handlers;                  /* its service's handler table */

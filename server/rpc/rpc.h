@@ -45,12 +45,13 @@ struct rpc_binding {
 
 /* What the runtime tells the observer about each finished call. */
 struct rpc_call_info {
-	const char *method;  /* full path, "/coffer.v1.Projects/GetProject" */
-	const char *project; /* set by the handler with rpc_note_project, or NULL */
-	const char *peer;    /* transport peer */
-	uint64_t request_id; /* process-unique, increasing */
-	int code;            /* final status */
-	double duration_ms;  /* from dispatch to status sent */
+	const char *method;    /* full path, "/coffer.v1.Projects/GetProject" */
+	const char *project;   /* set by the handler with rpc_note_project, or NULL */
+	const char *peer;      /* transport peer */
+	const char *transport; /* what carried it: "grpc", "connect", "http" */
+	uint64_t request_id;   /* process-unique, increasing */
+	int code;              /* final status */
+	double duration_ms;    /* from dispatch to status sent */
 };
 
 /* The application's entry for a unary call: answers req into resp (initialised, arena-owned; both
@@ -176,21 +177,60 @@ struct rpc_ctx *rpc_stream_ctx(struct rpc_stream *st);
 /* Frees (and wipes) a message from on_read. NULL-safe. */
 void rpc_message_free(ProtobufCMessage *msg);
 
-/* ---- calls from another transport (the HTTP endpoint) ---- */
+/* ---- calls from another transport (the HTTP listener: REST reads and Connect) ---- */
 
 /* How a local call ends: code, its status message ("" for OK) and the response (valid only
  * during the callback; NULL unless OK). Once, from any thread (possibly inside rpc_local_call). */
 typedef void (*rpc_local_done_fn)(void *arg, int code, const char *message,
                                   const ProtobufCMessage *resp);
 
-/* Runs method `path` (a unary method of the server's bindings) on the packed request exactly as
- * a gRPC call of it: the same entry, limits (max_calls), deadline (timeout_ms; 0: none), call log
- * and metrics. md: n_md pairs of request metadata, flat (key, value, key, ...; lower-case keys);
- * peer in gRPC's form ("ipv4:10.0.0.7:51234"). 0, or a code (NOT_FOUND: no such method;
+/* A call made inside the process, as a gRPC client would make it. */
+struct rpc_local_req {
+	const char *path;      /* "/coffer.v1.Secrets/ResolveSecrets" */
+	const uint8_t *packed; /* the request message, packed */
+	size_t len;            /* its bytes */
+	const char *const *md; /* n_md pairs of request metadata, flat: key, value, ... */
+	size_t n_md;           /* (lower-case keys) */
+	const char *peer;      /* in gRPC's form: "ipv4:10.0.0.7:51234" */
+	const char *transport; /* what carried it, for the audit row and the log: "connect" */
+	int64_t timeout_ms;    /* the call's deadline from now; 0: none */
+};
+
+/* The method of path among the server's bindings, or NULL. */
+const coffer_method_desc *rpc_server_method(const struct rpc_server *srv, const char *path);
+
+/* Runs a unary method on r's request exactly as a gRPC call of it: the same entry, limits
+ * (max_calls), deadline, call log and metrics. 0, or a code (NOT_FOUND: no such unary method;
  * UNAVAILABLE: shutting down; RESOURCE_EXHAUSTED: out of memory) without calling done. */
-int rpc_local_call(struct rpc_server *srv, const char *path, const uint8_t *packed, size_t len,
-                   const char *const *md, size_t n_md, const char *peer, int64_t timeout_ms,
-                   rpc_local_done_fn done, void *arg);
+int rpc_local_call(struct rpc_server *srv, const struct rpc_local_req *r, rpc_local_done_fn done,
+                   void *arg);
+
+/* How a local server-streaming call sends. message and end are called under the call's lock:
+ * they hand their bytes on and return, and never call back into the runtime. */
+struct rpc_local_stream_ops {
+	/* A response message, packed (the callee owns buf and wipes it): once it has gone out,
+	 * the callee calls rpc_local_stream_sent. One at a time. */
+	void (*message)(void *arg, struct rpc_ctx *ctx, uint8_t *buf, size_t len);
+	/* The final status (code, message: "" for OK, or why the call was cancelled): nothing
+	 * follows. Once. The callee ends its answer and calls rpc_local_stream_closed. */
+	void (*end)(void *arg, struct rpc_ctx *ctx, int code, const char *message);
+};
+
+/* Runs a server-streaming method as rpc_local_call runs a unary one (max_streams instead of
+ * max_calls). ops get arg. 0 with the call in *out (set before anything is sent: ops may run on
+ * other threads before this returns), or a code as rpc_local_call's, without calling ops.
+ * Whatever happens after 0, the caller calls rpc_local_stream_closed(*out) exactly once, after
+ * end or when its client has gone; *out stays valid until then. */
+int rpc_local_stream(struct rpc_server *srv, const struct rpc_local_req *r,
+                     const struct rpc_local_stream_ops *ops, void *arg, struct rpc_ctx **out);
+/* The message handed to ops->message has gone out: the next may come. Any thread. */
+void rpc_local_stream_sent(struct rpc_ctx *ctx);
+/* The local stream is over for its carrier: ok, its end went out; !ok, the client has gone (the
+ * call is cancelled). Any thread, once; ctx may be gone when it returns. */
+void rpc_local_stream_closed(struct rpc_ctx *ctx, bool ok);
+
+/* What carried the call: "grpc", or the transport a local call named. */
+const char *rpc_transport(const struct rpc_ctx *ctx);
 
 /* A context with an arena and no transport call (no metadata, no deadline), for driving the
  * application's entries without a network: the fuzz targets. Free with rpc_ctx_detached_free. */

@@ -199,6 +199,19 @@ static bool wait_shutdown(struct rpc_server *srv, const struct timespec *abs)
 	return done;
 }
 
+/* Streams carried by the local transport, which gRPC's cancel_all_calls does not reach. */
+static void cancel_local_streams(struct rpc_server *srv)
+{
+	pthread_mutex_lock(&srv->mu);
+	struct rpc_ctx *c;
+	list_for_each_entry(c, &srv->live, node)
+	{
+		if (c->transport == &rpc__local_transport && c->is_stream)
+			c->transport->cancel(c, "the server is stopping");
+	}
+	pthread_mutex_unlock(&srv->mu);
+}
+
 /* With workers: the calls in flight get grace_seconds, then are cancelled; then the wait for every
  * call to be answered and closed (and every stream released by the application). */
 static void drain_calls(struct rpc_server *srv, int grace_seconds)
@@ -210,6 +223,7 @@ static void drain_calls(struct rpc_server *srv, int grace_seconds)
 		log_warn("grace period of %d s over: cancelling the calls still running",
 		         grace_seconds);
 		grpc_server_cancel_all_calls(srv->server);
+		cancel_local_streams(srv);
 		if (srv->opts.on_drain)
 			srv->opts.on_drain(srv->opts.app);
 		wait_shutdown(srv, NULL);

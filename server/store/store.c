@@ -666,7 +666,7 @@ void store__rollback(struct store *s)
 int store__audit_row(struct store *s, const struct audit_row *ev, struct cof_err *e)
 {
 	char v[24], c[24], rev[24], n[24];
-	const char *vals[10] = {ev->token_id,
+	const char *vals[11] = {ev->token_id,
 	                        ev->method,
 	                        ev->project,
 	                        ev->environment,
@@ -675,13 +675,14 @@ int store__audit_row(struct store *s, const struct audit_row *ev, struct cof_err
 	                        I64(c, ev->code),
 	                        ev->peer,
 	                        I64(rev, ev->revision),
-	                        I64(n, ev->count > 1 ? ev->count : 1)};
+	                        I64(n, ev->count > 1 ? ev->count : 1),
+	                        ev->transport[0] ? ev->transport : "grpc"};
 	return store__run(
 	        s,
 	        "INSERT INTO audit_events (token_id, method, project, environment, secret, "
-	        "version, code, peer, revision, count) "
-	        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-	        10, vals, NULL, NULL, "audit insert", e);
+	        "version, code, peer, revision, count, transport) "
+	        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+	        11, vals, NULL, NULL, "audit insert", e);
 }
 
 /* One attempt: BEGIN, the body, the audit row, COMMIT. */

@@ -153,8 +153,21 @@ int store_token_count(struct store *s, int64_t *n, struct cof_err *e)
 
 int store_audit_insert(struct store *s, const struct audit_row *rows, size_t n, struct cof_err *e)
 {
-	/* One statement for the whole batch: ten arrays, unnested together. */
-	enum { TOKEN, METHOD, PROJECT, ENV, SECRET, VERSION, CODE, PEER, REVISION, COUNT, N };
+	/* One statement for the whole batch: eleven arrays, unnested together. */
+	enum {
+		TOKEN,
+		METHOD,
+		PROJECT,
+		ENV,
+		SECRET,
+		VERSION,
+		CODE,
+		PEER,
+		REVISION,
+		COUNT,
+		TRANSPORT,
+		N
+	};
 	struct store_text col[N];
 	for (int k = 0; k < N; k++) {
 		col[k] = (struct store_text){.ok = true};
@@ -172,6 +185,7 @@ int store_audit_insert(struct store *s, const struct audit_row *rows, size_t n, 
 		store__text_str(&col[PEER], r->peer);
 		store__text_i64(&col[REVISION], r->revision);
 		store__text_i64(&col[COUNT], r->count > 1 ? r->count : 1);
+		store__text_str(&col[TRANSPORT], r->transport[0] ? r->transport : "grpc");
 	}
 	bool ok = true;
 	const char *vals[N];
@@ -186,9 +200,9 @@ int store_audit_insert(struct store *s, const struct audit_row *rows, size_t n, 
 		rc = store__run(
 		        s,
 		        "INSERT INTO audit_events (token_id, method, project, environment, "
-		        "secret, version, code, peer, revision, count) SELECT * FROM "
+		        "secret, version, code, peer, revision, count, transport) SELECT * FROM "
 		        "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
-		        "$6::int2[], $7::int4[], $8::text[], $9::int8[], $10::int8[])",
+		        "$6::int2[], $7::int4[], $8::text[], $9::int8[], $10::int8[], $11::text[])",
 		        N, vals, NULL, NULL, "audit insert", e);
 	for (int k = 0; k < N; k++)
 		free(col[k].p);
@@ -208,7 +222,8 @@ int store_audit_list(struct store *s, const char *project, bool all_projects, in
 	PGresult *r = store__exec(
 	        s,
 	        "SELECT id, (extract(epoch FROM time) * 1000000)::int8, token_id, method, project, "
-	        "environment, secret, version, code, peer, revision, count FROM audit_events "
+	        "environment, secret, version, code, peer, revision, count, transport FROM "
+	        "audit_events "
 	        "WHERE ($2 OR project = $1) AND time >= to_timestamp($3::int8 / 1000000.0) "
 	        "AND id > $4 ORDER BY id LIMIT $5",
 	        5, vals, NULL, NULL, "audit list", e);
@@ -230,6 +245,7 @@ int store_audit_list(struct store *s, const char *project, bool all_projects, in
 		col_str(r, i, 9, a->peer, sizeof(a->peer));
 		a->revision = col_i64(r, i, 10);
 		a->count = col_i64(r, i, 11);
+		col_str(r, i, 12, a->transport, sizeof(a->transport));
 	}
 	PQclear(r);
 	return 0;

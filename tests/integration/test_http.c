@@ -643,6 +643,40 @@ START_TEST(ambiguous_framing_and_escapes_are_refused)
 }
 END_TEST
 
+START_TEST(connect_bodies_are_bounded)
+{
+	http_server_up();
+	/* A body over --max-message-bytes is refused from its head (Connect's error), and the
+	 * connection closes: nothing of it is read. */
+	char head[1024];
+	snprintf(head, sizeof(head),
+	         "POST /coffer.v1.Projects/ListProjects HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	         "application/json\r\nContent-Length: 999999999\r\n\r\n");
+	ck_assert(answered_without_the_body(head, "HTTP/1.1 413 "));
+	/* A POST to a REST path is refused from its head too. */
+	char path_a[512];
+	secrets_path(path_a, sizeof(path_a), http_project(), "main", "live", "/A");
+	snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n",
+	         path_a);
+	ck_assert(answered_without_the_body(head, "HTTP/1.1 405 "));
+	/* A body sent a byte at a time is cut off after the body's time (10 s from the head),
+	 * however busy it looks. */
+	snprintf(head, sizeof(head),
+	         "POST /coffer.v1.Projects/ListProjects HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	         "application/json\r\nContent-Length: 100000\r\n\r\n");
+	int fd = connect_to(hport);
+	ck_assert_int_eq(send(fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+	time_t t0 = time(NULL);
+	bool cut = false;
+	for (int i = 0; i < 100 && !cut; i++)
+		cut = send(fd, " ", 1, MSG_NOSIGNAL) != 1 || closed_within(fd, 200);
+	ck_assert_msg(cut, "a dribbling body held its connection for %d s", (int)(time(NULL) - t0));
+	ck_assert_int_ge(time(NULL) - t0, 8);
+	ck_assert_int_le(time(NULL) - t0, 14);
+	close(fd);
+}
+END_TEST
+
 START_TEST(oversized_slow_and_greedy_clients_are_refused)
 {
 	http_server_up();
@@ -884,6 +918,7 @@ TCase *tcase_http(void)
 	test_add(tc, restricted_values_go_to_runtime_tokens_only_and_each_request_is_audited);
 	test_add(tc, ambiguous_framing_and_escapes_are_refused);
 	test_add(tc, oversized_slow_and_greedy_clients_are_refused);
+	test_add(tc, connect_bodies_are_bounded);
 	test_add(tc, a_request_past_its_deadline_is_504);
 	test_add(tc, a_request_in_flight_at_shutdown_gets_its_answer);
 	test_add(tc, tls_and_mtls_as_grpc);

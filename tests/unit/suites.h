@@ -8,6 +8,7 @@ SUITE(rules)    /* domain */
 SUITE(cache)    /* domain */
 SUITE(crypt)    /* crypt */
 SUITE(status)   /* api */
+SUITE(pbjson)   /* proto: the JSON codec */
 SUITE(settings) /* daemon */
 SUITE(log)      /* obs */
 SUITE(dotenv)   /* the CLI */
