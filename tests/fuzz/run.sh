@@ -3,7 +3,8 @@
 # for COFFER_FUZZ_SECONDS (default 20) from its seeds. A crash, a leak or a sanitizer report
 # fails the run and leaves the input that caused it next to the build.
 #
-#   tests/fuzz/run.sh [TARGET...]   only these targets (request, page_token, render, settings)
+#   tests/fuzz/run.sh [TARGET...]   only these targets (request, page_token, render, settings,
+#                                   json)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -11,11 +12,11 @@ BUILD=${COFFER_FUZZ_BUILD:-$ROOT/build-fuzz}
 SECONDS_EACH=${COFFER_FUZZ_SECONDS:-20}
 CC=clang cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOFFER_FUZZ=ON \
   -DCOFFER_TESTS=OFF -DCOFFER_BENCH=OFF >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" --target fuzz_request fuzz_page_token fuzz_render fuzz_settings >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" --target fuzz_request fuzz_page_token fuzz_render fuzz_settings fuzz_json >/dev/null
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 failed=0
-targets=(request page_token render settings)
+targets=(request page_token render settings json)
 [ $# -eq 0 ] || targets=("$@")
 for t in "${targets[@]}"; do
   corpus="$BUILD/fuzz-corpus/$t"
