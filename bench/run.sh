@@ -143,6 +143,16 @@ if want http; then
   codes=$(awk '/^status codes:/ { print $3, $5, $7, $9 }' <<<"$out")
   echo "http-32: $rps req/s; HTTP 2xx 3xx 4xx 5xx: $codes; cofferd counted ResolveSecrets $before before, $(metric_codes $MADDR ResolveSecrets) after" >&2
   echo "RESULT label=http-32 rps=$rps" >>"$RESULTS"
+  say "Connect JSON vs gRPC: the same resolve, POST /coffer.v1.Secrets/ResolveSecrets, 32 connections"
+  printf '%s' '{"project":"bench","environment":"main","version":"VERSION_LIVE"}' >"$DIR/resolve.json"
+  before=$(metric_codes $MADDR ResolveSecrets)
+  out=$(h2load --h1 -D "$SECS" --warm-up-time 1 -c 32 -t 1 -H "authorization: Bearer $RUNTIME" \
+    -H 'content-type: application/json' -d "$DIR/resolve.json" \
+    "http://127.0.0.1:50965/coffer.v1.Secrets/ResolveSecrets" 2>/dev/null || true)
+  rps=$(awk '/^finished in/ { print $4 }' <<<"$out")
+  codes=$(awk '/^status codes:/ { print $3, $5, $7, $9 }' <<<"$out")
+  echo "connect-32: $rps req/s; HTTP 2xx 3xx 4xx 5xx: $codes; cofferd counted ResolveSecrets $before before, $(metric_codes $MADDR ResolveSecrets) after" >&2
+  echo "RESULT label=connect-32 rps=$rps" >>"$RESULTS"
 fi
 
 # ---- startup: what `coffer run -- true` costs a program, paired against `true` ----
@@ -342,6 +352,7 @@ if want resolve; then
 fi
 if want http; then
   row "resolve over HTTP/JSON, 32 connections, req/s" "$(fig http-32 rps)" "$(ratio "$(fig http-32 rps)" "$(fig grpc-32 rps)") of gRPC at 32 in flight ($(fig grpc-32 rps)/s)"
+  row "resolve over Connect JSON, 32 connections, req/s" "$(fig connect-32 rps)" "$(ratio "$(fig connect-32 rps)" "$(fig grpc-32 rps)") of gRPC at 32 in flight (>= 0.8)"
 fi
 if want startup; then
   row "coffer run -- true, overhead over true, ms" "$(fig startup-run overhead_ms)" "$(ratio "$(fig startup-run overhead_ms)" "$(fig startup-run-dynamic overhead_ms)") of the CLI over shared libraries (< 10 ms)"

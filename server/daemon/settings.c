@@ -101,7 +101,8 @@ static const struct setting settings[] = {
         {"metrics-listen", "COFFER_METRICS_LISTEN", K_STR, S(metrics_listen), "127.0.0.1:9464", 0,
          0, "Prometheus /metrics listener (host:port); empty: none"},
         {"http-listen", "COFFER_HTTP_LISTEN", K_STR, S(http_listen), "", 0, 0,
-         "read-only HTTP/JSON endpoint (host:port), with the same TLS as gRPC; empty: none"},
+         "HTTP listener (host:port): every RPC over Connect and the read-only REST paths, with "
+         "the same TLS as gRPC; empty: none"},
         {"http-max-connections", "COFFER_HTTP_MAX_CONNECTIONS", K_INT, S(http_max_connections),
          "256", 1, 100000,
          "HTTP connections at once on this replica (a quarter of them from one address)"},
