@@ -309,43 +309,38 @@ static int encode_value(struct dec *x, const ProtobufCFieldDescriptor *f, json_t
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		if (!int_of(v, INT32_MIN, INT32_MAX, &i))
-			return fail(x, "field \"%s\": expected a 32-bit integer", f->name);
-		if (f->type == PROTOBUF_C_TYPE_SFIXED32)
-			return put_tag(x, out, f->id, WIRE_32) ||
-			       put_fixed(x, out, (uint32_t)(int32_t)i, 4);
-		if (f->type == PROTOBUF_C_TYPE_SINT32)
-			return put_tag(x, out, f->id, WIRE_VARINT) ||
-			       put_varint(x, out,
-			                  (uint32_t)(((int32_t)i << 1) ^ ((int32_t)i >> 31)));
-		return put_tag(x, out, f->id, WIRE_VARINT) || put_varint(x, out, (uint64_t)i);
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-		if (!int_of(v, LLONG_MIN, LLONG_MAX, &i))
-			return fail(x, "field \"%s\": expected a 64-bit integer", f->name);
-		if (f->type == PROTOBUF_C_TYPE_SFIXED64)
-			return put_tag(x, out, f->id, WIRE_64) || put_fixed(x, out, (uint64_t)i, 8);
-		if (f->type == PROTOBUF_C_TYPE_SINT64)
-			return put_tag(x, out, f->id, WIRE_VARINT) ||
-			       put_varint(x, out, ((uint64_t)i << 1) ^ (uint64_t)(i >> 63));
-		return put_tag(x, out, f->id, WIRE_VARINT) || put_varint(x, out, (uint64_t)i);
+	case PROTOBUF_C_TYPE_SFIXED64: {
+		bool wide = f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_SINT64 ||
+		            f->type == PROTOBUF_C_TYPE_SFIXED64;
+		if (!int_of(v, wide ? LLONG_MIN : INT32_MIN, wide ? LLONG_MAX : INT32_MAX, &i))
+			return fail(x, "field \"%s\": expected a %d-bit integer", f->name,
+			            wide ? 64 : 32);
+		if (f->type == PROTOBUF_C_TYPE_SFIXED32 || f->type == PROTOBUF_C_TYPE_SFIXED64)
+			return put_tag(x, out, f->id, wide ? WIRE_64 : WIRE_32) ||
+			       put_fixed(x, out, wide ? (uint64_t)i : (uint32_t)(int32_t)i,
+			                 wide ? 8 : 4);
+		uint64_t zigzag =
+		        wide ? ((uint64_t)i << 1) ^ (uint64_t)(i >> 63)
+		             : (uint32_t)(((uint32_t)i << 1) ^ (uint32_t)((int32_t)i >> 31));
+		bool sint = f->type == PROTOBUF_C_TYPE_SINT32 || f->type == PROTOBUF_C_TYPE_SINT64;
+		return put_tag(x, out, f->id, WIRE_VARINT) ||
+		       put_varint(x, out, sint ? zigzag : (uint64_t)i);
+	}
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		if (!uint_of(v, UINT32_MAX, &u))
-			return fail(x, "field \"%s\": expected an unsigned 32-bit integer",
-			            f->name);
-		if (f->type == PROTOBUF_C_TYPE_FIXED32)
-			return put_tag(x, out, f->id, WIRE_32) || put_fixed(x, out, u, 4);
-		return put_tag(x, out, f->id, WIRE_VARINT) || put_varint(x, out, u);
 	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		if (!uint_of(v, ULLONG_MAX, &u))
-			return fail(x, "field \"%s\": expected an unsigned 64-bit integer",
-			            f->name);
-		if (f->type == PROTOBUF_C_TYPE_FIXED64)
-			return put_tag(x, out, f->id, WIRE_64) || put_fixed(x, out, u, 8);
+	case PROTOBUF_C_TYPE_FIXED64: {
+		bool wide = f->type == PROTOBUF_C_TYPE_UINT64 || f->type == PROTOBUF_C_TYPE_FIXED64;
+		if (!uint_of(v, wide ? ULLONG_MAX : UINT32_MAX, &u))
+			return fail(x, "field \"%s\": expected an unsigned %d-bit integer", f->name,
+			            wide ? 64 : 32);
+		if (f->type == PROTOBUF_C_TYPE_FIXED32 || f->type == PROTOBUF_C_TYPE_FIXED64)
+			return put_tag(x, out, f->id, wide ? WIRE_64 : WIRE_32) ||
+			       put_fixed(x, out, u, wide ? 8 : 4);
 		return put_tag(x, out, f->id, WIRE_VARINT) || put_varint(x, out, u);
+	}
 	case PROTOBUF_C_TYPE_FLOAT: {
 		if (!double_of(v, &dbl) || (isfinite(dbl) && fabs(dbl) > 3.4028234663852886e38))
 			return fail(x, "field \"%s\": expected a 32-bit floating-point number",

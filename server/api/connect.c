@@ -46,21 +46,7 @@ bool connect_path(const char *path)
 
 size_t connect_error_body(int code, const char *message, char **body)
 {
-	struct coffer_wbuf b = {0};
-	coffer_wbuf_put(&b, "{\"code\":", 8);
-	coffer_wbuf_json(&b, coffer_status_connect(code));
-	if (message && *message) {
-		coffer_wbuf_put(&b, ",\"message\":", 11);
-		coffer_wbuf_json(&b, message);
-	}
-	coffer_wbuf_put(&b, "}", 1);
-	if (b.failed) {
-		coffer_wbuf_free(&b);
-		*body = NULL;
-		return 0;
-	}
-	*body = b.p;
-	return b.len;
+	return http_error_body(coffer_status_connect(code), message, body);
 }
 
 /* Answers req with Connect's error for code, with the HTTP status of the code (or status, when it
@@ -209,13 +195,24 @@ static bool read_get(struct http_request *req, struct request *r)
 	return ok;
 }
 
-/* The request's metadata: the bearer token, as a gRPC client sends it. */
-static size_t metadata(struct http_request *req, const char *md[2])
+/* The call of r as the runtime takes it: its message, the bearer token as a gRPC client sends it
+ * (md: room for one pair), the peer, the deadline. */
+static struct rpc_local_req local_req(struct http_request *req, const struct request *r,
+                                      const char *md[2])
 {
 	const char *auth = http_header(req, "Authorization");
 	md[0] = "authorization";
 	md[1] = auth ? auth : "";
-	return auth ? 1 : 0;
+	return (struct rpc_local_req){
+	        .path = r->m->path,
+	        .packed = (const uint8_t *)(r->wire.p ? r->wire.p : ""),
+	        .len = r->wire.len,
+	        .md = md,
+	        .n_md = auth ? 1 : 0,
+	        .peer = http_peer(req),
+	        .transport = TRANSPORT,
+	        .timeout_ms = r->timeout_ms,
+	};
 }
 
 static void request_free(struct request *r)
@@ -261,16 +258,7 @@ static void on_unary_done(void *arg, int code, const char *message, const Protob
 static void run_unary(struct rpc_server *rpc, struct http_request *req, struct request *r)
 {
 	const char *md[2];
-	struct rpc_local_req lr = {
-	        .path = r->m->path,
-	        .packed = (const uint8_t *)(r->wire.p ? r->wire.p : ""),
-	        .len = r->wire.len,
-	        .md = md,
-	        .n_md = metadata(req, md),
-	        .peer = http_peer(req),
-	        .transport = TRANSPORT,
-	        .timeout_ms = r->timeout_ms,
-	};
+	struct rpc_local_req lr = local_req(req, r, md);
 	int code = rpc_local_call(rpc, &lr, on_unary_done, r);
 	if (code != 0) {
 		answer_error(req, 0, code, "%s",
@@ -429,16 +417,7 @@ static void run_stream(struct rpc_server *rpc, struct http_request *req, struct 
 	s->m = r->m;
 	s->enc = r->enc;
 	const char *md[2];
-	struct rpc_local_req lr = {
-	        .path = r->m->path,
-	        .packed = (const uint8_t *)(r->wire.p ? r->wire.p : ""),
-	        .len = r->wire.len,
-	        .md = md,
-	        .n_md = metadata(req, md),
-	        .peer = http_peer(req),
-	        .transport = TRANSPORT,
-	        .timeout_ms = r->timeout_ms,
-	};
+	struct rpc_local_req lr = local_req(req, r, md);
 	http_stream_open(req, 200,
 	                 r->enc == ENC_JSON ? "application/connect+json"
 	                                    : "application/connect+proto",

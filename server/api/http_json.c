@@ -322,17 +322,5 @@ size_t http_json_error(void *app, const char *path, int code, const char *messag
 	*type = "application/json";
 	if (connect_path(path))
 		return connect_error_body(code, message, body);
-	struct coffer_wbuf b = {0};
-	coffer_wbuf_put(&b, "{\"code\":", 8);
-	coffer_wbuf_json(&b, rpc_code_name(code));
-	coffer_wbuf_put(&b, ",\"message\":", 11);
-	coffer_wbuf_json(&b, message);
-	coffer_wbuf_put(&b, "}", 1);
-	if (b.failed) {
-		coffer_wbuf_free(&b);
-		*body = NULL;
-		return 0;
-	}
-	*body = b.p;
-	return b.len;
+	return http_error_body(rpc_code_name(code), message, body);
 }

@@ -71,9 +71,7 @@ struct http_request {
 	bool answered; /* the answer below is set */
 	bool close;    /* the connection closes after the answer (its framing is in doubt) */
 	bool post;     /* a POST: a body comes after the head */
-	char *in;      /* the body received so far (wiped when freed) */
-	size_t in_len; /* its bytes */
-	size_t in_cap; /* room in in */
+	struct coffer_wbuf in; /* the body received so far (wiped when it grows and when freed) */
 	int status;
 	const char *type;
 	char *body;
@@ -364,8 +362,7 @@ static bool body_too_large(struct MHD_Connection *conn, size_t max)
 	return end == len || *end != '\0' || n > max;
 }
 
-/* The JSON of an error, malloc'd into *body; its length. Out of memory: NULL (an empty body). */
-static size_t error_body(const char *code, const char *message, char **body)
+size_t http_error_body(const char *code, const char *message, char **body)
 {
 	struct coffer_wbuf b = {0};
 	coffer_wbuf_put(&b, "{\"code\":", 8);
@@ -385,7 +382,7 @@ static size_t error_body(const char *code, const char *message, char **body)
 void http_answer_error(struct http_request *req, int status, const char *code, const char *message)
 {
 	char *body = NULL;
-	size_t len = error_body(code, message, &body);
+	size_t len = http_error_body(code, message, &body);
 	http_answer(req, status, "application/json", body, len);
 }
 
@@ -398,7 +395,7 @@ static void refuse(struct http_request *r, int status, int code, const char *mes
 	const char *type = "application/json";
 	const struct http_opts *o = &r->srv->o;
 	size_t len = o->error ? o->error(o->app, r->path, code, message, &body, &type)
-	                      : error_body(coffer_status_name(code), message, &body);
+	                      : http_error_body(coffer_status_name(code), message, &body);
 	r->close = close;
 	set_answer(r, status, type, body, len);
 }
@@ -452,32 +449,16 @@ static void refuse_early(struct http_request *r, const struct conn_watch *w)
 static bool take_body(struct http_request *r, const char *data, size_t n)
 {
 	size_t max = r->srv->o.max_body_bytes;
-	if (n > max - r->in_len) {
+	if (n > max - r->in.len) {
 		char msg[96];
 		snprintf(msg, sizeof(msg), "the request's body is over %zu bytes", max);
 		refuse(r, 413, CODE_RESOURCE_EXHAUSTED, msg, true);
 		return false;
 	}
-	if (r->in_len + n + 1 > r->in_cap) {
-		size_t cap = r->in_cap ? r->in_cap : 1024;
-		while (cap < r->in_len + n + 1)
-			cap *= 2;
-		char *p = malloc(cap);
-		if (p == NULL) {
-			refuse(r, 503, 14, "out of memory", true);
-			return false;
-		}
-		if (r->in) {
-			memcpy(p, r->in, r->in_len);
-			explicit_bzero(r->in, r->in_len);
-			free(r->in);
-		}
-		r->in = p;
-		r->in_cap = cap;
+	if (coffer_wbuf_put(&r->in, data, n) != 0) {
+		refuse(r, 503, 14, "out of memory", true);
+		return false;
 	}
-	memcpy(r->in + r->in_len, data, n);
-	r->in_len += n;
-	r->in[r->in_len] = '\0';
 	return true;
 }
 
@@ -655,10 +636,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			explicit_bzero(r->body, r->len);
 			free(r->body);
 		}
-		if (r->in) {
-			explicit_bzero(r->in, r->in_len);
-			free(r->in);
-		}
+		coffer_wbuf_free(&r->in);
 		free(r);
 		*con_cls = NULL;
 		pthread_mutex_lock(&srv->mu);
@@ -914,8 +892,8 @@ const char *http_peer(const struct http_request *req)
 
 const char *http_body(const struct http_request *req, size_t *len)
 {
-	*len = req->in_len;
-	return req->in ? req->in : "";
+	*len = req->in.len;
+	return req->in.p ? req->in.p : "";
 }
 
 bool http_tls(const struct http_request *req)

@@ -91,6 +91,9 @@ void http_answer(struct http_request *req, int status, const char *content_type,
 /* Answers req with status and the one shape every error takes: {"code": code, "message":
  * message} (code a status name, "NOT_FOUND"; both escaped as JSON strings). */
 void http_answer_error(struct http_request *req, int status, const char *code, const char *message);
+/* The JSON of an error, {"code": code, "message": message} (both escaped), malloc'd into *body;
+ * its length. Out of memory: 0 and NULL (an empty body). */
+size_t http_error_body(const char *code, const char *message, char **body);
 
 /* ---- streamed answers ---- */
 

@@ -9,7 +9,7 @@ ONLY=${1:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 : "${COFFER_TEST_BUILD:?}" "${COFFER_TEST_DATABASE_URL:?}" "${COFFER_TEST_ROOT_KEY_FILE:?}"
-: "${COFFER_TEST_STATE:?}"
+: "${COFFER_TEST_STATE:?}" "${COFFER_TEST_CONNECT_DATABASE_URL:?a database of its own, new (scripts/dev db)}"
 # shellcheck source=tests/lib.sh
 . "$ROOT/tests/lib.sh"
 
@@ -34,7 +34,8 @@ PORT=$(free_port 26151)
 HTTP_PORT=$(free_port $((PORT + 1)))
 TOKEN_FILE="$COFFER_TEST_STATE/connect-admin.token"
 rm -f "$TOKEN_FILE"
-DB="${COFFER_TEST_CONNECT_DATABASE_URL:-$COFFER_TEST_DATABASE_URL}"
+# A new database: the bootstrap token is written on a database's first start only.
+DB="$COFFER_TEST_CONNECT_DATABASE_URL"
 COFFER_DATABASE_URL="$DB" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
   "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "127.0.0.1:$PORT" --migrate --log-level debug \
   --grace-seconds 5 --bootstrap-token-file "$TOKEN_FILE" --metrics-listen "" \
@@ -47,6 +48,7 @@ for _ in $(seq 150); do
   kill -0 $PID 2>/dev/null || { cat "$LOG"; exit 1; }
   sleep 0.2
 done
+[ -s "$TOKEN_FILE" ] || { echo "FAIL: no bootstrap token (is the database new?)"; tail -5 "$LOG"; exit 1; }
 
 status=0
 args=(--test)
