@@ -223,10 +223,15 @@ static void request_free(struct request *r)
 
 /* ---- unary ---- */
 
-static void on_unary_done(void *arg, int code, const char *message, const ProtobufCMessage *resp)
+static void on_unary_done(void *arg, int code, const char *message, const ProtobufCMessage *resp,
+                          bool retryable)
 {
 	struct request *r = arg;
 	struct http_request *req = r->req;
+	/* Connect carries a unary call's metadata as headers: a write refused UNAVAILABLE that
+	 * wrote nothing may be sent again, as over gRPC. */
+	if (retryable)
+		http_set_header(req, RPC_RETRYABLE_KEY, "true");
 	if (code != RPC_OK || resp == NULL) {
 		answer_error(req, 0, code == RPC_OK ? RPC_INTERNAL : code, "%s", message);
 		request_free(r);

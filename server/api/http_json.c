@@ -103,8 +103,10 @@ static void answer_error(struct http_request *req, int code, const char *fmt, ..
 	http_answer_error(req, coffer_status_http(code), rpc_code_name(code), msg);
 }
 
-static void on_resolved(void *arg, int code, const char *message, const ProtobufCMessage *resp)
+static void on_resolved(void *arg, int code, const char *message, const ProtobufCMessage *resp,
+                        bool retryable)
 {
+	(void)retryable; /* a read: always safe to repeat */
 	struct pending *p = arg;
 	struct http_request *req = p->req;
 	const Coffer__V1__ResolveSecretsResponse *r =

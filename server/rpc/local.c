@@ -41,7 +41,8 @@ static void local_send_status(struct rpc_ctx *ctx, int code, const ProtobufCMess
 {
 	struct rpc_local_call *l = &ctx->t.local;
 	if (!ctx->is_stream) {
-		l->done(l->arg, code, rpc__ctx_message(ctx, code), resp);
+		l->done(l->arg, code, rpc__ctx_message(ctx, code), resp,
+		        ctx->retryable && code == RPC_UNAVAILABLE);
 		return;
 	}
 	ctx->code = code;

@@ -179,10 +179,11 @@ void rpc_message_free(ProtobufCMessage *msg);
 
 /* ---- calls from another transport (the HTTP listener: REST reads and Connect) ---- */
 
-/* How a local call ends: code, its status message ("" for OK) and the response (valid only
- * during the callback; NULL unless OK). Once, from any thread (possibly inside rpc_local_call). */
+/* How a local call ends: code, its status message ("" for OK), the response (valid only during
+ * the callback; NULL unless OK), and whether an UNAVAILABLE wrote nothing (RPC_RETRYABLE_KEY).
+ * Once, from any thread (possibly inside rpc_local_call). */
 typedef void (*rpc_local_done_fn)(void *arg, int code, const char *message,
-                                  const ProtobufCMessage *resp);
+                                  const ProtobufCMessage *resp, bool retryable);
 
 /* A call made inside the process, as a gRPC client would make it. */
 struct rpc_local_req {

@@ -54,6 +54,7 @@ struct got {
 	size_t len;
 	char type[128];
 	char etag[64];
+	bool retryable; /* coffer-retryable: true */
 };
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
@@ -62,6 +63,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 	if (len > 6 && strncasecmp(p, "ETag: ", 6) == 0)
 		snprintf(g->etag, sizeof(g->etag), "%.*s", (int)strcspn(p + 6, "\r\n"), p + 6);
+	if (len >= 22 && strncasecmp(p, "coffer-retryable: true", 22) == 0)
+		g->retryable = true;
 	return len;
 }
 
@@ -117,6 +120,34 @@ static struct got request(const char *method, const char *url, const char *token
 	} else {
 		g.status = -(long)rc;
 	}
+	if (g.body == NULL)
+		g.body = calloc(1, 1);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return g;
+}
+
+/* A Connect call: POST path with a JSON body. */
+static struct got connect_post(const char *path, const char *token, const char *json)
+{
+	struct got g = {0};
+	CURL *c = curl_easy_init();
+	ck_assert_ptr_nonnull(c);
+	char auth[256], url[512];
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", hport, path);
+	struct curl_slist *h = curl_slist_append(NULL, auth);
+	h = curl_slist_append(h, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &g);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &g.status);
 	if (g.body == NULL)
 		g.body = calloc(1, 1);
 	curl_slist_free_all(h);
@@ -677,6 +708,29 @@ START_TEST(connect_bodies_are_bounded)
 }
 END_TEST
 
+START_TEST(connect_unavailable_says_retryable)
+{
+	http_server_up();
+	/* A write over Connect that the audit log refuses wrote nothing: 503, unavailable, and the
+	 * header that lets a client send it again (gRPC's trailing metadata). */
+	const char *tok = access_admin_token();
+	char json[256];
+	snprintf(json, sizeof(json), "{\"name\":\"%s-retry\"}", http_project());
+	audit_log_break();
+	struct got g = connect_post("/coffer.v1.Projects/CreateProject", tok, json);
+	audit_log_mend();
+	ck_assert_int_eq(g.status, 503);
+	ck_assert_msg(strstr(g.body, "\"code\":\"unavailable\"") != NULL, "%s", g.body);
+	ck_assert(g.retryable);
+	got_free(&g);
+	/* sent again, it is written once */
+	g = connect_post("/coffer.v1.Projects/CreateProject", tok, json);
+	ck_assert_int_eq(g.status, 200);
+	ck_assert(!g.retryable);
+	got_free(&g);
+}
+END_TEST
+
 START_TEST(oversized_slow_and_greedy_clients_are_refused)
 {
 	http_server_up();
@@ -919,6 +973,7 @@ TCase *tcase_http(void)
 	test_add(tc, ambiguous_framing_and_escapes_are_refused);
 	test_add(tc, oversized_slow_and_greedy_clients_are_refused);
 	test_add(tc, connect_bodies_are_bounded);
+	test_add(tc, connect_unavailable_says_retryable);
 	test_add(tc, a_request_past_its_deadline_is_504);
 	test_add(tc, a_request_in_flight_at_shutdown_gets_its_answer);
 	test_add(tc, tls_and_mtls_as_grpc);
