@@ -26,6 +26,7 @@
 #include "coffer_limits.h"
 #include "coffer_shared.h"
 #include "connect.h"
+#include "console.h"
 #include "http.h"
 #include "rpc.h"
 
@@ -35,6 +36,7 @@
 
 struct http_json {
 	struct rpc_server *rpc;
+	bool console; /* serve the console's pages and files */
 };
 
 /* One request on its way through ResolveSecrets. */
@@ -43,12 +45,13 @@ struct pending {
 	bool single; /* .../secrets/{name} */
 };
 
-int http_json_new(struct rpc_server *rpc, struct http_json **out)
+int http_json_new(struct rpc_server *rpc, bool console, struct http_json **out)
 {
 	*out = calloc(1, sizeof(**out));
 	if (*out == NULL)
 		return -1;
 	(*out)->rpc = rpc;
+	(*out)->console = console;
 	return 0;
 }
 
@@ -305,8 +308,11 @@ static void handle_rest(struct http_json *h, struct http_request *req)
 void http_json_handle(void *app, struct http_request *req)
 {
 	struct http_json *h = app;
+	const struct console_file *f = h->console ? console_file_of(http_path(req)) : NULL;
 	if (connect_path(http_path(req)))
 		connect_handle(h->rpc, req);
+	else if (f != NULL && strcmp(http_method(req), "POST") != 0)
+		console_answer(req, f);
 	else
 		handle_rest(h, req);
 }

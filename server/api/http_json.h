@@ -14,7 +14,7 @@ struct http_json;
 struct http_request;
 
 /* The endpoint's state over a running gRPC server. 0, or -1 when out of memory. */
-int http_json_new(struct rpc_server *rpc, struct http_json **out);
+int http_json_new(struct rpc_server *rpc, bool console, struct http_json **out);
 void http_json_free(struct http_json *h);
 
 /* The listener's handler (http_handler_fn): app is a struct http_json. Connect's paths

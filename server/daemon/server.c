@@ -290,7 +290,7 @@ static int start_http(struct server *srv, struct cof_err *e)
 	const struct settings *cfg = &srv->cfg;
 	if (cfg->http_listen == NULL || *cfg->http_listen == '\0')
 		return 0;
-	if (http_json_new(srv->rpc, &srv->json) != 0)
+	if (http_json_new(srv->rpc, cfg->console, &srv->json) != 0)
 		return cof_err_set(e, COF_EINTERNAL, "out of memory");
 	struct http_opts o = {
 	        .name = "http",

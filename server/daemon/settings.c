@@ -103,6 +103,8 @@ static const struct setting settings[] = {
         {"http-listen", "COFFER_HTTP_LISTEN", K_STR, S(http_listen), "", 0, 0,
          "HTTP listener (host:port): every RPC over Connect and the read-only REST paths, with "
          "the same TLS as gRPC; empty: none"},
+        {"console", "COFFER_CONSOLE", K_BOOL, S(console), "false", 0, 0,
+         "serve the web console at / of the HTTP listener (docs/console.md)"},
         {"http-max-connections", "COFFER_HTTP_MAX_CONNECTIONS", K_INT, S(http_max_connections),
          "256", 1, 100000,
          "HTTP connections at once on this replica (a quarter of them from one address)"},

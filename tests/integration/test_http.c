@@ -54,7 +54,9 @@ struct got {
 	size_t len;
 	char type[128];
 	char etag[64];
-	bool retryable; /* coffer-retryable: true */
+	bool retryable;    /* coffer-retryable: true */
+	char csp[512];     /* Content-Security-Policy */
+	char referrer[64]; /* Referrer-Policy */
 };
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
@@ -65,6 +67,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 		snprintf(g->etag, sizeof(g->etag), "%.*s", (int)strcspn(p + 6, "\r\n"), p + 6);
 	if (len >= 22 && strncasecmp(p, "coffer-retryable: true", 22) == 0)
 		g->retryable = true;
+	if (len > 25 && strncasecmp(p, "Content-Security-Policy: ", 25) == 0)
+		snprintf(g->csp, sizeof(g->csp), "%.*s", (int)strcspn(p + 25, "\r\n"), p + 25);
+	if (len > 17 && strncasecmp(p, "Referrer-Policy: ", 17) == 0)
+		snprintf(g->referrer, sizeof(g->referrer), "%.*s", (int)strcspn(p + 17, "\r\n"),
+		         p + 17);
 	return len;
 }
 
@@ -731,6 +738,66 @@ START_TEST(connect_unavailable_says_retryable)
 }
 END_TEST
 
+START_TEST(console_files_are_served_with_their_policy)
+{
+	/* Off by default: no page at /. */
+	http_server_up();
+	expect_error(get("/", NULL), 404, "NOT_FOUND");
+	/* With --console: every page's URL is the one page, its files and the component are
+	 * served, each with a policy that allows nothing from another origin. */
+	struct settings c2 = cfg;
+	c2.http_listen = "127.0.0.1:0";
+	c2.console = true;
+	char addr[64], url[256];
+	struct server *con = start_replica(&c2, addr, sizeof(addr));
+	int port = server_http_port(con);
+	static const struct {
+		const char *path, *type;
+	} files[] = {
+	        {"/", "text/html; charset=utf-8"},
+	        {"/projects/demo/secrets", "text/html; charset=utf-8"},
+	        {"/projects/demo/environments/staging/overrides/live", "text/html; charset=utf-8"},
+	        {"/console/app.js", "text/javascript; charset=utf-8"},
+	        {"/console/style.css", "text/css; charset=utf-8"},
+	        {"/console/icon.svg", "image/svg+xml"},
+	        {"/components/secret-input.js", "text/javascript; charset=utf-8"},
+	};
+	char *page = NULL;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, files[i].path);
+		struct got g = request(NULL, url, NULL, NULL, NULL, NULL, NULL);
+		ck_assert_msg(g.status == 200, "%s: %ld", files[i].path, g.status);
+		ck_assert_str_eq(g.type, files[i].type);
+		ck_assert_str_eq(g.csp,
+		                 "default-src 'self'; script-src 'self'; style-src 'self'; "
+		                 "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+		                 "form-action 'self'");
+		ck_assert_str_eq(g.referrer, "no-referrer");
+		if (i == 0)
+			page = strdup(g.body);
+		else if (strncmp(files[i].type, "text/html", 9) == 0)
+			ck_assert_str_eq(g.body, page); /* every page's URL is the one page */
+		got_free(&g);
+	}
+	ck_assert_ptr_nonnull(strstr(page, "<script type=\"module\" src=\"/console/app.js\">"));
+	free(page);
+	/* nothing else: an unknown file, a way out of the folder, a POST */
+	static const char *none[] = {"/console/nope.js", "/console/%2e%2e/index.html", "/index.html",
+	                             "/components/%2e%2e/console/app.js"};
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, none[i]);
+		struct got g = request(NULL, url, NULL, NULL, NULL, NULL, NULL);
+		ck_assert_msg(g.status == 404, "%s: %ld", none[i], g.status);
+		got_free(&g);
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	struct got g = request("POST", url, NULL, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(g.status, 405);
+	got_free(&g);
+	server_stop(con, 1);
+}
+END_TEST
+
 START_TEST(oversized_slow_and_greedy_clients_are_refused)
 {
 	http_server_up();
@@ -974,6 +1041,7 @@ TCase *tcase_http(void)
 	test_add(tc, oversized_slow_and_greedy_clients_are_refused);
 	test_add(tc, connect_bodies_are_bounded);
 	test_add(tc, connect_unavailable_says_retryable);
+	test_add(tc, console_files_are_served_with_their_policy);
 	test_add(tc, a_request_past_its_deadline_is_504);
 	test_add(tc, a_request_in_flight_at_shutdown_gets_its_answer);
 	test_add(tc, tls_and_mtls_as_grpc);
