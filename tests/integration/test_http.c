@@ -782,8 +782,8 @@ START_TEST(console_files_are_served_with_their_policy)
 	ck_assert_ptr_nonnull(strstr(page, "<script type=\"module\" src=\"/console/app.js\">"));
 	free(page);
 	/* nothing else: an unknown file, a way out of the folder, a POST */
-	static const char *none[] = {"/console/nope.js", "/console/%2e%2e/index.html", "/index.html",
-	                             "/components/%2e%2e/console/app.js"};
+	static const char *none[] = {"/console/nope.js", "/console/%2e%2e/index.html",
+	                             "/index.html", "/components/%2e%2e/console/app.js"};
 	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, none[i]);
 		struct got g = request(NULL, url, NULL, NULL, NULL, NULL, NULL);
