@@ -45,6 +45,7 @@ const struct rpc_binding api_bindings[] = {
         {&coffer__v1__secrets__service, &secrets_handlers},
         {&coffer__v1__environments__service, &environments_handlers},
         {&coffer__v1__access__service, &access_handlers},
+        {&coffer__console__v1__sessions__service, &sessions_handlers},
         {&grpc__health__v1__health__service, &health_handlers},
         {&grpc__reflection__v1alpha__server_reflection__service, &reflection_handlers},
 };

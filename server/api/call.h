@@ -29,6 +29,7 @@
 #include "state.h"
 #include "waits.h"
 
+#include "coffer/console/v1/sessions.rpc.h"
 #include "coffer/v1/access.rpc.h"
 #include "coffer/v1/environments.rpc.h"
 #include "coffer/v1/projects.rpc.h"
@@ -52,6 +53,7 @@ struct call {
 	const struct policy *policy;      /* who may call it and how it is audited; NULL: refused */
 	struct token caller;              /* the authenticated token */
 	bool authenticated;               /* caller is known (or authentication is off) */
+	int64_t session_end_us;           /* by a console session: when it ends; 0: by a token */
 	bool tokenless;                   /* refused before any token was accepted */
 	char address[64];                 /* the peer without its port */
 	struct audit_row audit;           /* the call's audit row */
@@ -146,11 +148,22 @@ int call_page_end(struct call *c, const struct page *p, const void *rows, size_t
                   const ProtobufCMessageDescriptor *desc, page_fill_fn fill, page_key_fn key,
                   void *items, size_t *n_items, char **next_token);
 
+/* The request metadata that carries a console session's secret: the HTTP listener's Connect
+ * adapter sets it from the session cookie (connect.c), and only calls carried by Connect are
+ * authenticated by it. */
+#define CALL_SESSION_KEY "coffer-session"
+/* The transport that carries console sessions. */
+#define CALL_CONNECT_TRANSPORT "connect"
+
+/* A token as the API shows it (never its secret), in the call's memory (svc_access.c). */
+void call_token_message(struct call *c, Coffer__V1__Token *out, const struct token *t);
+
 /* The services' handler tables (one file each). */
 extern const Coffer__V1__Projects__Handlers projects_handlers;
 extern const Coffer__V1__Secrets__Handlers secrets_handlers;
 extern const Coffer__V1__Environments__Handlers environments_handlers;
 extern const Coffer__V1__Access__Handlers access_handlers;
+extern const Coffer__Console__V1__Sessions__Handlers sessions_handlers;
 extern const Grpc__Health__V1__Health__Handlers health_handlers;
 extern const Grpc__Reflection__V1alpha__ServerReflection__Handlers reflection_handlers;
 

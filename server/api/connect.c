@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "call.h"
 #include "coffer_limits.h"
 #include "coffer_shared.h"
 #include "http.h"
@@ -29,7 +30,11 @@
 #include "rpc.h"
 
 /* What the transport is called in the audit row and the log line. */
-#define TRANSPORT "connect"
+#define TRANSPORT CALL_CONNECT_TRANSPORT
+/* The console's session cookie, and the methods that set and clear it. */
+#define COOKIE   "coffer_session"
+#define SIGN_IN  "/coffer.console.v1.Sessions/SignIn"
+#define SIGN_OUT "/coffer.console.v1.Sessions/SignOut"
 /* Envelope flags. */
 #define FLAG_COMPRESSED 0x01
 #define FLAG_END_STREAM 0x02
@@ -72,6 +77,7 @@ enum encoding { ENC_JSON, ENC_PROTO };
 
 /* One Connect request on its way through the runtime. */
 struct request {
+	char session[80];            /* the session cookie's secret ("" none) */
 	struct http_request *req;    /* the HTTP request (until it is answered) */
 	const coffer_method_desc *m; /* the method */
 	enum encoding enc;           /* of the request and the answer */
@@ -195,20 +201,20 @@ static bool read_get(struct http_request *req, struct request *r)
 	return ok;
 }
 
-/* The call of r as the runtime takes it: its message, the bearer token as a gRPC client sends it
- * (md: room for one pair), the peer, the deadline. */
+/* The call of r as the runtime takes it: its message, the bearer token as a gRPC client sends it,
+ * or else the console session (md: room for one pair), the peer, the deadline. */
 static struct rpc_local_req local_req(struct http_request *req, const struct request *r,
                                       const char *md[2])
 {
 	const char *auth = http_header(req, "Authorization");
-	md[0] = "authorization";
-	md[1] = auth ? auth : "";
+	md[0] = auth ? "authorization" : CALL_SESSION_KEY;
+	md[1] = auth ? auth : r->session;
 	return (struct rpc_local_req){
 	        .path = r->m->path,
 	        .packed = (const uint8_t *)(r->wire.p ? r->wire.p : ""),
 	        .len = r->wire.len,
 	        .md = md,
-	        .n_md = auth ? 1 : 0,
+	        .n_md = auth || r->session[0] ? 1 : 0,
 	        .peer = http_peer(req),
 	        .transport = TRANSPORT,
 	        .timeout_ms = r->timeout_ms,
@@ -218,7 +224,67 @@ static struct rpc_local_req local_req(struct http_request *req, const struct req
 static void request_free(struct request *r)
 {
 	coffer_wbuf_free(&r->wire);
+	explicit_bzero(r->session, sizeof(r->session));
 	free(r);
+}
+
+/* The session cookie's value (Cookie: a=b; coffer_session=...) into out, or "". */
+static void cookie_of(struct http_request *req, char *out, size_t cap)
+{
+	out[0] = '\0';
+	const char *h = http_header(req, "Cookie");
+	for (const char *p = h; p && *p;) {
+		p += strspn(p, " ;");
+		size_t n = strcspn(p, ";");
+		if (n > sizeof(COOKIE) && strncmp(p, COOKIE "=", sizeof(COOKIE)) == 0 &&
+		    n - sizeof(COOKIE) < cap)
+			snprintf(out, cap, "%.*s", (int)(n - sizeof(COOKIE)), p + sizeof(COOKIE));
+		p += n;
+	}
+}
+
+/* A call that would ride on the console's cookie must come from the console's own origin: a
+ * browser says where a request comes from (Origin, Sec-Fetch-Site), and a page of another site
+ * cannot send its request with the cookie and be taken for the console. A call with a bearer
+ * token carries no cookie's authority and is not checked. False, answered, when refused. */
+static bool same_origin(struct http_request *req, struct request *r)
+{
+	cookie_of(req, r->session, sizeof(r->session));
+	if (r->session[0] == '\0' || http_header(req, "Authorization") != NULL)
+		return true;
+	const char *origin = http_header(req, "Origin");
+	const char *site = http_header(req, "Sec-Fetch-Site");
+	const char *host = http_header(req, "Host");
+	char own[320];
+	snprintf(own, sizeof(own), "%s://%s", http_tls(req) ? "https" : "http", host ? host : "");
+	if ((origin == NULL || strcmp(origin, own) == 0) &&
+	    (site == NULL || strcmp(site, "same-origin") == 0))
+		return true;
+	answer_error(req, 403, RPC_PERMISSION_DENIED,
+	             "a call with the console's session must come from the console's own origin");
+	return false;
+}
+
+/* The answer to SignIn sets the session cookie (and its body does not carry the secret); the
+ * answer to SignOut clears it. */
+static void session_cookie(struct http_request *req, const struct request *r, int code,
+                           const ProtobufCMessage *resp, Coffer__Console__V1__Session *shown)
+{
+	char cookie[256];
+	const char *secure = http_tls(req) ? "; Secure" : "";
+	if (strcmp(r->m->path, SIGN_IN) == 0 && code == RPC_OK && resp != NULL) {
+		*shown = *(const Coffer__Console__V1__Session *)resp;
+		snprintf(cookie, sizeof(cookie), COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict%s",
+		         shown->secret ? shown->secret : "", secure);
+		shown->secret = (char *)"";
+		http_set_header(req, "Set-Cookie", cookie);
+		explicit_bzero(cookie, sizeof(cookie));
+	} else if (strcmp(r->m->path, SIGN_OUT) == 0 || code == RPC_UNAUTHENTICATED) {
+		snprintf(cookie, sizeof(cookie),
+		         COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s", secure);
+		if (r->session[0])
+			http_set_header(req, "Set-Cookie", cookie);
+	}
 }
 
 /* ---- unary ---- */
@@ -232,6 +298,10 @@ static void on_unary_done(void *arg, int code, const char *message, const Protob
 	 * wrote nothing may be sent again, as over gRPC. */
 	if (retryable)
 		http_set_header(req, RPC_RETRYABLE_KEY, "true");
+	Coffer__Console__V1__Session shown;
+	session_cookie(req, r, code, resp, &shown);
+	if (strcmp(r->m->path, SIGN_IN) == 0 && code == RPC_OK && resp != NULL)
+		resp = &shown.base;
 	if (code != RPC_OK || resp == NULL) {
 		answer_error(req, 0, code == RPC_OK ? RPC_INTERNAL : code, "%s", message);
 		request_free(r);
@@ -478,7 +548,7 @@ void connect_handle(struct rpc_server *rpc, struct http_request *req)
 	const char *type = http_header(req, "Content-Type");
 	const char *json = stream ? "application/connect+json" : "application/json";
 	const char *proto = stream ? "application/connect+proto" : "application/proto";
-	bool ok = read_headers(req, r, stream);
+	bool ok = same_origin(req, r) && read_headers(req, r, stream);
 	if (ok && get) {
 		ok = read_get(req, r);
 	} else if (ok) {

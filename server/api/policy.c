@@ -21,32 +21,36 @@
 	{                                                                                          \
 		perm, audit, project, inline_ok                                                    \
 	}
-#define POLICY_projects_create_project                  RULE(P_ADMIN, A_WRITE, "name", false)
-#define POLICY_projects_get_project                     RULE(P_READ, A_NONE, "name", false)
-#define POLICY_projects_list_projects                   RULE(P_ADMIN, A_NONE, NULL, false)
-#define POLICY_projects_delete_project                  RULE(P_ADMIN, A_WRITE, "name", false)
-#define POLICY_secrets_create_secret                    RULE(P_WRITE, A_WRITE, "project", false)
-#define POLICY_secrets_get_secret                       RULE(P_READ, A_NONE, "project", false)
-#define POLICY_secrets_list_secrets                     RULE(P_READ, A_NONE, "project", false)
-#define POLICY_secrets_update_secret                    RULE(P_WRITE, A_WRITE, "project", false)
-#define POLICY_secrets_delete_secret                    RULE(P_WRITE, A_WRITE, "project", false)
-#define POLICY_secrets_reveal_secret                    RULE(P_REVEAL, A_RECORD, "project", false)
-#define POLICY_secrets_resolve_secrets                  RULE(P_RESOLVE, A_RECORD, "project", true)
-#define POLICY_secrets_watch_secrets                    RULE(P_WATCH, A_RECORD, "project", true)
-#define POLICY_secrets_apply_changes                    RULE(P_WRITE, A_WRITE, "project", false)
-#define POLICY_environments_create_environment          RULE(P_WRITE, A_WRITE, "project", false)
-#define POLICY_environments_get_environment             RULE(P_READ, A_NONE, "project", false)
-#define POLICY_environments_list_environments           RULE(P_READ, A_NONE, "project", false)
-#define POLICY_environments_delete_environment          RULE(P_WRITE, A_WRITE, "project", false)
-#define POLICY_environments_set_override                RULE(P_WRITE, A_WRITE, "project", false)
-#define POLICY_environments_delete_override             RULE(P_WRITE, A_WRITE, "project", false)
-#define POLICY_environments_list_overrides              RULE(P_READ, A_NONE, "project", false)
-#define POLICY_environments_merge_environment           RULE(P_WRITE, A_WRITE, "project", false)
-#define POLICY_access_create_token                      RULE(P_ADMIN, A_WRITE, "project", false)
-#define POLICY_access_list_tokens                       RULE(P_ADMIN, A_RECORD, "project", false)
-#define POLICY_access_revoke_token                      RULE(P_ADMIN, A_WRITE, NULL, false)
-#define POLICY_access_list_audit_events                 RULE(P_ADMIN, A_NONE, "project", false)
-#define POLICY_access_who_am_i                          RULE(P_ANY, A_NONE, NULL, true)
+#define POLICY_projects_create_project         RULE(P_ADMIN, A_WRITE, "name", false)
+#define POLICY_projects_get_project            RULE(P_READ, A_NONE, "name", false)
+#define POLICY_projects_list_projects          RULE(P_ADMIN, A_NONE, NULL, false)
+#define POLICY_projects_delete_project         RULE(P_ADMIN, A_WRITE, "name", false)
+#define POLICY_secrets_create_secret           RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_secrets_get_secret              RULE(P_READ, A_NONE, "project", false)
+#define POLICY_secrets_list_secrets            RULE(P_READ, A_NONE, "project", false)
+#define POLICY_secrets_update_secret           RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_secrets_delete_secret           RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_secrets_reveal_secret           RULE(P_REVEAL, A_RECORD, "project", false)
+#define POLICY_secrets_resolve_secrets         RULE(P_RESOLVE, A_RECORD, "project", true)
+#define POLICY_secrets_watch_secrets           RULE(P_WATCH, A_RECORD, "project", true)
+#define POLICY_secrets_apply_changes           RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_environments_create_environment RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_environments_get_environment    RULE(P_READ, A_NONE, "project", false)
+#define POLICY_environments_list_environments  RULE(P_READ, A_NONE, "project", false)
+#define POLICY_environments_delete_environment RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_environments_set_override       RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_environments_delete_override    RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_environments_list_overrides     RULE(P_READ, A_NONE, "project", false)
+#define POLICY_environments_merge_environment  RULE(P_WRITE, A_WRITE, "project", false)
+#define POLICY_access_create_token             RULE(P_ADMIN, A_WRITE, "project", false)
+#define POLICY_access_list_tokens              RULE(P_ADMIN, A_RECORD, "project", false)
+#define POLICY_access_revoke_token             RULE(P_ADMIN, A_WRITE, NULL, false)
+#define POLICY_access_list_audit_events        RULE(P_ADMIN, A_NONE, "project", false)
+#define POLICY_access_who_am_i                 RULE(P_ANY, A_NONE, NULL, true)
+/* Console sessions: over Connect only (svc_sessions.c); signing in is a write of its own. */
+#define POLICY_sessions_sign_in                         RULE(P_ANY, A_WRITE, NULL, false)
+#define POLICY_sessions_sign_out                        RULE(P_ANY, A_WRITE, NULL, false)
+#define POLICY_sessions_get_session                     RULE(P_ANY, A_NONE, NULL, false)
 #define POLICY_health_check                             RULE(P_PUBLIC, A_NONE, NULL, true)
 #define POLICY_health_watch                             RULE(P_PUBLIC, A_NONE, NULL, true)
 #define POLICY_server_reflection_server_reflection_info RULE(P_PUBLIC, A_NONE, NULL, true)
@@ -56,6 +60,7 @@ static const struct policy projects_rows[] = {COFFER__V1__PROJECTS__METHODS(ROW)
 static const struct policy secrets_rows[] = {COFFER__V1__SECRETS__METHODS(ROW)};
 static const struct policy environments_rows[] = {COFFER__V1__ENVIRONMENTS__METHODS(ROW)};
 static const struct policy access_rows[] = {COFFER__V1__ACCESS__METHODS(ROW)};
+static const struct policy sessions_rows[] = {COFFER__CONSOLE__V1__SESSIONS__METHODS(ROW)};
 static const struct policy health_rows[] = {GRPC__HEALTH__V1__HEALTH__METHODS(ROW)};
 static const struct policy reflection_rows[] = {
         GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION__METHODS(ROW)};
@@ -71,6 +76,7 @@ static const struct {
         {&coffer__v1__secrets__service, secrets_rows, N(secrets_rows)},
         {&coffer__v1__environments__service, environments_rows, N(environments_rows)},
         {&coffer__v1__access__service, access_rows, N(access_rows)},
+        {&coffer__console__v1__sessions__service, sessions_rows, N(sessions_rows)},
         {&grpc__health__v1__health__service, health_rows, N(health_rows)},
         {&grpc__reflection__v1alpha__server_reflection__service, reflection_rows,
          N(reflection_rows)},
@@ -164,17 +170,26 @@ static int authenticate(struct call *c)
 		                                  "too many calls without a valid token from this "
 		                                  "address; try again later"));
 	const char *bearer = bearer_of(rpc_metadata(c->rpc, "authorization"));
-	if (bearer == NULL)
+	/* A console session, from its cookie: only for calls Connect carried (connect.c checked
+	 * the request came from the console's own origin). */
+	const char *cookie =
+	        bearer == NULL && strcmp(rpc_transport(c->rpc), CALL_CONNECT_TRANSPORT) == 0
+	                ? rpc_metadata(c->rpc, CALL_SESSION_KEY)
+	                : NULL;
+	if (bearer == NULL && cookie == NULL)
 		return refuse_tokenless(
 		        c, call_fail(c, RPC_UNAUTHENTICATED, "a bearer token is required"));
-	if (!tokens_secret_well_formed(bearer))
+	if (bearer != NULL && !tokens_secret_well_formed(bearer))
 		return refuse_tokenless(
 		        c, call_fail(c, RPC_UNAUTHENTICATED, "the token is not valid"));
 	struct cof_err e = {0};
 	struct session *ss = call_memory_session(c, &e);
 	if (ss == NULL)
 		return call_error(c, &e);
-	if (tokens_authenticate(ss, bearer, &c->caller, &e) != 0) {
+	int rc = bearer ? tokens_authenticate(ss, bearer, &c->caller, &e)
+	                : tokens_session_use(ss, cookie, c->api->cfg.session_idle_s, &c->caller,
+	                                     &c->session_end_us, &e);
+	if (rc != 0) {
 		int code = call_error(c, &e);
 		return code == RPC_UNAUTHENTICATED && !c->would_block ? refuse_tokenless(c, code)
 		                                                      : code;

@@ -27,6 +27,8 @@ struct api_config {
 	int db_queue;           /* calls that may wait for a database thread; more: UNAVAILABLE */
 	int watch_heartbeat_ms; /* a quiet watch stream gets a heartbeat after this long */
 	int watch_per_token;    /* watch streams a token may hold at once on a replica */
+	int session_idle_s;     /* a console session unused this long ends */
+	int session_max_s;      /* and ends this long after sign-in */
 };
 
 struct api {

@@ -9,7 +9,7 @@
 #include "audit_log.h"
 #include "tokens.h"
 
-static void fill_token_of(struct call *c, Coffer__V1__Token *out, const struct token *t)
+void call_token_message(struct call *c, Coffer__V1__Token *out, const struct token *t)
 {
 	out->id = call_strdup(c, t->id);
 	out->name = call_strdup(c, t->name);
@@ -31,7 +31,7 @@ static void fill_token_of(struct call *c, Coffer__V1__Token *out, const struct t
 
 static void fill_token(struct call *c, void *msg, const void *row)
 {
-	fill_token_of(c, msg, row);
+	call_token_message(c, msg, row);
 }
 
 static void token_key(const void *row, char *buf, size_t cap)
@@ -101,7 +101,7 @@ static int create_token(struct call *c, const Coffer__V1__CreateTokenRequest *re
 	if (ss == NULL || tokens_create(ss, &spec, policy_write_audit(c), &out, secret, &e) != 0)
 		return call_error(c, &e);
 	coffer__v1__token__init(resp->token);
-	fill_token_of(c, resp->token, &out);
+	call_token_message(c, resp->token, &out);
 	resp->secret = secret;
 	return RPC_OK;
 }
@@ -202,7 +202,7 @@ static int who_am_i(struct call *c, const Coffer__V1__WhoAmIRequest *req, Coffer
 	(void)req;
 	if (!c->authenticated || c->caller.id[0] == '\0')
 		return call_fail(c, RPC_UNAUTHENTICATED, "a bearer token is required");
-	fill_token_of(c, resp, &c->caller);
+	call_token_message(c, resp, &c->caller);
 	return RPC_OK;
 }
 

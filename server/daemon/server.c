@@ -384,6 +384,8 @@ static int start_domain_and_api(struct server *srv, const struct settings *cfg, 
 	        .statement_timeout_ms = cfg->statement_timeout_ms,
 	        .rate_limit = cfg->rate_limit,
 	        .rate_burst = cfg->rate_burst,
+	        .session_idle_s = cfg->console_idle_minutes * 60,
+	        .session_max_s = cfg->console_max_hours * 3600,
 	};
 	struct audit_opts audit = {.sink = domain_audit_sink,
 	                           .idle = domain_audit_idle,

@@ -34,6 +34,8 @@ struct settings {
 	char *http_listen;          /* host:port of the HTTP/JSON endpoint; "": none */
 	int http_max_connections;   /* HTTP connections at once */
 	bool console;               /* the web console at / of the HTTP listener */
+	int console_idle_minutes;   /* a console session unused this long ends */
+	int console_max_hours;      /* and ends this long after sign-in */
 	int rate_limit;             /* calls per second per token on this replica; 0: none */
 	int rate_burst;             /* calls a token may make at once; 0: twice rate_limit */
 	int unauthenticated_limit;  /* calls without a valid token per second per address */

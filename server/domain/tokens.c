@@ -171,3 +171,79 @@ int tokens_adopt_admin(struct session *ss, const char *name, const char *secret,
 	crypt_token_id(t.id);
 	return insert(ss->store, ss->kr, &t, secret, 0, out, e);
 }
+
+/* ---- console sessions ---- */
+
+struct session_start_tx {
+	const uint8_t *hash;  /* the secret's */
+	const char *token_id; /* whose */
+	int max_seconds;      /* its absolute end from now */
+	int idle_seconds;     /* sessions unused this long are swept */
+	int64_t *expire_us;   /* its end */
+};
+
+static int session_start_body(struct store *s, void *arg, struct cof_err *e)
+{
+	struct session_start_tx *x = arg;
+	return store_session_insert(s, x->hash, CRYPT_TOKEN_HASH_BYTES, x->token_id, x->max_seconds,
+	                            x->idle_seconds, x->expire_us, e);
+}
+
+int tokens_session_start(struct session *ss, const struct token *who, int max_seconds,
+                         int idle_seconds, struct audit_row *audit, char *secret,
+                         int64_t *expire_us, struct cof_err *e)
+{
+	uint8_t hash[CRYPT_TOKEN_HASH_BYTES];
+	crypt_token_new(secret);
+	int rc = crypt_token_hash(ss->kr, secret, hash, e);
+	struct session_start_tx x = {hash, who->id, max_seconds, idle_seconds, expire_us};
+	if (rc == 0)
+		rc = session_tx(ss, STORE_TX_WRITE, session_start_body, &x, audit, e);
+	if (rc)
+		crypt_wipe(secret, TOKEN_SECRET_MAX);
+	return rc;
+}
+
+int tokens_session_use(struct session *ss, const char *secret, int idle_seconds, struct token *out,
+                       int64_t *expire_us, struct cof_err *e)
+{
+	if (!crypt_token_well_formed(secret))
+		return cof_err_set(e, COF_EUNAUTH, "the session is not valid");
+	if (ss->store == NULL)
+		return cof_err_set(e, COF_EWOULDBLOCK, "the session must be looked up");
+	uint8_t hash[CRYPT_TOKEN_HASH_BYTES];
+	struct store_token row;
+	int rc = crypt_token_hash(ss->kr, secret, hash, e);
+	if (rc == 0)
+		rc = store_session_use(ss->store, hash, sizeof(hash), idle_seconds, &row, expire_us,
+		                       e);
+	if (rc == COF_ENOTFOUND || (rc == 0 && !row.usable))
+		return cof_err_set(
+		        e, COF_EUNAUTH,
+		        "the session has ended (signed out, unused too long, or its token "
+		        "revoked or expired): sign in again");
+	if (rc == 0)
+		token_of(&row, out);
+	return rc;
+}
+
+struct session_end_tx {
+	const uint8_t *hash; /* the secret's */
+};
+
+static int session_end_body(struct store *s, void *arg, struct cof_err *e)
+{
+	struct session_end_tx *x = arg;
+	return store_session_delete(s, x->hash, CRYPT_TOKEN_HASH_BYTES, e);
+}
+
+int tokens_session_end(struct session *ss, const char *secret, struct audit_row *audit,
+                       struct cof_err *e)
+{
+	uint8_t hash[CRYPT_TOKEN_HASH_BYTES];
+	int rc = crypt_token_well_formed(secret)
+	                 ? crypt_token_hash(ss->kr, secret, hash, e)
+	                 : cof_err_set(e, COF_EUNAUTH, "the session is not valid");
+	struct session_end_tx x = {hash};
+	return rc ? rc : session_tx(ss, STORE_TX_WRITE, session_end_body, &x, audit, e);
+}

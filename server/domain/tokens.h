@@ -55,6 +55,22 @@ bool tokens_id_well_formed(const char *id);
 void tokens_new_secret(char *out);
 /* Whether s could be a bearer secret (prefix, length, alphabet, checksum). */
 bool tokens_secret_well_formed(const char *s);
+/* ---- console sessions: a person's token exchanged for a secret the console keeps in a cookie */
+
+/* Starts a session of token `who` (secret: TOKEN_SECRET_MAX bytes, receives its secret) that ends
+ * after max_seconds, or sooner when unused for idle_seconds; *expire_us its end. The audit row
+ * (NULL: none) is written in the same transaction. */
+int tokens_session_start(struct session *ss, const struct token *who, int max_seconds,
+                         int idle_seconds, struct audit_row *audit, char *secret,
+                         int64_t *expire_us, struct cof_err *e) __attribute__((warn_unused_result));
+/* The token of the session whose secret is `secret`, marking it used; *expire_us its end.
+ * COF_EUNAUTH when the session is unknown or has ended, or its token is revoked or expired. */
+int tokens_session_use(struct session *ss, const char *secret, int idle_seconds, struct token *out,
+                       int64_t *expire_us, struct cof_err *e) __attribute__((warn_unused_result));
+/* Ends the session whose secret is `secret`, with the audit row (NULL: none). */
+int tokens_session_end(struct session *ss, const char *secret, struct audit_row *audit,
+                       struct cof_err *e) __attribute__((warn_unused_result));
+
 /* How many tokens exist, revoked ones included. */
 int tokens_count(struct session *ss, int64_t *n, struct cof_err *e)
         __attribute__((warn_unused_result));

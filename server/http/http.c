@@ -637,6 +637,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			free(r->body);
 		}
 		coffer_wbuf_free(&r->in);
+		explicit_bzero(r->headers, sizeof(r->headers)); /* a Set-Cookie holds a secret */
 		free(r);
 		*con_cls = NULL;
 		pthread_mutex_lock(&srv->mu);

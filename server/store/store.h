@@ -424,6 +424,23 @@ int store_token_revoke(struct store *s, const char *id, struct cof_err *e)
 int store_token_count(struct store *s, int64_t *n, struct cof_err *e)
         __attribute__((warn_unused_result));
 
+/* ---- console sessions (store_access.c) ---- */
+
+/* Stores a session of token_id under the secret's hash, ending max_seconds from now (*expire_us),
+ * and removes sessions that have ended (idle for idle_seconds, or past their end). */
+int store_session_insert(struct store *s, const uint8_t *hash, size_t hash_len,
+                         const char *token_id, int max_seconds, int idle_seconds,
+                         int64_t *expire_us, struct cof_err *e) __attribute__((warn_unused_result));
+/* The token of the live session whose secret hashes to hash (used within idle_seconds and not
+ * past its end), marking it used now; *expire_us its end. COF_ENOTFOUND when none; out->usable
+ * false when its token is revoked or expired. */
+int store_session_use(struct store *s, const uint8_t *hash, size_t hash_len, int idle_seconds,
+                      struct store_token *out, int64_t *expire_us, struct cof_err *e)
+        __attribute__((warn_unused_result));
+/* Ends the session whose secret hashes to hash (none: 0). */
+int store_session_delete(struct store *s, const uint8_t *hash, size_t hash_len, struct cof_err *e)
+        __attribute__((warn_unused_result));
+
 /* Inserts rows[0..n) in one transaction (the audit writer's batches). */
 int store_audit_insert(struct store *s, const struct audit_row *rows, size_t n, struct cof_err *e)
         __attribute__((warn_unused_result));

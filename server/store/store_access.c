@@ -151,6 +151,75 @@ int store_token_count(struct store *s, int64_t *n, struct cof_err *e)
 	return 0;
 }
 
+/* ---- console sessions ---- */
+
+int store_session_insert(struct store *s, const uint8_t *hash, size_t hash_len,
+                         const char *token_id, int max_seconds, int idle_seconds,
+                         int64_t *expire_us, struct cof_err *e)
+{
+	char max[24], idle[24];
+	const char *vals[4] = {(const char *)hash, token_id, I64(max, max_seconds),
+	                       I64(idle, idle_seconds)};
+	int lens[4] = {(int)hash_len, 0, 0, 0};
+	int fmts[4] = {1, 0, 0, 0};
+	/* Sessions that have ended go as new ones come: the table holds live sessions only. */
+	int rc = store__run(s,
+	                    "DELETE FROM console_sessions WHERE expire_time < now() OR "
+	                    "last_seen < now() - make_interval(secs => $1::int)",
+	                    1, vals + 3, NULL, NULL, "session sweep", e);
+	if (rc)
+		return rc;
+	PGresult *r = store__exec(
+	        s,
+	        "INSERT INTO console_sessions (secret_hash, token_id, expire_time) VALUES ($1, $2, "
+	        "now() + make_interval(secs => $3::int)) "
+	        "RETURNING (extract(epoch FROM expire_time) * 1000000)::int8",
+	        3, vals, lens, fmts, "session insert", e);
+	if (r == NULL)
+		return e->code;
+	*expire_us = col_i64(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+int store_session_use(struct store *s, const uint8_t *hash, size_t hash_len, int idle_seconds,
+                      struct store_token *out, int64_t *expire_us, struct cof_err *e)
+{
+	char idle[24];
+	const char *vals[2] = {(const char *)hash, I64(idle, idle_seconds)};
+	int lens[2] = {(int)hash_len, 0};
+	int fmts[2] = {1, 0};
+	PGresult *r = store__exec(
+	        s,
+	        "WITH used AS (UPDATE console_sessions SET last_seen = now() WHERE secret_hash = "
+	        "$1 "
+	        "AND expire_time > now() AND last_seen > now() - make_interval(secs => $2::int) "
+	        "RETURNING token_id, expire_time AS session_end) "
+	        "SELECT " TOKEN_COLS ", (extract(epoch FROM session_end) * 1000000)::int8 "
+	        "FROM tokens JOIN used ON tokens.id = used.token_id",
+	        2, vals, lens, fmts, "session lookup", e);
+	if (r == NULL)
+		return e->code;
+	int rc = 0;
+	if (PQntuples(r) == 0) {
+		rc = cof_err_set(e, COF_ENOTFOUND, "no such session");
+	} else {
+		token_row(r, 0, out);
+		*expire_us = col_i64(r, 0, 10);
+	}
+	PQclear(r);
+	return rc;
+}
+
+int store_session_delete(struct store *s, const uint8_t *hash, size_t hash_len, struct cof_err *e)
+{
+	const char *vals[1] = {(const char *)hash};
+	int lens[1] = {(int)hash_len};
+	int fmts[1] = {1};
+	return store__run(s, "DELETE FROM console_sessions WHERE secret_hash = $1", 1, vals, lens,
+	                  fmts, "session delete", e);
+}
+
 int store_audit_insert(struct store *s, const struct audit_row *rows, size_t n, struct cof_err *e)
 {
 	/* One statement for the whole batch: eleven arrays, unnested together. */

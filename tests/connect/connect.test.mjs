@@ -336,3 +336,84 @@ test("a stream's refusal comes in its end-of-stream message", async () => {
   const stream = clients(rt.secret).secrets.watchSecrets({ project: p, environment: "main", version: VERSION_LIVE }, { timeoutMs: 10000 });
   await rejects((async () => { for await (const _ of stream); })(), Code.PermissionDenied, "a runtime of another project watches");
 });
+
+// ---- console sessions (coffer.console.v1.Sessions; docs/console.md) ----
+
+async function signIn(token) {
+  const res = await fetch(`${BASE}/coffer.console.v1.Sessions/SignIn`, {
+    method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: "{}",
+  });
+  const body = await res.json();
+  const cookie = res.headers.get("set-cookie") || "";
+  return { status: res.status, body, cookie, value: (/coffer_session=([^;]*)/.exec(cookie) || [])[1] };
+}
+
+// A call the way the console makes it: the cookie, from the console's own origin.
+function withCookie(path, value, body = "{}", headers = {}) {
+  return raw(path, { token: null, body, headers: { Cookie: `coffer_session=${value}`, Origin: BASE, "Content-Type": "application/json", ...headers } });
+}
+
+test("signing in sets a session cookie (HttpOnly, SameSite=Strict) and never returns its secret", async () => {
+  const s = await signIn(ADMIN);
+  assert.equal(s.status, 200, JSON.stringify(s.body));
+  assert.match(s.cookie, /^coffer_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict$/, "no Secure over plaintext");
+  assert.ok(!("secret" in s.body), "the body carries no secret");
+  assert.ok(!JSON.stringify(s.body).includes(s.value), "nor the cookie's value");
+  assert.equal(s.body.token.role, "ROLE_ADMIN");
+  assert.equal(s.body.idleSeconds, 900);
+  const end = Date.parse(s.body.expireTime) - Date.now();
+  assert.ok(end > 11.9 * 3600e3 && end <= 12 * 3600e3 + 5e3, `ends in 12 h (${end} ms)`);
+  const who = await withCookie("/coffer.console.v1.Sessions/GetSession", s.value);
+  assert.equal(who.status, 200);
+  assert.equal(who.json.token.id, s.body.token.id);
+  const listed = await withCookie("/coffer.v1.Projects/ListProjects", s.value);
+  assert.equal(listed.status, 200, listed.text);
+  // a token never signs in with a session, and a runtime token never signs in
+  const again = await withCookie("/coffer.console.v1.Sessions/SignIn", s.value);
+  assert.equal(again.status, 401);
+  const p = unique("rtsign");
+  await clients(ADMIN).projects.createProject({ name: p });
+  const rt = await clients(ADMIN).access.createToken({ name: unique("rt"), role: ROLE_RUNTIME, project: p });
+  const refused = await signIn(rt.secret);
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.code, "permission_denied");
+  assert.equal(refused.cookie, "");
+});
+
+test("a call riding on the cookie from another origin is refused, and writes nothing", async () => {
+  const s = await signIn(ADMIN);
+  const name = unique("csrf");
+  for (const headers of [{ Origin: "https://evil.example" }, { Origin: "null" }, { "Sec-Fetch-Site": "cross-site" }, { "Sec-Fetch-Site": "same-site" }]) {
+    const r = await withCookie("/coffer.v1.Projects/CreateProject", s.value, JSON.stringify({ name }), headers);
+    assert.equal(r.status, 403, JSON.stringify(headers));
+    assert.equal(r.json.code, "permission_denied");
+  }
+  await rejects(clients(ADMIN).projects.getProject({ name }), Code.NotFound, "nothing was written");
+  // a form of another site cannot even reach a method: its content type is refused first
+  const form = await raw("/coffer.v1.Projects/CreateProject", { token: null, body: `name=${name}`, headers: { Cookie: `coffer_session=${s.value}`, Origin: BASE, "Content-Type": "application/x-www-form-urlencoded" } });
+  assert.equal(form.status, 415);
+  await rejects(clients(ADMIN).projects.getProject({ name }), Code.NotFound, "nothing was written by a form");
+});
+
+test("a session ends on sign-out and at once when its token is revoked", async () => {
+  const p = unique("sess");
+  const c = clients(ADMIN);
+  await c.projects.createProject({ name: p });
+  const editor = await c.access.createToken({ name: unique("e"), role: ROLE_EDITOR, project: p });
+  const viewer = await c.access.createToken({ name: unique("v"), role: ROLE_VIEWER, project: p });
+  const se = await signIn(editor.secret), sv = await signIn(viewer.secret);
+  assert.equal((await withCookie("/coffer.v1.Secrets/ListSecrets", se.value, JSON.stringify({ project: p }))).status, 200);
+  // the viewer's session has the viewer's rights, no more
+  const write = await withCookie("/coffer.v1.Secrets/CreateSecret", sv.value, JSON.stringify({ project: p, name: "A", value: `${CANARY}-s` }));
+  assert.equal(write.status, 403);
+  await c.access.revokeToken({ id: editor.token.id });
+  const after = await withCookie("/coffer.v1.Secrets/ListSecrets", se.value, JSON.stringify({ project: p }));
+  assert.equal(after.status, 401, "the revoked token's session ended");
+  assert.match(after.headers.get("set-cookie") || "", /Max-Age=0/, "and its cookie is cleared");
+  const out = await withCookie("/coffer.console.v1.Sessions/SignOut", sv.value);
+  assert.equal(out.status, 200);
+  assert.match(out.headers.get("set-cookie") || "", /^coffer_session=; .*Max-Age=0/);
+  assert.equal((await withCookie("/coffer.v1.Secrets/ListSecrets", sv.value, JSON.stringify({ project: p }))).status, 401);
+  // Bearer tokens work as before, without cookies
+  assert.equal((await c.secrets.listSecrets({ project: p })).secrets.length, 0);
+});

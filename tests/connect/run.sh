@@ -57,6 +57,32 @@ COFFER_CONNECT_URL="http://127.0.0.1:$HTTP_PORT" COFFER_CONNECT_ADMIN_TOKEN_FILE
   COFFER_CONNECT_DESCRIPTORS="$DESC" COFFER_CANARY="$CANARY" \
   timeout 300 node "${args[@]}" "$NODE_DIR/connect.test.mjs" || status=1
 
+# A console session ends when unused for --console-idle-minutes, and at its absolute end: the
+# database's clock is moved for one session at a time.
+psql_connect() { "${COFFER_TEST_PG_BIN:?}/psql" "$DB" -qAt -c "$1"; }
+session() {
+  curl -s -D - -o /dev/null -X POST -H "Authorization: Bearer $(cat "$TOKEN_FILE")" \
+    -H 'Content-Type: application/json' -d '{}' "http://127.0.0.1:$HTTP_PORT/coffer.console.v1.Sessions/SignIn" |
+    sed -n 's/^[Ss]et-[Cc]ookie: coffer_session=\([^;]*\).*/\1/p'
+}
+use() {
+  curl -s -o /dev/null -w '%{http_code}' -X POST -H "Cookie: coffer_session=$1" \
+    -H 'Content-Type: application/json' -d '{}' "http://127.0.0.1:$HTTP_PORT/coffer.v1.Projects/ListProjects"
+}
+S1=$(session); S2=$(session)
+first=$(use "$S1")
+# S1 is the second newest session, S2 the newest
+psql_connect "UPDATE console_sessions SET last_seen = now() - interval '16 minutes' WHERE create_time = (SELECT create_time FROM console_sessions ORDER BY create_time DESC OFFSET 1 LIMIT 1)" >/dev/null
+idle=$(use "$S1")
+still=$(use "$S2")
+psql_connect "UPDATE console_sessions SET expire_time = now() - interval '1 second' WHERE create_time = (SELECT max(create_time) FROM console_sessions)" >/dev/null
+ended=$(use "$S2")
+if [ "$first" = 200 ] && [ "$idle" = 401 ] && [ "$still" = 200 ] && [ "$ended" = 401 ]; then
+  echo "ok: a console session ends after 15 idle minutes and at its absolute end"
+else
+  echo "FAIL: console session ends: first $first, idle $idle, the other $still, past its end $ended"; status=1
+fi
+
 # A watch left open over Connect (curl, by hand) ends with its end-of-stream message when cofferd
 # stops, and the stop stays within its grace.
 U="http://127.0.0.1:$HTTP_PORT"
@@ -88,6 +114,11 @@ if wait_bounded $CURL 5 "curl's watch" && grep -qa '"heartbeat":true' "$COFFER_T
 else
   echo "FAIL: the open watch at the stop: $(tr -c '[:print:]' '.' <"$COFFER_TEST_STATE/connect-watch.out" | tail -c 300)"
   status=1
+fi
+if grep -qaF "$S1" "$LOG" || grep -qaF "$S2" "$LOG"; then
+  echo "FAIL: a console session's secret is in the server's log"; status=1
+else
+  echo "ok: no console session's secret in the server's log"
 fi
 if grep -qaF "$CANARY" "$LOG"; then
   echo "FAIL: a canary value is in the server's log"; status=1
