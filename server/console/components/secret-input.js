@@ -50,7 +50,6 @@ class CofferSecretInput extends HTMLElement {
     this._field.id = `${id}-field`;
     this._field.setAttribute("aria-autocomplete", "list");
     this._field.setAttribute("aria-controls", `${id}-list`);
-    this._field.setAttribute("aria-expanded", "false");
     this._pop = document.createElement("div");
     this._pop.className = "pop";
     this._pop.hidden = true;
@@ -93,7 +92,6 @@ class CofferSecretInput extends HTMLElement {
   close() {
     this._start = -1;
     this._pop.hidden = true;
-    this._field.setAttribute("aria-expanded", "false");
     this._field.removeAttribute("aria-activedescendant");
   }
 
@@ -109,7 +107,6 @@ class CofferSecretInput extends HTMLElement {
       this._start = caret - 1;
       this._tab = "secrets";
       this._pop.hidden = false;
-      this._field.setAttribute("aria-expanded", "true");
       try { this._names = await this.secretNames(); } catch { this._names = []; }
     } else if (this._start >= 0 && (caret <= this._start || /[\s}]/.test(this._filter()))) {
       this.close();
@@ -168,9 +165,9 @@ class CofferSecretInput extends HTMLElement {
   }
 
   // Replaces "{" and the filter with the reference to name.
-  _choose(name) {
+  _choose(name, end = this._field.selectionStart) {
     const ref = this._tab === "secrets" ? `{secret.${name}}` : `{${name}}`;
-    const v = this._field.value, end = this._field.selectionStart;
+    const v = this._field.value;
     this._field.value = v.slice(0, this._start) + ref + v.slice(end);
     const at = this._start + ref.length;
     this.close();
@@ -180,14 +177,15 @@ class CofferSecretInput extends HTMLElement {
   }
 
   _create() {
-    const start = this._start;
+    // where the reference goes: the host's dialog takes the focus (and the caret) meanwhile
+    const start = this._start, end = this._field.selectionStart;
     this.dispatchEvent(new CustomEvent("coffer-create-secret", {
       bubbles: true,
       detail: {
         insert: (name) => {
           this._start = start;
           this._tab = "secrets";
-          this._choose(name);
+          this._choose(name, end);
         },
       },
     }));
