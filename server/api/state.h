@@ -29,6 +29,7 @@ struct api_config {
 	int watch_per_token;    /* watch streams a token may hold at once on a replica */
 	int session_idle_s;     /* a console session unused this long ends */
 	int session_max_s;      /* and ends this long after sign-in */
+	int reveal_s;           /* the console shows a revealed value this long */
 };
 
 struct api {

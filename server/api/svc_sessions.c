@@ -31,6 +31,7 @@ static int fill(struct call *c, Coffer__Console__V1__Session *resp, int64_t end_
 	call_token_message(c, resp->token, &c->caller);
 	resp->expire_time = call_timestamp(c, end_us);
 	resp->idle_seconds = c->api->cfg.session_idle_s;
+	resp->reveal_seconds = c->api->cfg.reveal_s;
 	return RPC_OK;
 }
 

@@ -8,7 +8,9 @@ import "/components/secret-input.js";
 
 const page = document.getElementById("page");
 const who = document.getElementById("who");
-const REVEAL_MS = 30000; // a revealed value shows this long; a copied one stays this long
+// a revealed value shows this long, a copied one stays on the clipboard this long (the server's
+// --console-reveal-seconds, told with the session)
+const revealMs = () => (me?.revealSeconds || 30) * 1000;
 let me = null; // the session: { token: {...}, expireTime, idleSeconds }
 let watching = null; // the live updates of the page shown (an AbortController)
 
@@ -228,7 +230,7 @@ function secretRow(p, s, message) {
         text.textContent = r.value || "";
         button.textContent = "Hide";
         button.setAttribute("aria-label", `Hide ${s.name}`);
-        timer = setTimeout(hide, REVEAL_MS);
+        timer = setTimeout(hide, revealMs());
       } catch (err) {
         message.textContent = `Cannot reveal ${s.name}: ${err.message}`;
       }
@@ -278,12 +280,12 @@ async function copyValue(p, s, message) {
   try {
     const r = await call(S, "RevealSecret", { project: p, name: s.name });
     await navigator.clipboard.writeText(r.value || "");
-    message.textContent = `Copied ${s.name}; the clipboard is cleared in 30 seconds.`;
+    message.textContent = `Copied ${s.name}; the clipboard is cleared in ${revealMs() / 1000} seconds.`;
     setTimeout(async () => {
       try {
         if ((await navigator.clipboard.readText()) === r.value) await navigator.clipboard.writeText("");
       } catch { /* the page lost the clipboard: nothing to clear */ }
-    }, REVEAL_MS);
+    }, revealMs());
   } catch (err) {
     message.textContent = `Cannot copy ${s.name}: ${err.message}`;
   }

@@ -386,6 +386,7 @@ static int start_domain_and_api(struct server *srv, const struct settings *cfg, 
 	        .rate_burst = cfg->rate_burst,
 	        .session_idle_s = cfg->console_idle_minutes * 60,
 	        .session_max_s = cfg->console_max_hours * 3600,
+	        .reveal_s = cfg->console_reveal_seconds,
 	};
 	struct audit_opts audit = {.sink = domain_audit_sink,
 	                           .idle = domain_audit_idle,

@@ -36,6 +36,7 @@ struct settings {
 	bool console;               /* the web console at / of the HTTP listener */
 	int console_idle_minutes;   /* a console session unused this long ends */
 	int console_max_hours;      /* and ends this long after sign-in */
+	int console_reveal_seconds; /* a revealed value shows (a copied one stays) this long */
 	int rate_limit;             /* calls per second per token on this replica; 0: none */
 	int rate_burst;             /* calls a token may make at once; 0: twice rate_limit */
 	int unauthenticated_limit;  /* calls without a valid token per second per address */

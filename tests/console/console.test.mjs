@@ -144,6 +144,11 @@ test("secrets: new, reveal for a while, hide, restricted never revealed, edit, h
   await click(page, "Reveal API_KEY");
   await byName(page, "Hide API_KEY");
   assert.ok((await text(page)).includes(`${CANARY}-one`));
+  // shown for --console-reveal-seconds (3 here), then hidden by itself
+  await page.waitForFunction((v) => !document.body.innerText.includes(v), { timeout: 6000 }, `${CANARY}-one`);
+  await byName(page, "Reveal API_KEY");
+  await click(page, "Reveal API_KEY");
+  await byName(page, "Hide API_KEY");
   await click(page, "Hide API_KEY");
   await byName(page, "Reveal API_KEY");
   assert.ok(!(await text(page)).includes(`${CANARY}-one`), "hidden at once");
@@ -186,6 +191,8 @@ test("copy value: an audited reveal straight to the clipboard", async () => {
   await click(page, "Copy value");
   await page.waitForFunction(() => /Copied COPY_ME/.test(document.body.innerText));
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `${CANARY}-copy`);
+  // cleared after --console-reveal-seconds (3 here), since it still holds the value
+  await page.waitForFunction(async () => (await navigator.clipboard.readText()) === "", { timeout: 8000, polling: 500 });
   const audit = await api("coffer.v1.Access/ListAuditEvents", { project: p });
   assert.ok(audit.events.some((e) => e.method.endsWith("/RevealSecret") && e.secret === "COPY_ME" && e.transport === "connect"), "the copy is an audited reveal");
   await page.browserContext().close();

@@ -31,7 +31,7 @@ TOKEN_FILE="$COFFER_TEST_STATE/console-admin.token"
 rm -f "$TOKEN_FILE"
 COFFER_DATABASE_URL="$COFFER_TEST_CONSOLE_DATABASE_URL" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
   "$COFFER_TEST_BUILD/bin/cofferd" serve --listen "127.0.0.1:$PORT" --migrate --log-level debug \
-  --grace-seconds 5 --bootstrap-token-file "$TOKEN_FILE" --metrics-listen "" --console \
+  --grace-seconds 5 --bootstrap-token-file "$TOKEN_FILE" --metrics-listen "" --console --console-reveal-seconds 3 \
   --http-listen "127.0.0.1:$HTTP_PORT" --watch-heartbeat-seconds 1 >"$LOG" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true' EXIT
