@@ -336,6 +336,36 @@ test("the { picker: Variables and Secrets tabs, filtering, keys, Create Secret",
   await page.browserContext().close();
 });
 
+test("access: a new token's secret is shown once and works; revoking it ends it; the audit log filters", async () => {
+  const p = await project();
+  const page = await signedIn();
+  await page.browserContext().overridePermissions(BASE, ["clipboard-read", "clipboard-write", "clipboard-sanitized-write"]);
+  await open(page, `/projects/${p}/access`);
+  await click(page, "New Token");
+  await fill(page, "Name", "ci-runtime");
+  await click(page, "Create");
+  const box = await byName(page, "Token secret");
+  const secret = await box.evaluate((i) => i.value);
+  assert.match(secret, /^coffer_/);
+  await click(page, "Copy");
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+  await click(page, "Done");
+  await byName(page, "Revoke ci-runtime");
+  assert.ok(!(await page.content()).includes(secret), "shown once: gone from the page");
+  const r = await fetch(`${BASE}/coffer.v1.Secrets/ResolveSecrets`, { method: "POST", headers: { Authorization: `Bearer ${secret}`, "Content-Type": "application/json" }, body: JSON.stringify({ project: p, environment: "main", version: "VERSION_LIVE" }) });
+  assert.equal(r.status, 200, "the new token works");
+  await click(page, "Revoke ci-runtime");
+  await page.click("dialog[open] button[value=revoke]");
+  await gone(page, "Revoke ci-runtime");
+  const after = await fetch(`${BASE}/coffer.v1.Secrets/ResolveSecrets`, { method: "POST", headers: { Authorization: `Bearer ${secret}`, "Content-Type": "application/json" }, body: JSON.stringify({ project: p, environment: "main", version: "VERSION_LIVE" }) });
+  assert.equal(after.status, 401, "revoked");
+  await open(page, `/projects/${p}/audit`);
+  await page.waitForFunction(() => /CreateToken/.test(document.body.innerText) && /ResolveSecrets/.test(document.body.innerText));
+  await fill(page, "Filter", "CreateToken");
+  await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 1 && /CreateToken/.test(document.querySelector("tbody tr").innerText));
+  await page.browserContext().close();
+});
+
 test("every page passes axe-core (no serious or critical violation)", async () => {
   const p = await project();
   await api("coffer.v1.Secrets/CreateSecret", { project: p, name: "A", value: "v" });
