@@ -32,3 +32,31 @@ wait_bounded() {
   wait "$pid" 2>/dev/null
   return 124
 }
+
+# node_packages SUITE_DIR DIR FILE...: the npm packages SUITE_DIR's package-lock.json pins, into DIR
+# (npm ci, again only when the lock file changed), with SUITE_DIR's package files and FILEs.
+node_packages() {
+  local from=$1 dir=$2
+  shift 2
+  mkdir -p "$dir"
+  cp "$from/package.json" "$from/package-lock.json" "$@" "$dir/"
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.coffer-lock.json" 2>/dev/null; then
+    echo "installing the npm packages of ${from#"$ROOT"/} (npm ci, its package-lock.json)"
+    (cd "$dir" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent >/dev/null &&
+      cp package-lock.json node_modules/.coffer-lock.json)
+  fi
+}
+
+# wait_http_bootstrap PID TOKEN_FILE LOG CURL_ARGS...: until cofferd (PID) has written its
+# bootstrap token and curl CURL_ARGS succeeds (15 s at most); exits the script when cofferd died or
+# wrote no token.
+wait_http_bootstrap() {
+  local pid=$1 file=$2 log=$3 i
+  shift 3
+  for i in $(seq 75); do
+    [ -s "$file" ] && curl -sf -o /dev/null "$@" && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
+    sleep 0.2
+  done
+  [ -s "$file" ] || { echo "FAIL: no bootstrap token (is the database new?)"; tail -5 "$log"; exit 1; }
+}

@@ -15,13 +15,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 # connect-es and protobuf-es, as the lock file pins them, in the state folder.
 NODE_DIR="$COFFER_TEST_STATE/connect-node"
-mkdir -p "$NODE_DIR"
-cp "$HERE/package.json" "$HERE/package-lock.json" "$HERE/connect.test.mjs" "$NODE_DIR/"
-if ! cmp -s "$NODE_DIR/package-lock.json" "$NODE_DIR/node_modules/.coffer-lock.json" 2>/dev/null; then
-  echo "installing connect-es for the Connect suite (npm ci, tests/connect/package-lock.json)"
-  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --silent >/dev/null &&
-    cp package-lock.json node_modules/.coffer-lock.json)
-fi
+node_packages "$HERE" "$NODE_DIR" "$HERE/connect.test.mjs"
 
 # The registry the client uses, made at run time from our proto files: no code generation.
 DESC="$COFFER_TEST_STATE/coffer.protoset"
@@ -42,13 +36,8 @@ COFFER_DATABASE_URL="$DB" COFFER_ROOT_KEY_FILE="$COFFER_TEST_ROOT_KEY_FILE" \
   --http-listen "127.0.0.1:$HTTP_PORT" --watch-heartbeat-seconds 1 >"$LOG" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true' EXIT
-for _ in $(seq 150); do
-  [ -s "$TOKEN_FILE" ] && curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
-    -d '{}' "http://127.0.0.1:$HTTP_PORT/grpc.health.v1.Health/Check" && break
-  kill -0 $PID 2>/dev/null || { cat "$LOG"; exit 1; }
-  sleep 0.2
-done
-[ -s "$TOKEN_FILE" ] || { echo "FAIL: no bootstrap token (is the database new?)"; tail -5 "$LOG"; exit 1; }
+wait_http_bootstrap $PID "$TOKEN_FILE" "$LOG" -X POST -H 'Content-Type: application/json' -d '{}' \
+  "http://127.0.0.1:$HTTP_PORT/grpc.health.v1.Health/Check"
 
 status=0
 args=(--test)

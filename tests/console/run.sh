@@ -15,13 +15,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/lib.sh"
 
 NODE_DIR="$COFFER_TEST_STATE/console-node"
-mkdir -p "$NODE_DIR"
-cp "$HERE/package.json" "$HERE/package-lock.json" "$HERE/console.test.mjs" "$NODE_DIR/"
-if ! cmp -s "$NODE_DIR/package-lock.json" "$NODE_DIR/node_modules/.coffer-lock.json" 2>/dev/null; then
-  echo "installing puppeteer-core and axe-core for the console suite (npm ci, tests/console/package-lock.json)"
-  (cd "$NODE_DIR" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent >/dev/null &&
-    cp package-lock.json node_modules/.coffer-lock.json)
-fi
+node_packages "$HERE" "$NODE_DIR" "$HERE/console.test.mjs"
 
 CANARY="canary$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOG="$COFFER_TEST_STATE/console-cofferd.log"
@@ -35,12 +29,7 @@ COFFER_DATABASE_URL="$COFFER_TEST_CONSOLE_DATABASE_URL" COFFER_ROOT_KEY_FILE="$C
   --http-listen "127.0.0.1:$HTTP_PORT" --watch-heartbeat-seconds 1 >"$LOG" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true' EXIT
-for _ in $(seq 150); do
-  [ -s "$TOKEN_FILE" ] && curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/" && break
-  kill -0 $PID 2>/dev/null || { cat "$LOG"; exit 1; }
-  sleep 0.2
-done
-[ -s "$TOKEN_FILE" ] || { echo "FAIL: no bootstrap token (is the database new?)"; tail -5 "$LOG"; exit 1; }
+wait_http_bootstrap $PID "$TOKEN_FILE" "$LOG" "http://127.0.0.1:$HTTP_PORT/"
 
 status=0
 args=(--test --test-concurrency=1)
