@@ -57,6 +57,7 @@ struct got {
 	bool retryable;    /* coffer-retryable: true */
 	char csp[512];     /* Content-Security-Policy */
 	char referrer[64]; /* Referrer-Policy */
+	char cookie[256];  /* Set-Cookie */
 };
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
@@ -69,6 +70,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 		g->retryable = true;
 	if (len > 25 && strncasecmp(p, "Content-Security-Policy: ", 25) == 0)
 		snprintf(g->csp, sizeof(g->csp), "%.*s", (int)strcspn(p + 25, "\r\n"), p + 25);
+	if (len > 12 && strncasecmp(p, "Set-Cookie: ", 12) == 0)
+		snprintf(g->cookie, sizeof(g->cookie), "%.*s", (int)strcspn(p + 12, "\r\n"),
+		         p + 12);
 	if (len > 17 && strncasecmp(p, "Referrer-Policy: ", 17) == 0)
 		snprintf(g->referrer, sizeof(g->referrer), "%.*s", (int)strcspn(p + 17, "\r\n"),
 		         p + 17);
@@ -982,6 +986,37 @@ static long https_status(int port, const char *path, const char *token, const ch
 	return s;
 }
 
+/* Signs in to the console over HTTPS (the test CA) with token: the answer's status, its cookie into
+ * cookie (cap bytes). */
+static long https_sign_in(int port, const char *token, char *cookie, size_t cap)
+{
+	struct got g = {0};
+	CURL *c = curl_easy_init();
+	ck_assert_ptr_nonnull(c);
+	char url[256], auth[256], ca[256];
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/coffer.console.v1.Sessions/SignIn", port);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", test_certs());
+	struct curl_slist *h = curl_slist_append(NULL, auth);
+	h = curl_slist_append(h, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+	curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &g);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &g.status);
+	snprintf(cookie, cap, "%s", g.cookie);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	long status = g.status;
+	got_free(&g);
+	return status;
+}
+
 START_TEST(tls_and_mtls_as_grpc)
 {
 	http_server_up();
@@ -1005,6 +1040,11 @@ START_TEST(tls_and_mtls_as_grpc)
 	        https_status(mport, path, rt, "ca.crt", "notclient.crt", "notclient.key");
 	ck_assert_msg(server_only == 401 || server_only < 0,
 	              "a server certificate as a client's: %ld", server_only);
+	/* Under TLS the console's session cookie is Secure as well. */
+	char editor[128], cookie[256];
+	token_for(haddr, p, COFFER__V1__ROLE__ROLE_EDITOR, NULL, 0, editor, NULL);
+	ck_assert_int_eq(https_sign_in(port, editor, cookie, sizeof(cookie)), 200);
+	ck_assert_msg(strstr(cookie, "; HttpOnly; SameSite=Strict; Secure") != NULL, "%s", cookie);
 	/* Plaintext to a TLS listener gets no answer. */
 	char url[1024];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
