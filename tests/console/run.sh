@@ -32,7 +32,7 @@ trap 'kill -TERM $PID 2>/dev/null || true' EXIT
 wait_http_bootstrap $PID "$TOKEN_FILE" "$LOG" "http://127.0.0.1:$HTTP_PORT/"
 
 status=0
-args=(--test --test-concurrency=1)
+args=(--test) # one file: its tests run one after another (Node 18 has no --test-concurrency)
 [ -z "$ONLY" ] || args+=(--test-name-pattern "$ONLY")
 COFFER_CONSOLE_URL="http://127.0.0.1:$HTTP_PORT" COFFER_CONSOLE_ADMIN_TOKEN_FILE="$TOKEN_FILE" \
   COFFER_CANARY="$CANARY" NODE_PATH="$NODE_DIR/node_modules" \
