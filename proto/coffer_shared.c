@@ -3,6 +3,7 @@
 #include "coffer_shared.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,23 @@ void coffer_wbuf_free(struct coffer_wbuf *b)
 		free(b->p);
 	}
 	memset(b, 0, sizeof(*b));
+}
+
+int coffer_wbuf_str(struct coffer_wbuf *b, const char *s)
+{
+	return coffer_wbuf_put(b, s, strlen(s));
+}
+
+int coffer_wbuf_fmt(struct coffer_wbuf *b, const char *fmt, ...)
+{
+	char tmp[64];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	return coffer_wbuf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
 int coffer_wbuf_json(struct coffer_wbuf *b, const char *s)

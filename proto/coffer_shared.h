@@ -56,6 +56,14 @@ int coffer_wbuf_put(struct coffer_wbuf *b, const void *data, size_t n);
 /* Wipes and frees the buffer, leaving it empty. */
 void coffer_wbuf_free(struct coffer_wbuf *b);
 
+/* Appends the string s; 0, or -1 when memory runs out. */
+int coffer_wbuf_str(struct coffer_wbuf *b, const char *s);
+
+/* Appends what printf makes of fmt (at most 63 bytes: numbers and short literals); 0, or -1 when
+ * memory runs out. */
+int coffer_wbuf_fmt(struct coffer_wbuf *b, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
 /* Appends s as a quoted JSON string: \" \\ \n \r \t escaped, other control bytes as \u00XX (s is
  * UTF-8, as every text the server keeps). 0, or -1 when memory runs out. */
 int coffer_wbuf_json(struct coffer_wbuf *b, const char *s);

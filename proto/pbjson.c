@@ -498,22 +498,6 @@ int pbjson_decode(const ProtobufCMessageDescriptor *desc, const char *json, size
 
 /* ---- encoding: a message -> JSON ---- */
 
-static int jput(struct coffer_wbuf *b, const char *s)
-{
-	return coffer_wbuf_put(b, s, strlen(s));
-}
-
-static int jfmt(struct coffer_wbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int jfmt(struct coffer_wbuf *b, const char *fmt, ...)
-{
-	char tmp[64];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	return coffer_wbuf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 /* The field's JSON name, quoted, and a colon. */
 static int put_name(struct coffer_wbuf *b, const char *name)
 {
@@ -535,7 +519,7 @@ static int put_base64(struct coffer_wbuf *b, const uint8_t *p, size_t n)
 {
 	static const char digits[] =
 	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	int rc = jput(b, "\"");
+	int rc = coffer_wbuf_str(b, "\"");
 	for (size_t i = 0; i < n && rc == 0; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
 		             (i + 2 < n ? p[i + 2] : 0);
@@ -544,16 +528,16 @@ static int put_base64(struct coffer_wbuf *b, const uint8_t *p, size_t n)
 		             i + 2 < n ? digits[v & 63] : '='};
 		rc = coffer_wbuf_put(b, q, 4);
 	}
-	return rc || jput(b, "\"");
+	return rc || coffer_wbuf_str(b, "\"");
 }
 
 static int put_double(struct coffer_wbuf *b, double d)
 {
 	if (isnan(d))
-		return jput(b, "\"NaN\"");
+		return coffer_wbuf_str(b, "\"NaN\"");
 	if (isinf(d))
-		return jput(b, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-	return jfmt(b, "%.17g", d);
+		return coffer_wbuf_str(b, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+	return coffer_wbuf_fmt(b, "%.17g", d);
 }
 
 static int put_timestamp(struct coffer_wbuf *b, const ProtobufCMessage *m)
@@ -571,17 +555,17 @@ static int put_timestamp(struct coffer_wbuf *b, const ProtobufCMessage *m)
 	time_t t = (time_t)seconds;
 	struct tm tm;
 	if (gmtime_r(&t, &tm) == NULL)
-		return jput(b, "null");
+		return coffer_wbuf_str(b, "null");
 	char buf[48];
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	int rc = jfmt(b, "\"%04d%s", tm.tm_year + 1900, buf + strcspn(buf, "-"));
+	int rc = coffer_wbuf_fmt(b, "\"%04d%s", tm.tm_year + 1900, buf + strcspn(buf, "-"));
 	if (nanos > 0 && nanos % 1000000 == 0)
-		rc = rc || jfmt(b, ".%03d", nanos / 1000000);
+		rc = rc || coffer_wbuf_fmt(b, ".%03d", nanos / 1000000);
 	else if (nanos > 0 && nanos % 1000 == 0)
-		rc = rc || jfmt(b, ".%06d", nanos / 1000);
+		rc = rc || coffer_wbuf_fmt(b, ".%06d", nanos / 1000);
 	else if (nanos > 0)
-		rc = rc || jfmt(b, ".%09d", nanos);
-	return rc || jput(b, "Z\"");
+		rc = rc || coffer_wbuf_fmt(b, ".%09d", nanos);
+	return rc || coffer_wbuf_str(b, "Z\"");
 }
 
 static int encode_msg(const ProtobufCMessage *m, struct coffer_wbuf *b);
@@ -593,28 +577,28 @@ static int put_value(struct coffer_wbuf *b, const ProtobufCFieldDescriptor *f, c
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		return jfmt(b, "%" PRId32, *(const int32_t *)p);
+		return coffer_wbuf_fmt(b, "%" PRId32, *(const int32_t *)p);
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		return jfmt(b, "%" PRIu32, *(const uint32_t *)p);
+		return coffer_wbuf_fmt(b, "%" PRIu32, *(const uint32_t *)p);
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
 	case PROTOBUF_C_TYPE_SFIXED64:
-		return jfmt(b, "\"%" PRId64 "\"", *(const int64_t *)p);
+		return coffer_wbuf_fmt(b, "\"%" PRId64 "\"", *(const int64_t *)p);
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		return jfmt(b, "\"%" PRIu64 "\"", *(const uint64_t *)p);
+		return coffer_wbuf_fmt(b, "\"%" PRIu64 "\"", *(const uint64_t *)p);
 	case PROTOBUF_C_TYPE_FLOAT:
 		return put_double(b, *(const float *)p);
 	case PROTOBUF_C_TYPE_DOUBLE:
 		return put_double(b, *(const double *)p);
 	case PROTOBUF_C_TYPE_BOOL:
-		return jput(b, *(const protobuf_c_boolean *)p ? "true" : "false");
+		return coffer_wbuf_str(b, *(const protobuf_c_boolean *)p ? "true" : "false");
 	case PROTOBUF_C_TYPE_ENUM: {
 		int v = *(const int *)p;
 		const ProtobufCEnumValue *ev =
 		        protobuf_c_enum_descriptor_get_value(f->descriptor, v);
-		return ev ? coffer_wbuf_json(b, ev->name) : jfmt(b, "%d", v);
+		return ev ? coffer_wbuf_json(b, ev->name) : coffer_wbuf_fmt(b, "%d", v);
 	}
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *s = *(char *const *)p;
@@ -626,10 +610,10 @@ static int put_value(struct coffer_wbuf *b, const ProtobufCFieldDescriptor *f, c
 	}
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
-		return sub ? encode_msg(sub, b) : jput(b, "{}");
+		return sub ? encode_msg(sub, b) : coffer_wbuf_str(b, "{}");
 	}
 	}
-	return jput(b, "null");
+	return coffer_wbuf_str(b, "null");
 }
 
 /* Whether a singular field at p holds its default (and is then left out). */
@@ -688,7 +672,7 @@ static int encode_msg(const ProtobufCMessage *m, struct coffer_wbuf *b)
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	if (is_type(d, "google.protobuf.Timestamp"))
 		return put_timestamp(b, m);
-	int rc = jput(b, "{");
+	int rc = coffer_wbuf_str(b, "{");
 	bool first = true;
 	for (unsigned i = 0; i < d->n_fields && rc == 0; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -699,11 +683,12 @@ static int encode_msg(const ProtobufCMessage *m, struct coffer_wbuf *b)
 			if (n == 0)
 				continue;
 			const char *arr = *(char *const *)p;
-			rc = (first ? 0 : jput(b, ",")) || put_name(b, f->name) || jput(b, "[");
+			rc = (first ? 0 : coffer_wbuf_str(b, ",")) || put_name(b, f->name) ||
+			     coffer_wbuf_str(b, "[");
 			for (size_t k = 0; k < n && rc == 0; k++)
-				rc = (k ? jput(b, ",") : 0) ||
+				rc = (k ? coffer_wbuf_str(b, ",") : 0) ||
 				     put_value(b, f, arr + k * value_size(f));
-			rc = rc || jput(b, "]");
+			rc = rc || coffer_wbuf_str(b, "]");
 			first = false;
 			continue;
 		}
@@ -716,10 +701,11 @@ static int encode_msg(const ProtobufCMessage *m, struct coffer_wbuf *b)
 			present = !is_default(f, p);
 		if (!present)
 			continue;
-		rc = (first ? 0 : jput(b, ",")) || put_name(b, f->name) || put_value(b, f, p);
+		rc = (first ? 0 : coffer_wbuf_str(b, ",")) || put_name(b, f->name) ||
+		     put_value(b, f, p);
 		first = false;
 	}
-	return rc || jput(b, "}");
+	return rc || coffer_wbuf_str(b, "}");
 }
 
 int pbjson_encode(const ProtobufCMessage *msg, struct coffer_wbuf *out)

@@ -60,26 +60,6 @@ void http_json_free(struct http_json *h)
 	free(h);
 }
 
-/* ---- JSON into a buffer that never leaves a copy behind (coffer_wbuf) ---- */
-
-/* A failure to grow shows in b->failed, checked once before answering. */
-static void jraw(struct coffer_wbuf *b, const char *s)
-{
-	coffer_wbuf_put(b, s, strlen(s));
-}
-
-static void jfmt(struct coffer_wbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void jfmt(struct coffer_wbuf *b, const char *fmt, ...)
-{
-	char tmp[64];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		coffer_wbuf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 /* ---- answers ---- */
 
 static void answer_json(struct http_request *req, int status, struct coffer_wbuf *b)
@@ -129,26 +109,26 @@ static void on_resolved(void *arg, int code, const char *message, const Protobuf
 		             r->n_missing ? r->missing[0] : "");
 	} else if (p->single) {
 		const Coffer__V1__ResolvedSecret *s = r->secrets[0];
-		jraw(&b, "{\"name\":");
+		coffer_wbuf_str(&b, "{\"name\":");
 		coffer_wbuf_json(&b, s->name);
-		jraw(&b, ",\"value\":");
+		coffer_wbuf_str(&b, ",\"value\":");
 		coffer_wbuf_json(&b, s->value);
-		jfmt(&b, ",\"revision\":%lld,\"source\":", (long long)r->revision);
+		coffer_wbuf_fmt(&b, ",\"revision\":%lld,\"source\":", (long long)r->revision);
 		coffer_wbuf_json(&b, s->source == COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE
 		                             ? "override"
 		                             : "default");
-		jraw(&b, "}");
+		coffer_wbuf_str(&b, "}");
 		answer_json(req, 200, &b);
 	} else {
-		jfmt(&b, "{\"revision\":%lld,\"secrets\":{", (long long)r->revision);
+		coffer_wbuf_fmt(&b, "{\"revision\":%lld,\"secrets\":{", (long long)r->revision);
 		for (size_t i = 0; i < r->n_secrets; i++) {
 			if (i)
-				jraw(&b, ",");
+				coffer_wbuf_str(&b, ",");
 			coffer_wbuf_json(&b, r->secrets[i]->name);
-			jraw(&b, ":");
+			coffer_wbuf_str(&b, ":");
 			coffer_wbuf_json(&b, r->secrets[i]->value);
 		}
-		jraw(&b, "}}");
+		coffer_wbuf_str(&b, "}}");
 		answer_json(req, 200, &b);
 	}
 	free(p);
