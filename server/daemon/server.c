@@ -34,13 +34,13 @@ struct server {
 	struct audit *audit;      /* the audit writer */
 	struct metrics *metrics;  /* counters */
 	struct http_server *metrics_http; /* the /metrics listener */
-	struct http_json *json;           /* the HTTP/JSON endpoint's state */
-	struct http_server *http;         /* its listener */
-	pthread_mutex_t http_mu;          /* http as the metrics read it, against its stop */
-	struct api *api;                  /* the services */
-	struct rpc_server *rpc;           /* the gRPC runtime */
-	struct tls_files tls;             /* PEM contents */
-	const char **paths;               /* every method path, for the metrics */
+	struct http_json *json;   /* the HTTP listener's application (Connect, REST, console) */
+	struct http_server *http; /* its listener */
+	pthread_mutex_t http_mu;  /* http as the metrics read it, against its stop */
+	struct api *api;          /* the services */
+	struct rpc_server *rpc;   /* the gRPC runtime */
+	struct tls_files tls;     /* PEM contents */
+	const char **paths;       /* every method path, for the metrics */
 };
 
 int server_global_init(void)
@@ -249,7 +249,7 @@ static int start_metrics(struct server *srv, struct cof_err *e)
 	    metrics_gauge(srv->metrics, "coffer_watch_streams", NULL,
 	                  "WatchSecrets streams open on this replica.", gauge_watches, srv->api) ||
 	    metrics_gauge(srv->metrics, "coffer_http_connections", NULL,
-	                  "Connections open to the HTTP/JSON endpoint on this replica.",
+	                  "Connections open to the HTTP listener on this replica.",
 	                  gauge_http_connections, srv) ||
 	    metrics_gauge(srv->metrics, "coffer_cache_enabled", NULL,
 	                  "1 while the change listener listens and the cache serves.",
@@ -284,7 +284,8 @@ static int start_metrics(struct server *srv, struct cof_err *e)
 	return 0;
 }
 
-/* The HTTP/JSON endpoint, over the running gRPC server, with gRPC's TLS settings. */
+/* The HTTP listener (Connect, the REST reads, the console), over the running gRPC server, with
+ * gRPC's TLS settings. */
 static int start_http(struct server *srv, struct cof_err *e)
 {
 	const struct settings *cfg = &srv->cfg;

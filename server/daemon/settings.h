@@ -31,7 +31,7 @@ struct settings {
 	char *tls_key_file;         /* its private key (PEM) */
 	char *tls_client_ca_file;   /* CA of client certificates; set: mTLS required */
 	char *metrics_listen;       /* host:port of the /metrics listener; "": none */
-	char *http_listen;          /* host:port of the HTTP/JSON endpoint; "": none */
+	char *http_listen;          /* host:port of the HTTP listener; "": none */
 	int http_max_connections;   /* HTTP connections at once */
 	bool console;               /* the web console at / of the HTTP listener */
 	int console_idle_minutes;   /* a console session unused this long ends */
