@@ -13,7 +13,7 @@
  *   resolve-spread:PREFIX:N:E:V    the same over projects PREFIX-0 .. PREFIX-(N-1), round robin
  *   resolve-min:P:E:V:R            ResolveSecrets with min_revision R (it waits for R)
  *   create-project:NAME            Projects/CreateProject NAME-i
- *   create-secret:P                Secrets/CreateSecret S_i in P, a random 48-byte value
+ *   create-secret:P                Secrets/CreateSecret S_i in P, a random 64-byte value
  *   create-secret-spread:PREFIX:M  Secrets/CreateSecret S_(i%M) in PREFIX-(i/M)
  *   rewrite:P:S                    Secrets/UpdateSecret S in P with a new random value
  *   set-override:P:E:V             Environments/SetOverride of S_i in (P, E, V)
@@ -119,7 +119,7 @@ static grpc_byte_buffer *build(struct load *l, long i, const char **method)
 {
 	const struct request_kind *r = &l->req;
 	const char(*f)[128] = r->field;
-	char name[160], value[49], project[160];
+	char name[160], value[65], project[160];
 	ProtobufCMessage *msg = NULL;
 	Grpc__Health__V1__HealthCheckRequest health = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
 	Coffer__V1__ResolveSecretsRequest resolve = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;

@@ -4,6 +4,7 @@
 #include "policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "changeset.h"
@@ -234,6 +235,20 @@ static int fill_resolved(struct call *c, const struct resolved *out,
 	return RPC_OK;
 }
 
+/* Packs the answer of every name once, keeps it sealed beside its rows for the resolves of the
+ * same state that follow, and sends these bytes rather than packing resp again. */
+static void keep_answer(struct call *c, struct session *ss, const struct resolved *out,
+                        const Coffer__V1__ResolveSecretsResponse *resp)
+{
+	size_t len = protobuf_c_message_get_packed_size(&resp->base);
+	uint8_t *packed = malloc(len ? len : 1);
+	if (packed == NULL)
+		return;
+	protobuf_c_message_pack(&resp->base, packed);
+	resolve_keep_answer(ss, out, packed, len);
+	rpc_answer_packed(c->rpc, packed, len);
+}
+
 /* What ResolveSecrets and WatchSecrets both name: an environment's version of a project, and
  * perhaps some of its secrets. RPC_OK, or the refusal. */
 static int check_target(struct call *c, const char *what, const char *project,
@@ -274,6 +289,7 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 	        .known_revision = req->known_revision,
 	        .alloc = call_alloc_fn,
 	        .alloc_arg = c,
+	        .kept_answers = true,
 	};
 	struct cof_err e = {0};
 	struct session *ss = call_memory_session(c, &e);
@@ -299,7 +315,15 @@ static int resolve_secrets_rpc(struct call *c, const Coffer__V1__ResolveSecretsR
 		return call_error(c, &e);
 	}
 	call_note_revision(c, out.revision);
+	if (out.answer != NULL) { /* the answer kept for this state: sent as it is */
+		rpc_answer_packed(c->rpc, out.answer, out.answer_len);
+		out.answer = NULL;
+		resolve_clear(&out);
+		return RPC_OK;
+	}
 	code = fill_resolved(c, &out, resp);
+	if (code == RPC_OK && out.keep_answer)
+		keep_answer(c, ss, &out, resp);
 	resolve_clear(&out);
 	return code;
 }

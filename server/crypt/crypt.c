@@ -26,6 +26,7 @@ struct crypt_keyring {
 	size_t n_terms;         /* entries in terms */
 	int32_t active;         /* term used for new seals */
 	pthread_rwlock_t lock;  /* guards terms and active */
+	uint8_t *answer_key; /* this process's key for kept answers, sodium_malloc'd, read-only */
 };
 
 int crypt_init(void)
@@ -59,6 +60,17 @@ int crypt_keyring_new_from_key(const uint8_t key[CRYPT_ROOT_KEY_BYTES], struct c
 	}
 	memcpy(kr->root, key, CRYPT_ROOT_KEY_BYTES);
 	sodium_mprotect_readonly(kr->root);
+	/* Random for every process and never written anywhere: what it sealed is unreadable once
+	 * the process is gone. */
+	kr->answer_key = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+	if (kr->answer_key == NULL) {
+		sodium_free(kr->root);
+		free(kr);
+		return cof_err_set(e, COF_EINTERNAL,
+		                   "cannot allocate protected memory for the answer key");
+	}
+	crypto_aead_xchacha20poly1305_ietf_keygen(kr->answer_key);
+	sodium_mprotect_readonly(kr->answer_key);
 	pthread_rwlock_init(&kr->lock, NULL);
 	*out = kr;
 	return 0;
@@ -143,6 +155,7 @@ void crypt_keyring_free(struct crypt_keyring *kr)
 	if (kr->token_key)
 		sodium_free(kr->token_key);
 	sodium_free(kr->root);
+	sodium_free(kr->answer_key);
 	pthread_rwlock_destroy(&kr->lock);
 	free(kr);
 }
@@ -338,6 +351,45 @@ int crypt_open_with(struct crypt_keyring *kr, const struct crypt_value_id *id, c
 		                       : "ciphertext names an unknown keyring term");
 	}
 	out[mlen] = '\0';
+	*plain = out;
+	*len = (size_t)mlen;
+	return 0;
+}
+
+/* ---- answers kept by this process ---- */
+
+int crypt_answer_seal(struct crypt_keyring *kr, const uint8_t *ad, size_t ad_len,
+                      const uint8_t *plain, size_t len, uint8_t *blob)
+{
+	randombytes_buf(blob, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	unsigned long long clen = 0;
+	return crypto_aead_xchacha20poly1305_ietf_encrypt(
+	               blob + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen, plain, len, ad,
+	               ad_len, NULL, blob, kr->answer_key) == 0
+	               ? 0
+	               : COF_EINTERNAL;
+}
+
+int crypt_answer_open(struct crypt_keyring *kr, const uint8_t *ad, size_t ad_len,
+                      const uint8_t *blob, size_t blob_len, uint8_t **plain, size_t *len,
+                      struct cof_err *e)
+{
+	*plain = NULL;
+	*len = 0;
+	if (blob_len < CRYPT_ANSWER_OVERHEAD)
+		return cof_err_set(e, COF_ETAMPER, "malformed kept answer");
+	size_t mlen_max = blob_len - CRYPT_ANSWER_OVERHEAD;
+	uint8_t *out = malloc(mlen_max ? mlen_max : 1);
+	if (out == NULL)
+		return cof_err_set(e, COF_EINTERNAL, "out of memory");
+	unsigned long long mlen = 0;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+	            out, &mlen, NULL, blob + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+	            blob_len - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad, ad_len, blob,
+	            kr->answer_key) != 0) {
+		crypt_free_plain((char *)out, mlen_max);
+		return cof_err_set(e, COF_ETAMPER, "a kept answer failed authentication");
+	}
 	*plain = out;
 	*len = (size_t)mlen;
 	return 0;

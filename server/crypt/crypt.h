@@ -111,6 +111,23 @@ int crypt_open_with(struct crypt_keyring *kr, const struct crypt_value_id *id, c
         __attribute__((warn_unused_result));
 /* The term a blob was sealed under, or 0 when it is not a blob. */
 int32_t crypt_blob_term(const uint8_t *blob, size_t len);
+/* ---- answers kept by this process ----
+ * A replica keeps, beside the sealed rows it caches, whole answers it has already built, sealed
+ * under a key of its own: random at start-up, in sodium_malloc memory (locked, guarded, left out
+ * of core dumps), read-only, never stored. Opening one answer is one AEAD over a few kilobytes
+ * instead of one per value (docs/performance.md). */
+#define CRYPT_ANSWER_OVERHEAD (24 + 16) /* nonce + tag */
+
+/* Seals plain[0..len) with associated data ad into blob (len + CRYPT_ANSWER_OVERHEAD bytes). */
+int crypt_answer_seal(struct crypt_keyring *kr, const uint8_t *ad, size_t ad_len,
+                      const uint8_t *plain, size_t len, uint8_t *blob)
+        __attribute__((warn_unused_result));
+/* Opens a kept answer sealed with ad: *plain is malloc'd (*len bytes); the caller wipes and frees
+ * it. Any failure is COF_ETAMPER. */
+int crypt_answer_open(struct crypt_keyring *kr, const uint8_t *ad, size_t ad_len,
+                      const uint8_t *blob, size_t blob_len, uint8_t **plain, size_t *len,
+                      struct cof_err *e) __attribute__((warn_unused_result));
+
 /* Wipes and frees a plaintext from crypt_open. NULL-safe. */
 void crypt_free_plain(char *plain, size_t len);
 

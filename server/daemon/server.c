@@ -196,6 +196,7 @@ CACHE_GAUGE(gauge_cache_sets, sets)
 CACHE_GAUGE(gauge_cache_tokens, tokens)
 CACHE_GAUGE(gauge_cache_hits, hits)
 CACHE_GAUGE(gauge_cache_misses, misses)
+CACHE_GAUGE(gauge_cache_answer_hits, answer_hits)
 CACHE_GAUGE(gauge_cache_enabled, enabled)
 #undef CACHE_GAUGE
 
@@ -265,7 +266,11 @@ static int start_metrics(struct server *srv, struct cof_err *e)
 	    metrics_gauge(srv->metrics, "coffer_cache_hits_total", NULL,
 	                  "Resolves served from the cache.", gauge_cache_hits, srv->domain) ||
 	    metrics_gauge(srv->metrics, "coffer_cache_misses_total", NULL,
-	                  "Resolves that read the database.", gauge_cache_misses, srv->domain))
+	                  "Resolves that read the database.", gauge_cache_misses, srv->domain) ||
+	    metrics_gauge(srv->metrics, "coffer_cache_answer_hits_total", NULL,
+	                  "Resolves answered with the whole answer kept sealed for their state "
+	                  "(one opening instead of one per value).",
+	                  gauge_cache_answer_hits, srv->domain))
 		return cof_err_set(e, COF_EINTERNAL, "too many gauges");
 	if (srv->cfg.metrics_listen == NULL || *srv->cfg.metrics_listen == '\0')
 		return 0;

@@ -47,6 +47,7 @@ struct cache {
 	struct hash tokens;   /* tokens (struct token_entry) by the hash of their secret */
 	bool keyring_stale;   /* the keyring changed: read it again */
 	uint64_t hits, misses, token_hits, token_misses;
+	atomic_uint_fast64_t answer_hits; /* counted without the lock */
 };
 
 /* ---- the rows ---- */
@@ -62,7 +63,9 @@ struct cached_rows *cached_rows_new(size_t n, size_t names_bytes, size_t blob_by
 	set->n = n;
 	set->rows = (struct cached_row *)(set + 1);
 	set->names = (const char **)(set->rows + n);
-	set->bytes = size;
+	/* The answer kept beside the rows holds the same names and values, a few bytes of framing
+	 * each, sealed: it is charged now, so that the budget bounds both. */
+	set->bytes = size + names_bytes + blob_bytes + n * 16 + 64;
 	return set;
 }
 
@@ -79,8 +82,10 @@ struct cached_rows *cached_rows_ref(struct cached_rows *set)
 
 void cached_rows_unref(struct cached_rows *set)
 {
-	if (set != NULL && atomic_fetch_sub(&set->refs, 1) == 1)
+	if (set != NULL && atomic_fetch_sub(&set->refs, 1) == 1) {
+		free(atomic_load(&set->answer));
 		free(set);
+	}
 }
 
 /* ---- keys ---- */
@@ -336,7 +341,7 @@ static void evict(struct cache *c)
 	c->cursor = hash_sweep(&c->sets, c->cursor, drop_set, fits, c);
 }
 
-void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
+bool cache_rows_put(struct cache *c, uint64_t generation, const char *project,
                     const char *environment, int version, struct cached_rows *set)
 {
 	char key[KEY_MAX];
@@ -344,20 +349,20 @@ void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
 	/* A set larger than a quarter of the budget is not kept: one big environment must not push
 	 * every other one out. */
 	if (n < 0 || generation == 0 || set->bytes > c->budget / 4)
-		return;
+		return false;
 	uint64_t h = hash_bytes(key, (size_t)n);
 	pthread_mutex_lock(&c->mu);
 	if (!c->enabled || generation != c->generation ||
 	    set->revision < announced(c, set->project_id)) {
 		pthread_mutex_unlock(&c->mu);
-		return;
+		return false;
 	}
 	struct set_entry *s = set_of(c, key, h);
 	if (s != NULL) {
 		/* Keep the newer of the two (a project deleted and made again starts over). */
 		if (s->set->project_id == set->project_id && s->set->revision >= set->revision) {
 			pthread_mutex_unlock(&c->mu);
-			return;
+			return false;
 		}
 		c->bytes -= s->set->bytes;
 		cached_rows_unref(s->set);
@@ -372,6 +377,7 @@ void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
 			evict(c);
 	}
 	pthread_mutex_unlock(&c->mu);
+	return s != NULL;
 }
 
 /* ---- tokens ---- */
@@ -433,6 +439,11 @@ void cache_token_put(struct cache *c, uint64_t generation, const uint8_t *hash,
 	pthread_mutex_unlock(&c->mu);
 }
 
+void cache_count_answer(struct cache *c)
+{
+	atomic_fetch_add_explicit(&c->answer_hits, 1, memory_order_relaxed);
+}
+
 void cache_stats(struct cache *c, struct cache_stats *out)
 {
 	pthread_mutex_lock(&c->mu);
@@ -440,6 +451,7 @@ void cache_stats(struct cache *c, struct cache_stats *out)
 	                            .misses = c->misses,
 	                            .token_hits = c->token_hits,
 	                            .token_misses = c->token_misses,
+	                            .answer_hits = atomic_load(&c->answer_hits),
 	                            .sets = c->sets.n,
 	                            .bytes = c->bytes,
 	                            .tokens = c->tokens.n,

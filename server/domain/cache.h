@@ -37,17 +37,27 @@ struct cached_row {
 	size_t sealed_len;          /* bytes in sealed */
 };
 
+/* A whole answer built from a set of rows (opaque bytes: the api's packed response), sealed
+ * under this process's answer key (crypt_answer_seal). */
+struct kept_answer {
+	size_t len;       /* bytes in sealed */
+	uint8_t sealed[]; /* nonce | ciphertext + tag */
+};
+
 /* The candidates of a resolve of (project, environment, version) at a revision: immutable,
- * shared by the cache and the calls reading it (reference counted), one allocation. */
+ * shared by the cache and the calls reading it (reference counted), one allocation; the answer
+ * built from them is kept beside them once, sealed (resolve_keep_answer). */
 struct cached_rows {
-	atomic_int refs;         /* holders */
-	int64_t project_id;      /* projects.id */
-	int64_t revision;        /* the project's revision they were read at */
-	int64_t environment_id;  /* the environment's id */
-	size_t n;                /* rows */
+	atomic_int refs;                      /* holders */
+	int64_t project_id;                   /* projects.id */
+	int64_t revision;                     /* the project's revision they were read at */
+	int64_t environment_id;               /* the environment's id */
+	int version;                          /* the version they resolve */
+	_Atomic(struct kept_answer *) answer; /* the answer of every name, sealed; NULL: none yet */
+	size_t n;                             /* rows */
 	struct cached_row *rows; /* the value each secret resolves to, sorted by name (strcmp) */
 	const char **names;      /* rows[i].name, for resolve_select */
-	size_t bytes;            /* memory held */
+	size_t bytes;            /* memory held, the kept answer's share counted in advance */
 };
 
 /* A set of n rows with room for names_bytes of names and blob_bytes of sealed values; the caller
@@ -65,6 +75,7 @@ struct cache;
 struct cache_stats {
 	uint64_t hits, misses; /* resolve lookups */
 	uint64_t token_hits, token_misses;
+	uint64_t answer_hits;       /* resolves answered with a kept answer */
 	size_t sets, bytes, tokens; /* held now */
 	bool enabled;               /* serving from memory */
 };
@@ -94,8 +105,8 @@ bool cache_keyring_stale(struct cache *c);
 /* The rows of (project, environment, version) with a reference, or NULL. */
 struct cached_rows *cache_rows_get(struct cache *c, const char *project, const char *environment,
                                    int version);
-/* Offers rows read at generation (the cache takes its own reference, or refuses). */
-void cache_rows_put(struct cache *c, uint64_t generation, const char *project,
+/* Offers rows read at generation (the cache takes its own reference, or refuses: false). */
+bool cache_rows_put(struct cache *c, uint64_t generation, const char *project,
                     const char *environment, int version, struct cached_rows *set);
 
 /* The token whose secret hashes to hash (32 bytes), into *out; false when not cached. */
@@ -103,6 +114,9 @@ bool cache_token_get(struct cache *c, const uint8_t *hash, struct token *out);
 /* Offers a token read at generation, bound to project_id (0: none). */
 void cache_token_put(struct cache *c, uint64_t generation, const uint8_t *hash,
                      const struct token *t);
+
+/* A resolve was answered with the answer kept for its set. */
+void cache_count_answer(struct cache *c);
 
 void cache_stats(struct cache *c, struct cache_stats *out);
 

@@ -3,9 +3,11 @@
 #include "resolve.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypt.h"
 #include "resolve_rules.h"
 #include "session_internal.h"
 #include "store.h"
@@ -116,6 +118,8 @@ static int resolve_body(struct store *s, void *arg, struct cof_err *e)
 	rc = store_resolve_rows(s, p.id, env_id, req->version, at, at == p.revision, &rows, &n, e);
 	if (rc == 0)
 		rc = resolve_make_set(rows, n, p.id, at, env_id, &t->set, e);
+	if (rc == 0)
+		t->set->version = req->version;
 	store_sealed_free(rows, n);
 	return rc;
 }
@@ -168,6 +172,58 @@ static int select_and_open(struct session *ss, const struct resolve_request *req
 	return rc;
 }
 
+/* What a kept answer is bound to: its set's identity. */
+static size_t answer_ad(const struct cached_rows *set, uint8_t *ad, size_t cap)
+{
+	int n = snprintf((char *)ad, cap,
+	                 "coffer.answer.v1:%" PRId64 ":%" PRId64 ":%d:%" PRId64 ":%zu",
+	                 set->project_id, set->environment_id, set->version, set->revision, set->n);
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* Whether a resolve may answer with, or keep, the whole answer of its set. */
+static bool whole_answer(const struct resolve_request *req)
+{
+	return req->kept_answers && req->n_names == 0 && req->at_revision == 0;
+}
+
+/* The answer kept for set, opened into out: 1, 0 when none is kept, or an error. */
+static int open_kept(struct session *ss, const struct cached_rows *set, struct resolved *out,
+                     struct cof_err *e)
+{
+	const struct kept_answer *k = atomic_load(&set->answer);
+	if (k == NULL)
+		return 0;
+	uint8_t ad[128];
+	size_t ad_len = answer_ad(set, ad, sizeof(ad));
+	int rc = crypt_answer_open(ss->kr, ad, ad_len, k->sealed, k->len, &out->answer,
+	                           &out->answer_len, e);
+	if (rc)
+		return rc; /* memory was altered: fail closed, as for a stored value */
+	cache_count_answer(session_cache(ss));
+	return 1;
+}
+
+void resolve_keep_answer(struct session *ss, const struct resolved *r, const uint8_t *packed,
+                         size_t len)
+{
+	struct cached_rows *set = r->set;
+	if (!r->keep_answer || set == NULL || atomic_load(&set->answer) != NULL)
+		return;
+	uint8_t ad[128];
+	size_t ad_len = answer_ad(set, ad, sizeof(ad));
+	struct kept_answer *k = malloc(sizeof(*k) + len + CRYPT_ANSWER_OVERHEAD);
+	if (k == NULL || ad_len == 0 ||
+	    crypt_answer_seal(ss->kr, ad, ad_len, packed, len, k->sealed) != 0) {
+		free(k);
+		return;
+	}
+	k->len = len + CRYPT_ANSWER_OVERHEAD;
+	struct kept_answer *none = NULL;
+	if (!atomic_compare_exchange_strong(&set->answer, &none, k))
+		free(k); /* another call kept the same answer first */
+}
+
 /* From the cache: 1 served, 0 not held (or not fresh enough for min_revision), else an error. */
 static int from_cache(struct session *ss, struct cache *cache, const struct resolve_request *req,
                       struct resolved *out, struct cof_err *e)
@@ -189,6 +245,12 @@ static int from_cache(struct session *ss, struct cache *cache, const struct reso
 		out->not_modified = true;
 		return 1;
 	}
+	if (whole_answer(req)) {
+		int rc = open_kept(ss, set, out, e);
+		if (rc != 0)
+			return rc;
+		out->keep_answer = true;
+	}
 	int rc = select_and_open(ss, req, set, out, e);
 	return rc ? rc : 1;
 }
@@ -205,8 +267,9 @@ static int read_through(struct session *ss, const struct resolve_request *req, s
 	struct resolve_tx t = {req, out, NULL};
 	int rc = session_tx(ss, STORE_TX_SNAPSHOT, resolve_body, &t, NULL, e);
 	if (rc == 0 && t.set && cache && req->at_revision == 0)
-		cache_rows_put(cache, generation, req->project, req->environment, req->version,
-		               t.set);
+		out->keep_answer = cache_rows_put(cache, generation, req->project, req->environment,
+		                                  req->version, t.set) &&
+		                   whole_answer(req);
 	if (rc != 0) {
 		cached_rows_unref(t.set);
 		t.set = NULL;
@@ -235,6 +298,8 @@ int resolve_secrets(struct session *ss, const struct resolve_request *req, struc
 		out->set = set;
 		rc = select_and_open(ss, req, out->set, out, e);
 	}
+	if (rc == 0 && out->not_modified)
+		out->keep_answer = false;
 	if (rc) {
 		struct resolved keep = {.project_id = out->project_id,
 		                        .behind = out->behind,
@@ -269,6 +334,10 @@ void resolve_clear(struct resolved *r)
 		value_free(r->secrets[i].value, r->secrets[i].len);
 	free(r->secrets);
 	free(r->missing);
+	if (r->answer) {
+		crypt_wipe(r->answer, r->answer_len);
+		free(r->answer);
+	}
 	cached_rows_unref(r->set);
 	memset(r, 0, sizeof(*r));
 }

@@ -31,6 +31,9 @@ struct resolve_request {
 	 * wipes and frees them. */
 	void *(*alloc)(void *arg, size_t n);
 	void *alloc_arg;
+	/* The caller sends kept answers: a resolve of every name, now, may answer with the bytes
+	 * kept for its set (resolved.answer) instead of opening each value. */
+	bool kept_answers;
 };
 
 struct resolved_secret {
@@ -53,6 +56,13 @@ struct resolved {
 	size_t n_missing;                /* entries in missing */
 	struct cached_rows *set;         /* backing storage (one reference) */
 	bool values_owned;               /* values are malloc'd: resolve_clear frees them */
+	/* With kept_answers: the answer kept for set, opened (malloc'd, answer_len bytes; the
+	 * caller takes it, or resolve_clear wipes it), and then no secrets; or, when none is kept
+	 * yet and the set is the cache's, keep_answer says the caller should offer the answer it
+	 * builds (resolve_keep_answer). */
+	uint8_t *answer;
+	size_t answer_len;
+	bool keep_answer;
 };
 
 /* Every value from one snapshot; see docs/api.md, ResolveSecrets. min_revision not reached:
@@ -70,6 +80,11 @@ struct store_sealed;
 int resolve_make_set(const struct store_sealed *rows, size_t n, int64_t project_id,
                      int64_t revision, int64_t env_id, struct cached_rows **out, struct cof_err *e)
         __attribute__((warn_unused_result));
+/* Keeps packed[0..len), the whole answer the caller built from r (which said keep_answer), sealed
+ * beside r's rows for the next resolves of the same set. Best effort: nothing happens when
+ * another call kept one first or memory is short. */
+void resolve_keep_answer(struct session *ss, const struct resolved *r, const uint8_t *packed,
+                         size_t len);
 /* Wipes the values and frees everything. NULL-safe. */
 void resolve_clear(struct resolved *r);
 

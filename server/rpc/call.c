@@ -62,6 +62,13 @@ void rpc__call_answer(struct rpc_ctx *ctx, int code)
 	rpc__ctx_unref(ctx);
 }
 
+void rpc_answer_packed(struct rpc_ctx *ctx, uint8_t *packed, size_t len)
+{
+	rpc__packed_free(ctx->packed, ctx->packed_len);
+	ctx->packed = packed;
+	ctx->packed_len = len;
+}
+
 void rpc_complete(struct rpc_ctx *ctx, int code)
 {
 	if (ctx->srv == NULL) { /* a detached context: whoever drives it waits for this */

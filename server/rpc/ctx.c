@@ -210,6 +210,7 @@ static void call_end(struct rpc_ctx *ctx)
 	}
 	if (ctx->is_stream)
 		stream_free(ctx);
+	rpc__packed_free(ctx->packed, ctx->packed_len);
 	rpc_message_free(ctx->req);
 	ctx->transport->release(ctx);
 	gpr_free(ctx->unknown_path);

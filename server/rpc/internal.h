@@ -185,6 +185,8 @@ struct rpc_ctx {
 	const void *handlers;                  /* its service's handler table */
 	ProtobufCMessage *req;                 /* the request, unpacked (wiping allocator) */
 	ProtobufCMessage *resp;                /* unary: the response (arena) */
+	uint8_t *packed;                       /* unary: the response already packed, or NULL */
+	size_t packed_len;                     /* bytes in packed */
 	struct arena_block *arena;             /* call-owned memory */
 	char *message;                         /* status message, arena-owned */
 	const char *project;                   /* for the call log */

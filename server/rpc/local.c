@@ -41,8 +41,19 @@ static void local_send_status(struct rpc_ctx *ctx, int code, const ProtobufCMess
 {
 	struct rpc_local_call *l = &ctx->t.local;
 	if (!ctx->is_stream) {
+		/* An answer given packed goes to the caller as a message, like any other. */
+		ProtobufCMessage *unpacked = NULL;
+		if (resp != NULL && ctx->packed != NULL) {
+			const char *bad = NULL;
+			unpacked = rpc__unpack(ctx->method->output, ctx->packed, ctx->packed_len,
+			                       &bad);
+			if (unpacked == NULL)
+				code = rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
+			resp = unpacked;
+		}
 		l->done(l->arg, code, rpc__ctx_message(ctx, code), resp,
 		        ctx->retryable && code == RPC_UNAVAILABLE);
+		rpc_message_free(unpacked);
 		return;
 	}
 	ctx->code = code;

@@ -113,6 +113,10 @@ void rpc_server_free(struct rpc_server *srv);
 void rpc_complete(struct rpc_ctx *ctx, int code);
 /* Calls in flight now. */
 int rpc_server_calls(struct rpc_server *srv);
+/* A unary call answers packed[0..len) (malloc'd; the call owns it from here, and wipes and frees
+ * it), the method's response already packed, instead of packing the response it was given: for
+ * answers the application keeps. The last one given wins. */
+void rpc_answer_packed(struct rpc_ctx *ctx, uint8_t *packed, size_t len);
 
 /* Zeroed memory owned by the call, wiped and freed when the call ends. NULL only on OOM. One
  * thread at a time per call (the thread that holds the call). */

@@ -152,9 +152,11 @@ static void grpc_send_status(struct rpc_ctx *ctx, int code, const ProtobufCMessa
 		start_batch(ctx, ops, n, &g->t_finish);
 		return;
 	}
-	uint8_t *packed;
-	size_t len;
-	if (resp != NULL && rpc__pack(resp, &packed, &len)) {
+	uint8_t *packed = resp != NULL ? ctx->packed : NULL;
+	size_t len = ctx->packed_len;
+	if (packed != NULL)
+		ctx->packed = NULL; /* the byte buffer owns it now */
+	if (resp != NULL && (packed != NULL || rpc__pack(resp, &packed, &len))) {
 		g->answer_bb = packed_buffer(packed, len);
 		add_op(ops, &n, GRPC_OP_SEND_MESSAGE)->data.send_message.send_message =
 		        g->answer_bb;

@@ -21,6 +21,7 @@
 
 #include "check_run.h"
 #include "coffer/v1/access.stub.h"
+#include "coffer/v1/environments.stub.h"
 #include "coffer/v1/projects.stub.h"
 #include "coffer/v1/secrets.stub.h"
 #include "helpers.h"
@@ -490,6 +491,133 @@ START_TEST(resolve_plans_read_neither_history_nor_other_projects)
 }
 END_TEST
 
+/* p's main/live through addr with token, every name (n 0) or names; fails the test unless OK. */
+static Coffer__V1__ResolveSecretsResponse *resolve_names(const char *addr, const char *token,
+                                                         const char *p, char **names, size_t n,
+                                                         int64_t min_revision)
+{
+	coffer_channel *c = to(addr, token, 10000);
+	Coffer__V1__ResolveSecretsRequest req = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
+	req.project = (char *)p;
+	req.environment = "main";
+	req.version = COFFER__V1__VERSION__VERSION_LIVE;
+	req.names = names;
+	req.n_names = n;
+	req.min_revision = min_revision;
+	Coffer__V1__ResolveSecretsResponse *r = NULL;
+	coffer_error err = {0};
+	ck_assert_msg(coffer_v1_secrets_resolve_secrets(c, &req, &r, &err) == 0, "resolve: %s",
+	              err.message);
+	coffer_channel_free(c);
+	return r;
+}
+
+static const Coffer__V1__ResolvedSecret *secret_in(const Coffer__V1__ResolveSecretsResponse *r,
+                                                   const char *name)
+{
+	for (size_t i = 0; i < r->n_secrets; i++)
+		if (strcmp(r->secrets[i]->name, name) == 0)
+			return r->secrets[i];
+	return NULL;
+}
+
+/* Every replica, three times: the answer of every name (kept after the first) says S = want from
+ * source, at revision rev or later, as a resolve of S alone (never kept) does. */
+static void every_replica_answers(const char *token, const char *p, const char *want, int source,
+                                  int64_t rev)
+{
+	for (int i = 0; i < N_REPLICAS; i++) {
+		for (int k = 0; k < 3; k++) {
+			Coffer__V1__ResolveSecretsResponse *all =
+			        resolve_names(rep_addr[i], token, p, NULL, 0, rev);
+			char *names[] = {"S"};
+			Coffer__V1__ResolveSecretsResponse *one =
+			        resolve_names(rep_addr[i], token, p, names, 1, rev);
+			const Coffer__V1__ResolvedSecret *a = secret_in(all, "S"),
+			                                 *o = secret_in(one, "S");
+			ck_assert_ptr_nonnull(a);
+			ck_assert_ptr_nonnull(o);
+			ck_assert_msg(strcmp(a->value, want) == 0,
+			              "replica %d answered %s for S, not %s (round %d)", i,
+			              a->value, want, k);
+			ck_assert_str_eq(o->value, want);
+			ck_assert_int_eq(a->source, source);
+			ck_assert_int_eq(o->source, source);
+			ck_assert_int_eq(a->revision, o->revision);
+			ck_assert_int_ge(all->revision, rev);
+			ck_assert_uint_eq(all->n_secrets, 2);
+			ck_assert_ptr_nonnull(secret_in(all, "T"));
+			protobuf_c_message_free_unpacked(&all->base, NULL);
+			protobuf_c_message_free_unpacked(&one->base, NULL);
+		}
+	}
+}
+
+/* A replica keeps the whole answer of a state, sealed, and answers the next resolves of that state
+ * with it: it must follow every write, on every replica, exactly as the rows do. */
+START_TEST(kept_answers_follow_every_write_on_every_replica)
+{
+	replicas_up();
+	const char *p = uniq("kept");
+	project_with(rep_addr[0], p, "v-0");
+	coffer_channel *a = to(rep_addr[1], access_admin_token(), 20000);
+	coffer_error err = {0};
+	Coffer__V1__CreateSecretRequest cs = COFFER__V1__CREATE_SECRET_REQUEST__INIT;
+	cs.project = (char *)p;
+	cs.name = "T";
+	cs.value = "restricted-t";
+	cs.visibility = COFFER__V1__VISIBILITY__VISIBILITY_RESTRICTED;
+	cs.description = "";
+	Coffer__V1__Secret *sec = NULL;
+	ck_assert_msg(coffer_v1_secrets_create_secret(a, &cs, &sec, &err) == 0, "%s", err.message);
+	int64_t rev = sec->revision;
+	protobuf_c_message_free_unpacked(&sec->base, NULL);
+	char token[128], id[32];
+	runtime_token(rep_addr[0], p, token, id);
+	long long kept[N_REPLICAS];
+	for (int i = 0; i < N_REPLICAS; i++)
+		kept[i] = metric_value(rep_metrics[i], "coffer_cache_answer_hits_total");
+	every_replica_answers(token, p, "v-0", COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_DEFAULT, rev);
+	for (int round = 1; round < 7; round++) {
+		char want[32];
+		snprintf(want, sizeof(want), "v-%d", round);
+		rev = write_s(rep_addr[round % N_REPLICAS], p, want);
+		every_replica_answers(token, p, want,
+		                      COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_DEFAULT, rev);
+	}
+	/* An override of main's live version, then its removal. */
+	Coffer__V1__SetOverrideRequest so = COFFER__V1__SET_OVERRIDE_REQUEST__INIT;
+	so.project = (char *)p;
+	so.environment = "main";
+	so.version = COFFER__V1__VERSION__VERSION_LIVE;
+	so.secret = "S";
+	so.value = "override";
+	Coffer__V1__Override *o = NULL;
+	ck_assert_msg(coffer_v1_environments_set_override(a, &so, &o, &err) == 0, "%s",
+	              err.message);
+	rev = o->revision;
+	protobuf_c_message_free_unpacked(&o->base, NULL);
+	every_replica_answers(token, p, "override", COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_OVERRIDE,
+	                      rev);
+	Coffer__V1__DeleteOverrideRequest dr = COFFER__V1__DELETE_OVERRIDE_REQUEST__INIT;
+	dr.project = (char *)p;
+	dr.environment = "main";
+	dr.version = COFFER__V1__VERSION__VERSION_LIVE;
+	dr.secret = "S";
+	Google__Protobuf__Empty *empty = NULL;
+	ck_assert_msg(coffer_v1_environments_delete_override(a, &dr, &empty, &err) == 0, "%s",
+	              err.message);
+	protobuf_c_message_free_unpacked(&empty->base, NULL);
+	every_replica_answers(token, p, "v-6", COFFER__V1__VALUE_SOURCE__VALUE_SOURCE_DEFAULT,
+	                      rev + 1); /* the removal is the next revision */
+	coffer_channel_free(a);
+	/* The kept answers were used (else this test proves nothing about them). */
+	for (int i = 0; i < N_REPLICAS; i++)
+		ck_assert_int_gt(metric_value(rep_metrics[i], "coffer_cache_answer_hits_total"),
+		                 kept[i]);
+}
+END_TEST
+
 TCase *tcase_replicas(void)
 {
 	TCase *tc = tcase_create("replicas");
@@ -497,6 +625,7 @@ TCase *tcase_replicas(void)
 	tcase_add_unchecked_fixture(tc, NULL, replicas_down);
 	test_add(tc, a_write_is_read_exactly_with_min_revision_on_another_replica);
 	test_add(tc, replicas_converge_without_min_revision);
+	test_add(tc, kept_answers_follow_every_write_on_every_replica);
 	test_add(tc, a_revoked_token_is_refused_everywhere);
 	test_add(tc, a_deleted_project_is_gone_everywhere_and_its_name_starts_over);
 	test_add(tc, a_replica_that_loses_its_notifications_drops_its_cache);

@@ -378,6 +378,50 @@ START_TEST(term_rewrap_to_new_root)
 }
 END_TEST
 
+/* A kept answer opens for its own associated data under its own process's key, and for nothing
+ * else: not one bit changed, not cut short, not another identity, not another keyring made from the
+ * same root key (another process). */
+START_TEST(kept_answers_are_bound_to_their_state_and_process)
+{
+	struct crypt_keyring *kr = keyring_with_term(3, 1), *other = keyring_with_term(3, 1);
+	const uint8_t ad[] = "coffer.answer.v1:7:0:2:12:50", ad2[] = "coffer.answer.v1:7:0:2:13:50";
+	size_t len = strlen(PLAIN), blob_len = len + CRYPT_ANSWER_OVERHEAD;
+	uint8_t *blob = malloc(blob_len), *plain = NULL;
+	size_t plen = 0;
+	struct cof_err e = {0};
+	ck_assert_int_eq(crypt_answer_seal(kr, ad, sizeof(ad), (const uint8_t *)PLAIN, len, blob),
+	                 0);
+	ck_assert(memmem(blob, blob_len, PLAIN, len) == NULL);
+	ck_assert_int_eq(crypt_answer_open(kr, ad, sizeof(ad), blob, blob_len, &plain, &plen, &e),
+	                 0);
+	ck_assert_uint_eq(plen, len);
+	ck_assert_mem_eq(plain, PLAIN, len);
+	crypt_free_plain((char *)plain, plen);
+	ck_assert_int_eq(crypt_answer_open(kr, ad2, sizeof(ad2), blob, blob_len, &plain, &plen, &e),
+	                 COF_ETAMPER);
+	ck_assert_ptr_null(plain);
+	ck_assert_int_eq(
+	        crypt_answer_open(other, ad, sizeof(ad), blob, blob_len, &plain, &plen, &e),
+	        COF_ETAMPER);
+	ck_assert_int_eq(
+	        crypt_answer_open(kr, ad, sizeof(ad), blob, blob_len - 1, &plain, &plen, &e),
+	        COF_ETAMPER);
+	ck_assert_int_eq(crypt_answer_open(kr, ad, sizeof(ad), blob, 3, &plain, &plen, &e),
+	                 COF_ETAMPER);
+	for (size_t bit = 0; bit < blob_len * 8; bit++) {
+		blob[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		ck_assert_int_eq(
+		        crypt_answer_open(kr, ad, sizeof(ad), blob, blob_len, &plain, &plen, &e),
+		        COF_ETAMPER);
+		blob[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	ck_assert(strstr(e.msg, PLAIN) == NULL);
+	free(blob);
+	crypt_keyring_free(kr);
+	crypt_keyring_free(other);
+}
+END_TEST
+
 TCase *tcase_crypt(void)
 {
 	TCase *tc = tcase_create("crypt");
@@ -391,5 +435,6 @@ TCase *tcase_crypt(void)
 	test_add(tc, root_key_files);
 	test_add(tc, token_format);
 	test_add(tc, term_rewrap_to_new_root);
+	test_add(tc, kept_answers_are_bound_to_their_state_and_process);
 	return tc;
 }
