@@ -42,8 +42,8 @@ static void seal(enum aead a, const unsigned char *key, const crypto_aead_aes256
 		crypto_aead_xchacha20poly1305_ietf_encrypt(out->c, &out->clen, m, len, ad, AD_BYTES,
 		                                           NULL, out->nonce, key);
 	else
-		crypto_aead_aes256gcm_encrypt_afternm(out->c, &out->clen, m, len, ad, AD_BYTES, NULL,
-		                                      out->nonce, st);
+		crypto_aead_aes256gcm_encrypt_afternm(out->c, &out->clen, m, len, ad, AD_BYTES,
+		                                      NULL, out->nonce, st);
 }
 
 static int open1(enum aead a, const unsigned char *key, const crypto_aead_aes256gcm_state *st,

@@ -4,6 +4,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <poll.h>
@@ -399,6 +400,68 @@ static PGresult *run_bounded(struct store *s, const char *sql, int n, const char
 	return NULL;
 }
 
+/* COPY ... FROM STDIN (sql) with data[0..len), within `until`: as run_bounded, and *sent says
+ * whether the data went out (after which an answer that never comes leaves the outcome unknown). */
+static PGresult *copy_bounded(struct store *s, const char *sql, const char *data, size_t len,
+                              int64_t until, enum run_end *end, bool *sent)
+{
+	*end = RUN_BROKEN;
+	*sent = false;
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK)
+		return NULL;
+	if (aborting(s) || clock_mono_ms() >= until) {
+		*end = aborting(s) ? RUN_ABORTED : RUN_LATE;
+		return NULL;
+	}
+	if (!PQsendQuery(s->conn, sql))
+		return NULL;
+	PGresult *last = NULL;
+	int w = 1;
+	while (w > 0) {
+		int f = 0;
+		while (w > 0 && (f = PQflush(s->conn)) == 1)
+			if ((w = wait_socket(s, POLLIN | POLLOUT, until)) > 0 &&
+			    !PQconsumeInput(s->conn))
+				goto broken;
+		if (f < 0)
+			goto broken;
+		while (w > 0 && PQisBusy(s->conn))
+			if ((w = wait_socket(s, POLLIN, until)) > 0 && !PQconsumeInput(s->conn))
+				goto broken;
+		if (w <= 0)
+			break;
+		PGresult *r = PQgetResult(s->conn);
+		if (r == NULL)
+			return last;
+		if (PQresultStatus(r) == PGRES_COPY_IN) {
+			PQclear(r);
+			/* The whole batch at once; libpq grows its buffer, and the flush above
+			 * sends it as the socket takes it. */
+			if (*sent || PQputCopyData(s->conn, data, (int)len) != 1 ||
+			    PQputCopyEnd(s->conn, NULL) != 1)
+				goto broken;
+			*sent = true;
+			continue;
+		}
+		/* Of several results, the first error, else the last. */
+		ExecStatusType st = last ? PQresultStatus(last) : PGRES_COMMAND_OK;
+		if (last && (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR)) {
+			PQclear(r);
+		} else {
+			PQclear(last);
+			last = r;
+		}
+	}
+	PQclear(last);
+	*end = w == 0 ? RUN_TIMEOUT : w == -2 ? RUN_ABANDONED : RUN_ABORTED;
+	store__drop(s);
+	return NULL;
+broken:
+	PQclear(last);
+	store__drop(s);
+	return NULL;
+}
+
 /* A statement that ended without a result: the error to report. */
 static int run_failed(struct store *s, enum run_end end, int64_t until, const char *what,
                       struct cof_err *e)
@@ -462,6 +525,47 @@ int store__run(struct store *s, const char *sql, int n, const char *const *vals,
 		return e && e->code ? e->code : COF_EINTERNAL;
 	PQclear(r);
 	return 0;
+}
+
+int store__copy_in(struct store *s, const char *sql, const char *data, size_t len, const char *what,
+                   struct cof_err *e)
+{
+	if (len > INT_MAX)
+		return cof_err_set(e, COF_EINTERNAL, "%s: too much data for one statement", what);
+	bool in_tx = s->in_tx;
+	int64_t until = deadline_of(s);
+	for (int attempt = 0;; attempt++) {
+		enum run_end end;
+		bool sent;
+		PGresult *r = copy_bounded(s, sql, data, len, until, &end, &sent);
+		if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
+			PQclear(r);
+			if (!in_tx) /* a statement of its own: this was its commit */
+				atomic_store(&last_commit_ok_ms, clock_mono_ms());
+			return 0;
+		}
+		/* A connection found dead before anything was sent is made again once, outside a
+		 * transaction. */
+		if (r == NULL && !sent && end == RUN_BROKEN && attempt == 0 && !in_tx &&
+		    store_connect(s, "reconnect", NULL) == 0)
+			continue;
+		if (r != NULL) { /* an error answer: nothing was written */
+			int rc = store__fail(s, r, what, e);
+			PQclear(r);
+			return rc;
+		}
+		int rc = run_failed(s, end, until, what, e);
+		if (in_tx || !sent)
+			return rc;
+		/* Sent on its own and never answered: as for a COMMIT, the outcome is unknown. */
+		if (end == RUN_TIMEOUT || end == RUN_ABANDONED)
+			atomic_store(&last_commit_stall_ms, clock_mono_ms());
+		log_error("a commit's outcome is unknown: %s", e->detail);
+		return cof_err_set(
+		        e, COF_EUNKNOWN,
+		        "the database did not confirm the commit: the write may or may not "
+		        "have been applied");
+	}
 }
 
 int store__col_bytea(PGresult *r, int row, int col, uint8_t **out, size_t *len, struct cof_err *e)

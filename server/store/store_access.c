@@ -222,64 +222,31 @@ int store_session_delete(struct store *s, const uint8_t *hash, size_t hash_len, 
 
 int store_audit_insert(struct store *s, const struct audit_row *rows, size_t n, struct cof_err *e)
 {
-	/* One statement for the whole batch: eleven arrays, unnested together. */
-	enum {
-		TOKEN,
-		METHOD,
-		PROJECT,
-		ENV,
-		SECRET,
-		VERSION,
-		CODE,
-		PEER,
-		REVISION,
-		COUNT,
-		TRANSPORT,
-		N
-	};
-	struct store_text col[N];
-	for (int k = 0; k < N; k++) {
-		col[k] = (struct store_text){.ok = true};
-		store__text_put(&col[k], "{", 1);
-	}
+	/* One COPY for the whole batch: the cheapest way into the table for PostgreSQL, one
+	 * statement that is its own transaction (or part of the caller's). */
+	struct store_text t = {.ok = true};
 	for (size_t i = 0; i < n; i++) {
 		const struct audit_row *r = &rows[i];
-		store__text_str(&col[TOKEN], r->token_id);
-		store__text_str(&col[METHOD], r->method);
-		store__text_str(&col[PROJECT], r->project);
-		store__text_str(&col[ENV], r->environment);
-		store__text_str(&col[SECRET], r->secret);
-		store__text_i64(&col[VERSION], r->version);
-		store__text_i64(&col[CODE], r->code);
-		store__text_str(&col[PEER], r->peer);
-		store__text_i64(&col[REVISION], r->revision);
-		store__text_i64(&col[COUNT], r->count > 1 ? r->count : 1);
-		store__text_str(&col[TRANSPORT], r->transport[0] ? r->transport : "grpc");
+		store__copy_str(&t, r->token_id, false);
+		store__copy_str(&t, r->method, false);
+		store__copy_str(&t, r->project, false);
+		store__copy_str(&t, r->environment, false);
+		store__copy_str(&t, r->secret, false);
+		store__copy_i64(&t, r->version, false);
+		store__copy_i64(&t, r->code, false);
+		store__copy_str(&t, r->peer, false);
+		store__copy_i64(&t, r->revision, false);
+		store__copy_i64(&t, r->count > 1 ? r->count : 1, false);
+		store__copy_str(&t, r->transport[0] ? r->transport : "grpc", true);
 	}
-	bool ok = true;
-	const char *vals[N];
-	for (int k = 0; k < N; k++) {
-		store__text_put(&col[k], "}", 1);
-		ok = ok && col[k].ok;
-		vals[k] = col[k].p;
-	}
-	int rc = ok ? store__begin(s, STORE_TX_WRITE, e)
-	            : cof_err_set(e, COF_EINTERNAL, "out of memory");
-	if (rc == 0)
-		rc = store__run(
-		        s,
-		        "INSERT INTO audit_events (token_id, method, project, environment, "
-		        "secret, version, code, peer, revision, count, transport) SELECT * FROM "
-		        "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
-		        "$6::int2[], $7::int4[], $8::text[], $9::int8[], $10::int8[], $11::text[])",
-		        N, vals, NULL, NULL, "audit insert", e);
-	for (int k = 0; k < N; k++)
-		free(col[k].p);
-	if (rc) {
-		store__rollback(s);
-		return rc;
-	}
-	return store__commit(s, e);
+	int rc = t.ok ? store__copy_in(s,
+	                               "COPY audit_events (token_id, method, project, environment, "
+	                               "secret, version, code, peer, revision, count, transport) "
+	                               "FROM STDIN",
+	                               t.p ? t.p : "", t.len, "audit insert", e)
+	              : cof_err_set(e, COF_EINTERNAL, "out of memory");
+	free(t.p);
+	return rc;
 }
 
 int store_audit_list(struct store *s, const char *project, bool all_projects, int64_t since_us,

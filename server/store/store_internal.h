@@ -49,6 +49,14 @@ void store__text_put(struct store_text *t, const char *s, size_t n);
 void store__text_i64(struct store_text *t, int64_t v);
 void store__text_hex(struct store_text *t, const uint8_t *b, size_t n);
 void store__text_str(struct store_text *t, const char *s);
+/* A field of a COPY row in text format, escaped, then a tab (or the row's line end when last). */
+void store__copy_str(struct store_text *t, const char *s, bool last);
+void store__copy_i64(struct store_text *t, int64_t v, bool last);
+/* Runs `COPY ... FROM STDIN` (sql) with data[0..len) as one statement outside any transaction,
+ * bounded like any statement: its success is a commit (it counts as one for readiness), and an
+ * answer that never comes leaves the outcome unknown (COF_EUNKNOWN), as for COMMIT. */
+int store__copy_in(struct store *s, const char *sql, const char *data, size_t len, const char *what,
+                   struct cof_err *e) __attribute__((warn_unused_result));
 
 static inline int64_t col_i64(PGresult *r, int row, int col)
 {

@@ -1,6 +1,7 @@
 /*
- * store_text.c - array literals for set-based statements: one statement carries many rows as
- * arrays ($1::int8[], $2::text[]...) that SQL unnests, instead of one round trip per row.
+ * store_text.c - many rows in one statement: array literals for set-based statements (one
+ * statement carries many rows as arrays, $1::int8[], $2::text[]..., that SQL unnests) and the
+ * text format of COPY, instead of one round trip per row.
  */
 #include <string.h>
 
@@ -67,4 +68,33 @@ void store__text_str(struct store_text *t, const char *s)
 		}
 	}
 	store__text_put(t, "\"", 1);
+}
+
+/* ---- COPY rows (text format) ---- */
+
+void store__copy_str(struct store_text *t, const char *s, bool last)
+{
+	/* Runs without a special byte go in whole; backslash, tab, line feed and carriage return
+	 * are escaped. */
+	for (const char *p = s; *p && t->ok;) {
+		size_t run = strcspn(p, "\\\t\n\r");
+		store__text_put(t, p, run);
+		p += run;
+		if (*p) {
+			char c = *p++;
+			char esc[2] = {'\\', c == '\t'   ? 't'
+			                     : c == '\n' ? 'n'
+			                     : c == '\r' ? 'r'
+			                                 : c};
+			store__text_put(t, esc, 2);
+		}
+	}
+	store__text_put(t, last ? "\n" : "\t", 1);
+}
+
+void store__copy_i64(struct store_text *t, int64_t v, bool last)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof(buf), "%" PRId64 "%c", v, last ? '\n' : '\t');
+	store__text_put(t, buf, (size_t)n);
 }

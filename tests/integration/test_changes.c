@@ -487,6 +487,70 @@ START_TEST(a_resolver_never_sees_a_mixed_pair_and_a_watcher_gets_one_change)
 }
 END_TEST
 
+/* Change sets written at once into one project: each is one revision of its own, gapless. Its
+ * audit rows share its transaction, so they may not commit it before its revision is written
+ * (which let a second set take the same revision). */
+struct racer {
+	const char *project; /* where */
+	int id;              /* which writer */
+	int64_t revs[10];    /* the revisions answered */
+	int code;            /* the first failure's code (0: none) */
+	char msg[256];       /* and its message */
+};
+
+static void *race_sets(void *arg)
+{
+	struct racer *r = arg;
+	coffer_channel *c = channel(20000);
+	for (int i = 0; i < 10; i++) {
+		struct set *s = set_new(r->project);
+		char name[32];
+		snprintf(name, sizeof(name), "R_%d_%d", r->id, i);
+		add_create(s, name, "v", 0);
+		add_update(s, "BASE", name, 0);
+		Coffer__V1__ApplyChangesResponse *resp = NULL;
+		r->code = apply(c, s, &resp, r->msg, sizeof(r->msg));
+		free(s);
+		if (r->code != 0)
+			break;
+		r->revs[i] = resp->revision;
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	coffer_channel_free(c);
+	return NULL;
+}
+
+START_TEST(concurrent_change_sets_take_one_revision_each)
+{
+	const char *p = uniq("race");
+	create_project(p);
+	must_create_secret(p, "BASE", "v", 0);
+	int64_t start = project_revision(p);
+	enum { WRITERS = 6 };
+	struct racer r[WRITERS];
+	pthread_t t[WRITERS];
+	for (int i = 0; i < WRITERS; i++) {
+		r[i] = (struct racer){.project = p, .id = i};
+		pthread_create(&t[i], NULL, race_sets, &r[i]);
+	}
+	bool seen[WRITERS * 10 + 1] = {false};
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < WRITERS; i++) {
+		ck_assert_msg(r[i].code == 0, "writer %d: code %d: %s", i, r[i].code, r[i].msg);
+		for (int k = 0; k < 10; k++) {
+			int64_t off = r[i].revs[k] - start;
+			ck_assert_msg(off >= 1 && off <= WRITERS * 10, "revision %lld out of range",
+			              (long long)r[i].revs[k]);
+			ck_assert_msg(!seen[off], "two change sets answered revision %lld",
+			              (long long)r[i].revs[k]);
+			seen[off] = true;
+		}
+	}
+	ck_assert_int_eq(project_revision(p), start + WRITERS * 10);
+}
+END_TEST
+
 TCase *tcase_changes(void)
 {
 	TCase *tc = tcase_create("changes");
@@ -497,5 +561,6 @@ TCase *tcase_changes(void)
 	test_add(tc, limits);
 	test_add(tc, each_change_is_checked_against_the_callers_role);
 	test_add(tc, a_resolver_never_sees_a_mixed_pair_and_a_watcher_gets_one_change);
+	test_add(tc, concurrent_change_sets_take_one_revision_each);
 	return tc;
 }
