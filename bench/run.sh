@@ -7,7 +7,10 @@
 # Optional: COFFER_BENCH_SECONDS (per throughput figure, default 5), COFFER_BENCH_ONLY (a
 # space-separated subset of: ceiling resolve http startup history growth merge memory replicas
 # fanout),
-# COFFER_BENCH_STARTUP_ROUNDS (paired rounds of the start-up figure, default 40).
+# COFFER_BENCH_STARTUP_ROUNDS (paired rounds of the start-up figure, default 40),
+# COFFER_BENCH_BEFORE_BIN (a folder holding the cofferd of an earlier commit: the ceiling figures
+# then measure it too, in the same rounds, over a database of its own with the same workload;
+# docs/performance.md says how to build one).
 #
 # Every throughput figure is from coffer-load (bench/load.c), which counts the gRPC status of
 # every call; h2load's figures are printed beside the main ones with the status codes cofferd
@@ -66,8 +69,8 @@ start_cofferd() {
   local name=$1 port=$2 mport=$3; shift 3
   COFFER_DATABASE_URL="postgresql://coffer@127.0.0.1:$COFFER_BENCH_PG_PORT/${DB:-coffer_bench}" \
     COFFER_ROOT_KEY_FILE=$COFFER_BENCH_ROOT_KEY_FILE \
-    "$BIN/cofferd" serve --migrate --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" \
-    --bootstrap-token-file "$DIR/admin.token" --log-level warn "$@" >"$DIR/$name.log" 2>&1 &
+    "${CD_BIN:-$BIN/cofferd}" serve --migrate --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" \
+    --bootstrap-token-file "${TOKEN_FILE:-$DIR/admin.token}" --log-level warn "$@" >"$DIR/$name.log" 2>&1 &
   PIDS+=($!)
   eval "PID_$name=$!"
   for _ in $(seq 1 100); do
@@ -105,6 +108,20 @@ RESOLVE=(--target $ADDR --token "$RUNTIME" --request resolve:bench:main:live)
 # ResolveSecrets {project: "bench", environment: "main", version: VERSION_LIVE} as a gRPC frame.
 printf '\x00\x00\x00\x00\x0f\x0a\x05bench\x12\x04main\x18\x02' >"$DIR/resolve.grpc"
 
+# An earlier cofferd, when asked for, on a database of its own with the same workload.
+BEFORE=${COFFER_BENCH_BEFORE_BIN:-}
+if [ -n "$BEFORE" ] && want ceiling; then
+  fresh_db coffer_bench_before
+  rm -f "$DIR/before-admin.token"
+  DB=coffer_bench_before CD_BIN="$BEFORE/cofferd" TOKEN_FILE="$DIR/before-admin.token" start_cofferd before 50973 50974
+  DB=coffer_bench
+  BADDR=127.0.0.1:50973
+  BADMIN=$(cat "$DIR/before-admin.token")
+  COFFER_TOKEN=$BADMIN "$C" --addr $BADDR projects create bench >/dev/null
+  COFFER_TOKEN=$BADMIN load seed-before --target $BADDR --request create-secret:bench --count 50 --concurrency 4
+  BRUNTIME=$(COFFER_TOKEN=$BADMIN "$C" --addr $BADDR tokens create bench-runtime --role runtime --project bench)
+fi
+
 # ---- the ceiling: a bare C-core server, cofferd's health check and a resolve, side by side ----
 # The load generator is h2load (4 connections x 16 streams), which is not ours and costs the
 # same per call for all three; three interleaved rounds, medians. h2load counts HTTP 200s, so
@@ -118,13 +135,24 @@ if want ceiling; then
   sleep 0.3
   h_before=$(metric_codes $MADDR Health/Check)
   r_before=$(metric_codes $MADDR ResolveSecrets)
-  E=() H=() R=()
+  E=() H=() R=() BH=() BR=()
   for round in 1 2 3; do
     E+=("$(h2load_rps http://127.0.0.1:50971/grpc.health.v1.Health/Check "" "$DIR/health.grpc")")
     H+=("$(h2load_rps http://$ADDR/grpc.health.v1.Health/Check "" "$DIR/health.grpc")")
     R+=("$(h2load_rps http://$ADDR/coffer.v1.Secrets/ResolveSecrets "$RUNTIME" "$DIR/resolve.grpc")")
     echo "round $round (h2load 4 x 16): echo ${E[-1]}, health ${H[-1]}, resolve ${R[-1]} calls/s" >&2
+    if [ -n "$BEFORE" ]; then
+      BH+=("$(h2load_rps http://$BADDR/grpc.health.v1.Health/Check "" "$DIR/health.grpc")")
+      BR+=("$(h2load_rps http://$BADDR/coffer.v1.Secrets/ResolveSecrets "$BRUNTIME" "$DIR/resolve.grpc")")
+      echo "round $round, the earlier cofferd: health ${BH[-1]}, resolve ${BR[-1]} calls/s" >&2
+    fi
   done
+  if [ -n "$BEFORE" ]; then
+    echo "the earlier cofferd counted ResolveSecrets $(metric_codes 127.0.0.1:50974 ResolveSecrets)" >&2
+    echo "RESULT label=h2-before-health rps=$(median3 "${BH[@]}")" >>"$RESULTS"
+    echo "RESULT label=h2-before-resolve rps=$(median3 "${BR[@]}")" >>"$RESULTS"
+    kill -TERM "$PID_before"
+  fi
   echo "cofferd counted Health/Check $h_before before, $(metric_codes $MADDR Health/Check) after; ResolveSecrets $r_before before, $(metric_codes $MADDR ResolveSecrets) after" >&2
   echo "RESULT label=h2-echo rps=$(median3 "${E[@]}")" >>"$RESULTS"
   echo "RESULT label=h2-health rps=$(median3 "${H[@]}")" >>"$RESULTS"
@@ -358,6 +386,10 @@ if want ceiling; then
   row "h2load 4 x 16, medians of 3: echo server, calls/s" "$(fig h2-echo rps)" ""
   row "  cofferd Health/Check, calls/s" "$(fig h2-health rps)" "$(ratio "$(fig h2-health rps)" "$(fig h2-echo rps)") of echo (>= 0.7)"
   row "  cofferd ResolveSecrets (50 x 64 B), calls/s" "$(fig h2-resolve rps)" "$(ratio "$(fig h2-resolve rps)" "$(fig h2-health rps)") of Health/Check (>= 0.5)"
+  if [ -n "$BEFORE" ]; then
+    row "  the earlier cofferd: Health/Check, calls/s" "$(fig h2-before-health rps)" "$(ratio "$(fig h2-before-health rps)" "$(fig h2-echo rps)") of echo"
+    row "  the earlier cofferd: ResolveSecrets, calls/s" "$(fig h2-before-resolve rps)" "$(ratio "$(fig h2-before-resolve rps)" "$(fig h2-before-health rps)") of its Health/Check; now $(ratio "$(fig h2-resolve rps)" "$(fig h2-before-resolve rps)")x"
+  fi
   row "coffer-load 64 in flight: echo server, calls/s" "$(fig echo rps)" ""
   row "  cofferd Health/Check, calls/s" "$(fig health rps)" "$(ratio "$(fig health rps)" "$(fig echo rps)") of echo"
 fi

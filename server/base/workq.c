@@ -90,6 +90,7 @@ int workq_new(int threads, size_t max_queued, struct workq **out)
 			workq_free(q);
 			return -1;
 		}
+		pthread_setname_np(q->threads[i], "coffer-db");
 		q->n_threads++;
 	}
 	*out = q;

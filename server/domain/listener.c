@@ -199,6 +199,7 @@ int listener_start(const char *url, struct cache *cache, struct listener **out, 
 		free(ch);
 		return cof_err_set(e, COF_EINTERNAL, "cannot start the change listener");
 	}
+	pthread_setname_np(ch->thread, "coffer-listen");
 	*out = ch;
 	return 0;
 }

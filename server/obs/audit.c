@@ -212,6 +212,7 @@ int audit_start(const struct audit_opts *opts, struct audit **out, struct cof_er
 		free(a);
 		return cof_err_set(e, COF_EINTERNAL, "cannot start the audit writer");
 	}
+	pthread_setname_np(a->thread, "coffer-audit");
 	*out = a;
 	return 0;
 }

@@ -146,6 +146,7 @@ static int start_threads(struct rpc_server *srv, int workers, struct cof_err *e)
 	for (int i = 0; i < workers; i++) {
 		if (pthread_create(&srv->workers[i], NULL, rpc__worker_main, srv) != 0)
 			return cof_err_set(e, COF_EINTERNAL, "cannot start worker threads");
+		pthread_setname_np(srv->workers[i], "coffer-grpc");
 		srv->n_started++;
 	}
 	if (pthread_create(&srv->reaper, NULL, rpc__reaper_main, srv) != 0)
