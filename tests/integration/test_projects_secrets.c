@@ -582,6 +582,54 @@ START_TEST(concurrent_compare_and_set)
 }
 END_TEST
 
+/* A deleted project takes every value row it had with it (defaults, overrides, their history),
+ * and nothing of another project's. */
+static long long value_rows(const char *project)
+{
+	const char *vals[1] = {project};
+	PGresult *r =
+	        sql("SELECT count(*) FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
+	            "JOIN projects p ON p.id = s.project_id WHERE p.name = $1",
+	            1, vals);
+	long long n = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n;
+}
+
+START_TEST(a_deleted_project_takes_its_value_rows)
+{
+	const char *p = uniq("gone"), *q = uniq("stays");
+	create_project(p);
+	create_project(q);
+	must_create_secret(p, "A", "a1", 0);
+	must_create_secret(p, "B", "b1", 0);
+	must_create_secret(q, "A", "qa", 0);
+	update_value(p, "A", "a2");
+	env_create(p, "staging");
+	coffer_error err = {0};
+	ck_assert_int_eq(
+	        set_override(p, "staging", COFFER__V1__VERSION__VERSION_LIVE, "B", "ob", 0, &err),
+	        0);
+	ck_assert_int_eq(value_rows(p), 4);
+	PGresult *r = sql("SELECT array_agg(s.id) FROM secrets s JOIN projects p ON p.id = "
+	                  "s.project_id WHERE p.name = $1",
+	                  1, (const char *const[]){p});
+	char ids[256];
+	snprintf(ids, sizeof(ids), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	Coffer__V1__DeleteProjectRequest d = COFFER__V1__DELETE_PROJECT_REQUEST__INIT;
+	d.name = (char *)p;
+	Google__Protobuf__Empty *empty = NULL;
+	ck_assert_int_eq(coffer_v1_projects_delete_project(ch, &d, &empty, &err), 0);
+	protobuf_c_message_free_unpacked(&empty->base, NULL);
+	r = sql("SELECT count(*) FROM secret_values WHERE secret_id = ANY ($1::int8[])", 1,
+	        (const char *const[]){ids});
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+	ck_assert_int_eq(value_rows(q), 1);
+}
+END_TEST
+
 TCase *tcase_projects_secrets(void)
 {
 	TCase *tc = tcase_create("projects_secrets");
@@ -590,6 +638,7 @@ TCase *tcase_projects_secrets(void)
 	test_add(tc, projects_pagination);
 	test_add(tc, secrets_crud_and_codes);
 	test_add(tc, visibility_rules);
+	test_add(tc, a_deleted_project_takes_its_value_rows);
 	test_add(tc, reveal_in_environment);
 	test_add(tc, revisions_are_gapless);
 	test_add(tc, concurrent_compare_and_set);
