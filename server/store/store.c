@@ -32,6 +32,7 @@ struct store {
 	const atomic_bool *abort;     /* set: every wait ends at once, nothing more is sent */
 	int64_t revision_hint;        /* the revision the open transaction writes */
 	struct store_changes changes; /* what the open (or last committed) transaction changed */
+	bool binary_results;          /* the next statement's results come in binary format */
 };
 
 /* Raised by store_abandon_all: connections made before are given up. */
@@ -364,9 +365,9 @@ static PGresult *run_bounded(struct store *s, const char *sql, int n, const char
 		*end = aborting(s) ? RUN_ABORTED : RUN_LATE;
 		return NULL;
 	}
-	int sent = n == 0 && vals == NULL
-	                   ? PQsendQuery(s->conn, sql)
-	                   : PQsendQueryParams(s->conn, sql, n, NULL, vals, lens, fmts, 0);
+	int sent = n == 0 && vals == NULL ? PQsendQuery(s->conn, sql)
+	                                  : PQsendQueryParams(s->conn, sql, n, NULL, vals, lens,
+	                                                      fmts, s->binary_results ? 1 : 0);
 	if (!sent)
 		return NULL;
 	int w = 1, f;
@@ -517,6 +518,15 @@ PGresult *store__exec(struct store *s, const char *sql, int n, const char *const
 	}
 }
 
+PGresult *store__exec_binary(struct store *s, const char *sql, int n, const char *const *vals,
+                             const char *what, struct cof_err *e)
+{
+	s->binary_results = true;
+	PGresult *r = store__exec(s, sql, n, vals, NULL, NULL, what, e);
+	s->binary_results = false;
+	return r;
+}
+
 int store__run(struct store *s, const char *sql, int n, const char *const *vals, const int *lens,
                const int *fmts, const char *what, struct cof_err *e)
 {
@@ -572,6 +582,14 @@ int store__col_bytea(PGresult *r, int row, int col, uint8_t **out, size_t *len, 
 {
 	*out = NULL;
 	*len = 0;
+	if (PQfformat(r, col) == 1) { /* binary: the bytes as they are */
+		size_t n = (size_t)PQgetlength(r, row, col);
+		if ((*out = malloc(n ? n : 1)) == NULL)
+			return cof_err_set(e, COF_EINTERNAL, "out of memory");
+		memcpy(*out, PQgetvalue(r, row, col), n);
+		*len = n;
+		return 0;
+	}
 	size_t n = 0;
 	unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n);
 	if (raw == NULL)

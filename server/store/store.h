@@ -248,7 +248,7 @@ struct store_value_write {
 };
 /* In a write transaction: for every entry of w[0..n), ends the current value of (secret,
  * environment_id, version) at `revision` and, when it has one, stores its new value from then.
- * Two statements whatever n is. */
+ * Two statements whatever n is (an UPDATE and a COPY). */
 int store_values_replace(struct store *s, int64_t environment_id, int64_t revision,
                          const struct store_value_write *w, size_t n, struct cof_err *e)
         __attribute__((warn_unused_result));

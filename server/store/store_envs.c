@@ -225,13 +225,14 @@ int store_override_rows(struct store *s, int64_t environment_id, struct store_se
 	const char *vals[1] = {I64(a, environment_id)};
 	*rows = NULL;
 	*n = 0;
-	PGresult *r = store__exec(s,
-	                          "SELECT s.id, s.name, s.visibility, v.environment_id, v.version, "
-	                          "v.valid_from, v.sealed, v.id, coalesce(v.origin_id, 0) "
-	                          "FROM secret_values v JOIN secrets s ON s.id = v.secret_id "
-	                          "WHERE v.environment_id = $1 AND v.valid_to IS NULL "
-	                          "ORDER BY s.name COLLATE \"C\", v.version",
-	                          1, vals, NULL, NULL, "override rows", e);
+	PGresult *r = store__exec_binary(s,
+	                                 "SELECT s.id, s.name, s.visibility, v.environment_id, "
+	                                 "v.version, v.valid_from, v.sealed, v.id, "
+	                                 "coalesce(v.origin_id, 0) FROM secret_values v JOIN "
+	                                 "secrets s ON s.id = v.secret_id WHERE v.environment_id "
+	                                 "= $1 AND v.valid_to IS NULL ORDER BY s.name COLLATE "
+	                                 "\"C\", v.version",
+	                                 1, vals, "override rows", e);
 	if (r == NULL)
 		return e->code;
 	int rc = sealed_rows(r, rows, n, e);
@@ -277,10 +278,10 @@ int store_resolve_rows(struct store *s, int64_t project_id, int64_t environment_
 	                       I64(d, at)};
 	*rows = NULL;
 	*n = 0;
-	PGresult *r = current ? store__exec(s, store_sql_resolve_current, 3, vals, NULL, NULL,
-	                                    "resolve rows", e)
-	                      : store__exec(s, store_sql_resolve_at, 4, vals, NULL, NULL,
-	                                    "resolve rows at", e);
+	PGresult *r = current ? store__exec_binary(s, store_sql_resolve_current, 3, vals,
+	                                           "resolve rows", e)
+	                      : store__exec_binary(s, store_sql_resolve_at, 4, vals,
+	                                           "resolve rows at", e);
 	if (r == NULL)
 		return e->code;
 	int rc = sealed_rows(r, rows, n, e);

@@ -52,17 +52,41 @@ void store__text_str(struct store_text *t, const char *s);
 /* A field of a COPY row in text format, escaped, then a tab (or the row's line end when last). */
 void store__copy_str(struct store_text *t, const char *s, bool last);
 void store__copy_i64(struct store_text *t, int64_t v, bool last);
+/* COPY's binary format: the header, each row's field count, then its fields (integers of 2, 4
+ * or 8 bytes for int2, int4, int8; NULL; bytea), and the trailer. */
+void store__bin_start(struct store_text *t);
+void store__bin_row(struct store_text *t, int fields);
+void store__bin_int(struct store_text *t, int64_t v, int bytes);
+void store__bin_null(struct store_text *t);
+void store__bin_bytes(struct store_text *t, const uint8_t *p, size_t n);
+void store__bin_end(struct store_text *t);
 /* Runs `COPY ... FROM STDIN` (sql) with data[0..len) as one statement outside any transaction,
  * bounded like any statement: its success is a commit (it counts as one for readiness), and an
  * answer that never comes leaves the outcome unknown (COF_EUNKNOWN), as for COMMIT. */
 int store__copy_in(struct store *s, const char *sql, const char *data, size_t len, const char *what,
                    struct cof_err *e) __attribute__((warn_unused_result));
 
+/* As store__exec, parameters in text and results in binary format (no hex for bytea, no
+ * decimal for integers): for statements that return many rows. The col_ helpers read both. */
+PGresult *store__exec_binary(struct store *s, const char *sql, int n, const char *const *vals,
+                             const char *what, struct cof_err *e);
+
+/* An integer column (int2, int4 or int8; NULL: 0) in either format. */
 static inline int64_t col_i64(PGresult *r, int row, int col)
 {
-	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+	if (PQgetisnull(r, row, col))
+		return 0;
+	const char *v = PQgetvalue(r, row, col);
+	if (PQfformat(r, col) == 0)
+		return strtoll(v, NULL, 10);
+	int len = PQgetlength(r, row, col);
+	uint64_t x = (v[0] & 0x80) ? UINT64_MAX : 0; /* sign-extended, big-endian */
+	for (int i = 0; i < len; i++)
+		x = (x << 8) | (uint8_t)v[i];
+	return (int64_t)x;
 }
 
+/* A text column (NULL: empty) in either format: libpq ends both with a NUL. */
 static inline void col_str(PGresult *r, int row, int col, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));

@@ -378,31 +378,40 @@ int store_values_replace(struct store *s, int64_t environment_id, int64_t revisi
 {
 	if (n == 0)
 		return 0;
-	/* Array literals: {1,2,3} for numbers, {ab01,...} for hex (no quoting needed). */
-	struct store_text ids = {.ok = true}, vers = {.ok = true}, new_ids = {.ok = true},
-	                  new_vers = {.ok = true}, terms = {.ok = true}, origins = {.ok = true},
-	                  sealed = {.ok = true};
-	struct store_text *all[] = {&ids, &vers, &new_ids, &new_vers, &terms, &origins, &sealed};
-	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
-		store__text_put(all[k], "{", 1);
+	/* The values ended: two array literals, {1,2,3}, unnested by one UPDATE. */
+	struct store_text ids = {.ok = true}, vers = {.ok = true}, rows = {.ok = true};
+	store__text_put(&ids, "{", 1);
+	store__text_put(&vers, "{", 1);
+	/* The values written: one COPY in binary format (no text to parse, the sealed bytes as
+	 * they are). */
+	store__bin_start(&rows);
+	size_t written = 0;
 	for (size_t i = 0; i < n; i++) {
 		store__text_i64(&ids, w[i].secret_id);
 		store__text_i64(&vers, w[i].version);
 		if (w[i].sealed == NULL)
 			continue;
-		store__text_i64(&new_ids, w[i].secret_id);
-		store__text_i64(&new_vers, w[i].version);
-		store__text_i64(&terms, w[i].term);
-		store__text_i64(&origins, w[i].origin_id);
-		store__text_hex(&sealed, w[i].sealed, w[i].sealed_len);
+		store__bin_row(&rows, 7);
+		store__bin_int(&rows, w[i].secret_id, 8);
+		if (environment_id)
+			store__bin_int(&rows, environment_id, 8);
+		else
+			store__bin_null(&rows);
+		store__bin_int(&rows, w[i].version, 2);
+		store__bin_int(&rows, revision, 8);
+		store__bin_int(&rows, w[i].term, 4);
+		store__bin_bytes(&rows, w[i].sealed, w[i].sealed_len);
+		if (w[i].origin_id)
+			store__bin_int(&rows, w[i].origin_id, 8);
+		else
+			store__bin_null(&rows);
+		written++;
 	}
-	bool ok = true;
-	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) {
-		store__text_put(all[k], "}", 1);
-		ok = ok && all[k]->ok;
-	}
+	store__text_put(&ids, "}", 1);
+	store__text_put(&vers, "}", 1);
+	store__bin_end(&rows);
 	int rc;
-	if (!ok) {
+	if (!ids.ok || !vers.ok || !rows.ok) {
 		rc = cof_err_set(e, COF_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -414,20 +423,16 @@ int store_values_replace(struct store *s, int64_t environment_id, int64_t revisi
 	                "AND coalesce(v.environment_id, 0) = $1 AND v.version = u.version "
 	                "AND v.valid_to IS NULL",
 	                4, end_vals, NULL, NULL, "values end", e);
-	if (rc || new_ids.len <= 2)
-		goto out;
-	const char *put_vals[7] = {a, b, new_ids.p, new_vers.p, terms.p, sealed.p, origins.p};
-	rc = store__run(
-	        s,
-	        "INSERT INTO secret_values (secret_id, environment_id, version, valid_from, "
-	        "term, sealed, origin_id) SELECT u.secret_id, nullif($1::int8, 0), "
-	        "u.version, $2, u.term, decode(u.sealed, 'hex'), nullif(u.origin_id, 0) "
-	        "FROM unnest($3::int8[], $4::int2[], $5::int4[], $6::text[], $7::int8[]) "
-	        "u(secret_id, version, term, sealed, origin_id)",
-	        7, put_vals, NULL, NULL, "values put", e);
+	if (rc == 0 && written > 0)
+		rc = store__copy_in(
+		        s,
+		        "COPY secret_values (secret_id, environment_id, version, "
+		        "valid_from, term, sealed, origin_id) FROM STDIN (FORMAT binary)",
+		        rows.p, rows.len, "values put", e);
 out:
-	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
-		free(all[k]->p);
+	free(ids.p);
+	free(vers.p);
+	free(rows.p);
 	return rc;
 }
 

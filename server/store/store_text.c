@@ -98,3 +98,47 @@ void store__copy_i64(struct store_text *t, int64_t v, bool last)
 	int n = snprintf(buf, sizeof(buf), "%" PRId64 "%c", v, last ? '\n' : '\t');
 	store__text_put(t, buf, (size_t)n);
 }
+
+/* ---- COPY rows (binary format) ---- */
+
+static void put_be(struct store_text *t, uint64_t v, int bytes)
+{
+	char b[8];
+	for (int i = 0; i < bytes; i++)
+		b[i] = (char)(v >> (8 * (bytes - 1 - i)));
+	store__text_put(t, b, (size_t)bytes);
+}
+
+void store__bin_start(struct store_text *t)
+{
+	store__text_put(t, "PGCOPY\n\377\r\n\0", 11);
+	put_be(t, 0, 4); /* flags */
+	put_be(t, 0, 4); /* header extension */
+}
+
+void store__bin_row(struct store_text *t, int fields)
+{
+	put_be(t, (uint64_t)fields, 2);
+}
+
+void store__bin_int(struct store_text *t, int64_t v, int bytes)
+{
+	put_be(t, (uint64_t)bytes, 4);
+	put_be(t, (uint64_t)v, bytes);
+}
+
+void store__bin_null(struct store_text *t)
+{
+	put_be(t, 0xffffffffu, 4);
+}
+
+void store__bin_bytes(struct store_text *t, const uint8_t *p, size_t n)
+{
+	put_be(t, (uint64_t)n, 4);
+	store__text_put(t, (const char *)p, n);
+}
+
+void store__bin_end(struct store_text *t)
+{
+	put_be(t, 0xffffu, 2);
+}
