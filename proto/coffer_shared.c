@@ -142,6 +142,26 @@ char *coffer_read_file(const char *path, size_t max_bytes, size_t *len)
 	return buf;
 }
 
+int coffer_wbuf_reserve(struct coffer_wbuf *b, size_t n)
+{
+	if (b->failed || b->len + n + 1 <= b->cap)
+		return b->failed ? -1 : 0;
+	size_t len = b->len;
+	if (coffer_wbuf_put(b, "", 0) != 0 || b->cap >= len + n + 1)
+		return b->failed ? -1 : 0;
+	char *p = malloc(len + n + 1);
+	if (p == NULL) {
+		b->failed = 1;
+		return -1;
+	}
+	memcpy(p, b->p, len + 1);
+	explicit_bzero(b->p, b->cap);
+	free(b->p);
+	b->p = p;
+	b->cap = len + n + 1;
+	return 0;
+}
+
 int coffer_wbuf_put(struct coffer_wbuf *b, const void *data, size_t n)
 {
 	if (b->failed)

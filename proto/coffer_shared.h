@@ -50,6 +50,9 @@ struct coffer_wbuf {
 	int failed; /* memory ran out: later puts do nothing */
 };
 
+/* Makes room for n more bytes at once (an answer whose size is known roughly: no regrowth, no
+ * copy wiped on the way); 0, or -1 when memory runs out (failed is set). */
+int coffer_wbuf_reserve(struct coffer_wbuf *b, size_t n);
 /* Appends n bytes of data; 0, or -1 when memory runs out (failed is set). */
 int coffer_wbuf_put(struct coffer_wbuf *b, const void *data, size_t n);
 

@@ -321,6 +321,8 @@ static void on_unary_done(void *arg, int code, const char *message, const Protob
 		return;
 	}
 	struct coffer_wbuf b = {0};
+	/* JSON takes about half as much again as the binary form, plus names. */
+	coffer_wbuf_reserve(&b, protobuf_c_message_get_packed_size(resp) * 3 / 2 + 256);
 	if (pbjson_encode(resp, &b) != 0) {
 		coffer_wbuf_free(&b);
 		answer_error(req, 0, RPC_RESOURCE_EXHAUSTED, "out of memory");

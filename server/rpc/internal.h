@@ -58,6 +58,9 @@ void rpc__packed_free(void *p, size_t len);
  * *bad set to the field's name) when a string field is not UTF-8 or holds a NUL. */
 ProtobufCMessage *rpc__unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
                               size_t len, const char **bad);
+/* The same without the UTF-8 check, for bytes this process packed itself (a kept answer). */
+ProtobufCMessage *rpc__unpack_trusted(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+                                      size_t len);
 
 /* ---- transports ---- */
 

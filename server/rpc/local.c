@@ -44,9 +44,8 @@ static void local_send_status(struct rpc_ctx *ctx, int code, const ProtobufCMess
 		/* An answer given packed goes to the caller as a message, like any other. */
 		ProtobufCMessage *unpacked = NULL;
 		if (resp != NULL && ctx->packed != NULL) {
-			const char *bad = NULL;
-			unpacked = rpc__unpack(ctx->method->output, ctx->packed, ctx->packed_len,
-			                       &bad);
+			unpacked = rpc__unpack_trusted(ctx->method->output, ctx->packed,
+			                               ctx->packed_len);
 			if (unpacked == NULL)
 				code = rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "out of memory");
 			resp = unpacked;
