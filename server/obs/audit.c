@@ -17,6 +17,10 @@
  * kept between two flushes, and the rest are counted in one row whose peer says so. */
 #define FLUSH_MS    2000
 #define MAX_COUNTED 256
+/* Threads that answer committed calls, and how many calls one takes at a time: the others take
+ * the rest meanwhile (an HTTP answer is encoded as JSON there). */
+#define COMPLETERS   2
+#define COMPLETE_RUN 16
 /* Rows that may wait at once unless told otherwise: beyond it the audit log is not keeping up, and
  * calls are refused. */
 #define DEFAULT_BACKLOG 100000
@@ -55,12 +59,13 @@ struct audit {
 	bool stop;                             /* stop after the queue drains */
 	/* The completer: tells the callers of a committed batch (each answers its call, which
 	 * sends), while the writer commits the next batch. */
-	pthread_t completer;       /* its thread */
-	pthread_mutex_t done_mu;   /* guards the three below */
-	pthread_cond_t done_cv;    /* signalled when batches are handed over, and on stop */
-	struct waiter *done_head;  /* committed rows whose callers are not told yet */
-	struct waiter **done_tail; /* where the next batch goes */
-	bool done_stop;            /* the writer is gone: leave once the list is empty */
+	pthread_t completer[COMPLETERS]; /* its threads */
+	int n_completers;                /* started */
+	pthread_mutex_t done_mu;         /* guards the three below */
+	pthread_cond_t done_cv;          /* signalled when batches are handed over, and on stop */
+	struct waiter *done_head;        /* committed rows whose callers are not told yet */
+	struct waiter **done_tail;       /* where the next batch goes */
+	bool done_stop;                  /* the writer is gone: leave once the list is empty */
 };
 
 /* Writes rows[0..n) through the sink; 0 or a COF_E* code (logged). Called without the lock. */
@@ -189,11 +194,17 @@ static void *completer(void *arg)
 	for (;;) {
 		while (a->done_head == NULL && !a->done_stop)
 			pthread_cond_wait(&a->done_cv, &a->done_mu);
-		struct waiter *list = a->done_head;
+		struct waiter *list = a->done_head, *last = list;
 		if (list == NULL)
 			break; /* stopping, and nothing is left */
-		a->done_head = NULL;
-		a->done_tail = &a->done_head;
+		for (int k = 1; k < COMPLETE_RUN && last->next; k++)
+			last = last->next;
+		a->done_head = last->next;
+		last->next = NULL;
+		if (a->done_head == NULL)
+			a->done_tail = &a->done_head;
+		else
+			pthread_cond_signal(&a->done_cv); /* the rest to another */
 		pthread_mutex_unlock(&a->done_mu);
 		for (struct waiter *w = list, *next; w; w = next) {
 			next = w->next;
@@ -233,6 +244,17 @@ void audit_count(struct audit *a, const struct audit_row *row)
 	pthread_mutex_unlock(&a->mu);
 }
 
+/* Once the writer is gone: the completers tell what is left and leave. */
+static void stop_completers(struct audit *a)
+{
+	pthread_mutex_lock(&a->done_mu);
+	a->done_stop = true;
+	pthread_cond_broadcast(&a->done_cv);
+	pthread_mutex_unlock(&a->done_mu);
+	for (int i = 0; i < a->n_completers; i++)
+		pthread_join(a->completer[i], NULL);
+}
+
 int audit_start(const struct audit_opts *opts, struct audit **out, struct cof_err *e)
 {
 	*out = NULL;
@@ -247,17 +269,13 @@ int audit_start(const struct audit_opts *opts, struct audit **out, struct cof_er
 	pthread_mutex_init(&a->done_mu, NULL);
 	pthread_cond_init(&a->done_cv, NULL);
 	a->done_tail = &a->done_head;
-	if (pthread_create(&a->completer, NULL, completer, a) != 0) {
-		free(a);
-		return cof_err_set(e, COF_EINTERNAL, "cannot start the audit writer");
+	for (; a->n_completers < COMPLETERS; a->n_completers++) {
+		if (pthread_create(&a->completer[a->n_completers], NULL, completer, a) != 0)
+			break;
+		pthread_setname_np(a->completer[a->n_completers], "coffer-answer");
 	}
-	pthread_setname_np(a->completer, "coffer-answer");
-	if (pthread_create(&a->thread, NULL, writer, a) != 0) {
-		pthread_mutex_lock(&a->done_mu);
-		a->done_stop = true;
-		pthread_cond_signal(&a->done_cv);
-		pthread_mutex_unlock(&a->done_mu);
-		pthread_join(a->completer, NULL);
+	if (a->n_completers < COMPLETERS || pthread_create(&a->thread, NULL, writer, a) != 0) {
+		stop_completers(a);
 		free(a);
 		return cof_err_set(e, COF_EINTERNAL, "cannot start the audit writer");
 	}
@@ -275,11 +293,7 @@ void audit_stop(struct audit *a)
 	pthread_cond_broadcast(&a->work);
 	pthread_mutex_unlock(&a->mu);
 	pthread_join(a->thread, NULL);
-	pthread_mutex_lock(&a->done_mu);
-	a->done_stop = true;
-	pthread_cond_signal(&a->done_cv);
-	pthread_mutex_unlock(&a->done_mu);
-	pthread_join(a->completer, NULL);
+	stop_completers(a);
 	pthread_cond_destroy(&a->done_cv);
 	pthread_mutex_destroy(&a->done_mu);
 	pthread_cond_destroy(&a->work);
