@@ -151,12 +151,14 @@ if want ceiling; then
     echo "the earlier cofferd counted ResolveSecrets $(metric_codes 127.0.0.1:50974 ResolveSecrets)" >&2
     echo "RESULT label=h2-before-health rps=$(median3 "${BH[@]}")" >>"$RESULTS"
     echo "RESULT label=h2-before-resolve rps=$(median3 "${BR[@]}")" >>"$RESULTS"
-    kill -TERM "$PID_before"
   fi
   echo "cofferd counted Health/Check $h_before before, $(metric_codes $MADDR Health/Check) after; ResolveSecrets $r_before before, $(metric_codes $MADDR ResolveSecrets) after" >&2
   echo "RESULT label=h2-echo rps=$(median3 "${E[@]}")" >>"$RESULTS"
   echo "RESULT label=h2-health rps=$(median3 "${H[@]}")" >>"$RESULTS"
   echo "RESULT label=h2-resolve rps=$(median3 "${R[@]}")" >>"$RESULTS"
+  say "opening a resolve's 50 values of 64 B: each alone or one kept answer; XChaCha20-Poly1305 and AES-256-GCM"
+  "$BIN/coffer-bench-seal" --values 50 --bytes 64 | tee "$DIR/seal.out" | grep -v '^RESULT' >&2
+  grep '^RESULT' "$DIR/seal.out" >>"$RESULTS" || true
   say "the same with coffer-load (64 in flight, 4 connections; it counts every gRPC status and latency)"
   load echo --target 127.0.0.1:50971 --request health --concurrency 64 --connections 4 --seconds "$SECS"
   load health --target $ADDR --request health --concurrency 64 --connections 4 --seconds "$SECS"
@@ -171,6 +173,10 @@ if want resolve; then
   say "ResolveSecrets, 50 secrets, runtime token, audit on: 1, 16, 64 and 256 in flight"
   for n in 1 16 64 256; do
     load "resolve-$n" "${RESOLVE[@]}" --concurrency $n --connections 4 --seconds "$SECS"
+    if [ -n "$BEFORE" ] && want ceiling && [ $n -le 16 ]; then
+      load "before-resolve-$n" --target $BADDR --token "$BRUNTIME" --request resolve:bench:main:live \
+        --concurrency $n --connections 4 --seconds "$SECS"
+    fi
   done
   say "the same from PostgreSQL (no rows cached): 1 and 64 in flight"
   load "cold-1" "${COLD[@]}" --concurrency 1 --connections 1 --seconds "$SECS"
@@ -302,6 +308,7 @@ if want merge; then
   COFFER_TOKEN=$ADMIN load merge-10000 --target $ADDR --request merge:merge:feature:main --count 1 --concurrency 1
 fi
 
+[ -n "$BEFORE" ] && want ceiling && kill -TERM "$PID_before"
 kill -TERM "$PID_main" "$PID_nocache"
 wait "$PID_main" "$PID_nocache" 2>/dev/null || true
 
@@ -390,6 +397,7 @@ if want ceiling; then
     row "  the earlier cofferd: Health/Check, calls/s" "$(fig h2-before-health rps)" "$(ratio "$(fig h2-before-health rps)" "$(fig h2-echo rps)") of echo"
     row "  the earlier cofferd: ResolveSecrets, calls/s" "$(fig h2-before-resolve rps)" "$(ratio "$(fig h2-before-resolve rps)" "$(fig h2-before-health rps)") of its Health/Check; now $(ratio "$(fig h2-resolve rps)" "$(fig h2-before-resolve rps)")x"
   fi
+  row "opening 50 values, us: XChaCha each / one blob" "$(fig seal xchacha_each_us)" "$(fig seal xchacha_blob_us) blob; AES-256-GCM $(fig seal aesgcm_each_us) each, $(fig seal aesgcm_blob_us) blob"
   row "coffer-load 64 in flight: echo server, calls/s" "$(fig echo rps)" ""
   row "  cofferd Health/Check, calls/s" "$(fig health rps)" "$(ratio "$(fig health rps)" "$(fig echo rps)") of echo"
 fi
@@ -399,6 +407,11 @@ if want resolve; then
   done
   want ceiling && row "ResolveSecrets 64 / Health/Check (coffer-load)" "" "$(ratio "$(fig resolve-64 rps)" "$(fig health rps)")"
   row "ResolveSecrets p99 at 16 in flight, ms" "$(fig resolve-16 p99_ms)" "(<= 2)"
+  if [ -n "$BEFORE" ] && want ceiling; then
+    for n in 1 16; do
+      row "  the earlier cofferd, $n in flight" "$(fig before-resolve-$n rps)" "p50 $(fig before-resolve-$n p50_ms)  p99 $(fig before-resolve-$n p99_ms)"
+    done
+  fi
   row "from PostgreSQL, 1 in flight: calls/s, p50/p99 ms" "$(fig cold-1 rps)" "p50 $(fig cold-1 p50_ms)  p99 $(fig cold-1 p99_ms)"
   row "from PostgreSQL, 64 in flight: calls/s, p50/p99 ms" "$(fig cold-64 rps)" "p50 $(fig cold-64 p50_ms)  p99 $(fig cold-64 p99_ms)"
 fi
