@@ -17,10 +17,6 @@
  * kept between two flushes, and the rest are counted in one row whose peer says so. */
 #define FLUSH_MS    2000
 #define MAX_COUNTED 256
-/* Threads that answer committed calls, and how many calls one takes at a time: the others take
- * the rest meanwhile (an HTTP answer is encoded as JSON there). */
-#define COMPLETERS   2
-#define COMPLETE_RUN 16
 /* Rows that may wait at once unless told otherwise: beyond it the audit log is not keeping up, and
  * calls are refused. */
 #define DEFAULT_BACKLOG 100000
@@ -37,7 +33,6 @@ struct waiter {
 	struct audit_row ev; /* the row */
 	audit_done_fn done;  /* told when it is stored */
 	void *arg;           /* its argument */
-	int status;          /* what its batch came to (0, COF_EUNAVAIL) */
 	struct waiter *next; /* queue link */
 };
 
@@ -57,15 +52,6 @@ struct audit {
 	size_t n_counted;                      /* entries in counted */
 	struct timespec next_flush;            /* when counted rows are written next */
 	bool stop;                             /* stop after the queue drains */
-	/* The completer: tells the callers of a committed batch (each answers its call, which
-	 * sends), while the writer commits the next batch. */
-	pthread_t completer[COMPLETERS]; /* its threads */
-	int n_completers;                /* started */
-	pthread_mutex_t done_mu;         /* guards the three below */
-	pthread_cond_t done_cv;          /* signalled when batches are handed over, and on stop */
-	struct waiter *done_head;        /* committed rows whose callers are not told yet */
-	struct waiter **done_tail;       /* where the next batch goes */
-	bool done_stop;                  /* the writer is gone: leave once the list is empty */
 };
 
 /* Writes rows[0..n) through the sink; 0 or a COF_E* code (logged). Called without the lock. */
@@ -173,48 +159,15 @@ static void *writer(void *arg)
 		if (rc == 0)
 			rc = write_rows(a, rows, n);
 		free(rows);
-		for (struct waiter *w = list; w; w = w->next)
-			w->status = rc ? COF_EUNAVAIL : 0;
-		pthread_mutex_lock(&a->done_mu);
-		*a->done_tail = list; /* n >= 1: tail is the last row's link */
-		a->done_tail = tail;
-		pthread_cond_signal(&a->done_cv);
-		pthread_mutex_unlock(&a->done_mu);
-		pthread_mutex_lock(&a->mu);
-	}
-	pthread_mutex_unlock(&a->mu);
-	return NULL;
-}
-
-/* Tells the callers of committed batches, in commit order. */
-static void *completer(void *arg)
-{
-	struct audit *a = arg;
-	pthread_mutex_lock(&a->done_mu);
-	for (;;) {
-		while (a->done_head == NULL && !a->done_stop)
-			pthread_cond_wait(&a->done_cv, &a->done_mu);
-		struct waiter *list = a->done_head, *last = list;
-		if (list == NULL)
-			break; /* stopping, and nothing is left */
-		for (int k = 1; k < COMPLETE_RUN && last->next; k++)
-			last = last->next;
-		a->done_head = last->next;
-		last->next = NULL;
-		if (a->done_head == NULL)
-			a->done_tail = &a->done_head;
-		else
-			pthread_cond_signal(&a->done_cv); /* the rest to another */
-		pthread_mutex_unlock(&a->done_mu);
 		for (struct waiter *w = list, *next; w; w = next) {
 			next = w->next;
 			if (w->done)
-				w->done(w->arg, w->status);
+				w->done(w->arg, rc ? COF_EUNAVAIL : 0);
 			free(w);
 		}
-		pthread_mutex_lock(&a->done_mu);
+		pthread_mutex_lock(&a->mu);
 	}
-	pthread_mutex_unlock(&a->done_mu);
+	pthread_mutex_unlock(&a->mu);
 	return NULL;
 }
 
@@ -244,17 +197,6 @@ void audit_count(struct audit *a, const struct audit_row *row)
 	pthread_mutex_unlock(&a->mu);
 }
 
-/* Once the writer is gone: the completers tell what is left and leave. */
-static void stop_completers(struct audit *a)
-{
-	pthread_mutex_lock(&a->done_mu);
-	a->done_stop = true;
-	pthread_cond_broadcast(&a->done_cv);
-	pthread_mutex_unlock(&a->done_mu);
-	for (int i = 0; i < a->n_completers; i++)
-		pthread_join(a->completer[i], NULL);
-}
-
 int audit_start(const struct audit_opts *opts, struct audit **out, struct cof_err *e)
 {
 	*out = NULL;
@@ -266,16 +208,7 @@ int audit_start(const struct audit_opts *opts, struct audit **out, struct cof_er
 		a->o.max_backlog = DEFAULT_BACKLOG;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->work, NULL);
-	pthread_mutex_init(&a->done_mu, NULL);
-	pthread_cond_init(&a->done_cv, NULL);
-	a->done_tail = &a->done_head;
-	for (; a->n_completers < COMPLETERS; a->n_completers++) {
-		if (pthread_create(&a->completer[a->n_completers], NULL, completer, a) != 0)
-			break;
-		pthread_setname_np(a->completer[a->n_completers], "coffer-answer");
-	}
-	if (a->n_completers < COMPLETERS || pthread_create(&a->thread, NULL, writer, a) != 0) {
-		stop_completers(a);
+	if (pthread_create(&a->thread, NULL, writer, a) != 0) {
 		free(a);
 		return cof_err_set(e, COF_EINTERNAL, "cannot start the audit writer");
 	}
@@ -293,9 +226,6 @@ void audit_stop(struct audit *a)
 	pthread_cond_broadcast(&a->work);
 	pthread_mutex_unlock(&a->mu);
 	pthread_join(a->thread, NULL);
-	stop_completers(a);
-	pthread_cond_destroy(&a->done_cv);
-	pthread_mutex_destroy(&a->done_mu);
 	pthread_cond_destroy(&a->work);
 	pthread_mutex_destroy(&a->mu);
 	free(a);

@@ -5,10 +5,9 @@
  * Callers queue a row with a function to call once it is committed; a writer thread hands
  * everything queued so far to the sink in one batch (the daemon wires the sink to one database
  * transaction: group commit), so many resolves share one commit, none is answered before its row
- * is stored, and no thread waits for it but the writer. A second thread tells the callers of a
- * committed batch (each answers its call) while the writer commits the next one. If rows cannot be
- * written the callers hear COF_EUNAVAIL and answer UNAVAILABLE: fail closed. Writes carry their row
- * into their own transaction instead (store_tx).
+ * is stored, and no thread waits for it but the writer. If rows cannot be written the callers
+ * hear COF_EUNAVAIL and answer UNAVAILABLE: fail closed. Writes carry their row into their own
+ * transaction instead (store_tx).
  */
 #ifndef COFFER_AUDIT_H
 #define COFFER_AUDIT_H
