@@ -517,18 +517,42 @@ void runtime_token(const char *addr, const char *p, char *secret, char *id)
 }
 
 /* Resolves p's main/live through addr with token: the code; S's value into value (cap 64). */
-int resolve_as(const char *addr, const char *token, const char *p, int64_t min_revision,
-               char *value, int64_t *revision)
+/* The resolve of p's main/live through addr with token: the code, the response into *out. */
+static int resolve_main_live(const char *addr, const char *token, const char *p, char **names,
+                             size_t n, int64_t min_revision,
+                             Coffer__V1__ResolveSecretsResponse **out, coffer_error *err)
 {
 	coffer_channel *c = to(addr, token, 10000);
 	Coffer__V1__ResolveSecretsRequest req = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
 	req.project = (char *)p;
 	req.environment = "main";
 	req.version = COFFER__V1__VERSION__VERSION_LIVE;
+	req.names = names;
+	req.n_names = n;
 	req.min_revision = min_revision;
+	*out = NULL;
+	int rc = coffer_v1_secrets_resolve_secrets(c, &req, out, err);
+	coffer_channel_free(c);
+	return rc;
+}
+
+Coffer__V1__ResolveSecretsResponse *must_resolve_names(const char *addr, const char *token,
+                                                       const char *p, char **names, size_t n,
+                                                       int64_t min_revision)
+{
 	Coffer__V1__ResolveSecretsResponse *r = NULL;
 	coffer_error err = {0};
-	int rc = coffer_v1_secrets_resolve_secrets(c, &req, &r, &err);
+	ck_assert_msg(resolve_main_live(addr, token, p, names, n, min_revision, &r, &err) == 0,
+	              "resolve: %s", err.message);
+	return r;
+}
+
+int resolve_as(const char *addr, const char *token, const char *p, int64_t min_revision,
+               char *value, int64_t *revision)
+{
+	Coffer__V1__ResolveSecretsResponse *r = NULL;
+	coffer_error err = {0};
+	int rc = resolve_main_live(addr, token, p, NULL, 0, min_revision, &r, &err);
 	if (value)
 		value[0] = '\0';
 	if (rc == 0) {
@@ -539,7 +563,6 @@ int resolve_as(const char *addr, const char *token, const char *p, int64_t min_r
 			*revision = r->revision;
 		protobuf_c_message_free_unpacked(&r->base, NULL);
 	}
-	coffer_channel_free(c);
 	return rc == 0 ? 0 : err.code;
 }
 

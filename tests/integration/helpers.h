@@ -99,6 +99,10 @@ int health_of(const char *addr);
  * value (64 bytes; NULL: not wanted), the revision read into *revision (NULL: not wanted). */
 int resolve_as(const char *addr, const char *token, const char *p, int64_t min_revision,
                char *value, int64_t *revision);
+/* p's main/live through addr with token, every name (n 0) or names; fails the test unless OK. */
+Coffer__V1__ResolveSecretsResponse *must_resolve_names(const char *addr, const char *token,
+                                                       const char *p, char **names, size_t n,
+                                                       int64_t min_revision);
 
 /* A TCP relay between a cofferd (or a store) and PostgreSQL that can cut every connection at
  * once, as a network failure would (a reset, no goodbye), and refuse new ones meanwhile. */

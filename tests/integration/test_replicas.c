@@ -491,27 +491,6 @@ START_TEST(resolve_plans_read_neither_history_nor_other_projects)
 }
 END_TEST
 
-/* p's main/live through addr with token, every name (n 0) or names; fails the test unless OK. */
-static Coffer__V1__ResolveSecretsResponse *resolve_names(const char *addr, const char *token,
-                                                         const char *p, char **names, size_t n,
-                                                         int64_t min_revision)
-{
-	coffer_channel *c = to(addr, token, 10000);
-	Coffer__V1__ResolveSecretsRequest req = COFFER__V1__RESOLVE_SECRETS_REQUEST__INIT;
-	req.project = (char *)p;
-	req.environment = "main";
-	req.version = COFFER__V1__VERSION__VERSION_LIVE;
-	req.names = names;
-	req.n_names = n;
-	req.min_revision = min_revision;
-	Coffer__V1__ResolveSecretsResponse *r = NULL;
-	coffer_error err = {0};
-	ck_assert_msg(coffer_v1_secrets_resolve_secrets(c, &req, &r, &err) == 0, "resolve: %s",
-	              err.message);
-	coffer_channel_free(c);
-	return r;
-}
-
 static const Coffer__V1__ResolvedSecret *secret_in(const Coffer__V1__ResolveSecretsResponse *r,
                                                    const char *name)
 {
@@ -529,10 +508,10 @@ static void every_replica_answers(const char *token, const char *p, const char *
 	for (int i = 0; i < N_REPLICAS; i++) {
 		for (int k = 0; k < 3; k++) {
 			Coffer__V1__ResolveSecretsResponse *all =
-			        resolve_names(rep_addr[i], token, p, NULL, 0, rev);
+			        must_resolve_names(rep_addr[i], token, p, NULL, 0, rev);
 			char *names[] = {"S"};
 			Coffer__V1__ResolveSecretsResponse *one =
-			        resolve_names(rep_addr[i], token, p, names, 1, rev);
+			        must_resolve_names(rep_addr[i], token, p, names, 1, rev);
 			const Coffer__V1__ResolvedSecret *a = secret_in(all, "S"),
 			                                 *o = secret_in(one, "S");
 			ck_assert_ptr_nonnull(a);
